@@ -1,0 +1,166 @@
+//! What sources observe: one [`Event`] per probe run (and, later, per log batch).
+//!
+//! An observation records what happened, not whether it is good: judging it is the engine's job.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+/// Something a source saw, addressed to one target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Probe(Observation),
+}
+
+impl Event {
+    pub fn target(&self) -> &str {
+        match self {
+            Event::Probe(o) => &o.target,
+        }
+    }
+}
+
+/// What kind of probe produced an observation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeKind {
+    Http,
+    Tcp,
+    Tls,
+}
+
+/// Phase timings of one probe, in milliseconds. A phase that did not happen is `None`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    pub dns_ms: Option<f64>,
+    pub connect_ms: Option<f64>,
+    pub tls_ms: Option<f64>,
+    /// From sending the request to the response head.
+    pub first_byte_ms: Option<f64>,
+    /// From the start of the probe to its end (including body download and redirects).
+    pub total_ms: f64,
+}
+
+/// Why a probe could not complete. Every failure mode is a result, never a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeErrorKind {
+    Dns,
+    Refused,
+    Connect,
+    Timeout,
+    Tls,
+    /// The peer spoke, but not valid HTTP.
+    Protocol,
+    Io,
+    /// The target itself is unusable (bad URL, unsupported scheme).
+    Config,
+}
+
+impl fmt::Display for ProbeErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = match self {
+            ProbeErrorKind::Dns => "dns",
+            ProbeErrorKind::Refused => "refused",
+            ProbeErrorKind::Connect => "connect",
+            ProbeErrorKind::Timeout => "timeout",
+            ProbeErrorKind::Tls => "tls",
+            ProbeErrorKind::Protocol => "protocol",
+            ProbeErrorKind::Io => "io",
+            ProbeErrorKind::Config => "config",
+        };
+        f.write_str(s)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeError {
+    pub kind: ProbeErrorKind,
+    pub message: String,
+}
+
+impl fmt::Display for ProbeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind, self.message)
+    }
+}
+
+/// The outcome of one probe run against one target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Observation {
+    pub target: String,
+    pub kind: ProbeKind,
+    /// When the probe started.
+    pub at: Timestamp,
+    pub timings: Timings,
+    /// Whether a connection (and TLS handshake, if any) was established.
+    pub connected: bool,
+    pub status: Option<u16>,
+    /// Response headers as received (names lower-cased).
+    pub headers: Vec<(String, String)>,
+    /// The response body, capped (see `body_truncated`), decoded as UTF-8 lossily.
+    pub body: String,
+    pub body_truncated: bool,
+    /// `notAfter` of the leaf certificate, when TLS was used.
+    pub cert_not_after: Option<Timestamp>,
+    pub error: Option<ProbeError>,
+}
+
+impl Observation {
+    /// An observation with nothing seen yet; probes fill it in.
+    pub fn new(target: impl Into<String>, kind: ProbeKind, at: Timestamp) -> Self {
+        Observation {
+            target: target.into(),
+            kind,
+            at,
+            timings: Timings::default(),
+            connected: false,
+            status: None,
+            headers: Vec::new(),
+            body: String::new(),
+            body_truncated: false,
+            cert_not_after: None,
+            error: None,
+        }
+    }
+
+    /// First header with this name, case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The first `max` characters of the body, for storage and messages.
+    pub fn body_excerpt(&self, max: usize) -> String {
+        match self.body.char_indices().nth(max) {
+            Some((i, _)) => format!("{}…", &self.body[..i]),
+            None => self.body.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_cuts_on_char_boundaries() {
+        let mut o = Observation::new("t", ProbeKind::Http, Timestamp(0));
+        o.body = "héllo wörld".into();
+        assert_eq!(o.body_excerpt(2), "hé…");
+        assert_eq!(o.body_excerpt(100), "héllo wörld");
+    }
+
+    #[test]
+    fn header_lookup_ignores_case() {
+        let mut o = Observation::new("t", ProbeKind::Http, Timestamp(0));
+        o.headers.push(("content-type".into(), "text/html".into()));
+        assert_eq!(o.header("Content-Type"), Some("text/html"));
+        assert_eq!(o.header("x-missing"), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! Lookout's shared vocabulary: what every other crate talks in.
+//!
+//! Nothing here does IO. Sources produce [`Event`]s, the engine turns them into [`Transition`]s,
+//! and the store and notifiers record and deliver those.
+
+pub mod alert;
+pub mod clock;
+pub mod duration;
+pub mod event;
+
+pub use alert::{alert_id, AlertState, Phase, Transition, TransitionKind};
+pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
+pub use duration::{format_duration, parse_duration, DurationError};
+pub use event::{Event, Observation, ProbeError, ProbeErrorKind, ProbeKind, Timings};
