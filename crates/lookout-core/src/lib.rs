@@ -8,7 +8,7 @@ pub mod clock;
 pub mod duration;
 pub mod event;
 
-pub use alert::{alert_id, AlertState, Phase, Transition, TransitionKind};
+pub use alert::{AlertState, Phase, Transition, TransitionKind, alert_id};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
-pub use duration::{format_duration, parse_duration, DurationError};
+pub use duration::{DurationError, format_duration, parse_duration};
 pub use event::{Event, Observation, ProbeError, ProbeErrorKind, ProbeKind, Timings};

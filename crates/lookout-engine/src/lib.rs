@@ -1,14 +1,9 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! The pure decision core: judges observations against conditions and moves alerts through
+//! pending → firing → resolved. Does no IO and reads time only from the injected [`Clock`].
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod condition;
+pub mod engine;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+pub use condition::{Condition, ConditionError, Verdict, judge};
+pub use engine::{Engine, Outcome, TargetPolicy};
+pub use lookout_core::Clock;

@@ -1,0 +1,372 @@
+//! The alert state machine: per-target memory of consecutive failures and successes, and the
+//! transitions pending → firing → resolved that follow from each observation.
+//!
+//! Thresholds give hysteresis: a target must fail `failure_threshold` times in a row to fire and succeed
+//! `success_threshold` times in a row to resolve, so a single flap neither pages nor clears.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use lookout_core::{
+    AlertState, Clock, Event, Phase, Timestamp, Transition, TransitionKind, alert_id,
+};
+
+use crate::condition::{Condition, Verdict, judge};
+
+/// How many consecutive results it takes to change state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TargetPolicy {
+    pub failure_threshold: u32,
+    pub success_threshold: u32,
+}
+
+impl Default for TargetPolicy {
+    fn default() -> Self {
+        TargetPolicy {
+            failure_threshold: 3,
+            success_threshold: 2,
+        }
+    }
+}
+
+struct TargetRules {
+    conditions: Vec<Condition>,
+    policy: TargetPolicy,
+}
+
+/// What one event led to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    /// Zero or one transition today; a list so that later rules (log windows) can add theirs.
+    pub transitions: Vec<Transition>,
+    /// The target's state after the event, to persist.
+    pub state: AlertState,
+}
+
+/// Judges events and keeps each target's alert state. Pure: no IO, time from the clock.
+pub struct Engine {
+    clock: Arc<dyn Clock>,
+    rules: HashMap<String, TargetRules>,
+    states: HashMap<String, AlertState>,
+}
+
+impl Engine {
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Engine {
+            clock,
+            rules: HashMap::new(),
+            states: HashMap::new(),
+        }
+    }
+
+    /// Registers a target with its conditions and thresholds (thresholds below 1 count as 1).
+    pub fn add_target(&mut self, name: &str, conditions: Vec<Condition>, policy: TargetPolicy) {
+        let policy = TargetPolicy {
+            failure_threshold: policy.failure_threshold.max(1),
+            success_threshold: policy.success_threshold.max(1),
+        };
+        self.rules
+            .insert(name.to_string(), TargetRules { conditions, policy });
+    }
+
+    /// Resumes a target's state from the store, e.g. after a restart, so that an alert that was firing
+    /// resolves normally instead of being forgotten.
+    pub fn restore(&mut self, name: &str, state: AlertState) {
+        self.states.insert(name.to_string(), state);
+    }
+
+    pub fn state(&self, name: &str) -> Option<&AlertState> {
+        self.states.get(name)
+    }
+
+    /// Judges an event for a known target; `None` for events of targets the engine does not know.
+    pub fn observe(&mut self, event: &Event) -> Option<Outcome> {
+        let Event::Probe(obs) = event;
+        let rules = self.rules.get(&obs.target)?;
+        let verdict = judge(&rules.conditions, obs);
+        let policy = rules.policy;
+        let now = self.clock.now();
+        let state = self.states.entry(obs.target.clone()).or_default();
+        let transition = step(state, policy, &obs.target, &verdict, obs.at, now);
+        Some(Outcome {
+            verdict,
+            transitions: transition.into_iter().collect(),
+            state: state.clone(),
+        })
+    }
+}
+
+/// Advances one target's state by one verdict. `observed_at` is when the probe ran, `now` the engine's time.
+fn step(
+    state: &mut AlertState,
+    policy: TargetPolicy,
+    target: &str,
+    verdict: &Verdict,
+    observed_at: Timestamp,
+    now: Timestamp,
+) -> Option<Transition> {
+    let emit = |state: &AlertState,
+                kind: TransitionKind,
+                reasons: Vec<String>,
+                consecutive: u32| Transition {
+        target: target.to_string(),
+        kind,
+        at: now,
+        alert_id: state.alert_id.clone(),
+        failing_since: state.failing_since,
+        reasons,
+        consecutive,
+    };
+    if verdict.ok {
+        state.consecutive_failures = 0;
+        state.consecutive_successes = state.consecutive_successes.saturating_add(1);
+        match state.phase {
+            Phase::Ok => None,
+            Phase::Pending => {
+                let t = emit(
+                    state,
+                    TransitionKind::Recovered,
+                    Vec::new(),
+                    state.consecutive_successes,
+                );
+                *state = AlertState {
+                    phase: Phase::Ok,
+                    since: now,
+                    consecutive_successes: 1,
+                    ..AlertState::default()
+                };
+                Some(t)
+            }
+            Phase::Firing if state.consecutive_successes >= policy.success_threshold => {
+                let t = emit(
+                    state,
+                    TransitionKind::Resolved,
+                    Vec::new(),
+                    state.consecutive_successes,
+                );
+                *state = AlertState {
+                    phase: Phase::Ok,
+                    since: now,
+                    consecutive_successes: state.consecutive_successes,
+                    ..AlertState::default()
+                };
+                Some(t)
+            }
+            Phase::Firing => None,
+        }
+    } else {
+        state.consecutive_successes = 0;
+        state.consecutive_failures = state.consecutive_failures.saturating_add(1);
+        state.last_reason = verdict.reason();
+        if state.phase == Phase::Ok {
+            state.failing_since = Some(observed_at);
+        }
+        match state.phase {
+            Phase::Ok | Phase::Pending
+                if state.consecutive_failures >= policy.failure_threshold =>
+            {
+                state.phase = Phase::Firing;
+                state.since = now;
+                state.alert_id = Some(alert_id(target, now));
+                Some(emit(
+                    state,
+                    TransitionKind::Firing,
+                    verdict.reasons(),
+                    state.consecutive_failures,
+                ))
+            }
+            Phase::Ok => {
+                state.phase = Phase::Pending;
+                state.since = now;
+                Some(emit(
+                    state,
+                    TransitionKind::Pending,
+                    verdict.reasons(),
+                    state.consecutive_failures,
+                ))
+            }
+            Phase::Pending | Phase::Firing => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_core::{ManualClock, Observation, ProbeKind};
+    use std::time::Duration;
+
+    struct Harness {
+        clock: Arc<ManualClock>,
+        engine: Engine,
+    }
+
+    impl Harness {
+        fn new(failure_threshold: u32, success_threshold: u32) -> Self {
+            let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+            let mut engine = Engine::new(clock.clone());
+            engine.add_target(
+                "site",
+                vec![Condition::parse("[STATUS] == 200").unwrap()],
+                TargetPolicy {
+                    failure_threshold,
+                    success_threshold,
+                },
+            );
+            Harness { clock, engine }
+        }
+
+        /// Advances 10 s, observes a status, returns the transition kind (if any).
+        fn status(&mut self, status: u16) -> Option<TransitionKind> {
+            self.clock.advance(Duration::from_secs(10));
+            let mut o = Observation::new("site", ProbeKind::Http, self.clock.now());
+            o.connected = true;
+            o.status = Some(status);
+            let out = self.engine.observe(&Event::Probe(o)).unwrap();
+            assert!(out.transitions.len() <= 1);
+            out.transitions.first().map(|t| t.kind)
+        }
+
+        fn phase(&self) -> Phase {
+            self.engine
+                .state("site")
+                .map(|s| s.phase)
+                .unwrap_or_default()
+        }
+    }
+
+    use TransitionKind::*;
+
+    #[test]
+    fn fires_after_threshold_and_resolves_after_successes() {
+        let mut h = Harness::new(3, 2);
+        assert_eq!(h.status(200), None);
+        assert_eq!(h.status(500), Some(Pending));
+        assert_eq!(h.status(500), None);
+        assert_eq!(h.phase(), Phase::Pending);
+        assert_eq!(h.status(500), Some(Firing));
+        assert_eq!(h.phase(), Phase::Firing);
+        assert_eq!(
+            h.status(500),
+            None,
+            "still firing: no repeat from the engine"
+        );
+        assert_eq!(h.status(200), None, "one success is not enough");
+        assert_eq!(h.status(200), Some(Resolved));
+        assert_eq!(h.phase(), Phase::Ok);
+        assert_eq!(h.status(200), None);
+    }
+
+    #[test]
+    fn firing_transition_carries_identity_timing_and_reason() {
+        let mut h = Harness::new(2, 1);
+        h.status(500);
+        let first_failure = h.clock.now();
+        h.clock.advance(Duration::from_secs(10));
+        let mut o = Observation::new("site", ProbeKind::Http, h.clock.now());
+        o.status = Some(503);
+        o.connected = true;
+        let out = h.engine.observe(&Event::Probe(o)).unwrap();
+        let t = &out.transitions[0];
+        assert_eq!(t.kind, Firing);
+        assert_eq!(t.at, h.clock.now());
+        assert_eq!(t.failing_since, Some(first_failure));
+        assert_eq!(
+            t.alert_id.as_deref(),
+            Some(format!("site@{}", h.clock.now().as_millis()).as_str())
+        );
+        assert_eq!(t.reasons, vec!["[STATUS] (503) == 200".to_string()]);
+        assert_eq!(t.consecutive, 2);
+        let fired_id = t.alert_id.clone();
+        h.clock.advance(Duration::from_secs(10));
+        let mut ok = Observation::new("site", ProbeKind::Http, h.clock.now());
+        ok.status = Some(200);
+        ok.connected = true;
+        let out = h.engine.observe(&Event::Probe(ok)).unwrap();
+        assert_eq!(out.transitions[0].kind, Resolved);
+        assert_eq!(
+            out.transitions[0].alert_id, fired_id,
+            "resolve names the alert it resolves"
+        );
+        assert_eq!(out.transitions[0].failing_since, Some(first_failure));
+        assert_eq!(out.state.alert_id, None);
+    }
+
+    #[test]
+    fn flapping_below_threshold_never_fires() {
+        let mut h = Harness::new(3, 2);
+        let mut kinds = Vec::new();
+        for i in 0..20 {
+            kinds.extend(h.status(if i % 2 == 0 { 500 } else { 200 }));
+        }
+        assert!(!kinds.contains(&Firing), "{kinds:?}");
+        assert_eq!(kinds.iter().filter(|k| **k == Pending).count(), 10);
+        assert_eq!(kinds.iter().filter(|k| **k == Recovered).count(), 10);
+    }
+
+    #[test]
+    fn flapping_while_firing_does_not_resolve_until_successes_are_consecutive() {
+        let mut h = Harness::new(1, 3);
+        assert_eq!(
+            h.status(500),
+            Some(Firing),
+            "threshold 1 fires at once, skipping pending"
+        );
+        for _ in 0..5 {
+            assert_eq!(h.status(200), None);
+            assert_eq!(h.status(200), None);
+            assert_eq!(h.status(500), None);
+        }
+        assert_eq!(h.phase(), Phase::Firing);
+        h.status(200);
+        h.status(200);
+        assert_eq!(h.status(200), Some(Resolved));
+    }
+
+    #[test]
+    fn refire_after_resolve_is_a_new_alert() {
+        let mut h = Harness::new(1, 1);
+        h.status(500);
+        let first = h.engine.state("site").unwrap().alert_id.clone();
+        h.status(200);
+        h.status(500);
+        let second = h.engine.state("site").unwrap().alert_id.clone();
+        assert!(first.is_some() && second.is_some());
+        assert_ne!(first, second);
+    }
+
+    #[test]
+    fn restored_firing_state_resolves_after_restart() {
+        let mut h = Harness::new(2, 2);
+        h.status(500);
+        h.status(500);
+        let saved = h.engine.state("site").unwrap().clone();
+        assert_eq!(saved.phase, Phase::Firing);
+
+        // A new engine, as after a restart, resumes from the saved state.
+        let mut restarted = Harness::new(2, 2);
+        restarted.clock.set(h.clock.now());
+        restarted.engine.restore("site", saved.clone());
+        assert_eq!(restarted.status(200), None);
+        assert_eq!(restarted.status(200), Some(Resolved));
+        // Without the restore it would never resolve: that is the zombie alert we refuse to keep.
+        let mut forgetful = Harness::new(2, 2);
+        assert_eq!(forgetful.status(200), None);
+        assert_eq!(forgetful.status(200), None);
+    }
+
+    #[test]
+    fn unknown_targets_are_ignored() {
+        let mut h = Harness::new(1, 1);
+        let o = Observation::new("other", ProbeKind::Http, h.clock.now());
+        assert!(h.engine.observe(&Event::Probe(o)).is_none());
+    }
+
+    #[test]
+    fn zero_thresholds_behave_as_one() {
+        let mut h = Harness::new(0, 0);
+        assert_eq!(h.status(500), Some(Firing));
+        assert_eq!(h.status(200), Some(Resolved));
+    }
+}
