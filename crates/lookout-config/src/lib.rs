@@ -1,14 +1,509 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! `lookout.toml`: the serde model, its defaults, and validation.
+//!
+//! Every error names the file, the line and the key, and says what to do, e.g.
+//! `lookout.toml:7: unknown key "intervall" in [[target]] "site" (did you mean "interval"?)`.
+//! Parsing happens in two passes: serde reads the raw model (syntax, unknown keys, types, durations), then
+//! [`validate`] checks meaning (one check kind per target, URLs, conditions, unique names) using the spans
+//! serde kept.
+
+mod error;
+mod raw;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lookout_engine::{Condition, TargetPolicy};
+
+pub use error::ConfigError;
+use raw::{RawConfig, RawNotify, RawTarget};
+
+/// Environment variable lookup, injectable so tests need not mutate the process environment.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it was read from (or a display name for in-memory sources).
+    pub source: PathBuf,
+    pub store: StoreConfig,
+    pub targets: Vec<Target>,
+    pub notify: Vec<Notify>,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// SQLite database file; relative paths are relative to the config file's directory.
+    pub path: PathBuf,
+    /// How long probe results are kept.
+    pub retention: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub name: String,
+    pub check: Check,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub conditions: Vec<Condition>,
+    pub policy: TargetPolicy,
+}
+
+/// What a target's probe does.
+#[derive(Clone, Debug)]
+pub enum Check {
+    Http(HttpCheck),
+    /// TCP connect to `host:port`.
+    Tcp {
+        address: String,
+    },
+    /// TLS handshake with `host:port`, for certificate expiry.
+    Tls {
+        address: String,
+        verify: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpCheck {
+    pub url: http::Uri,
+    pub method: http::Method,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    pub follow_redirects: bool,
+    pub verify_tls: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Notify {
+    pub name: String,
+    pub kind: NotifyKind,
+    /// First retry delay; doubles per attempt up to `retry_max`.
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    pub timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub enum NotifyKind {
+    Webhook {
+        url: http::Uri,
+        headers: Vec<(String, String)>,
+    },
+}
+
+impl Config {
+    /// Reads and validates a config file, resolving environment variables from the process.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Config::parse(&text, path, &|k| std::env::var(k).ok())
+    }
+
+    /// Parses and validates config text; `path` is used for messages and for resolving relative paths.
+    pub fn parse(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| error::from_toml(&e, text, path))?;
+        validate(raw, text, path, env)
+    }
+
+    pub fn target(&self, name: &str) -> Option<&Target> {
+        self.targets.iter().find(|t| t.name == name)
+    }
+}
+
+fn validate(
+    raw: RawConfig,
+    text: &str,
+    path: &Path,
+    env: EnvLookup<'_>,
+) -> Result<Config, ConfigError> {
+    let at = |span: std::ops::Range<usize>, message: String| {
+        ConfigError::at(path, text, span.start, message)
+    };
+    let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+
+    let raw_store = raw.store.unwrap_or_default();
+    let store_path = raw_store
+        .path
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("lookout.sqlite"));
+    let store = StoreConfig {
+        path: if store_path.is_absolute() {
+            store_path
+        } else {
+            base_dir.join(store_path)
+        },
+        retention: raw_store
+            .retention
+            .map_or(Duration::from_secs(7 * 86400), |d| d.0),
+    };
+
+    let mut names = HashSet::new();
+    let mut targets = Vec::new();
+    for t in raw.target {
+        let section = format!("[[target]] {:?}", t.name.get_ref());
+        let name = t.name.get_ref().clone();
+        if !valid_name(&name) {
+            return Err(at(
+                t.name.span(),
+                format!(
+                    "invalid name {name:?} in [[target]]: use letters, digits, '-', '_' or '.' (at most 64)"
+                ),
+            ));
+        }
+        if !names.insert(name.clone()) {
+            return Err(at(
+                t.name.span(),
+                format!("duplicate target name {name:?}: names must be unique"),
+            ));
+        }
+        targets.push(validate_target(t, &section, &at)?);
+    }
+
+    let mut notify = Vec::new();
+    let mut notify_names = HashSet::new();
+    for n in raw.notify {
+        let name = n.name.get_ref().clone();
+        if !valid_name(&name) {
+            return Err(at(
+                n.name.span(),
+                format!(
+                    "invalid name {name:?} in [[notify]]: use letters, digits, '-', '_' or '.' (at most 64)"
+                ),
+            ));
+        }
+        if !notify_names.insert(name.clone()) {
+            return Err(at(
+                n.name.span(),
+                format!("duplicate notify name {name:?}: names must be unique"),
+            ));
+        }
+        notify.push(validate_notify(n, env, &at)?);
+    }
+
+    Ok(Config {
+        source: path.to_path_buf(),
+        store,
+        targets,
+        notify,
+    })
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+type At<'a> = dyn Fn(std::ops::Range<usize>, String) -> ConfigError + 'a;
+
+fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, ConfigError> {
+    let name = t.name.get_ref().clone();
+    let kinds = [t.url.is_some(), t.tcp.is_some(), t.tls.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
+    if kinds != 1 {
+        let msg = if kinds == 0 {
+            format!(
+                "{section} has nothing to check: set one of url = \"http://...\", tcp = \"host:port\" or tls = \"host:port\""
+            )
+        } else {
+            format!("{section} sets more than one of url, tcp and tls: keep one per target")
+        };
+        return Err(at(t.name.span(), msg));
+    }
+    let http_only = [
+        ("method", t.method.as_ref().map(|m| m.span())),
+        ("headers", t.headers.as_ref().map(|h| h.span())),
+        ("body", t.body.as_ref().map(|b| b.span())),
+        (
+            "follow_redirects",
+            t.follow_redirects.as_ref().map(|b| b.span()),
+        ),
+    ];
+    let check = if let Some(url) = &t.url {
+        let uri: http::Uri = url.get_ref().parse().map_err(|e| {
+            at(
+                url.span(),
+                format!(
+                    "invalid url {:?} in {section}: {e}; write e.g. \"http://127.0.0.1:8080/\"",
+                    url.get_ref()
+                ),
+            )
+        })?;
+        match uri.scheme_str() {
+            Some("http" | "https") => {}
+            _ => {
+                return Err(at(
+                    url.span(),
+                    format!(
+                        "url {:?} in {section} must start with http:// or https:// (for TCP use tcp = \"host:port\")",
+                        url.get_ref()
+                    ),
+                ));
+            }
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(at(
+                url.span(),
+                format!("url {:?} in {section} has no host", url.get_ref()),
+            ));
+        }
+        let method = match &t.method {
+            Some(m) => http::Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes())
+                .map_err(|_| {
+                    at(
+                        m.span(),
+                        format!("invalid HTTP method {:?} in {section}", m.get_ref()),
+                    )
+                })?,
+            None => http::Method::GET,
+        };
+        let headers = match &t.headers {
+            Some(h) => check_headers(h.get_ref(), h.span(), section, at)?,
+            None => Vec::new(),
+        };
+        Check::Http(HttpCheck {
+            url: uri,
+            method,
+            headers,
+            body: t.body.as_ref().map(|b| b.get_ref().clone()),
+            follow_redirects: t.follow_redirects.as_ref().is_none_or(|b| *b.get_ref()),
+            verify_tls: t.verify_tls.as_ref().is_none_or(|b| *b.get_ref()),
+        })
+    } else {
+        if let Some((key, Some(span))) = http_only.into_iter().find(|(_, s)| s.is_some()) {
+            return Err(at(
+                span,
+                format!("{key:?} in {section} only applies to url = \"http(s)://...\" targets"),
+            ));
+        }
+        let (key, addr) = match (&t.tcp, &t.tls) {
+            (Some(a), _) => ("tcp", a),
+            (_, Some(a)) => ("tls", a),
+            _ => unreachable!("exactly one check kind was verified above"),
+        };
+        if !valid_host_port(addr.get_ref()) {
+            return Err(at(
+                addr.span(),
+                format!(
+                    "{key} = {:?} in {section} is not host:port; write e.g. \"127.0.0.1:5432\"",
+                    addr.get_ref()
+                ),
+            ));
+        }
+        if key == "tcp" {
+            if let Some(v) = &t.verify_tls {
+                return Err(at(
+                    v.span(),
+                    format!("\"verify_tls\" in {section} only applies to https and tls targets"),
+                ));
+            }
+            Check::Tcp {
+                address: addr.get_ref().clone(),
+            }
+        } else {
+            Check::Tls {
+                address: addr.get_ref().clone(),
+                verify: t.verify_tls.as_ref().is_none_or(|b| *b.get_ref()),
+            }
+        }
+    };
+
+    let interval = t
+        .interval
+        .as_ref()
+        .map_or(Duration::from_secs(30), |d| d.get_ref().0);
+    let timeout = t
+        .timeout
+        .as_ref()
+        .map_or(Duration::from_secs(5), |d| d.get_ref().0);
+    if interval.is_zero() {
+        let span = t.interval.as_ref().map_or(t.name.span(), |d| d.span());
+        return Err(at(
+            span,
+            format!("\"interval\" in {section} must be greater than zero"),
+        ));
+    }
+    if timeout.is_zero() {
+        let span = t.timeout.as_ref().map_or(t.name.span(), |d| d.span());
+        return Err(at(
+            span,
+            format!("\"timeout\" in {section} must be greater than zero"),
+        ));
+    }
+
+    let mut conditions = Vec::new();
+    for c in t.conditions.unwrap_or_default() {
+        let parsed = Condition::parse(c.get_ref()).map_err(|e| {
+            at(
+                c.span(),
+                format!(
+                    "invalid condition in {section}: {}\n{}",
+                    e.message,
+                    e.pointer(c.get_ref())
+                ),
+            )
+        })?;
+        conditions.push(parsed);
+    }
+    if conditions.is_empty() {
+        conditions.push(default_condition(&check));
+    }
+
+    let threshold =
+        |v: &Option<toml::Spanned<u32>>, key: &str, default: u32| -> Result<u32, ConfigError> {
+            match v {
+                Some(s) if *s.get_ref() == 0 => Err(at(
+                    s.span(),
+                    format!("{key:?} in {section} must be at least 1"),
+                )),
+                Some(s) => Ok(*s.get_ref()),
+                None => Ok(default),
+            }
+        };
+    let policy = TargetPolicy {
+        failure_threshold: threshold(&t.failure_threshold, "failure_threshold", 3)?,
+        success_threshold: threshold(&t.success_threshold, "success_threshold", 2)?,
+    };
+    Ok(Target {
+        name,
+        check,
+        interval,
+        timeout,
+        conditions,
+        policy,
+    })
+}
+
+/// When a target lists no conditions: HTTP must answer below 400, TCP and TLS must connect.
+fn default_condition(check: &Check) -> Condition {
+    let src = match check {
+        Check::Http(_) => "[STATUS] < 400",
+        Check::Tcp { .. } | Check::Tls { .. } => "[CONNECTED] == true",
+    };
+    match Condition::parse(src) {
+        Ok(c) => c,
+        Err(e) => unreachable!("built-in condition {src:?} must parse: {e}"),
+    }
+}
+
+fn valid_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    }
+}
+
+fn check_headers(
+    headers: &toml::Table,
+    span: std::ops::Range<usize>,
+    section: &str,
+    at: &At<'_>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (k, v) in headers {
+        let Some(v) = v.as_str() else {
+            return Err(at(
+                span,
+                format!("header {k:?} in {section} must be a string"),
+            ));
+        };
+        if http::HeaderName::from_bytes(k.as_bytes()).is_err()
+            || http::HeaderValue::from_str(v).is_err()
+        {
+            return Err(at(
+                span,
+                format!("header {k:?} in {section} is not a valid HTTP header name and value"),
+            ));
+        }
+        out.push((k.clone(), v.to_string()));
+    }
+    Ok(out)
+}
+
+fn validate_notify(n: RawNotify, env: EnvLookup<'_>, at: &At<'_>) -> Result<Notify, ConfigError> {
+    let section = format!("[[notify]] {:?}", n.name.get_ref());
+    let kind = match n.kind.get_ref().as_str() {
+        "webhook" => {
+            let url_text = match (&n.url, &n.url_env) {
+                (Some(u), None) => u.get_ref().clone(),
+                (None, Some(var)) => env(var.get_ref()).ok_or_else(|| {
+                    at(
+                        var.span(),
+                        format!("environment variable {:?} named by url_env in {section} is not set; export it before starting lookout", var.get_ref()),
+                    )
+                })?,
+                (Some(_), Some(var)) => {
+                    return Err(at(var.span(), format!("{section} sets both url and url_env: keep one")));
+                }
+                (None, None) => {
+                    return Err(at(
+                        n.name.span(),
+                        format!("{section} needs url = \"http://...\" (or url_env = \"VAR\" to keep a secret URL out of the file)"),
+                    ));
+                }
+            };
+            let span = n
+                .url
+                .as_ref()
+                .map(|u| u.span())
+                .or(n.url_env.as_ref().map(|u| u.span()))
+                .unwrap_or(n.name.span());
+            // The URL may carry a secret (url_env): never echo it in the message.
+            let shown = if n.url_env.is_some() {
+                "from url_env".to_string()
+            } else {
+                format!("{url_text:?}")
+            };
+            let url: http::Uri = url_text.parse().map_err(|_| {
+                at(
+                    span.clone(),
+                    format!("invalid webhook url ({shown}) in {section}"),
+                )
+            })?;
+            if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
+                return Err(at(
+                    span,
+                    format!(
+                        "webhook url ({shown}) in {section} must be http:// or https:// with a host"
+                    ),
+                ));
+            }
+            let headers = match &n.headers {
+                Some(h) => check_headers(h.get_ref(), h.span(), &section, at)?,
+                None => Vec::new(),
+            };
+            NotifyKind::Webhook { url, headers }
+        }
+        other => {
+            let known = ["webhook"];
+            let hint = known
+                .iter()
+                .find(|k| strsim::damerau_levenshtein(other, k) <= 2)
+                .map(|k| format!(" (did you mean {k:?}?)"))
+                .unwrap_or_default();
+            return Err(at(
+                n.kind.span(),
+                format!("unknown notify type {other:?} in {section}{hint}; supported: webhook"),
+            ));
+        }
+    };
+    let retry_initial = n.retry_initial.map_or(Duration::from_secs(1), |d| d.0);
+    let retry_max = n.retry_max.map_or(Duration::from_secs(300), |d| d.0);
+    Ok(Notify {
+        name: n.name.get_ref().clone(),
+        kind,
+        retry_initial: retry_initial.max(Duration::from_millis(10)),
+        retry_max: retry_max.max(retry_initial),
+        timeout: n.timeout.map_or(Duration::from_secs(10), |d| d.0),
+    })
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
-}
+mod tests;

@@ -27,6 +27,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
+        rest = rest.trim_start();
         let num_len = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
             .unwrap_or(rest.len());
@@ -36,7 +37,7 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
         let number: f64 = rest[..num_len]
             .parse()
             .map_err(|_| err("the number is malformed"))?;
-        rest = &rest[num_len..];
+        rest = rest[num_len..].trim_start();
         let unit_len = rest
             .find(|c: char| !c.is_ascii_alphabetic())
             .unwrap_or(rest.len());
@@ -117,6 +118,8 @@ mod tests {
         assert_eq!(parse_duration("72h"), Ok(Duration::from_secs(72 * 3600)));
         assert_eq!(parse_duration("3d"), Ok(Duration::from_secs(3 * 86400)));
         assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("1h 30 m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("10 secs"), Ok(Duration::from_secs(10)));
     }
 
     #[test]
@@ -139,8 +142,8 @@ mod tests {
             parse_duration("99999999999999999d").unwrap_err().reason,
             "it is too large"
         );
-        let msg = parse_duration("10 secs").unwrap_err().to_string();
-        assert!(msg.starts_with("invalid duration \"10 secs\""), "{msg}");
+        let msg = parse_duration("10 parsecs").unwrap_err().to_string();
+        assert!(msg.starts_with("invalid duration \"10 parsecs\""), "{msg}");
     }
 
     #[test]

@@ -1,0 +1,87 @@
+//! The file as serde reads it: exact keys (`deny_unknown_fields`), types and durations, with spans kept
+//! where validation needs to point back at a line.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+use toml::Spanned;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawConfig {
+    pub store: Option<RawStore>,
+    #[serde(default)]
+    pub target: Vec<RawTarget>,
+    #[serde(default)]
+    pub notify: Vec<RawNotify>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStore {
+    pub path: Option<String>,
+    pub retention: Option<Dur>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawTarget {
+    pub name: Spanned<String>,
+    pub url: Option<Spanned<String>>,
+    pub tcp: Option<Spanned<String>>,
+    pub tls: Option<Spanned<String>>,
+    pub interval: Option<Spanned<Dur>>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub method: Option<Spanned<String>>,
+    pub headers: Option<Spanned<toml::Table>>,
+    pub body: Option<Spanned<String>>,
+    pub follow_redirects: Option<Spanned<bool>>,
+    pub verify_tls: Option<Spanned<bool>>,
+    pub conditions: Option<Vec<Spanned<String>>>,
+    pub failure_threshold: Option<Spanned<u32>>,
+    pub success_threshold: Option<Spanned<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawNotify {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    pub url: Option<Spanned<String>>,
+    pub url_env: Option<Spanned<String>>,
+    pub headers: Option<Spanned<toml::Table>>,
+    pub timeout: Option<Dur>,
+    pub retry_initial: Option<Dur>,
+    pub retry_max: Option<Dur>,
+}
+
+/// A duration written as text (`"10s"`); a parse error becomes a serde error at the value's span.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Dur(pub Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Dur;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a duration string such as \"10s\", \"500ms\" or \"2m\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Dur, E> {
+                lookout_core::parse_duration(s).map(Dur).map_err(E::custom)
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a bare number ({n}) is ambiguous; write a unit, e.g. \"{n}s\" or \"{n}ms\""
+                )))
+            }
+            fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Dur, E> {
+                Err(E::custom(format!(
+                    "a bare number ({n}) is ambiguous; write a unit, e.g. \"{n}s\" or \"{n}ms\""
+                )))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}

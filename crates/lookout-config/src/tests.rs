@@ -1,0 +1,237 @@
+use std::path::Path;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("lookout.toml"), &|k| {
+        (k == "HOOK").then(|| "http://127.0.0.1:9/secret".to_string())
+    })
+}
+
+fn err(text: &str) -> String {
+    match parse(text) {
+        Ok(_) => panic!("should not parse:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const SITE: &str = r#"
+[[target]]
+name = "site"
+url = "http://127.0.0.1:8080/"
+"#;
+
+#[test]
+fn example_file_parses_and_shows_every_option() {
+    let text = include_str!("../../../lookout.example.toml");
+    let cfg = Config::parse(
+        text,
+        Path::new("/etc/lookout/lookout.example.toml"),
+        &|_| None,
+    )
+    .unwrap();
+    assert_eq!(cfg.targets.len(), 4);
+    assert_eq!(cfg.store.path, Path::new("/etc/lookout/lookout.sqlite"));
+    assert_eq!(cfg.store.retention, Duration::from_secs(7 * 86400));
+    let site = cfg.target("site").unwrap();
+    assert_eq!(site.interval, Duration::from_secs(10));
+    assert_eq!(site.timeout, Duration::from_secs(2));
+    assert_eq!(site.conditions.len(), 3);
+    assert_eq!(
+        site.policy,
+        TargetPolicy {
+            failure_threshold: 3,
+            success_threshold: 2
+        }
+    );
+    let Check::Http(http) = &site.check else {
+        panic!("site is http")
+    };
+    assert_eq!(http.headers.len(), 2);
+    assert!(matches!(cfg.target("db").unwrap().check, Check::Tcp { .. }));
+    assert!(matches!(
+        cfg.target("cert").unwrap().check,
+        Check::Tls { verify: false, .. }
+    ));
+    assert_eq!(cfg.notify.len(), 1);
+    assert_eq!(cfg.notify[0].retry_max, Duration::from_secs(300));
+
+    // Every key the raw model accepts appears in the example (uncommented or commented).
+    for key in [
+        "path",
+        "retention",
+        "name",
+        "url",
+        "tcp",
+        "tls",
+        "interval",
+        "timeout",
+        "method",
+        "headers",
+        "body",
+        "follow_redirects",
+        "verify_tls",
+        "conditions",
+        "failure_threshold",
+        "success_threshold",
+        "type",
+        "url_env",
+        "retry_initial",
+        "retry_max",
+    ] {
+        assert!(
+            text.contains(&format!("{key} =")),
+            "lookout.example.toml does not show {key:?}"
+        );
+    }
+}
+
+#[test]
+fn defaults_apply() {
+    let cfg = parse(SITE).unwrap();
+    let t = &cfg.targets[0];
+    assert_eq!(t.interval, Duration::from_secs(30));
+    assert_eq!(t.timeout, Duration::from_secs(5));
+    assert_eq!(t.conditions.len(), 1);
+    assert_eq!(t.conditions[0].source(), "[STATUS] < 400");
+    assert_eq!(cfg.store.path, Path::new("lookout.sqlite"));
+}
+
+#[test]
+fn unknown_key_names_file_line_section_and_suggestion() {
+    let text = "[[target]]\nname = \"site\"\nurl = \"http://127.0.0.1:8080/\"\n\n\n\nintervall = \"10s\"\n";
+    assert_eq!(
+        err(text),
+        "lookout.toml:7: unknown key \"intervall\" in [[target]] \"site\" (did you mean \"interval\"?)"
+    );
+    assert_eq!(
+        err("[store]\npaht = \"x\"\n"),
+        "lookout.toml:2: unknown key \"paht\" in [store] (did you mean \"path\"?)"
+    );
+    assert_eq!(
+        err("colour = 1\n"),
+        "lookout.toml:1: unknown key \"colour\" in the top level; known keys: store, target, notify"
+    );
+    // The name may come after the bad key; a nameless table is numbered.
+    assert_eq!(
+        err(&format!("{SITE}\n[[target]]\nfoo = 1\nname = \"b\"\n")),
+        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold"
+    );
+}
+
+#[test]
+fn bad_duration_names_line_and_key() {
+    let text = format!("{SITE}interval = \"10 parsecs\"\n");
+    assert_eq!(
+        err(&text),
+        "lookout.toml:5: invalid value for \"interval\" in [[target]] \"site\": invalid duration \"10 parsecs\": unknown unit (use ms, s, m, h, d or w); write a number and a unit, e.g. \"500ms\", \"10s\", \"2m\", \"1h30m\", \"3d\""
+    );
+    let text = format!("{SITE}timeout = 5\n");
+    assert_eq!(
+        err(&text),
+        "lookout.toml:5: invalid value for \"timeout\" in [[target]] \"site\": a bare number (5) is ambiguous; write a unit, e.g. \"5s\" or \"5ms\""
+    );
+    assert_eq!(
+        err(&format!("{SITE}interval = \"0s\"\n")),
+        "lookout.toml:5: \"interval\" in [[target]] \"site\" must be greater than zero"
+    );
+}
+
+#[test]
+fn bad_condition_points_at_it() {
+    let text = format!("{SITE}conditions = [\n  \"[STATUS] == 200\",\n  \"[STAUS] == 200\",\n]\n");
+    assert_eq!(
+        err(&text),
+        "lookout.toml:7: invalid condition in [[target]] \"site\": unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [HEADER]\n    [STAUS] == 200\n    ^^^^^^^"
+    );
+}
+
+#[test]
+fn type_errors_and_missing_keys() {
+    assert_eq!(
+        err(&format!("{SITE}failure_threshold = \"three\"\n")),
+        "lookout.toml:5: invalid value for \"failure_threshold\" in [[target]] \"site\": invalid type: string \"three\", expected u32"
+    );
+    assert_eq!(
+        err(&format!("{SITE}failure_threshold = 0\n")),
+        "lookout.toml:5: \"failure_threshold\" in [[target]] \"site\" must be at least 1"
+    );
+    let e = err("[[target]]\nurl = \"http://x/\"\n");
+    assert!(
+        e.starts_with("lookout.toml:1: missing key \"name\" in [[target]] #1"),
+        "{e}"
+    );
+    assert!(
+        err("[[target\nname=1").starts_with("lookout.toml:1: "),
+        "syntax errors are located too"
+    );
+}
+
+#[test]
+fn semantic_errors() {
+    assert_eq!(
+        err("[[target]]\nname = \"a\"\n"),
+        "lookout.toml:2: [[target]] \"a\" has nothing to check: set one of url = \"http://...\", tcp = \"host:port\" or tls = \"host:port\""
+    );
+    assert_eq!(
+        err("[[target]]\nname = \"a\"\nurl = \"http://x/\"\ntcp = \"x:1\"\n"),
+        "lookout.toml:2: [[target]] \"a\" sets more than one of url, tcp and tls: keep one per target"
+    );
+    assert_eq!(
+        err("[[target]]\nname = \"a\"\nurl = \"ftp://x/\"\n"),
+        "lookout.toml:3: url \"ftp://x/\" in [[target]] \"a\" must start with http:// or https:// (for TCP use tcp = \"host:port\")"
+    );
+    assert_eq!(
+        err("[[target]]\nname = \"a\"\ntcp = \"localhost\"\n"),
+        "lookout.toml:3: tcp = \"localhost\" in [[target]] \"a\" is not host:port; write e.g. \"127.0.0.1:5432\""
+    );
+    assert_eq!(
+        err("[[target]]\nname = \"a\"\ntcp = \"h:1\"\nmethod = \"POST\"\n"),
+        "lookout.toml:4: \"method\" in [[target]] \"a\" only applies to url = \"http(s)://...\" targets"
+    );
+    assert_eq!(
+        err(&format!("{SITE}{SITE}")),
+        "lookout.toml:7: duplicate target name \"site\": names must be unique"
+    );
+    assert_eq!(
+        err("[[target]]\nname = \"a b\"\ntcp = \"h:1\"\n"),
+        "lookout.toml:2: invalid name \"a b\" in [[target]]: use letters, digits, '-', '_' or '.' (at most 64)"
+    );
+    assert_eq!(
+        err("[[notify]]\nname = \"ops\"\ntype = \"webhok\"\nurl = \"http://x/\"\n"),
+        "lookout.toml:3: unknown notify type \"webhok\" in [[notify]] \"ops\" (did you mean \"webhook\"?); supported: webhook"
+    );
+    assert_eq!(
+        err("[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl_env = \"NOPE\"\n"),
+        "lookout.toml:4: environment variable \"NOPE\" named by url_env in [[notify]] \"ops\" is not set; export it before starting lookout"
+    );
+}
+
+#[test]
+fn secret_url_from_env_is_used_but_never_echoed() {
+    let cfg =
+        parse("[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl_env = \"HOOK\"\n").unwrap();
+    let NotifyKind::Webhook { url, .. } = &cfg.notify[0].kind;
+    assert_eq!(url.path(), "/secret");
+    let e = Config::parse(
+        "[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl_env = \"HOOK\"\n",
+        Path::new("lookout.toml"),
+        &|_| Some("ftp://user:hunter2@host/".into()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(!e.contains("hunter2"), "{e}");
+    assert!(e.contains("from url_env"), "{e}");
+}
+
+#[test]
+fn missing_file_says_what_to_do() {
+    let e = Config::load(Path::new("/nonexistent/lookout.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("/nonexistent/lookout.toml: cannot read config: "),
+        "{e}"
+    );
+    assert!(e.ends_with("pass the right file with --config"), "{e}");
+}
