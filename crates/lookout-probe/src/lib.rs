@@ -1,14 +1,50 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
-}
+//! Probes: turn a configured target into an [`Observation`] of what happened.
+//!
+//! A probe never fails: connection refused, timeouts, DNS and TLS failures and malformed responses are all
+//! recorded in the observation's `error`, with the timings of the phases that did happen.
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub mod http;
+mod net;
+pub mod tcp;
+pub mod tls;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
+use lookout_config::{Check, Target};
+use lookout_core::{Observation, ProbeKind, Timestamp};
+
+pub use http::{HttpRequest, fetch};
+
+/// Largest response body a probe reads; the rest is discarded and `body_truncated` is set.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Runs one probe of `target` now.
+pub async fn probe(target: &Target) -> Observation {
+    let at = Timestamp::now();
+    match &target.check {
+        Check::Http(h) => {
+            let req = HttpRequest {
+                url: h.url.clone(),
+                method: h.method.clone(),
+                headers: h.headers.clone(),
+                body: h.body.clone().map(Into::into),
+                follow_redirects: h.follow_redirects,
+                verify_tls: h.verify_tls,
+                timeout: target.timeout,
+                max_body: MAX_BODY,
+            };
+            let mut obs = fetch(&req).await;
+            obs.target = target.name.clone();
+            obs.at = at;
+            obs
+        }
+        Check::Tcp { address } => {
+            let mut obs = Observation::new(&target.name, ProbeKind::Tcp, at);
+            tcp::probe(address, target.timeout, &mut obs).await;
+            obs
+        }
+        Check::Tls { address, verify } => {
+            let mut obs = Observation::new(&target.name, ProbeKind::Tls, at);
+            tls::probe(address, *verify, target.timeout, &mut obs).await;
+            obs
+        }
     }
 }

@@ -1,14 +1,132 @@
-pub fn add(left: u64, right: u64) -> u64 {
-    left + right
+//! Persistence behind one trait, [`Store`]: probe results, alert state, transitions and the notification
+//! outbox. SQLite (WAL) is the embedded default; PostgreSQL will implement the same trait and pass the same
+//! tests.
+//!
+//! The store records; it never decides. The invariant it upholds for the rest of the system: a transition,
+//! the alert state after it and the notifications it causes are written in one transaction ([`Store::record`]),
+//! so a crash can lose none of them without losing all of them.
+
+mod sqlite;
+
+use std::future::Future;
+
+use lookout_core::{AlertState, Timestamp, Timings, Transition};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error(
+        "cannot open the store at {path}: {message}; check the [store] path and its directory's permissions"
+    )]
+    Open { path: String, message: String },
+    #[error("store {op} failed: {message}")]
+    Query { op: &'static str, message: String },
+    #[error(
+        "the store was written by a newer lookout (schema {found}, this build knows {known}); upgrade lookout"
+    )]
+    TooNew { found: i64, known: i64 },
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+pub type Result<T> = std::result::Result<T, StoreError>;
 
-    #[test]
-    fn it_works() {
-        let result = add(2, 2);
-        assert_eq!(result, 4);
-    }
+/// One probe result as stored (the body only as an excerpt).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    pub target: String,
+    pub at: Timestamp,
+    pub ok: bool,
+    pub status: Option<u16>,
+    pub latency_ms: f64,
+    pub error: Option<String>,
+    pub failed_conditions: Vec<String>,
+    pub timings: Timings,
+    pub body_excerpt: Option<String>,
+}
+
+/// A notification to enqueue: one per channel and transition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewMessage {
+    pub channel: String,
+    /// Idempotency key; enqueuing the same (channel, key) twice keeps the first.
+    pub key: String,
+    pub payload: String,
+}
+
+/// A notification in the outbox.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub channel: String,
+    pub key: String,
+    pub payload: String,
+    pub created_at: Timestamp,
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+/// Everything one event produced, written atomically.
+#[derive(Clone, Debug, Default)]
+pub struct Record {
+    pub result: Option<ResultRow>,
+    /// The target's alert state after the event.
+    pub state: Option<(String, AlertState)>,
+    pub transitions: Vec<Transition>,
+    pub messages: Vec<NewMessage>,
+}
+
+/// What lookout persists. Implementations must make [`Store::record`] atomic.
+pub trait Store: Send + Sync + 'static {
+    /// Writes a result, alert state, transitions and outbox messages in one transaction.
+    fn record(&self, record: Record) -> impl Future<Output = Result<()>> + Send;
+
+    /// Every target's saved alert state, to resume after a restart.
+    fn alert_states(&self) -> impl Future<Output = Result<Vec<(String, AlertState)>>> + Send;
+
+    /// Undelivered messages for these channels whose next attempt is due at `now`, oldest first.
+    fn due_messages(
+        &self,
+        channels: Vec<String>,
+        now: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
+
+    /// The earliest next attempt among undelivered messages for these channels.
+    fn next_due(
+        &self,
+        channels: Vec<String>,
+    ) -> impl Future<Output = Result<Option<Timestamp>>> + Send;
+
+    fn mark_delivered(&self, id: i64, at: Timestamp) -> impl Future<Output = Result<()>> + Send;
+
+    fn mark_failed(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_attempt_at: Timestamp,
+        error: String,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// All outbox messages, newest first (for status and tests).
+    fn messages(&self, limit: usize) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
+
+    /// The latest results of a target, newest first.
+    fn recent_results(
+        &self,
+        target: String,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<ResultRow>>> + Send;
+
+    /// Transitions of a target (or all targets), oldest first.
+    fn transitions(
+        &self,
+        target: Option<String>,
+    ) -> impl Future<Output = Result<Vec<Transition>>> + Send;
+
+    /// Deletes results older than `before`; returns how many.
+    fn prune_results(&self, before: Timestamp) -> impl Future<Output = Result<usize>> + Send;
 }

@@ -1,0 +1,336 @@
+//! HTTP/1.1 client with per-phase timings (DNS, connect, TLS, first byte, total), redirects on or off,
+//! TLS verification on or off and a body cap.
+//!
+//! Built on hyper's connection API rather than a high-level client because a monitor needs to see each
+//! phase separately, and because every failure must come back as a classified result, not an opaque error.
+//! Notifiers use the same client, so that one code path owns timeouts and TLS.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::header::{HOST, HeaderValue, LOCATION, USER_AGENT};
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use lookout_core::{Observation, ProbeError, ProbeErrorKind, ProbeKind, Timestamp};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{Instant as TokioInstant, timeout_at};
+
+use crate::{net, tls};
+
+const MAX_REDIRECTS: usize = 10;
+const DEFAULT_USER_AGENT: &str = concat!("lookout/", env!("CARGO_PKG_VERSION"));
+
+/// One HTTP request as a probe or notifier makes it.
+#[derive(Clone, Debug)]
+pub struct HttpRequest {
+    pub url: Uri,
+    pub method: Method,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Bytes>,
+    pub follow_redirects: bool,
+    pub verify_tls: bool,
+    /// Covers the whole exchange, redirects included.
+    pub timeout: Duration,
+    /// Bytes of body kept; the rest is discarded and `body_truncated` set.
+    pub max_body: usize,
+}
+
+impl HttpRequest {
+    pub fn get(url: Uri, timeout: Duration) -> Self {
+        HttpRequest {
+            url,
+            method: Method::GET,
+            headers: Vec::new(),
+            body: None,
+            follow_redirects: true,
+            verify_tls: true,
+            timeout,
+            max_body: crate::MAX_BODY,
+        }
+    }
+}
+
+/// Performs the request and returns what was observed. Never fails: errors are in `error`.
+pub async fn fetch(req: &HttpRequest) -> Observation {
+    let mut obs = Observation::new("", ProbeKind::Http, Timestamp::now());
+    let start = Instant::now();
+    let deadline = TokioInstant::now() + req.timeout;
+    let mut url = req.url.clone();
+    let mut method = req.method.clone();
+    let mut body = req.body.clone();
+    let mut hops = 0;
+    loop {
+        match exchange(
+            &url,
+            &method,
+            &req.headers,
+            body.clone(),
+            req,
+            deadline,
+            &mut obs,
+        )
+        .await
+        {
+            Err(e) => {
+                obs.error = Some(e);
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(location)) => {
+                hops += 1;
+                if hops > MAX_REDIRECTS {
+                    obs.error = Some(net::error(
+                        ProbeErrorKind::Protocol,
+                        format!("more than {MAX_REDIRECTS} redirects"),
+                    ));
+                    break;
+                }
+                match resolve_location(&url, &location) {
+                    Some(next) => url = next,
+                    None => {
+                        obs.error = Some(net::error(
+                            ProbeErrorKind::Protocol,
+                            format!("redirect to an invalid location {location:?}"),
+                        ));
+                        break;
+                    }
+                }
+                // As browsers do: 303 always, and 301/302 after a POST, continue with a body-less GET.
+                let status = obs.status.unwrap_or(0);
+                if status == 303 || ((status == 301 || status == 302) && method == Method::POST) {
+                    method = Method::GET;
+                    body = None;
+                }
+            }
+        }
+    }
+    obs.timings.total_ms = net::ms_since(start);
+    obs
+}
+
+/// One request/response on a fresh connection. Returns the redirect location to follow, if any.
+async fn exchange(
+    url: &Uri,
+    method: &Method,
+    headers: &[(String, String)],
+    body: Option<Bytes>,
+    req: &HttpRequest,
+    deadline: TokioInstant,
+    obs: &mut Observation,
+) -> Result<Option<String>, ProbeError> {
+    let https = match url.scheme_str() {
+        Some("http") => false,
+        Some("https") => true,
+        other => {
+            return Err(net::error(
+                ProbeErrorKind::Config,
+                format!("unsupported scheme {other:?}: use http or https"),
+            ));
+        }
+    };
+    let host = url
+        .host()
+        .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| net::error(ProbeErrorKind::Config, "the url has no host"))?;
+    let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+
+    obs.connected = false;
+    obs.status = None;
+    obs.headers.clear();
+    obs.body.clear();
+    obs.body_truncated = false;
+    let tcp = net::connect(&host, port, deadline, obs).await?;
+    if https {
+        let stream = tls::handshake(tcp, &host, req.verify_tls, deadline, obs).await?;
+        obs.connected = true;
+        send(stream, url, method, headers, body, req, deadline, obs).await
+    } else {
+        obs.connected = true;
+        send(tcp, url, method, headers, body, req, deadline, obs).await
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn send<S>(
+    stream: S,
+    url: &Uri,
+    method: &Method,
+    headers: &[(String, String)],
+    body: Option<Bytes>,
+    req: &HttpRequest,
+    deadline: TokioInstant,
+    obs: &mut Observation,
+) -> Result<Option<String>, ProbeError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = match timeout_at(
+        deadline,
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)),
+    )
+    .await
+    {
+        Err(_) => return Err(net::timed_out("HTTP handshake")),
+        Ok(Err(e)) => return Err(classify(&e, "HTTP handshake")),
+        Ok(Ok(pair)) => pair,
+    };
+    // The connection task ends when the response is read and `sender` dropped, or at the deadline.
+    let conn_task = tokio::spawn(async move {
+        let _ = timeout_at(deadline, conn).await;
+    });
+    let _abort = AbortOnDrop(conn_task);
+
+    let path = url.path_and_query().map_or("/", |p| p.as_str());
+    let mut builder = Request::builder().method(method.clone()).uri(path);
+    let authority = url.authority().map_or("", |a| a.as_str());
+    builder = builder.header(HOST, authority);
+    if !headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
+    {
+        builder = builder.header(USER_AGENT, DEFAULT_USER_AGENT);
+    }
+    for (k, v) in headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let request = builder
+        .body(Full::new(body.unwrap_or_default()))
+        .map_err(|e| {
+            net::error(
+                ProbeErrorKind::Config,
+                format!("cannot build the request: {e}"),
+            )
+        })?;
+
+    let start = Instant::now();
+    let response = match timeout_at(deadline, sender.send_request(request)).await {
+        Err(_) => return Err(net::timed_out("waiting for the response")),
+        Ok(Err(e)) => return Err(classify(&e, "reading the response")),
+        Ok(Ok(r)) => r,
+    };
+    obs.timings.first_byte_ms =
+        Some(*obs.timings.first_byte_ms.get_or_insert(0.0) + net::ms_since(start));
+    let status = response.status();
+    obs.status = Some(status.as_u16());
+    obs.headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let location = response
+        .headers()
+        .get(LOCATION)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .map(str::to_string);
+
+    let mut body = response.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        match timeout_at(deadline, body.frame()).await {
+            Err(_) => return Err(net::timed_out("reading the body")),
+            Ok(None) => break,
+            Ok(Some(Err(e))) => return Err(classify(&e, "reading the body")),
+            Ok(Some(Ok(frame))) => {
+                if let Some(chunk) = frame.data_ref() {
+                    let room = req.max_body.saturating_sub(buf.len());
+                    if chunk.len() > room {
+                        buf.extend_from_slice(&chunk[..room]);
+                        obs.body_truncated = true;
+                        break;
+                    }
+                    buf.extend_from_slice(chunk);
+                }
+            }
+        }
+    }
+    obs.body = String::from_utf8_lossy(&buf).into_owned();
+
+    let redirect = req.follow_redirects
+        && matches!(
+            status,
+            StatusCode::MOVED_PERMANENTLY
+                | StatusCode::FOUND
+                | StatusCode::SEE_OTHER
+                | StatusCode::TEMPORARY_REDIRECT
+                | StatusCode::PERMANENT_REDIRECT
+        );
+    Ok(if redirect { location } else { None })
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+fn classify(e: &hyper::Error, phase: &str) -> ProbeError {
+    let kind = if e.is_parse() || e.is_incomplete_message() || e.is_parse_status() {
+        ProbeErrorKind::Protocol
+    } else if e.is_timeout() {
+        ProbeErrorKind::Timeout
+    } else {
+        ProbeErrorKind::Io
+    };
+    let mut message = format!("{phase}: {e}");
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    net::error(kind, message)
+}
+
+/// Resolves a `Location` header against the URL that returned it.
+fn resolve_location(base: &Uri, location: &str) -> Option<Uri> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        return location.parse().ok();
+    }
+    let scheme = base.scheme_str()?;
+    let authority = base.authority()?.as_str();
+    if let Some(rest) = location.strip_prefix("//") {
+        return format!("{scheme}://{rest}").parse().ok();
+    }
+    let path = if location.starts_with('/') {
+        location.to_string()
+    } else {
+        let dir = base.path().rsplit_once('/').map_or("", |(d, _)| d);
+        format!("{dir}/{location}")
+    };
+    format!("{scheme}://{authority}{path}").parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_resolve_like_browsers() {
+        let base: Uri = "http://127.0.0.1:8080/a/b?x=1".parse().unwrap();
+        assert_eq!(
+            resolve_location(&base, "/login").unwrap(),
+            "http://127.0.0.1:8080/login"
+        );
+        assert_eq!(
+            resolve_location(&base, "c").unwrap(),
+            "http://127.0.0.1:8080/a/c"
+        );
+        assert_eq!(
+            resolve_location(&base, "https://other/x").unwrap(),
+            "https://other/x"
+        );
+        assert_eq!(
+            resolve_location(&base, "//other:81/y").unwrap(),
+            "http://other:81/y"
+        );
+        assert!(resolve_location(&base, "/bad path with spaces").is_none());
+    }
+}

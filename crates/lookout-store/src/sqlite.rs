@@ -1,0 +1,525 @@
+//! The embedded SQLite store: one file, WAL mode, versioned migrations.
+//!
+//! rusqlite is synchronous; each call runs on tokio's blocking pool so the runtime never stalls on disk.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use lookout_core::{AlertState, Timestamp, Transition};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::{OutboxMessage, Record, Result, ResultRow, Store, StoreError};
+
+/// Migrations in order; `PRAGMA user_version` records how many have run.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn q(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Query {
+        op,
+        message: e.to_string(),
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and runs pending migrations.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
+        }
+        let conn = Connection::open(path).map_err(|e| open_err(&e))?;
+        Self::init(conn).map_err(|e| match e {
+            StoreError::Query { message, .. } => open_err(&message),
+            other => other,
+        })
+    }
+
+    /// An in-memory database, for tests and one-shot commands.
+    pub fn in_memory() -> Result<SqliteStore> {
+        let conn = Connection::open_in_memory().map_err(q("open"))?;
+        Self::init(conn)
+    }
+
+    fn init(mut conn: Connection) -> Result<SqliteStore> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(q("configure"))?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(q("configure"))?;
+        // FULL: a notification acknowledged as enqueued survives power loss, not just a process crash.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(q("configure"))?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(q("configure"))?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(q("migrate"))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+            let tx = conn.transaction().map_err(q("migrate"))?;
+            tx.execute_batch(sql).map_err(q("migrate"))?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)
+                .map_err(q("migrate"))?;
+            tx.commit().map_err(q("migrate"))?;
+        }
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with<T, F>(&self, op: &'static str, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back), so a
+            // poisoned mutex is safe to keep using.
+            let mut guard = conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut guard).map_err(q(op))
+        })
+        .await
+        .map_err(|e| StoreError::Query {
+            op,
+            message: format!("worker failed: {e}"),
+        })?
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(col: usize, s: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMessage> {
+    Ok(OutboxMessage {
+        id: r.get(0)?,
+        channel: r.get(1)?,
+        key: r.get(2)?,
+        payload: r.get(3)?,
+        created_at: Timestamp(r.get(4)?),
+        attempts: r.get(5)?,
+        next_attempt_at: Timestamp(r.get(6)?),
+        delivered_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
+        last_error: r.get(8)?,
+    })
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, channel, key, payload, created_at, attempts, next_attempt_at, delivered_at, last_error";
+
+/// `?,?,?` for `n` parameters.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(",")
+}
+
+impl Store for SqliteStore {
+    async fn record(&self, record: Record) -> Result<()> {
+        self.with("record", move |conn| {
+            let tx = conn.transaction()?;
+            if let Some(r) = &record.result {
+                tx.execute(
+                    "INSERT INTO results (target, at, ok, status, latency_ms, error, failed_conditions, timings, body_excerpt)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        r.target,
+                        r.at.0,
+                        r.ok,
+                        r.status,
+                        r.latency_ms,
+                        r.error,
+                        to_json(&r.failed_conditions)?,
+                        to_json(&r.timings)?,
+                        r.body_excerpt
+                    ],
+                )?;
+            }
+            if let Some((target, state)) = &record.state {
+                tx.execute(
+                    "INSERT INTO alert_state (target, state, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (target) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                    params![target, to_json(state)?, Timestamp::now().0],
+                )?;
+            }
+            for t in &record.transitions {
+                tx.execute(
+                    "INSERT INTO transitions (target, kind, at, alert_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![t.target, t.kind.as_str(), t.at.0, t.alert_id, to_json(t)?],
+                )?;
+            }
+            let now = Timestamp::now().0;
+            for m in &record.messages {
+                tx.execute(
+                    "INSERT INTO outbox (channel, key, payload, created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?4)
+                     ON CONFLICT (channel, key) DO NOTHING",
+                    params![m.channel, m.key, m.payload, now],
+                )?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn alert_states(&self) -> Result<Vec<(String, AlertState)>> {
+        self.with("load alert state", |conn| {
+            let mut stmt = conn.prepare("SELECT target, state FROM alert_state ORDER BY target")?;
+            let rows = stmt.query_map([], |r| {
+                let target: String = r.get(0)?;
+                let state: String = r.get(1)?;
+                Ok((target, from_json(1, &state)?))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn due_messages(
+        &self,
+        channels: Vec<String>,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<OutboxMessage>> {
+        if channels.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.with("read outbox", move |conn| {
+            let sql = format!(
+                "SELECT {MESSAGE_COLUMNS} FROM outbox
+                 WHERE delivered_at IS NULL AND next_attempt_at <= ? AND channel IN ({})
+                 ORDER BY id LIMIT ?",
+                placeholders(channels.len())
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            let mut args: Vec<rusqlite::types::Value> = vec![now.0.into()];
+            args.extend(channels.into_iter().map(rusqlite::types::Value::from));
+            args.push((limit as i64).into());
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), message_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn next_due(&self, channels: Vec<String>) -> Result<Option<Timestamp>> {
+        if channels.is_empty() {
+            return Ok(None);
+        }
+        self.with("read outbox", move |conn| {
+            let sql = format!(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL AND channel IN ({})",
+                placeholders(channels.len())
+            );
+            let v: Option<i64> =
+                conn.query_row(&sql, rusqlite::params_from_iter(channels), |r| r.get(0)).optional()?.flatten();
+            Ok(v.map(Timestamp))
+        })
+        .await
+    }
+
+    async fn mark_delivered(&self, id: i64, at: Timestamp) -> Result<()> {
+        self.with("mark delivered", move |conn| {
+            conn.execute(
+                "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL
+                 WHERE id = ?1 AND delivered_at IS NULL",
+                params![id, at.0],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn mark_failed(
+        &self,
+        id: i64,
+        attempts: u32,
+        next_attempt_at: Timestamp,
+        error: String,
+    ) -> Result<()> {
+        self.with("mark failed", move |conn| {
+            conn.execute(
+                "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4 WHERE id = ?1",
+                params![id, attempts, next_attempt_at.0, error],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn messages(&self, limit: usize) -> Result<Vec<OutboxMessage>> {
+        self.with("read outbox", move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?1"
+            ))?;
+            let rows = stmt.query_map([limit as i64], message_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn recent_results(&self, target: String, limit: usize) -> Result<Vec<ResultRow>> {
+        self.with("read results", move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT target, at, ok, status, latency_ms, error, failed_conditions, timings, body_excerpt
+                 FROM results WHERE target = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![target, limit as i64], |r| {
+                Ok(ResultRow {
+                    target: r.get(0)?,
+                    at: Timestamp(r.get(1)?),
+                    ok: r.get(2)?,
+                    status: r.get(3)?,
+                    latency_ms: r.get(4)?,
+                    error: r.get(5)?,
+                    failed_conditions: from_json(6, &r.get::<_, String>(6)?)?,
+                    timings: from_json(7, &r.get::<_, String>(7)?)?,
+                    body_excerpt: r.get(8)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn transitions(&self, target: Option<String>) -> Result<Vec<Transition>> {
+        self.with("read transitions", move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT detail FROM transitions WHERE ?1 IS NULL OR target = ?1 ORDER BY at, id",
+            )?;
+            let rows = stmt.query_map([target], |r| from_json(0, &r.get::<_, String>(0)?))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn prune_results(&self, before: Timestamp) -> Result<usize> {
+        self.with("prune results", move |conn| {
+            conn.execute("DELETE FROM results WHERE at < ?1", [before.0])
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NewMessage;
+    use lookout_core::{Phase, Timings, TransitionKind};
+
+    fn result(target: &str, at: i64, ok: bool) -> ResultRow {
+        ResultRow {
+            target: target.into(),
+            at: Timestamp(at),
+            ok,
+            status: Some(if ok { 200 } else { 500 }),
+            latency_ms: 12.5,
+            error: None,
+            failed_conditions: if ok {
+                vec![]
+            } else {
+                vec!["[STATUS] (500) == 200".into()]
+            },
+            timings: Timings {
+                connect_ms: Some(0.2),
+                total_ms: 12.5,
+                ..Timings::default()
+            },
+            body_excerpt: Some("<h1>hi</h1>".into()),
+        }
+    }
+
+    fn firing(target: &str) -> Transition {
+        Transition {
+            target: target.into(),
+            kind: TransitionKind::Firing,
+            at: Timestamp(3000),
+            alert_id: Some(format!("{target}@3000")),
+            failing_since: Some(Timestamp(1000)),
+            reasons: vec!["[STATUS] (500) == 200".into()],
+            consecutive: 3,
+        }
+    }
+
+    fn msg(channel: &str, key: &str) -> NewMessage {
+        NewMessage {
+            channel: channel.into(),
+            key: key.into(),
+            payload: format!("{{\"key\":\"{key}\"}}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn record_is_atomic_and_readable() {
+        let s = SqliteStore::in_memory().unwrap();
+        let state = AlertState {
+            phase: Phase::Firing,
+            consecutive_failures: 3,
+            alert_id: Some("site@3000".into()),
+            ..Default::default()
+        };
+        s.record(Record {
+            result: Some(result("site", 3000, false)),
+            state: Some(("site".into(), state.clone())),
+            transitions: vec![firing("site")],
+            messages: vec![msg("ops", "k1"), msg("team", "k1")],
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            s.alert_states().await.unwrap(),
+            vec![("site".to_string(), state)]
+        );
+        assert_eq!(
+            s.recent_results("site".into(), 10).await.unwrap(),
+            vec![result("site", 3000, false)]
+        );
+        assert_eq!(
+            s.transitions(Some("site".into())).await.unwrap(),
+            vec![firing("site")]
+        );
+        assert_eq!(s.transitions(Some("other".into())).await.unwrap(), vec![]);
+        assert_eq!(s.messages(10).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn outbox_is_keyed_and_due_by_time() {
+        let s = SqliteStore::in_memory().unwrap();
+        let rec = |m| Record {
+            messages: vec![m],
+            ..Record::default()
+        };
+        s.record(rec(msg("ops", "k1"))).await.unwrap();
+        s.record(rec(msg("ops", "k1"))).await.unwrap();
+        s.record(rec(msg("ops", "k2"))).await.unwrap();
+        s.record(rec(msg("gone", "k3"))).await.unwrap();
+        let now = Timestamp::now().add(std::time::Duration::from_secs(1));
+        let due = s.due_messages(vec!["ops".into()], now, 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(),
+            ["k1", "k2"],
+            "same key enqueued once"
+        );
+
+        s.mark_failed(
+            due[0].id,
+            1,
+            Timestamp(now.0 + 60_000),
+            "connection refused".into(),
+        )
+        .await
+        .unwrap();
+        let due2 = s.due_messages(vec!["ops".into()], now, 10).await.unwrap();
+        assert_eq!(
+            due2.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(),
+            ["k2"],
+            "k1 waits for its retry"
+        );
+        s.mark_delivered(due2[0].id, now).await.unwrap();
+        assert_eq!(
+            s.next_due(vec!["ops".into()]).await.unwrap(),
+            Some(Timestamp(now.0 + 60_000))
+        );
+        let later = s
+            .due_messages(vec!["ops".into()], Timestamp(now.0 + 60_000), 10)
+            .await
+            .unwrap();
+        assert_eq!(later.len(), 1);
+        assert_eq!(later[0].attempts, 1);
+        assert_eq!(later[0].last_error.as_deref(), Some("connection refused"));
+        s.mark_delivered(later[0].id, now).await.unwrap();
+        s.mark_delivered(later[0].id, Timestamp(now.0 + 5))
+            .await
+            .unwrap();
+        let all = s.messages(10).await.unwrap();
+        let k1 = all.iter().find(|m| m.key == "k1").unwrap();
+        assert_eq!(
+            k1.delivered_at,
+            Some(now),
+            "a delivered message is never re-marked"
+        );
+        assert_eq!(k1.attempts, 2);
+        assert_eq!(s.next_due(vec!["ops".into()]).await.unwrap(), None);
+        assert!(s.due_messages(vec![], now, 10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn survives_reopen_and_prunes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/lookout.sqlite");
+        {
+            let s = SqliteStore::open(&path).unwrap();
+            for at in [1000, 2000, 3000] {
+                s.record(Record {
+                    result: Some(result("site", at, true)),
+                    ..Record::default()
+                })
+                .await
+                .unwrap();
+            }
+            s.record(Record {
+                messages: vec![msg("ops", "k")],
+                ..Record::default()
+            })
+            .await
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.recent_results("site".into(), 10).await.unwrap().len(), 3);
+        assert_eq!(s.prune_results(Timestamp(2500)).await.unwrap(), 2);
+        assert_eq!(s.recent_results("site".into(), 10).await.unwrap().len(), 1);
+        assert_eq!(
+            s.messages(10).await.unwrap().len(),
+            1,
+            "pruning results keeps the outbox"
+        );
+    }
+
+    #[tokio::test]
+    async fn refuses_a_newer_schema_and_reports_bad_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.sqlite");
+        drop(SqliteStore::open(&path).unwrap());
+        {
+            let c = Connection::open(&path).unwrap();
+            c.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let e = SqliteStore::open(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("schema 99") && e.contains("upgrade lookout"),
+            "{e}"
+        );
+        let e = SqliteStore::open(Path::new("/proc/nope/x.sqlite"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("cannot open the store at /proc/nope/x.sqlite"),
+            "{e}"
+        );
+    }
+}
