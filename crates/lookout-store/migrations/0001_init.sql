@@ -45,4 +45,4 @@ CREATE TABLE outbox (
     last_error      TEXT,
     UNIQUE (channel, key)
 );
-CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE delivered_at IS NULL;
+CREATE INDEX outbox_pending ON outbox (channel, id) WHERE delivered_at IS NULL;

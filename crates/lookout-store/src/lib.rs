@@ -87,19 +87,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every target's saved alert state, to resume after a restart.
     fn alert_states(&self) -> impl Future<Output = Result<Vec<(String, AlertState)>>> + Send;
 
-    /// Undelivered messages for these channels whose next attempt is due at `now`, oldest first.
-    fn due_messages(
+    /// The oldest undelivered message of a channel: channels deliver in order, one at a time, so a resolve
+    /// never overtakes the firing message it answers.
+    fn oldest_undelivered(
         &self,
-        channels: Vec<String>,
-        now: Timestamp,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
-
-    /// The earliest next attempt among undelivered messages for these channels.
-    fn next_due(
-        &self,
-        channels: Vec<String>,
-    ) -> impl Future<Output = Result<Option<Timestamp>>> + Send;
+        channel: String,
+    ) -> impl Future<Output = Result<Option<OutboxMessage>>> + Send;
 
     fn mark_delivered(&self, id: i64, at: Timestamp) -> impl Future<Output = Result<()>> + Send;
 

@@ -136,11 +136,6 @@ fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMessage> {
 const MESSAGE_COLUMNS: &str =
     "id, channel, key, payload, created_at, attempts, next_attempt_at, delivered_at, last_error";
 
-/// `?,?,?` for `n` parameters.
-fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(",")
-}
-
 impl Store for SqliteStore {
     async fn record(&self, record: Record) -> Result<()> {
         self.with("record", move |conn| {
@@ -201,44 +196,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn due_messages(
-        &self,
-        channels: Vec<String>,
-        now: Timestamp,
-        limit: usize,
-    ) -> Result<Vec<OutboxMessage>> {
-        if channels.is_empty() {
-            return Ok(Vec::new());
-        }
+    async fn oldest_undelivered(&self, channel: String) -> Result<Option<OutboxMessage>> {
         self.with("read outbox", move |conn| {
-            let sql = format!(
-                "SELECT {MESSAGE_COLUMNS} FROM outbox
-                 WHERE delivered_at IS NULL AND next_attempt_at <= ? AND channel IN ({})
-                 ORDER BY id LIMIT ?",
-                placeholders(channels.len())
-            );
-            let mut stmt = conn.prepare(&sql)?;
-            let mut args: Vec<rusqlite::types::Value> = vec![now.0.into()];
-            args.extend(channels.into_iter().map(rusqlite::types::Value::from));
-            args.push((limit as i64).into());
-            let rows = stmt.query_map(rusqlite::params_from_iter(args), message_from_row)?;
-            rows.collect()
-        })
-        .await
-    }
-
-    async fn next_due(&self, channels: Vec<String>) -> Result<Option<Timestamp>> {
-        if channels.is_empty() {
-            return Ok(None);
-        }
-        self.with("read outbox", move |conn| {
-            let sql = format!(
-                "SELECT MIN(next_attempt_at) FROM outbox WHERE delivered_at IS NULL AND channel IN ({})",
-                placeholders(channels.len())
-            );
-            let v: Option<i64> =
-                conn.query_row(&sql, rusqlite::params_from_iter(channels), |r| r.get(0)).optional()?.flatten();
-            Ok(v.map(Timestamp))
+            conn.query_row(
+                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE delivered_at IS NULL AND channel = ?1 ORDER BY id LIMIT 1"),
+                [channel],
+                message_from_row,
+            )
+            .optional()
         })
         .await
     }
@@ -408,7 +373,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn outbox_is_keyed_and_due_by_time() {
+    async fn outbox_is_keyed_and_fifo_per_channel() {
         let s = SqliteStore::in_memory().unwrap();
         let rec = |m| Record {
             messages: vec![m],
@@ -417,55 +382,49 @@ mod tests {
         s.record(rec(msg("ops", "k1"))).await.unwrap();
         s.record(rec(msg("ops", "k1"))).await.unwrap();
         s.record(rec(msg("ops", "k2"))).await.unwrap();
-        s.record(rec(msg("gone", "k3"))).await.unwrap();
-        let now = Timestamp::now().add(std::time::Duration::from_secs(1));
-        let due = s.due_messages(vec!["ops".into()], now, 10).await.unwrap();
+        s.record(rec(msg("team", "k3"))).await.unwrap();
+        let head = s.oldest_undelivered("ops".into()).await.unwrap().unwrap();
+        assert_eq!(head.key, "k1");
+        assert_eq!(head.attempts, 0);
+
+        let later = Timestamp(head.created_at.0 + 60_000);
+        s.mark_failed(head.id, 1, later, "connection refused".into())
+            .await
+            .unwrap();
+        let head = s.oldest_undelivered("ops".into()).await.unwrap().unwrap();
         assert_eq!(
-            due.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(),
-            ["k1", "k2"],
-            "same key enqueued once"
+            (head.key.as_str(), head.attempts, head.next_attempt_at),
+            ("k1", 1, later),
+            "k1 stays at the head"
+        );
+        assert_eq!(head.last_error.as_deref(), Some("connection refused"));
+
+        s.mark_delivered(head.id, later).await.unwrap();
+        s.mark_delivered(head.id, Timestamp(later.0 + 5))
+            .await
+            .unwrap();
+        let head2 = s.oldest_undelivered("ops".into()).await.unwrap().unwrap();
+        assert_eq!(head2.key, "k2", "k1 was enqueued once and delivered once");
+        s.mark_delivered(head2.id, later).await.unwrap();
+        assert_eq!(s.oldest_undelivered("ops".into()).await.unwrap(), None);
+        assert_eq!(
+            s.oldest_undelivered("team".into())
+                .await
+                .unwrap()
+                .unwrap()
+                .key,
+            "k3"
         );
 
-        s.mark_failed(
-            due[0].id,
-            1,
-            Timestamp(now.0 + 60_000),
-            "connection refused".into(),
-        )
-        .await
-        .unwrap();
-        let due2 = s.due_messages(vec!["ops".into()], now, 10).await.unwrap();
-        assert_eq!(
-            due2.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(),
-            ["k2"],
-            "k1 waits for its retry"
-        );
-        s.mark_delivered(due2[0].id, now).await.unwrap();
-        assert_eq!(
-            s.next_due(vec!["ops".into()]).await.unwrap(),
-            Some(Timestamp(now.0 + 60_000))
-        );
-        let later = s
-            .due_messages(vec!["ops".into()], Timestamp(now.0 + 60_000), 10)
-            .await
-            .unwrap();
-        assert_eq!(later.len(), 1);
-        assert_eq!(later[0].attempts, 1);
-        assert_eq!(later[0].last_error.as_deref(), Some("connection refused"));
-        s.mark_delivered(later[0].id, now).await.unwrap();
-        s.mark_delivered(later[0].id, Timestamp(now.0 + 5))
-            .await
-            .unwrap();
         let all = s.messages(10).await.unwrap();
         let k1 = all.iter().find(|m| m.key == "k1").unwrap();
         assert_eq!(
             k1.delivered_at,
-            Some(now),
+            Some(later),
             "a delivered message is never re-marked"
         );
         assert_eq!(k1.attempts, 2);
-        assert_eq!(s.next_due(vec!["ops".into()]).await.unwrap(), None);
-        assert!(s.due_messages(vec![], now, 10).await.unwrap().is_empty());
+        assert_eq!(all.len(), 3);
     }
 
     #[tokio::test]

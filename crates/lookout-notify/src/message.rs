@@ -1,0 +1,139 @@
+//! The canonical notification: what happened to which target, since when, and why. Stored in the outbox as
+//! JSON and posted as-is by the webhook channel (schema `version` 1).
+
+use serde::{Deserialize, Serialize};
+
+use lookout_core::{Transition, TransitionKind, format_duration};
+
+/// The last observation behind a transition.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LastResult {
+    pub ok: bool,
+    pub status: Option<u16>,
+    pub latency_ms: f64,
+    pub error: Option<String>,
+    pub failed_conditions: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub version: u32,
+    /// Receivers dedupe on this; also sent as the `Idempotency-Key` header.
+    pub idempotency_key: String,
+    pub alert_id: String,
+    pub target: String,
+    /// `firing` or `resolved`.
+    pub state: String,
+    /// When the transition happened (RFC 3339, UTC).
+    pub at: String,
+    /// First failing observation of this alert (RFC 3339, UTC).
+    pub since: Option<String>,
+    /// For resolved alerts: how long the target was failing.
+    pub duration_seconds: Option<u64>,
+    /// One line for humans.
+    pub summary: String,
+    /// Why the target failed (failed conditions or the probe error).
+    pub reasons: Vec<String>,
+    pub last_result: Option<LastResult>,
+}
+
+impl Notification {
+    /// The message for a transition that notifies (`Firing`/`Resolved`); `None` otherwise.
+    pub fn from_transition(t: &Transition, last: Option<LastResult>) -> Option<Notification> {
+        if !t.notifies() {
+            return None;
+        }
+        let key = t.idempotency_key()?;
+        let alert_id = t.alert_id.clone()?;
+        let duration = t.failing_since.map(|s| t.at.since(s));
+        let summary = match t.kind {
+            TransitionKind::Firing => format!(
+                "{} is DOWN: {}",
+                t.target,
+                t.reasons.first().map_or("failing", String::as_str)
+            ),
+            _ => match duration {
+                Some(d) => format!("{} is back UP after {}", t.target, format_duration(d)),
+                None => format!("{} is back UP", t.target),
+            },
+        };
+        Some(Notification {
+            version: 1,
+            idempotency_key: key,
+            alert_id,
+            target: t.target.clone(),
+            state: t.kind.as_str().to_string(),
+            at: t.at.to_rfc3339(),
+            since: t.failing_since.map(|s| s.to_rfc3339()),
+            duration_seconds: (t.kind == TransitionKind::Resolved)
+                .then(|| duration.map(|d| d.as_secs()))
+                .flatten(),
+            summary,
+            reasons: t.reasons.clone(),
+            last_result: last,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lookout_core::Timestamp;
+
+    fn transition(kind: TransitionKind) -> Transition {
+        Transition {
+            target: "site".into(),
+            kind,
+            at: Timestamp(1_795_617_382_000),
+            alert_id: Some("site@1795617322000".into()),
+            failing_since: Some(Timestamp(1_795_617_302_000)),
+            reasons: if kind == TransitionKind::Firing {
+                vec!["[STATUS] (500) == 200".into()]
+            } else {
+                vec![]
+            },
+            consecutive: 3,
+        }
+    }
+
+    #[test]
+    fn firing_message_has_every_field() {
+        let last = LastResult {
+            ok: false,
+            status: Some(500),
+            latency_ms: 3.0,
+            error: None,
+            failed_conditions: vec!["[STATUS] (500) == 200".into()],
+        };
+        let n =
+            Notification::from_transition(&transition(TransitionKind::Firing), Some(last)).unwrap();
+        let v = serde_json::to_value(&n).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "version": 1,
+                "idempotency_key": "lookout/site@1795617322000/firing",
+                "alert_id": "site@1795617322000",
+                "target": "site",
+                "state": "firing",
+                "at": "2026-11-25T14:36:22.000Z",
+                "since": "2026-11-25T14:35:02.000Z",
+                "duration_seconds": null,
+                "summary": "site is DOWN: [STATUS] (500) == 200",
+                "reasons": ["[STATUS] (500) == 200"],
+                "last_result": {"ok": false, "status": 500, "latency_ms": 3.0, "error": null, "failed_conditions": ["[STATUS] (500) == 200"]}
+            })
+        );
+    }
+
+    #[test]
+    fn resolved_message_says_how_long() {
+        let n = Notification::from_transition(&transition(TransitionKind::Resolved), None).unwrap();
+        assert_eq!(n.summary, "site is back UP after 1m20s");
+        assert_eq!(n.duration_seconds, Some(80));
+        assert_eq!(n.idempotency_key, "lookout/site@1795617322000/resolved");
+        assert!(
+            Notification::from_transition(&transition(TransitionKind::Pending), None).is_none()
+        );
+    }
+}
