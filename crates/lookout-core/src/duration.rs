@@ -75,7 +75,7 @@ pub fn format_duration(d: Duration) -> String {
     let (days, hours, mins, secs) = (s / 86400, (s % 86400) / 3600, (s % 3600) / 60, s % 60);
     match (days, hours, mins) {
         (0, 0, 0) => {
-            if ms < 10_000 && ms % 1000 != 0 {
+            if ms < 10_000 && !ms.is_multiple_of(1000) {
                 format!("{:.1}s", ms as f64 / 1000.0)
             } else {
                 format!("{secs}s")

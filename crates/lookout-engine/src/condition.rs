@@ -354,14 +354,14 @@ impl Condition {
                 ));
             }
         }
-        if let Operand::Placeholder(Placeholder::CertificateExpiration) = &lhs {
-            if let Operand::Literal(Literal::Number(_)) = &rhs {
-                return Err(ConditionError::new(
-                    "[CERTIFICATE_EXPIRATION] compares with a duration such as 72h or 30d",
-                    rhs_at,
-                    rhs_len,
-                ));
-            }
+        if let Operand::Placeholder(Placeholder::CertificateExpiration) = &lhs
+            && let Operand::Literal(Literal::Number(_)) = &rhs
+        {
+            return Err(ConditionError::new(
+                "[CERTIFICATE_EXPIRATION] compares with a duration such as 72h or 30d",
+                rhs_at,
+                rhs_len,
+            ));
         }
         let regex = if op == Op::Matches {
             let pattern = match &rhs {
@@ -658,10 +658,10 @@ fn find_operator(src: &str) -> Result<(Op, usize, usize), ConditionError> {
                         ("contains", Op::Contains),
                         ("matches", Op::Matches),
                     ] {
-                        if let Some(after) = rest.strip_prefix(text) {
-                            if after.starts_with(|ch: char| ch.is_whitespace()) {
-                                return Ok((op, i, text.len()));
-                            }
+                        if let Some(after) = rest.strip_prefix(text)
+                            && after.starts_with(|ch: char| ch.is_whitespace())
+                        {
+                            return Ok((op, i, text.len()));
                         }
                     }
                 }
@@ -810,15 +810,15 @@ fn parse_literal(s: &str, at: usize) -> Result<Literal, ConditionError> {
         "false" => return Ok(Literal::Bool(false)),
         _ => {}
     }
-    if let Ok(n) = s.parse::<f64>() {
-        if n.is_finite() {
-            return Ok(Literal::Number(n));
-        }
+    if let Ok(n) = s.parse::<f64>()
+        && n.is_finite()
+    {
+        return Ok(Literal::Number(n));
     }
-    if let Some(p) = s.strip_suffix('%') {
-        if let Ok(n) = p.trim().parse::<f64>() {
-            return Ok(Literal::Number(n / 100.0));
-        }
+    if let Some(p) = s.strip_suffix('%')
+        && let Ok(n) = p.trim().parse::<f64>()
+    {
+        return Ok(Literal::Number(n / 100.0));
     }
     if s.starts_with(|c: char| c.is_ascii_digit()) {
         return match parse_duration(s) {

@@ -128,7 +128,7 @@ async fn deliver_channel<S: Store>(
                             let delay = backoff.delay(attempts);
                             tracing::warn!(%channel, key = %msg.key, attempts, error = %e, retry_in = ?delay, "Notification not delivered; will retry.");
                             store
-                                .mark_failed(msg.id, attempts, Timestamp::now().add(delay), e.0)
+                                .mark_failed(msg.id, attempts, Timestamp::now().plus(delay), e.0)
                                 .await
                         }
                     };

@@ -1,3 +1,180 @@
-fn main() {
-    println!("Hello, world!");
+//! `lookout`: command-line entry point. Exit codes: 0 ok, 1 a check failed, 2 usage or config error
+//! (`check --nagios`: 0 OK, 2 CRITICAL, 3 UNKNOWN).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use lookout::check::{self, Format};
+use lookout_config::Config;
+
+#[derive(Parser)]
+#[command(
+    name = "lookout",
+    version,
+    about = "Watches web servers, alerts within seconds when users get errors, and keeps the record."
+)]
+struct Cli {
+    /// Log format for `run` and `demo` (logs go to stderr).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every check once and report: exit 0 if all pass, 1 if any fails, 2 on config errors.
+    Check {
+        /// Config file.
+        #[arg(short, long, default_value = "lookout.toml", env = "LOOKOUT_CONFIG")]
+        config: PathBuf,
+        /// Only this target (repeatable).
+        #[arg(short, long = "target", value_name = "NAME")]
+        targets: Vec<String>,
+        /// Print a JSON array instead of a table.
+        #[arg(long, conflicts_with = "nagios")]
+        json: bool,
+        /// Print one Nagios plugin status line with perfdata (exit 0 OK, 2 CRITICAL, 3 UNKNOWN).
+        #[arg(long)]
+        nagios: bool,
+    },
+    /// Monitor continuously: probes, alerts and notifications, until SIGINT/SIGTERM.
+    Run {
+        /// Config file.
+        #[arg(short, long, default_value = "lookout.toml", env = "LOOKOUT_CONFIG")]
+        config: PathBuf,
+    },
+    /// A one-minute, self-contained demo: a site breaks the way it did in the postmortem, lookout alerts.
+    Demo {
+        /// Keep the demo directory (site, logs, config, database) afterwards.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// The demo's web shop (used by `lookout demo`).
+    #[command(hide = true)]
+    DemoSite {
+        #[arg(long)]
+        root: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        #[arg(long)]
+        access_log: Option<PathBuf>,
+        #[arg(long)]
+        error_log: Option<PathBuf>,
+    },
+}
+
+fn init_tracing(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOOKOUT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check {
+            config,
+            targets,
+            json,
+            nagios,
+        } => {
+            init_tracing(cli.log_format, "warn");
+            let format = if json {
+                Format::Json
+            } else if nagios {
+                Format::Nagios
+            } else {
+                Format::Table
+            };
+            let config_error = |message: String| {
+                if format == Format::Nagios {
+                    println!("{}", check::nagios_unknown(&message));
+                    ExitCode::from(3)
+                } else {
+                    eprintln!("error: {message}");
+                    ExitCode::from(2)
+                }
+            };
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => return config_error(e.to_string()),
+            };
+            let reports = match check::run_checks(&config, &targets).await {
+                Ok(r) => r,
+                Err(e) => return config_error(e),
+            };
+            match check::print(&reports, format, &mut std::io::stdout().lock()) {
+                Ok(code) => ExitCode::from(code),
+                Err(e) => {
+                    eprintln!("error: cannot write the report: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Run { config } => {
+            init_tracing(cli.log_format, "info");
+            let config = match Config::load(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let shutdown = lookout::runtime::shutdown_on_signals();
+            match lookout::runtime::run(config, shutdown, None).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Demo { keep } => {
+            init_tracing(cli.log_format, "error");
+            match lookout::demo::run(lookout::demo::DemoOptions { keep }).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: the demo failed: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::DemoSite {
+            root,
+            listen,
+            access_log,
+            error_log,
+        } => {
+            init_tracing(cli.log_format, "warn");
+            let opts = lookout::demo_site::SiteOptions {
+                root,
+                listen,
+                access_log,
+                error_log,
+            };
+            match lookout::demo_site::run(opts).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
 }

@@ -1,0 +1,8 @@
+//! The `lookout` binary's library half: subcommands and runtime wiring. `main.rs` only parses arguments and
+//! maps results to exit codes; integration tests reuse the pieces here (e.g. the small HTTP server).
+
+pub mod check;
+pub mod demo;
+pub mod demo_site;
+pub mod http_server;
+pub mod runtime;

@@ -1,0 +1,266 @@
+//! `lookout run`'s machinery: probe loops feed events into the engine; the engine's transitions are recorded
+//! with their notifications in one store transaction; the outbox delivers them.
+//!
+//! ```text
+//! probe tasks ──Event──► engine task ──Record──► store ──► outbox senders ──► channels
+//!                              └──Activity──► broadcast (demo narration, later the dashboard)
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use lookout_config::{Config, Target};
+use lookout_core::{Event, Observation, SystemClock, Timestamp, Transition};
+use lookout_engine::{Engine, Outcome};
+use lookout_notify::{Backoff, LastResult, Notification, Outbox, OutboxWaker};
+use lookout_store::{NewMessage, Record, ResultRow, SqliteStore, Store};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinSet;
+
+/// Characters of the response body kept with each stored result.
+const BODY_EXCERPT: usize = 512;
+
+/// What the runtime did, for anyone who wants to watch (the demo narrates it).
+#[derive(Clone, Debug)]
+pub enum Activity {
+    Checked {
+        target: String,
+        ok: bool,
+        status: Option<u16>,
+        latency_ms: f64,
+        reason: Option<String>,
+    },
+    Transition(Transition),
+}
+
+/// Runs probes, engine, store and outbox until `shutdown` turns true.
+pub async fn run(
+    config: Config,
+    shutdown: watch::Receiver<bool>,
+    activity: Option<broadcast::Sender<Activity>>,
+) -> anyhow::Result<()> {
+    let store = Arc::new(SqliteStore::open(&config.store.path)?);
+    tracing::info!(store = %config.store.path.display(), targets = config.targets.len(), channels = config.notify.len(), "Lookout starting.");
+
+    let mut engine = Engine::new(Arc::new(SystemClock));
+    for t in &config.targets {
+        engine.add_target(&t.name, t.conditions.clone(), t.policy);
+    }
+    let saved = store
+        .alert_states()
+        .await
+        .context("cannot load alert state")?;
+    for (target, state) in saved {
+        if config.target(&target).is_some() {
+            if state.phase != lookout_core::Phase::Ok {
+                tracing::info!(%target, phase = %state.phase, "Resuming alert state.");
+            }
+            engine.restore(&target, state);
+        }
+    }
+
+    let channels = config
+        .notify
+        .iter()
+        .map(|n| {
+            (
+                lookout_notify::from_config(n),
+                Backoff {
+                    initial: n.retry_initial,
+                    max: n.retry_max,
+                },
+            )
+        })
+        .collect();
+    let outbox = Outbox::new(store.clone(), channels);
+    let channel_names = outbox.channel_names();
+    let waker = outbox.waker();
+
+    let mut tasks = JoinSet::new();
+    tasks.spawn(outbox.run(shutdown.clone()));
+    tasks.spawn(prune_loop(
+        store.clone(),
+        config.store.retention,
+        shutdown.clone(),
+    ));
+    let (tx, rx) = mpsc::channel::<Event>(1024);
+    for target in config.targets.iter().cloned() {
+        tasks.spawn(probe_loop(target, tx.clone(), shutdown.clone()));
+    }
+    drop(tx);
+
+    let pipeline = Pipeline {
+        engine,
+        store,
+        channel_names,
+        waker,
+        activity,
+    };
+    pipeline.consume(rx, shutdown).await;
+    while tasks.join_next().await.is_some() {}
+    tracing::info!("Lookout stopped.");
+    Ok(())
+}
+
+/// Probes one target every `interval` (first run after a random fraction of it, so targets spread out).
+async fn probe_loop(target: Target, tx: mpsc::Sender<Event>, mut shutdown: watch::Receiver<bool>) {
+    let first = target.interval.mul_f64(fastrand::f64() * 0.1);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, target.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        let obs = tokio::select! {
+            o = lookout_probe::probe(&target) => o,
+            _ = shutdown.changed() => return,
+        };
+        if tx.send(Event::Probe(obs)).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn prune_loop(
+    store: Arc<SqliteStore>,
+    retention: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let before = Timestamp(Timestamp::now().as_millis() - retention.as_millis() as i64);
+        match store.prune_results(before).await {
+            Ok(n) if n > 0 => tracing::info!(deleted = n, "Pruned old probe results."),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "Cannot prune old probe results."),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+struct Pipeline {
+    engine: Engine,
+    store: Arc<SqliteStore>,
+    channel_names: Vec<String>,
+    waker: OutboxWaker,
+    activity: Option<broadcast::Sender<Activity>>,
+}
+
+impl Pipeline {
+    async fn consume(mut self, mut rx: mpsc::Receiver<Event>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let event = tokio::select! {
+                e = rx.recv() => match e { Some(e) => e, None => return },
+                _ = shutdown.changed() => return,
+            };
+            let Some(outcome) = self.engine.observe(&event) else {
+                continue;
+            };
+            let Event::Probe(obs) = &event;
+            let record = self.record_for(obs, &outcome);
+            let has_messages = !record.messages.is_empty();
+            // Nothing may be lost: keep retrying until the store takes it (events queue up meanwhile).
+            let mut delay = Duration::from_millis(100);
+            while let Err(e) = self.store.record(record.clone()).await {
+                tracing::error!(error = %e, target = %obs.target, "Cannot record; retrying.");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return,
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            if has_messages {
+                self.waker.wake();
+            }
+            self.publish(obs, &outcome);
+        }
+    }
+
+    fn record_for(&self, obs: &Observation, outcome: &Outcome) -> Record {
+        let v = &outcome.verdict;
+        let result = ResultRow {
+            target: obs.target.clone(),
+            at: obs.at,
+            ok: v.ok,
+            status: obs.status,
+            latency_ms: obs.timings.total_ms,
+            error: v.error.clone(),
+            failed_conditions: v.failed_conditions.clone(),
+            timings: obs.timings.clone(),
+            body_excerpt: (!obs.body.is_empty()).then(|| obs.body_excerpt(BODY_EXCERPT)),
+        };
+        let last = LastResult {
+            ok: v.ok,
+            status: obs.status,
+            latency_ms: obs.timings.total_ms,
+            error: v.error.clone(),
+            failed_conditions: v.failed_conditions.clone(),
+        };
+        let mut messages = Vec::new();
+        for t in &outcome.transitions {
+            match t.kind {
+                lookout_core::TransitionKind::Firing | lookout_core::TransitionKind::Resolved => {
+                    tracing::warn!(target = %t.target, transition = %t.kind, alert = ?t.alert_id, reasons = ?t.reasons, "Alert {}.", t.kind);
+                }
+                _ => {
+                    tracing::info!(target = %t.target, transition = %t.kind, reasons = ?t.reasons, "Target {}.", t.kind)
+                }
+            }
+            if let Some(n) = Notification::from_transition(t, Some(last.clone())) {
+                match serde_json::to_string(&n) {
+                    Ok(payload) => messages.extend(self.channel_names.iter().map(|c| NewMessage {
+                        channel: c.clone(),
+                        key: n.idempotency_key.clone(),
+                        payload: payload.clone(),
+                    })),
+                    Err(e) => tracing::error!(error = %e, "Cannot serialize a notification."),
+                }
+            }
+        }
+        Record {
+            result: Some(result),
+            state: Some((obs.target.clone(), outcome.state.clone())),
+            transitions: outcome.transitions.clone(),
+            messages,
+        }
+    }
+
+    fn publish(&self, obs: &Observation, outcome: &Outcome) {
+        let Some(tx) = &self.activity else { return };
+        let _ = tx.send(Activity::Checked {
+            target: obs.target.clone(),
+            ok: outcome.verdict.ok,
+            status: obs.status,
+            latency_ms: obs.timings.total_ms,
+            reason: outcome.verdict.reason(),
+        });
+        for t in &outcome.transitions {
+            let _ = tx.send(Activity::Transition(t.clone()));
+        }
+    }
+}
+
+/// A shutdown signal that turns true on SIGINT or SIGTERM.
+pub fn shutdown_on_signals() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down."),
+            _ = term => tracing::info!("SIGTERM: shutting down."),
+        }
+        let _ = tx.send(true);
+    });
+    rx
+}
