@@ -12,11 +12,7 @@ pub enum ConfigError {
     Io { path: PathBuf, message: String },
     /// The file is wrong at a place.
     #[error("{}", Located { path, line: *line, message })]
-    At {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    At { path: PathBuf, line: usize, message: String },
 }
 
 struct Located<'a> {
@@ -33,11 +29,7 @@ impl fmt::Display for Located<'_> {
 
 impl ConfigError {
     pub(crate) fn at(path: &Path, text: &str, offset: usize, message: String) -> ConfigError {
-        ConfigError::At {
-            path: path.to_path_buf(),
-            line: line_of(text, offset),
-            message,
-        }
+        ConfigError::At { path: path.to_path_buf(), line: line_of(text, offset), message }
     }
 
     /// The 1-based line the error points at, if any.
@@ -51,11 +43,7 @@ impl ConfigError {
 
 fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end]
-        .iter()
-        .filter(|b| **b == b'\n')
-        .count()
-        + 1
+    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
 }
 
 /// Turns a TOML/serde error into a located message with the section and key spelled out.
@@ -74,11 +62,7 @@ pub(crate) fn from_toml(e: &toml::de::Error, text: &str, path: &Path) -> ConfigE
             .min_by_key(|(d, _)| *d)
             .map(|(_, a)| format!(" (did you mean {a:?}?)"))
             .unwrap_or_else(|| {
-                if allowed.is_empty() {
-                    String::new()
-                } else {
-                    format!("; known keys: {}", allowed.join(", "))
-                }
+                if allowed.is_empty() { String::new() } else { format!("; known keys: {}", allowed.join(", ")) }
             });
         format!("unknown key {field:?} in {section}{hint}")
     } else if let Some(rest) = raw.strip_prefix("missing field `") {
@@ -96,9 +80,7 @@ pub(crate) fn from_toml(e: &toml::de::Error, text: &str, path: &Path) -> ConfigE
 /// `the top level`.
 fn section_at(text: &str, offset: usize) -> String {
     // Include the line at `offset` itself: serde points missing-key errors at the table header.
-    let line_end = text[offset.min(text.len())..]
-        .find('\n')
-        .map_or(text.len(), |i| offset + i);
+    let line_end = text[offset.min(text.len())..].find('\n').map_or(text.len(), |i| offset + i);
     let before = &text[..line_end];
     let mut header: Option<(&str, usize)> = None;
     let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
@@ -125,9 +107,7 @@ fn section_at(text: &str, offset: usize) -> String {
                 .take_while(|l| !l.trim_start().starts_with('['))
                 .map(str::len)
                 .sum::<usize>();
-            let first = text[start..]
-                .find('\n')
-                .map_or(text.len(), |i| start + i + 1);
+            let first = text[start..].find('\n').map_or(text.len(), |i| start + i + 1);
             let body = &text[first.min(text.len())..(first + body_end).min(text.len())];
             match table_name(body) {
                 Some(n) => format!("[[{name}]] {n:?}"),
@@ -151,9 +131,7 @@ fn table_name(body: &str) -> Option<String> {
 
 /// The key on the line at `offset`, when that line is `key = value`.
 fn key_at(text: &str, offset: usize) -> Option<String> {
-    let start = text[..offset.min(text.len())]
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
+    let start = text[..offset.min(text.len())].rfind('\n').map_or(0, |i| i + 1);
     let line = text[start..].lines().next()?;
     let (k, _) = line.split_once('=')?;
     let k = k.trim().trim_matches('"');

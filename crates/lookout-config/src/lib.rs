@@ -86,19 +86,14 @@ pub struct Notify {
 
 #[derive(Clone, Debug)]
 pub enum NotifyKind {
-    Webhook {
-        url: http::Uri,
-        headers: Vec<(String, String)>,
-    },
+    Webhook { url: http::Uri, headers: Vec<(String, String)> },
 }
 
 impl Config {
     /// Reads and validates a config file, resolving environment variables from the process.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Io {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Io { path: path.to_path_buf(), message: e.to_string() })?;
         Config::parse(&text, path, &|k| std::env::var(k).ok())
     }
 
@@ -113,31 +108,15 @@ impl Config {
     }
 }
 
-fn validate(
-    raw: RawConfig,
-    text: &str,
-    path: &Path,
-    env: EnvLookup<'_>,
-) -> Result<Config, ConfigError> {
-    let at = |span: std::ops::Range<usize>, message: String| {
-        ConfigError::at(path, text, span.start, message)
-    };
+fn validate(raw: RawConfig, text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+    let at = |span: std::ops::Range<usize>, message: String| ConfigError::at(path, text, span.start, message);
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
 
     let raw_store = raw.store.unwrap_or_default();
-    let store_path = raw_store
-        .path
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("lookout.sqlite"));
+    let store_path = raw_store.path.map(PathBuf::from).unwrap_or_else(|| PathBuf::from("lookout.sqlite"));
     let store = StoreConfig {
-        path: if store_path.is_absolute() {
-            store_path
-        } else {
-            base_dir.join(store_path)
-        },
-        retention: raw_store
-            .retention
-            .map_or(Duration::from_secs(7 * 86400), |d| d.0),
+        path: if store_path.is_absolute() { store_path } else { base_dir.join(store_path) },
+        retention: raw_store.retention.map_or(Duration::from_secs(7 * 86400), |d| d.0),
     };
 
     let mut names = HashSet::new();
@@ -148,16 +127,11 @@ fn validate(
         if !valid_name(&name) {
             return Err(at(
                 t.name.span(),
-                format!(
-                    "invalid name {name:?} in [[target]]: use letters, digits, '-', '_' or '.' (at most 64)"
-                ),
+                format!("invalid name {name:?} in [[target]]: use letters, digits, '-', '_' or '.' (at most 64)"),
             ));
         }
         if !names.insert(name.clone()) {
-            return Err(at(
-                t.name.span(),
-                format!("duplicate target name {name:?}: names must be unique"),
-            ));
+            return Err(at(t.name.span(), format!("duplicate target name {name:?}: names must be unique")));
         }
         targets.push(validate_target(t, &section, &at)?);
     }
@@ -169,44 +143,29 @@ fn validate(
         if !valid_name(&name) {
             return Err(at(
                 n.name.span(),
-                format!(
-                    "invalid name {name:?} in [[notify]]: use letters, digits, '-', '_' or '.' (at most 64)"
-                ),
+                format!("invalid name {name:?} in [[notify]]: use letters, digits, '-', '_' or '.' (at most 64)"),
             ));
         }
         if !notify_names.insert(name.clone()) {
-            return Err(at(
-                n.name.span(),
-                format!("duplicate notify name {name:?}: names must be unique"),
-            ));
+            return Err(at(n.name.span(), format!("duplicate notify name {name:?}: names must be unique")));
         }
         notify.push(validate_notify(n, env, &at)?);
     }
 
-    Ok(Config {
-        source: path.to_path_buf(),
-        store,
-        targets,
-        notify,
-    })
+    Ok(Config { source: path.to_path_buf(), store, targets, notify })
 }
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 type At<'a> = dyn Fn(std::ops::Range<usize>, String) -> ConfigError + 'a;
 
 fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, ConfigError> {
     let name = t.name.get_ref().clone();
-    let kinds = [t.url.is_some(), t.tcp.is_some(), t.tls.is_some()]
-        .iter()
-        .filter(|b| **b)
-        .count();
+    let kinds = [t.url.is_some(), t.tcp.is_some(), t.tls.is_some()].iter().filter(|b| **b).count();
     if kinds != 1 {
         let msg = if kinds == 0 {
             format!(
@@ -221,19 +180,13 @@ fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, C
         ("method", t.method.as_ref().map(|m| m.span())),
         ("headers", t.headers.as_ref().map(|h| h.span())),
         ("body", t.body.as_ref().map(|b| b.span())),
-        (
-            "follow_redirects",
-            t.follow_redirects.as_ref().map(|b| b.span()),
-        ),
+        ("follow_redirects", t.follow_redirects.as_ref().map(|b| b.span())),
     ];
     let check = if let Some(url) = &t.url {
         let uri: http::Uri = url.get_ref().parse().map_err(|e| {
             at(
                 url.span(),
-                format!(
-                    "invalid url {:?} in {section}: {e}; write e.g. \"http://127.0.0.1:8080/\"",
-                    url.get_ref()
-                ),
+                format!("invalid url {:?} in {section}: {e}; write e.g. \"http://127.0.0.1:8080/\"", url.get_ref()),
             )
         })?;
         match uri.scheme_str() {
@@ -249,19 +202,11 @@ fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, C
             }
         }
         if uri.host().is_none_or(str::is_empty) {
-            return Err(at(
-                url.span(),
-                format!("url {:?} in {section} has no host", url.get_ref()),
-            ));
+            return Err(at(url.span(), format!("url {:?} in {section} has no host", url.get_ref())));
         }
         let method = match &t.method {
             Some(m) => http::Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes())
-                .map_err(|_| {
-                    at(
-                        m.span(),
-                        format!("invalid HTTP method {:?} in {section}", m.get_ref()),
-                    )
-                })?,
+                .map_err(|_| at(m.span(), format!("invalid HTTP method {:?} in {section}", m.get_ref())))?,
             None => http::Method::GET,
         };
         let headers = match &t.headers {
@@ -278,10 +223,7 @@ fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, C
         })
     } else {
         if let Some((key, Some(span))) = http_only.into_iter().find(|(_, s)| s.is_some()) {
-            return Err(at(
-                span,
-                format!("{key:?} in {section} only applies to url = \"http(s)://...\" targets"),
-            ));
+            return Err(at(span, format!("{key:?} in {section} only applies to url = \"http(s)://...\" targets")));
         }
         let (key, addr) = match (&t.tcp, &t.tls) {
             (Some(a), _) => ("tcp", a),
@@ -291,64 +233,34 @@ fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, C
         if !valid_host_port(addr.get_ref()) {
             return Err(at(
                 addr.span(),
-                format!(
-                    "{key} = {:?} in {section} is not host:port; write e.g. \"127.0.0.1:5432\"",
-                    addr.get_ref()
-                ),
+                format!("{key} = {:?} in {section} is not host:port; write e.g. \"127.0.0.1:5432\"", addr.get_ref()),
             ));
         }
         if key == "tcp" {
             if let Some(v) = &t.verify_tls {
-                return Err(at(
-                    v.span(),
-                    format!("\"verify_tls\" in {section} only applies to https and tls targets"),
-                ));
+                return Err(at(v.span(), format!("\"verify_tls\" in {section} only applies to https and tls targets")));
             }
-            Check::Tcp {
-                address: addr.get_ref().clone(),
-            }
+            Check::Tcp { address: addr.get_ref().clone() }
         } else {
-            Check::Tls {
-                address: addr.get_ref().clone(),
-                verify: t.verify_tls.as_ref().is_none_or(|b| *b.get_ref()),
-            }
+            Check::Tls { address: addr.get_ref().clone(), verify: t.verify_tls.as_ref().is_none_or(|b| *b.get_ref()) }
         }
     };
 
-    let interval = t
-        .interval
-        .as_ref()
-        .map_or(Duration::from_secs(30), |d| d.get_ref().0);
-    let timeout = t
-        .timeout
-        .as_ref()
-        .map_or(Duration::from_secs(5), |d| d.get_ref().0);
+    let interval = t.interval.as_ref().map_or(Duration::from_secs(30), |d| d.get_ref().0);
+    let timeout = t.timeout.as_ref().map_or(Duration::from_secs(5), |d| d.get_ref().0);
     if interval.is_zero() {
         let span = t.interval.as_ref().map_or(t.name.span(), |d| d.span());
-        return Err(at(
-            span,
-            format!("\"interval\" in {section} must be greater than zero"),
-        ));
+        return Err(at(span, format!("\"interval\" in {section} must be greater than zero")));
     }
     if timeout.is_zero() {
         let span = t.timeout.as_ref().map_or(t.name.span(), |d| d.span());
-        return Err(at(
-            span,
-            format!("\"timeout\" in {section} must be greater than zero"),
-        ));
+        return Err(at(span, format!("\"timeout\" in {section} must be greater than zero")));
     }
 
     let mut conditions = Vec::new();
     for c in t.conditions.unwrap_or_default() {
         let parsed = Condition::parse(c.get_ref()).map_err(|e| {
-            at(
-                c.span(),
-                format!(
-                    "invalid condition in {section}: {}\n{}",
-                    e.message,
-                    e.pointer(c.get_ref())
-                ),
-            )
+            at(c.span(), format!("invalid condition in {section}: {}\n{}", e.message, e.pointer(c.get_ref())))
         })?;
         conditions.push(parsed);
     }
@@ -356,29 +268,18 @@ fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, C
         conditions.push(default_condition(&check));
     }
 
-    let threshold =
-        |v: &Option<toml::Spanned<u32>>, key: &str, default: u32| -> Result<u32, ConfigError> {
-            match v {
-                Some(s) if *s.get_ref() == 0 => Err(at(
-                    s.span(),
-                    format!("{key:?} in {section} must be at least 1"),
-                )),
-                Some(s) => Ok(*s.get_ref()),
-                None => Ok(default),
-            }
-        };
+    let threshold = |v: &Option<toml::Spanned<u32>>, key: &str, default: u32| -> Result<u32, ConfigError> {
+        match v {
+            Some(s) if *s.get_ref() == 0 => Err(at(s.span(), format!("{key:?} in {section} must be at least 1"))),
+            Some(s) => Ok(*s.get_ref()),
+            None => Ok(default),
+        }
+    };
     let policy = TargetPolicy {
         failure_threshold: threshold(&t.failure_threshold, "failure_threshold", 3)?,
         success_threshold: threshold(&t.success_threshold, "success_threshold", 2)?,
     };
-    Ok(Target {
-        name,
-        check,
-        interval,
-        timeout,
-        conditions,
-        policy,
-    })
+    Ok(Target { name, check, interval, timeout, conditions, policy })
 }
 
 /// When a target lists no conditions: HTTP must answer below 400, TCP and TLS must connect.
@@ -409,18 +310,10 @@ fn check_headers(
     let mut out = Vec::new();
     for (k, v) in headers {
         let Some(v) = v.as_str() else {
-            return Err(at(
-                span,
-                format!("header {k:?} in {section} must be a string"),
-            ));
+            return Err(at(span, format!("header {k:?} in {section} must be a string")));
         };
-        if http::HeaderName::from_bytes(k.as_bytes()).is_err()
-            || http::HeaderValue::from_str(v).is_err()
-        {
-            return Err(at(
-                span,
-                format!("header {k:?} in {section} is not a valid HTTP header name and value"),
-            ));
+        if http::HeaderName::from_bytes(k.as_bytes()).is_err() || http::HeaderValue::from_str(v).is_err() {
+            return Err(at(span, format!("header {k:?} in {section} is not a valid HTTP header name and value")));
         }
         out.push((k.clone(), v.to_string()));
     }
@@ -449,30 +342,17 @@ fn validate_notify(n: RawNotify, env: EnvLookup<'_>, at: &At<'_>) -> Result<Noti
                     ));
                 }
             };
-            let span = n
-                .url
-                .as_ref()
-                .map(|u| u.span())
-                .or(n.url_env.as_ref().map(|u| u.span()))
-                .unwrap_or(n.name.span());
+            let span =
+                n.url.as_ref().map(|u| u.span()).or(n.url_env.as_ref().map(|u| u.span())).unwrap_or(n.name.span());
             // The URL may carry a secret (url_env): never echo it in the message.
-            let shown = if n.url_env.is_some() {
-                "from url_env".to_string()
-            } else {
-                format!("{url_text:?}")
-            };
-            let url: http::Uri = url_text.parse().map_err(|_| {
-                at(
-                    span.clone(),
-                    format!("invalid webhook url ({shown}) in {section}"),
-                )
-            })?;
+            let shown = if n.url_env.is_some() { "from url_env".to_string() } else { format!("{url_text:?}") };
+            let url: http::Uri = url_text
+                .parse()
+                .map_err(|_| at(span.clone(), format!("invalid webhook url ({shown}) in {section}")))?;
             if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
                 return Err(at(
                     span,
-                    format!(
-                        "webhook url ({shown}) in {section} must be http:// or https:// with a host"
-                    ),
+                    format!("webhook url ({shown}) in {section} must be http:// or https:// with a host"),
                 ));
             }
             let headers = match &n.headers {

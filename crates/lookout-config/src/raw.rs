@@ -72,14 +72,10 @@ impl<'de> Deserialize<'de> for Dur {
                 lookout_core::parse_duration(s).map(Dur).map_err(E::custom)
             }
             fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Dur, E> {
-                Err(E::custom(format!(
-                    "a bare number ({n}) is ambiguous; write a unit, e.g. \"{n}s\" or \"{n}ms\""
-                )))
+                Err(E::custom(format!("a bare number ({n}) is ambiguous; write a unit, e.g. \"{n}s\" or \"{n}ms\"")))
             }
             fn visit_f64<E: serde::de::Error>(self, n: f64) -> Result<Dur, E> {
-                Err(E::custom(format!(
-                    "a bare number ({n}) is ambiguous; write a unit, e.g. \"{n}s\" or \"{n}ms\""
-                )))
+                Err(E::custom(format!("a bare number ({n}) is ambiguous; write a unit, e.g. \"{n}s\" or \"{n}ms\"")))
             }
         }
         d.deserialize_any(V)

@@ -3,9 +3,7 @@ use std::path::Path;
 use super::*;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
-    Config::parse(text, Path::new("lookout.toml"), &|k| {
-        (k == "HOOK").then(|| "http://127.0.0.1:9/secret".to_string())
-    })
+    Config::parse(text, Path::new("lookout.toml"), &|k| (k == "HOOK").then(|| "http://127.0.0.1:9/secret".to_string()))
 }
 
 fn err(text: &str) -> String {
@@ -24,12 +22,7 @@ url = "http://127.0.0.1:8080/"
 #[test]
 fn example_file_parses_and_shows_every_option() {
     let text = include_str!("../../../lookout.example.toml");
-    let cfg = Config::parse(
-        text,
-        Path::new("/etc/lookout/lookout.example.toml"),
-        &|_| None,
-    )
-    .unwrap();
+    let cfg = Config::parse(text, Path::new("/etc/lookout/lookout.example.toml"), &|_| None).unwrap();
     assert_eq!(cfg.targets.len(), 4);
     assert_eq!(cfg.store.path, Path::new("/etc/lookout/lookout.sqlite"));
     assert_eq!(cfg.store.retention, Duration::from_secs(7 * 86400));
@@ -37,22 +30,11 @@ fn example_file_parses_and_shows_every_option() {
     assert_eq!(site.interval, Duration::from_secs(10));
     assert_eq!(site.timeout, Duration::from_secs(2));
     assert_eq!(site.conditions.len(), 3);
-    assert_eq!(
-        site.policy,
-        TargetPolicy {
-            failure_threshold: 3,
-            success_threshold: 2
-        }
-    );
-    let Check::Http(http) = &site.check else {
-        panic!("site is http")
-    };
+    assert_eq!(site.policy, TargetPolicy { failure_threshold: 3, success_threshold: 2 });
+    let Check::Http(http) = &site.check else { panic!("site is http") };
     assert_eq!(http.headers.len(), 2);
     assert!(matches!(cfg.target("db").unwrap().check, Check::Tcp { .. }));
-    assert!(matches!(
-        cfg.target("cert").unwrap().check,
-        Check::Tls { verify: false, .. }
-    ));
+    assert!(matches!(cfg.target("cert").unwrap().check, Check::Tls { verify: false, .. }));
     assert_eq!(cfg.notify.len(), 1);
     assert_eq!(cfg.notify[0].retry_max, Duration::from_secs(300));
 
@@ -79,10 +61,7 @@ fn example_file_parses_and_shows_every_option() {
         "retry_initial",
         "retry_max",
     ] {
-        assert!(
-            text.contains(&format!("{key} =")),
-            "lookout.example.toml does not show {key:?}"
-        );
+        assert!(text.contains(&format!("{key} =")), "lookout.example.toml does not show {key:?}");
     }
 }
 
@@ -157,14 +136,8 @@ fn type_errors_and_missing_keys() {
         "lookout.toml:5: \"failure_threshold\" in [[target]] \"site\" must be at least 1"
     );
     let e = err("[[target]]\nurl = \"http://x/\"\n");
-    assert!(
-        e.starts_with("lookout.toml:1: missing key \"name\" in [[target]] #1"),
-        "{e}"
-    );
-    assert!(
-        err("[[target\nname=1").starts_with("lookout.toml:1: "),
-        "syntax errors are located too"
-    );
+    assert!(e.starts_with("lookout.toml:1: missing key \"name\" in [[target]] #1"), "{e}");
+    assert!(err("[[target\nname=1").starts_with("lookout.toml:1: "), "syntax errors are located too");
 }
 
 #[test]
@@ -189,10 +162,7 @@ fn semantic_errors() {
         err("[[target]]\nname = \"a\"\ntcp = \"h:1\"\nmethod = \"POST\"\n"),
         "lookout.toml:4: \"method\" in [[target]] \"a\" only applies to url = \"http(s)://...\" targets"
     );
-    assert_eq!(
-        err(&format!("{SITE}{SITE}")),
-        "lookout.toml:7: duplicate target name \"site\": names must be unique"
-    );
+    assert_eq!(err(&format!("{SITE}{SITE}")), "lookout.toml:7: duplicate target name \"site\": names must be unique");
     assert_eq!(
         err("[[target]]\nname = \"a b\"\ntcp = \"h:1\"\n"),
         "lookout.toml:2: invalid name \"a b\" in [[target]]: use letters, digits, '-', '_' or '.' (at most 64)"
@@ -209,8 +179,7 @@ fn semantic_errors() {
 
 #[test]
 fn secret_url_from_env_is_used_but_never_echoed() {
-    let cfg =
-        parse("[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl_env = \"HOOK\"\n").unwrap();
+    let cfg = parse("[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl_env = \"HOOK\"\n").unwrap();
     let NotifyKind::Webhook { url, .. } = &cfg.notify[0].kind;
     assert_eq!(url.path(), "/secret");
     let e = Config::parse(
@@ -226,12 +195,7 @@ fn secret_url_from_env_is_used_but_never_echoed() {
 
 #[test]
 fn missing_file_says_what_to_do() {
-    let e = Config::load(Path::new("/nonexistent/lookout.toml"))
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.starts_with("/nonexistent/lookout.toml: cannot read config: "),
-        "{e}"
-    );
+    let e = Config::load(Path::new("/nonexistent/lookout.toml")).unwrap_err().to_string();
+    assert!(e.starts_with("/nonexistent/lookout.toml: cannot read config: "), "{e}");
     assert!(e.ends_with("pass the right file with --config"), "{e}");
 }

@@ -139,16 +139,9 @@ mod tests {
             reasons: vec![],
             consecutive: 3,
         };
-        assert_eq!(
-            t.idempotency_key().as_deref(),
-            Some("lookout/site@5/firing")
-        );
+        assert_eq!(t.idempotency_key().as_deref(), Some("lookout/site@5/firing"));
         assert!(t.notifies());
-        let p = Transition {
-            kind: TransitionKind::Pending,
-            alert_id: None,
-            ..t
-        };
+        let p = Transition { kind: TransitionKind::Pending, alert_id: None, ..t };
         assert_eq!(p.idempotency_key(), None);
         assert!(!p.notifies());
     }

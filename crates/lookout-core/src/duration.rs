@@ -16,10 +16,7 @@ pub struct DurationError {
 /// Parses `10s`, `500ms`, `2m`, `1h30m`, `3d`, `1.5s`. A bare number is rejected: a unit is always required,
 /// because `timeout = 5` meaning seconds or milliseconds is exactly the ambiguity that bites at 3 a.m.
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
-    let err = |reason| DurationError {
-        input: input.to_string(),
-        reason,
-    };
+    let err = |reason| DurationError { input: input.to_string(), reason };
     let s = input.trim();
     if s.is_empty() {
         return Err(err("it is empty"));
@@ -28,19 +25,13 @@ pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let mut rest = s;
     while !rest.is_empty() {
         rest = rest.trim_start();
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         if num_len == 0 {
             return Err(err("expected a number"));
         }
-        let number: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| err("the number is malformed"))?;
+        let number: f64 = rest[..num_len].parse().map_err(|_| err("the number is malformed"))?;
         rest = rest[num_len..].trim_start();
-        let unit_len = rest
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| !c.is_ascii_alphabetic()).unwrap_or(rest.len());
         if unit_len == 0 {
             return Err(err("the unit is missing"));
         }
@@ -124,24 +115,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_input_with_a_reason() {
-        assert_eq!(
-            parse_duration("10").unwrap_err().reason,
-            "the unit is missing"
-        );
+        assert_eq!(parse_duration("10").unwrap_err().reason, "the unit is missing");
         assert_eq!(parse_duration("").unwrap_err().reason, "it is empty");
-        assert_eq!(
-            parse_duration("10x").unwrap_err().reason,
-            "unknown unit (use ms, s, m, h, d or w)"
-        );
+        assert_eq!(parse_duration("10x").unwrap_err().reason, "unknown unit (use ms, s, m, h, d or w)");
         assert_eq!(parse_duration("s").unwrap_err().reason, "expected a number");
-        assert_eq!(
-            parse_duration("1..2s").unwrap_err().reason,
-            "the number is malformed"
-        );
-        assert_eq!(
-            parse_duration("99999999999999999d").unwrap_err().reason,
-            "it is too large"
-        );
+        assert_eq!(parse_duration("1..2s").unwrap_err().reason, "the number is malformed");
+        assert_eq!(parse_duration("99999999999999999d").unwrap_err().reason, "it is too large");
         let msg = parse_duration("10 parsecs").unwrap_err().to_string();
         assert!(msg.starts_with("invalid duration \"10 parsecs\""), "{msg}");
     }
@@ -153,9 +132,6 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(12)), "12s");
         assert_eq!(format_duration(Duration::from_secs(200)), "3m20s");
         assert_eq!(format_duration(Duration::from_secs(7500)), "2h5m");
-        assert_eq!(
-            format_duration(Duration::from_secs(4 * 86400 + 3600)),
-            "4d1h"
-        );
+        assert_eq!(format_duration(Duration::from_secs(4 * 86400 + 3600)), "4d1h");
     }
 }

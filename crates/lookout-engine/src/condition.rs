@@ -22,14 +22,8 @@ use serde::Serialize;
 use thiserror::Error;
 
 const OPERATORS_HELP: &str = "==, !=, <, <=, >, >=, contains, not contains, matches";
-const PLACEHOLDERS: &[&str] = &[
-    "[STATUS]",
-    "[RESPONSE_TIME]",
-    "[BODY]",
-    "[CONNECTED]",
-    "[CERTIFICATE_EXPIRATION]",
-    "[HEADER]",
-];
+const PLACEHOLDERS: &[&str] =
+    &["[STATUS]", "[RESPONSE_TIME]", "[BODY]", "[CONNECTED]", "[CERTIFICATE_EXPIRATION]", "[HEADER]"];
 const FUNCTIONS: &[&str] = &["len", "has", "any", "pat"];
 
 /// A condition that did not parse, with the part of it that is wrong.
@@ -45,19 +39,14 @@ pub struct ConditionError {
 
 impl ConditionError {
     fn new(message: impl Into<String>, start: usize, len: usize) -> Self {
-        ConditionError {
-            message: message.into(),
-            start,
-            len: len.max(1),
-        }
+        ConditionError { message: message.into(), start, len: len.max(1) }
     }
 
     /// The condition with a caret line under the offending part, for terminal output.
     pub fn pointer(&self, source: &str) -> String {
         let col = source.get(..self.start).map_or(0, |s| s.chars().count());
-        let width = source
-            .get(self.start..(self.start + self.len).min(source.len()))
-            .map_or(1, |s| s.chars().count().max(1));
+        let width =
+            source.get(self.start..(self.start + self.len).min(source.len())).map_or(1, |s| s.chars().count().max(1));
         format!("    {source}\n    {}{}", " ".repeat(col), "^".repeat(width))
     }
 }
@@ -179,9 +168,7 @@ impl Value {
         match v {
             serde_json::Value::Null => Value::Null,
             serde_json::Value::Bool(b) => Value::Bool(*b),
-            serde_json::Value::Number(n) => n
-                .as_f64()
-                .map_or(Value::Missing("number out of range"), Value::Num),
+            serde_json::Value::Number(n) => n.as_f64().map_or(Value::Missing("number out of range"), Value::Num),
             serde_json::Value::String(s) => Value::Str(s.clone()),
             other => Value::Json(other.clone()),
         }
@@ -208,11 +195,7 @@ impl Value {
 }
 
 fn format_number(n: f64) -> String {
-    if n.fract() == 0.0 && n.abs() < 1e15 {
-        format!("{}", n as i64)
-    } else {
-        format!("{n}")
-    }
+    if n.fract() == 0.0 && n.abs() < 1e15 { format!("{}", n as i64) } else { format!("{n}") }
 }
 
 /// The result of judging one observation against a target's conditions.
@@ -262,11 +245,7 @@ pub fn judge(conditions: &[Condition], obs: &Observation) -> Verdict {
     let checks_connectivity = conditions.iter().any(Condition::checks_connectivity);
     let error = obs.error.as_ref().map(ToString::to_string);
     let ok = failed.is_empty() && (error.is_none() || checks_connectivity);
-    Verdict {
-        ok,
-        failed_conditions: failed,
-        error,
-    }
+    Verdict { ok, failed_conditions: failed, error }
 }
 
 /// Parses the body as JSON at most once per observation.
@@ -275,9 +254,7 @@ struct JsonCache(Option<Option<serde_json::Value>>);
 
 impl JsonCache {
     fn get(&mut self, body: &str) -> Option<&serde_json::Value> {
-        self.0
-            .get_or_insert_with(|| serde_json::from_str(body).ok())
-            .as_ref()
+        self.0.get_or_insert_with(|| serde_json::from_str(body).ok()).as_ref()
     }
 }
 
@@ -289,20 +266,14 @@ impl Condition {
         let rhs_src = &source[op_start + op_len..];
         if lhs_src.trim().is_empty() {
             return Err(ConditionError::new(
-                format!(
-                    "nothing on the left of {:?}: put a placeholder such as [STATUS] there",
-                    op.as_str()
-                ),
+                format!("nothing on the left of {:?}: put a placeholder such as [STATUS] there", op.as_str()),
                 op_start,
                 op_len,
             ));
         }
         if rhs_src.trim().is_empty() {
             return Err(ConditionError::new(
-                format!(
-                    "nothing on the right of {:?}: put the expected value there",
-                    op.as_str()
-                ),
+                format!("nothing on the right of {:?}: put the expected value there", op.as_str()),
                 op_start,
                 op_len,
             ));
@@ -329,10 +300,7 @@ impl Condition {
         }
         if matches!(rhs, Operand::Any(_) | Operand::Pattern(_)) && !matches!(op, Op::Eq | Op::Ne) {
             return Err(ConditionError::new(
-                format!(
-                    "any(...) and pat(...) only work with == and !=, not {}",
-                    op.as_str()
-                ),
+                format!("any(...) and pat(...) only work with == and !=, not {}", op.as_str()),
                 op_start,
                 op_len,
             ));
@@ -345,10 +313,7 @@ impl Condition {
             };
             if let Some(shown) = shown {
                 return Err(ConditionError::new(
-                    format!(
-                        "{} compares numbers or durations, but {shown:?} is neither",
-                        op.as_str()
-                    ),
+                    format!("{} compares numbers or durations, but {shown:?} is neither", op.as_str()),
                     rhs_at,
                     rhs_len,
                 ));
@@ -376,28 +341,13 @@ impl Condition {
             };
             Some(Regex::new(&pattern).map_err(|e| {
                 let detail = e.to_string();
-                let last = detail
-                    .lines()
-                    .last()
-                    .unwrap_or("invalid")
-                    .trim()
-                    .to_string();
-                ConditionError::new(
-                    format!("invalid regular expression: {last}"),
-                    rhs_at,
-                    rhs_len,
-                )
+                let last = detail.lines().last().unwrap_or("invalid").trim().to_string();
+                ConditionError::new(format!("invalid regular expression: {last}"), rhs_at, rhs_len)
             })?)
         } else {
             None
         };
-        Ok(Condition {
-            source: source.trim().to_string(),
-            lhs,
-            op,
-            rhs,
-            regex,
-        })
+        Ok(Condition { source: source.trim().to_string(), lhs, op, rhs, regex })
     }
 
     pub fn source(&self) -> &str {
@@ -406,9 +356,7 @@ impl Condition {
 
     /// Whether this condition looks at `[CONNECTED]`.
     pub fn checks_connectivity(&self) -> bool {
-        [&self.lhs, &self.rhs]
-            .iter()
-            .any(|o| o.placeholder() == Some(&Placeholder::Connected))
+        [&self.lhs, &self.rhs].iter().any(|o| o.placeholder() == Some(&Placeholder::Connected))
     }
 
     /// Evaluates against one observation: `(passed, description)`, where the description shows the value seen,
@@ -442,10 +390,7 @@ impl Condition {
             },
             Op::Contains => lhs.as_text().contains(&rhs.as_text()),
             Op::NotContains => !lhs.as_text().contains(&rhs.as_text()),
-            Op::Matches => self
-                .regex
-                .as_ref()
-                .is_some_and(|r| r.is_match(&lhs.as_text())),
+            Op::Matches => self.regex.as_ref().is_some_and(|r| r.is_match(&lhs.as_text())),
         }
     }
 
@@ -475,20 +420,14 @@ impl Condition {
 
     fn sides_source(&self) -> (&str, &str) {
         match find_operator(&self.source) {
-            Ok((_, start, len)) => (
-                self.source[..start].trim(),
-                self.source[start + len..].trim(),
-            ),
+            Ok((_, start, len)) => (self.source[..start].trim(), self.source[start + len..].trim()),
             Err(_) => (self.source.as_str(), ""),
         }
     }
 }
 
 fn truncate(s: &str, max: usize) -> String {
-    let one_line: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     match one_line.char_indices().nth(max) {
         Some((i, _)) => format!("{}…", &one_line[..i]),
         None => one_line,
@@ -550,10 +489,7 @@ fn resolve(operand: &Operand, obs: &Observation, json: &mut JsonCache) -> Value 
             Value::Missing(why) => Value::Missing(why),
             _ => Value::Missing("no length"),
         },
-        Operand::Has(p) => Value::Bool(!matches!(
-            placeholder_value(p, obs, json),
-            Value::Missing(_)
-        )),
+        Operand::Has(p) => Value::Bool(!matches!(placeholder_value(p, obs, json), Value::Missing(_))),
         Operand::Literal(l) => literal_value(l),
         // Compared element by element in `equals`.
         Operand::Any(_) | Operand::Pattern(_) => Value::Null,
@@ -562,20 +498,16 @@ fn resolve(operand: &Operand, obs: &Observation, json: &mut JsonCache) -> Value 
 
 fn placeholder_value(p: &Placeholder, obs: &Observation, json: &mut JsonCache) -> Value {
     match p {
-        Placeholder::Status => obs
-            .status
-            .map_or(Value::Missing("no response"), |s| Value::Num(f64::from(s))),
+        Placeholder::Status => obs.status.map_or(Value::Missing("no response"), |s| Value::Num(f64::from(s))),
         Placeholder::ResponseTime => Value::Num(obs.timings.total_ms.round()),
         Placeholder::Connected => Value::Bool(obs.connected),
         Placeholder::CertificateExpiration => match obs.cert_not_after {
             Some(t) => Value::Num((t.as_millis() - obs.at.as_millis()) as f64),
             None => Value::Missing("no certificate"),
         },
-        Placeholder::Header(name) => obs
-            .header(name)
-            .map_or(Value::Missing("no such header"), |v| {
-                Value::Str(v.to_string())
-            }),
+        Placeholder::Header(name) => {
+            obs.header(name).map_or(Value::Missing("no such header"), |v| Value::Str(v.to_string()))
+        }
         Placeholder::Body(path) if path.is_empty() => {
             if obs.status.is_none() && !obs.connected {
                 Value::Missing("no response")
@@ -635,12 +567,7 @@ fn find_operator(src: &str) -> Result<(Op, usize, usize), ConditionError> {
             b')' | b']' => depth -= 1,
             _ if depth == 0 => {
                 let rest = &src[i..];
-                for (text, op) in [
-                    ("==", Op::Eq),
-                    ("!=", Op::Ne),
-                    ("<=", Op::Le),
-                    (">=", Op::Ge),
-                ] {
+                for (text, op) in [("==", Op::Eq), ("!=", Op::Ne), ("<=", Op::Le), (">=", Op::Ge)] {
                     if rest.starts_with(text) {
                         return Ok((op, i, 2));
                     }
@@ -653,11 +580,9 @@ fn find_operator(src: &str) -> Result<(Op, usize, usize), ConditionError> {
                 }
                 let at_word_start = i > 0 && bytes[i - 1].is_ascii_whitespace();
                 if at_word_start {
-                    for (text, op) in [
-                        ("not contains", Op::NotContains),
-                        ("contains", Op::Contains),
-                        ("matches", Op::Matches),
-                    ] {
+                    for (text, op) in
+                        [("not contains", Op::NotContains), ("contains", Op::Contains), ("matches", Op::Matches)]
+                    {
                         if let Some(after) = rest.strip_prefix(text)
                             && after.starts_with(|ch: char| ch.is_whitespace())
                         {
@@ -678,17 +603,9 @@ fn find_operator(src: &str) -> Result<(Op, usize, usize), ConditionError> {
         ));
     }
     if depth != 0 {
-        return Err(ConditionError::new(
-            "unbalanced brackets or parentheses",
-            0,
-            src.len(),
-        ));
+        return Err(ConditionError::new("unbalanced brackets or parentheses", 0, src.len()));
     }
-    Err(ConditionError::new(
-        format!("no operator found: use one of {OPERATORS_HELP}"),
-        0,
-        src.len(),
-    ))
+    Err(ConditionError::new(format!("no operator found: use one of {OPERATORS_HELP}"), 0, src.len()))
 }
 
 /// Parses one side of a condition. `base` is the byte offset of `src` within the whole condition.
@@ -702,42 +619,27 @@ fn parse_operand(src: &str, base: usize) -> Result<Operand, ConditionError> {
         let name = &s[..open];
         if !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             if !s.ends_with(')') {
-                return Err(ConditionError::new(
-                    format!("{name}( is not closed: add the )"),
-                    at,
-                    s.len(),
-                ));
+                return Err(ConditionError::new(format!("{name}( is not closed: add the )"), at, s.len()));
             }
             let inner = &s[open + 1..s.len() - 1];
             let inner_at = at + open + 1;
             return match name {
-                "len" => {
-                    parse_placeholder(inner.trim(), inner_at + leading_ws(inner)).map(Operand::Len)
-                }
-                "has" => {
-                    parse_placeholder(inner.trim(), inner_at + leading_ws(inner)).map(Operand::Has)
-                }
+                "len" => parse_placeholder(inner.trim(), inner_at + leading_ws(inner)).map(Operand::Len),
+                "has" => parse_placeholder(inner.trim(), inner_at + leading_ws(inner)).map(Operand::Has),
                 "any" => {
                     let items = split_args(inner)
                         .into_iter()
-                        .map(|(off, item)| {
-                            parse_literal(item.trim(), inner_at + off + leading_ws(item))
-                        })
+                        .map(|(off, item)| parse_literal(item.trim(), inner_at + off + leading_ws(item)))
                         .collect::<Result<Vec<_>, _>>()?;
                     if items.is_empty() {
-                        return Err(ConditionError::new(
-                            "any() needs at least one value",
-                            at,
-                            s.len(),
-                        ));
+                        return Err(ConditionError::new("any() needs at least one value", at, s.len()));
                     }
                     Ok(Operand::Any(items))
                 }
                 "pat" => Ok(Operand::Pattern(unquote(inner.trim()))),
                 other => {
-                    let hint = strsim_hint(other, FUNCTIONS)
-                        .map(|h| format!(" (did you mean {h}(...)?)"))
-                        .unwrap_or_default();
+                    let hint =
+                        strsim_hint(other, FUNCTIONS).map(|h| format!(" (did you mean {h}(...)?)")).unwrap_or_default();
                     Err(ConditionError::new(
                         format!("unknown function {other}(...){hint}: use len, has, any or pat"),
                         at,
@@ -797,11 +699,7 @@ fn unquote(s: &str) -> String {
 fn parse_literal(s: &str, at: usize) -> Result<Literal, ConditionError> {
     if s.starts_with('"') {
         if s.len() < 2 || !s.ends_with('"') {
-            return Err(ConditionError::new(
-                "unterminated string: add the closing \"",
-                at,
-                s.len(),
-            ));
+            return Err(ConditionError::new("unterminated string: add the closing \"", at, s.len()));
         }
         return Ok(Literal::Str(unquote(s)));
     }
@@ -836,11 +734,7 @@ fn parse_literal(s: &str, at: usize) -> Result<Literal, ConditionError> {
 
 fn parse_placeholder(s: &str, at: usize) -> Result<Placeholder, ConditionError> {
     let Some(close) = s.find(']') else {
-        return Err(ConditionError::new(
-            "placeholder is not closed: add the ]",
-            at,
-            s.len(),
-        ));
+        return Err(ConditionError::new("placeholder is not closed: add the ]", at, s.len()));
     };
     let name = &s[..=close];
     let rest = &s[close + 1..];
@@ -849,11 +743,7 @@ fn parse_placeholder(s: &str, at: usize) -> Result<Placeholder, ConditionError> 
         if rest.is_empty() {
             Ok(p)
         } else {
-            Err(ConditionError::new(
-                format!("{name} takes no path; only [BODY] and [HEADER] do"),
-                rest_at,
-                rest.len(),
-            ))
+            Err(ConditionError::new(format!("{name} takes no path; only [BODY] and [HEADER] do"), rest_at, rest.len()))
         }
     };
     match name {
@@ -863,28 +753,15 @@ fn parse_placeholder(s: &str, at: usize) -> Result<Placeholder, ConditionError> 
         "[CERTIFICATE_EXPIRATION]" => simple(Placeholder::CertificateExpiration),
         "[BODY]" => parse_json_path(rest, rest_at).map(Placeholder::Body),
         "[HEADER]" => match rest.strip_prefix('.') {
-            Some(h)
-                if !h.is_empty()
-                    && h.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') =>
-            {
+            Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
                 Ok(Placeholder::Header(h.to_string()))
             }
-            _ => Err(ConditionError::new(
-                "[HEADER] needs a header name, e.g. [HEADER].Content-Type",
-                at,
-                s.len(),
-            )),
+            _ => Err(ConditionError::new("[HEADER] needs a header name, e.g. [HEADER].Content-Type", at, s.len())),
         },
         other => {
-            let hint = strsim_hint(other, PLACEHOLDERS)
-                .map(|h| format!(" (did you mean {h}?)"))
-                .unwrap_or_default();
+            let hint = strsim_hint(other, PLACEHOLDERS).map(|h| format!(" (did you mean {h}?)")).unwrap_or_default();
             Err(ConditionError::new(
-                format!(
-                    "unknown placeholder {other}{hint}; known: {}",
-                    PLACEHOLDERS.join(", ")
-                ),
+                format!("unknown placeholder {other}{hint}; known: {}", PLACEHOLDERS.join(", ")),
                 at,
                 name.len(),
             ))
@@ -906,18 +783,10 @@ fn parse_json_path(mut rest: &str, mut at: usize) -> Result<Vec<PathSeg>, Condit
             rest = &r[end..];
         } else if let Some(r) = rest.strip_prefix('[') {
             let Some(end) = r.find(']') else {
-                return Err(ConditionError::new(
-                    "unclosed [ in JSON path",
-                    at,
-                    rest.len(),
-                ));
+                return Err(ConditionError::new("unclosed [ in JSON path", at, rest.len()));
             };
             let idx = r[..end].trim().parse::<usize>().map_err(|_| {
-                ConditionError::new(
-                    "array index must be a non-negative integer, e.g. [0]",
-                    at,
-                    end + 2,
-                )
+                ConditionError::new("array index must be a non-negative integer, e.g. [0]", at, end + 2)
             })?;
             path.push(PathSeg::Index(idx));
             at += end + 2;
@@ -936,12 +805,7 @@ fn parse_json_path(mut rest: &str, mut at: usize) -> Result<Vec<PathSeg>, Condit
 fn strsim_hint<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
     candidates
         .iter()
-        .map(|c| {
-            (
-                strsim::damerau_levenshtein(&word.to_ascii_uppercase(), &c.to_ascii_uppercase()),
-                *c,
-            )
-        })
+        .map(|c| (strsim::damerau_levenshtein(&word.to_ascii_uppercase(), &c.to_ascii_uppercase()), *c))
         .filter(|(d, c)| *d <= 2.max(c.len() / 4))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -958,17 +822,12 @@ mod tests {
         o.status = Some(status);
         o.body = body.to_string();
         o.timings.total_ms = 120.4;
-        o.headers.push((
-            "content-type".into(),
-            "application/json; charset=utf-8".into(),
-        ));
+        o.headers.push(("content-type".into(), "application/json; charset=utf-8".into()));
         o
     }
 
     fn check(cond: &str, o: &Observation) -> (bool, String) {
-        Condition::parse(cond)
-            .unwrap_or_else(|e| panic!("{cond}: {e}"))
-            .evaluate(o)
+        Condition::parse(cond).unwrap_or_else(|e| panic!("{cond}: {e}")).evaluate(o)
     }
 
     fn err(cond: &str) -> String {
@@ -981,10 +840,7 @@ mod tests {
     #[test]
     fn status_and_response_time() {
         let o = obs(500, "");
-        assert_eq!(
-            check("[STATUS] == 200", &o),
-            (false, "[STATUS] (500) == 200".into())
-        );
+        assert_eq!(check("[STATUS] == 200", &o), (false, "[STATUS] (500) == 200".into()));
         assert!(check("[STATUS] != 200", &o).0);
         assert!(check("[STATUS] >= 500", &o).0);
         assert!(!check("[STATUS] < 500", &o).0);
@@ -992,24 +848,15 @@ mod tests {
         assert!(check("[RESPONSE_TIME] <= 120", &o).0);
         assert!(check("[RESPONSE_TIME] < 1s", &o).0);
         assert!(!check("[RESPONSE_TIME] > 500ms", &o).0);
-        assert!(
-            check("200 < [STATUS]", &o).0,
-            "placeholder may be on the right"
-        );
+        assert!(check("200 < [STATUS]", &o).0, "placeholder may be on the right");
     }
 
     #[test]
     fn body_contains_catches_php_fatal_error_served_with_200() {
-        let o = obs(
-            200,
-            "<b>Fatal error</b>: Uncaught Error: Failed opening required 'inc/settings.phpp'",
-        );
+        let o = obs(200, "<b>Fatal error</b>: Uncaught Error: Failed opening required 'inc/settings.phpp'");
         let (ok, desc) = check("[BODY] not contains \"Fatal error\"", &o);
         assert!(!ok);
-        assert!(
-            desc.starts_with("[BODY] (<b>Fatal error</b>: Uncaught"),
-            "{desc}"
-        );
+        assert!(desc.starts_with("[BODY] (<b>Fatal error</b>: Uncaught"), "{desc}");
         assert!(desc.ends_with("not contains \"Fatal error\""), "{desc}");
         assert!(check("[BODY] contains \"Fatal\"", &o).0);
         assert!(check("[BODY] matches \"Failed opening required '[^']+'\"", &o).0);
@@ -1018,10 +865,7 @@ mod tests {
 
     #[test]
     fn json_paths_len_has() {
-        let o = obs(
-            200,
-            r#"{"status":"UP","data":{"items":[{"id":7},{"id":8}],"n":2.5},"errors":null}"#,
-        );
+        let o = obs(200, r#"{"status":"UP","data":{"items":[{"id":7},{"id":8}],"n":2.5},"errors":null}"#);
         assert!(check("[BODY].status == UP", &o).0);
         assert!(check("[BODY].status == \"UP\"", &o).0);
         assert!(check("[BODY].data.items[1].id == 8", &o).0);
@@ -1032,16 +876,10 @@ mod tests {
         assert!(check("has([BODY].nope) == false", &o).0);
         assert_eq!(
             check("[BODY].data.items[5].id == 1", &o),
-            (
-                false,
-                "[BODY].data.items[5].id (<no such JSON path>) == 1".into()
-            )
+            (false, "[BODY].data.items[5].id (<no such JSON path>) == 1".into())
         );
         let not_json = obs(200, "hello");
-        assert_eq!(
-            check("[BODY].a == 1", &not_json),
-            (false, "[BODY].a (<body is not JSON>) == 1".into())
-        );
+        assert_eq!(check("[BODY].a == 1", &not_json), (false, "[BODY].a (<body is not JSON>) == 1".into()));
     }
 
     #[test]
@@ -1067,24 +905,15 @@ mod tests {
         let plain = obs(200, "");
         assert_eq!(
             check("[CERTIFICATE_EXPIRATION] > 72h", &plain),
-            (
-                false,
-                "[CERTIFICATE_EXPIRATION] (<no certificate>) > 72h".into()
-            )
+            (false, "[CERTIFICATE_EXPIRATION] (<no certificate>) > 72h".into())
         );
     }
 
     #[test]
     fn missing_values_fail_every_comparison() {
         let mut o = Observation::new("t", ProbeKind::Http, Timestamp(0));
-        o.error = Some(ProbeError {
-            kind: ProbeErrorKind::Refused,
-            message: "connection refused".into(),
-        });
-        assert_eq!(
-            check("[STATUS] == 200", &o),
-            (false, "[STATUS] (<no response>) == 200".into())
-        );
+        o.error = Some(ProbeError { kind: ProbeErrorKind::Refused, message: "connection refused".into() });
+        assert_eq!(check("[STATUS] == 200", &o), (false, "[STATUS] (<no response>) == 200".into()));
         assert!(!check("[STATUS] != 200", &o).0);
         assert!(!check("[BODY] not contains \"x\"", &o).0);
         assert!(check("[CONNECTED] == false", &o).0);
@@ -1102,15 +931,9 @@ mod tests {
         assert!(judge(&conds, &obs(200, "fine")).ok);
 
         let mut refused = Observation::new("t", ProbeKind::Tcp, Timestamp(0));
-        refused.error = Some(ProbeError {
-            kind: ProbeErrorKind::Refused,
-            message: "connection refused".into(),
-        });
+        refused.error = Some(ProbeError { kind: ProbeErrorKind::Refused, message: "connection refused".into() });
         let expect_closed = [Condition::parse("[CONNECTED] == false").unwrap()];
-        assert!(
-            judge(&expect_closed, &refused).ok,
-            "a port expected closed passes"
-        );
+        assert!(judge(&expect_closed, &refused).ok, "a port expected closed passes");
         let v = judge(&[], &refused);
         assert!(!v.ok, "an error alone fails the check");
         assert_eq!(v.reason().as_deref(), Some("refused: connection refused"));
@@ -1126,34 +949,16 @@ mod tests {
             err("[STAUS] == 200"),
             "unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [HEADER]"
         );
-        assert_eq!(
-            err("== 200"),
-            "nothing on the left of \"==\": put a placeholder such as [STATUS] there"
-        );
-        assert_eq!(
-            err("[STATUS] =="),
-            "nothing on the right of \"==\": put the expected value there"
-        );
-        assert_eq!(
-            err("[BODY] contains \"abc"),
-            "unterminated string: add the closing \""
-        );
-        assert_eq!(
-            err("[BODY] matches \"(unclosed\""),
-            "invalid regular expression: error: unclosed group"
-        );
+        assert_eq!(err("== 200"), "nothing on the left of \"==\": put a placeholder such as [STATUS] there");
+        assert_eq!(err("[STATUS] =="), "nothing on the right of \"==\": put the expected value there");
+        assert_eq!(err("[BODY] contains \"abc"), "unterminated string: add the closing \"");
+        assert_eq!(err("[BODY] matches \"(unclosed\""), "invalid regular expression: error: unclosed group");
         assert_eq!(
             err("[BODY] matches 42"),
             "matches needs a quoted regular expression on the right, e.g. matches \"^OK\""
         );
-        assert_eq!(
-            err("[STATUS] < \"abc\""),
-            "< compares numbers or durations, but \"abc\" is neither"
-        );
-        assert_eq!(
-            err("[STATUS] > true"),
-            "> compares numbers or durations, but \"true\" is neither"
-        );
+        assert_eq!(err("[STATUS] < \"abc\""), "< compares numbers or durations, but \"abc\" is neither");
+        assert_eq!(err("[STATUS] > true"), "> compares numbers or durations, but \"true\" is neither");
         assert_eq!(
             err("[CERTIFICATE_EXPIRATION] > 72"),
             "[CERTIFICATE_EXPIRATION] compares with a duration such as 72h or 30d"
@@ -1171,31 +976,13 @@ mod tests {
             err("200 == 200"),
             "neither side is a placeholder: compare something observed, e.g. [STATUS] == 200"
         );
-        assert_eq!(
-            err("any(1,2) == [STATUS]"),
-            "any(...) and pat(...) go on the right-hand side"
-        );
-        assert_eq!(
-            err("[STATUS] < any(1,2)"),
-            "any(...) and pat(...) only work with == and !=, not <"
-        );
+        assert_eq!(err("any(1,2) == [STATUS]"), "any(...) and pat(...) go on the right-hand side");
+        assert_eq!(err("[STATUS] < any(1,2)"), "any(...) and pat(...) only work with == and !=, not <");
         assert_eq!(err("[STATUS] == any()"), "any() needs at least one value");
-        assert_eq!(
-            err("[STATUS].x == 1"),
-            "[STATUS] takes no path; only [BODY] and [HEADER] do"
-        );
-        assert_eq!(
-            err("[HEADER] == 1"),
-            "[HEADER] needs a header name, e.g. [HEADER].Content-Type"
-        );
-        assert_eq!(
-            err("[BODY].a[x] == 1"),
-            "array index must be a non-negative integer, e.g. [0]"
-        );
-        assert_eq!(
-            err("[BODY]x == 1"),
-            "expected .key or [index] after [BODY], e.g. [BODY].data.items[0]"
-        );
+        assert_eq!(err("[STATUS].x == 1"), "[STATUS] takes no path; only [BODY] and [HEADER] do");
+        assert_eq!(err("[HEADER] == 1"), "[HEADER] needs a header name, e.g. [HEADER].Content-Type");
+        assert_eq!(err("[BODY].a[x] == 1"), "array index must be a non-negative integer, e.g. [0]");
+        assert_eq!(err("[BODY]x == 1"), "expected .key or [index] after [BODY], e.g. [BODY].data.items[0]");
         assert_eq!(err("[BODY].a. == 1"), "empty key in JSON path");
         assert_eq!(err("[STATUS == 1"), "unbalanced brackets or parentheses");
     }
@@ -1207,11 +994,7 @@ mod tests {
         assert_eq!(e.pointer(src), "    [STAUS] == 200\n    ^^^^^^^");
         let src = "[STATUS] == 200 && [BODY] matches \"(\"";
         let e = Condition::parse(src).unwrap_err();
-        assert!(
-            e.message.contains("neither a number") || e.message.contains("regular"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("neither a number") || e.message.contains("regular"), "{}", e.message);
     }
 
     #[test]

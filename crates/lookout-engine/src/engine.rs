@@ -7,9 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use lookout_core::{
-    AlertState, Clock, Event, Phase, Timestamp, Transition, TransitionKind, alert_id,
-};
+use lookout_core::{AlertState, Clock, Event, Phase, Timestamp, Transition, TransitionKind, alert_id};
 
 use crate::condition::{Condition, Verdict, judge};
 
@@ -22,10 +20,7 @@ pub struct TargetPolicy {
 
 impl Default for TargetPolicy {
     fn default() -> Self {
-        TargetPolicy {
-            failure_threshold: 3,
-            success_threshold: 2,
-        }
+        TargetPolicy { failure_threshold: 3, success_threshold: 2 }
     }
 }
 
@@ -53,11 +48,7 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Engine {
-            clock,
-            rules: HashMap::new(),
-            states: HashMap::new(),
-        }
+        Engine { clock, rules: HashMap::new(), states: HashMap::new() }
     }
 
     /// Registers a target with its conditions and thresholds (thresholds below 1 count as 1).
@@ -66,8 +57,7 @@ impl Engine {
             failure_threshold: policy.failure_threshold.max(1),
             success_threshold: policy.success_threshold.max(1),
         };
-        self.rules
-            .insert(name.to_string(), TargetRules { conditions, policy });
+        self.rules.insert(name.to_string(), TargetRules { conditions, policy });
     }
 
     /// Resumes a target's state from the store, e.g. after a restart, so that an alert that was firing
@@ -89,11 +79,7 @@ impl Engine {
         let now = self.clock.now();
         let state = self.states.entry(obs.target.clone()).or_default();
         let transition = step(state, policy, &obs.target, &verdict, obs.at, now);
-        Some(Outcome {
-            verdict,
-            transitions: transition.into_iter().collect(),
-            state: state.clone(),
-        })
+        Some(Outcome { verdict, transitions: transition.into_iter().collect(), state: state.clone() })
     }
 }
 
@@ -106,10 +92,7 @@ fn step(
     observed_at: Timestamp,
     now: Timestamp,
 ) -> Option<Transition> {
-    let emit = |state: &AlertState,
-                kind: TransitionKind,
-                reasons: Vec<String>,
-                consecutive: u32| Transition {
+    let emit = |state: &AlertState, kind: TransitionKind, reasons: Vec<String>, consecutive: u32| Transition {
         target: target.to_string(),
         kind,
         at: now,
@@ -124,27 +107,12 @@ fn step(
         match state.phase {
             Phase::Ok => None,
             Phase::Pending => {
-                let t = emit(
-                    state,
-                    TransitionKind::Recovered,
-                    Vec::new(),
-                    state.consecutive_successes,
-                );
-                *state = AlertState {
-                    phase: Phase::Ok,
-                    since: now,
-                    consecutive_successes: 1,
-                    ..AlertState::default()
-                };
+                let t = emit(state, TransitionKind::Recovered, Vec::new(), state.consecutive_successes);
+                *state = AlertState { phase: Phase::Ok, since: now, consecutive_successes: 1, ..AlertState::default() };
                 Some(t)
             }
             Phase::Firing if state.consecutive_successes >= policy.success_threshold => {
-                let t = emit(
-                    state,
-                    TransitionKind::Resolved,
-                    Vec::new(),
-                    state.consecutive_successes,
-                );
+                let t = emit(state, TransitionKind::Resolved, Vec::new(), state.consecutive_successes);
                 *state = AlertState {
                     phase: Phase::Ok,
                     since: now,
@@ -163,28 +131,16 @@ fn step(
             state.failing_since = Some(observed_at);
         }
         match state.phase {
-            Phase::Ok | Phase::Pending
-                if state.consecutive_failures >= policy.failure_threshold =>
-            {
+            Phase::Ok | Phase::Pending if state.consecutive_failures >= policy.failure_threshold => {
                 state.phase = Phase::Firing;
                 state.since = now;
                 state.alert_id = Some(alert_id(target, now));
-                Some(emit(
-                    state,
-                    TransitionKind::Firing,
-                    verdict.reasons(),
-                    state.consecutive_failures,
-                ))
+                Some(emit(state, TransitionKind::Firing, verdict.reasons(), state.consecutive_failures))
             }
             Phase::Ok => {
                 state.phase = Phase::Pending;
                 state.since = now;
-                Some(emit(
-                    state,
-                    TransitionKind::Pending,
-                    verdict.reasons(),
-                    state.consecutive_failures,
-                ))
+                Some(emit(state, TransitionKind::Pending, verdict.reasons(), state.consecutive_failures))
             }
             Phase::Pending | Phase::Firing => None,
         }
@@ -209,10 +165,7 @@ mod tests {
             engine.add_target(
                 "site",
                 vec![Condition::parse("[STATUS] == 200").unwrap()],
-                TargetPolicy {
-                    failure_threshold,
-                    success_threshold,
-                },
+                TargetPolicy { failure_threshold, success_threshold },
             );
             Harness { clock, engine }
         }
@@ -229,10 +182,7 @@ mod tests {
         }
 
         fn phase(&self) -> Phase {
-            self.engine
-                .state("site")
-                .map(|s| s.phase)
-                .unwrap_or_default()
+            self.engine.state("site").map(|s| s.phase).unwrap_or_default()
         }
     }
 
@@ -247,11 +197,7 @@ mod tests {
         assert_eq!(h.phase(), Phase::Pending);
         assert_eq!(h.status(500), Some(Firing));
         assert_eq!(h.phase(), Phase::Firing);
-        assert_eq!(
-            h.status(500),
-            None,
-            "still firing: no repeat from the engine"
-        );
+        assert_eq!(h.status(500), None, "still firing: no repeat from the engine");
         assert_eq!(h.status(200), None, "one success is not enough");
         assert_eq!(h.status(200), Some(Resolved));
         assert_eq!(h.phase(), Phase::Ok);
@@ -272,10 +218,7 @@ mod tests {
         assert_eq!(t.kind, Firing);
         assert_eq!(t.at, h.clock.now());
         assert_eq!(t.failing_since, Some(first_failure));
-        assert_eq!(
-            t.alert_id.as_deref(),
-            Some(format!("site@{}", h.clock.now().as_millis()).as_str())
-        );
+        assert_eq!(t.alert_id.as_deref(), Some(format!("site@{}", h.clock.now().as_millis()).as_str()));
         assert_eq!(t.reasons, vec!["[STATUS] (503) == 200".to_string()]);
         assert_eq!(t.consecutive, 2);
         let fired_id = t.alert_id.clone();
@@ -285,10 +228,7 @@ mod tests {
         ok.connected = true;
         let out = h.engine.observe(&Event::Probe(ok)).unwrap();
         assert_eq!(out.transitions[0].kind, Resolved);
-        assert_eq!(
-            out.transitions[0].alert_id, fired_id,
-            "resolve names the alert it resolves"
-        );
+        assert_eq!(out.transitions[0].alert_id, fired_id, "resolve names the alert it resolves");
         assert_eq!(out.transitions[0].failing_since, Some(first_failure));
         assert_eq!(out.state.alert_id, None);
     }
@@ -308,11 +248,7 @@ mod tests {
     #[test]
     fn flapping_while_firing_does_not_resolve_until_successes_are_consecutive() {
         let mut h = Harness::new(1, 3);
-        assert_eq!(
-            h.status(500),
-            Some(Firing),
-            "threshold 1 fires at once, skipping pending"
-        );
+        assert_eq!(h.status(500), Some(Firing), "threshold 1 fires at once, skipping pending");
         for _ in 0..5 {
             assert_eq!(h.status(200), None);
             assert_eq!(h.status(200), None);

@@ -36,11 +36,8 @@ pub trait Notifier: Send + Sync {
 /// Builds the notifier for a configured channel.
 pub fn from_config(n: &Notify) -> Arc<dyn Notifier> {
     match &n.kind {
-        NotifyKind::Webhook { url, headers } => Arc::new(Webhook::new(
-            n.name.clone(),
-            url.clone(),
-            headers.clone(),
-            n.timeout,
-        )),
+        NotifyKind::Webhook { url, headers } => {
+            Arc::new(Webhook::new(n.name.clone(), url.clone(), headers.clone(), n.timeout))
+        }
     }
 }

@@ -47,11 +47,9 @@ impl Notification {
         let alert_id = t.alert_id.clone()?;
         let duration = t.failing_since.map(|s| t.at.since(s));
         let summary = match t.kind {
-            TransitionKind::Firing => format!(
-                "{} is DOWN: {}",
-                t.target,
-                t.reasons.first().map_or("failing", String::as_str)
-            ),
+            TransitionKind::Firing => {
+                format!("{} is DOWN: {}", t.target, t.reasons.first().map_or("failing", String::as_str))
+            }
             _ => match duration {
                 Some(d) => format!("{} is back UP after {}", t.target, format_duration(d)),
                 None => format!("{} is back UP", t.target),
@@ -65,9 +63,7 @@ impl Notification {
             state: t.kind.as_str().to_string(),
             at: t.at.to_rfc3339(),
             since: t.failing_since.map(|s| s.to_rfc3339()),
-            duration_seconds: (t.kind == TransitionKind::Resolved)
-                .then(|| duration.map(|d| d.as_secs()))
-                .flatten(),
+            duration_seconds: (t.kind == TransitionKind::Resolved).then(|| duration.map(|d| d.as_secs())).flatten(),
             summary,
             reasons: t.reasons.clone(),
             last_result: last,
@@ -87,11 +83,7 @@ mod tests {
             at: Timestamp(1_795_617_382_000),
             alert_id: Some("site@1795617322000".into()),
             failing_since: Some(Timestamp(1_795_617_302_000)),
-            reasons: if kind == TransitionKind::Firing {
-                vec!["[STATUS] (500) == 200".into()]
-            } else {
-                vec![]
-            },
+            reasons: if kind == TransitionKind::Firing { vec!["[STATUS] (500) == 200".into()] } else { vec![] },
             consecutive: 3,
         }
     }
@@ -105,8 +97,7 @@ mod tests {
             error: None,
             failed_conditions: vec!["[STATUS] (500) == 200".into()],
         };
-        let n =
-            Notification::from_transition(&transition(TransitionKind::Firing), Some(last)).unwrap();
+        let n = Notification::from_transition(&transition(TransitionKind::Firing), Some(last)).unwrap();
         let v = serde_json::to_value(&n).unwrap();
         assert_eq!(
             v,
@@ -132,8 +123,6 @@ mod tests {
         assert_eq!(n.summary, "site is back UP after 1m20s");
         assert_eq!(n.duration_seconds, Some(80));
         assert_eq!(n.idempotency_key, "lookout/site@1795617322000/resolved");
-        assert!(
-            Notification::from_transition(&transition(TransitionKind::Pending), None).is_none()
-        );
+        assert!(Notification::from_transition(&transition(TransitionKind::Pending), None).is_none());
     }
 }

@@ -45,19 +45,12 @@ pub struct Outbox<S: Store> {
 impl<S: Store> Outbox<S> {
     pub fn new(store: Arc<S>, channels: Vec<(Arc<dyn Notifier>, Backoff)>) -> Self {
         let (wake_tx, _) = watch::channel(0);
-        Outbox {
-            store,
-            channels,
-            wake_tx,
-        }
+        Outbox { store, channels, wake_tx }
     }
 
     /// Names of the configured channels, for enqueuing.
     pub fn channel_names(&self) -> Vec<String> {
-        self.channels
-            .iter()
-            .map(|(n, _)| n.name().to_string())
-            .collect()
+        self.channels.iter().map(|(n, _)| n.name().to_string()).collect()
     }
 
     /// A handle that wakes the senders after new messages were recorded.
@@ -127,9 +120,7 @@ async fn deliver_channel<S: Store>(
                         Err(e) => {
                             let delay = backoff.delay(attempts);
                             tracing::warn!(%channel, key = %msg.key, attempts, error = %e, retry_in = ?delay, "Notification not delivered; will retry.");
-                            store
-                                .mark_failed(msg.id, attempts, Timestamp::now().plus(delay), e.0)
-                                .await
+                            store.mark_failed(msg.id, attempts, Timestamp::now().plus(delay), e.0).await
                         }
                     };
                     match recorded {
@@ -156,10 +147,7 @@ mod tests {
 
     #[test]
     fn backoff_doubles_and_caps() {
-        let b = Backoff {
-            initial: Duration::from_secs(1),
-            max: Duration::from_secs(60),
-        };
+        let b = Backoff { initial: Duration::from_secs(1), max: Duration::from_secs(60) };
         let within = |d: Duration, secs: f64| {
             let s = d.as_secs_f64();
             s >= secs * 0.9 - 1e-9 && s <= secs * 1.1 + 1e-9

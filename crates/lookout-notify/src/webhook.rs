@@ -16,12 +16,7 @@ pub struct Webhook {
 
 impl Webhook {
     pub fn new(name: String, url: Uri, headers: Vec<(String, String)>, timeout: Duration) -> Self {
-        Webhook {
-            name,
-            url,
-            headers,
-            timeout,
-        }
+        Webhook { name, url, headers, timeout }
     }
 }
 

@@ -61,17 +61,7 @@ pub async fn fetch(req: &HttpRequest) -> Observation {
     let mut body = req.body.clone();
     let mut hops = 0;
     loop {
-        match exchange(
-            &url,
-            &method,
-            &req.headers,
-            body.clone(),
-            req,
-            deadline,
-            &mut obs,
-        )
-        .await
-        {
+        match exchange(&url, &method, &req.headers, body.clone(), req, deadline, &mut obs).await {
             Err(e) => {
                 obs.error = Some(e);
                 break;
@@ -80,10 +70,8 @@ pub async fn fetch(req: &HttpRequest) -> Observation {
             Ok(Some(location)) => {
                 hops += 1;
                 if hops > MAX_REDIRECTS {
-                    obs.error = Some(net::error(
-                        ProbeErrorKind::Protocol,
-                        format!("more than {MAX_REDIRECTS} redirects"),
-                    ));
+                    obs.error =
+                        Some(net::error(ProbeErrorKind::Protocol, format!("more than {MAX_REDIRECTS} redirects")));
                     break;
                 }
                 match resolve_location(&url, &location) {
@@ -123,10 +111,7 @@ async fn exchange(
         Some("http") => false,
         Some("https") => true,
         other => {
-            return Err(net::error(
-                ProbeErrorKind::Config,
-                format!("unsupported scheme {other:?}: use http or https"),
-            ));
+            return Err(net::error(ProbeErrorKind::Config, format!("unsupported scheme {other:?}: use http or https")));
         }
     };
     let host = url
@@ -166,16 +151,12 @@ async fn send<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) = match timeout_at(
-        deadline,
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)),
-    )
-    .await
-    {
-        Err(_) => return Err(net::timed_out("HTTP handshake")),
-        Ok(Err(e)) => return Err(classify(&e, "HTTP handshake")),
-        Ok(Ok(pair)) => pair,
-    };
+    let (mut sender, conn) =
+        match timeout_at(deadline, hyper::client::conn::http1::handshake(TokioIo::new(stream))).await {
+            Err(_) => return Err(net::timed_out("HTTP handshake")),
+            Ok(Err(e)) => return Err(classify(&e, "HTTP handshake")),
+            Ok(Ok(pair)) => pair,
+        };
     // The connection task ends when the response is read and `sender` dropped, or at the deadline.
     let conn_task = tokio::spawn(async move {
         let _ = timeout_at(deadline, conn).await;
@@ -186,10 +167,7 @@ where
     let mut builder = Request::builder().method(method.clone()).uri(path);
     let authority = url.authority().map_or("", |a| a.as_str());
     builder = builder.header(HOST, authority);
-    if !headers
-        .iter()
-        .any(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
-    {
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("user-agent")) {
         builder = builder.header(USER_AGENT, DEFAULT_USER_AGENT);
     }
     for (k, v) in headers {
@@ -197,12 +175,7 @@ where
     }
     let request = builder
         .body(Full::new(body.unwrap_or_default()))
-        .map_err(|e| {
-            net::error(
-                ProbeErrorKind::Config,
-                format!("cannot build the request: {e}"),
-            )
-        })?;
+        .map_err(|e| net::error(ProbeErrorKind::Config, format!("cannot build the request: {e}")))?;
 
     let start = Instant::now();
     let response = match timeout_at(deadline, sender.send_request(request)).await {
@@ -210,25 +183,15 @@ where
         Ok(Err(e)) => return Err(classify(&e, "reading the response")),
         Ok(Ok(r)) => r,
     };
-    obs.timings.first_byte_ms =
-        Some(*obs.timings.first_byte_ms.get_or_insert(0.0) + net::ms_since(start));
+    obs.timings.first_byte_ms = Some(*obs.timings.first_byte_ms.get_or_insert(0.0) + net::ms_since(start));
     let status = response.status();
     obs.status = Some(status.as_u16());
     obs.headers = response
         .headers()
         .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
+        .map(|(k, v)| (k.as_str().to_string(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
         .collect();
-    let location = response
-        .headers()
-        .get(LOCATION)
-        .and_then(|v: &HeaderValue| v.to_str().ok())
-        .map(str::to_string);
+    let location = response.headers().get(LOCATION).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_string);
 
     let mut body = response.into_body();
     let mut buf: Vec<u8> = Vec::new();
@@ -315,22 +278,10 @@ mod tests {
     #[test]
     fn locations_resolve_like_browsers() {
         let base: Uri = "http://127.0.0.1:8080/a/b?x=1".parse().unwrap();
-        assert_eq!(
-            resolve_location(&base, "/login").unwrap(),
-            "http://127.0.0.1:8080/login"
-        );
-        assert_eq!(
-            resolve_location(&base, "c").unwrap(),
-            "http://127.0.0.1:8080/a/c"
-        );
-        assert_eq!(
-            resolve_location(&base, "https://other/x").unwrap(),
-            "https://other/x"
-        );
-        assert_eq!(
-            resolve_location(&base, "//other:81/y").unwrap(),
-            "http://other:81/y"
-        );
+        assert_eq!(resolve_location(&base, "/login").unwrap(), "http://127.0.0.1:8080/login");
+        assert_eq!(resolve_location(&base, "c").unwrap(), "http://127.0.0.1:8080/a/c");
+        assert_eq!(resolve_location(&base, "https://other/x").unwrap(), "https://other/x");
+        assert_eq!(resolve_location(&base, "//other:81/y").unwrap(), "http://other:81/y");
         assert!(resolve_location(&base, "/bad path with spaces").is_none());
     }
 }

@@ -12,10 +12,7 @@ pub(crate) fn ms_since(start: Instant) -> f64 {
 }
 
 pub(crate) fn error(kind: ProbeErrorKind, message: impl Into<String>) -> ProbeError {
-    ProbeError {
-        kind,
-        message: message.into(),
-    }
+    ProbeError { kind, message: message.into() }
 }
 
 pub(crate) fn timed_out(phase: &str) -> ProbeError {
@@ -24,12 +21,7 @@ pub(crate) fn timed_out(phase: &str) -> ProbeError {
 
 /// Splits `host:port` (IPv6 as `[::1]:443`).
 pub(crate) fn split_host_port(address: &str) -> Result<(String, u16), ProbeError> {
-    let bad = || {
-        error(
-            ProbeErrorKind::Config,
-            format!("{address:?} is not host:port"),
-        )
-    };
+    let bad = || error(ProbeErrorKind::Config, format!("{address:?} is not host:port"));
     let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
     let port: u16 = port.parse().map_err(|_| bad())?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -56,19 +48,13 @@ pub(crate) async fn connect(
         match looked_up {
             Err(_) => return Err(timed_out("DNS lookup")),
             Ok(Err(e)) => {
-                return Err(error(
-                    ProbeErrorKind::Dns,
-                    format!("cannot resolve {host:?}: {e}"),
-                ));
+                return Err(error(ProbeErrorKind::Dns, format!("cannot resolve {host:?}: {e}")));
             }
             Ok(Ok(a)) => a.collect(),
         }
     };
     if addrs.is_empty() {
-        return Err(error(
-            ProbeErrorKind::Dns,
-            format!("{host:?} has no addresses"),
-        ));
+        return Err(error(ProbeErrorKind::Dns, format!("{host:?} has no addresses")));
     }
     let start = Instant::now();
     let mut last = None;
@@ -79,8 +65,7 @@ pub(crate) async fn connect(
                 break;
             }
             Ok(Ok(stream)) => {
-                obs.timings.connect_ms =
-                    Some(*obs.timings.connect_ms.get_or_insert(0.0) + ms_since(start));
+                obs.timings.connect_ms = Some(*obs.timings.connect_ms.get_or_insert(0.0) + ms_since(start));
                 let _ = stream.set_nodelay(true);
                 return Ok(stream);
             }
@@ -103,26 +88,11 @@ mod tests {
 
     #[test]
     fn host_port_forms() {
-        assert_eq!(
-            split_host_port("127.0.0.1:80").unwrap(),
-            ("127.0.0.1".into(), 80)
-        );
+        assert_eq!(split_host_port("127.0.0.1:80").unwrap(), ("127.0.0.1".into(), 80));
         assert_eq!(split_host_port("[::1]:443").unwrap(), ("::1".into(), 443));
-        assert_eq!(
-            split_host_port("example.com:8443").unwrap(),
-            ("example.com".into(), 8443)
-        );
-        assert_eq!(
-            split_host_port("nohost").unwrap_err().kind,
-            ProbeErrorKind::Config
-        );
-        assert_eq!(
-            split_host_port(":80").unwrap_err().kind,
-            ProbeErrorKind::Config
-        );
-        assert_eq!(
-            split_host_port("h:99999").unwrap_err().kind,
-            ProbeErrorKind::Config
-        );
+        assert_eq!(split_host_port("example.com:8443").unwrap(), ("example.com".into(), 8443));
+        assert_eq!(split_host_port("nohost").unwrap_err().kind, ProbeErrorKind::Config);
+        assert_eq!(split_host_port(":80").unwrap_err().kind, ProbeErrorKind::Config);
+        assert_eq!(split_host_port("h:99999").unwrap_err().kind, ProbeErrorKind::Config);
     }
 }

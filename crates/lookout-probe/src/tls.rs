@@ -29,9 +29,7 @@ pub fn client_config(verify: bool) -> Arc<ClientConfig> {
 }
 
 fn build_config(verify: bool) -> ClientConfig {
-    let builder = match ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-    {
+    let builder = match ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions() {
         Ok(b) => b,
         Err(e) => unreachable!("ring supports the default TLS versions: {e}"),
     };
@@ -49,10 +47,7 @@ fn build_config(verify: bool) -> ClientConfig {
         }
         builder.with_root_certificates(roots).with_no_client_auth()
     } else {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAny(provider())))
-            .with_no_client_auth()
+        builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider()))).with_no_client_auth()
     };
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config
@@ -81,12 +76,7 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -95,12 +85,7 @@ impl ServerCertVerifier for AcceptAny {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -116,12 +101,8 @@ pub(crate) async fn handshake(
     deadline: TokioInstant,
     obs: &mut Observation,
 ) -> Result<TlsStream<TcpStream>, ProbeError> {
-    let name = ServerName::try_from(host.to_string()).map_err(|_| {
-        net::error(
-            ProbeErrorKind::Config,
-            format!("{host:?} is not a valid TLS server name"),
-        )
-    })?;
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|_| net::error(ProbeErrorKind::Config, format!("{host:?} is not a valid TLS server name")))?;
     let start = Instant::now();
     let connector = TlsConnector::from(client_config(verify));
     let result = timeout_at(deadline, connector.connect(name, stream)).await;
@@ -129,28 +110,19 @@ pub(crate) async fn handshake(
     let tls = match result {
         Err(_) => return Err(net::timed_out("TLS handshake")),
         Ok(Err(e)) => {
-            return Err(net::error(
-                ProbeErrorKind::Tls,
-                format!("TLS handshake with {host}: {e}"),
-            ));
+            return Err(net::error(ProbeErrorKind::Tls, format!("TLS handshake with {host}: {e}")));
         }
         Ok(Ok(tls)) => tls,
     };
-    obs.cert_not_after = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|chain| chain.first())
-        .and_then(|leaf| not_after(leaf.as_ref()));
+    obs.cert_not_after =
+        tls.get_ref().1.peer_certificates().and_then(|chain| chain.first()).and_then(|leaf| not_after(leaf.as_ref()));
     Ok(tls)
 }
 
 /// `notAfter` of a DER certificate.
 pub fn not_after(der: &[u8]) -> Option<Timestamp> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    Some(Timestamp::from_millis(
-        cert.validity().not_after.timestamp().saturating_mul(1000),
-    ))
+    Some(Timestamp::from_millis(cert.validity().not_after.timestamp().saturating_mul(1000)))
 }
 
 /// Connects to `address` and completes a TLS handshake, filling `obs` (`connected` means the handshake

@@ -18,15 +18,11 @@ pub use sqlite::SqliteStore;
 
 #[derive(Debug, Error)]
 pub enum StoreError {
-    #[error(
-        "cannot open the store at {path}: {message}; check the [store] path and its directory's permissions"
-    )]
+    #[error("cannot open the store at {path}: {message}; check the [store] path and its directory's permissions")]
     Open { path: String, message: String },
     #[error("store {op} failed: {message}")]
     Query { op: &'static str, message: String },
-    #[error(
-        "the store was written by a newer lookout (schema {found}, this build knows {known}); upgrade lookout"
-    )]
+    #[error("the store was written by a newer lookout (schema {found}, this build knows {known}); upgrade lookout")]
     TooNew { found: i64, known: i64 },
 }
 
@@ -89,10 +85,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// The oldest undelivered message of a channel: channels deliver in order, one at a time, so a resolve
     /// never overtakes the firing message it answers.
-    fn oldest_undelivered(
-        &self,
-        channel: String,
-    ) -> impl Future<Output = Result<Option<OutboxMessage>>> + Send;
+    fn oldest_undelivered(&self, channel: String) -> impl Future<Output = Result<Option<OutboxMessage>>> + Send;
 
     fn mark_delivered(&self, id: i64, at: Timestamp) -> impl Future<Output = Result<()>> + Send;
 
@@ -108,17 +101,10 @@ pub trait Store: Send + Sync + 'static {
     fn messages(&self, limit: usize) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
 
     /// The latest results of a target, newest first.
-    fn recent_results(
-        &self,
-        target: String,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<ResultRow>>> + Send;
+    fn recent_results(&self, target: String, limit: usize) -> impl Future<Output = Result<Vec<ResultRow>>> + Send;
 
     /// Transitions of a target (or all targets), oldest first.
-    fn transitions(
-        &self,
-        target: Option<String>,
-    ) -> impl Future<Output = Result<Vec<Transition>>> + Send;
+    fn transitions(&self, target: Option<String>) -> impl Future<Output = Result<Vec<Transition>>> + Send;
 
     /// Deletes results older than `before`; returns how many.
     fn prune_results(&self, before: Timestamp) -> impl Future<Output = Result<usize>> + Send;

@@ -25,19 +25,14 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 fn q(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
-    move |e| StoreError::Query {
-        op,
-        message: e.to_string(),
-    }
+    move |e| StoreError::Query { op, message: e.to_string() }
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and runs pending migrations.
     pub fn open(path: &Path) -> Result<SqliteStore> {
-        let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        };
+        let open_err =
+            |e: &dyn std::fmt::Display| StoreError::Open { path: path.display().to_string(), message: e.to_string() };
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
         }
@@ -55,35 +50,26 @@ impl SqliteStore {
     }
 
     fn init(mut conn: Connection) -> Result<SqliteStore> {
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .map_err(q("configure"))?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(q("configure"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(q("configure"))?;
+        set_wal(&conn)?;
         // FULL: a notification acknowledged as enqueued survives power loss, not just a process crash.
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(q("configure"))?;
-        conn.pragma_update(None, "foreign_keys", "ON")
-            .map_err(q("configure"))?;
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(q("migrate"))?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(q("configure"))?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(q("configure"))?;
         let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew {
-                found: version,
-                known,
-            });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
-            let tx = conn.transaction().map_err(q("migrate"))?;
+        loop {
+            // IMMEDIATE takes the write lock before reading the version, so two processes opening the same new
+            // database at once cannot both run a migration.
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(q("migrate"))?;
+            let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(q("migrate"))?;
+            if version > known {
+                return Err(StoreError::TooNew { found: version, known });
+            }
+            let Some(sql) = MIGRATIONS.get(version.max(0) as usize) else { break };
             tx.execute_batch(sql).map_err(q("migrate"))?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)
-                .map_err(q("migrate"))?;
+            tx.pragma_update(None, "user_version", version + 1).map_err(q("migrate"))?;
             tx.commit().map_err(q("migrate"))?;
         }
-        Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -96,16 +82,33 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back), so a
             // poisoned mutex is safe to keep using.
-            let mut guard = conn
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut guard = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             f(&mut guard).map_err(q(op))
         })
         .await
-        .map_err(|e| StoreError::Query {
-            op,
-            message: format!("worker failed: {e}"),
-        })?
+        .map_err(|e| StoreError::Query { op, message: format!("worker failed: {e}") })?
+    }
+}
+
+/// Switches to WAL (persistent in the file). SQLite may answer BUSY without calling the busy handler while
+/// another connection is creating the same database, so retry for a while.
+fn set_wal(conn: &Connection) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let mode: rusqlite::Result<String> = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0));
+        match mode {
+            Ok(m) if m.eq_ignore_ascii_case("wal") || m.eq_ignore_ascii_case("memory") => return Ok(()),
+            Ok(m) => {
+                return Err(StoreError::Query { op: "configure", message: format!("journal mode stayed {m}") });
+            }
+            Err(e)
+                if std::time::Instant::now() < deadline
+                    && e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => return Err(q("configure")(e)),
+        }
     }
 }
 
@@ -114,9 +117,8 @@ fn to_json<T: serde::Serialize>(v: &T) -> rusqlite::Result<String> {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(col: usize, s: &str) -> rusqlite::Result<T> {
-    serde_json::from_str(s).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e))
-    })
+    serde_json::from_str(s)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMessage> {
@@ -220,13 +222,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn mark_failed(
-        &self,
-        id: i64,
-        attempts: u32,
-        next_attempt_at: Timestamp,
-        error: String,
-    ) -> Result<()> {
+    async fn mark_failed(&self, id: i64, attempts: u32, next_attempt_at: Timestamp, error: String) -> Result<()> {
         self.with("mark failed", move |conn| {
             conn.execute(
                 "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4 WHERE id = ?1",
@@ -239,9 +235,7 @@ impl Store for SqliteStore {
 
     async fn messages(&self, limit: usize) -> Result<Vec<OutboxMessage>> {
         self.with("read outbox", move |conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?1"
-            ))?;
+            let mut stmt = conn.prepare(&format!("SELECT {MESSAGE_COLUMNS} FROM outbox ORDER BY id DESC LIMIT ?1"))?;
             let rows = stmt.query_map([limit as i64], message_from_row)?;
             rows.collect()
         })
@@ -274,9 +268,8 @@ impl Store for SqliteStore {
 
     async fn transitions(&self, target: Option<String>) -> Result<Vec<Transition>> {
         self.with("read transitions", move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT detail FROM transitions WHERE ?1 IS NULL OR target = ?1 ORDER BY at, id",
-            )?;
+            let mut stmt =
+                conn.prepare("SELECT detail FROM transitions WHERE ?1 IS NULL OR target = ?1 ORDER BY at, id")?;
             let rows = stmt.query_map([target], |r| from_json(0, &r.get::<_, String>(0)?))?;
             rows.collect()
         })
@@ -284,10 +277,7 @@ impl Store for SqliteStore {
     }
 
     async fn prune_results(&self, before: Timestamp) -> Result<usize> {
-        self.with("prune results", move |conn| {
-            conn.execute("DELETE FROM results WHERE at < ?1", [before.0])
-        })
-        .await
+        self.with("prune results", move |conn| conn.execute("DELETE FROM results WHERE at < ?1", [before.0])).await
     }
 }
 
@@ -305,16 +295,8 @@ mod tests {
             status: Some(if ok { 200 } else { 500 }),
             latency_ms: 12.5,
             error: None,
-            failed_conditions: if ok {
-                vec![]
-            } else {
-                vec!["[STATUS] (500) == 200".into()]
-            },
-            timings: Timings {
-                connect_ms: Some(0.2),
-                total_ms: 12.5,
-                ..Timings::default()
-            },
+            failed_conditions: if ok { vec![] } else { vec!["[STATUS] (500) == 200".into()] },
+            timings: Timings { connect_ms: Some(0.2), total_ms: 12.5, ..Timings::default() },
             body_excerpt: Some("<h1>hi</h1>".into()),
         }
     }
@@ -332,11 +314,7 @@ mod tests {
     }
 
     fn msg(channel: &str, key: &str) -> NewMessage {
-        NewMessage {
-            channel: channel.into(),
-            key: key.into(),
-            payload: format!("{{\"key\":\"{key}\"}}"),
-        }
+        NewMessage { channel: channel.into(), key: key.into(), payload: format!("{{\"key\":\"{key}\"}}") }
     }
 
     #[tokio::test]
@@ -356,18 +334,9 @@ mod tests {
         })
         .await
         .unwrap();
-        assert_eq!(
-            s.alert_states().await.unwrap(),
-            vec![("site".to_string(), state)]
-        );
-        assert_eq!(
-            s.recent_results("site".into(), 10).await.unwrap(),
-            vec![result("site", 3000, false)]
-        );
-        assert_eq!(
-            s.transitions(Some("site".into())).await.unwrap(),
-            vec![firing("site")]
-        );
+        assert_eq!(s.alert_states().await.unwrap(), vec![("site".to_string(), state)]);
+        assert_eq!(s.recent_results("site".into(), 10).await.unwrap(), vec![result("site", 3000, false)]);
+        assert_eq!(s.transitions(Some("site".into())).await.unwrap(), vec![firing("site")]);
         assert_eq!(s.transitions(Some("other".into())).await.unwrap(), vec![]);
         assert_eq!(s.messages(10).await.unwrap().len(), 2);
     }
@@ -375,10 +344,7 @@ mod tests {
     #[tokio::test]
     async fn outbox_is_keyed_and_fifo_per_channel() {
         let s = SqliteStore::in_memory().unwrap();
-        let rec = |m| Record {
-            messages: vec![m],
-            ..Record::default()
-        };
+        let rec = |m| Record { messages: vec![m], ..Record::default() };
         s.record(rec(msg("ops", "k1"))).await.unwrap();
         s.record(rec(msg("ops", "k1"))).await.unwrap();
         s.record(rec(msg("ops", "k2"))).await.unwrap();
@@ -388,41 +354,22 @@ mod tests {
         assert_eq!(head.attempts, 0);
 
         let later = Timestamp(head.created_at.0 + 60_000);
-        s.mark_failed(head.id, 1, later, "connection refused".into())
-            .await
-            .unwrap();
+        s.mark_failed(head.id, 1, later, "connection refused".into()).await.unwrap();
         let head = s.oldest_undelivered("ops".into()).await.unwrap().unwrap();
-        assert_eq!(
-            (head.key.as_str(), head.attempts, head.next_attempt_at),
-            ("k1", 1, later),
-            "k1 stays at the head"
-        );
+        assert_eq!((head.key.as_str(), head.attempts, head.next_attempt_at), ("k1", 1, later), "k1 stays at the head");
         assert_eq!(head.last_error.as_deref(), Some("connection refused"));
 
         s.mark_delivered(head.id, later).await.unwrap();
-        s.mark_delivered(head.id, Timestamp(later.0 + 5))
-            .await
-            .unwrap();
+        s.mark_delivered(head.id, Timestamp(later.0 + 5)).await.unwrap();
         let head2 = s.oldest_undelivered("ops".into()).await.unwrap().unwrap();
         assert_eq!(head2.key, "k2", "k1 was enqueued once and delivered once");
         s.mark_delivered(head2.id, later).await.unwrap();
         assert_eq!(s.oldest_undelivered("ops".into()).await.unwrap(), None);
-        assert_eq!(
-            s.oldest_undelivered("team".into())
-                .await
-                .unwrap()
-                .unwrap()
-                .key,
-            "k3"
-        );
+        assert_eq!(s.oldest_undelivered("team".into()).await.unwrap().unwrap().key, "k3");
 
         let all = s.messages(10).await.unwrap();
         let k1 = all.iter().find(|m| m.key == "k1").unwrap();
-        assert_eq!(
-            k1.delivered_at,
-            Some(later),
-            "a delivered message is never re-marked"
-        );
+        assert_eq!(k1.delivered_at, Some(later), "a delivered message is never re-marked");
         assert_eq!(k1.attempts, 2);
         assert_eq!(all.len(), 3);
     }
@@ -434,29 +381,30 @@ mod tests {
         {
             let s = SqliteStore::open(&path).unwrap();
             for at in [1000, 2000, 3000] {
-                s.record(Record {
-                    result: Some(result("site", at, true)),
-                    ..Record::default()
-                })
-                .await
-                .unwrap();
+                s.record(Record { result: Some(result("site", at, true)), ..Record::default() }).await.unwrap();
             }
-            s.record(Record {
-                messages: vec![msg("ops", "k")],
-                ..Record::default()
-            })
-            .await
-            .unwrap();
+            s.record(Record { messages: vec![msg("ops", "k")], ..Record::default() }).await.unwrap();
         }
         let s = SqliteStore::open(&path).unwrap();
         assert_eq!(s.recent_results("site".into(), 10).await.unwrap().len(), 3);
         assert_eq!(s.prune_results(Timestamp(2500)).await.unwrap(), 2);
         assert_eq!(s.recent_results("site".into(), 10).await.unwrap().len(), 1);
-        assert_eq!(
-            s.messages(10).await.unwrap().len(),
-            1,
-            "pruning results keeps the outbox"
-        );
+        assert_eq!(s.messages(10).await.unwrap().len(), 1, "pruning results keeps the outbox");
+    }
+
+    #[test]
+    fn concurrent_opens_migrate_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.sqlite");
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let p = path.clone();
+                std::thread::spawn(move || SqliteStore::open(&p).map(|_| ()))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
     }
 
     #[tokio::test]
@@ -469,16 +417,8 @@ mod tests {
             c.pragma_update(None, "user_version", 99).unwrap();
         }
         let e = SqliteStore::open(&path).unwrap_err().to_string();
-        assert!(
-            e.contains("schema 99") && e.contains("upgrade lookout"),
-            "{e}"
-        );
-        let e = SqliteStore::open(Path::new("/proc/nope/x.sqlite"))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("cannot open the store at /proc/nope/x.sqlite"),
-            "{e}"
-        );
+        assert!(e.contains("schema 99") && e.contains("upgrade lookout"), "{e}");
+        let e = SqliteStore::open(Path::new("/proc/nope/x.sqlite")).unwrap_err().to_string();
+        assert!(e.starts_with("cannot open the store at /proc/nope/x.sqlite"), "{e}");
     }
 }

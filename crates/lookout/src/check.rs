@@ -41,10 +41,7 @@ impl CheckReport {
 
     /// The first reason it failed.
     fn detail(&self) -> String {
-        self.error
-            .clone()
-            .or_else(|| self.failed_conditions.first().cloned())
-            .unwrap_or_default()
+        self.error.clone().or_else(|| self.failed_conditions.first().cloned()).unwrap_or_default()
     }
 }
 
@@ -63,30 +60,15 @@ pub async fn run_checks(config: &Config, only: &[String]) -> Result<Vec<CheckRep
         let known: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
         return Err(format!(
             "no target named {}; targets in {}: {}",
-            unknown
-                .iter()
-                .map(|n| format!("{n:?}"))
-                .collect::<Vec<_>>()
-                .join(", "),
+            unknown.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "),
             config.source.display(),
-            if known.is_empty() {
-                "(none)".to_string()
-            } else {
-                known.join(", ")
-            }
+            if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
         ));
     }
-    let selected: Vec<_> = config
-        .targets
-        .iter()
-        .filter(|t| only.is_empty() || only.contains(&t.name))
-        .cloned()
-        .collect();
+    let selected: Vec<_> =
+        config.targets.iter().filter(|t| only.is_empty() || only.contains(&t.name)).cloned().collect();
     if selected.is_empty() {
-        return Err(format!(
-            "{} defines no [[target]]; add one (see lookout.example.toml)",
-            config.source.display()
-        ));
+        return Err(format!("{} defines no [[target]]; add one (see lookout.example.toml)", config.source.display()));
     }
     let mut set = tokio::task::JoinSet::new();
     for (i, t) in selected.into_iter().enumerate() {
@@ -171,20 +153,10 @@ fn write_table(reports: &[CheckReport], out: &mut dyn Write, color: bool) -> std
     writeln!(out, "{}", line(headers, None))?;
     for (row, r) in rows.iter().zip(reports) {
         let cells = [row[0].as_str(), &row[1], &row[2], &row[3], &row[4]];
-        writeln!(
-            out,
-            "{}",
-            line(cells, Some(if r.ok { "32" } else { "1;31" }))
-        )?;
+        writeln!(out, "{}", line(cells, Some(if r.ok { "32" } else { "1;31" })))?;
     }
     let failed = reports.iter().filter(|r| !r.ok).count();
-    writeln!(
-        out,
-        "\n{} checks, {} passed, {} failed",
-        reports.len(),
-        reports.len() - failed,
-        failed
-    )?;
+    writeln!(out, "\n{} checks, {} passed, {} failed", reports.len(), reports.len() - failed, failed)?;
     Ok(())
 }
 
@@ -192,22 +164,10 @@ fn write_table(reports: &[CheckReport], out: &mut dyn Write, color: bool) -> std
 fn nagios_line(reports: &[CheckReport]) -> String {
     let failed: Vec<&CheckReport> = reports.iter().filter(|r| !r.ok).collect();
     let text = if failed.is_empty() {
-        format!(
-            "LOOKOUT OK - {} of {} checks passed",
-            reports.len(),
-            reports.len()
-        )
+        format!("LOOKOUT OK - {} of {} checks passed", reports.len(), reports.len())
     } else {
-        let parts: Vec<String> = failed
-            .iter()
-            .map(|r| format!("{}: {}", r.name, r.detail()))
-            .collect();
-        format!(
-            "LOOKOUT CRITICAL - {} of {} checks failed: {}",
-            failed.len(),
-            reports.len(),
-            parts.join("; ")
-        )
+        let parts: Vec<String> = failed.iter().map(|r| format!("{}: {}", r.name, r.detail())).collect();
+        format!("LOOKOUT CRITICAL - {} of {} checks failed: {}", failed.len(), reports.len(), parts.join("; "))
     };
     // '|' separates perfdata in the plugin protocol: it must not appear in the text.
     let text = text.replace('|', "/").replace(['\n', '\r'], " ");
@@ -225,10 +185,7 @@ fn nagios_line(reports: &[CheckReport]) -> String {
 
 /// The line printed for `--nagios` when the check cannot even run (exit 3).
 pub fn nagios_unknown(message: &str) -> String {
-    format!(
-        "LOOKOUT UNKNOWN - {}",
-        message.replace('|', "/").lines().next().unwrap_or("")
-    )
+    format!("LOOKOUT UNKNOWN - {}", message.replace('|', "/").lines().next().unwrap_or(""))
 }
 
 #[cfg(test)]
@@ -242,11 +199,7 @@ mod tests {
             ok,
             status: Some(if ok { 200 } else { 500 }),
             latency_ms: 12.0,
-            failed_conditions: if ok {
-                vec![]
-            } else {
-                vec!["[STATUS] (500) == 200".into()]
-            },
+            failed_conditions: if ok { vec![] } else { vec!["[STATUS] (500) == 200".into()] },
             error: None,
             timings: Default::default(),
             certificate_expires_at: None,
@@ -256,12 +209,7 @@ mod tests {
     #[test]
     fn table_lists_each_check_and_the_first_failure() {
         let mut out = Vec::new();
-        write_table(
-            &[report("site", true), report("api-long-name", false)],
-            &mut out,
-            false,
-        )
-        .unwrap();
+        write_table(&[report("site", true), report("api-long-name", false)], &mut out, false).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(
             text,
@@ -282,9 +230,7 @@ mod tests {
         bad.failed_conditions = vec!["[BODY] (a|b) contains \"x\"".into()];
         let line = nagios_line(&[report("site", true), bad]);
         assert!(
-            line.starts_with(
-                "LOOKOUT CRITICAL - 1 of 2 checks failed: api: [BODY] (a/b) contains \"x\" | "
-            ),
+            line.starts_with("LOOKOUT CRITICAL - 1 of 2 checks failed: api: [BODY] (a/b) contains \"x\" | "),
             "{line}"
         );
         assert_eq!(line.matches('|').count(), 1);

@@ -31,40 +31,28 @@ pub struct DemoOptions {
 }
 
 pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
-    let dir = tempfile::Builder::new()
-        .prefix("lookout-demo-")
-        .tempdir()
-        .context("cannot create a temp directory")?;
+    let dir = tempfile::Builder::new().prefix("lookout-demo-").tempdir().context("cannot create a temp directory")?;
     let root = dir.path().to_path_buf();
     let mut n = Narrator::new();
-    n.say("lookout demo: a web shop goes down the way it did in the postmortem — a file required under the wrong name.");
+    n.say(
+        "lookout demo: a web shop goes down the way it did in the postmortem — a file required under the wrong name.",
+    );
     n.say(&format!("Everything lives in {}.", root.display()));
 
     // 1. The site.
     n.step("Starting the web shop as its own process");
     let www = write_site(&root)?;
     let (mut site, site_url) = start_site(&root, &www).await?;
-    n.detail(&format!(
-        "serving {} at {site_url} (pid {})",
-        www.display(),
-        site.id().unwrap_or(0)
-    ));
+    n.detail(&format!("serving {} at {site_url} (pid {})", www.display(), site.id().unwrap_or(0)));
     n.detail("index.php does: require_once 'inc/settings.conf';");
 
     // 2. Monitoring.
     n.step("Monitoring it with lookout");
     let receiver = Receiver::start().await?;
-    n.detail(&format!(
-        "a webhook receiver of the demo's own listens at {}",
-        receiver.url
-    ));
+    n.detail(&format!("a webhook receiver of the demo's own listens at {}", receiver.url));
     let config_path = write_config(&root, &site_url, &receiver.url)?;
     let config = Config::load(&config_path)?;
-    n.detail(&format!(
-        "config: {} (copy it: `lookout run --config {}`)",
-        config_path.display(),
-        config_path.display()
-    ));
+    n.detail(&format!("config: {} (copy it: `lookout run --config {}`)", config_path.display(), config_path.display()));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (activity_tx, mut activity) = broadcast::channel(256);
     let runtime = tokio::spawn(runtime::run(config, shutdown_rx, Some(activity_tx)));
@@ -80,14 +68,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     // 3. The mistake.
     n.step("Deploying the mistake: renaming inc/settings.conf to inc/settings.conff");
     let broke_at = Instant::now();
-    std::fs::rename(
-        www.join("inc/settings.conf"),
-        www.join("inc/settings.conff"),
-    )
-    .context("cannot rename the settings file")?;
-    n.detail(
-        "the page still requires inc/settings.conf, which no longer exists: users now get HTTP 500",
-    );
+    std::fs::rename(www.join("inc/settings.conf"), www.join("inc/settings.conff"))
+        .context("cannot rename the settings file")?;
+    n.detail("the page still requires inc/settings.conf, which no longer exists: users now get HTTP 500");
     let mut fired: Option<Transition> = None;
     wait_for(&mut n, &mut activity, |a| match a {
         Activity::Transition(t) if t.kind == TransitionKind::Firing => {
@@ -98,13 +81,8 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     })
     .await?;
     let fired = fired.context("the alert did not fire")?;
-    n.event(&format!(
-        "ALERT FIRING for {TARGET}: {}",
-        fired.reasons.join("; ")
-    ));
-    let key = fired
-        .idempotency_key()
-        .context("a firing alert has a key")?;
+    n.event(&format!("ALERT FIRING for {TARGET}: {}", fired.reasons.join("; ")));
+    let key = fired.idempotency_key().context("a firing alert has a key")?;
     let delivery = receiver.wait_for(&key, STEP_TIMEOUT).await?;
     let alert_latency = broke_at.elapsed();
     n.event(&format!(
@@ -116,20 +94,14 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     if let Ok(tail) = std::fs::read_to_string(root.join("logs/error.log"))
         && let Some(line) = tail.lines().rev().find(|l| l.contains("PHP Fatal error"))
     {
-        n.detail(&format!(
-            "the shop's error log says: {}",
-            truncate(line, 160)
-        ));
+        n.detail(&format!("the shop's error log says: {}", truncate(line, 160)));
     }
 
     // 4. The fix.
     n.step("Fixing it: renaming inc/settings.conff back to inc/settings.conf");
     let fixed_at = Instant::now();
-    std::fs::rename(
-        www.join("inc/settings.conff"),
-        www.join("inc/settings.conf"),
-    )
-    .context("cannot restore the settings file")?;
+    std::fs::rename(www.join("inc/settings.conff"), www.join("inc/settings.conf"))
+        .context("cannot restore the settings file")?;
     let mut resolved: Option<Transition> = None;
     wait_for(&mut n, &mut activity, |a| match a {
         Activity::Transition(t) if t.kind == TransitionKind::Resolved => {
@@ -140,9 +112,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     })
     .await?;
     let resolved = resolved.context("the alert did not resolve")?;
-    let key = resolved
-        .idempotency_key()
-        .context("a resolved alert has a key")?;
+    let key = resolved.idempotency_key().context("a resolved alert has a key")?;
     let delivery = receiver.wait_for(&key, STEP_TIMEOUT).await?;
     n.event(&format!(
         "RESOLVED: webhook delivered: {:?} ({} after the fix)",
@@ -161,8 +131,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     }
     let _ = site.kill().await;
     let deliveries = receiver.deliveries();
-    let unique: std::collections::HashSet<&str> =
-        deliveries.iter().map(|d| d.key.as_str()).collect();
+    let unique: std::collections::HashSet<&str> = deliveries.iter().map(|d| d.key.as_str()).collect();
     n.detail(&format!(
         "the team knew {} after the mistake — not four hours, not from users",
         format_duration(alert_latency)
@@ -174,10 +143,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     ));
     if opts.keep {
         let kept = dir.keep();
-        n.detail(&format!(
-            "kept {} (site, logs/, lookout.toml, lookout.sqlite)",
-            kept.display()
-        ));
+        n.detail(&format!("kept {} (site, logs/, lookout.toml, lookout.sqlite)", kept.display()));
     } else {
         n.detail("removed the demo directory (pass --keep to keep it)");
     }
@@ -201,10 +167,7 @@ fn write_site(root: &Path) -> anyhow::Result<PathBuf> {
         www.join("index.php"),
         "<?php require_once 'inc/settings.conf'; ?>\n<!doctype html>\n<title>Demo shop</title>\n<h1>Welcome to the demo shop</h1>\n<p>Everything is in stock.</p>\n",
     )?;
-    std::fs::write(
-        www.join("inc/settings.conf"),
-        "db_host = 127.0.0.1\ncurrency = EUR\n",
-    )?;
+    std::fs::write(www.join("inc/settings.conf"), "db_host = 127.0.0.1\ncurrency = EUR\n")?;
     Ok(www)
 }
 
@@ -231,10 +194,7 @@ async fn start_site(root: &Path, www: &Path) -> anyhow::Result<(tokio::process::
         .await
         .context("demo-site did not start within 10 s")??
         .context("demo-site exited before it was ready")?;
-    let url = first
-        .strip_prefix("listening on ")
-        .context("unexpected output from demo-site")?
-        .to_string();
+    let url = first.strip_prefix("listening on ").context("unexpected output from demo-site")?.to_string();
     Ok((child, url))
 }
 
@@ -275,10 +235,7 @@ async fn wait_for(
     let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
     loop {
         let a = match tokio::time::timeout_at(deadline, rx.recv()).await {
-            Err(_) => bail!(
-                "the demo waited {} without seeing the expected result",
-                format_duration(STEP_TIMEOUT)
-            ),
+            Err(_) => bail!("the demo waited {} without seeing the expected result", format_duration(STEP_TIMEOUT)),
             Ok(Err(broadcast::error::RecvError::Lagged(_))) => continue,
             Ok(Err(broadcast::error::RecvError::Closed)) => {
                 bail!("the monitoring runtime stopped unexpectedly")
@@ -286,31 +243,14 @@ async fn wait_for(
             Ok(Ok(a)) => a,
         };
         match &a {
-            Activity::Checked {
-                target,
-                ok: true,
-                status,
-                latency_ms,
-                ..
-            } => n.check(
+            Activity::Checked { target, ok: true, status, latency_ms, .. } => n.check(
                 true,
-                &format!(
-                    "{target}: HTTP {} in {latency_ms:.0}ms",
-                    status.map_or("-".into(), |s| s.to_string())
-                ),
+                &format!("{target}: HTTP {} in {latency_ms:.0}ms", status.map_or("-".into(), |s| s.to_string())),
             ),
-            Activity::Checked {
-                target,
-                ok: false,
-                reason,
-                ..
-            } => n.check(
-                false,
-                &format!("{target}: {}", reason.as_deref().unwrap_or("failed")),
-            ),
-            Activity::Transition(t) if !t.notifies() => {
-                n.detail(&format!("{} is {}", t.target, t.kind))
+            Activity::Checked { target, ok: false, reason, .. } => {
+                n.check(false, &format!("{target}: {}", reason.as_deref().unwrap_or("failed")))
             }
+            Activity::Transition(t) if !t.notifies() => n.detail(&format!("{} is {}", t.target, t.kind)),
             Activity::Transition(_) => {}
         }
         if done(&a) {
@@ -336,9 +276,7 @@ struct Receiver {
 
 impl Receiver {
     async fn start() -> anyhow::Result<Receiver> {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .context("cannot start the demo's webhook receiver")?;
+        let listener = TcpListener::bind("127.0.0.1:0").await.context("cannot start the demo's webhook receiver")?;
         let url = format!("http://{}/hook", listener.local_addr()?);
         let deliveries: Arc<Mutex<Vec<Delivery>>> = Arc::default();
         let arrived = Arc::new(tokio::sync::Notify::new());
@@ -346,40 +284,21 @@ impl Receiver {
         let task = tokio::spawn(serve(listener, move |req| {
             let (d, a) = (d.clone(), a.clone());
             async move {
-                let key = req
-                    .headers
-                    .get("idempotency-key")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_string();
+                let key = req.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                 let summary = serde_json::from_slice::<serde_json::Value>(&req.body)
                     .ok()
-                    .and_then(|v| {
-                        v.get("summary")
-                            .and_then(|s| s.as_str())
-                            .map(str::to_string)
-                    })
+                    .and_then(|v| v.get("summary").and_then(|s| s.as_str()).map(str::to_string))
                     .unwrap_or_default();
-                d.lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(Delivery { key, summary });
+                d.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(Delivery { key, summary });
                 a.notify_waiters();
                 respond(204, "text/plain", "")
             }
         }));
-        Ok(Receiver {
-            url,
-            deliveries,
-            arrived,
-            task,
-        })
+        Ok(Receiver { url, deliveries, arrived, task })
     }
 
     fn deliveries(&self) -> Vec<Delivery> {
-        self.deliveries
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.deliveries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
     }
 
     async fn wait_for(&self, key: &str, timeout: Duration) -> anyhow::Result<Delivery> {
@@ -390,10 +309,7 @@ impl Receiver {
                 return Ok(d);
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                bail!(
-                    "the webhook for {key} did not arrive within {}",
-                    format_duration(timeout)
-                );
+                bail!("the webhook for {key} did not arrive within {}", format_duration(timeout));
             }
         }
     }
@@ -414,11 +330,7 @@ struct Narrator {
 
 impl Narrator {
     fn new() -> Self {
-        Narrator {
-            started: Instant::now(),
-            step: 0,
-            tty: std::io::stdout().is_terminal(),
-        }
+        Narrator { started: Instant::now(), step: 0, tty: std::io::stdout().is_terminal() }
     }
 
     fn print(&self, line: &str) {
@@ -438,11 +350,7 @@ impl Narrator {
     fn step(&mut self, title: &str) {
         self.step += 1;
         let line = format!("\n{} Step {}: {title}", self.stamp(), self.step);
-        self.print(&if self.tty {
-            format!("\x1b[1m{line}\x1b[0m")
-        } else {
-            line
-        });
+        self.print(&if self.tty { format!("\x1b[1m{line}\x1b[0m") } else { line });
     }
 
     fn detail(&self, text: &str) {
@@ -461,10 +369,6 @@ impl Narrator {
 
     fn event(&self, text: &str) {
         let line = format!("{} » {text}", self.stamp());
-        self.print(&if self.tty {
-            format!("\x1b[1;33m{line}\x1b[0m")
-        } else {
-            line
-        });
+        self.print(&if self.tty { format!("\x1b[1;33m{line}\x1b[0m") } else { line });
     }
 }

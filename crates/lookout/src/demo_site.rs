@@ -31,22 +31,13 @@ struct Site {
 
 /// Serves until killed. Prints `listening on http://ADDR/` on stdout once ready.
 pub async fn run(opts: SiteOptions) -> anyhow::Result<()> {
-    let root = opts
-        .root
-        .canonicalize()
-        .with_context(|| format!("cannot open site root {}", opts.root.display()))?;
-    let listener = TcpListener::bind(opts.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", opts.listen))?;
+    let root = opts.root.canonicalize().with_context(|| format!("cannot open site root {}", opts.root.display()))?;
+    let listener = TcpListener::bind(opts.listen).await.with_context(|| format!("cannot listen on {}", opts.listen))?;
     let addr = listener.local_addr()?;
     let mut stdout = std::io::stdout();
     writeln!(stdout, "listening on http://{addr}/")?;
     stdout.flush()?;
-    let site = Arc::new(Site {
-        root,
-        access_log: opts.access_log,
-        error_log: opts.error_log,
-    });
+    let site = Arc::new(Site { root, access_log: opts.access_log, error_log: opts.error_log });
     serve(listener, move |req| {
         let site = site.clone();
         async move { site.handle(req) }
@@ -67,11 +58,7 @@ impl Site {
             return (405, "text/plain", b"method not allowed\n".to_vec());
         }
         let path = req.uri.path();
-        let rel = if path == "/" {
-            "index.php"
-        } else {
-            path.trim_start_matches('/')
-        };
+        let rel = if path == "/" { "index.php" } else { path.trim_start_matches('/') };
         let rel = Path::new(rel);
         if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
             return (404, "text/plain", b"not found\n".to_vec());
@@ -101,14 +88,7 @@ impl Site {
         (200, "text/html; charset=utf-8", out.into_bytes())
     }
 
-    fn php_failure(
-        &self,
-        req: &ServerRequest,
-        page: &Path,
-        line: usize,
-        target: &Path,
-        e: &std::io::Error,
-    ) {
+    fn php_failure(&self, req: &ServerRequest, page: &Path, line: usize, target: &Path, e: &std::io::Error) {
         let reason = match e.kind() {
             std::io::ErrorKind::NotFound => "No such file or directory",
             std::io::ErrorKind::PermissionDenied => "Permission denied",
@@ -129,16 +109,9 @@ impl Site {
     fn access(&self, req: &ServerRequest, status: u16, bytes: usize) {
         let Some(path) = &self.access_log else { return };
         let header = |name: &str| {
-            req.headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map_or_else(|| "-".to_string(), escape_log)
+            req.headers.get(name).and_then(|v| v.to_str().ok()).map_or_else(|| "-".to_string(), escape_log)
         };
-        let size = if bytes == 0 {
-            "-".to_string()
-        } else {
-            bytes.to_string()
-        };
+        let size = if bytes == 0 { "-".to_string() } else { bytes.to_string() };
         let line = format!(
             "{} - - [{}] \"{} {} HTTP/1.1\" {status} {size} \"{}\" \"{}\"\n",
             req.peer.ip(),
@@ -155,10 +128,7 @@ impl Site {
 /// `require_once 'inc/settings.conf';` (or `require`, with single or double quotes) → `inc/settings.conf`.
 fn required_file(line: &str) -> Option<&str> {
     let l = line.trim().trim_start_matches("<?php").trim();
-    let rest = l
-        .strip_prefix("require_once")
-        .or_else(|| l.strip_prefix("require"))?
-        .trim_start();
+    let rest = l.strip_prefix("require_once").or_else(|| l.strip_prefix("require"))?.trim_start();
     let rest = rest.trim_start_matches('(');
     let quote = rest.chars().next().filter(|c| *c == '\'' || *c == '"')?;
     let inner = &rest[1..];
@@ -190,20 +160,15 @@ fn escape_log(s: &str) -> String {
 
 fn append(path: Option<&Path>, text: &str) {
     let Some(path) = path else { return };
-    let written = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()));
+    let written =
+        std::fs::OpenOptions::new().create(true).append(true).open(path).and_then(|mut f| f.write_all(text.as_bytes()));
     if let Err(e) = written {
         tracing::warn!(path = %path.display(), error = %e, "Cannot write log.");
     }
 }
 
 const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// `Wed Nov 25 14:36:22.477068 2026`, as in Apache 2.4's error log.
 fn apache_error_time(t: OffsetDateTime) -> String {
@@ -239,10 +204,7 @@ mod tests {
 
     #[test]
     fn finds_required_files() {
-        assert_eq!(
-            required_file("<?php require_once 'inc/settings.conf'; ?>"),
-            Some("inc/settings.conf")
-        );
+        assert_eq!(required_file("<?php require_once 'inc/settings.conf'; ?>"), Some("inc/settings.conf"));
         assert_eq!(required_file("require(\"a.php\");"), Some("a.php"));
         assert_eq!(required_file("<h1>require</h1>"), None);
         assert_eq!(required_file("require_once 'unterminated"), None);

@@ -27,8 +27,7 @@ pub struct ServerRequest {
 /// Builds a response; header values that are not valid are dropped rather than panicking.
 pub fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Body> {
     let mut r = Response::new(Full::new(body.into()));
-    *r.status_mut() =
-        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    *r.status_mut() = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = http::HeaderValue::from_str(content_type) {
         r.headers_mut().insert(http::header::CONTENT_TYPE, v);
     }
@@ -59,26 +58,15 @@ where
                     let body = match Limited::new(body, 1024 * 1024).collect().await {
                         Ok(b) => b.to_bytes(),
                         Err(_) => {
-                            return Ok::<_, hyper::Error>(respond(
-                                413,
-                                "text/plain",
-                                "body too large or broken\n",
-                            ));
+                            return Ok::<_, hyper::Error>(respond(413, "text/plain", "body too large or broken\n"));
                         }
                     };
-                    let incoming = ServerRequest {
-                        method: parts.method,
-                        uri: parts.uri,
-                        headers: parts.headers,
-                        body,
-                        peer,
-                    };
+                    let incoming =
+                        ServerRequest { method: parts.method, uri: parts.uri, headers: parts.headers, body, peer };
                     Ok(handler(incoming).await)
                 }
             });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }

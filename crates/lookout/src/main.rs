@@ -75,9 +75,7 @@ enum Command {
 fn init_tracing(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOOKOUT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -88,12 +86,7 @@ fn init_tracing(format: LogFormat, default_level: &str) {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check {
-            config,
-            targets,
-            json,
-            nagios,
-        } => {
+        Command::Check { config, targets, json, nagios } => {
             init_tracing(cli.log_format, "warn");
             let format = if json {
                 Format::Json
@@ -155,19 +148,9 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::DemoSite {
-            root,
-            listen,
-            access_log,
-            error_log,
-        } => {
+        Command::DemoSite { root, listen, access_log, error_log } => {
             init_tracing(cli.log_format, "warn");
-            let opts = lookout::demo_site::SiteOptions {
-                root,
-                listen,
-                access_log,
-                error_log,
-            };
+            let opts = lookout::demo_site::SiteOptions { root, listen, access_log, error_log };
             match lookout::demo_site::run(opts).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

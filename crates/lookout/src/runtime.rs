@@ -24,13 +24,7 @@ const BODY_EXCERPT: usize = 512;
 /// What the runtime did, for anyone who wants to watch (the demo narrates it).
 #[derive(Clone, Debug)]
 pub enum Activity {
-    Checked {
-        target: String,
-        ok: bool,
-        status: Option<u16>,
-        latency_ms: f64,
-        reason: Option<String>,
-    },
+    Checked { target: String, ok: bool, status: Option<u16>, latency_ms: f64, reason: Option<String> },
     Transition(Transition),
 }
 
@@ -47,10 +41,7 @@ pub async fn run(
     for t in &config.targets {
         engine.add_target(&t.name, t.conditions.clone(), t.policy);
     }
-    let saved = store
-        .alert_states()
-        .await
-        .context("cannot load alert state")?;
+    let saved = store.alert_states().await.context("cannot load alert state")?;
     for (target, state) in saved {
         if config.target(&target).is_some() {
             if state.phase != lookout_core::Phase::Ok {
@@ -63,15 +54,7 @@ pub async fn run(
     let channels = config
         .notify
         .iter()
-        .map(|n| {
-            (
-                lookout_notify::from_config(n),
-                Backoff {
-                    initial: n.retry_initial,
-                    max: n.retry_max,
-                },
-            )
-        })
+        .map(|n| (lookout_notify::from_config(n), Backoff { initial: n.retry_initial, max: n.retry_max }))
         .collect();
     let outbox = Outbox::new(store.clone(), channels);
     let channel_names = outbox.channel_names();
@@ -79,24 +62,14 @@ pub async fn run(
 
     let mut tasks = JoinSet::new();
     tasks.spawn(outbox.run(shutdown.clone()));
-    tasks.spawn(prune_loop(
-        store.clone(),
-        config.store.retention,
-        shutdown.clone(),
-    ));
+    tasks.spawn(prune_loop(store.clone(), config.store.retention, shutdown.clone()));
     let (tx, rx) = mpsc::channel::<Event>(1024);
     for target in config.targets.iter().cloned() {
         tasks.spawn(probe_loop(target, tx.clone(), shutdown.clone()));
     }
     drop(tx);
 
-    let pipeline = Pipeline {
-        engine,
-        store,
-        channel_names,
-        waker,
-        activity,
-    };
+    let pipeline = Pipeline { engine, store, channel_names, waker, activity };
     pipeline.consume(rx, shutdown).await;
     while tasks.join_next().await.is_some() {}
     tracing::info!("Lookout stopped.");
@@ -123,11 +96,7 @@ async fn probe_loop(target: Target, tx: mpsc::Sender<Event>, mut shutdown: watch
     }
 }
 
-async fn prune_loop(
-    store: Arc<SqliteStore>,
-    retention: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn prune_loop(store: Arc<SqliteStore>, retention: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
         let before = Timestamp(Timestamp::now().as_millis() - retention.as_millis() as i64);
         match store.prune_results(before).await {

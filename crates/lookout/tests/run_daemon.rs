@@ -1,0 +1,133 @@
+//! `lookout run` as a process: SIGKILL mid-delivery loses nothing and duplicates nothing, a restart resumes
+//! alert state (no zombie alerts), SIGTERM shuts down cleanly, and logs can be JSON.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use lookout_core::Phase;
+use lookout_store::{SqliteStore, Store};
+
+use crate::support::{Receiver, Target, free_port, lookout_bin, write_config};
+
+fn start(config: &Path, extra: &[&str]) -> Child {
+    Command::new(lookout_bin())
+        .args(extra)
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, timeout: Duration, mut f: impl FnMut() -> F) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    while !f().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn config_text(db: &Path, target_url: &str, hook_url: &str) -> String {
+    format!(
+        "[store]\npath = \"{}\"\n\n[[target]]\nname = \"site\"\nurl = \"{target_url}\"\ninterval = \"200ms\"\ntimeout = \"1s\"\n\
+         conditions = [\"[STATUS] == 200\"]\nfailure_threshold = 2\nsuccess_threshold = 2\n\n\
+         [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{hook_url}\"\nretry_initial = \"100ms\"\nretry_max = \"300ms\"\n",
+        db.display()
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_while_pending_then_restart_delivers_exactly_once_and_resolves() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lookout.sqlite");
+    let site = Target::start().await;
+    site.set(500, "");
+    let port = free_port().await;
+    let config = write_config(dir.path(), &config_text(&db, &site.url("/"), &format!("http://127.0.0.1:{port}/hook")));
+
+    let mut first = start(&config, &[]);
+    let store = SqliteStore::open(&db).unwrap();
+    wait_until("a pending, already retried message", Duration::from_secs(15), || async {
+        store.messages(10).await.unwrap().iter().any(|m| m.attempts >= 2 && m.delivered_at.is_none())
+    })
+    .await;
+    first.kill().unwrap(); // SIGKILL
+    first.wait().unwrap();
+    let saved = store.alert_states().await.unwrap();
+    assert_eq!(saved[0].1.phase, Phase::Firing, "the firing state was persisted");
+
+    // The receiver comes up and the target recovers while lookout is down.
+    let receiver = Receiver::start_on(port).await;
+    site.set(200, "ok");
+    let mut second = start(&config, &[]);
+    receiver.wait_for("/firing", Duration::from_secs(15)).await;
+    // Resumed state: the alert that was firing before the crash resolves after it (no zombie).
+    receiver.wait_for("/resolved", Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+
+    let got = receiver.received();
+    let keys: Vec<&str> = got.iter().map(|r| r.key.as_str()).collect();
+    assert_eq!(keys.len(), 2, "exactly once each: {keys:?}");
+    assert!(keys[0].ends_with("/firing") && keys[1].ends_with("/resolved"), "{keys:?}");
+    assert_eq!(got[0].body["alert_id"], got[1].body["alert_id"]);
+    assert_eq!(receiver.problems(), Vec::<String>::new());
+
+    // A third start sends nothing again: delivered messages stay delivered.
+    let mut third = start(&config, &[]);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    third.kill().unwrap();
+    third.wait().unwrap();
+    assert_eq!(receiver.received().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_stops_cleanly_and_logs_can_be_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lookout.sqlite");
+    let site = Target::start().await;
+    let receiver = Receiver::start().await;
+    let config = write_config(dir.path(), &config_text(&db, &site.url("/"), &receiver.url()));
+    let child = start(&config, &["--log-format", "json"]);
+    let store = SqliteStore::open(&db).unwrap();
+    wait_until("a stored result", Duration::from_secs(10), || async {
+        !store.recent_results("site".into(), 1).await.unwrap().is_empty()
+    })
+    .await;
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "clean exit on SIGTERM");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<serde_json::Value> = stderr.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["fields"]["message"].as_str()).collect();
+    assert!(messages.contains(&"Lookout starting."), "{stderr}");
+    assert!(messages.contains(&"SIGTERM: shutting down."), "{stderr}");
+    assert_eq!(messages.last(), Some(&"Lookout stopped."), "{stderr}");
+    let result = &store.recent_results("site".into(), 1).await.unwrap()[0];
+    assert!(result.ok);
+    assert_eq!(result.status, Some(200));
+    assert_eq!(result.body_excerpt.as_deref(), Some("<h1>hello</h1>"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_with_a_bad_config_exits_2_with_the_location() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        "[[target]]\nname = \"site\"\nurl = \"http://127.0.0.1:1/\"\nconditions = [\"[STATUS] = 200\"]\n",
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(lookout_bin()).args(["run", "--config"]).arg(&config).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("lookout.toml:4: invalid condition in [[target]] \"site\": no operator found"), "{stderr}");
+}

@@ -1,0 +1,307 @@
+//! Real servers for tests: an HTTP target whose behaviour tests change at will, a TLS target with a
+//! certificate of chosen lifetime, and a webhook receiver that checks and records what it gets.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use lookout::http_server::{ServerRequest, respond, serve};
+use tokio::net::TcpListener;
+
+/// How the target answers.
+#[derive(Clone, Debug)]
+pub struct Behavior {
+    pub status: u16,
+    pub body: String,
+    pub delay: Duration,
+}
+
+impl Default for Behavior {
+    fn default() -> Self {
+        Behavior { status: 200, body: "<h1>hello</h1>".into(), delay: Duration::ZERO }
+    }
+}
+
+/// An HTTP target on 127.0.0.1 whose answers tests change while it runs. Extra routes: `/redirect` (302 to
+/// `/final`), `/final`, `/echo` (method, headers and body back as JSON), `/big` (2 MiB).
+pub struct Target {
+    pub addr: SocketAddr,
+    behavior: Arc<Mutex<Behavior>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Target {
+    pub async fn start() -> Target {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let behavior: Arc<Mutex<Behavior>> = Arc::default();
+        let b = behavior.clone();
+        let task = tokio::spawn(serve(listener, move |req: ServerRequest| {
+            let b = b.lock().unwrap().clone();
+            async move {
+                match req.uri.path() {
+                    "/redirect" => {
+                        let mut r = respond(302, "text/plain", "moved");
+                        r.headers_mut().insert("location", "/final".parse().unwrap());
+                        r
+                    }
+                    "/final" => respond(200, "text/plain", "final"),
+                    "/big" => respond(200, "text/plain", vec![b'x'; 2 * 1024 * 1024]),
+                    "/echo" => {
+                        let headers: serde_json::Map<String, serde_json::Value> =
+                            req.headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").into())).collect();
+                        let body = serde_json::json!({
+                            "method": req.method.as_str(),
+                            "headers": headers,
+                            "body": String::from_utf8_lossy(&req.body),
+                        });
+                        respond(200, "application/json", body.to_string())
+                    }
+                    _ => {
+                        tokio::time::sleep(b.delay).await;
+                        respond(b.status, "text/html", b.body)
+                    }
+                }
+            }
+        }));
+        Target { addr, behavior, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn set(&self, status: u16, body: &str) {
+        let mut b = self.behavior.lock().unwrap();
+        b.status = status;
+        b.body = body.to_string();
+    }
+
+    pub fn set_delay(&self, delay: Duration) {
+        self.behavior.lock().unwrap().delay = delay;
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A TLS server with a fresh self-signed certificate valid for `valid_for`, answering 200 "secure".
+pub struct TlsTarget {
+    pub addr: SocketAddr,
+    pub not_after: time::OffsetDateTime,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TlsTarget {
+    pub async fn start(valid_for: time::Duration) -> TlsTarget {
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        // X.509 validity has second precision.
+        let not_after = (now + valid_for).replace_nanosecond(0).unwrap();
+        params.not_after = not_after;
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = params.self_signed(&key).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else { return };
+                    let svc = service_fn(|_req| async { Ok::<_, hyper::Error>(respond(200, "text/plain", "secure")) });
+                    let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(tls), svc).await;
+                });
+            }
+        });
+        TlsTarget { addr, not_after, task }
+    }
+}
+
+impl Drop for TlsTarget {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A server that answers every connection with `bytes` and closes: for malformed-response tests.
+pub async fn raw_server(bytes: &'static [u8]) -> (SocketAddr, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut s, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(bytes).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (addr, task)
+}
+
+/// A port with nothing listening on it (bound, then released).
+pub async fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// One POST the receiver got.
+#[derive(Clone, Debug)]
+pub struct Received {
+    pub key: String,
+    pub body: serde_json::Value,
+}
+
+/// A webhook receiver that validates the documented payload field by field and records every POST. It can
+/// be told to fail the next N requests with 500.
+pub struct Receiver {
+    pub addr: SocketAddr,
+    got: Arc<Mutex<Vec<Received>>>,
+    problems: Arc<Mutex<Vec<String>>>,
+    fail_next: Arc<Mutex<u32>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        Self::start_on(0).await
+    }
+
+    pub async fn start_on(port: u16) -> Receiver {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let got: Arc<Mutex<Vec<Received>>> = Arc::default();
+        let problems: Arc<Mutex<Vec<String>>> = Arc::default();
+        let fail_next: Arc<Mutex<u32>> = Arc::default();
+        let (g, p, f) = (got.clone(), problems.clone(), fail_next.clone());
+        let task = tokio::spawn(serve(listener, move |req: ServerRequest| {
+            let (g, p, f) = (g.clone(), p.clone(), f.clone());
+            async move {
+                let key = req.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+                let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or(serde_json::Value::Null);
+                for problem in validate_payload(&req, &key, &body) {
+                    p.lock().unwrap().push(problem);
+                }
+                g.lock().unwrap().push(Received { key, body });
+                let mut fail = f.lock().unwrap();
+                if *fail > 0 {
+                    *fail -= 1;
+                    return respond(500, "text/plain", "try again later");
+                }
+                respond(204, "text/plain", Bytes::new())
+            }
+        }));
+        Receiver { addr, got, problems, fail_next, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/hook", self.addr)
+    }
+
+    pub fn fail_next(&self, n: u32) {
+        *self.fail_next.lock().unwrap() = n;
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    pub fn problems(&self) -> Vec<String> {
+        self.problems.lock().unwrap().clone()
+    }
+
+    /// Waits until a POST with a key ending in `suffix` (e.g. `/firing`) arrived.
+    pub async fn wait_for(&self, suffix: &str, timeout: Duration) -> Received {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.received().into_iter().find(|r| r.key.ends_with(suffix)) {
+                return r;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {suffix} webhook within {timeout:?}; got {:?}",
+                self.received()
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Checks a webhook POST against the documented payload (README "Webhook payload").
+fn validate_payload(req: &ServerRequest, key: &str, body: &serde_json::Value) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut expect = |ok: bool, what: &str| {
+        if !ok {
+            problems.push(format!("{what} in {body}"));
+        }
+    };
+    expect(req.method == http::Method::POST, "method is not POST");
+    expect(req.uri.path() == "/hook", "path is not /hook");
+    expect(
+        req.headers.get("content-type").and_then(|v| v.to_str().ok()) == Some("application/json"),
+        "content-type is not application/json",
+    );
+    expect(!key.is_empty(), "no Idempotency-Key header");
+    expect(body["version"] == 1, "version is not 1");
+    expect(body["idempotency_key"] == key, "idempotency_key differs from the header");
+    let state = body["state"].as_str().unwrap_or("");
+    expect(state == "firing" || state == "resolved", "state is not firing/resolved");
+    expect(key.ends_with(&format!("/{state}")), "key does not end with the state");
+    expect(body["target"].is_string(), "target missing");
+    expect(body["alert_id"].as_str().is_some_and(|a| key.contains(a)), "alert_id not in key");
+    expect(body["at"].as_str().is_some_and(|s| s.ends_with('Z') && s.len() == 24), "at is not RFC 3339 UTC");
+    expect(body["since"].as_str().is_some_and(|s| s.ends_with('Z')), "since missing");
+    expect(body["summary"].is_string(), "summary missing");
+    expect(body["reasons"].is_array(), "reasons missing");
+    expect(body["last_result"]["ok"].is_boolean(), "last_result.ok missing");
+    expect(body["last_result"]["latency_ms"].is_number(), "last_result.latency_ms missing");
+    if state == "resolved" {
+        expect(body["duration_seconds"].is_u64(), "duration_seconds missing on resolve");
+    }
+    problems
+}
+
+/// Writes a config file into `dir` and returns its path.
+pub fn write_config(dir: &Path, text: &str) -> PathBuf {
+    let path = dir.join("lookout.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Path of the built `lookout` executable.
+pub fn lookout_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_lookout"))
+}

@@ -1,0 +1,11 @@
+//! lookout's integration tests, one binary (built once): every test talks to real servers on 127.0.0.1 and,
+//! where it says so, to the real `lookout` executable.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod check_cli;
+mod demo;
+mod notify;
+mod probes;
+mod run_daemon;
