@@ -199,3 +199,22 @@ fn missing_file_says_what_to_do() {
     assert!(e.starts_with("/nonexistent/lookout.toml: cannot read config: "), "{e}");
     assert!(e.ends_with("pass the right file with --config"), "{e}");
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Arbitrary text never panics the loader, and every error is located on a line of the input.
+        #[test]
+        fn any_text_gives_a_config_or_a_located_error(text in "(\\[\\[target\\]\\]\n|name = \"é\"\n|url = \"http://x/\"\n|interval = \"[0-9a-z ]{0,4}\"\n|conditions = \\[\".{0,12}\"\\]\n|[a-z_]{1,8} = [0-9]{1,3}\n|.{0,20}\n){0,8}") {
+            match parse(&text) {
+                Ok(_) => {}
+                Err(e) => {
+                    let line = e.line().unwrap();
+                    prop_assert!(line >= 1 && line <= text.lines().count().max(1) + 1, "line {line} of {text:?}");
+                }
+            }
+        }
+    }
+}

@@ -11,6 +11,9 @@ use lookout_core::{AlertState, Clock, Event, Phase, Timestamp, Transition, Trans
 
 use crate::condition::{Condition, Verdict, judge};
 
+/// Why a retired target's alert was closed.
+pub const RETIRED_REASON: &str = "no longer monitored: the target was removed from the configuration";
+
 /// How many consecutive results it takes to change state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TargetPolicy {
@@ -68,6 +71,23 @@ impl Engine {
 
     pub fn state(&self, name: &str) -> Option<&AlertState> {
         self.states.get(name)
+    }
+
+    /// Closes the alert of a target that is no longer configured but was firing when lookout last ran, so
+    /// that no alert stays open forever at the receivers. `None` if it was not firing.
+    pub fn retire(&self, target: &str, state: &AlertState) -> Option<Transition> {
+        if state.phase != Phase::Firing {
+            return None;
+        }
+        Some(Transition {
+            target: target.to_string(),
+            kind: TransitionKind::Resolved,
+            at: self.clock.now(),
+            alert_id: state.alert_id.clone(),
+            failing_since: state.failing_since,
+            reasons: vec![RETIRED_REASON.to_string()],
+            consecutive: 0,
+        })
     }
 
     /// Judges an event for a known target; `None` for events of targets the engine does not know.
@@ -290,6 +310,19 @@ mod tests {
         let mut forgetful = Harness::new(2, 2);
         assert_eq!(forgetful.status(200), None);
         assert_eq!(forgetful.status(200), None);
+    }
+
+    #[test]
+    fn retiring_a_firing_target_resolves_its_alert() {
+        let mut h = Harness::new(1, 1);
+        h.status(500);
+        let state = h.engine.state("site").unwrap().clone();
+        let t = h.engine.retire("site", &state).unwrap();
+        assert_eq!(t.kind, Resolved);
+        assert_eq!(t.alert_id, state.alert_id);
+        assert_eq!(t.at, h.clock.now());
+        assert_eq!(t.reasons, vec![RETIRED_REASON.to_string()]);
+        assert!(h.engine.retire("site", &AlertState::default()).is_none(), "nothing to close when not firing");
     }
 
     #[test]

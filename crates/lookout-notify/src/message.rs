@@ -50,6 +50,7 @@ impl Notification {
             TransitionKind::Firing => {
                 format!("{} is DOWN: {}", t.target, t.reasons.first().map_or("failing", String::as_str))
             }
+            _ if !t.reasons.is_empty() => format!("{} alert closed: {}", t.target, t.reasons.join("; ")),
             _ => match duration {
                 Some(d) => format!("{} is back UP after {}", t.target, format_duration(d)),
                 None => format!("{} is back UP", t.target),

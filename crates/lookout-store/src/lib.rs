@@ -73,6 +73,8 @@ pub struct Record {
     pub state: Option<(String, AlertState)>,
     pub transitions: Vec<Transition>,
     pub messages: Vec<NewMessage>,
+    /// Targets whose saved alert state is deleted (no longer configured).
+    pub forget: Vec<String>,
 }
 
 /// What lookout persists. Implementations must make [`Store::record`] atomic.

@@ -166,6 +166,9 @@ impl Store for SqliteStore {
                     params![target, to_json(state)?, Timestamp::now().0],
                 )?;
             }
+            for target in &record.forget {
+                tx.execute("DELETE FROM alert_state WHERE target = ?1", [target])?;
+            }
             for t in &record.transitions {
                 tx.execute(
                     "INSERT INTO transitions (target, kind, at, alert_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -331,6 +334,7 @@ mod tests {
             state: Some(("site".into(), state.clone())),
             transitions: vec![firing("site")],
             messages: vec![msg("ops", "k1"), msg("team", "k1")],
+            forget: vec![],
         })
         .await
         .unwrap();
@@ -339,6 +343,8 @@ mod tests {
         assert_eq!(s.transitions(Some("site".into())).await.unwrap(), vec![firing("site")]);
         assert_eq!(s.transitions(Some("other".into())).await.unwrap(), vec![]);
         assert_eq!(s.messages(10).await.unwrap().len(), 2);
+        s.record(Record { forget: vec!["site".into()], ..Record::default() }).await.unwrap();
+        assert_eq!(s.alert_states().await.unwrap(), vec![]);
     }
 
     #[tokio::test]

@@ -42,12 +42,15 @@ pub async fn run(
         engine.add_target(&t.name, t.conditions.clone(), t.policy);
     }
     let saved = store.alert_states().await.context("cannot load alert state")?;
+    let mut retired = Vec::new();
     for (target, state) in saved {
         if config.target(&target).is_some() {
             if state.phase != lookout_core::Phase::Ok {
                 tracing::info!(%target, phase = %state.phase, "Resuming alert state.");
             }
             engine.restore(&target, state);
+        } else {
+            retired.push((target, state));
         }
     }
 
@@ -60,6 +63,9 @@ pub async fn run(
     let channel_names = outbox.channel_names();
     let waker = outbox.waker();
 
+    let pipeline = Pipeline { engine, store: store.clone(), channel_names, waker, activity };
+    pipeline.retire(retired).await?;
+
     let mut tasks = JoinSet::new();
     tasks.spawn(outbox.run(shutdown.clone()));
     tasks.spawn(prune_loop(store.clone(), config.store.retention, shutdown.clone()));
@@ -69,7 +75,6 @@ pub async fn run(
     }
     drop(tx);
 
-    let pipeline = Pipeline { engine, store, channel_names, waker, activity };
     pipeline.consume(rx, shutdown).await;
     while tasks.join_next().await.is_some() {}
     tracing::info!("Lookout stopped.");
@@ -120,6 +125,42 @@ struct Pipeline {
 }
 
 impl Pipeline {
+    /// Forgets targets that left the configuration, closing their alerts if they were firing.
+    async fn retire(&self, retired: Vec<(String, lookout_core::AlertState)>) -> anyhow::Result<()> {
+        for (target, state) in retired {
+            let transition = self.engine.retire(&target, &state);
+            let mut messages = Vec::new();
+            if let Some(t) = &transition {
+                tracing::warn!(%target, alert = ?t.alert_id, "Closing the alert of a target no longer in the configuration.");
+                messages = self.messages_for(t, None);
+            }
+            let record = Record {
+                transitions: transition.into_iter().collect(),
+                messages,
+                forget: vec![target],
+                ..Record::default()
+            };
+            self.store.record(record).await.context("cannot record a retired target")?;
+        }
+        self.waker.wake();
+        Ok(())
+    }
+
+    fn messages_for(&self, t: &Transition, last: Option<LastResult>) -> Vec<NewMessage> {
+        let Some(n) = Notification::from_transition(t, last) else { return Vec::new() };
+        match serde_json::to_string(&n) {
+            Ok(payload) => self
+                .channel_names
+                .iter()
+                .map(|c| NewMessage { channel: c.clone(), key: n.idempotency_key.clone(), payload: payload.clone() })
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "Cannot serialize a notification.");
+                Vec::new()
+            }
+        }
+    }
+
     async fn consume(mut self, mut rx: mpsc::Receiver<Event>, mut shutdown: watch::Receiver<bool>) {
         loop {
             let event = tokio::select! {
@@ -179,22 +220,14 @@ impl Pipeline {
                     tracing::info!(target = %t.target, transition = %t.kind, reasons = ?t.reasons, "Target {}.", t.kind)
                 }
             }
-            if let Some(n) = Notification::from_transition(t, Some(last.clone())) {
-                match serde_json::to_string(&n) {
-                    Ok(payload) => messages.extend(self.channel_names.iter().map(|c| NewMessage {
-                        channel: c.clone(),
-                        key: n.idempotency_key.clone(),
-                        payload: payload.clone(),
-                    })),
-                    Err(e) => tracing::error!(error = %e, "Cannot serialize a notification."),
-                }
-            }
+            messages.extend(self.messages_for(t, Some(last.clone())));
         }
         Record {
             result: Some(result),
             state: Some((obs.target.clone(), outcome.state.clone())),
             transitions: outcome.transitions.clone(),
             messages,
+            forget: Vec::new(),
         }
     }
 

@@ -101,3 +101,39 @@ async fn receiver_errors_are_retried_with_the_same_key() {
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_firing_target_removed_from_the_config_gets_its_alert_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let site = Target::start().await;
+    site.set(500, "");
+    let receiver = Receiver::start().await;
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime =
+        tokio::spawn(lookout::runtime::run(config(dir.path(), &site.url("/"), &receiver.url()), stop_rx, None));
+    receiver.wait_for("/firing", Duration::from_secs(10)).await;
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
+
+    // Restart with the target renamed: the old alert must not stay open forever.
+    let text = format!(
+        "[store]\npath = \"{}\"\n[[target]]\nname = \"renamed\"\nurl = \"{}\"\n[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+        dir.path().join("lookout.sqlite").display(),
+        site.url("/"),
+        receiver.url()
+    );
+    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    let closed = receiver.wait_for("/resolved", Duration::from_secs(10)).await;
+    assert_eq!(closed.body["target"], "site");
+    assert_eq!(
+        closed.body["summary"],
+        "site alert closed: no longer monitored: the target was removed from the configuration"
+    );
+    let store = SqliteStore::open(&dir.path().join("lookout.sqlite")).unwrap();
+    assert!(store.alert_states().await.unwrap().iter().all(|(t, _)| t != "site"));
+    assert_eq!(receiver.problems(), Vec::<String>::new());
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
+}

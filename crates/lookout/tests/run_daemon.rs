@@ -98,9 +98,8 @@ async fn sigterm_stops_cleanly_and_logs_can_be_json() {
         !store.recent_results("site".into(), 1).await.unwrap().is_empty()
     })
     .await;
-    let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-    assert!(killed.success());
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
     assert_eq!(out.status.code(), Some(0), "clean exit on SIGTERM");
     let stderr = String::from_utf8_lossy(&out.stderr);

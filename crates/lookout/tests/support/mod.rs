@@ -286,8 +286,14 @@ fn validate_payload(req: &ServerRequest, key: &str, body: &serde_json::Value) ->
     expect(body["since"].as_str().is_some_and(|s| s.ends_with('Z')), "since missing");
     expect(body["summary"].is_string(), "summary missing");
     expect(body["reasons"].is_array(), "reasons missing");
-    expect(body["last_result"]["ok"].is_boolean(), "last_result.ok missing");
-    expect(body["last_result"]["latency_ms"].is_number(), "last_result.latency_ms missing");
+    // last_result is null only when an alert is closed without a probe (its target left the configuration).
+    if !body["last_result"].is_null() {
+        expect(body["last_result"]["ok"].is_boolean(), "last_result.ok missing");
+        expect(body["last_result"]["latency_ms"].is_number(), "last_result.latency_ms missing");
+        expect(body["last_result"]["failed_conditions"].is_array(), "last_result.failed_conditions missing");
+    } else {
+        expect(state == "resolved", "last_result is null on a firing message");
+    }
     if state == "resolved" {
         expect(body["duration_seconds"].is_u64(), "duration_seconds missing on resolve");
     }
