@@ -122,37 +122,39 @@ fn validate(raw: RawConfig, text: &str, path: &Path, env: EnvLookup<'_>) -> Resu
     let mut names = HashSet::new();
     let mut targets = Vec::new();
     for t in raw.target {
+        check_name(&t.name, "target", &mut names, &at)?;
         let section = format!("[[target]] {:?}", t.name.get_ref());
-        let name = t.name.get_ref().clone();
-        if !valid_name(&name) {
-            return Err(at(
-                t.name.span(),
-                format!("invalid name {name:?} in [[target]]: use letters, digits, '-', '_' or '.' (at most 64)"),
-            ));
-        }
-        if !names.insert(name.clone()) {
-            return Err(at(t.name.span(), format!("duplicate target name {name:?}: names must be unique")));
-        }
         targets.push(validate_target(t, &section, &at)?);
     }
 
     let mut notify = Vec::new();
     let mut notify_names = HashSet::new();
     for n in raw.notify {
-        let name = n.name.get_ref().clone();
-        if !valid_name(&name) {
-            return Err(at(
-                n.name.span(),
-                format!("invalid name {name:?} in [[notify]]: use letters, digits, '-', '_' or '.' (at most 64)"),
-            ));
-        }
-        if !notify_names.insert(name.clone()) {
-            return Err(at(n.name.span(), format!("duplicate notify name {name:?}: names must be unique")));
-        }
+        check_name(&n.name, "notify", &mut notify_names, &at)?;
         notify.push(validate_notify(n, env, &at)?);
     }
 
     Ok(Config { source: path.to_path_buf(), store, targets, notify })
+}
+
+/// Names are identifiers in messages, keys and (later) URLs: restricted characters, unique per table kind.
+fn check_name(
+    name: &toml::Spanned<String>,
+    table: &str,
+    seen: &mut HashSet<String>,
+    at: &At<'_>,
+) -> Result<(), ConfigError> {
+    let n = name.get_ref();
+    if !valid_name(n) {
+        return Err(at(
+            name.span(),
+            format!("invalid name {n:?} in [[{table}]]: use letters, digits, '-', '_' or '.' (at most 64)"),
+        ));
+    }
+    if !seen.insert(n.clone()) {
+        return Err(at(name.span(), format!("duplicate {table} name {n:?}: names must be unique")));
+    }
+    Ok(())
 }
 
 fn valid_name(name: &str) -> bool {

@@ -71,16 +71,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     std::fs::rename(www.join("inc/settings.conf"), www.join("inc/settings.conff"))
         .context("cannot rename the settings file")?;
     n.detail("the page still requires inc/settings.conf, which no longer exists: users now get HTTP 500");
-    let mut fired: Option<Transition> = None;
-    wait_for(&mut n, &mut activity, |a| match a {
-        Activity::Transition(t) if t.kind == TransitionKind::Firing => {
-            fired = Some(t.clone());
-            true
-        }
-        _ => false,
-    })
-    .await?;
-    let fired = fired.context("the alert did not fire")?;
+    let fired = wait_for_transition(&mut n, &mut activity, TransitionKind::Firing).await?;
     n.event(&format!("ALERT FIRING for {TARGET}: {}", fired.reasons.join("; ")));
     let key = fired.idempotency_key().context("a firing alert has a key")?;
     let delivery = receiver.wait_for(&key, STEP_TIMEOUT).await?;
@@ -102,16 +93,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     let fixed_at = Instant::now();
     std::fs::rename(www.join("inc/settings.conff"), www.join("inc/settings.conf"))
         .context("cannot restore the settings file")?;
-    let mut resolved: Option<Transition> = None;
-    wait_for(&mut n, &mut activity, |a| match a {
-        Activity::Transition(t) if t.kind == TransitionKind::Resolved => {
-            resolved = Some(t.clone());
-            true
-        }
-        _ => false,
-    })
-    .await?;
-    let resolved = resolved.context("the alert did not resolve")?;
+    let resolved = wait_for_transition(&mut n, &mut activity, TransitionKind::Resolved).await?;
     let key = resolved.idempotency_key().context("a resolved alert has a key")?;
     let delivery = receiver.wait_for(&key, STEP_TIMEOUT).await?;
     n.event(&format!(
@@ -224,6 +206,24 @@ retry_max = "2s"
     );
     std::fs::write(&path, text)?;
     Ok(path)
+}
+
+/// Prints activity until the target makes a transition of `kind`, and returns it.
+async fn wait_for_transition(
+    n: &mut Narrator,
+    rx: &mut broadcast::Receiver<Activity>,
+    kind: TransitionKind,
+) -> anyhow::Result<Transition> {
+    let mut seen = None;
+    wait_for(n, rx, |a| match a {
+        Activity::Transition(t) if t.kind == kind => {
+            seen = Some(t.clone());
+            true
+        }
+        _ => false,
+    })
+    .await?;
+    seen.with_context(|| format!("no {kind} transition"))
 }
 
 /// Prints each activity as it arrives until `done` says so.

@@ -8,7 +8,7 @@ use lookout_config::Config;
 use lookout_store::{SqliteStore, Store};
 use tokio::sync::watch;
 
-use crate::support::{Receiver, Target, free_port};
+use crate::support::{Receiver, Target, free_port, wait_until};
 
 fn config(dir: &Path, target_url: &str, hook_url: &str) -> Config {
     let text = format!(
@@ -18,14 +18,6 @@ fn config(dir: &Path, target_url: &str, hook_url: &str) -> Config {
         dir.join("lookout.sqlite").display()
     );
     Config::parse(&text, &dir.join("lookout.toml"), &|_| None).unwrap()
-}
-
-async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, timeout: Duration, mut f: impl FnMut() -> F) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

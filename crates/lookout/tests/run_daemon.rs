@@ -8,7 +8,7 @@ use std::time::Duration;
 use lookout_core::Phase;
 use lookout_store::{SqliteStore, Store};
 
-use crate::support::{Receiver, Target, free_port, lookout_bin, write_config};
+use crate::support::{Receiver, Target, free_port, lookout_bin, wait_until, write_config};
 
 fn start(config: &Path, extra: &[&str]) -> Child {
     Command::new(lookout_bin())
@@ -20,14 +20,6 @@ fn start(config: &Path, extra: &[&str]) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap()
-}
-
-async fn wait_until<F: std::future::Future<Output = bool>>(what: &str, timeout: Duration, mut f: impl FnMut() -> F) {
-    let deadline = tokio::time::Instant::now() + timeout;
-    while !f().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn config_text(db: &Path, target_url: &str, hook_url: &str) -> String {
