@@ -37,6 +37,12 @@ pub async fn run(
     let store = Arc::new(SqliteStore::open(&config.store.path)?);
     tracing::info!(store = %config.store.path.display(), targets = config.targets.len(), channels = config.notify.len(), "Lookout starting.");
 
+    if config.targets.is_empty() {
+        tracing::warn!(config = %config.source.display(), "No [[target]] configured: nothing to monitor.");
+    }
+    if config.notify.is_empty() {
+        tracing::warn!(config = %config.source.display(), "No [[notify]] channel configured: alerts are only logged and stored.");
+    }
     let mut engine = Engine::new(Arc::new(SystemClock));
     for t in &config.targets {
         engine.add_target(&t.name, t.conditions.clone(), t.policy);
