@@ -7,6 +7,8 @@ pub mod access;
 pub mod distinct;
 pub mod error_log;
 pub mod format;
+pub mod offline;
+pub mod report;
 pub mod time;
 
 pub use access::AccessRecord;

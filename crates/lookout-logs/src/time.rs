@@ -134,3 +134,38 @@ mod tests {
         assert_eq!(parse_nginx_error(b"2026/13/25 14:36:22"), None);
     }
 }
+
+/// A time given on the command line: `2026-11-25`, `2026-11-25T14:36`, `2026-11-25 14:36:22`, with an optional
+/// trailing `Z` (always UTC) → Unix seconds.
+pub fn parse_user_time(s: &str) -> Option<i64> {
+    let s = s.trim().trim_end_matches('Z');
+    let (date, clock) = match s.split_once(['T', ' ']) {
+        Some((d, c)) => (d, c),
+        None => (s, "00:00:00"),
+    };
+    let mut d = date.split('-');
+    let (y, mo, day) = (num(d.next()?.as_bytes())?, num(d.next()?.as_bytes())?, num(d.next()?.as_bytes())?);
+    if d.next().is_some() {
+        return None;
+    }
+    let mut c = clock.split(':');
+    let h = num(c.next()?.as_bytes())?;
+    let mi = num(c.next().unwrap_or("0").as_bytes())?;
+    let sec = num(c.next().unwrap_or("0").split('.').next()?.as_bytes())?;
+    checked(y, mo, day, h, mi, sec)
+}
+
+#[cfg(test)]
+mod user_time_tests {
+    use super::*;
+
+    #[test]
+    fn user_times() {
+        assert_eq!(parse_user_time("2026-11-25T14:36:22Z"), Some(1_795_617_382));
+        assert_eq!(parse_user_time("2026-11-25 14:36:22"), Some(1_795_617_382));
+        assert_eq!(parse_user_time("2026-11-25T14:36"), Some(1_795_617_360));
+        assert_eq!(parse_user_time("2026-11-25"), Some(1_795_564_800));
+        assert_eq!(parse_user_time("yesterday"), None);
+        assert_eq!(parse_user_time("2026-13-01"), None);
+    }
+}

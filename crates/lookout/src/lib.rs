@@ -5,4 +5,5 @@ pub mod check;
 pub mod demo;
 pub mod demo_site;
 pub mod http_server;
+pub mod logs_cmd;
 pub mod runtime;

@@ -52,6 +52,37 @@ enum Command {
         #[arg(short, long, default_value = "lookout.toml", env = "LOOKOUT_CONFIG")]
         config: PathBuf,
     },
+    /// Analyze access logs after the fact (plain or .gz): totals, status, 5xx over time, failing paths and
+    /// error windows with the distinct clients affected.
+    Logs {
+        /// Access log files, in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// combined, common, vhost_combined, or an Apache LogFormat string.
+        #[arg(long, default_value = "combined")]
+        format: String,
+        /// Only requests at or after this time (UTC), e.g. 2026-11-25T12:00.
+        #[arg(long)]
+        since: Option<String>,
+        /// Only requests before this time (UTC).
+        #[arg(long)]
+        until: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// 5xx ratio at which a time bucket belongs to an error window.
+        #[arg(long, default_value = "5%")]
+        threshold: String,
+        /// Fewer requests than this in a bucket never make an error window.
+        #[arg(long, default_value_t = 1)]
+        min_requests: u64,
+        /// Width of the time buckets.
+        #[arg(long, default_value = "1m")]
+        bucket: String,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// A one-minute, self-contained demo: a site breaks the way it did in the postmortem, lookout alerts.
     Demo {
         /// Keep the demo directory (site, logs, config, database) afterwards.
@@ -135,6 +166,27 @@ async fn main() -> ExitCode {
                 Err(e) => {
                     eprintln!("error: {e:#}");
                     ExitCode::from(1)
+                }
+            }
+        }
+        Command::Logs { files, format, since, until, json, threshold, min_requests, bucket, threads } => {
+            init_tracing(cli.log_format, "warn");
+            let args = lookout::logs_cmd::LogsArgs {
+                files,
+                format,
+                since,
+                until,
+                json,
+                threshold,
+                min_requests,
+                bucket,
+                threads,
+            };
+            match lookout::logs_cmd::run(args, &mut std::io::stdout().lock()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
                 }
             }
         }
