@@ -9,6 +9,7 @@ pub mod error_log;
 pub mod format;
 pub mod offline;
 pub mod report;
+pub mod tail;
 pub mod time;
 
 pub use access::AccessRecord;
