@@ -13,10 +13,13 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use lookout_engine::{Condition, TargetPolicy};
+use lookout_engine::{Condition, LogRules, TargetPolicy};
+use lookout_logs::LogFormat;
+use lookout_logs::error_log::ErrorFormat;
+use lookout_logs::tail::StartAt;
 
 pub use error::ConfigError;
-use raw::{RawConfig, RawNotify, RawTarget};
+use raw::{RawConfig, RawLog, RawNotify, RawTarget};
 
 /// Environment variable lookup, injectable so tests need not mutate the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -29,6 +32,23 @@ pub struct Config {
     pub store: StoreConfig,
     pub targets: Vec<Target>,
     pub notify: Vec<Notify>,
+    pub logs: Vec<LogSource>,
+}
+
+/// A `[[log]]` source: an access log and/or an error log of one server, alerting on its own rules.
+#[derive(Clone, Debug)]
+pub struct LogSource {
+    pub name: String,
+    pub access: Option<PathBuf>,
+    pub format: LogFormat,
+    pub error: Option<PathBuf>,
+    pub error_format: ErrorFormat,
+    /// Only requests to this virtual host (`%v`) count.
+    pub vhost: Option<String>,
+    pub rules: LogRules,
+    pub policy: TargetPolicy,
+    /// Where to begin in a file never read before.
+    pub start_at: StartAt,
 }
 
 #[derive(Clone, Debug)]
@@ -127,6 +147,12 @@ fn validate(raw: RawConfig, text: &str, path: &Path, env: EnvLookup<'_>) -> Resu
         targets.push(validate_target(t, &section, &at)?);
     }
 
+    let mut logs = Vec::new();
+    for l in raw.log {
+        check_name(&l.name, "log", &mut names, &at)?;
+        logs.push(validate_log(l, &base_dir, &at)?);
+    }
+
     let mut notify = Vec::new();
     let mut notify_names = HashSet::new();
     for n in raw.notify {
@@ -134,7 +160,7 @@ fn validate(raw: RawConfig, text: &str, path: &Path, env: EnvLookup<'_>) -> Resu
         notify.push(validate_notify(n, env, &at)?);
     }
 
-    Ok(Config { source: path.to_path_buf(), store, targets, notify })
+    Ok(Config { source: path.to_path_buf(), store, targets, notify, logs })
 }
 
 /// Names are identifiers in messages, keys and (later) URLs: restricted characters, unique per table kind.
@@ -264,6 +290,15 @@ fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, C
         let parsed = Condition::parse(c.get_ref()).map_err(|e| {
             at(c.span(), format!("invalid condition in {section}: {}\n{}", e.message, e.pointer(c.get_ref())))
         })?;
+        if parsed.uses_log_placeholders() {
+            return Err(at(
+                c.span(),
+                format!(
+                    "condition {:?} in {section} reads a log window; put it in a [[log]] section's fire_when",
+                    c.get_ref()
+                ),
+            ));
+        }
         conditions.push(parsed);
     }
     if conditions.is_empty() {
@@ -280,8 +315,84 @@ fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, C
     let policy = TargetPolicy {
         failure_threshold: threshold(&t.failure_threshold, "failure_threshold", 3)?,
         success_threshold: threshold(&t.success_threshold, "success_threshold", 2)?,
+        pending_for: Duration::ZERO,
     };
     Ok(Target { name, check, interval, timeout, conditions, policy })
+}
+
+fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<LogSource, ConfigError> {
+    let section = format!("[[log]] {:?}", l.name.get_ref());
+    let resolve = |p: &str| {
+        let p = PathBuf::from(p);
+        if p.is_absolute() { p } else { base_dir.join(p) }
+    };
+    if l.access.is_none() && l.error.is_none() {
+        return Err(at(
+            l.name.span(),
+            format!("{section} reads no file: set access = \"/var/log/apache2/access.log\" and/or error = \"...\""),
+        ));
+    }
+    let format = match &l.format {
+        Some(f) => LogFormat::named_or_custom(f.get_ref())
+            .map_err(|e| at(f.span(), format!("invalid format in {section}: {e}")))?,
+        None => LogFormat::named_or_custom("combined").map_err(|e| at(l.name.span(), e.to_string()))?,
+    };
+    let error_format = match &l.error_format {
+        Some(f) => ErrorFormat::parse_name(f.get_ref()).ok_or_else(|| {
+            at(f.span(), format!("unknown error_format {:?} in {section}; use \"apache\" or \"nginx\"", f.get_ref()))
+        })?,
+        None => ErrorFormat::Apache,
+    };
+    let start_at = match l.start_at.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("end", _)) => StartAt::End,
+        Some(("beginning", _)) => StartAt::Beginning,
+        Some((other, span)) => {
+            return Err(at(span, format!("start_at = {other:?} in {section}: use \"end\" or \"beginning\"")));
+        }
+    };
+    let mut fire_when = Vec::new();
+    for c in l.fire_when.unwrap_or_else(|| vec![toml::Spanned::new(0..0, "[5XX_RATIO] > 5%".to_string())]) {
+        let parsed = Condition::parse(c.get_ref()).map_err(|e| {
+            at(c.span(), format!("invalid condition in {section}: {}\n{}", e.message, e.pointer(c.get_ref())))
+        })?;
+        if parsed.uses_probe_placeholders() {
+            return Err(at(
+                c.span(),
+                format!(
+                    "condition {:?} in {section} reads a probe result; log conditions use [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG] or [CLIENTS_AFFECTED]",
+                    c.get_ref()
+                ),
+            ));
+        }
+        fire_when.push(parsed);
+    }
+    let window = l.window.as_ref().map_or(Duration::from_secs(60), |w| w.get_ref().0);
+    if window < Duration::from_secs(1) {
+        let span = l.window.as_ref().map_or(l.name.span(), |w| w.span());
+        return Err(at(span, format!("\"window\" in {section} must be at least 1s")));
+    }
+    let success_threshold = match &l.success_threshold {
+        Some(s) if *s.get_ref() == 0 => {
+            return Err(at(s.span(), format!("\"success_threshold\" in {section} must be at least 1")));
+        }
+        Some(s) => *s.get_ref(),
+        None => 1,
+    };
+    Ok(LogSource {
+        name: l.name.get_ref().clone(),
+        access: l.access.as_ref().map(|a| resolve(a.get_ref())),
+        format,
+        error: l.error.as_ref().map(|e| resolve(e.get_ref())),
+        error_format,
+        vhost: l.vhost,
+        rules: LogRules { fire_when, window, min_requests: l.min_requests.unwrap_or(10) },
+        policy: TargetPolicy {
+            failure_threshold: 1,
+            success_threshold,
+            pending_for: l.pending_for.map_or(Duration::ZERO, |d| d.0),
+        },
+        start_at,
+    })
 }
 
 /// When a target lists no conditions: HTTP must answer below 400, TCP and TLS must connect.

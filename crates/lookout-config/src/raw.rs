@@ -14,6 +14,26 @@ pub(crate) struct RawConfig {
     pub target: Vec<RawTarget>,
     #[serde(default)]
     pub notify: Vec<RawNotify>,
+    #[serde(default)]
+    pub log: Vec<RawLog>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawLog {
+    pub name: Spanned<String>,
+    pub access: Option<Spanned<String>>,
+    pub format: Option<Spanned<String>>,
+    pub error: Option<Spanned<String>>,
+    pub error_format: Option<Spanned<String>>,
+    pub vhost: Option<String>,
+    pub window: Option<Spanned<Dur>>,
+    pub min_requests: Option<u64>,
+    pub fire_when: Option<Vec<Spanned<String>>>,
+    #[serde(rename = "for")]
+    pub pending_for: Option<Dur>,
+    pub success_threshold: Option<Spanned<u32>>,
+    pub start_at: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use lookout_logs::tail::StartAt;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(text, Path::new("lookout.toml"), &|k| (k == "HOOK").then(|| "http://127.0.0.1:9/secret".to_string()))
@@ -30,13 +31,18 @@ fn example_file_parses_and_shows_every_option() {
     assert_eq!(site.interval, Duration::from_secs(10));
     assert_eq!(site.timeout, Duration::from_secs(2));
     assert_eq!(site.conditions.len(), 3);
-    assert_eq!(site.policy, TargetPolicy { failure_threshold: 3, success_threshold: 2 });
+    assert_eq!(site.policy, TargetPolicy { failure_threshold: 3, success_threshold: 2, pending_for: Duration::ZERO });
     let Check::Http(http) = &site.check else { panic!("site is http") };
     assert_eq!(http.headers.len(), 2);
     assert!(matches!(cfg.target("db").unwrap().check, Check::Tcp { .. }));
     assert!(matches!(cfg.target("cert").unwrap().check, Check::Tls { verify: false, .. }));
     assert_eq!(cfg.notify.len(), 1);
     assert_eq!(cfg.notify[0].retry_max, Duration::from_secs(300));
+    let log = &cfg.logs[0];
+    assert_eq!(log.access.as_deref(), Some(Path::new("/var/log/apache2/access.log")));
+    assert_eq!(log.rules.fire_when.len(), 2);
+    assert_eq!(log.rules.min_requests, 10);
+    assert_eq!(log.start_at, StartAt::End);
 
     // Every key the raw model accepts appears in the example (uncommented or commented).
     for key in [
@@ -89,7 +95,7 @@ fn unknown_key_names_file_line_section_and_suggestion() {
     );
     assert_eq!(
         err("colour = 1\n"),
-        "lookout.toml:1: unknown key \"colour\" in the top level; known keys: store, target, notify"
+        "lookout.toml:1: unknown key \"colour\" in the top level; known keys: store, target, notify, log"
     );
     // The name may come after the bad key; a nameless table is numbered.
     assert_eq!(
@@ -121,7 +127,7 @@ fn bad_condition_points_at_it() {
     let text = format!("{SITE}conditions = [\n  \"[STATUS] == 200\",\n  \"[STAUS] == 200\",\n]\n");
     assert_eq!(
         err(&text),
-        "lookout.toml:7: invalid condition in [[target]] \"site\": unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [HEADER]\n    [STAUS] == 200\n    ^^^^^^^"
+        "lookout.toml:7: invalid condition in [[target]] \"site\": unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED]\n    [STAUS] == 200\n    ^^^^^^^"
     );
 }
 
@@ -174,6 +180,40 @@ fn semantic_errors() {
     assert_eq!(
         err("[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl_env = \"NOPE\"\n"),
         "lookout.toml:4: environment variable \"NOPE\" named by url_env in [[notify]] \"ops\" is not set; export it before starting lookout"
+    );
+}
+
+#[test]
+fn log_sections() {
+    let cfg = parse("[[log]]\nname = \"web\"\naccess = \"logs/access.log\"\n").unwrap();
+    let log = &cfg.logs[0];
+    assert_eq!(log.access.as_deref(), Some(Path::new("logs/access.log")));
+    assert_eq!(log.rules.fire_when[0].source(), "[5XX_RATIO] > 5%", "a default rule");
+    assert_eq!(log.rules.window, Duration::from_secs(60));
+    assert_eq!(log.policy.failure_threshold, 1);
+    assert_eq!(
+        err("[[log]]\nname = \"web\"\n"),
+        "lookout.toml:2: [[log]] \"web\" reads no file: set access = \"/var/log/apache2/access.log\" and/or error = \"...\""
+    );
+    assert_eq!(
+        err("[[log]]\nname = \"web\"\naccess = \"a\"\nformat = \"%h %Z\"\n"),
+        "lookout.toml:4: invalid format in [[log]] \"web\": log format \"%h %Z\": unknown directive %Z at column 4"
+    );
+    assert_eq!(
+        err("[[log]]\nname = \"web\"\naccess = \"a\"\nfire_when = [\"[STATUS] == 500\"]\n"),
+        "lookout.toml:4: condition \"[STATUS] == 500\" in [[log]] \"web\" reads a probe result; log conditions use [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG] or [CLIENTS_AFFECTED]"
+    );
+    assert_eq!(
+        err(&format!("{SITE}conditions = [\"[5XX_RATIO] > 1%\"]\n")),
+        "lookout.toml:5: condition \"[5XX_RATIO] > 1%\" in [[target]] \"site\" reads a log window; put it in a [[log]] section's fire_when"
+    );
+    assert_eq!(
+        err("[[log]]\nname = \"web\"\nerror = \"e\"\nerror_format = \"iis\"\n"),
+        "lookout.toml:4: unknown error_format \"iis\" in [[log]] \"web\"; use \"apache\" or \"nginx\""
+    );
+    assert_eq!(
+        err(&format!("{SITE}[[log]]\nname = \"site\"\naccess = \"a\"\n")),
+        "lookout.toml:6: duplicate log name \"site\": names must be unique"
     );
 }
 

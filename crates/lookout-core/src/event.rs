@@ -13,14 +13,46 @@ use crate::Timestamp;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     Probe(Observation),
+    Log(LogBatch),
 }
 
 impl Event {
     pub fn target(&self) -> &str {
         match self {
             Event::Probe(o) => &o.target,
+            Event::Log(b) => &b.target,
         }
     }
+}
+
+/// What a log source read since its last batch (possibly nothing: batches also mark the passing of time, so
+/// windows slide). The cursors and counts are persisted in the same transaction, so a restart resumes exactly.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct LogBatch {
+    pub target: String,
+    pub at: Timestamp,
+    pub requests: u64,
+    pub status_5xx: u64,
+    /// Hashes of the client addresses that got a 5xx.
+    pub failing_clients: Vec<u64>,
+    /// Error-log messages read in this batch (capped).
+    pub error_lines: Vec<String>,
+    pub malformed: u64,
+    /// Per-minute counts, for the store.
+    pub counts: Vec<LogCount>,
+    /// Where each file of the source now stands: (`access` | `error`, cursor as JSON).
+    pub cursors: Vec<(String, String)>,
+}
+
+/// Requests of one source in one minute.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogCount {
+    /// Unix seconds of the minute's start.
+    pub minute: i64,
+    pub requests: u64,
+    /// Index 0 = 1xx ... 4 = 5xx.
+    pub classes: [u64; 5],
+    pub malformed: u64,
 }
 
 /// What kind of probe produced an observation.

@@ -11,4 +11,4 @@ pub mod event;
 pub use alert::{AlertState, Phase, Transition, TransitionKind, alert_id};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use duration::{DurationError, format_duration, parse_duration};
-pub use event::{Event, Observation, ProbeError, ProbeErrorKind, ProbeKind, Timings};
+pub use event::{Event, LogBatch, LogCount, Observation, ProbeError, ProbeErrorKind, ProbeKind, Timings};

@@ -22,8 +22,19 @@ use serde::Serialize;
 use thiserror::Error;
 
 const OPERATORS_HELP: &str = "==, !=, <, <=, >, >=, contains, not contains, matches";
-const PLACEHOLDERS: &[&str] =
-    &["[STATUS]", "[RESPONSE_TIME]", "[BODY]", "[CONNECTED]", "[CERTIFICATE_EXPIRATION]", "[HEADER]"];
+const PLACEHOLDERS: &[&str] = &[
+    "[STATUS]",
+    "[RESPONSE_TIME]",
+    "[BODY]",
+    "[CONNECTED]",
+    "[CERTIFICATE_EXPIRATION]",
+    "[HEADER]",
+    "[REQUESTS]",
+    "[5XX]",
+    "[5XX_RATIO]",
+    "[ERROR_LOG]",
+    "[CLIENTS_AFFECTED]",
+];
 const FUNCTIONS: &[&str] = &["len", "has", "any", "pat"];
 
 /// A condition that did not parse, with the part of it that is wrong.
@@ -103,6 +114,48 @@ pub enum Placeholder {
     /// Time left until the certificate's `notAfter`, in milliseconds.
     CertificateExpiration,
     Header(String),
+    /// Requests in the log window.
+    Requests,
+    /// 5xx responses in the log window.
+    Errors5xx,
+    /// 5xx / requests in the log window (missing below the source's `min_requests`).
+    Ratio5xx,
+    /// Error-log messages of the window, one per line.
+    ErrorLog,
+    /// Distinct clients that got a 5xx in the window.
+    ClientsAffected,
+}
+
+impl Placeholder {
+    /// Whether this placeholder reads a log window (`[[log]]`) rather than a probe result (`[[target]]`).
+    pub fn is_log(&self) -> bool {
+        matches!(
+            self,
+            Placeholder::Requests
+                | Placeholder::Errors5xx
+                | Placeholder::Ratio5xx
+                | Placeholder::ErrorLog
+                | Placeholder::ClientsAffected
+        )
+    }
+}
+
+/// What log conditions are evaluated against: the sliding window of a `[[log]]` source.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogView {
+    pub requests: u64,
+    pub errors_5xx: u64,
+    /// Below this many requests, `[5XX_RATIO]` has no value (too few to judge).
+    pub min_requests: u64,
+    pub error_log: String,
+    pub clients_affected: u64,
+}
+
+/// What a condition is evaluated against.
+#[derive(Clone, Copy)]
+enum Subject<'a> {
+    Probe(&'a Observation),
+    Log(&'a LogView),
 }
 
 /// A literal written in the condition.
@@ -156,6 +209,8 @@ enum Value {
     Num(f64),
     Str(String),
     Bool(bool),
+    /// A fraction shown as a percentage.
+    Ratio(f64),
     Null,
     /// A JSON array or object (kept as JSON for `len` and display).
     Json(serde_json::Value),
@@ -176,7 +231,7 @@ impl Value {
 
     fn as_num(&self) -> Option<f64> {
         match self {
-            Value::Num(n) => Some(*n),
+            Value::Num(n) | Value::Ratio(n) => Some(*n),
             Value::Str(s) => s.trim().parse().ok(),
             _ => None,
         }
@@ -185,6 +240,7 @@ impl Value {
     fn as_text(&self) -> String {
         match self {
             Value::Num(n) => format_number(*n),
+            Value::Ratio(r) => format!("{:.1}%", r * 100.0),
             Value::Str(s) => s.clone(),
             Value::Bool(b) => b.to_string(),
             Value::Null => "null".into(),
@@ -238,7 +294,7 @@ pub fn judge(conditions: &[Condition], obs: &Observation) -> Verdict {
     let failed: Vec<String> = conditions
         .iter()
         .filter_map(|c| {
-            let (ok, description) = c.evaluate_with(obs, &mut json);
+            let (ok, description) = c.evaluate_subject(Subject::Probe(obs), &mut json);
             (!ok).then_some(description)
         })
         .collect();
@@ -246,6 +302,20 @@ pub fn judge(conditions: &[Condition], obs: &Observation) -> Verdict {
     let error = obs.error.as_ref().map(ToString::to_string);
     let ok = failed.is_empty() && (error.is_none() || checks_connectivity);
     Verdict { ok, failed_conditions: failed, error }
+}
+
+/// Judges a log window against `fire_when` conditions: it fails when any of them holds; the ones that hold are
+/// listed (with the values seen) as the reasons.
+pub fn judge_log(fire_when: &[Condition], view: &LogView) -> Verdict {
+    let mut json = JsonCache::default();
+    let firing: Vec<String> = fire_when
+        .iter()
+        .filter_map(|c| {
+            let (holds, description) = c.evaluate_subject(Subject::Log(view), &mut json);
+            holds.then_some(description)
+        })
+        .collect();
+    Verdict { ok: firing.is_empty(), failed_conditions: firing, error: None }
 }
 
 /// Parses the body as JSON at most once per observation.
@@ -354,6 +424,16 @@ impl Condition {
         &self.source
     }
 
+    /// Whether any side reads a log window (`[5XX_RATIO]`, `[ERROR_LOG]`, ...).
+    pub fn uses_log_placeholders(&self) -> bool {
+        [&self.lhs, &self.rhs].iter().any(|o| o.placeholder().is_some_and(Placeholder::is_log))
+    }
+
+    /// Whether any side reads a probe result (`[STATUS]`, `[BODY]`, ...).
+    pub fn uses_probe_placeholders(&self) -> bool {
+        [&self.lhs, &self.rhs].iter().any(|o| o.placeholder().is_some_and(|p| !p.is_log()))
+    }
+
     /// Whether this condition looks at `[CONNECTED]`.
     pub fn checks_connectivity(&self) -> bool {
         [&self.lhs, &self.rhs].iter().any(|o| o.placeholder() == Some(&Placeholder::Connected))
@@ -365,9 +445,18 @@ impl Condition {
         self.evaluate_with(obs, &mut JsonCache::default())
     }
 
+    /// Evaluates against a log window: `(holds, description)`.
+    pub fn evaluate_log(&self, view: &LogView) -> (bool, String) {
+        self.evaluate_subject(Subject::Log(view), &mut JsonCache::default())
+    }
+
     fn evaluate_with(&self, obs: &Observation, json: &mut JsonCache) -> (bool, String) {
-        let lhs = resolve(&self.lhs, obs, json);
-        let rhs = resolve(&self.rhs, obs, json);
+        self.evaluate_subject(Subject::Probe(obs), json)
+    }
+
+    fn evaluate_subject(&self, subject: Subject<'_>, json: &mut JsonCache) -> (bool, String) {
+        let lhs = resolve(&self.lhs, subject, json);
+        let rhs = resolve(&self.rhs, subject, json);
         let ok = self.compare(&lhs, &rhs);
         (ok, self.describe(&lhs, &rhs))
     }
@@ -478,10 +567,10 @@ fn glob_match(pattern: &str, text: &str) -> bool {
     true
 }
 
-fn resolve(operand: &Operand, obs: &Observation, json: &mut JsonCache) -> Value {
+fn resolve(operand: &Operand, subject: Subject<'_>, json: &mut JsonCache) -> Value {
     match operand {
-        Operand::Placeholder(p) => placeholder_value(p, obs, json),
-        Operand::Len(p) => match placeholder_value(p, obs, json) {
+        Operand::Placeholder(p) => placeholder_value(p, subject, json),
+        Operand::Len(p) => match placeholder_value(p, subject, json) {
             Value::Str(s) => Value::Num(s.chars().count() as f64),
             Value::Json(serde_json::Value::Array(a)) => Value::Num(a.len() as f64),
             Value::Json(serde_json::Value::Object(o)) => Value::Num(o.len() as f64),
@@ -489,15 +578,24 @@ fn resolve(operand: &Operand, obs: &Observation, json: &mut JsonCache) -> Value 
             Value::Missing(why) => Value::Missing(why),
             _ => Value::Missing("no length"),
         },
-        Operand::Has(p) => Value::Bool(!matches!(placeholder_value(p, obs, json), Value::Missing(_))),
+        Operand::Has(p) => Value::Bool(!matches!(placeholder_value(p, subject, json), Value::Missing(_))),
         Operand::Literal(l) => literal_value(l),
         // Compared element by element in `equals`.
         Operand::Any(_) | Operand::Pattern(_) => Value::Null,
     }
 }
 
-fn placeholder_value(p: &Placeholder, obs: &Observation, json: &mut JsonCache) -> Value {
+fn placeholder_value(p: &Placeholder, subject: Subject<'_>, json: &mut JsonCache) -> Value {
+    let obs = match subject {
+        Subject::Log(view) => return log_value(p, view),
+        Subject::Probe(obs) => obs,
+    };
     match p {
+        Placeholder::Requests
+        | Placeholder::Errors5xx
+        | Placeholder::Ratio5xx
+        | Placeholder::ErrorLog
+        | Placeholder::ClientsAffected => Value::Missing("a log placeholder in a probe condition"),
         Placeholder::Status => obs.status.map_or(Value::Missing("no response"), |s| Value::Num(f64::from(s))),
         Placeholder::ResponseTime => Value::Num(obs.timings.total_ms.round()),
         Placeholder::Connected => Value::Bool(obs.connected),
@@ -531,6 +629,20 @@ fn placeholder_value(p: &Placeholder, obs: &Observation, json: &mut JsonCache) -
             }
             Value::from_json(node)
         }
+    }
+}
+
+fn log_value(p: &Placeholder, view: &LogView) -> Value {
+    match p {
+        Placeholder::Requests => Value::Num(view.requests as f64),
+        Placeholder::Errors5xx => Value::Num(view.errors_5xx as f64),
+        Placeholder::Ratio5xx if view.requests == 0 || view.requests < view.min_requests => {
+            Value::Missing("too few requests")
+        }
+        Placeholder::Ratio5xx => Value::Ratio(view.errors_5xx as f64 / view.requests as f64),
+        Placeholder::ErrorLog => Value::Str(view.error_log.clone()),
+        Placeholder::ClientsAffected => Value::Num(view.clients_affected as f64),
+        _ => Value::Missing("a probe placeholder in a log condition"),
     }
 }
 
@@ -756,6 +868,11 @@ fn parse_placeholder(s: &str, at: usize) -> Result<Placeholder, ConditionError> 
         "[CONNECTED]" => simple(Placeholder::Connected),
         "[CERTIFICATE_EXPIRATION]" => simple(Placeholder::CertificateExpiration),
         "[BODY]" => parse_json_path(rest, rest_at).map(Placeholder::Body),
+        "[REQUESTS]" => simple(Placeholder::Requests),
+        "[5XX]" => simple(Placeholder::Errors5xx),
+        "[5XX_RATIO]" => simple(Placeholder::Ratio5xx),
+        "[ERROR_LOG]" => simple(Placeholder::ErrorLog),
+        "[CLIENTS_AFFECTED]" => simple(Placeholder::ClientsAffected),
         "[HEADER]" => match rest.strip_prefix('.') {
             Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
                 Ok(Placeholder::Header(h.to_string()))
@@ -951,7 +1068,7 @@ mod tests {
         );
         assert_eq!(
             err("[STAUS] == 200"),
-            "unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [HEADER]"
+            "unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED]"
         );
         assert_eq!(err("== 200"), "nothing on the left of \"==\": put a placeholder such as [STATUS] there");
         assert_eq!(err("[STATUS] =="), "nothing on the right of \"==\": put the expected value there");
@@ -999,6 +1116,35 @@ mod tests {
         let src = "[STATUS] == 200 && [BODY] matches \"(\"";
         let e = Condition::parse(src).unwrap_err();
         assert!(e.message.contains("neither a number") || e.message.contains("regular"), "{}", e.message);
+    }
+
+    #[test]
+    fn log_conditions_fire_when_they_hold() {
+        let view = LogView {
+            requests: 30,
+            errors_5xx: 10,
+            min_requests: 10,
+            error_log: "PHP Fatal error:  Uncaught Error: Failed opening required '/x/settings.phpp'".into(),
+            clients_affected: 3,
+        };
+        let c = |s: &str| Condition::parse(s).unwrap();
+        assert_eq!(c("[5XX_RATIO] > 5%").evaluate_log(&view), (true, "[5XX_RATIO] (33.3%) > 5%".into()));
+        assert!(!c("[5XX_RATIO] > 50%").evaluate_log(&view).0);
+        assert!(c("[ERROR_LOG] matches \"PHP (Fatal|Parse) error\"").evaluate_log(&view).0);
+        assert!(c("[CLIENTS_AFFECTED] >= 3").evaluate_log(&view).0);
+        assert!(c("[5XX] == 10").evaluate_log(&view).0);
+        let quiet = LogView { requests: 5, errors_5xx: 5, min_requests: 10, ..LogView::default() };
+        assert_eq!(
+            c("[5XX_RATIO] > 5%").evaluate_log(&quiet),
+            (false, "[5XX_RATIO] (<too few requests>) > 5%".into()),
+            "below min_requests the ratio does not fire"
+        );
+        let v = judge_log(&[c("[5XX_RATIO] > 5%"), c("[ERROR_LOG] contains \"Parse error\"")], &view);
+        assert!(!v.ok);
+        assert_eq!(v.failed_conditions, vec!["[5XX_RATIO] (33.3%) > 5%".to_string()]);
+        assert!(judge_log(&[c("[5XX_RATIO] > 50%")], &view).ok);
+        assert!(c("[5XX_RATIO] > 1%").uses_log_placeholders() && !c("[5XX_RATIO] > 1%").uses_probe_placeholders());
+        assert!(c("[STATUS] == 200").uses_probe_placeholders());
     }
 
     #[test]

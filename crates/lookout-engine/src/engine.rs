@@ -4,12 +4,13 @@
 //! Thresholds give hysteresis: a target must fail `failure_threshold` times in a row to fire and succeed
 //! `success_threshold` times in a row to resolve, so a single flap neither pages nor clears.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
-use lookout_core::{AlertState, Clock, Event, Phase, Timestamp, Transition, TransitionKind, alert_id};
+use lookout_core::{AlertState, Clock, Event, LogBatch, Phase, Timestamp, Transition, TransitionKind, alert_id};
 
-use crate::condition::{Condition, Verdict, judge};
+use crate::condition::{Condition, LogView, Verdict, judge, judge_log};
 
 /// Why a retired target's alert was closed.
 pub const RETIRED_REASON: &str = "no longer monitored: the target was removed from the configuration";
@@ -19,17 +20,82 @@ pub const RETIRED_REASON: &str = "no longer monitored: the target was removed fr
 pub struct TargetPolicy {
     pub failure_threshold: u32,
     pub success_threshold: u32,
+    /// How long the target must have been failing, continuously, before the alert fires (`for`).
+    pub pending_for: Duration,
 }
 
 impl Default for TargetPolicy {
     fn default() -> Self {
-        TargetPolicy { failure_threshold: 3, success_threshold: 2 }
+        TargetPolicy { failure_threshold: 3, success_threshold: 2, pending_for: Duration::ZERO }
     }
 }
 
+/// What a log source's alert looks at.
+#[derive(Clone, Debug)]
+pub struct LogRules {
+    /// The alert fires while any of these holds.
+    pub fire_when: Vec<Condition>,
+    /// Length of the sliding window.
+    pub window: Duration,
+    /// Fewer requests than this in the window give `[5XX_RATIO]` no value.
+    pub min_requests: u64,
+}
+
+enum Rules {
+    Probe(Vec<Condition>),
+    Log(LogRules, LogWindow),
+}
+
 struct TargetRules {
-    conditions: Vec<Condition>,
+    rules: Rules,
     policy: TargetPolicy,
+}
+
+/// Error-log messages kept per window.
+const WINDOW_ERROR_LINES: usize = 100;
+
+/// A log source's recent traffic in one-second buckets, by the engine's clock.
+#[derive(Default)]
+struct LogWindow {
+    seconds: VecDeque<(i64, u64, u64, Vec<u64>)>,
+    errors: VecDeque<(i64, String)>,
+}
+
+impl LogWindow {
+    fn add(&mut self, batch: &LogBatch, now_sec: i64) {
+        match self.seconds.back_mut() {
+            Some((sec, requests, e5xx, clients)) if *sec == now_sec => {
+                *requests += batch.requests;
+                *e5xx += batch.status_5xx;
+                clients.extend_from_slice(&batch.failing_clients);
+            }
+            _ => self.seconds.push_back((now_sec, batch.requests, batch.status_5xx, batch.failing_clients.clone())),
+        }
+        for line in &batch.error_lines {
+            self.errors.push_back((now_sec, line.clone()));
+        }
+        while self.errors.len() > WINDOW_ERROR_LINES {
+            self.errors.pop_front();
+        }
+    }
+
+    fn view(&mut self, rules: &LogRules, now_sec: i64) -> LogView {
+        let oldest = now_sec - rules.window.as_secs().max(1) as i64;
+        while self.seconds.front().is_some_and(|(sec, ..)| *sec <= oldest) {
+            self.seconds.pop_front();
+        }
+        while self.errors.front().is_some_and(|(sec, _)| *sec <= oldest) {
+            self.errors.pop_front();
+        }
+        let clients: HashSet<u64> = self.seconds.iter().flat_map(|(.., c)| c.iter().copied()).collect();
+        LogView {
+            requests: self.seconds.iter().map(|(_, r, ..)| r).sum(),
+            errors_5xx: self.seconds.iter().map(|(_, _, e, _)| e).sum(),
+            min_requests: rules.min_requests,
+            error_log: self.errors.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n"),
+            clients_affected: clients.len() as u64,
+        }
+    }
 }
 
 /// What one event led to.
@@ -54,13 +120,17 @@ impl Engine {
         Engine { clock, rules: HashMap::new(), states: HashMap::new() }
     }
 
-    /// Registers a target with its conditions and thresholds (thresholds below 1 count as 1).
+    /// Registers a probed target with its conditions and thresholds (thresholds below 1 count as 1).
     pub fn add_target(&mut self, name: &str, conditions: Vec<Condition>, policy: TargetPolicy) {
-        let policy = TargetPolicy {
-            failure_threshold: policy.failure_threshold.max(1),
-            success_threshold: policy.success_threshold.max(1),
-        };
-        self.rules.insert(name.to_string(), TargetRules { conditions, policy });
+        self.rules.insert(name.to_string(), TargetRules { rules: Rules::Probe(conditions), policy: sane(policy) });
+    }
+
+    /// Registers a log source: its window is judged against `fire_when` on every batch.
+    pub fn add_log(&mut self, name: &str, rules: LogRules, policy: TargetPolicy) {
+        self.rules.insert(
+            name.to_string(),
+            TargetRules { rules: Rules::Log(rules, LogWindow::default()), policy: sane(policy) },
+        );
     }
 
     /// Resumes a target's state from the store, e.g. after a restart, so that an alert that was firing
@@ -92,14 +162,30 @@ impl Engine {
 
     /// Judges an event for a known target; `None` for events of targets the engine does not know.
     pub fn observe(&mut self, event: &Event) -> Option<Outcome> {
-        let Event::Probe(obs) = event;
-        let rules = self.rules.get(&obs.target)?;
-        let verdict = judge(&rules.conditions, obs);
-        let policy = rules.policy;
         let now = self.clock.now();
-        let state = self.states.entry(obs.target.clone()).or_default();
-        let transition = step(state, policy, &obs.target, &verdict, obs.at, now);
+        let target = event.target();
+        let rules = self.rules.get_mut(target)?;
+        let (verdict, observed_at) = match (&mut rules.rules, event) {
+            (Rules::Probe(conditions), Event::Probe(obs)) => (judge(conditions, obs), obs.at),
+            (Rules::Log(log_rules, window), Event::Log(batch)) => {
+                let now_sec = now.as_millis().div_euclid(1000);
+                window.add(batch, now_sec);
+                (judge_log(&log_rules.fire_when, &window.view(log_rules, now_sec)), batch.at)
+            }
+            _ => return None,
+        };
+        let policy = rules.policy;
+        let state = self.states.entry(target.to_string()).or_default();
+        let transition = step(state, policy, target, &verdict, observed_at, now);
         Some(Outcome { verdict, transitions: transition.into_iter().collect(), state: state.clone() })
+    }
+}
+
+fn sane(policy: TargetPolicy) -> TargetPolicy {
+    TargetPolicy {
+        failure_threshold: policy.failure_threshold.max(1),
+        success_threshold: policy.success_threshold.max(1),
+        pending_for: policy.pending_for,
     }
 }
 
@@ -150,8 +236,9 @@ fn step(
         if state.phase == Phase::Ok {
             state.failing_since = Some(observed_at);
         }
+        let long_enough = state.failing_since.is_none_or(|since| observed_at.since(since) >= policy.pending_for);
         match state.phase {
-            Phase::Ok | Phase::Pending if state.consecutive_failures >= policy.failure_threshold => {
+            Phase::Ok | Phase::Pending if state.consecutive_failures >= policy.failure_threshold && long_enough => {
                 state.phase = Phase::Firing;
                 state.since = now;
                 state.alert_id = Some(alert_id(target, now));
@@ -170,7 +257,7 @@ fn step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lookout_core::{ManualClock, Observation, ProbeKind};
+    use lookout_core::{LogBatch, ManualClock, Observation, ProbeKind};
     use std::time::Duration;
 
     struct Harness {
@@ -185,7 +272,7 @@ mod tests {
             engine.add_target(
                 "site",
                 vec![Condition::parse("[STATUS] == 200").unwrap()],
-                TargetPolicy { failure_threshold, success_threshold },
+                TargetPolicy { failure_threshold, success_threshold, pending_for: Duration::ZERO },
             );
             Harness { clock, engine }
         }
@@ -323,6 +410,81 @@ mod tests {
         assert_eq!(t.at, h.clock.now());
         assert_eq!(t.reasons, vec![RETIRED_REASON.to_string()]);
         assert!(h.engine.retire("site", &AlertState::default()).is_none(), "nothing to close when not firing");
+    }
+
+    fn log_engine(pending_for: Duration) -> (Arc<ManualClock>, Engine) {
+        let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+        let mut engine = Engine::new(clock.clone());
+        let rules = LogRules {
+            fire_when: vec![
+                Condition::parse("[5XX_RATIO] > 5%").unwrap(),
+                Condition::parse("[ERROR_LOG] matches \"PHP (Fatal|Parse) error\"").unwrap(),
+            ],
+            window: Duration::from_secs(60),
+            min_requests: 10,
+        };
+        engine.add_log("apache", rules, TargetPolicy { failure_threshold: 1, success_threshold: 1, pending_for });
+        (clock, engine)
+    }
+
+    fn batch(clock: &ManualClock, requests: u64, e5xx: u64, errors: &[&str]) -> Event {
+        Event::Log(LogBatch {
+            target: "apache".into(),
+            at: clock.now(),
+            requests,
+            status_5xx: e5xx,
+            failing_clients: (0..e5xx).collect(),
+            error_lines: errors.iter().map(|s| s.to_string()).collect(),
+            ..LogBatch::default()
+        })
+    }
+
+    #[test]
+    fn a_5xx_burst_in_the_log_fires_and_the_window_sliding_past_it_resolves() {
+        let (clock, mut engine) = log_engine(Duration::ZERO);
+        let out = engine.observe(&batch(&clock, 100, 0, &[])).unwrap();
+        assert!(out.transitions.is_empty());
+        clock.advance(Duration::from_secs(1));
+        let out = engine.observe(&batch(&clock, 20, 20, &[])).unwrap();
+        assert_eq!(out.transitions[0].kind, Firing, "{:?}", out.verdict);
+        assert_eq!(out.transitions[0].reasons, vec!["[5XX_RATIO] (16.7%) > 5%".to_string()]);
+        // A trickle of healthy traffic keeps the 5xx in the window for a minute, then it slides out.
+        for _ in 0..58 {
+            clock.advance(Duration::from_secs(1));
+            let out = engine.observe(&batch(&clock, 1, 0, &[])).unwrap();
+            assert!(out.transitions.is_empty(), "{:?}", out.verdict);
+        }
+        clock.advance(Duration::from_secs(2));
+        let out = engine.observe(&batch(&clock, 1, 0, &[])).unwrap();
+        assert_eq!(out.transitions[0].kind, Resolved, "{:?}", out.verdict);
+    }
+
+    #[test]
+    fn error_log_lines_fire_even_without_access_traffic_and_for_delays_firing() {
+        let (clock, mut engine) = log_engine(Duration::from_secs(5));
+        let fatal = "PHP Fatal error:  Uncaught Error: Failed opening required '/var/www/html/inc/settings.phpp'";
+        let out = engine.observe(&batch(&clock, 0, 0, &[fatal])).unwrap();
+        assert_eq!(out.transitions[0].kind, Pending, "for = 5s holds it back");
+        for _ in 0..4 {
+            clock.advance(Duration::from_secs(1));
+            let out = engine.observe(&batch(&clock, 0, 0, &[])).unwrap();
+            assert!(out.transitions.is_empty());
+        }
+        clock.advance(Duration::from_secs(1));
+        let out = engine.observe(&batch(&clock, 0, 0, &[])).unwrap();
+        assert_eq!(out.transitions[0].kind, Firing);
+        assert!(out.transitions[0].reasons[0].starts_with("[ERROR_LOG] (PHP Fatal error:"), "{:?}", out.transitions);
+        // A few requests, all failing, are below min_requests: the ratio alone would not fire.
+        let (clock, mut quiet) = log_engine(Duration::ZERO);
+        let out = quiet.observe(&batch(&clock, 3, 3, &[])).unwrap();
+        assert!(out.verdict.ok);
+    }
+
+    #[test]
+    fn events_of_the_wrong_kind_for_a_target_are_ignored() {
+        let (clock, mut engine) = log_engine(Duration::ZERO);
+        let o = Observation::new("apache", ProbeKind::Http, clock.now());
+        assert!(engine.observe(&Event::Probe(o)).is_none());
     }
 
     #[test]

@@ -5,5 +5,5 @@ pub mod condition;
 pub mod engine;
 
 pub use condition::{Condition, ConditionError, Verdict, judge};
-pub use engine::{Engine, Outcome, RETIRED_REASON, TargetPolicy};
+pub use engine::{Engine, LogRules, Outcome, RETIRED_REASON, TargetPolicy};
 pub use lookout_core::Clock;

@@ -10,7 +10,7 @@ mod sqlite;
 
 use std::future::Future;
 
-use lookout_core::{AlertState, Timestamp, Timings, Transition};
+use lookout_core::{AlertState, LogCount, Timestamp, Timings, Transition};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -75,6 +75,17 @@ pub struct Record {
     pub messages: Vec<NewMessage>,
     /// Targets whose saved alert state is deleted (no longer configured).
     pub forget: Vec<String>,
+    /// Log cursors and counts of a log source.
+    pub log: Option<LogRecord>,
+}
+
+/// What a log batch persists: counts and where reading stands, together.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogRecord {
+    pub source: String,
+    /// (`access` | `error`, cursor JSON).
+    pub cursors: Vec<(String, String)>,
+    pub counts: Vec<LogCount>,
 }
 
 /// What lookout persists. Implementations must make [`Store::record`] atomic.
@@ -107,6 +118,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Transitions of a target (or all targets), oldest first.
     fn transitions(&self, target: Option<String>) -> impl Future<Output = Result<Vec<Transition>>> + Send;
+
+    /// The saved cursor (JSON) of a log source's file (`access` or `error`).
+    fn log_cursor(&self, source: String, file: String) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// A log source's counts summed over all minutes (`minute` is 0).
+    fn log_totals(&self, source: String) -> impl Future<Output = Result<LogCount>> + Send;
 
     /// Deletes results older than `before`; returns how many.
     fn prune_results(&self, before: Timestamp) -> impl Future<Output = Result<usize>> + Send;

@@ -5,13 +5,13 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use lookout_core::{AlertState, Timestamp, Transition};
+use lookout_core::{AlertState, LogCount, Timestamp, Transition};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{OutboxMessage, Record, Result, ResultRow, Store, StoreError};
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_logs.sql")];
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -166,6 +166,36 @@ impl Store for SqliteStore {
                     params![target, to_json(state)?, Timestamp::now().0],
                 )?;
             }
+            if let Some(log) = &record.log {
+                for (file, cursor) in &log.cursors {
+                    tx.execute(
+                        "INSERT INTO log_cursors (source, file, cursor, updated_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (source, file) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
+                        params![log.source, file, cursor, Timestamp::now().0],
+                    )?;
+                }
+                for c in &log.counts {
+                    tx.execute(
+                        "INSERT INTO log_counts (source, minute, requests, s1xx, s2xx, s3xx, s4xx, s5xx, malformed)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                         ON CONFLICT (source, minute) DO UPDATE SET
+                           requests = requests + excluded.requests, s1xx = s1xx + excluded.s1xx,
+                           s2xx = s2xx + excluded.s2xx, s3xx = s3xx + excluded.s3xx, s4xx = s4xx + excluded.s4xx,
+                           s5xx = s5xx + excluded.s5xx, malformed = malformed + excluded.malformed",
+                        params![
+                            log.source,
+                            c.minute,
+                            c.requests as i64,
+                            c.classes[0] as i64,
+                            c.classes[1] as i64,
+                            c.classes[2] as i64,
+                            c.classes[3] as i64,
+                            c.classes[4] as i64,
+                            c.malformed as i64
+                        ],
+                    )?;
+                }
+            }
             for target in &record.forget {
                 tx.execute("DELETE FROM alert_state WHERE target = ?1", [target])?;
             }
@@ -279,6 +309,37 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn log_cursor(&self, source: String, file: String) -> Result<Option<String>> {
+        self.with("read log cursor", move |conn| {
+            conn.query_row("SELECT cursor FROM log_cursors WHERE source = ?1 AND file = ?2", [source, file], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn log_totals(&self, source: String) -> Result<LogCount> {
+        self.with("read log counts", move |conn| {
+            conn.query_row(
+                "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(s1xx), 0), COALESCE(SUM(s2xx), 0), COALESCE(SUM(s3xx), 0),
+                        COALESCE(SUM(s4xx), 0), COALESCE(SUM(s5xx), 0), COALESCE(SUM(malformed), 0)
+                 FROM log_counts WHERE source = ?1",
+                [source],
+                |r| {
+                    let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                    Ok(LogCount {
+                        minute: 0,
+                        requests: n(0)?,
+                        classes: [n(1)?, n(2)?, n(3)?, n(4)?, n(5)?],
+                        malformed: n(6)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
     async fn prune_results(&self, before: Timestamp) -> Result<usize> {
         self.with("prune results", move |conn| conn.execute("DELETE FROM results WHERE at < ?1", [before.0])).await
     }
@@ -287,7 +348,7 @@ impl Store for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::NewMessage;
+    use crate::{LogRecord, NewMessage};
     use lookout_core::{Phase, Timings, TransitionKind};
 
     fn result(target: &str, at: i64, ok: bool) -> ResultRow {
@@ -335,6 +396,7 @@ mod tests {
             transitions: vec![firing("site")],
             messages: vec![msg("ops", "k1"), msg("team", "k1")],
             forget: vec![],
+            log: None,
         })
         .await
         .unwrap();
@@ -396,6 +458,32 @@ mod tests {
         assert_eq!(s.prune_results(Timestamp(2500)).await.unwrap(), 2);
         assert_eq!(s.recent_results("site".into(), 10).await.unwrap().len(), 1);
         assert_eq!(s.messages(10).await.unwrap().len(), 1, "pruning results keeps the outbox");
+    }
+
+    #[tokio::test]
+    async fn log_cursor_and_counts_are_written_together_and_add_up() {
+        let s = SqliteStore::in_memory().unwrap();
+        let count = |minute, requests, s5xx| LogCount {
+            minute,
+            requests,
+            classes: [0, requests - s5xx, 0, 0, s5xx],
+            malformed: 1,
+        };
+        for (cursor, counts) in
+            [("{\"offset\":10}", vec![count(60, 5, 1)]), ("{\"offset\":20}", vec![count(60, 3, 0), count(120, 4, 4)])]
+        {
+            s.record(Record {
+                log: Some(LogRecord { source: "web".into(), cursors: vec![("access".into(), cursor.into())], counts }),
+                ..Record::default()
+            })
+            .await
+            .unwrap();
+        }
+        assert_eq!(s.log_cursor("web".into(), "access".into()).await.unwrap().as_deref(), Some("{\"offset\":20}"));
+        assert_eq!(s.log_cursor("web".into(), "error".into()).await.unwrap(), None);
+        let t = s.log_totals("web".into()).await.unwrap();
+        assert_eq!((t.requests, t.classes[4], t.classes[1], t.malformed), (12, 5, 7, 3));
+        assert_eq!(s.log_totals("other".into()).await.unwrap().requests, 0);
     }
 
     #[test]

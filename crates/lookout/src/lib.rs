@@ -5,5 +5,6 @@ pub mod check;
 pub mod demo;
 pub mod demo_site;
 pub mod http_server;
+pub mod log_source;
 pub mod logs_cmd;
 pub mod runtime;

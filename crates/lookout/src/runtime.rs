@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use lookout_config::{Config, Target};
-use lookout_core::{Event, Observation, SystemClock, Timestamp, Transition};
+use lookout_core::{Event, LogBatch, Observation, SystemClock, Timestamp, Transition};
 use lookout_engine::{Engine, Outcome};
 use lookout_notify::{Backoff, LastResult, Notification, Outbox, OutboxWaker};
-use lookout_store::{NewMessage, Record, ResultRow, SqliteStore, Store};
+use lookout_store::{LogRecord, NewMessage, Record, ResultRow, SqliteStore, Store};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -37,8 +37,8 @@ pub async fn run(
     let store = Arc::new(SqliteStore::open(&config.store.path)?);
     tracing::info!(store = %config.store.path.display(), targets = config.targets.len(), channels = config.notify.len(), "Lookout starting.");
 
-    if config.targets.is_empty() {
-        tracing::warn!(config = %config.source.display(), "No [[target]] configured: nothing to monitor.");
+    if config.targets.is_empty() && config.logs.is_empty() {
+        tracing::warn!(config = %config.source.display(), "No [[target]] or [[log]] configured: nothing to monitor.");
     }
     if config.notify.is_empty() {
         tracing::warn!(config = %config.source.display(), "No [[notify]] channel configured: alerts are only logged and stored.");
@@ -47,10 +47,13 @@ pub async fn run(
     for t in &config.targets {
         engine.add_target(&t.name, t.conditions.clone(), t.policy);
     }
+    for l in &config.logs {
+        engine.add_log(&l.name, l.rules.clone(), l.policy);
+    }
     let saved = store.alert_states().await.context("cannot load alert state")?;
     let mut retired = Vec::new();
     for (target, state) in saved {
-        if config.target(&target).is_some() {
+        if config.target(&target).is_some() || config.logs.iter().any(|l| l.name == target) {
             if state.phase != lookout_core::Phase::Ok {
                 tracing::info!(%target, phase = %state.phase, "Resuming alert state.");
             }
@@ -78,6 +81,9 @@ pub async fn run(
     let (tx, rx) = mpsc::channel::<Event>(1024);
     for target in config.targets.iter().cloned() {
         tasks.spawn(probe_loop(target, tx.clone(), shutdown.clone()));
+    }
+    for source in config.logs.iter().cloned() {
+        tasks.spawn(crate::log_source::run(source, store.clone(), tx.clone(), shutdown.clone()));
     }
     drop(tx);
 
@@ -176,13 +182,15 @@ impl Pipeline {
             let Some(outcome) = self.engine.observe(&event) else {
                 continue;
             };
-            let Event::Probe(obs) = &event;
-            let record = self.record_for(obs, &outcome);
+            let record = match &event {
+                Event::Probe(obs) => self.record_for(obs, &outcome),
+                Event::Log(batch) => self.record_for_log(batch, &outcome),
+            };
             let has_messages = !record.messages.is_empty();
             // Nothing may be lost: keep retrying until the store takes it (events queue up meanwhile).
             let mut delay = Duration::from_millis(100);
             while let Err(e) = self.store.record(record.clone()).await {
-                tracing::error!(error = %e, target = %obs.target, "Cannot record; retrying.");
+                tracing::error!(error = %e, target = %event.target(), "Cannot record; retrying.");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = shutdown.changed() => return,
@@ -192,7 +200,35 @@ impl Pipeline {
             if has_messages {
                 self.waker.wake();
             }
-            self.publish(obs, &outcome);
+            self.publish(&event, &outcome);
+        }
+    }
+
+    /// A log batch's record: its counts and cursors go with the alert state and messages, in one transaction.
+    fn record_for_log(&self, batch: &LogBatch, outcome: &Outcome) -> Record {
+        let last = LastResult {
+            ok: outcome.verdict.ok,
+            status: None,
+            latency_ms: 0.0,
+            error: None,
+            failed_conditions: outcome.verdict.failed_conditions.clone(),
+        };
+        let mut messages = Vec::new();
+        for t in &outcome.transitions {
+            log_transition(t);
+            messages.extend(self.messages_for(t, Some(last.clone())));
+        }
+        Record {
+            result: None,
+            state: Some((batch.target.clone(), outcome.state.clone())),
+            transitions: outcome.transitions.clone(),
+            messages,
+            forget: Vec::new(),
+            log: Some(LogRecord {
+                source: batch.target.clone(),
+                cursors: batch.cursors.clone(),
+                counts: batch.counts.clone(),
+            }),
         }
     }
 
@@ -218,14 +254,7 @@ impl Pipeline {
         };
         let mut messages = Vec::new();
         for t in &outcome.transitions {
-            match t.kind {
-                lookout_core::TransitionKind::Firing | lookout_core::TransitionKind::Resolved => {
-                    tracing::warn!(target = %t.target, transition = %t.kind, alert = ?t.alert_id, reasons = ?t.reasons, "Alert {}.", t.kind);
-                }
-                _ => {
-                    tracing::info!(target = %t.target, transition = %t.kind, reasons = ?t.reasons, "Target {}.", t.kind)
-                }
-            }
+            log_transition(t);
             messages.extend(self.messages_for(t, Some(last.clone())));
         }
         Record {
@@ -234,21 +263,33 @@ impl Pipeline {
             transitions: outcome.transitions.clone(),
             messages,
             forget: Vec::new(),
+            log: None,
         }
     }
 
-    fn publish(&self, obs: &Observation, outcome: &Outcome) {
+    fn publish(&self, event: &Event, outcome: &Outcome) {
         let Some(tx) = &self.activity else { return };
-        let _ = tx.send(Activity::Checked {
-            target: obs.target.clone(),
-            ok: outcome.verdict.ok,
-            status: obs.status,
-            latency_ms: obs.timings.total_ms,
-            reason: outcome.verdict.reason(),
-        });
+        if let Event::Probe(obs) = event {
+            let _ = tx.send(Activity::Checked {
+                target: obs.target.clone(),
+                ok: outcome.verdict.ok,
+                status: obs.status,
+                latency_ms: obs.timings.total_ms,
+                reason: outcome.verdict.reason(),
+            });
+        }
         for t in &outcome.transitions {
             let _ = tx.send(Activity::Transition(t.clone()));
         }
+    }
+}
+
+fn log_transition(t: &Transition) {
+    match t.kind {
+        lookout_core::TransitionKind::Firing | lookout_core::TransitionKind::Resolved => {
+            tracing::warn!(target = %t.target, transition = %t.kind, alert = ?t.alert_id, reasons = ?t.reasons, "Alert {}.", t.kind);
+        }
+        _ => tracing::info!(target = %t.target, transition = %t.kind, reasons = ?t.reasons, "Target {}.", t.kind),
     }
 }
 

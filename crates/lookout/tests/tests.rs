@@ -6,6 +6,7 @@ mod support;
 
 mod check_cli;
 mod demo;
+mod log_alerts;
 mod logs_cli;
 mod notify;
 mod probes;
