@@ -10,7 +10,7 @@ use lookout_config::Config;
 use lookout_store::{SqliteStore, Store};
 use tokio::sync::watch;
 
-use crate::support::{lookout_bin, wait_until, write_config, Receiver};
+use crate::support::{Receiver, lookout_bin, wait_until, write_config};
 
 fn append(path: &Path, lines: &[String]) {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
@@ -84,7 +84,8 @@ async fn a_5xx_burst_in_the_access_log_fires_and_resolves_through_the_webhook() 
 async fn a_php_fatal_error_in_the_error_log_fires() {
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start().await;
-    let text = config(dir.path(), &receiver.url(), "fire_when = [\"[ERROR_LOG] matches \\\"PHP (Fatal|Parse) error\\\"\"]");
+    let text =
+        config(dir.path(), &receiver.url(), "fire_when = [\"[ERROR_LOG] matches \\\"PHP (Fatal|Parse) error\\\"\"]");
     let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
     let (stop, stop_rx) = watch::channel(false);
     let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
@@ -128,7 +129,8 @@ async fn counts_are_exact_across_rotations_and_sigkill() {
     let writer = std::thread::spawn(move || {
         let mut n = 0;
         for round in 0..30 {
-            let lines: Vec<String> = (0..200).map(|i| access_line(n + i, if i % 10 == 0 { 500 } else { 200 })).collect();
+            let lines: Vec<String> =
+                (0..200).map(|i| access_line(n + i, if i % 10 == 0 { 500 } else { 200 })).collect();
             n += lines.len();
             append(&path, &lines);
             if round % 6 == 5 {

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod apache_live;
 mod check_cli;
 mod demo;
 mod log_alerts;

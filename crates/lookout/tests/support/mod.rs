@@ -12,6 +12,8 @@ use hyper_util::rt::TokioIo;
 use lookout::http_server::{ServerRequest, respond, serve};
 use tokio::net::TcpListener;
 
+pub mod apache;
+
 /// How the target answers.
 #[derive(Clone, Debug)]
 pub struct Behavior {
@@ -239,14 +241,24 @@ impl Receiver {
 
     /// Waits until a POST with a key ending in `suffix` (e.g. `/firing`) arrived.
     pub async fn wait_for(&self, suffix: &str, timeout: Duration) -> Received {
+        self.wait_for_message(suffix, timeout, |r| r.key.ends_with(suffix)).await
+    }
+
+    /// Waits until a POST for `target` in `state` (`firing`/`resolved`) arrived.
+    pub async fn wait_for_target(&self, target: &str, state: &str, timeout: Duration) -> Received {
+        let what = format!("{target} {state}");
+        self.wait_for_message(&what, timeout, |r| r.body["target"] == target && r.body["state"] == state).await
+    }
+
+    async fn wait_for_message(&self, what: &str, timeout: Duration, pred: impl Fn(&Received) -> bool) -> Received {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            if let Some(r) = self.received().into_iter().find(|r| r.key.ends_with(suffix)) {
+            if let Some(r) = self.received().into_iter().find(|r| pred(r)) {
                 return r;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "no {suffix} webhook within {timeout:?}; got {:?}",
+                "no {what} webhook within {timeout:?}; got {:?}",
                 self.received()
             );
             tokio::time::sleep(Duration::from_millis(25)).await;

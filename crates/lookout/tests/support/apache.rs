@@ -1,0 +1,143 @@
+//! A private Apache 2.4 + mod_php (prefork) on 127.0.0.1, with its own config, docroot and logs — started the
+//! way `../shared/context/apache-notes.md` describes, without touching /etc/apache2.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+pub struct Apache {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    pub port: u16,
+    pub docroot: PathBuf,
+    pub access_log: PathBuf,
+    pub error_log: PathBuf,
+}
+
+fn php_module() -> Option<PathBuf> {
+    let dir = std::fs::read_dir("/usr/lib/apache2/modules").ok()?;
+    dir.flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libphp") && n.ends_with(".so")))
+}
+
+fn chmod_755(p: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+impl Apache {
+    /// Starts Apache serving `files` (relative path → content). `None`, with the reason printed, where Apache
+    /// or mod_php is not installed (CI installs both, so there it always runs).
+    pub fn start(files: &[(&str, &str)]) -> Option<Apache> {
+        let Ok(apache2) = which("apache2") else {
+            eprintln!("SKIPPED: apache2 is not installed (apt-get install apache2 libapache2-mod-php)");
+            return None;
+        };
+        let Some(php) = php_module() else {
+            eprintln!("SKIPPED: mod_php is not installed (apt-get install libapache2-mod-php)");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let docroot = root.join("www");
+        for sub in ["www", "run", "logs"] {
+            std::fs::create_dir_all(root.join(sub)).unwrap();
+        }
+        for (rel, content) in files {
+            let p = docroot.join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, content).unwrap();
+        }
+        // mktemp's 0700 would make the www-data workers answer 403 (AH00035).
+        for d in [&root, &docroot, &docroot.join("inc")] {
+            if d.exists() {
+                chmod_755(d);
+            }
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let user = if nix::unistd::geteuid().is_root() { "User www-data\nGroup www-data\n" } else { "" };
+        let conf = format!(
+            r#"ServerRoot "{root}"
+ServerName 127.0.0.1
+PidFile {root}/run/apache2.pid
+DefaultRuntimeDir {root}/run
+Mutex file:{root}/run default
+Listen 127.0.0.1:{port}
+LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+LoadModule php_module {php}
+{user}TypesConfig /etc/mime.types
+ErrorLog {root}/logs/error.log
+LogLevel warn
+LogFormat "%h %l %u %t \"%r\" %>s %O \"%{{Referer}}i\" \"%{{User-Agent}}i\"" combined
+CustomLog {root}/logs/access.log combined
+DocumentRoot {root}/www
+DirectoryIndex index.php index.html
+StartServers 2
+MinSpareServers 1
+MaxSpareServers 3
+<FilesMatch "\.php$">
+    SetHandler application/x-httpd-php
+</FilesMatch>
+<Directory {root}/www>
+    Require all granted
+</Directory>
+"#,
+            root = root.display(),
+            php = php.display(),
+        );
+        std::fs::write(root.join("apache2.conf"), conf).unwrap();
+        let out = Command::new(&apache2)
+            .arg("-d")
+            .arg(&root)
+            .arg("-f")
+            .arg(root.join("apache2.conf"))
+            .args(["-k", "start"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "apache2 failed to start: {}", String::from_utf8_lossy(&out.stderr));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "apache2 did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Apache {
+            access_log: root.join("logs/access.log"),
+            error_log: root.join("logs/error.log"),
+            root,
+            port,
+            docroot,
+            _dir: dir,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Apache {
+    fn drop(&mut self) {
+        let _ = Command::new("apache2")
+            .arg("-d")
+            .arg(&self.root)
+            .arg("-f")
+            .arg(self.root.join("apache2.conf"))
+            .args(["-k", "stop"])
+            .output();
+    }
+}
+
+fn which(name: &str) -> Result<PathBuf, ()> {
+    for dir in std::env::var("PATH").unwrap_or_default().split(':').chain(["/usr/sbin", "/sbin"]) {
+        let p = Path::new(dir).join(name);
+        if p.is_file() {
+            return Ok(p);
+        }
+    }
+    Err(())
+}
