@@ -175,8 +175,8 @@ fn assign<'a>(rec: &mut AccessRecord<'a>, field: Field, v: &'a str) -> Result<()
         Field::BytesSent => rec.bytes_sent = number(v),
         Field::BytesReceived => rec.bytes_received = number(v),
         Field::DurationMicros => rec.duration_us = number(v),
-        Field::DurationMillis => rec.duration_us = number(v).map(|n| n * 1000),
-        Field::DurationSeconds => rec.duration_us = number(v).map(|n| n * 1_000_000),
+        Field::DurationMillis => rec.duration_us = number(v).and_then(|n| n.checked_mul(1000)),
+        Field::DurationSeconds => rec.duration_us = number(v).and_then(|n| n.checked_mul(1_000_000)),
         Field::VirtualHost => rec.vhost = v,
         Field::Referer => rec.referer = dash(v),
         Field::UserAgent => rec.user_agent = dash(v),
@@ -245,6 +245,13 @@ mod tests {
         assert_eq!(parse("%h %D %s", "a 1500 200").unwrap().duration_us, Some(1500));
         assert_eq!(parse("%h %{ms}T %s", "a 15 200").unwrap().duration_us, Some(15_000));
         assert_eq!(parse("%h %T %s", "a 2 200").unwrap().duration_us, Some(2_000_000));
+    }
+
+    #[test]
+    fn absurd_numbers_do_not_overflow() {
+        // Found by `cargo fuzz run access_line`.
+        assert_eq!(parse("%h %T %s", "a 9999999999999999999 200").unwrap().duration_us, None);
+        assert_eq!(parse("%h %{ms}T %s", "a 9999999999999999999 200").unwrap().duration_us, None);
     }
 
     #[test]

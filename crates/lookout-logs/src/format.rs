@@ -160,7 +160,9 @@ impl LogFormat {
                         }
                     } else {
                         directive(d, arg).ok_or_else(|| {
-                            let shown = &format[start..i.min(format.len())];
+                            // The directive letter may be the first byte of a multi-byte character.
+                            let end = (i..=format.len()).find(|&e| format.is_char_boundary(e)).unwrap_or(format.len());
+                            let shown = format.get(start..end).unwrap_or("%");
                             err(format!("unknown directive {shown}"), start)
                         })?
                     };
@@ -263,6 +265,15 @@ mod tests {
         assert!(LogFormat::parse("%h%s").unwrap_err().message.starts_with("two directives with nothing between"));
         assert!(LogFormat::parse("plain text").unwrap_err().message.starts_with("no directives"));
         assert_eq!(LogFormat::parse("%h %^xx").unwrap_err().column, 4);
+    }
+
+    #[test]
+    fn non_ascii_directives_are_errors_not_panics() {
+        // Found by `cargo fuzz run access_line`.
+        let e = LogFormat::parse(" %Ť    A%A%%%((").unwrap_err();
+        assert_eq!(e.message, "unknown directive %Ť");
+        assert_eq!(e.column, 2);
+        assert!(LogFormat::parse("%{é}é").is_err());
     }
 
     #[test]

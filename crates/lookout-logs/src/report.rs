@@ -131,7 +131,7 @@ impl Partial {
             let h = self.latency_us.get_or_insert_with(new_histogram);
             let _ = h.record(us.clamp(1, MAX_LATENCY_US));
         }
-        self.bytes += rec.bytes_sent.or(rec.body_bytes).unwrap_or(0);
+        self.bytes = self.bytes.saturating_add(rec.bytes_sent.or(rec.body_bytes).unwrap_or(0));
     }
 
     /// Counts a line that was cut before the parser saw it (e.g. longer than the line limit).
@@ -189,7 +189,7 @@ impl Partial {
             (mine @ None, Some(b)) => *mine = Some(b),
             _ => {}
         }
-        self.bytes += other.bytes;
+        self.bytes = self.bytes.saturating_add(other.bytes);
     }
 
     pub fn finish(self, opts: &ReportOptions) -> Report {

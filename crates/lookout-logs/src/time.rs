@@ -44,7 +44,7 @@ fn num(b: &[u8]) -> Option<u32> {
 }
 
 fn checked(y: u32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> {
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
+    if !(1..=9999).contains(&y) || !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
         return None;
     }
     Some(days_from_civil(i64::from(y), mo, d) * 86_400 + i64::from(h * 3600 + mi * 60 + s))
@@ -130,6 +130,7 @@ mod tests {
         assert_eq!(parse_apache_error("Wed Nov 25 14:36:22 2026"), Some(1_795_617_382_000));
         assert_eq!(parse_apache_error("Wed Nov 25 14:36:22.4 2026"), Some(1_795_617_382_400));
         assert_eq!(parse_apache_error("garbage"), None);
+        assert_eq!(parse_apache_error("Wed Nov 25 14:36:22 999999999"), None, "years past 9999 would overflow");
         assert_eq!(parse_nginx_error(b"2026/11/25 14:36:22"), Some(1_795_617_382));
         assert_eq!(parse_nginx_error(b"2026/13/25 14:36:22"), None);
     }
