@@ -359,7 +359,7 @@ fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<LogSource, Co
             return Err(at(
                 c.span(),
                 format!(
-                    "condition {:?} in {section} reads a probe result; log conditions use [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG] or [CLIENTS_AFFECTED]",
+                    "condition {:?} in {section} reads a probe result; log conditions use [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED] or [LATENCY_P50/P95/P99]",
                     c.get_ref()
                 ),
             ));

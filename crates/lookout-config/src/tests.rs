@@ -127,7 +127,7 @@ fn bad_condition_points_at_it() {
     let text = format!("{SITE}conditions = [\n  \"[STATUS] == 200\",\n  \"[STAUS] == 200\",\n]\n");
     assert_eq!(
         err(&text),
-        "lookout.toml:7: invalid condition in [[target]] \"site\": unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED]\n    [STAUS] == 200\n    ^^^^^^^"
+        "lookout.toml:7: invalid condition in [[target]] \"site\": unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED], [LATENCY_P50], [LATENCY_P95], [LATENCY_P99]\n    [STAUS] == 200\n    ^^^^^^^"
     );
 }
 
@@ -201,7 +201,7 @@ fn log_sections() {
     );
     assert_eq!(
         err("[[log]]\nname = \"web\"\naccess = \"a\"\nfire_when = [\"[STATUS] == 500\"]\n"),
-        "lookout.toml:4: condition \"[STATUS] == 500\" in [[log]] \"web\" reads a probe result; log conditions use [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG] or [CLIENTS_AFFECTED]"
+        "lookout.toml:4: condition \"[STATUS] == 500\" in [[log]] \"web\" reads a probe result; log conditions use [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED] or [LATENCY_P50/P95/P99]"
     );
     assert_eq!(
         err(&format!("{SITE}conditions = [\"[5XX_RATIO] > 1%\"]\n")),

@@ -37,6 +37,8 @@ pub struct LogBatch {
     pub failing_clients: Vec<u64>,
     /// Error-log messages read in this batch (capped).
     pub error_lines: Vec<String>,
+    /// Request durations in microseconds (from `%D`/`%T`), capped per batch.
+    pub durations_us: Vec<u64>,
     pub malformed: u64,
     /// Per-minute counts, for the store.
     pub counts: Vec<LogCount>,

@@ -34,6 +34,9 @@ const PLACEHOLDERS: &[&str] = &[
     "[5XX_RATIO]",
     "[ERROR_LOG]",
     "[CLIENTS_AFFECTED]",
+    "[LATENCY_P50]",
+    "[LATENCY_P95]",
+    "[LATENCY_P99]",
 ];
 const FUNCTIONS: &[&str] = &["len", "has", "any", "pat"];
 
@@ -124,6 +127,8 @@ pub enum Placeholder {
     ErrorLog,
     /// Distinct clients that got a 5xx in the window.
     ClientsAffected,
+    /// A percentile (50, 95 or 99) of request durations in the window, in milliseconds.
+    LatencyPercentile(u8),
 }
 
 impl Placeholder {
@@ -136,6 +141,7 @@ impl Placeholder {
                 | Placeholder::Ratio5xx
                 | Placeholder::ErrorLog
                 | Placeholder::ClientsAffected
+                | Placeholder::LatencyPercentile(_)
         )
     }
 }
@@ -149,6 +155,8 @@ pub struct LogView {
     pub min_requests: u64,
     pub error_log: String,
     pub clients_affected: u64,
+    /// p50, p95, p99 of request durations in ms, when the log format has them.
+    pub latency_ms: Option<[f64; 3]>,
 }
 
 /// What a condition is evaluated against.
@@ -595,7 +603,8 @@ fn placeholder_value(p: &Placeholder, subject: Subject<'_>, json: &mut JsonCache
         | Placeholder::Errors5xx
         | Placeholder::Ratio5xx
         | Placeholder::ErrorLog
-        | Placeholder::ClientsAffected => Value::Missing("a log placeholder in a probe condition"),
+        | Placeholder::ClientsAffected
+        | Placeholder::LatencyPercentile(_) => Value::Missing("a log placeholder in a probe condition"),
         Placeholder::Status => obs.status.map_or(Value::Missing("no response"), |s| Value::Num(f64::from(s))),
         Placeholder::ResponseTime => Value::Num(obs.timings.total_ms.round()),
         Placeholder::Connected => Value::Bool(obs.connected),
@@ -642,6 +651,14 @@ fn log_value(p: &Placeholder, view: &LogView) -> Value {
         Placeholder::Ratio5xx => Value::Ratio(view.errors_5xx as f64 / view.requests as f64),
         Placeholder::ErrorLog => Value::Str(view.error_log.clone()),
         Placeholder::ClientsAffected => Value::Num(view.clients_affected as f64),
+        Placeholder::LatencyPercentile(p) => match view.latency_ms {
+            Some([p50, p95, p99]) => Value::Num(match p {
+                50 => p50,
+                95 => p95,
+                _ => p99,
+            }),
+            None => Value::Missing("no request durations in the log (add %D to the LogFormat)"),
+        },
         _ => Value::Missing("a probe placeholder in a log condition"),
     }
 }
@@ -873,6 +890,9 @@ fn parse_placeholder(s: &str, at: usize) -> Result<Placeholder, ConditionError> 
         "[5XX_RATIO]" => simple(Placeholder::Ratio5xx),
         "[ERROR_LOG]" => simple(Placeholder::ErrorLog),
         "[CLIENTS_AFFECTED]" => simple(Placeholder::ClientsAffected),
+        "[LATENCY_P50]" => simple(Placeholder::LatencyPercentile(50)),
+        "[LATENCY_P95]" => simple(Placeholder::LatencyPercentile(95)),
+        "[LATENCY_P99]" => simple(Placeholder::LatencyPercentile(99)),
         "[HEADER]" => match rest.strip_prefix('.') {
             Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
                 Ok(Placeholder::Header(h.to_string()))
@@ -1068,7 +1088,7 @@ mod tests {
         );
         assert_eq!(
             err("[STAUS] == 200"),
-            "unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED]"
+            "unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED], [LATENCY_P50], [LATENCY_P95], [LATENCY_P99]"
         );
         assert_eq!(err("== 200"), "nothing on the left of \"==\": put a placeholder such as [STATUS] there");
         assert_eq!(err("[STATUS] =="), "nothing on the right of \"==\": put the expected value there");
@@ -1126,8 +1146,15 @@ mod tests {
             min_requests: 10,
             error_log: "PHP Fatal error:  Uncaught Error: Failed opening required '/x/settings.phpp'".into(),
             clients_affected: 3,
+            latency_ms: Some([12.0, 480.0, 1900.0]),
         };
         let c = |s: &str| Condition::parse(s).unwrap();
+        assert!(c("[LATENCY_P95] > 300").evaluate_log(&view).0);
+        assert_eq!(c("[LATENCY_P99] < 1s").evaluate_log(&view), (false, "[LATENCY_P99] (1900) < 1s".into()));
+        assert_eq!(
+            c("[LATENCY_P50] > 1").evaluate_log(&LogView::default()).1,
+            "[LATENCY_P50] (<no request durations in the log (add %D to the LogFormat)>) > 1"
+        );
         assert_eq!(c("[5XX_RATIO] > 5%").evaluate_log(&view), (true, "[5XX_RATIO] (33.3%) > 5%".into()));
         assert!(!c("[5XX_RATIO] > 50%").evaluate_log(&view).0);
         assert!(c("[ERROR_LOG] matches \"PHP (Fatal|Parse) error\"").evaluate_log(&view).0);

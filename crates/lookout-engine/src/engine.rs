@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use lookout_core::{AlertState, Clock, Event, LogBatch, Phase, Timestamp, Transition, TransitionKind, alert_id};
 
+use hdrhistogram::Histogram;
+
 use crate::condition::{Condition, LogView, Verdict, judge, judge_log};
 
 /// Why a retired target's alert was closed.
@@ -59,7 +61,11 @@ const WINDOW_ERROR_LINES: usize = 100;
 struct LogWindow {
     seconds: VecDeque<(i64, u64, u64, Vec<u64>)>,
     errors: VecDeque<(i64, String)>,
+    /// Request durations (µs) per second, for percentiles.
+    durations: VecDeque<(i64, Histogram<u64>)>,
 }
+
+const MAX_DURATION_US: u64 = 3_600_000_000;
 
 impl LogWindow {
     fn add(&mut self, batch: &LogBatch, now_sec: i64) {
@@ -74,6 +80,18 @@ impl LogWindow {
         for line in &batch.error_lines {
             self.errors.push_back((now_sec, line.clone()));
         }
+        if !batch.durations_us.is_empty() {
+            if self.durations.back().is_none_or(|(sec, _)| *sec != now_sec)
+                && let Ok(h) = Histogram::new_with_bounds(1, MAX_DURATION_US, 2)
+            {
+                self.durations.push_back((now_sec, h));
+            }
+            if let Some((_, h)) = self.durations.back_mut() {
+                for us in &batch.durations_us {
+                    let _ = h.record((*us).clamp(1, MAX_DURATION_US));
+                }
+            }
+        }
         while self.errors.len() > WINDOW_ERROR_LINES {
             self.errors.pop_front();
         }
@@ -87,6 +105,17 @@ impl LogWindow {
         while self.errors.front().is_some_and(|(sec, _)| *sec <= oldest) {
             self.errors.pop_front();
         }
+        while self.durations.front().is_some_and(|(sec, _)| *sec <= oldest) {
+            self.durations.pop_front();
+        }
+        let latency_ms = self.durations.iter().try_fold(None::<Histogram<u64>>, |acc, (_, h)| match acc {
+            None => Some(Some(h.clone())),
+            Some(mut all) => all.add(h).ok().map(|_| Some(all)),
+        });
+        let latency_ms = latency_ms
+            .flatten()
+            .filter(|h| !h.is_empty())
+            .map(|h| [0.50, 0.95, 0.99].map(|q| h.value_at_quantile(q) as f64 / 1000.0));
         let clients: HashSet<u64> = self.seconds.iter().flat_map(|(.., c)| c.iter().copied()).collect();
         LogView {
             requests: self.seconds.iter().map(|(_, r, ..)| r).sum(),
@@ -94,6 +123,7 @@ impl LogWindow {
             min_requests: rules.min_requests,
             error_log: self.errors.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n"),
             clients_affected: clients.len() as u64,
+            latency_ms,
         }
     }
 }
@@ -478,6 +508,39 @@ mod tests {
         let (clock, mut quiet) = log_engine(Duration::ZERO);
         let out = quiet.observe(&batch(&clock, 3, 3, &[])).unwrap();
         assert!(out.verdict.ok);
+    }
+
+    #[test]
+    fn slow_requests_in_the_log_fire_a_latency_rule() {
+        let clock = Arc::new(ManualClock::new(Timestamp(1_000_000)));
+        let mut engine = Engine::new(clock.clone());
+        let rules = LogRules {
+            fire_when: vec![Condition::parse("[LATENCY_P95] > 500ms").unwrap()],
+            window: Duration::from_secs(10),
+            min_requests: 1,
+        };
+        engine.add_log(
+            "apache",
+            rules,
+            TargetPolicy { failure_threshold: 1, success_threshold: 1, pending_for: Duration::ZERO },
+        );
+        let with = |durations: Vec<u64>| {
+            Event::Log(LogBatch {
+                target: "apache".into(),
+                requests: durations.len() as u64,
+                durations_us: durations,
+                ..LogBatch::default()
+            })
+        };
+        let out = engine.observe(&with(vec![20_000; 100])).unwrap();
+        assert!(out.verdict.ok);
+        clock.advance(Duration::from_secs(1));
+        let out = engine.observe(&with(vec![900_000; 20])).unwrap();
+        assert_eq!(out.transitions[0].kind, Firing);
+        assert!(out.transitions[0].reasons[0].starts_with("[LATENCY_P95] (90"), "{:?}", out.transitions[0].reasons);
+        clock.advance(Duration::from_secs(11));
+        let out = engine.observe(&with(vec![20_000; 10])).unwrap();
+        assert_eq!(out.transitions[0].kind, Resolved);
     }
 
     #[test]

@@ -19,6 +19,8 @@ const TICK: Duration = Duration::from_secs(1);
 const MAX_BATCH_BYTES: usize = 4 << 20;
 /// Error-log messages passed on per batch.
 const MAX_ERROR_LINES: usize = 50;
+/// Request durations passed on per batch (the percentiles of a busy second come from its first 20,000).
+const MAX_DURATIONS: usize = 20_000;
 
 /// Reads one source's files; owned by the blocking pool while it reads.
 pub struct SourceReader {
@@ -135,6 +137,11 @@ fn count_access_line(
             let class = usize::from(rec.status / 100).clamp(1, 5) - 1;
             c.classes[class] += 1;
             batch.requests += 1;
+            if let Some(us) = rec.duration_us
+                && batch.durations_us.len() < MAX_DURATIONS
+            {
+                batch.durations_us.push(us);
+            }
             if (500..600).contains(&rec.status) {
                 batch.status_5xx += 1;
                 failing.insert(hash(rec.client.as_bytes()));
