@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use lookout_config::Config;
-use lookout_core::{Transition, TransitionKind, format_duration};
+use lookout_core::{Timestamp, Transition, TransitionKind, format_duration};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
@@ -24,6 +24,7 @@ use crate::runtime::{self, Activity};
 /// Longest any one step may take before the demo gives up with an error.
 const STEP_TIMEOUT: Duration = Duration::from_secs(45);
 const TARGET: &str = "shop";
+const LOGS: &str = "shop-logs";
 
 pub struct DemoOptions {
     /// Keep the demo's directory (site, logs, config, database) instead of deleting it.
@@ -67,20 +68,25 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
 
     // 3. The mistake.
     n.step("Deploying the mistake: renaming inc/settings.conf to inc/settings.conff");
-    let broke_at = Instant::now();
+    let broke_at = Timestamp::now();
     std::fs::rename(www.join("inc/settings.conf"), www.join("inc/settings.conff"))
         .context("cannot rename the settings file")?;
     n.detail("the page still requires inc/settings.conf, which no longer exists: users now get HTTP 500");
-    let fired = wait_for_transition(&mut n, &mut activity, TransitionKind::Firing).await?;
-    n.event(&format!("ALERT FIRING for {TARGET}: {}", fired.reasons.join("; ")));
-    let key = fired.idempotency_key().context("a firing alert has a key")?;
-    let delivery = receiver.wait_for(&key, STEP_TIMEOUT).await?;
-    let alert_latency = broke_at.elapsed();
-    n.event(&format!(
-        "webhook delivered to the receiver: {:?} ({} after the mistake)",
-        delivery.summary,
-        format_duration(alert_latency)
-    ));
+    let fired = wait_for_transitions(&mut n, &mut activity, &[TARGET, LOGS], TransitionKind::Firing).await?;
+    let alert_latency = fired.iter().map(|t| t.at.since(broke_at)).min().unwrap_or_default();
+    let mut key = String::new();
+    for t in &fired {
+        let what = if t.target == TARGET { "the probe" } else { "the shop's own logs" };
+        n.event(&format!(
+            "ALERT FIRING for {} (from {what}, {} after the mistake): {}",
+            t.target,
+            format_duration(t.at.since(broke_at)),
+            t.reasons.join("; ")
+        ));
+        key = t.idempotency_key().context("a firing alert has a key")?;
+        let delivery = receiver.wait_for(&key, STEP_TIMEOUT).await?;
+        n.event(&format!("webhook delivered to the receiver: {:?}", delivery.summary));
+    }
     n.detail(&format!("Idempotency-Key: {key}"));
     if let Ok(tail) = std::fs::read_to_string(root.join("logs/error.log"))
         && let Some(line) = tail.lines().rev().find(|l| l.contains("PHP Fatal error"))
@@ -90,17 +96,21 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
 
     // 4. The fix.
     n.step("Fixing it: renaming inc/settings.conff back to inc/settings.conf");
-    let fixed_at = Instant::now();
+    let fixed_at = Timestamp::now();
     std::fs::rename(www.join("inc/settings.conff"), www.join("inc/settings.conf"))
         .context("cannot restore the settings file")?;
-    let resolved = wait_for_transition(&mut n, &mut activity, TransitionKind::Resolved).await?;
-    let key = resolved.idempotency_key().context("a resolved alert has a key")?;
-    let delivery = receiver.wait_for(&key, STEP_TIMEOUT).await?;
-    n.event(&format!(
-        "RESOLVED: webhook delivered: {:?} ({} after the fix)",
-        delivery.summary,
-        format_duration(fixed_at.elapsed())
-    ));
+    n.detail("the probe recovers after 2 good checks; the log alert once the fatal errors leave its 10 s window");
+    let resolved = wait_for_transitions(&mut n, &mut activity, &[TARGET, LOGS], TransitionKind::Resolved).await?;
+    for t in &resolved {
+        let key = t.idempotency_key().context("a resolved alert has a key")?;
+        let delivery = receiver.wait_for(&key, STEP_TIMEOUT).await?;
+        n.event(&format!(
+            "RESOLVED {} ({} after the fix): webhook delivered: {:?}",
+            t.target,
+            format_duration(t.at.since(fixed_at)),
+            delivery.summary
+        ));
+    }
 
     // 5. Summary.
     n.step("Summary");
@@ -196,6 +206,15 @@ conditions = ["[STATUS] == 200", "[BODY] not contains \"Fatal error\"", "[RESPON
 failure_threshold = 2
 success_threshold = 2
 
+[[log]]
+name = "{LOGS}"
+access = "logs/access.log"
+error = "logs/error.log"
+start_at = "beginning"
+window = "10s"
+min_requests = 1
+fire_when = ["[ERROR_LOG] matches \"PHP (Fatal|Parse) error\"", "[5XX_RATIO] > 20%"]
+
 [[notify]]
 name = "demo-receiver"
 type = "webhook"
@@ -208,22 +227,26 @@ retry_max = "2s"
     Ok(path)
 }
 
-/// Prints activity until the target makes a transition of `kind`, and returns it.
-async fn wait_for_transition(
+/// Prints activity until each of `targets` made a transition of `kind`; returns them in the order they came.
+async fn wait_for_transitions(
     n: &mut Narrator,
     rx: &mut broadcast::Receiver<Activity>,
+    targets: &[&str],
     kind: TransitionKind,
-) -> anyhow::Result<Transition> {
-    let mut seen = None;
-    wait_for(n, rx, |a| match a {
-        Activity::Transition(t) if t.kind == kind => {
-            seen = Some(t.clone());
-            true
+) -> anyhow::Result<Vec<Transition>> {
+    let mut seen: Vec<Transition> = Vec::new();
+    wait_for(n, rx, |a| {
+        if let Activity::Transition(t) = a
+            && t.kind == kind
+            && targets.contains(&t.target.as_str())
+            && !seen.iter().any(|s| s.target == t.target)
+        {
+            seen.push(t.clone());
         }
-        _ => false,
+        seen.len() == targets.len()
     })
     .await?;
-    seen.with_context(|| format!("no {kind} transition"))
+    Ok(seen)
 }
 
 /// Prints each activity as it arrives until `done` says so.

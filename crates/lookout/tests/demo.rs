@@ -19,11 +19,14 @@ async fn demo_runs_to_completion() {
         "Step 1: Starting the web shop as its own process",
         "Step 3: Deploying the mistake: renaming inc/settings.conf to inc/settings.conff",
         "✗ shop: [STATUS] (500) == 200",
-        "» ALERT FIRING for shop: [STATUS] (500) == 200",
+        "» ALERT FIRING for shop (from the probe, ",
         "» webhook delivered to the receiver: \"shop is DOWN: [STATUS] (500) == 200\"",
+        "» ALERT FIRING for shop-logs (from the shop's own logs, ",
+        "): [ERROR_LOG] (PHP Warning:  require_once(",
         "PHP Fatal error:  Uncaught Error: Failed opening required",
-        "» RESOLVED: webhook delivered: \"shop is back UP after",
-        "2 webhook messages received, 2 distinct: each delivered exactly once",
+        "after the fix): webhook delivered: \"shop is back UP after",
+        "after the fix): webhook delivered: \"shop-logs is back UP after",
+        "4 webhook messages received, 4 distinct: each delivered exactly once",
         "Demo complete.",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
