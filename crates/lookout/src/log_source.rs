@@ -27,6 +27,9 @@ pub struct SourceReader {
     source: LogSource,
     access: Option<Tailer>,
     error: Option<Tailer>,
+    /// When a malformed line was last logged as a sample (at most one a minute, so a wrong format cannot
+    /// flood the logs).
+    last_sample: Option<Instant>,
 }
 
 impl SourceReader {
@@ -45,7 +48,7 @@ impl SourceReader {
         let error_cursor = cursor("error").await?;
         let access = source.access.as_ref().map(|p| Tailer::new(p, access_cursor, source.start_at));
         let error = source.error.as_ref().map(|p| Tailer::new(p, error_cursor, source.start_at));
-        Ok(SourceReader { source, access, error })
+        Ok(SourceReader { source, access, error, last_sample: None })
     }
 
     /// Reads what is new in both files into one batch.
@@ -60,8 +63,21 @@ impl SourceReader {
                         tracing::info!(source = %self.source.name, file = %t.path().display(), "{e}");
                     }
                     let mut failing = std::collections::HashSet::new();
+                    let mut sample: Option<(&[u8], &'static str)> = None;
                     for line in b.lines() {
-                        count_access_line(&self.source, line, now, &mut batch, &mut counts, &mut failing);
+                        if let Err(why) =
+                            count_access_line(&self.source, line, now, &mut batch, &mut counts, &mut failing)
+                        {
+                            sample.get_or_insert((line, why.as_str()));
+                        }
+                    }
+                    if let Some((line, why)) = sample
+                        && self.last_sample.is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+                    {
+                        self.last_sample = Some(Instant::now());
+                        let text: String =
+                            String::from_utf8_lossy(&line[..line.len().min(300)]).escape_debug().collect();
+                        tracing::warn!(source = %self.source.name, reason = why, sample = %text, "Malformed access-log lines (counted, not parsed); check the format.");
                     }
                     batch.malformed += b.too_long;
                     batch.failing_clients = failing.into_iter().collect();
@@ -117,6 +133,7 @@ fn bucket(counts: &mut Vec<LogCount>, minute: i64) -> &mut LogCount {
     &mut counts[i]
 }
 
+/// Counts one access-log line; a malformed one is counted as such and its reason returned.
 fn count_access_line(
     source: &LogSource,
     line: &[u8],
@@ -124,12 +141,15 @@ fn count_access_line(
     batch: &mut LogBatch,
     counts: &mut Vec<LogCount>,
     failing: &mut std::collections::HashSet<u64>,
-) {
+) -> Result<(), lookout_logs::access::Malformed> {
     match source.format.parse_line(line) {
-        Err(_) => batch.malformed += 1,
+        Err(why) => {
+            batch.malformed += 1;
+            Err(why)
+        }
         Ok(rec) => {
             if source.vhost.as_deref().is_some_and(|v| v != rec.vhost) {
-                return;
+                return Ok(());
             }
             let minute = rec.time.unwrap_or(now.as_millis().div_euclid(1000)).div_euclid(60) * 60;
             let c = bucket(counts, minute);
@@ -146,6 +166,7 @@ fn count_access_line(
                 batch.status_5xx += 1;
                 failing.insert(hash(rec.client.as_bytes()));
             }
+            Ok(())
         }
     }
 }

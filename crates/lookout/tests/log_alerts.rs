@@ -66,6 +66,8 @@ async fn a_5xx_burst_in_the_access_log_fires_and_resolves_through_the_webhook() 
     assert_eq!(firing.body["reasons"], serde_json::json!(["[5XX_RATIO] (42.9%) > 20%"]));
     assert_eq!(receiver.problems(), Vec::<String>::new());
 
+    // Garbage is counted as malformed, never fatal.
+    append(&access, &["\u{1}binary\u{0}garbage".to_string(), "not a log line".to_string(), "x".repeat(5000)]);
     // Healthy traffic after the window has passed resolves it.
     for _ in 0..8 {
         append(&access, &(0..20).map(|i| access_line(i, 200)).collect::<Vec<_>>());
@@ -76,6 +78,7 @@ async fn a_5xx_burst_in_the_access_log_fires_and_resolves_through_the_webhook() 
     let totals = store.log_totals("apache".into()).await.unwrap();
     assert_eq!(totals.requests, 40 + 30 + 160, "history skipped, everything after counted once");
     assert_eq!(totals.classes[4], 30);
+    assert_eq!(totals.malformed, 3);
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
 }
