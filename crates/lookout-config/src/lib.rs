@@ -285,22 +285,7 @@ fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, C
         return Err(at(span, format!("\"timeout\" in {section} must be greater than zero")));
     }
 
-    let mut conditions = Vec::new();
-    for c in t.conditions.unwrap_or_default() {
-        let parsed = Condition::parse(c.get_ref()).map_err(|e| {
-            at(c.span(), format!("invalid condition in {section}: {}\n{}", e.message, e.pointer(c.get_ref())))
-        })?;
-        if parsed.uses_log_placeholders() {
-            return Err(at(
-                c.span(),
-                format!(
-                    "condition {:?} in {section} reads a log window; put it in a [[log]] section's fire_when",
-                    c.get_ref()
-                ),
-            ));
-        }
-        conditions.push(parsed);
-    }
+    let mut conditions = parse_conditions(t.conditions.unwrap_or_default(), &section, Reads::Probe, at)?;
     if conditions.is_empty() {
         conditions.push(default_condition(&check));
     }
@@ -318,6 +303,42 @@ fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, C
         pending_for: Duration::ZERO,
     };
     Ok(Target { name, check, interval, timeout, conditions, policy })
+}
+
+/// What a list of conditions may read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reads {
+    Probe,
+    Log,
+}
+
+/// Parses conditions, pointing at the one that does not parse or reads the wrong kind of placeholder.
+fn parse_conditions(
+    list: Vec<toml::Spanned<String>>,
+    section: &str,
+    reads: Reads,
+    at: &At<'_>,
+) -> Result<Vec<Condition>, ConfigError> {
+    let mut out = Vec::new();
+    for c in list {
+        let parsed = Condition::parse(c.get_ref()).map_err(|e| {
+            at(c.span(), format!("invalid condition in {section}: {}\n{}", e.message, e.pointer(c.get_ref())))
+        })?;
+        let wrong = match reads {
+            Reads::Probe if parsed.uses_log_placeholders() => {
+                Some("reads a log window; put it in a [[log]] section's fire_when")
+            }
+            Reads::Log if parsed.uses_probe_placeholders() => Some(
+                "reads a probe result; log conditions use [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED] or [LATENCY_P50/P95/P99]",
+            ),
+            _ => None,
+        };
+        if let Some(what) = wrong {
+            return Err(at(c.span(), format!("condition {:?} in {section} {what}", c.get_ref())));
+        }
+        out.push(parsed);
+    }
+    Ok(out)
 }
 
 fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<LogSource, ConfigError> {
@@ -350,22 +371,8 @@ fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<LogSource, Co
             return Err(at(span, format!("start_at = {other:?} in {section}: use \"end\" or \"beginning\"")));
         }
     };
-    let mut fire_when = Vec::new();
-    for c in l.fire_when.unwrap_or_else(|| vec![toml::Spanned::new(0..0, "[5XX_RATIO] > 5%".to_string())]) {
-        let parsed = Condition::parse(c.get_ref()).map_err(|e| {
-            at(c.span(), format!("invalid condition in {section}: {}\n{}", e.message, e.pointer(c.get_ref())))
-        })?;
-        if parsed.uses_probe_placeholders() {
-            return Err(at(
-                c.span(),
-                format!(
-                    "condition {:?} in {section} reads a probe result; log conditions use [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED] or [LATENCY_P50/P95/P99]",
-                    c.get_ref()
-                ),
-            ));
-        }
-        fire_when.push(parsed);
-    }
+    let default_rule = || vec![toml::Spanned::new(0..0, "[5XX_RATIO] > 5%".to_string())];
+    let fire_when = parse_conditions(l.fire_when.unwrap_or_else(default_rule), &section, Reads::Log, at)?;
     let window = l.window.as_ref().map_or(Duration::from_secs(60), |w| w.get_ref().0);
     if window < Duration::from_secs(1) {
         let span = l.window.as_ref().map_or(l.name.span(), |w| w.span());
