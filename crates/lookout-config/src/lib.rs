@@ -285,7 +285,7 @@ fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, C
         return Err(at(span, format!("\"timeout\" in {section} must be greater than zero")));
     }
 
-    let mut conditions = parse_conditions(t.conditions.unwrap_or_default(), &section, Reads::Probe, at)?;
+    let mut conditions = parse_conditions(t.conditions.unwrap_or_default(), section, Reads::Probe, at)?;
     if conditions.is_empty() {
         conditions.push(default_condition(&check));
     }
