@@ -4,6 +4,7 @@
 pub mod check;
 pub mod demo;
 pub mod demo_site;
+pub mod diagnose_cmd;
 pub mod http_server;
 pub mod log_source;
 pub mod logs_cmd;

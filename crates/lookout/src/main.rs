@@ -83,6 +83,22 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// The probable root cause of failing requests, verdict first: what the error log says could not be opened,
+    /// read or parsed, with what was probably meant. Exit 0 found, 1 nothing found, 2 usage error.
+    Diagnose {
+        /// The server's error log.
+        #[arg(long)]
+        error_log: PathBuf,
+        /// apache or nginx.
+        #[arg(long, default_value = "apache")]
+        error_format: String,
+        /// Only lines at or after this time (UTC), e.g. 2026-11-25T12:00.
+        #[arg(long)]
+        since: Option<String>,
+        /// Print the findings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A one-minute, self-contained demo: a site breaks the way it did in the postmortem, lookout alerts.
     Demo {
         /// Keep the demo directory (site, logs, config, database) afterwards.
@@ -184,6 +200,18 @@ async fn main() -> ExitCode {
             };
             match lookout::logs_cmd::run(args, &mut std::io::stdout().lock()) {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+        Command::Diagnose { error_log, error_format, since, json } => {
+            init_tracing(cli.log_format, "warn");
+            let args = lookout::diagnose_cmd::DiagnoseArgs { error_log, error_format, since, json };
+            match lookout::diagnose_cmd::run(args, &mut std::io::stdout().lock()) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
                 Err(e) => {
                     eprintln!("error: {e:#}");
                     ExitCode::from(2)

@@ -7,6 +7,7 @@ mod support;
 mod apache_live;
 mod check_cli;
 mod demo;
+mod diagnose_cli;
 mod log_alerts;
 mod logs_cli;
 mod notify;
