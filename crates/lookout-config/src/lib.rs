@@ -67,6 +67,15 @@ pub struct Target {
     pub timeout: Duration,
     pub conditions: Vec<Condition>,
     pub policy: TargetPolicy,
+    /// How to find the root cause when its alert fires.
+    pub diagnose: Option<DiagnoseSpec>,
+}
+
+/// Where a target's root cause is looked for when its alert fires.
+#[derive(Clone, Debug)]
+pub struct DiagnoseSpec {
+    pub error_log: PathBuf,
+    pub error_format: ErrorFormat,
 }
 
 /// What a target's probe does.
@@ -144,7 +153,7 @@ fn validate(raw: RawConfig, text: &str, path: &Path, env: EnvLookup<'_>) -> Resu
     for t in raw.target {
         check_name(&t.name, "target", &mut names, &at)?;
         let section = format!("[[target]] {:?}", t.name.get_ref());
-        targets.push(validate_target(t, &section, &at)?);
+        targets.push(validate_target(t, &section, &base_dir, &at)?);
     }
 
     let mut logs = Vec::new();
@@ -191,7 +200,7 @@ fn valid_name(name: &str) -> bool {
 
 type At<'a> = dyn Fn(std::ops::Range<usize>, String) -> ConfigError + 'a;
 
-fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, ConfigError> {
+fn validate_target(t: RawTarget, section: &str, base_dir: &Path, at: &At<'_>) -> Result<Target, ConfigError> {
     let name = t.name.get_ref().clone();
     let kinds = [t.url.is_some(), t.tcp.is_some(), t.tls.is_some()].iter().filter(|b| **b).count();
     if kinds != 1 {
@@ -302,7 +311,23 @@ fn validate_target(t: RawTarget, section: &str, at: &At<'_>) -> Result<Target, C
         success_threshold: threshold(&t.success_threshold, "success_threshold", 2)?,
         pending_for: Duration::ZERO,
     };
-    Ok(Target { name, check, interval, timeout, conditions, policy })
+    let diagnose = match t.diagnose {
+        None => None,
+        Some(d) => {
+            let error_format = match &d.error_format {
+                Some(f) => ErrorFormat::parse_name(f.get_ref()).ok_or_else(|| {
+                    at(
+                        f.span(),
+                        format!("unknown error_format {:?} in {section}; use \"apache\" or \"nginx\"", f.get_ref()),
+                    )
+                })?,
+                None => ErrorFormat::Apache,
+            };
+            let p = PathBuf::from(d.error_log);
+            Some(DiagnoseSpec { error_log: if p.is_absolute() { p } else { base_dir.join(p) }, error_format })
+        }
+    };
+    Ok(Target { name, check, interval, timeout, conditions, policy, diagnose })
 }
 
 /// What a list of conditions may read.

@@ -60,6 +60,14 @@ pub(crate) struct RawTarget {
     pub conditions: Option<Vec<Spanned<String>>>,
     pub failure_threshold: Option<Spanned<u32>>,
     pub success_threshold: Option<Spanned<u32>>,
+    pub diagnose: Option<RawDiagnose>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDiagnose {
+    pub error_log: String,
+    pub error_format: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

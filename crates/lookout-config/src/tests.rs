@@ -1,6 +1,7 @@
 use std::path::Path;
 
 use super::*;
+use lookout_logs::error_log::ErrorFormat;
 use lookout_logs::tail::StartAt;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
@@ -28,6 +29,7 @@ fn example_file_parses_and_shows_every_option() {
     assert_eq!(cfg.store.path, Path::new("/etc/lookout/lookout.sqlite"));
     assert_eq!(cfg.store.retention, Duration::from_secs(7 * 86400));
     let site = cfg.target("site").unwrap();
+    assert_eq!(site.diagnose.as_ref().unwrap().error_log, Path::new("/var/log/apache2/error.log"));
     assert_eq!(site.interval, Duration::from_secs(10));
     assert_eq!(site.timeout, Duration::from_secs(2));
     assert_eq!(site.conditions.len(), 3);
@@ -100,7 +102,7 @@ fn unknown_key_names_file_line_section_and_suggestion() {
     // The name may come after the bad key; a nameless table is numbered.
     assert_eq!(
         err(&format!("{SITE}\n[[target]]\nfoo = 1\nname = \"b\"\n")),
-        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold"
+        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold, diagnose"
     );
 }
 
@@ -180,6 +182,19 @@ fn semantic_errors() {
     assert_eq!(
         err("[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl_env = \"NOPE\"\n"),
         "lookout.toml:4: environment variable \"NOPE\" named by url_env in [[notify]] \"ops\" is not set; export it before starting lookout"
+    );
+}
+
+#[test]
+fn target_diagnose_tables() {
+    let cfg = parse(&format!("{SITE}\n[target.diagnose]\nerror_log = \"logs/error.log\"\nerror_format = \"nginx\"\n"))
+        .unwrap();
+    let d = cfg.targets[0].diagnose.as_ref().unwrap();
+    assert_eq!(d.error_log, Path::new("logs/error.log"));
+    assert_eq!(d.error_format, ErrorFormat::Nginx);
+    assert_eq!(
+        err(&format!("{SITE}\n[target.diagnose]\nerror_log = \"e\"\nprocesses = [\"apache2\"]\n")),
+        "lookout.toml:8: unknown key \"processes\" in [target.diagnose]; known keys: error_log, error_format"
     );
 }
 

@@ -103,6 +103,9 @@ pub struct Transition {
     /// Why the target is failing (failed conditions or the probe error); empty when resolving.
     pub reasons: Vec<String>,
     pub consecutive: u32,
+    /// The probable root cause, when a diagnosis ran for this transition (set by the runtime, not the engine).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<String>,
 }
 
 impl Transition {
@@ -138,6 +141,7 @@ mod tests {
             failing_since: Some(Timestamp(1)),
             reasons: vec![],
             consecutive: 3,
+            diagnosis: None,
         };
         assert_eq!(t.idempotency_key().as_deref(), Some("lookout/site@5/firing"));
         assert!(t.notifies());

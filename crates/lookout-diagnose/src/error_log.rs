@@ -207,6 +207,25 @@ fn summary(f: &Finding) -> String {
 /// The verdict when nothing in the log explains the failures.
 pub const NOTHING_FOUND: &str = "No probable cause in the error log: no file that could not be opened, read or parsed. If PHP runs with log_errors=Off, only a trace of the workers can tell";
 
+/// Findings from the last `max_bytes` of an error-log file (what a running server wrote recently).
+pub fn diagnose_tail(
+    path: &Path,
+    format: ErrorFormat,
+    since_ms: Option<i64>,
+    max_bytes: u64,
+) -> std::io::Result<Vec<Finding>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    let start = len.saturating_sub(max_bytes);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.take(max_bytes).read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes);
+    // A partial first line (when starting mid-file) does not parse and is skipped.
+    Ok(diagnose(text.lines(), format, since_ms))
+}
+
 /// Findings from an error-log file (read whole).
 pub fn diagnose_file(path: &Path, format: ErrorFormat, since_ms: Option<i64>) -> std::io::Result<Vec<Finding>> {
     let bytes = std::fs::read(path)?;

@@ -6,5 +6,5 @@
 pub mod error_log;
 pub mod hints;
 
-pub use error_log::{Cause, Finding, NOTHING_FOUND, diagnose, diagnose_file};
+pub use error_log::{Cause, Finding, NOTHING_FOUND, diagnose, diagnose_file, diagnose_tail};
 pub use hints::Missing;

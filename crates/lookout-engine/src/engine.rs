@@ -187,6 +187,7 @@ impl Engine {
             failing_since: state.failing_since,
             reasons: vec![RETIRED_REASON.to_string()],
             consecutive: 0,
+            diagnosis: None,
         })
     }
 
@@ -236,6 +237,7 @@ fn step(
         failing_since: state.failing_since,
         reasons,
         consecutive,
+        diagnosis: None,
     };
     if verdict.ok {
         state.consecutive_failures = 0;

@@ -34,6 +34,8 @@ pub struct Notification {
     pub summary: String,
     /// Why the target failed (failed conditions or the probe error).
     pub reasons: Vec<String>,
+    /// The probable root cause, when lookout could find one (firing messages only).
+    pub diagnosis: Option<String>,
     pub last_result: Option<LastResult>,
 }
 
@@ -67,6 +69,7 @@ impl Notification {
             duration_seconds: (t.kind == TransitionKind::Resolved).then(|| duration.map(|d| d.as_secs())).flatten(),
             summary,
             reasons: t.reasons.clone(),
+            diagnosis: t.diagnosis.clone(),
             last_result: last,
         })
     }
@@ -86,6 +89,7 @@ mod tests {
             failing_since: Some(Timestamp(1_795_617_302_000)),
             reasons: if kind == TransitionKind::Firing { vec!["[STATUS] (500) == 200".into()] } else { vec![] },
             consecutive: 3,
+            diagnosis: None,
         }
     }
 
@@ -113,6 +117,7 @@ mod tests {
                 "duration_seconds": null,
                 "summary": "site is DOWN: [STATUS] (500) == 200",
                 "reasons": ["[STATUS] (500) == 200"],
+                "diagnosis": null,
                 "last_result": {"ok": false, "status": 500, "latency_ms": 3.0, "error": null, "failed_conditions": ["[STATUS] (500) == 200"]}
             })
         );

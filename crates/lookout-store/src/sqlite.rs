@@ -374,6 +374,7 @@ mod tests {
             failing_since: Some(Timestamp(1000)),
             reasons: vec!["[STATUS] (500) == 200".into()],
             consecutive: 3,
+            diagnosis: None,
         }
     }
 

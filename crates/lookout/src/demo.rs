@@ -83,6 +83,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             format_duration(t.at.since(broke_at)),
             t.reasons.join("; ")
         ));
+        if let Some(d) = &t.diagnosis {
+            n.event(&format!("DIAGNOSIS: {d}"));
+        }
         key = t.idempotency_key().context("a firing alert has a key")?;
         let delivery = receiver.wait_for(&key, STEP_TIMEOUT).await?;
         n.event(&format!("webhook delivered to the receiver: {:?}", delivery.summary));
@@ -205,6 +208,9 @@ timeout = "1s"
 conditions = ["[STATUS] == 200", "[BODY] not contains \"Fatal error\"", "[RESPONSE_TIME] < 1000"]
 failure_threshold = 2
 success_threshold = 2
+
+[target.diagnose]
+error_log = "logs/error.log"
 
 [[log]]
 name = "{LOGS}"

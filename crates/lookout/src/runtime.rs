@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use lookout_config::{Config, Target};
+use std::collections::HashMap;
+
+use lookout_config::{Config, DiagnoseSpec, Target};
 use lookout_core::{Event, LogBatch, Observation, SystemClock, Timestamp, Transition};
 use lookout_engine::{Engine, Outcome};
 use lookout_notify::{Backoff, LastResult, Notification, Outbox, OutboxWaker};
@@ -72,7 +74,15 @@ pub async fn run(
     let channel_names = outbox.channel_names();
     let waker = outbox.waker();
 
-    let pipeline = Pipeline { engine, store: store.clone(), channel_names, waker, activity };
+    let mut diagnose: HashMap<String, DiagnoseSpec> =
+        config.targets.iter().filter_map(|t| Some((t.name.clone(), t.diagnose.clone()?))).collect();
+    for l in &config.logs {
+        if let Some(error_log) = &l.error {
+            diagnose
+                .insert(l.name.clone(), DiagnoseSpec { error_log: error_log.clone(), error_format: l.error_format });
+        }
+    }
+    let pipeline = Pipeline { engine, diagnose, store: store.clone(), channel_names, waker, activity };
     pipeline.retire(retired).await?;
 
     let mut tasks = JoinSet::new();
@@ -128,8 +138,14 @@ async fn prune_loop(store: Arc<SqliteStore>, retention: Duration, mut shutdown: 
     }
 }
 
+/// Error-log lines this long before the first failure still count as evidence (and the server's clock may differ).
+const DIAGNOSIS_LOOKBACK_MS: i64 = 5 * 60 * 1000;
+/// Bytes of the error log's end read for a diagnosis.
+const DIAGNOSIS_TAIL_BYTES: u64 = 4 << 20;
+
 struct Pipeline {
     engine: Engine,
+    diagnose: HashMap<String, DiagnoseSpec>,
     store: Arc<SqliteStore>,
     channel_names: Vec<String>,
     waker: OutboxWaker,
@@ -137,6 +153,31 @@ struct Pipeline {
 }
 
 impl Pipeline {
+    /// Looks for the root cause of each firing alert whose target says where (its error log), so the verdict
+    /// rides on the firing notification and is stored with the transition. Bounded: the log's tail only, 2 s.
+    async fn attach_diagnosis(&self, transitions: &mut [Transition]) {
+        for t in transitions.iter_mut().filter(|t| t.kind == lookout_core::TransitionKind::Firing) {
+            let Some(spec) = self.diagnose.get(&t.target).cloned() else { continue };
+            let since = t.failing_since.map(|s| s.as_millis() - DIAGNOSIS_LOOKBACK_MS);
+            let job = tokio::task::spawn_blocking(move || {
+                lookout_diagnose::diagnose_tail(&spec.error_log, spec.error_format, since, DIAGNOSIS_TAIL_BYTES)
+            });
+            match tokio::time::timeout(Duration::from_secs(2), job).await {
+                Ok(Ok(Ok(findings))) => {
+                    if let Some(f) = findings.first() {
+                        tracing::warn!(target = %t.target, diagnosis = %f.summary, "Diagnosed.");
+                        t.diagnosis = Some(f.summary.clone());
+                    }
+                }
+                Ok(Ok(Err(e))) => {
+                    tracing::warn!(target = %t.target, error = %e, "Cannot read the error log to diagnose.")
+                }
+                Ok(Err(e)) => tracing::warn!(target = %t.target, error = %e, "The diagnosis failed."),
+                Err(_) => tracing::warn!(target = %t.target, "The diagnosis took longer than 2 s; sent without it."),
+            }
+        }
+    }
+
     /// Forgets targets that left the configuration, closing their alerts if they were firing.
     async fn retire(&self, retired: Vec<(String, lookout_core::AlertState)>) -> anyhow::Result<()> {
         for (target, state) in retired {
@@ -179,9 +220,10 @@ impl Pipeline {
                 e = rx.recv() => match e { Some(e) => e, None => return },
                 _ = shutdown.changed() => return,
             };
-            let Some(outcome) = self.engine.observe(&event) else {
+            let Some(mut outcome) = self.engine.observe(&event) else {
                 continue;
             };
+            self.attach_diagnosis(&mut outcome.transitions).await;
             let record = match &event {
                 Event::Probe(obs) => self.record_for(obs, &outcome),
                 Event::Log(batch) => self.record_for_log(batch, &outcome),

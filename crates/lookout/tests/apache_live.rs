@@ -39,6 +39,9 @@ conditions = ["[STATUS] == 200", "[BODY] not contains \"Fatal error\""]
 failure_threshold = 2
 success_threshold = 2
 
+[target.diagnose]
+error_log = "{error}"
+
 [[log]]
 name = "apache"
 access = "{access}"
@@ -70,8 +73,18 @@ retry_initial = "100ms"
     let broke = std::time::Instant::now();
     let site = receiver.wait_for_target("site", "firing", Duration::from_secs(15)).await;
     assert_eq!(site.body["reasons"], serde_json::json!(["[STATUS] (500) == 200"]), "{}", site.body);
+    // The verdict rides on the firing message: the file the page needs is gone, and what exists instead.
+    let diagnosis = site.body["diagnosis"].as_str().unwrap_or_default();
+    let missing = apache.docroot.join("inc/settings.php");
+    let instead = apache.docroot.join("inc/settings.phpp");
+    assert!(
+        diagnosis.starts_with(&format!("Probable root cause: {} does not exist (required by ", missing.display())),
+        "{diagnosis}"
+    );
+    assert!(diagnosis.ends_with(&format!("; did you mean {}?", instead.display())), "{diagnosis}");
     let log = receiver.wait_for_target("apache", "firing", Duration::from_secs(15)).await;
     eprintln!("probe alert and log alert within {:?} of the broken deploy", broke.elapsed());
+    assert!(log.body["diagnosis"].as_str().is_some_and(|d| d.contains("does not exist")), "{}", log.body);
     let reasons = log.body["reasons"].to_string();
     assert!(
         reasons.contains("[ERROR_LOG] (PHP Warning:  require_once(")

@@ -298,6 +298,10 @@ fn validate_payload(req: &ServerRequest, key: &str, body: &serde_json::Value) ->
     expect(body["since"].as_str().is_some_and(|s| s.ends_with('Z')), "since missing");
     expect(body["summary"].is_string(), "summary missing");
     expect(body["reasons"].is_array(), "reasons missing");
+    expect(body["diagnosis"].is_null() || body["diagnosis"].is_string(), "diagnosis is neither null nor a string");
+    if state == "resolved" {
+        expect(body["diagnosis"].is_null(), "a resolved message carries a diagnosis");
+    }
     // last_result is null only when an alert is closed without a probe (its target left the configuration).
     if !body["last_result"].is_null() {
         expect(body["last_result"]["ok"].is_boolean(), "last_result.ok missing");
