@@ -5,6 +5,7 @@
 
 pub mod error_log;
 pub mod hints;
+pub mod trace;
 
 pub use error_log::{Cause, Finding, NOTHING_FOUND, diagnose, diagnose_file, diagnose_tail};
 pub use hints::Missing;

@@ -1,0 +1,370 @@
+//! A bounded strace of the web server's workers: `PTRACE_SEIZE` every thread of the chosen processes (following
+//! forks and clones), stop only at syscalls, record the path-taking ones with their errno and the HTTP status
+//! lines the workers write, and always detach.
+//!
+//! Safety of the traced server comes first: no `PTRACE_O_EXITKILL` (if lookout dies, even by SIGKILL, the
+//! kernel detaches and the server keeps serving), a hard time limit, an event cap, and a guard that detaches
+//! every thread on every return path, including panics.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::ptrace::{self, Options};
+use nix::sys::signal::Signal;
+use nix::sys::uio::{process_vm_readv, RemoteIoVec};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use serde::Serialize;
+
+const AT_FDCWD: i64 = -100;
+const MAX_PATH: usize = 4096;
+
+/// What a traced worker did that matters for a diagnosis.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TraceEvent {
+    /// A path-taking syscall that failed.
+    PathFailed { pid: i32, syscall: &'static str, path: PathBuf, errno: String },
+    /// A path-taking syscall that succeeded (kept to tell noise from causes).
+    PathOk { pid: i32, syscall: &'static str, path: PathBuf },
+    /// The worker wrote an HTTP status line: the end of a request.
+    Response { pid: i32, status: u16 },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    #[error("no process to trace: {0}")]
+    NoProcess(String),
+    #[error("cannot attach to pid {pid}: {errno}; tracing needs CAP_SYS_PTRACE (run as root, or `setcap cap_sys_ptrace+ep` on lookout) and kernel.yama.ptrace_scope ≤ 1")]
+    Permission { pid: i32, errno: Errno },
+    #[error("tracing is only implemented for x86_64 Linux")]
+    Unsupported,
+}
+
+/// Processes whose command name (`/proc/PID/comm`) is `name`.
+pub fn pids_by_name(name: &str) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut pids: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name))
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+fn threads_of(pid: i32) -> Vec<i32> {
+    match std::fs::read_dir(format!("/proc/{pid}/task")) {
+        Ok(d) => d.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Detaches every traced thread when dropped: on timeout, on error, on panic.
+struct Attached {
+    tids: HashSet<i32>,
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        for &tid in &self.tids {
+            let pid = Pid::from_raw(tid);
+            // A thread must be stopped to be detached: interrupt it, wait for the stop, let go.
+            if ptrace::interrupt(pid).is_ok() {
+                let deadline = Instant::now() + Duration::from_millis(500);
+                loop {
+                    match waitpid(pid, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+                        Ok(WaitStatus::StillAlive) if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(1));
+                        }
+                        Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) | Err(_) => break,
+                        Ok(_) => {
+                            let _ = ptrace::detach(pid, None);
+                            break;
+                        }
+                    }
+                }
+            }
+            let _ = ptrace::detach(pid, None);
+        }
+    }
+}
+
+/// Traces `pids` (and every thread and child of theirs) for `duration`, keeping at most `max_events`.
+pub fn trace(pids: &[i32], duration: Duration, max_events: usize) -> Result<Vec<TraceEvent>, TraceError> {
+    if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
+        return Err(TraceError::Unsupported);
+    }
+    if pids.is_empty() {
+        return Err(TraceError::NoProcess("no pid given".into()));
+    }
+    let options = Options::PTRACE_O_TRACESYSGOOD
+        | Options::PTRACE_O_TRACEFORK
+        | Options::PTRACE_O_TRACEVFORK
+        | Options::PTRACE_O_TRACECLONE;
+    let mut attached = Attached { tids: HashSet::new() };
+    for &pid in pids {
+        let threads = threads_of(pid);
+        if threads.is_empty() {
+            return Err(TraceError::NoProcess(format!("pid {pid} does not exist")));
+        }
+        for tid in threads {
+            match ptrace::seize(Pid::from_raw(tid), options) {
+                Ok(()) => {
+                    attached.tids.insert(tid);
+                    let _ = ptrace::interrupt(Pid::from_raw(tid));
+                }
+                Err(Errno::ESRCH) => {}
+                Err(errno) => return Err(TraceError::Permission { pid, errno }),
+            }
+        }
+    }
+
+    let mut events = Vec::new();
+    let mut in_syscall: HashMap<i32, (u64, [u64; 6])> = HashMap::new();
+    let deadline = Instant::now() + duration;
+    while Instant::now() < deadline && events.len() < max_events && !attached.tids.is_empty() {
+        let status = match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => {
+                std::thread::sleep(Duration::from_micros(200));
+                continue;
+            }
+            Ok(s) => s,
+            Err(Errno::ECHILD) => break,
+            Err(_) => continue,
+        };
+        match status {
+            WaitStatus::PtraceSyscall(pid) => {
+                let tid = pid.as_raw();
+                on_syscall(pid, &mut in_syscall, &mut events);
+                let _ = ptrace::syscall(Pid::from_raw(tid), None);
+            }
+            WaitStatus::PtraceEvent(pid, _, event) => {
+                if [libc_event::FORK, libc_event::VFORK, libc_event::CLONE].contains(&event) {
+                    if let Ok(child) = ptrace::getevent(pid) {
+                        attached.tids.insert(child as i32);
+                    }
+                }
+                attached.tids.insert(pid.as_raw());
+                let _ = ptrace::syscall(pid, None);
+            }
+            WaitStatus::Stopped(pid, sig) => {
+                attached.tids.insert(pid.as_raw());
+                // A signal for the tracee (or the stop of a new child): deliver it and go on.
+                let deliver = if sig == Signal::SIGSTOP || sig == Signal::SIGTRAP { None } else { Some(sig) };
+                let _ = ptrace::syscall(pid, deliver);
+            }
+            WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _) => {
+                attached.tids.remove(&pid.as_raw());
+                in_syscall.remove(&pid.as_raw());
+            }
+            _ => {}
+        }
+    }
+    drop(attached);
+    Ok(events)
+}
+
+/// `PTRACE_EVENT_*` numbers (nix reports them as plain integers).
+mod libc_event {
+    pub const FORK: i32 = 1;
+    pub const VFORK: i32 = 2;
+    pub const CLONE: i32 = 3;
+}
+
+/// Path-taking syscalls on x86_64: (number, name, index of the path argument, index of a dirfd argument).
+const PATH_SYSCALLS: &[(u64, &str, usize, Option<usize>)] = &[
+    (2, "open", 0, None),
+    (4, "stat", 0, None),
+    (6, "lstat", 0, None),
+    (21, "access", 0, None),
+    (59, "execve", 0, None),
+    (80, "chdir", 0, None),
+    (82, "rename", 0, None),
+    (83, "mkdir", 0, None),
+    (87, "unlink", 0, None),
+    (89, "readlink", 0, None),
+    (257, "openat", 1, Some(0)),
+    (262, "newfstatat", 1, Some(0)),
+    (267, "readlinkat", 1, Some(0)),
+    (269, "faccessat", 1, Some(0)),
+    (332, "statx", 1, Some(0)),
+    (437, "openat2", 1, Some(0)),
+    (439, "faccessat2", 1, Some(0)),
+];
+const SYS_WRITE: u64 = 1;
+const SYS_WRITEV: u64 = 20;
+
+fn on_syscall(pid: Pid, in_syscall: &mut HashMap<i32, (u64, [u64; 6])>, events: &mut Vec<TraceEvent>) {
+    let Ok(regs) = ptrace::getregs(pid) else { return };
+    let tid = pid.as_raw();
+    // At a syscall-entry stop the kernel has put -ENOSYS in rax: that tells entry from exit even for a thread
+    // that was attached in the middle of a blocking call.
+    if regs.rax as i64 == -(Errno::ENOSYS as i64) {
+        let args = [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9];
+        in_syscall.insert(tid, (regs.orig_rax, args));
+        return;
+    }
+    match in_syscall.remove(&tid) {
+        Some((nr, _)) if nr != regs.orig_rax => {}
+        None => {}
+        Some((nr, args)) => {
+            // Exit: the return value is in rax (negative errno on failure).
+            let ret = regs.rax as i64;
+            if let Some(&(_, name, path_arg, dirfd_arg)) = PATH_SYSCALLS.iter().find(|(n, ..)| *n == nr) {
+                let Some(raw) = read_c_string(pid, args[path_arg]) else { return };
+                let path = resolve(tid, &raw, dirfd_arg.map(|i| args[i] as i64));
+                events.push(if ret < 0 {
+                    TraceEvent::PathFailed { pid: tid, syscall: name, path, errno: errno_name(-ret) }
+                } else {
+                    TraceEvent::PathOk { pid: tid, syscall: name, path }
+                });
+            } else if (nr == SYS_WRITE || nr == SYS_WRITEV) && ret > 0 {
+                let head = if nr == SYS_WRITE { read_bytes(pid, args[1], 16) } else { read_first_iov(pid, args[1]) };
+                if let Some(status) = head.as_deref().and_then(http_status) {
+                    events.push(TraceEvent::Response { pid: tid, status });
+                }
+            }
+        }
+    }
+}
+
+fn errno_name(e: i64) -> String {
+    let errno = Errno::from_raw(e as i32);
+    format!("{errno:?}")
+}
+
+fn read_bytes(pid: Pid, addr: u64, len: usize) -> Option<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    let n = process_vm_readv(pid, &mut [std::io::IoSliceMut::new(&mut buf)], &[RemoteIoVec { base: addr as usize, len }]).ok()?;
+    buf.truncate(n);
+    Some(buf)
+}
+
+fn read_first_iov(pid: Pid, iov: u64) -> Option<Vec<u8>> {
+    let raw = read_bytes(pid, iov, 16)?;
+    let base = u64::from_ne_bytes(raw.get(0..8)?.try_into().ok()?);
+    let len = u64::from_ne_bytes(raw.get(8..16)?.try_into().ok()?);
+    read_bytes(pid, base, (len as usize).min(16))
+}
+
+/// `HTTP/1.1 500 ...` → 500.
+fn http_status(head: &[u8]) -> Option<u16> {
+    if !head.starts_with(b"HTTP/1.") || head.len() < 12 || head[8] != b' ' {
+        return None;
+    }
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// A NUL-terminated string from the tracee, read in pages so it never crosses into unmapped memory needlessly.
+fn read_c_string(pid: Pid, addr: u64) -> Option<String> {
+    if addr == 0 {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut at = addr;
+    while out.len() < MAX_PATH {
+        // Up to the end of the current page.
+        let chunk = (4096 - (at % 4096)) as usize;
+        let bytes = read_bytes(pid, at, chunk)?;
+        if bytes.is_empty() {
+            return None;
+        }
+        if let Some(nul) = bytes.iter().position(|b| *b == 0) {
+            out.extend_from_slice(&bytes[..nul]);
+            return Some(String::from_utf8_lossy(&out).into_owned());
+        }
+        out.extend_from_slice(&bytes);
+        at += bytes.len() as u64;
+    }
+    None
+}
+
+/// Makes a path absolute against the dirfd (or the cwd) of the thread.
+fn resolve(tid: i32, raw: &str, dirfd: Option<i64>) -> PathBuf {
+    let p = PathBuf::from(raw);
+    if p.is_absolute() {
+        return p;
+    }
+    let base = match dirfd {
+        Some(fd) if fd != AT_FDCWD => std::fs::read_link(format!("/proc/{tid}/fd/{fd}")),
+        _ => std::fs::read_link(format!("/proc/{tid}/cwd")),
+    };
+    match base {
+        Ok(b) => b.join(p),
+        Err(_) => p,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_lines() {
+        assert_eq!(http_status(b"HTTP/1.1 500 Internal"), Some(500));
+        assert_eq!(http_status(b"HTTP/1.0 200 OK\r\n"), Some(200));
+        assert_eq!(http_status(b"GET / HTTP/1.1"), None);
+        assert_eq!(http_status(b"HTTP/1.1"), None);
+    }
+}
+
+#[cfg(test)]
+mod live {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    /// State letter from /proc/PID/stat: R, S, D, T (stopped), t (tracing stop), Z...
+    fn state(pid: i32) -> char {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()).unwrap_or('?')
+    }
+
+    fn tracer_allowed() -> bool {
+        nix::unistd::geteuid().is_root()
+            || std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope").is_ok_and(|s| s.trim() == "0")
+    }
+
+    #[test]
+    fn follows_forks_records_enoent_and_always_detaches() {
+        if !tracer_allowed() {
+            eprintln!("SKIPPED: tracing needs root or kernel.yama.ptrace_scope=0 here");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("settings.phpp");
+        let script = format!("while :; do cat {} 2>/dev/null; sleep 0.02; done", missing.display());
+        let mut child = Command::new("sh").arg("-c").arg(&script).stdout(Stdio::null()).spawn().unwrap();
+        let pid = child.id() as i32;
+        std::thread::sleep(Duration::from_millis(100));
+        let events = trace(&[pid], Duration::from_millis(700), 10_000).unwrap();
+        let failed: Vec<&TraceEvent> = events
+            .iter()
+            .filter(|e| matches!(e, TraceEvent::PathFailed { path, .. } if *path == missing))
+            .collect();
+        assert!(!failed.is_empty(), "no failing open of {missing:?} in {} events", events.len());
+        assert!(
+            failed.iter().any(|e| matches!(e, TraceEvent::PathFailed { syscall: "openat", errno, .. } if errno == "ENOENT")),
+            "{failed:?}"
+        );
+        // Detached: the shell runs on, not stopped, and its children are untraced.
+        std::thread::sleep(Duration::from_millis(100));
+        let s = state(pid);
+        assert!(s == 'S' || s == 'R', "traced process left in state {s}");
+        let tracer = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        assert!(tracer.lines().any(|l| l == "TracerPid:\t0"), "{tracer}");
+        child.kill().unwrap();
+        let _ = child.wait();
+    }
+
+    #[test]
+    fn clear_errors_for_missing_processes() {
+        let e = trace(&[], Duration::from_millis(10), 10).unwrap_err();
+        assert!(matches!(e, TraceError::NoProcess(_)));
+        let e = trace(&[i32::MAX - 7], Duration::from_millis(10), 10).unwrap_err().to_string();
+        assert!(e.contains("does not exist"), "{e}");
+        assert!(pids_by_name("no-such-process-name-lookout").is_empty());
+    }
+}
