@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::ptrace::{self, Options};
 use nix::sys::signal::Signal;
-use nix::sys::uio::{process_vm_readv, RemoteIoVec};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::uio::{RemoteIoVec, process_vm_readv};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use serde::Serialize;
 
@@ -37,7 +37,9 @@ pub enum TraceEvent {
 pub enum TraceError {
     #[error("no process to trace: {0}")]
     NoProcess(String),
-    #[error("cannot attach to pid {pid}: {errno}; tracing needs CAP_SYS_PTRACE (run as root, or `setcap cap_sys_ptrace+ep` on lookout) and kernel.yama.ptrace_scope ≤ 1")]
+    #[error(
+        "cannot attach to pid {pid}: {errno}; tracing needs CAP_SYS_PTRACE (run as root, or `setcap cap_sys_ptrace+ep` on lookout) and kernel.yama.ptrace_scope ≤ 1"
+    )]
     Permission { pid: i32, errno: Errno },
     #[error("tracing is only implemented for x86_64 Linux")]
     Unsupported,
@@ -142,10 +144,10 @@ pub fn trace(pids: &[i32], duration: Duration, max_events: usize) -> Result<Vec<
                 let _ = ptrace::syscall(Pid::from_raw(tid), None);
             }
             WaitStatus::PtraceEvent(pid, _, event) => {
-                if [libc_event::FORK, libc_event::VFORK, libc_event::CLONE].contains(&event) {
-                    if let Ok(child) = ptrace::getevent(pid) {
-                        attached.tids.insert(child as i32);
-                    }
+                if [libc_event::FORK, libc_event::VFORK, libc_event::CLONE].contains(&event)
+                    && let Ok(child) = ptrace::getevent(pid)
+                {
+                    attached.tids.insert(child as i32);
                 }
                 attached.tids.insert(pid.as_raw());
                 let _ = ptrace::syscall(pid, None);
@@ -238,7 +240,9 @@ fn errno_name(e: i64) -> String {
 
 fn read_bytes(pid: Pid, addr: u64, len: usize) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; len];
-    let n = process_vm_readv(pid, &mut [std::io::IoSliceMut::new(&mut buf)], &[RemoteIoVec { base: addr as usize, len }]).ok()?;
+    let n =
+        process_vm_readv(pid, &mut [std::io::IoSliceMut::new(&mut buf)], &[RemoteIoVec { base: addr as usize, len }])
+            .ok()?;
     buf.truncate(n);
     Some(buf)
 }
@@ -340,13 +344,13 @@ mod live {
         let pid = child.id() as i32;
         std::thread::sleep(Duration::from_millis(100));
         let events = trace(&[pid], Duration::from_millis(700), 10_000).unwrap();
-        let failed: Vec<&TraceEvent> = events
-            .iter()
-            .filter(|e| matches!(e, TraceEvent::PathFailed { path, .. } if *path == missing))
-            .collect();
+        let failed: Vec<&TraceEvent> =
+            events.iter().filter(|e| matches!(e, TraceEvent::PathFailed { path, .. } if *path == missing)).collect();
         assert!(!failed.is_empty(), "no failing open of {missing:?} in {} events", events.len());
         assert!(
-            failed.iter().any(|e| matches!(e, TraceEvent::PathFailed { syscall: "openat", errno, .. } if errno == "ENOENT")),
+            failed
+                .iter()
+                .any(|e| matches!(e, TraceEvent::PathFailed { syscall: "openat", errno, .. } if errno == "ENOENT")),
             "{failed:?}"
         );
         // Detached: the shell runs on, not stopped, and its children are untraced.
