@@ -3,6 +3,7 @@
 //! Today it reads the error log ([`error_log`]) and explains missing and unreadable files ([`hints`]); the
 //! ptrace tracer of the web server's workers (the one place `unsafe` may be allowed) comes next.
 
+pub mod correlate;
 pub mod error_log;
 pub mod hints;
 pub mod trace;

@@ -57,6 +57,23 @@ pub fn pids_by_name(name: &str) -> Vec<i32> {
     pids
 }
 
+/// `pid` and its direct children: the parent of a pool (Apache prefork, php-fpm) and its workers.
+pub fn with_children(pid: i32) -> Vec<i32> {
+    let mut out = vec![pid];
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            let Some(child) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else { continue };
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            // "pid (comm) state ppid ...": the comm may contain spaces, so split after the last ')'.
+            let ppid = stat.rsplit_once(") ").and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<i32>().ok());
+            if ppid == Some(pid) {
+                out.push(child);
+            }
+        }
+    }
+    out
+}
+
 fn threads_of(pid: i32) -> Vec<i32> {
     match std::fs::read_dir(format!("/proc/{pid}/task")) {
         Ok(d) => d.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect(),

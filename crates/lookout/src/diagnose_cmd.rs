@@ -1,6 +1,6 @@
-//! `lookout diagnose --error-log F`: the probable root cause of failing requests, verdict first, from the error
-//! log (tracing the workers comes with the tracer). Exit 0 when a probable cause was found, 1 when none, 2 on
-//! usage errors.
+//! `lookout diagnose`: the probable root cause of failing requests, verdict first — from a bounded trace of the
+//! server's workers (`--process`/`--pid`, optionally driving requests with `--url`) and/or from the error log.
+//! Exit 0 when a probable cause was found, 1 when none, 2 on usage errors.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -10,30 +10,183 @@ use lookout_diagnose::{Finding, NOTHING_FOUND};
 use lookout_logs::error_log::ErrorFormat;
 
 pub struct DiagnoseArgs {
-    pub error_log: PathBuf,
+    pub error_log: Option<PathBuf>,
     pub error_format: String,
     pub since: Option<String>,
     pub json: bool,
+    pub processes: Vec<String>,
+    pub pids: Vec<i32>,
+    pub urls: Vec<String>,
+    pub requests: u32,
+    pub duration: String,
 }
 
-/// Runs the diagnosis; `Ok(true)` when a probable cause was found.
-pub fn run(args: DiagnoseArgs, out: &mut dyn std::io::Write) -> anyhow::Result<bool> {
-    let format = ErrorFormat::parse_name(&args.error_format)
-        .with_context(|| format!("--error-format {:?}: use apache or nginx", args.error_format))?;
-    let since = match &args.since {
-        Some(s) => Some(
-            lookout_logs::time::parse_user_time(s)
-                .with_context(|| format!("--since {s:?} is not a time; write e.g. 2026-11-25T14:00 (UTC)"))?
-                * 1000,
-        ),
-        None => None,
+/// Runs the diagnosis: a trace of the workers when processes are named (optionally driving requests), the
+/// error log when given (or when tracing is not possible). `Ok(true)` when a probable cause was found.
+pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> anyhow::Result<bool> {
+    if args.processes.is_empty() && args.pids.is_empty() {
+        let Some(error_log) = args.error_log.clone() else {
+            anyhow::bail!("name what to diagnose: --process NAME or --pid PID (to trace), and/or --error-log FILE");
+        };
+        return run_error_log(&args, &error_log, out);
+    }
+    let duration = lookout_core::parse_duration(&args.duration).map_err(|e| anyhow::anyhow!("--duration: {e}"))?;
+    // A pid stands for itself and its children, so naming the parent of a prefork pool traces its workers.
+    let mut pids: Vec<i32> = args.pids.iter().flat_map(|p| lookout_diagnose::trace::with_children(*p)).collect();
+    let mut label = args.processes.first().cloned().unwrap_or_else(|| "process".into());
+    for name in &args.processes {
+        let found = lookout_diagnose::trace::pids_by_name(name);
+        if found.is_empty() {
+            anyhow::bail!(
+                "no process named {name:?} is running (names are as in /proc/PID/comm, e.g. apache2, php-fpm8.2, nginx)"
+            );
+        }
+        pids.extend(found);
+    }
+    if args.processes.is_empty() {
+        label = std::fs::read_to_string(format!("/proc/{}/comm", pids[0])).map_or(label, |c| c.trim().to_string());
+    }
+    let mut urls = Vec::new();
+    for u in &args.urls {
+        let uri: http::Uri = u.parse().with_context(|| format!("--url {u:?} is not a URL"))?;
+        urls.push(uri);
+    }
+    // Trace on a thread of its own; drive the requests meanwhile so the failing path runs while attached.
+    let tracer = std::thread::spawn(move || lookout_diagnose::trace::trace(&pids, duration, 200_000));
+    let mut request_errors = Vec::new();
+    if !urls.is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        for _ in 0..args.requests.max(1) {
+            for uri in &urls {
+                let obs = lookout_probe::fetch(&lookout_probe::HttpRequest::get(
+                    uri.clone(),
+                    std::time::Duration::from_secs(2),
+                ))
+                .await;
+                if let Some(e) = obs.error {
+                    request_errors.push(format!("{uri}: {e}"));
+                }
+            }
+        }
+    }
+    let traced = tokio::task::spawn_blocking(move || tracer.join())
+        .await
+        .map_err(|e| anyhow::anyhow!("the tracer failed: {e}"))?
+        .map_err(|_| anyhow::anyhow!("the tracer thread panicked (the server was detached)"))?;
+    let events = match traced {
+        Ok(ev) => ev,
+        Err(e) => {
+            // Without the privilege to trace, fall back to the error log.
+            eprintln!("cannot trace: {e}");
+            return match &args.error_log {
+                Some(log) => {
+                    eprintln!("falling back to the error log {}", log.display());
+                    run_error_log(&args, log, out)
+                }
+                None => Err(anyhow::anyhow!("{e}; give --error-log FILE to diagnose from the error log instead")),
+            };
+        }
     };
-    let findings = lookout_diagnose::diagnose_file(&args.error_log, format, since)
-        .with_context(|| format!("cannot read the error log {}", args.error_log.display()))?;
+    if !request_errors.is_empty() && request_errors.len() as u32 >= args.requests.max(1) * urls.len() as u32 {
+        anyhow::bail!("no request reached the server: {}", request_errors[0]);
+    }
+    let correlation = lookout_diagnose::correlate::correlate(&events);
+    let verdict = correlation.verdict(&label);
+    let log_findings = match &args.error_log {
+        Some(log) => lookout_diagnose::diagnose_file(log, parse_format(&args.error_format)?, since_ms(&args.since)?)
+            .with_context(|| format!("cannot read the error log {}", log.display()))?,
+        None => Vec::new(),
+    };
+    let found = !correlation.candidates.is_empty() || !log_findings.is_empty();
+    if args.json {
+        let v = serde_json::json!({
+            "source": "trace",
+            "verdict": verdict,
+            "process": label,
+            "events": events.len(),
+            "failing_requests": correlation.failing_requests,
+            "ok_requests": correlation.ok_requests,
+            "candidates": correlation.candidates,
+            "noise": correlation.noise,
+            "request_errors": request_errors,
+            "error_log_findings": log_findings,
+        });
+        serde_json::to_writer_pretty(&mut *out, &v)?;
+        writeln!(out)?;
+    } else {
+        let mut s = String::new();
+        let _ = writeln!(s, "{}", printable(&verdict));
+        let _ = writeln!(
+            s,
+            "\nTraced {label} for {} ({} syscall events; {} failing and {} successful requests seen).",
+            args.duration,
+            events.len(),
+            correlation.failing_requests,
+            correlation.ok_requests
+        );
+        for c in correlation.candidates.iter().skip(1).take(5) {
+            let _ = writeln!(
+                s,
+                "  also failing only in failing requests: {} ({} in {}, {}×)",
+                printable(&c.path.display().to_string()),
+                c.errno,
+                c.syscalls.join("/"),
+                c.in_failing_requests
+            );
+        }
+        if !correlation.noise.is_empty() {
+            let _ = writeln!(
+                s,
+                "  ignored as noise (they fail in successful requests too): {}",
+                correlation
+                    .noise
+                    .iter()
+                    .take(5)
+                    .map(|c| printable(&c.path.display().to_string()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        for e in &request_errors {
+            let _ = writeln!(s, "  request failed: {}", printable(e));
+        }
+        if !log_findings.is_empty() {
+            let _ = writeln!(s, "\nThe error log says:");
+            s.push_str(&render(&log_findings));
+        }
+        out.write_all(s.as_bytes())?;
+    }
+    Ok(found)
+}
+
+fn parse_format(name: &str) -> anyhow::Result<ErrorFormat> {
+    ErrorFormat::parse_name(name).with_context(|| format!("--error-format {name:?}: use apache or nginx"))
+}
+
+fn since_ms(since: &Option<String>) -> anyhow::Result<Option<i64>> {
+    since
+        .as_deref()
+        .map(|s| {
+            lookout_logs::time::parse_user_time(s)
+                .map(|t| t * 1000)
+                .with_context(|| format!("--since {s:?} is not a time; write e.g. 2026-11-25T14:00 (UTC)"))
+        })
+        .transpose()
+}
+
+fn run_error_log(
+    args: &DiagnoseArgs,
+    error_log: &std::path::Path,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<bool> {
+    let format = parse_format(&args.error_format)?;
+    let since = since_ms(&args.since)?;
+    let findings = lookout_diagnose::diagnose_file(error_log, format, since)
+        .with_context(|| format!("cannot read the error log {}", error_log.display()))?;
     if args.json {
         let v = serde_json::json!({
             "source": "error_log",
-            "error_log": args.error_log,
+            "error_log": error_log,
             "verdict": findings.first().map_or(NOTHING_FOUND.to_string(), |f| f.summary.clone()),
             "findings": findings,
         });

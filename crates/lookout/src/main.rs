@@ -86,13 +86,28 @@ enum Command {
     /// The probable root cause of failing requests, verdict first: what the error log says could not be opened,
     /// read or parsed, with what was probably meant. Exit 0 found, 1 nothing found, 2 usage error.
     Diagnose {
-        /// The server's error log.
+        /// Trace the workers of processes with this name (e.g. apache2; repeatable).
+        #[arg(long = "process", value_name = "NAME")]
+        processes: Vec<String>,
+        /// Trace this process and its children, e.g. the parent of a prefork pool (repeatable).
+        #[arg(long = "pid", value_name = "PID")]
+        pids: Vec<i32>,
+        /// While tracing, send requests to this URL (repeatable), so the failing code path runs.
+        #[arg(long = "url", value_name = "URL")]
+        urls: Vec<String>,
+        /// Requests sent to each --url.
+        #[arg(long, default_value_t = 5)]
+        requests: u32,
+        /// How long to trace (the server slows down while traced: keep it short).
+        #[arg(long, default_value = "3s")]
+        duration: String,
+        /// The server's error log (also the fallback when tracing is not possible).
         #[arg(long)]
-        error_log: PathBuf,
+        error_log: Option<PathBuf>,
         /// apache or nginx.
         #[arg(long, default_value = "apache")]
         error_format: String,
-        /// Only lines at or after this time (UTC), e.g. 2026-11-25T12:00.
+        /// Only error-log lines at or after this time (UTC), e.g. 2026-11-25T12:00.
         #[arg(long)]
         since: Option<String>,
         /// Print the findings as JSON.
@@ -206,10 +221,21 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::Diagnose { error_log, error_format, since, json } => {
+        Command::Diagnose { processes, pids, urls, requests, duration, error_log, error_format, since, json } => {
             init_tracing(cli.log_format, "warn");
-            let args = lookout::diagnose_cmd::DiagnoseArgs { error_log, error_format, since, json };
-            match lookout::diagnose_cmd::run(args, &mut std::io::stdout().lock()) {
+            let args = lookout::diagnose_cmd::DiagnoseArgs {
+                error_log,
+                error_format,
+                since,
+                json,
+                processes,
+                pids,
+                urls,
+                requests,
+                duration,
+            };
+            let mut stdout = std::io::stdout();
+            match lookout::diagnose_cmd::run(args, &mut stdout).await {
                 Ok(true) => ExitCode::SUCCESS,
                 Ok(false) => ExitCode::from(1),
                 Err(e) => {

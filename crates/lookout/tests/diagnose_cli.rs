@@ -91,3 +91,70 @@ fn hostile_log_lines_are_printed_escaped() {
     assert!(!stdout.contains('\u{1b}'), "verdict and evidence are escaped: {stdout:?}");
     assert!(stdout.lines().next().unwrap().contains("/nonexistent-x/\\u{1b}[2Jindex.php:1"), "{stdout}");
 }
+
+const TRACED_INDEX: &str =
+    "<?php @file_exists(__DIR__ . '/optional.conf'); require_once __DIR__ . '/inc/settings.phpp'; ?>\n<h1>Shop</h1>\n";
+const TRACED_OK: &str = "<?php @file_exists(__DIR__ . '/optional.conf'); ?>\nok\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn traces_a_real_apache_and_names_the_file_not_the_noise() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: tracing Apache's www-data workers needs root here");
+        return;
+    }
+    let Some(apache) = Apache::start(&[
+        ("index.php", TRACED_INDEX),
+        ("ok.php", TRACED_OK),
+        ("inc/settings.php", "<?php $currency = 'EUR';\n"),
+    ]) else {
+        return;
+    };
+    let pid = apache.pid().to_string();
+    let (broken, ok) = (apache.url("/"), apache.url("/ok.php"));
+    let out = tokio::task::spawn_blocking(move || {
+        diagnose(&["--pid", &pid, "--url", &broken, "--url", &ok, "--requests", "5", "--duration", "2s", "--json"])
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let missing = apache.docroot.join("inc/settings.phpp");
+    let meant = apache.docroot.join("inc/settings.php");
+    assert_eq!(v["failing_requests"], 5, "{v:#}");
+    assert_eq!(v["ok_requests"], 5, "{v:#}");
+    assert_eq!(v["candidates"][0]["path"], missing.to_str().unwrap(), "{v:#}");
+    assert_eq!(v["candidates"][0]["errno"], "ENOENT");
+    assert_eq!(v["candidates"][0]["in_failing_requests"], 5);
+    let verdict = v["verdict"].as_str().unwrap();
+    assert!(
+        verdict.starts_with(&format!("Probable root cause: {} does not exist (ENOENT in ", missing.display())),
+        "{verdict}"
+    );
+    assert!(verdict.contains("in 5 of 5 failing requests, 0 of 5 successful"), "{verdict}");
+    assert!(verdict.ends_with(&format!("; did you mean {}?", meant.display())), "{verdict}");
+    let noise: Vec<&str> = v["noise"].as_array().unwrap().iter().filter_map(|c| c["path"].as_str()).collect();
+    let optional = apache.docroot.join("optional.conf");
+    assert!(
+        noise.contains(&optional.to_str().unwrap()),
+        "the optional file fails in successful requests too: {noise:?}"
+    );
+    assert!(v["candidates"].as_array().unwrap().iter().all(|c| c["path"] != optional.to_str().unwrap()));
+
+    // The server was detached and keeps serving.
+    let after = lookout_probe::fetch(&lookout_probe::HttpRequest::get(
+        apache.url("/ok.php").parse().unwrap(),
+        Duration::from_secs(5),
+    ))
+    .await;
+    assert_eq!(after.status, Some(200));
+    for p in lookout_diagnose::trace::with_children(apache.pid()) {
+        let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+        assert!(status.is_empty() || status.lines().any(|l| l == "TracerPid:\t0"), "pid {p} still traced");
+    }
+}

@@ -115,6 +115,25 @@ MaxSpareServers 3
         })
     }
 
+    /// The parent process (from the PidFile).
+    pub fn pid(&self) -> i32 {
+        let file = self.root.join("run/apache2.pid");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Some(pid) = std::fs::read_to_string(&file).ok().and_then(|s| s.trim().parse().ok()) {
+                return pid;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no pid in {}: {:?}",
+                file.display(),
+                std::fs::read_dir(self.root.join("run"))
+                    .map(|d| d.flatten().map(|e| e.file_name()).collect::<Vec<_>>())
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }

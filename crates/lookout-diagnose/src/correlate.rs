@@ -1,0 +1,193 @@
+//! From a trace to a verdict: segment each worker's syscalls by request (up to the status line it writes),
+//! keep the failing paths of requests answered 5xx that never fail in requests answered below 400, rank them.
+//! A path that fails in successful requests too (DirectoryIndex probing, include_path walks, optional files)
+//! is noise, not a cause.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::hints::{self, Missing};
+use crate::trace::TraceEvent;
+
+/// A failing path, with how often it failed in failing and in successful requests.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Candidate {
+    pub path: PathBuf,
+    pub errno: String,
+    /// The syscalls that failed on it, e.g. `["newfstatat", "openat"]`.
+    pub syscalls: Vec<&'static str>,
+    pub pids: Vec<i32>,
+    pub in_failing_requests: u32,
+    pub in_ok_requests: u32,
+    pub hint: Option<Missing>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Correlation {
+    pub failing_requests: u32,
+    pub ok_requests: u32,
+    /// Best first.
+    pub candidates: Vec<Candidate>,
+    /// Failing paths that also fail in successful requests.
+    pub noise: Vec<Candidate>,
+}
+
+#[derive(Default)]
+struct Tally {
+    syscalls: BTreeSet<&'static str>,
+    pids: BTreeSet<i32>,
+    failing: u32,
+    ok: u32,
+}
+
+/// A failing (path, errno) and the syscalls that failed on it, within one request.
+type FailedInRequest = BTreeMap<(PathBuf, String), BTreeSet<&'static str>>;
+
+pub fn correlate(events: &[TraceEvent]) -> Correlation {
+    let mut pending: HashMap<i32, FailedInRequest> = HashMap::new();
+    let mut tallies: BTreeMap<(PathBuf, String), Tally> = BTreeMap::new();
+    let (mut failing_requests, mut ok_requests) = (0, 0);
+    for e in events {
+        match e {
+            TraceEvent::PathFailed { pid, syscall, path, errno } => {
+                pending.entry(*pid).or_default().entry((path.clone(), errno.clone())).or_default().insert(syscall);
+            }
+            TraceEvent::PathOk { .. } => {}
+            TraceEvent::Response { pid, status } => {
+                let failed_paths = pending.remove(pid).unwrap_or_default();
+                let failing = *status >= 500;
+                let ok = *status < 400;
+                failing_requests += u32::from(failing);
+                ok_requests += u32::from(ok);
+                for (key, syscalls) in failed_paths {
+                    let t = tallies.entry(key).or_default();
+                    t.syscalls.extend(syscalls);
+                    t.pids.insert(*pid);
+                    t.failing += u32::from(failing);
+                    t.ok += u32::from(ok);
+                }
+            }
+        }
+    }
+    let (mut candidates, mut noise) = (Vec::new(), Vec::new());
+    for ((path, errno), t) in tallies {
+        let hint = if errno == "ENOENT" { hints::enoent(&path) } else { None };
+        let c = Candidate {
+            path,
+            errno,
+            syscalls: t.syscalls.into_iter().collect(),
+            pids: t.pids.into_iter().collect(),
+            in_failing_requests: t.failing,
+            in_ok_requests: t.ok,
+            hint,
+        };
+        if c.in_failing_requests > 0 && c.in_ok_requests == 0 {
+            candidates.push(c);
+        } else if c.in_ok_requests > 0 {
+            noise.push(c);
+        }
+    }
+    // Most failing requests first; then a file that has a near namesake (a typo), then opens over stats.
+    candidates.sort_by(|a, b| {
+        b.in_failing_requests
+            .cmp(&a.in_failing_requests)
+            .then_with(|| has_suggestion(b).cmp(&has_suggestion(a)))
+            .then_with(|| b.syscalls.contains(&"openat").cmp(&a.syscalls.contains(&"openat")))
+            .then_with(|| a.path.cmp(&b.path))
+    });
+    Correlation { failing_requests, ok_requests, candidates, noise }
+}
+
+fn has_suggestion(c: &Candidate) -> bool {
+    c.hint.as_ref().is_some_and(|h| !h.suggestions().is_empty())
+}
+
+impl Correlation {
+    /// The verdict, e.g. `Probable root cause: /srv/www/inc/settings.phpp does not exist (ENOENT in openat by
+    /// pid 4242, in 10 of 10 failing requests, 0 of 5 successful); did you mean /srv/www/inc/settings.php?`
+    pub fn verdict(&self, process: &str) -> String {
+        let Some(c) = self.candidates.first() else {
+            return if self.failing_requests == 0 {
+                format!("No failing requests were seen while tracing ({} successful)", self.ok_requests)
+            } else {
+                format!(
+                    "No failing file operations in failing requests ({} failing, {} successful): look at the error log (a PHP parse error fails no syscall)",
+                    self.failing_requests, self.ok_requests
+                )
+            };
+        };
+        let what = match c.errno.as_str() {
+            "ENOENT" => "does not exist",
+            "EACCES" | "EPERM" => "cannot be opened by the server (permission denied)",
+            _ => "fails",
+        };
+        let pids: Vec<String> = c.pids.iter().take(3).map(ToString::to_string).collect();
+        let mut s = format!(
+            "Probable root cause: {} {what} ({} in {} by {process} pid {}, in {} of {} failing requests, {} of {} successful)",
+            c.path.display(),
+            c.errno,
+            c.syscalls.join("/"),
+            pids.join(","),
+            c.in_failing_requests,
+            self.failing_requests,
+            c.in_ok_requests,
+            self.ok_requests
+        );
+        if let Some(best) = c.hint.as_ref().and_then(|h| h.suggestions().first()) {
+            s.push_str(&format!("; did you mean {}?", best.display()));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed(pid: i32, syscall: &'static str, path: &str) -> TraceEvent {
+        TraceEvent::PathFailed { pid, syscall, path: PathBuf::from(path), errno: "ENOENT".into() }
+    }
+
+    fn response(pid: i32, status: u16) -> TraceEvent {
+        TraceEvent::Response { pid, status }
+    }
+
+    #[test]
+    fn causes_fail_only_in_failing_requests_and_noise_everywhere() {
+        let mut events = Vec::new();
+        for i in 0..4 {
+            let pid = 100 + i % 2;
+            events.push(failed(pid, "newfstatat", "/nonexistent-lookout/www/index.html"));
+            events.push(failed(pid, "newfstatat", "/nonexistent-lookout/www/inc/settings.phpp"));
+            events.push(failed(pid, "openat", "/nonexistent-lookout/www/inc/settings.phpp"));
+            events.push(response(pid, 500));
+            events.push(failed(pid, "newfstatat", "/nonexistent-lookout/www/index.html"));
+            events.push(response(pid, 200));
+        }
+        events.push(failed(100, "openat", "/in/flight"));
+        let c = correlate(&events);
+        assert_eq!((c.failing_requests, c.ok_requests), (4, 4));
+        assert_eq!(c.candidates.len(), 1);
+        assert_eq!(c.candidates[0].path, PathBuf::from("/nonexistent-lookout/www/inc/settings.phpp"));
+        assert_eq!(c.candidates[0].syscalls, vec!["newfstatat", "openat"]);
+        assert_eq!(c.candidates[0].in_failing_requests, 4);
+        assert_eq!(c.noise.len(), 1, "index.html fails in successful requests too");
+        assert_eq!(
+            c.verdict("apache2"),
+            "Probable root cause: /nonexistent-lookout/www/inc/settings.phpp does not exist (ENOENT in newfstatat/openat by apache2 pid 100,101, in 4 of 4 failing requests, 0 of 4 successful)"
+        );
+    }
+
+    #[test]
+    fn verdicts_without_a_cause() {
+        assert_eq!(
+            correlate(&[response(1, 200)]).verdict("x"),
+            "No failing requests were seen while tracing (1 successful)"
+        );
+        assert!(
+            correlate(&[response(1, 500)]).verdict("x").starts_with("No failing file operations in failing requests")
+        );
+    }
+}
