@@ -89,15 +89,25 @@ pub fn correlate(events: &[TraceEvent]) -> Correlation {
             noise.push(c);
         }
     }
-    // Most failing requests first; then a file that has a near namesake (a typo), then opens over stats.
+    // Most failing requests first; then not a lookup servers make on every request anyway (.htaccess); then a
+    // permission problem (rarely noise); then a file that has a near namesake (a typo); then opens over stats.
     candidates.sort_by(|a, b| {
         b.in_failing_requests
             .cmp(&a.in_failing_requests)
+            .then_with(|| routine_lookup(a).cmp(&routine_lookup(b)))
+            .then_with(|| (a.errno != "EACCES").cmp(&(b.errno != "EACCES")))
             .then_with(|| has_suggestion(b).cmp(&has_suggestion(a)))
             .then_with(|| b.syscalls.contains(&"openat").cmp(&a.syscalls.contains(&"openat")))
             .then_with(|| a.path.cmp(&b.path))
     });
     Correlation { failing_requests, ok_requests, candidates, noise }
+}
+
+/// Files servers look for on every request whether or not they exist (per-directory config): when they are
+/// missing, nothing is wrong.
+fn routine_lookup(c: &Candidate) -> bool {
+    c.errno == "ENOENT"
+        && c.path.file_name().and_then(|n| n.to_str()).is_some_and(|n| matches!(n, ".htaccess" | ".user.ini"))
 }
 
 fn has_suggestion(c: &Candidate) -> bool {
@@ -138,7 +148,45 @@ impl Correlation {
         if let Some(best) = c.hint.as_ref().and_then(|h| h.suggestions().first()) {
             s.push_str(&format!("; did you mean {}?", best.display()));
         }
+        if c.errno == "EACCES"
+            && let Some(pid) = c.pids.first()
+        {
+            s.push_str(&permission_explanation(&c.path, *pid));
+        }
         s
+    }
+}
+
+/// `; uid 33 (gids 33) lacks read (r) on /srv/www/inc/settings.php (owner 0:0, mode 600)` — from the worker's
+/// credentials in /proc and each step of the path.
+fn permission_explanation(path: &std::path::Path, pid: i32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| -> Vec<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+            .unwrap_or_default()
+    };
+    let (Some(&uid), gids) = (field("Uid:").get(1), {
+        let mut g = field("Gid:").into_iter().skip(1).take(1).collect::<Vec<_>>();
+        g.extend(field("Groups:"));
+        g
+    }) else {
+        return String::new();
+    };
+    let steps = hints::eacces(path, uid, &gids);
+    match steps.iter().find(|s| s.missing.is_some()) {
+        Some(step) => format!(
+            "; uid {uid} (gids {}) lacks {} on {} (owner {}:{}, mode {:o})",
+            gids.iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            step.missing.as_deref().unwrap_or("access"),
+            step.path.display(),
+            step.uid,
+            step.gid,
+            step.mode
+        ),
+        None => String::new(),
     }
 }
 
@@ -167,17 +215,41 @@ mod tests {
             events.push(response(pid, 200));
         }
         events.push(failed(100, "openat", "/in/flight"));
+        // Per-directory config lookups fail in every request; they rank last even without successful requests.
+        events.push(failed(102, "openat", "/.htaccess"));
+        events.push(failed(102, "openat", "/nonexistent-lookout/www/inc/settings.phpp"));
+        events.push(response(102, 500));
         let c = correlate(&events);
-        assert_eq!((c.failing_requests, c.ok_requests), (4, 4));
-        assert_eq!(c.candidates.len(), 1);
+        assert_eq!((c.failing_requests, c.ok_requests), (5, 4));
+        assert_eq!(c.candidates.len(), 2);
+        assert_eq!(c.candidates[1].path, PathBuf::from("/.htaccess"));
         assert_eq!(c.candidates[0].path, PathBuf::from("/nonexistent-lookout/www/inc/settings.phpp"));
         assert_eq!(c.candidates[0].syscalls, vec!["newfstatat", "openat"]);
-        assert_eq!(c.candidates[0].in_failing_requests, 4);
+        assert_eq!(c.candidates[0].in_failing_requests, 5);
         assert_eq!(c.noise.len(), 1, "index.html fails in successful requests too");
         assert_eq!(
             c.verdict("apache2"),
-            "Probable root cause: /nonexistent-lookout/www/inc/settings.phpp does not exist (ENOENT in newfstatat/openat by apache2 pid 100,101, in 4 of 4 failing requests, 0 of 4 successful)"
+            "Probable root cause: /nonexistent-lookout/www/inc/settings.phpp does not exist (ENOENT in newfstatat/openat by apache2 pid 100,101,102, in 5 of 5 failing requests, 0 of 4 successful)"
         );
+    }
+
+    #[test]
+    fn routine_lookups_and_permissions_rank_by_meaning_not_by_name() {
+        let mut events = Vec::new();
+        for _ in 0..3 {
+            events.push(failed(7, "openat", "/.htaccess"));
+            events.push(TraceEvent::PathFailed {
+                pid: 7,
+                syscall: "openat",
+                path: PathBuf::from("/srv/www/inc/settings.php"),
+                errno: "EACCES".into(),
+            });
+            events.push(failed(7, "openat", "/srv/www/a-missing-optional.conf"));
+            events.push(response(7, 500));
+        }
+        let c = correlate(&events);
+        let order: Vec<&str> = c.candidates.iter().map(|c| c.path.to_str().unwrap()).collect();
+        assert_eq!(order, ["/srv/www/inc/settings.php", "/srv/www/a-missing-optional.conf", "/.htaccess"]);
     }
 
     #[test]

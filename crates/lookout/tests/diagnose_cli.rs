@@ -158,3 +158,107 @@ async fn traces_a_real_apache_and_names_the_file_not_the_noise() {
         assert!(status.is_empty() || status.lines().any(|l| l == "TracerPid:\t0"), "pid {p} still traced");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreadable_file_is_explained_with_owner_mode_and_the_missing_permission() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: needs root (www-data workers, a root-owned 0600 file)");
+        return;
+    }
+    let Some(apache) = Apache::start(&[
+        ("index.php", "<?php require_once __DIR__ . '/inc/settings.php'; ?>\nshop\n"),
+        ("inc/settings.php", "<?php $currency = 'EUR';\n"),
+    ]) else {
+        return;
+    };
+    let secret = apache.docroot.join("inc/settings.php");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let pid = apache.pid().to_string();
+    let url = apache.url("/");
+    let out = tokio::task::spawn_blocking(move || {
+        diagnose(&["--pid", &pid, "--url", &url, "--requests", "3", "--duration", "1500ms"])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    let verdict = stdout.lines().next().unwrap();
+    assert!(
+        verdict.starts_with(&format!(
+            "Probable root cause: {} cannot be opened by the server (permission denied) (EACCES in openat",
+            secret.display()
+        )),
+        "{verdict}"
+    );
+    assert!(verdict.ends_with(&format!("lacks read (r) on {} (owner 0:0, mode 600)", secret.display())), "{verdict}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_keeps_serving_after_sigkill_or_ctrl_c_of_lookout_mid_trace() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("SKIPPED: tracing Apache's www-data workers needs root here");
+        return;
+    }
+    let Some(apache) = Apache::start(&[("index.php", "<?php echo 'alive';\n")]) else { return };
+    for signal in [nix::sys::signal::Signal::SIGKILL, nix::sys::signal::Signal::SIGINT] {
+        let mut child = Command::new(lookout_bin())
+            .args(["diagnose", "--pid", &apache.pid().to_string(), "--duration", "30s"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Let it attach, with traffic flowing through the traced workers.
+        for _ in 0..5 {
+            let r = lookout_probe::fetch(&lookout_probe::HttpRequest::get(
+                apache.url("/").parse().unwrap(),
+                Duration::from_secs(5),
+            ))
+            .await;
+            assert_eq!(r.status, Some(200));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal).unwrap();
+        let _ = child.wait();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        for p in lookout_diagnose::trace::with_children(apache.pid()) {
+            let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+            assert!(
+                status.is_empty() || status.lines().any(|l| l == "TracerPid:\t0"),
+                "{signal:?}: pid {p} still traced"
+            );
+            assert!(
+                !status.lines().any(|l| l.starts_with("State:\tt") || l.starts_with("State:\tT")),
+                "{signal:?}: pid {p} left stopped"
+            );
+        }
+        for _ in 0..5 {
+            let r = lookout_probe::fetch(&lookout_probe::HttpRequest::get(
+                apache.url("/").parse().unwrap(),
+                Duration::from_secs(5),
+            ))
+            .await;
+            assert_eq!(r.status, Some(200), "{signal:?}: the server must keep serving");
+            assert_eq!(r.body, "alive");
+        }
+    }
+}
+
+#[test]
+fn tracing_bad_input() {
+    let out = diagnose(&["--process", "no-such-server-lookout"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no process named \"no-such-server-lookout\" is running"));
+    let out = diagnose(&["--pid", "2147483000", "--duration", "100ms"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("pid 2147483000 does not exist"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = diagnose(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("name what to diagnose"));
+}
