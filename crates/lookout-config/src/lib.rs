@@ -74,8 +74,14 @@ pub struct Target {
 /// Where a target's root cause is looked for when its alert fires.
 #[derive(Clone, Debug)]
 pub struct DiagnoseSpec {
-    pub error_log: PathBuf,
+    pub error_log: Option<PathBuf>,
     pub error_format: ErrorFormat,
+    /// Trace the workers of processes with these names...
+    pub processes: Vec<String>,
+    /// ...or of the process whose pid this file holds (and its children: a prefork pool).
+    pub pid_file: Option<PathBuf>,
+    /// How long to trace (the server is slower while traced).
+    pub duration: Duration,
 }
 
 /// What a target's probe does.
@@ -323,8 +329,37 @@ fn validate_target(t: RawTarget, section: &str, base_dir: &Path, at: &At<'_>) ->
                 })?,
                 None => ErrorFormat::Apache,
             };
-            let p = PathBuf::from(d.error_log);
-            Some(DiagnoseSpec { error_log: if p.is_absolute() { p } else { base_dir.join(p) }, error_format })
+            let resolve = |p: String| {
+                let p = PathBuf::from(p);
+                if p.is_absolute() { p } else { base_dir.join(p) }
+            };
+            let duration = d.duration.as_ref().map_or(Duration::from_secs(2), |v| v.get_ref().0);
+            if let Some(v) = &d.duration
+                && (duration.is_zero() || duration > Duration::from_secs(30))
+            {
+                return Err(at(
+                    v.span(),
+                    format!(
+                        "\"duration\" in [target.diagnose] of {section} must be between 1ms and 30s: tracing slows the server"
+                    ),
+                ));
+            }
+            let spec = DiagnoseSpec {
+                error_log: d.error_log.map(resolve),
+                error_format,
+                processes: d.processes.unwrap_or_default(),
+                pid_file: d.pid_file.map(resolve),
+                duration,
+            };
+            if spec.error_log.is_none() && spec.processes.is_empty() && spec.pid_file.is_none() {
+                return Err(at(
+                    t.name.span(),
+                    format!(
+                        "[target.diagnose] of {section} needs error_log = \"...\", processes = [\"apache2\"] or pid_file = \"...\""
+                    ),
+                ));
+            }
+            Some(spec)
         }
     };
     Ok(Target { name, check, interval, timeout, conditions, policy, diagnose })

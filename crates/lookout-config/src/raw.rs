@@ -66,8 +66,11 @@ pub(crate) struct RawTarget {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDiagnose {
-    pub error_log: String,
+    pub error_log: Option<String>,
     pub error_format: Option<Spanned<String>>,
+    pub processes: Option<Vec<String>>,
+    pub pid_file: Option<String>,
+    pub duration: Option<Spanned<Dur>>,
 }
 
 #[derive(Debug, Deserialize)]

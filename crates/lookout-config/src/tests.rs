@@ -29,7 +29,7 @@ fn example_file_parses_and_shows_every_option() {
     assert_eq!(cfg.store.path, Path::new("/etc/lookout/lookout.sqlite"));
     assert_eq!(cfg.store.retention, Duration::from_secs(7 * 86400));
     let site = cfg.target("site").unwrap();
-    assert_eq!(site.diagnose.as_ref().unwrap().error_log, Path::new("/var/log/apache2/error.log"));
+    assert_eq!(site.diagnose.as_ref().unwrap().error_log.as_deref(), Some(Path::new("/var/log/apache2/error.log")));
     assert_eq!(site.interval, Duration::from_secs(10));
     assert_eq!(site.timeout, Duration::from_secs(2));
     assert_eq!(site.conditions.len(), 3);
@@ -190,11 +190,26 @@ fn target_diagnose_tables() {
     let cfg = parse(&format!("{SITE}\n[target.diagnose]\nerror_log = \"logs/error.log\"\nerror_format = \"nginx\"\n"))
         .unwrap();
     let d = cfg.targets[0].diagnose.as_ref().unwrap();
-    assert_eq!(d.error_log, Path::new("logs/error.log"));
+    assert_eq!(d.error_log.as_deref(), Some(Path::new("logs/error.log")));
+    assert_eq!(d.duration, Duration::from_secs(2));
     assert_eq!(d.error_format, ErrorFormat::Nginx);
     assert_eq!(
-        err(&format!("{SITE}\n[target.diagnose]\nerror_log = \"e\"\nprocesses = [\"apache2\"]\n")),
-        "lookout.toml:8: unknown key \"processes\" in [target.diagnose]; known keys: error_log, error_format"
+        err(&format!("{SITE}\n[target.diagnose]\nerror_log = \"e\"\nproceses = [\"apache2\"]\n")),
+        "lookout.toml:8: unknown key \"proceses\" in [target.diagnose] (did you mean \"processes\"?)"
+    );
+    let traced = parse(&format!("{SITE}\n[target.diagnose]\nprocesses = [\"apache2\"]\nduration = \"1s\"\n")).unwrap();
+    let d = traced.targets[0].diagnose.as_ref().unwrap();
+    assert_eq!(
+        (d.processes.clone(), d.duration, d.error_log.clone()),
+        (vec!["apache2".to_string()], Duration::from_secs(1), None)
+    );
+    assert_eq!(
+        err(&format!("{SITE}\n[target.diagnose]\nerror_format = \"apache\"\n")),
+        "lookout.toml:3: [target.diagnose] of [[target]] \"site\" needs error_log = \"...\", processes = [\"apache2\"] or pid_file = \"...\""
+    );
+    assert!(
+        err(&format!("{SITE}\n[target.diagnose]\nprocesses = [\"x\"]\nduration = \"5m\"\n"))
+            .contains("must be between 1ms and 30s")
     );
 }
 

@@ -44,6 +44,9 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     n.step("Starting the web shop as its own process");
     let www = write_site(&root)?;
     let (mut site, site_url) = start_site(&root, &www).await?;
+    // Like Apache's PidFile: lets the diagnosis find the shop's process to trace it.
+    std::fs::create_dir_all(root.join("run"))?;
+    std::fs::write(root.join("run/shop.pid"), site.id().unwrap_or(0).to_string())?;
     n.detail(&format!("serving {} at {site_url} (pid {})", www.display(), site.id().unwrap_or(0)));
     n.detail("index.php does: require_once 'inc/settings.conf';");
 
@@ -211,6 +214,8 @@ success_threshold = 2
 
 [target.diagnose]
 error_log = "logs/error.log"
+pid_file = "run/shop.pid"
+duration = "1500ms"
 
 [[log]]
 name = "{LOGS}"

@@ -78,11 +78,27 @@ pub async fn run(
         config.targets.iter().filter_map(|t| Some((t.name.clone(), t.diagnose.clone()?))).collect();
     for l in &config.logs {
         if let Some(error_log) = &l.error {
-            diagnose
-                .insert(l.name.clone(), DiagnoseSpec { error_log: error_log.clone(), error_format: l.error_format });
+            diagnose.insert(
+                l.name.clone(),
+                DiagnoseSpec {
+                    error_log: Some(error_log.clone()),
+                    error_format: l.error_format,
+                    processes: Vec::new(),
+                    pid_file: None,
+                    duration: Duration::from_secs(2),
+                },
+            );
         }
     }
-    let pipeline = Pipeline { engine, diagnose, store: store.clone(), channel_names, waker, activity };
+    let urls: HashMap<String, http::Uri> = config
+        .targets
+        .iter()
+        .filter_map(|t| match &t.check {
+            lookout_config::Check::Http(h) => Some((t.name.clone(), h.url.clone())),
+            _ => None,
+        })
+        .collect();
+    let pipeline = Pipeline { engine, diagnose, urls, store: store.clone(), channel_names, waker, activity };
     pipeline.retire(retired).await?;
 
     let mut tasks = JoinSet::new();
@@ -146,6 +162,8 @@ const DIAGNOSIS_TAIL_BYTES: u64 = 4 << 20;
 struct Pipeline {
     engine: Engine,
     diagnose: HashMap<String, DiagnoseSpec>,
+    /// HTTP targets' URLs, requested while tracing so the failing path runs.
+    urls: HashMap<String, http::Uri>,
     store: Arc<SqliteStore>,
     channel_names: Vec<String>,
     waker: OutboxWaker,
@@ -158,9 +176,16 @@ impl Pipeline {
     async fn attach_diagnosis(&self, transitions: &mut [Transition]) {
         for t in transitions.iter_mut().filter(|t| t.kind == lookout_core::TransitionKind::Firing) {
             let Some(spec) = self.diagnose.get(&t.target).cloned() else { continue };
+            let url = self.urls.get(&t.target).cloned();
+            if let Some(verdict) = trace_verdict(&t.target, &spec, url).await {
+                tracing::warn!(target = %t.target, diagnosis = %verdict, "Diagnosed by tracing.");
+                t.diagnosis = Some(verdict);
+                continue;
+            }
+            let Some(error_log) = spec.error_log.clone() else { continue };
             let since = t.failing_since.map(|s| s.as_millis() - DIAGNOSIS_LOOKBACK_MS);
             let job = tokio::task::spawn_blocking(move || {
-                lookout_diagnose::diagnose_tail(&spec.error_log, spec.error_format, since, DIAGNOSIS_TAIL_BYTES)
+                lookout_diagnose::diagnose_tail(&error_log, spec.error_format, since, DIAGNOSIS_TAIL_BYTES)
             });
             match tokio::time::timeout(Duration::from_secs(2), job).await {
                 Ok(Ok(Ok(findings))) => {
@@ -332,6 +357,46 @@ fn log_transition(t: &Transition) {
             tracing::warn!(target = %t.target, transition = %t.kind, alert = ?t.alert_id, reasons = ?t.reasons, "Alert {}.", t.kind);
         }
         _ => tracing::info!(target = %t.target, transition = %t.kind, reasons = ?t.reasons, "Target {}.", t.kind),
+    }
+}
+
+/// Traces the target's server (by pid file or process names) for `spec.duration` while requesting its URL, and
+/// returns the verdict when a failing path explains the failing requests. `None` when there is nothing to trace,
+/// tracing is not possible (logged), or no candidate was found — the error log is the fallback.
+async fn trace_verdict(target: &str, spec: &DiagnoseSpec, url: Option<http::Uri>) -> Option<String> {
+    let mut pids: Vec<i32> = Vec::new();
+    if let Some(file) = &spec.pid_file {
+        match std::fs::read_to_string(file).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
+            Some(pid) => pids.extend(lookout_diagnose::trace::with_children(pid)),
+            None => tracing::warn!(%target, pid_file = %file.display(), "Cannot read a pid from the pid file."),
+        }
+    }
+    for name in &spec.processes {
+        pids.extend(lookout_diagnose::trace::pids_by_name(name));
+    }
+    if pids.is_empty() {
+        return None;
+    }
+    let label = std::fs::read_to_string(format!("/proc/{}/comm", pids[0]))
+        .map_or_else(|_| "server".into(), |c| c.trim().to_string());
+    let duration = spec.duration;
+    let tracer = std::thread::spawn(move || lookout_diagnose::trace::trace(&pids, duration, 200_000));
+    if let Some(url) = url {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for _ in 0..5 {
+            let _ = lookout_probe::fetch(&lookout_probe::HttpRequest::get(url.clone(), Duration::from_secs(1))).await;
+        }
+    }
+    let joined = tokio::task::spawn_blocking(move || tracer.join()).await.ok()?.ok()?;
+    match joined {
+        Ok(events) => {
+            let c = lookout_diagnose::correlate::correlate(&events);
+            (!c.candidates.is_empty()).then(|| c.verdict(&label))
+        }
+        Err(e) => {
+            tracing::warn!(%target, error = %e, "Cannot trace; diagnosing from the error log instead.");
+            None
+        }
     }
 }
 

@@ -25,7 +25,7 @@ async fn demo_runs_to_completion() {
         "): [ERROR_LOG] (PHP Warning:  require_once(",
         "PHP Fatal error:  Uncaught Error: Failed opening required",
         "» DIAGNOSIS: Probable root cause: ",
-        "/www/inc/settings.conf does not exist (required by ",
+        "/www/inc/settings.conf does not exist (",
         "/www/inc/settings.conff?",
         "after the fix): webhook delivered: \"shop is back UP after",
         "after the fix): webhook delivered: \"shop-logs is back UP after",
