@@ -253,6 +253,19 @@ mod tests {
     }
 
     #[test]
+    fn json_shape() {
+        let events = vec![
+            failed(9, "newfstatat", "/nonexistent-lookout/www/inc/settings.phpp"),
+            failed(9, "openat", "/nonexistent-lookout/www/inc/settings.phpp"),
+            failed(9, "newfstatat", "/nonexistent-lookout/www/index.html"),
+            response(9, 500),
+            failed(9, "newfstatat", "/nonexistent-lookout/www/index.html"),
+            response(9, 200),
+        ];
+        insta::assert_json_snapshot!(correlate(&events));
+    }
+
+    #[test]
     fn verdicts_without_a_cause() {
         assert_eq!(
             correlate(&[response(1, 200)]).verdict("x"),

@@ -145,45 +145,62 @@ pub fn trace(pids: &[i32], duration: Duration, max_events: usize) -> Result<Vec<
     let mut in_syscall: HashMap<i32, (u64, [u64; 6])> = HashMap::new();
     let deadline = Instant::now() + duration;
     while Instant::now() < deadline && events.len() < max_events && !attached.tids.is_empty() {
-        let status = match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::StillAlive) => {
-                std::thread::sleep(Duration::from_micros(200));
-                continue;
-            }
-            Ok(s) => s,
-            Err(Errno::ECHILD) => break,
-            Err(_) => continue,
-        };
-        match status {
-            WaitStatus::PtraceSyscall(pid) => {
-                let tid = pid.as_raw();
-                on_syscall(pid, &mut in_syscall, &mut events);
-                let _ = ptrace::syscall(Pid::from_raw(tid), None);
-            }
-            WaitStatus::PtraceEvent(pid, _, event) => {
-                if [libc_event::FORK, libc_event::VFORK, libc_event::CLONE].contains(&event)
-                    && let Ok(child) = ptrace::getevent(pid)
-                {
-                    attached.tids.insert(child as i32);
+        // Wait on the traced threads only (never on -1): lookout's own children, e.g. the demo's shop, must keep
+        // their exit statuses for whoever started them.
+        let mut progressed = false;
+        let tids: Vec<i32> = attached.tids.iter().copied().collect();
+        for tid in tids {
+            let status = match waitpid(Pid::from_raw(tid), Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) => continue,
+                Ok(s) => s,
+                Err(Errno::ECHILD) => {
+                    attached.tids.remove(&tid);
+                    continue;
                 }
-                attached.tids.insert(pid.as_raw());
-                let _ = ptrace::syscall(pid, None);
-            }
-            WaitStatus::Stopped(pid, sig) => {
-                attached.tids.insert(pid.as_raw());
-                // A signal for the tracee (or the stop of a new child): deliver it and go on.
-                let deliver = if sig == Signal::SIGSTOP || sig == Signal::SIGTRAP { None } else { Some(sig) };
-                let _ = ptrace::syscall(pid, deliver);
-            }
-            WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _) => {
-                attached.tids.remove(&pid.as_raw());
-                in_syscall.remove(&pid.as_raw());
-            }
-            _ => {}
+                Err(_) => continue,
+            };
+            progressed = true;
+            handle(status, &mut attached, &mut in_syscall, &mut events);
+        }
+        if !progressed {
+            std::thread::sleep(Duration::from_micros(100));
         }
     }
     drop(attached);
     Ok(events)
+}
+
+/// Acts on one stop of a traced thread and lets it run on to its next syscall.
+fn handle(
+    status: WaitStatus,
+    attached: &mut Attached,
+    in_syscall: &mut HashMap<i32, (u64, [u64; 6])>,
+    events: &mut Vec<TraceEvent>,
+) {
+    match status {
+        WaitStatus::PtraceSyscall(pid) => {
+            on_syscall(pid, in_syscall, events);
+            let _ = ptrace::syscall(pid, None);
+        }
+        WaitStatus::PtraceEvent(pid, _, event) => {
+            if [libc_event::FORK, libc_event::VFORK, libc_event::CLONE].contains(&event)
+                && let Ok(child) = ptrace::getevent(pid)
+            {
+                attached.tids.insert(child as i32);
+            }
+            let _ = ptrace::syscall(pid, None);
+        }
+        WaitStatus::Stopped(pid, sig) => {
+            // A signal for the tracee (or the first stop of a new child): deliver it and go on.
+            let deliver = if sig == Signal::SIGSTOP || sig == Signal::SIGTRAP { None } else { Some(sig) };
+            let _ = ptrace::syscall(pid, deliver);
+        }
+        WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _) => {
+            attached.tids.remove(&pid.as_raw());
+            in_syscall.remove(&pid.as_raw());
+        }
+        _ => {}
+    }
 }
 
 /// `PTRACE_EVENT_*` numbers (nix reports them as plain integers).
@@ -378,6 +395,28 @@ mod live {
         assert!(tracer.lines().any(|l| l == "TracerPid:\t0"), "{tracer}");
         child.kill().unwrap();
         let _ = child.wait();
+    }
+
+    #[test]
+    fn a_process_that_exits_mid_trace_ends_cleanly() {
+        if !tracer_allowed() {
+            eprintln!("SKIPPED: tracing needs root or kernel.yama.ptrace_scope=0 here");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let done = dir.path().join("done");
+        let script = format!("sleep 0.2; cat /nonexistent-lookout-exit-test 2>/dev/null; touch {}", done.display());
+        let mut child = Command::new("sh").arg("-c").arg(script).spawn().unwrap();
+        let pid = child.id() as i32;
+        let started = Instant::now();
+        let events = trace(&[pid], Duration::from_secs(2), 10_000).unwrap();
+        assert!(started.elapsed() < Duration::from_millis(1900), "returns once everything traced has exited");
+        assert!(events.iter().any(
+            |e| matches!(e, TraceEvent::PathFailed { path, .. } if path.ends_with("nonexistent-lookout-exit-test"))
+        ));
+        // We are its parent and its tracer: its exit status was collected while tracing.
+        let _ = child.wait();
+        assert!(done.exists(), "the traced process ran to its normal end");
     }
 
     #[test]

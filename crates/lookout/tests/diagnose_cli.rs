@@ -94,7 +94,7 @@ fn hostile_log_lines_are_printed_escaped() {
 
 const TRACED_INDEX: &str =
     "<?php @file_exists(__DIR__ . '/optional.conf'); require_once __DIR__ . '/inc/settings.phpp'; ?>\n<h1>Shop</h1>\n";
-const TRACED_OK: &str = "<?php @file_exists(__DIR__ . '/optional.conf'); ?>\nok\n";
+const TRACED_OK: &str = "<?php @file_exists(dirname(__DIR__) . '/optional.conf'); ?>\nok\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn traces_a_real_apache_and_names_the_file_not_the_noise() {
@@ -102,15 +102,16 @@ async fn traces_a_real_apache_and_names_the_file_not_the_noise() {
         eprintln!("SKIPPED: tracing Apache's www-data workers needs root here");
         return;
     }
+    // DirectoryIndex is "index.html index.php": every request for a directory first fails to find index.html.
     let Some(apache) = Apache::start(&[
         ("index.php", TRACED_INDEX),
-        ("ok.php", TRACED_OK),
+        ("ok/index.php", TRACED_OK),
         ("inc/settings.php", "<?php $currency = 'EUR';\n"),
     ]) else {
         return;
     };
     let pid = apache.pid().to_string();
-    let (broken, ok) = (apache.url("/"), apache.url("/ok.php"));
+    let (broken, ok) = (apache.url("/"), apache.url("/ok/"));
     let out = tokio::task::spawn_blocking(move || {
         diagnose(&["--pid", &pid, "--url", &broken, "--url", &ok, "--requests", "5", "--duration", "2s", "--json"])
     })
@@ -148,7 +149,7 @@ async fn traces_a_real_apache_and_names_the_file_not_the_noise() {
 
     // The server was detached and keeps serving.
     let after = lookout_probe::fetch(&lookout_probe::HttpRequest::get(
-        apache.url("/ok.php").parse().unwrap(),
+        apache.url("/ok/").parse().unwrap(),
         Duration::from_secs(5),
     ))
     .await;
@@ -157,6 +158,20 @@ async fn traces_a_real_apache_and_names_the_file_not_the_noise() {
         let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
         assert!(status.is_empty() || status.lines().any(|l| l == "TracerPid:\t0"), "pid {p} still traced");
     }
+
+    // Fixed: nothing fails any more, and the verdict says so (exit 1: no cause found).
+    std::fs::write(apache.docroot.join("index.php"), "<?php echo 'fixed';\n").unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await; // OPcache revalidates every 2 s
+    let pid = apache.pid().to_string();
+    let url = apache.url("/");
+    let out = tokio::task::spawn_blocking(move || {
+        diagnose(&["--pid", &pid, "--url", &url, "--requests", "3", "--duration", "1s"])
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.starts_with("No failing requests were seen while tracing (3 successful)"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -261,4 +276,22 @@ fn tracing_bad_input() {
     let out = diagnose(&[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("name what to diagnose"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_url_that_refuses_is_a_clear_error() {
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = sleeper.id().to_string();
+    let port = crate::support::free_port().await;
+    let url = format!("http://127.0.0.1:{port}/");
+    let out = tokio::task::spawn_blocking(move || {
+        diagnose(&["--pid", &pid, "--url", &url, "--requests", "2", "--duration", "300ms"])
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    sleeper.kill().unwrap();
+    let _ = sleeper.wait();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no request reached the server") && stderr.contains("refused"), "{stderr}");
 }

@@ -76,7 +76,7 @@ LogLevel warn
 LogFormat "%h %l %u %t \"%r\" %>s %O \"%{{Referer}}i\" \"%{{User-Agent}}i\"" combined
 CustomLog {root}/logs/access.log combined
 DocumentRoot {root}/www
-DirectoryIndex index.php index.html
+DirectoryIndex index.html index.php
 StartServers 2
 MinSpareServers 1
 MaxSpareServers 3
