@@ -3,7 +3,7 @@
 //! A path that fails in successful requests too (DirectoryIndex probing, include_path walks, optional files)
 //! is noise, not a cause.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -47,6 +47,9 @@ type FailedInRequest = BTreeMap<(PathBuf, String), BTreeSet<&'static str>>;
 
 pub fn correlate(events: &[TraceEvent]) -> Correlation {
     let mut pending: HashMap<i32, FailedInRequest> = HashMap::new();
+    // Workers whose current request already ended with a readable status line: their access-log line that
+    // follows is the same request, not another one.
+    let mut answered: HashSet<i32> = HashSet::new();
     let mut tallies: BTreeMap<(PathBuf, String), Tally> = BTreeMap::new();
     let (mut failing_requests, mut ok_requests) = (0, 0);
     for e in events {
@@ -55,7 +58,11 @@ pub fn correlate(events: &[TraceEvent]) -> Correlation {
                 pending.entry(*pid).or_default().entry((path.clone(), errno.clone())).or_default().insert(syscall);
             }
             TraceEvent::PathOk { .. } => {}
-            TraceEvent::Response { pid, status } => {
+            TraceEvent::Logged { pid, .. } if answered.remove(pid) => {}
+            TraceEvent::Response { pid, status } | TraceEvent::Logged { pid, status } => {
+                if matches!(e, TraceEvent::Response { .. }) {
+                    answered.insert(*pid);
+                }
                 let failed_paths = pending.remove(pid).unwrap_or_default();
                 let failing = *status >= 500;
                 let ok = *status < 400;
@@ -250,6 +257,24 @@ mod tests {
         let c = correlate(&events);
         let order: Vec<&str> = c.candidates.iter().map(|c| c.path.to_str().unwrap()).collect();
         assert_eq!(order, ["/srv/www/inc/settings.php", "/srv/www/a-missing-optional.conf", "/.htaccess"]);
+    }
+
+    #[test]
+    fn access_log_lines_end_requests_only_when_the_status_line_was_unreadable() {
+        let logged = |pid, status| TraceEvent::Logged { pid, status };
+        let events = vec![
+            // Plain HTTP: status line, then the access-log line of the same request.
+            failed(1, "openat", "/nonexistent-lookout/a.php"),
+            response(1, 500),
+            logged(1, 500),
+            // TLS: only the access-log line tells the status.
+            failed(2, "openat", "/nonexistent-lookout/a.php"),
+            logged(2, 500),
+            logged(2, 200),
+        ];
+        let c = correlate(&events);
+        assert_eq!((c.failing_requests, c.ok_requests), (2, 1));
+        assert_eq!(c.candidates[0].in_failing_requests, 2);
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub enum TraceEvent {
     PathOk { pid: i32, syscall: &'static str, path: PathBuf },
     /// The worker wrote an HTTP status line: the end of a request.
     Response { pid: i32, status: u16 },
+    /// The worker wrote an access-log line with this status (the end of a request whose status line could not be
+    /// read, e.g. over TLS).
+    Logged { pid: i32, status: u16 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -258,9 +261,16 @@ fn on_syscall(pid: Pid, in_syscall: &mut HashMap<i32, (u64, [u64; 6])>, events: 
                     TraceEvent::PathOk { pid: tid, syscall: name, path }
                 });
             } else if (nr == SYS_WRITE || nr == SYS_WRITEV) && ret > 0 {
-                let head = if nr == SYS_WRITE { read_bytes(pid, args[1], 16) } else { read_first_iov(pid, args[1]) };
+                let head = if nr == SYS_WRITE {
+                    read_bytes(pid, args[1], (args[2] as usize).min(ACCESS_LINE_BYTES))
+                } else {
+                    read_first_iov(pid, args[1])
+                };
                 if let Some(status) = head.as_deref().and_then(http_status) {
                     events.push(TraceEvent::Response { pid: tid, status });
+                } else if let Some(status) = head.as_deref().and_then(access_log_status) {
+                    // Over TLS the status line is encrypted; the access-log line the worker writes is not.
+                    events.push(TraceEvent::Logged { pid: tid, status });
                 }
             }
         }
@@ -286,6 +296,23 @@ fn read_first_iov(pid: Pid, iov: u64) -> Option<Vec<u8>> {
     let base = u64::from_ne_bytes(raw.get(0..8)?.try_into().ok()?);
     let len = u64::from_ne_bytes(raw.get(8..16)?.try_into().ok()?);
     read_bytes(pid, base, (len as usize).min(16))
+}
+
+/// Bytes of a write inspected for an access-log line.
+const ACCESS_LINE_BYTES: usize = 1024;
+
+/// The status of a common/combined access-log line: the 3 digits after the quoted request line,
+/// e.g. `... "GET / HTTP/1.1" 500 312 ...` → 500.
+fn access_log_status(line: &[u8]) -> Option<u16> {
+    if !line.ends_with(b"\n") && line.len() < ACCESS_LINE_BYTES {
+        return None;
+    }
+    let text = std::str::from_utf8(line).ok()?;
+    let (_, after) = text.split_once(" HTTP/")?;
+    let (_, rest) = after.split_once("\" ")?;
+    let code = rest.get(..3)?;
+    let next = rest.as_bytes().get(3).copied();
+    (code.bytes().all(|b| b.is_ascii_digit()) && matches!(next, Some(b' ' | b'\n'))).then(|| code.parse().ok())?
 }
 
 /// `HTTP/1.1 500 ...` → 500.
@@ -339,6 +366,16 @@ fn resolve(tid: i32, raw: &str, dirfd: Option<i64>) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn access_log_lines() {
+        let line = b"127.0.0.1 - - [25/Nov/2026:14:36:22 +0000] \"GET /index.php HTTP/1.1\" 500 312 \"-\" \"curl/8\"\n";
+        assert_eq!(access_log_status(line), Some(500));
+        assert_eq!(access_log_status(b"127.0.0.1 - - [x] \"GET / HTTP/2.0\" 200 -\n"), Some(200));
+        assert_eq!(access_log_status(b"no newline \"GET / HTTP/1.1\" 200 1"), None);
+        assert_eq!(access_log_status(b"PHP Warning: something HTTP/1.1\" later\n"), None);
+        assert_eq!(access_log_status(b"binary \xff\n"), None);
+    }
 
     #[test]
     fn status_lines() {
