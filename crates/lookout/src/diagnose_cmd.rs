@@ -97,6 +97,10 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
             .with_context(|| format!("cannot read the error log {}", log.display()))?,
         None => Vec::new(),
     };
+    let evidence = match (&args.error_log, correlation.candidates.first()) {
+        (Some(log), Some(c)) => error_log_evidence(log, c),
+        _ => Vec::new(),
+    };
     let found = !correlation.candidates.is_empty() || !log_findings.is_empty();
     if args.json {
         let v = serde_json::json!({
@@ -109,6 +113,7 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
             "candidates": correlation.candidates,
             "noise": correlation.noise,
             "request_errors": request_errors,
+            "evidence": evidence,
             "error_log_findings": log_findings,
         });
         serde_json::to_writer_pretty(&mut *out, &v)?;
@@ -150,6 +155,12 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
         for e in &request_errors {
             let _ = writeln!(s, "  request failed: {}", printable(e));
         }
+        if !evidence.is_empty() {
+            let _ = writeln!(s, "\nEvidence from the error log (lines naming the file or a traced worker):");
+            for line in &evidence {
+                let _ = writeln!(s, "    | {}", printable(line));
+            }
+        }
         if !log_findings.is_empty() {
             let _ = writeln!(s, "\nThe error log says:");
             s.push_str(&render(&log_findings));
@@ -157,6 +168,23 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
         out.write_all(s.as_bytes())?;
     }
     Ok(found)
+}
+
+/// The last error-log lines that name the candidate's path or one of the workers it failed in.
+fn error_log_evidence(log: &std::path::Path, c: &lookout_diagnose::correlate::Candidate) -> Vec<String> {
+    let Ok(bytes) = std::fs::read(log) else { return Vec::new() };
+    let text = String::from_utf8_lossy(&bytes);
+    let path = c.path.display().to_string();
+    let pids: Vec<String> = c.pids.iter().map(|p| format!("[pid {p}")).collect();
+    let mut hits: Vec<String> = text
+        .lines()
+        .rev()
+        .filter(|l| l.contains(&path) || pids.iter().any(|p| l.contains(p.as_str())))
+        .take(5)
+        .map(str::to_string)
+        .collect();
+    hits.reverse();
+    hits
 }
 
 fn parse_format(name: &str) -> anyhow::Result<ErrorFormat> {

@@ -112,8 +112,23 @@ async fn traces_a_real_apache_and_names_the_file_not_the_noise() {
     };
     let pid = apache.pid().to_string();
     let (broken, ok) = (apache.url("/"), apache.url("/ok/"));
+    let log = apache.error_log.to_str().unwrap().to_string();
     let out = tokio::task::spawn_blocking(move || {
-        diagnose(&["--pid", &pid, "--url", &broken, "--url", &ok, "--requests", "5", "--duration", "2s", "--json"])
+        diagnose(&[
+            "--pid",
+            &pid,
+            "--url",
+            &broken,
+            "--url",
+            &ok,
+            "--requests",
+            "5",
+            "--duration",
+            "2s",
+            "--error-log",
+            &log,
+            "--json",
+        ])
     })
     .await
     .unwrap();
