@@ -310,3 +310,47 @@ async fn a_url_that_refuses_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("no request reached the server") && stderr.contains("refused"), "{stderr}");
 }
+
+#[test]
+fn without_the_privilege_to_trace_it_says_which_and_falls_back_to_the_error_log() {
+    if !nix::unistd::geteuid().is_root() || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("SKIPPED: needs root to run lookout as an unprivileged user (setpriv)");
+        return;
+    }
+    // A root process that an unprivileged lookout may not trace.
+    let mut target = Command::new("sleep").arg("30").spawn().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let log = dir.path().join("error.log");
+    std::fs::write(
+        &log,
+        "[Wed Nov 25 14:36:22 2026] [php:error] [pid 1] [client 1.2.3.4:5] PHP Fatal error:  Uncaught Error: Failed opening required '/nonexistent-lookout-priv/inc/settings.phpp' (include_path='.:/usr/share/php') in /nonexistent-lookout-priv/index.php:3\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let out = Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(lookout_bin())
+        .args(["diagnose", "--pid", &target.id().to_string(), "--duration", "300ms", "--error-log"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    target.kill().unwrap();
+    let _ = target.wait();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stderr.contains("cannot trace: cannot attach to pid"), "{stderr}");
+    assert!(stderr.contains("needs CAP_SYS_PTRACE"), "{stderr}");
+    assert!(stderr.contains("falling back to the error log"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("Probable root cause: /nonexistent-lookout-priv/inc/settings.phpp does not exist"),
+        "{stdout}"
+    );
+}
