@@ -144,6 +144,18 @@ fn init_tracing(format: LogFormat, default_level: &str) {
     }
 }
 
+/// The process exit code of a command's result: its own code on success, `on_error` (after printing the error
+/// chain) on failure.
+fn exit_code(result: anyhow::Result<u8>, on_error: u8) -> ExitCode {
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(on_error)
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -192,13 +204,7 @@ async fn main() -> ExitCode {
                 }
             };
             let shutdown = lookout::runtime::shutdown_on_signals();
-            match lookout::runtime::run(config, shutdown, None).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(1)
-                }
-            }
+            exit_code(lookout::runtime::run(config, shutdown, None).await.map(|()| 0), 1)
         }
         Command::Logs { files, format, since, until, json, threshold, min_requests, bucket, threads } => {
             init_tracing(cli.log_format, "warn");
@@ -213,13 +219,7 @@ async fn main() -> ExitCode {
                 bucket,
                 threads,
             };
-            match lookout::logs_cmd::run(args, &mut std::io::stdout().lock()) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(2)
-                }
-            }
+            exit_code(lookout::logs_cmd::run(args, &mut std::io::stdout().lock()).map(|()| 0), 2)
         }
         Command::Diagnose { processes, pids, urls, requests, duration, error_log, error_format, since, json } => {
             init_tracing(cli.log_format, "warn");
@@ -235,35 +235,17 @@ async fn main() -> ExitCode {
                 duration,
             };
             let mut stdout = std::io::stdout();
-            match lookout::diagnose_cmd::run(args, &mut stdout).await {
-                Ok(true) => ExitCode::SUCCESS,
-                Ok(false) => ExitCode::from(1),
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(2)
-                }
-            }
+            exit_code(lookout::diagnose_cmd::run(args, &mut stdout).await.map(|found| if found { 0 } else { 1 }), 2)
         }
         Command::Demo { keep } => {
             init_tracing(cli.log_format, "error");
-            match lookout::demo::run(lookout::demo::DemoOptions { keep }).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: the demo failed: {e:#}");
-                    ExitCode::from(1)
-                }
-            }
+            let result = lookout::demo::run(lookout::demo::DemoOptions { keep }).await;
+            exit_code(result.map(|()| 0).map_err(|e| e.context("the demo failed")), 1)
         }
         Command::DemoSite { root, listen, access_log, error_log } => {
             init_tracing(cli.log_format, "warn");
             let opts = lookout::demo_site::SiteOptions { root, listen, access_log, error_log };
-            match lookout::demo_site::run(opts).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::from(1)
-                }
-            }
+            exit_code(lookout::demo_site::run(opts).await.map(|()| 0), 1)
         }
     }
 }
