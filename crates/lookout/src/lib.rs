@@ -8,4 +8,5 @@ pub mod diagnose_cmd;
 pub mod http_server;
 pub mod log_source;
 pub mod logs_cmd;
+pub mod postmortem_cmd;
 pub mod runtime;

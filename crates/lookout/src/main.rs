@@ -114,6 +114,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A postmortem draft (Markdown) for an outage found in the logs, with measured impact and the cause.
+    Postmortem {
+        /// Build it from an access log (an outage before lookout was installed).
+        #[arg(long = "from-logs", value_name = "ACCESS_LOG")]
+        from_logs: PathBuf,
+        /// The server's error log, for the root cause.
+        #[arg(long)]
+        error_log: Option<PathBuf>,
+        /// combined, common, vhost_combined, or an Apache LogFormat string.
+        #[arg(long, default_value = "combined")]
+        format: String,
+        /// Only this period, START..END in UTC (e.g. 2026-11-25T12:00..2026-11-25T16:00).
+        #[arg(long)]
+        window: Option<String>,
+        /// Write the draft here instead of stdout.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
     /// A one-minute, self-contained demo: a site breaks the way it did in the postmortem, lookout alerts.
     Demo {
         /// Keep the demo directory (site, logs, config, database) afterwards.
@@ -236,6 +254,19 @@ async fn main() -> ExitCode {
             };
             let mut stdout = std::io::stdout();
             exit_code(lookout::diagnose_cmd::run(args, &mut stdout).await.map(|found| if found { 0 } else { 1 }), 2)
+        }
+        Command::Postmortem { from_logs, error_log, format, window, output } => {
+            init_tracing(cli.log_format, "warn");
+            let to_file = output.is_some();
+            let args =
+                lookout::postmortem_cmd::PostmortemArgs { access_log: from_logs, error_log, format, window, output };
+            let result = lookout::postmortem_cmd::run(args, &mut std::io::stdout().lock()).map(|summary| {
+                if to_file {
+                    println!("{summary}");
+                }
+                0
+            });
+            exit_code(result, 2)
         }
         Command::Demo { keep } => {
             init_tracing(cli.log_format, "error");

@@ -7,7 +7,7 @@ use std::process::Command;
 use crate::support::lookout_bin;
 
 /// A deterministic combined log: 4 hours of traffic with a 2-minute outage (every request 500) from 300 clients.
-fn generate(path: &std::path::Path) -> usize {
+pub fn generate(path: &std::path::Path) -> usize {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     let mut n = 0;
     for minute in 0..240u32 {
@@ -21,7 +21,13 @@ fn generate(path: &std::path::Path) -> usize {
             } else {
                 200
             };
-            let path = if outage { "/index.php" } else { "/" };
+            let path = if outage {
+                "/index.php"
+            } else if i == 7 {
+                "/a|b`c`<img>"
+            } else {
+                "/"
+            };
             writeln!(
                 f,
                 "10.0.{}.{} - - [25/Nov/2026:{:02}:{:02}:{:02} +0000] \"GET {path} HTTP/1.1\" {status} 512 \"-\" \"<script>alert(1)</script>\"",

@@ -11,5 +11,6 @@ mod diagnose_cli;
 mod log_alerts;
 mod logs_cli;
 mod notify;
+mod postmortem_cli;
 mod probes;
 mod run_daemon;
