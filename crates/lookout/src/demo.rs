@@ -139,9 +139,23 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         deliveries.len(),
         unique.len()
     ));
+    // The record: a postmortem draft from the shop's own logs, with the numbers measured there.
+    let draft = root.join("postmortem.md");
+    let args = crate::postmortem_cmd::PostmortemArgs {
+        access_log: root.join("logs/access.log"),
+        error_log: Some(root.join("logs/error.log")),
+        format: "combined".into(),
+        window: None,
+        output: Some(draft.clone()),
+    };
+    match crate::postmortem_cmd::run(args, &mut std::io::sink()) {
+        Ok(summary) => n.event(&format!("POSTMORTEM draft written: {summary}")),
+        Err(e) => n.detail(&format!("no postmortem draft: {e:#}")),
+    }
     if opts.keep {
         let kept = dir.keep();
-        n.detail(&format!("kept {} (site, logs/, lookout.toml, lookout.sqlite)", kept.display()));
+        n.detail(&format!("kept {} (site, logs/, lookout.toml, lookout.sqlite, postmortem.md)", kept.display()));
+        n.detail(&format!("read the draft: {}", kept.join("postmortem.md").display()));
     } else {
         n.detail("removed the demo directory (pass --keep to keep it)");
     }

@@ -74,13 +74,14 @@ fn duration(w: &ErrorWindow) -> String {
 
 fn summary_line(w: &ErrorWindow) -> String {
     format!(
-        "{} of {} requests failed with 5xx between {} and {} ({}); {} distinct clients affected",
+        "{} of {} requests failed with 5xx between {} and {} ({}); {} distinct client{} affected",
         w.failed,
         w.requests,
         time(w.start),
         time(w.end),
         duration(w),
-        w.clients_affected
+        w.clients_affected,
+        if w.clients_affected == 1 { "" } else { "s" }
     )
 }
 

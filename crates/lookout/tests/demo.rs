@@ -30,6 +30,9 @@ async fn demo_runs_to_completion() {
         "after the fix): webhook delivered: \"shop is back UP after",
         "after the fix): webhook delivered: \"shop-logs is back UP after",
         "4 webhook messages received, 4 distinct: each delivered exactly once",
+        "» POSTMORTEM draft written: ",
+        "requests failed with 5xx between ",
+        "1 distinct client affected",
         "Demo complete.",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
