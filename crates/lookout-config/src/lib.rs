@@ -320,15 +320,7 @@ fn validate_target(t: RawTarget, section: &str, base_dir: &Path, at: &At<'_>) ->
     let diagnose = match t.diagnose {
         None => None,
         Some(d) => {
-            let error_format = match &d.error_format {
-                Some(f) => ErrorFormat::parse_name(f.get_ref()).ok_or_else(|| {
-                    at(
-                        f.span(),
-                        format!("unknown error_format {:?} in {section}; use \"apache\" or \"nginx\"", f.get_ref()),
-                    )
-                })?,
-                None => ErrorFormat::Apache,
-            };
+            let error_format = error_format(&d.error_format, section, at)?;
             let resolve = |p: String| {
                 let p = PathBuf::from(p);
                 if p.is_absolute() { p } else { base_dir.join(p) }
@@ -363,6 +355,16 @@ fn validate_target(t: RawTarget, section: &str, base_dir: &Path, at: &At<'_>) ->
         }
     };
     Ok(Target { name, check, interval, timeout, conditions, policy, diagnose })
+}
+
+/// `error_format = "apache" | "nginx"` (default apache), wherever an error log is named.
+fn error_format(value: &Option<toml::Spanned<String>>, section: &str, at: &At<'_>) -> Result<ErrorFormat, ConfigError> {
+    match value {
+        Some(f) => ErrorFormat::parse_name(f.get_ref()).ok_or_else(|| {
+            at(f.span(), format!("unknown error_format {:?} in {section}; use \"apache\" or \"nginx\"", f.get_ref()))
+        }),
+        None => Ok(ErrorFormat::Apache),
+    }
 }
 
 /// What a list of conditions may read.
@@ -418,12 +420,7 @@ fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<LogSource, Co
             .map_err(|e| at(f.span(), format!("invalid format in {section}: {e}")))?,
         None => LogFormat::named_or_custom("combined").map_err(|e| at(l.name.span(), e.to_string()))?,
     };
-    let error_format = match &l.error_format {
-        Some(f) => ErrorFormat::parse_name(f.get_ref()).ok_or_else(|| {
-            at(f.span(), format!("unknown error_format {:?} in {section}; use \"apache\" or \"nginx\"", f.get_ref()))
-        })?,
-        None => ErrorFormat::Apache,
-    };
+    let error_format = error_format(&l.error_format, &section, at)?;
     let start_at = match l.start_at.as_ref().map(|s| (s.get_ref().as_str(), s.span())) {
         None | Some(("end", _)) => StartAt::End,
         Some(("beginning", _)) => StartAt::Beginning,

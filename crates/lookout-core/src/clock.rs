@@ -56,6 +56,13 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// RFC 3339 in UTC to the second, e.g. `2026-11-25T14:36:22Z` (for reports, where milliseconds are noise).
+    pub fn to_rfc3339_seconds(self) -> String {
+        Timestamp(self.0.div_euclid(1000) * 1000).to_rfc3339().replace(".000Z", "Z")
+    }
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())

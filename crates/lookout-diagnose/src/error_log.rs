@@ -134,28 +134,7 @@ fn classify(message: &str) -> Option<(Cause, PathBuf, Option<String>)> {
 }
 
 fn when(ms: Option<i64>) -> String {
-    ms.map_or_else(
-        || "?".into(),
-        |ms| {
-            let secs = ms.div_euclid(1000);
-            let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-            let (y, m, d) = civil_from_days(days);
-            format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem / 60 % 60, rem % 60)
-        },
-    )
-}
-
-/// Inverse of `days_from_civil` (Howard Hinnant).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    ms.map_or_else(|| "?".into(), |ms| lookout_core::Timestamp::from_millis(ms).to_rfc3339_seconds())
 }
 
 fn summary(f: &Finding) -> String {
@@ -312,9 +291,8 @@ mod tests {
     }
 
     #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(20_782), (2026, 11, 25));
+    fn times_are_utc_seconds() {
         assert_eq!(when(Some(1_795_617_382_477)), "2026-11-25T14:36:22Z");
+        assert_eq!(when(None), "?");
     }
 }

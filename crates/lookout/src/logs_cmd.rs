@@ -118,7 +118,7 @@ fn parse_ratio(s: &str) -> anyhow::Result<f64> {
 }
 
 fn time(secs: i64) -> String {
-    Timestamp::from_millis(secs * 1000).to_rfc3339().replace(".000Z", "Z")
+    Timestamp::from_millis(secs.saturating_mul(1000)).to_rfc3339_seconds()
 }
 
 fn thousands(n: u64) -> String {

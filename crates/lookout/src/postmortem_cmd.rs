@@ -65,7 +65,7 @@ pub fn run(args: PostmortemArgs, out: &mut dyn std::io::Write) -> anyhow::Result
 }
 
 fn time(secs: i64) -> String {
-    Timestamp::from_millis(secs * 1000).to_rfc3339().replace(".000Z", "Z")
+    Timestamp::from_millis(secs.saturating_mul(1000)).to_rfc3339_seconds()
 }
 
 fn duration(w: &ErrorWindow) -> String {

@@ -377,17 +377,15 @@ async fn trace_verdict(target: &str, spec: &DiagnoseSpec, url: Option<http::Uri>
     if pids.is_empty() {
         return None;
     }
-    let label = std::fs::read_to_string(format!("/proc/{}/comm", pids[0]))
-        .map_or_else(|_| "server".into(), |c| c.trim().to_string());
-    let duration = spec.duration;
-    let tracer = std::thread::spawn(move || lookout_diagnose::trace::trace(&pids, duration, 200_000));
-    if let Some(url) = url {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        for _ in 0..5 {
-            let _ = lookout_probe::fetch(&lookout_probe::HttpRequest::get(url.clone(), Duration::from_secs(1))).await;
+    let label = crate::diagnose_cmd::process_label(pids[0]).unwrap_or_else(|| "server".into());
+    let urls: Vec<http::Uri> = url.into_iter().collect();
+    let (joined, _) = match crate::diagnose_cmd::trace_while_requesting(pids, spec.duration, &urls, 5).await {
+        Ok(pair) => pair,
+        Err(e) => {
+            tracing::warn!(%target, error = %e, "The trace failed; diagnosing from the error log instead.");
+            return None;
         }
-    }
-    let joined = tokio::task::spawn_blocking(move || tracer.join()).await.ok()?.ok()?;
+    };
     match joined {
         Ok(events) => {
             let c = lookout_diagnose::correlate::correlate(&events);
