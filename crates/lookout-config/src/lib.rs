@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use lookout_engine::{Condition, LogRules, TargetPolicy};
 use lookout_logs::LogFormat;
+use lookout_logs::distinct::ClientKey;
 use lookout_logs::error_log::ErrorFormat;
 use lookout_logs::tail::StartAt;
 
@@ -49,6 +50,10 @@ pub struct LogSource {
     pub policy: TargetPolicy,
     /// Where to begin in a file never read before.
     pub start_at: StartAt,
+    /// Incident group: alerts of one group share an incident (default: the source's name).
+    pub group: String,
+    /// What counts as one client affected.
+    pub clients: ClientKey,
 }
 
 #[derive(Clone, Debug)]
@@ -69,6 +74,8 @@ pub struct Target {
     pub policy: TargetPolicy,
     /// How to find the root cause when its alert fires.
     pub diagnose: Option<DiagnoseSpec>,
+    /// Incident group: alerts of one group share an incident (default: the target's name).
+    pub group: String,
 }
 
 /// Where a target's root cause is looked for when its alert fires.
@@ -130,6 +137,14 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::Io { path: path.to_path_buf(), message: e.to_string() })?;
         Config::parse(&text, path, &|k| std::env::var(k).ok())
+    }
+
+    /// Reads a config for commands that read the store and never send (`incidents`, `postmortem`): secrets named
+    /// by `url_env` need not be set, and no notifier may be built from the result.
+    pub fn load_without_secrets(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Io { path: path.to_path_buf(), message: e.to_string() })?;
+        Config::parse(&text, path, &|_| Some("http://secret.invalid/".into()))
     }
 
     /// Parses and validates config text; `path` is used for messages and for resolving relative paths.
@@ -354,7 +369,25 @@ fn validate_target(t: RawTarget, section: &str, base_dir: &Path, at: &At<'_>) ->
             Some(spec)
         }
     };
-    Ok(Target { name, check, interval, timeout, conditions, policy, diagnose })
+    let group = group_name(&t.group, &name, section, at)?;
+    Ok(Target { name, check, interval, timeout, conditions, policy, diagnose, group })
+}
+
+/// `group = "..."`: a valid name, by default the section's own name.
+fn group_name(
+    group: &Option<toml::Spanned<String>>,
+    name: &str,
+    section: &str,
+    at: &At<'_>,
+) -> Result<String, ConfigError> {
+    match group {
+        Some(g) if !valid_name(g.get_ref()) => Err(at(
+            g.span(),
+            format!("invalid group {:?} in {section}: use letters, digits, '-', '_' or '.' (at most 64)", g.get_ref()),
+        )),
+        Some(g) => Ok(g.get_ref().clone()),
+        None => Ok(name.to_string()),
+    }
 }
 
 /// `error_format = "apache" | "nginx"` (default apache), wherever an error log is named.
@@ -442,7 +475,19 @@ fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<LogSource, Co
         Some(s) => *s.get_ref(),
         None => 1,
     };
+    let group = group_name(&l.group, l.name.get_ref(), &section, at)?;
+    let clients = match &l.clients {
+        Some(c) => ClientKey::parse(c.get_ref()).ok_or_else(|| {
+            at(
+                c.span(),
+                format!("unknown clients = {:?} in {section}; use \"address\" or \"address+user-agent\"", c.get_ref()),
+            )
+        })?,
+        None => ClientKey::Address,
+    };
     Ok(LogSource {
+        group,
+        clients,
         name: l.name.get_ref().clone(),
         access: l.access.as_ref().map(|a| resolve(a.get_ref())),
         format,

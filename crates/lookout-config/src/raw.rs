@@ -34,6 +34,8 @@ pub(crate) struct RawLog {
     pub pending_for: Option<Dur>,
     pub success_threshold: Option<Spanned<u32>>,
     pub start_at: Option<Spanned<String>>,
+    pub group: Option<Spanned<String>>,
+    pub clients: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +62,7 @@ pub(crate) struct RawTarget {
     pub conditions: Option<Vec<Spanned<String>>>,
     pub failure_threshold: Option<Spanned<u32>>,
     pub success_threshold: Option<Spanned<u32>>,
+    pub group: Option<Spanned<String>>,
     pub diagnose: Option<RawDiagnose>,
 }
 

@@ -102,7 +102,7 @@ fn unknown_key_names_file_line_section_and_suggestion() {
     // The name may come after the bad key; a nameless table is numbered.
     assert_eq!(
         err(&format!("{SITE}\n[[target]]\nfoo = 1\nname = \"b\"\n")),
-        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold, diagnose"
+        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold, group, diagnose"
     );
 }
 
@@ -287,4 +287,37 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn groups_and_client_keys() {
+    let cfg = parse(&format!("{SITE}group = \"shop\"\n[[log]]\nname = \"apache\"\naccess = \"a.log\"\ngroup = \"shop\"\nclients = \"address+user-agent\"\n")).unwrap();
+    assert_eq!(cfg.targets[0].group, "shop");
+    assert_eq!(cfg.logs[0].group, "shop");
+    assert_eq!(cfg.logs[0].clients, lookout_logs::distinct::ClientKey::AddressAndUserAgent);
+    let plain = parse(&format!("{SITE}[[log]]\nname = \"apache\"\naccess = \"a.log\"\n")).unwrap();
+    assert_eq!(
+        (plain.targets[0].group.as_str(), plain.logs[0].group.as_str()),
+        ("site", "apache"),
+        "own name by default"
+    );
+    assert_eq!(plain.logs[0].clients, lookout_logs::distinct::ClientKey::Address);
+    assert_eq!(
+        err(&format!("{SITE}group = \"my shop\"\n")),
+        "lookout.toml:5: invalid group \"my shop\" in [[target]] \"site\": use letters, digits, '-', '_' or '.' (at most 64)"
+    );
+    assert_eq!(
+        err("[[log]]\nname = \"apache\"\naccess = \"a.log\"\nclients = \"ip\"\n"),
+        "lookout.toml:4: unknown clients = \"ip\" in [[log]] \"apache\"; use \"address\" or \"address+user-agent\""
+    );
+}
+
+#[test]
+fn reading_commands_do_not_need_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lookout.toml");
+    std::fs::write(&path, "[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl_env = \"LOOKOUT_TEST_UNSET_SECRET\"\n")
+        .unwrap();
+    assert!(Config::load(&path).is_err());
+    assert_eq!(Config::load_without_secrets(&path).unwrap().notify.len(), 1);
 }

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Timestamp;
+use crate::{Diagnosis, Timestamp};
 
 /// Where a target's alert stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -104,8 +104,12 @@ pub struct Transition {
     pub reasons: Vec<String>,
     pub consecutive: u32,
     /// The probable root cause, when a diagnosis ran for this transition (set by the runtime, not the engine).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub diagnosis: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "crate::incident::compat::deserialize"
+    )]
+    pub diagnosis: Option<Diagnosis>,
 }
 
 impl Transition {

@@ -7,8 +7,13 @@ pub mod alert;
 pub mod clock;
 pub mod duration;
 pub mod event;
+pub mod incident;
 
 pub use alert::{AlertState, Phase, Transition, TransitionKind, alert_id};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use event::{Event, LogBatch, LogCount, Observation, ProbeError, ProbeErrorKind, ProbeKind, Timings};
+pub use incident::{
+    Ack, Diagnosis, EntryKind, Incident, IncidentAlert, IncidentChange, IncidentStatus, TimelineEntry, incident_id,
+    utc_day,
+};

@@ -164,6 +164,44 @@ impl Correlation {
     }
 }
 
+impl Correlation {
+    /// The verdict with its structure, for incidents: what failed, where, and the traced calls behind it. `None`
+    /// when no failing path explains the failing requests.
+    pub fn diagnosis(&self, process: &str) -> Option<lookout_core::Diagnosis> {
+        let c = self.candidates.first()?;
+        let cause = match c.errno.as_str() {
+            "ENOENT" => "missing",
+            "EACCES" | "EPERM" => "unreadable",
+            _ => "failing",
+        };
+        let evidence = self
+            .candidates
+            .iter()
+            .take(3)
+            .map(|c| {
+                format!(
+                    "{}(\"{}\") = -1 {} in {} of {} failing requests and {} of {} successful ({process} pids {})",
+                    c.syscalls.join("/"),
+                    c.path.display(),
+                    c.errno,
+                    c.in_failing_requests,
+                    self.failing_requests,
+                    c.in_ok_requests,
+                    self.ok_requests,
+                    c.pids.iter().take(3).map(ToString::to_string).collect::<Vec<_>>().join(",")
+                )
+            })
+            .collect();
+        Some(lookout_core::Diagnosis {
+            verdict: self.verdict(process),
+            cause: Some(cause.to_string()),
+            path: Some(c.path.display().to_string()),
+            source: "trace".into(),
+            evidence,
+        })
+    }
+}
+
 /// `; uid 33 (gids 33) lacks read (r) on /srv/www/inc/settings.php (owner 0:0, mode 600)` — from the worker's
 /// credentials in /proc and each step of the path.
 fn permission_explanation(path: &std::path::Path, pid: i32) -> String {

@@ -45,6 +45,30 @@ pub struct Finding {
     pub summary: String,
 }
 
+impl Cause {
+    /// The name incidents and postmortems use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Missing => "missing",
+            Cause::Unreadable => "unreadable",
+            Cause::ParseError => "parse-error",
+        }
+    }
+}
+
+impl Finding {
+    /// The finding as an incident keeps it.
+    pub fn diagnosis(&self) -> lookout_core::Diagnosis {
+        lookout_core::Diagnosis {
+            verdict: self.summary.clone(),
+            cause: Some(self.cause.as_str().to_string()),
+            path: Some(self.path.display().to_string()),
+            source: "error log".into(),
+            evidence: self.evidence.clone(),
+        }
+    }
+}
+
 /// Reads `lines` of an error log and returns findings, most frequent first.
 pub fn diagnose<'a>(
     lines: impl IntoIterator<Item = &'a str>,

@@ -8,11 +8,14 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lookout_core::{AlertState, Clock, Event, LogBatch, Phase, Timestamp, Transition, TransitionKind, alert_id};
+use lookout_core::{
+    AlertState, Clock, Event, IncidentChange, LogBatch, Phase, Timestamp, Transition, TransitionKind, alert_id,
+};
 
 use hdrhistogram::Histogram;
 
 use crate::condition::{Condition, LogView, Verdict, judge, judge_log};
+use crate::incident::IncidentBook;
 
 /// Why a retired target's alert was closed.
 pub const RETIRED_REASON: &str = "no longer monitored: the target was removed from the configuration";
@@ -138,16 +141,53 @@ pub struct Outcome {
     pub state: AlertState,
 }
 
-/// Judges events and keeps each target's alert state. Pure: no IO, time from the clock.
+/// Judges events, keeps each target's alert state and the live incidents. Pure: no IO, time from the clock.
 pub struct Engine {
     clock: Arc<dyn Clock>,
     rules: HashMap<String, TargetRules>,
     states: HashMap<String, AlertState>,
+    /// Incident group of each target that is not its own group.
+    groups: HashMap<String, String>,
+    incidents: IncidentBook,
 }
 
 impl Engine {
     pub fn new(clock: Arc<dyn Clock>) -> Self {
-        Engine { clock, rules: HashMap::new(), states: HashMap::new() }
+        Engine {
+            clock,
+            rules: HashMap::new(),
+            states: HashMap::new(),
+            groups: HashMap::new(),
+            incidents: IncidentBook::default(),
+        }
+    }
+
+    /// Puts a target's alerts into the incidents of `group` (by default each target is its own group).
+    pub fn set_group(&mut self, target: &str, group: &str) {
+        self.groups.insert(target.to_string(), group.to_string());
+    }
+
+    pub fn group_of<'a>(&'a self, target: &'a str) -> &'a str {
+        self.groups.get(target).map_or(target, String::as_str)
+    }
+
+    pub fn incidents(&self) -> &IncidentBook {
+        &self.incidents
+    }
+
+    /// The working copy of the live incidents, to restore from the store or to acknowledge.
+    pub fn incidents_mut(&mut self) -> &mut IncidentBook {
+        &mut self.incidents
+    }
+
+    /// Opens, joins and resolves incidents for these transitions (after any diagnosis was attached to them).
+    pub fn track(&mut self, transitions: &[Transition]) -> Vec<IncidentChange> {
+        let mut changes = Vec::new();
+        for t in transitions {
+            let group = self.groups.get(&t.target).cloned().unwrap_or_else(|| t.target.clone());
+            changes.extend(self.incidents.on_transition(&group, t));
+        }
+        changes
     }
 
     /// Registers a probed target with its conditions and thresholds (thresholds below 1 count as 1).

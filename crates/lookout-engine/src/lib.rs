@@ -1,9 +1,12 @@
 //! The pure decision core: judges observations against conditions and moves alerts through
-//! pending → firing → resolved. Does no IO and reads time only from the injected [`Clock`].
+//! pending → firing → resolved, and gathers firing alerts into incidents. Does no IO and reads time only from the
+//! injected [`Clock`].
 
 pub mod condition;
 pub mod engine;
+pub mod incident;
 
 pub use condition::{Condition, ConditionError, Verdict, judge};
 pub use engine::{Engine, LogRules, Outcome, RETIRED_REASON, TargetPolicy};
+pub use incident::{IncidentBook, IncidentError};
 pub use lookout_core::Clock;

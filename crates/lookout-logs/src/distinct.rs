@@ -31,6 +31,49 @@ impl Default for Distinct {
     }
 }
 
+/// What counts as one client when counting the clients affected: an approximation of users either way (several
+/// users can share an address behind a NAT, one user can have several).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientKey {
+    /// The client address (`%a`/`%h`).
+    #[default]
+    Address,
+    /// Address and User-Agent: tells apart users behind one address, counts one user with two browsers twice.
+    AddressAndUserAgent,
+}
+
+impl ClientKey {
+    pub fn parse(name: &str) -> Option<ClientKey> {
+        match name {
+            "address" => Some(ClientKey::Address),
+            "address+user-agent" => Some(ClientKey::AddressAndUserAgent),
+            _ => None,
+        }
+    }
+
+    /// What was counted, for reports: "client addresses" or "client address + User-Agent pairs".
+    pub fn describe(self) -> &'static str {
+        match self {
+            ClientKey::Address => "client addresses",
+            ClientKey::AddressAndUserAgent => "client address + User-Agent pairs",
+        }
+    }
+
+    pub fn hash(self, client: &str, user_agent: &str) -> u64 {
+        match self {
+            ClientKey::Address => hash(client.as_bytes()),
+            ClientKey::AddressAndUserAgent => {
+                let mut key = Vec::with_capacity(client.len() + user_agent.len() + 1);
+                key.extend_from_slice(client.as_bytes());
+                key.push(0);
+                key.extend_from_slice(user_agent.as_bytes());
+                hash(&key)
+            }
+        }
+    }
+}
+
 /// A fast 64-bit hash of a client key (FNV-1a, then a SplitMix64 finaliser for HyperLogLog's sake).
 pub fn hash(key: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;

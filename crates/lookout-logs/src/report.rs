@@ -10,7 +10,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use crate::access::Malformed;
-use crate::distinct::{Distinct, Precision, hash};
+use crate::distinct::{ClientKey, Distinct, Precision};
 use crate::format::LogFormat;
 
 /// Malformed lines kept as samples.
@@ -32,11 +32,21 @@ pub struct ReportOptions {
     pub min_requests: u64,
     /// How many failing paths to list.
     pub top: usize,
+    /// What counts as one client.
+    pub clients: ClientKey,
 }
 
 impl Default for ReportOptions {
     fn default() -> Self {
-        ReportOptions { bucket_secs: 60, since: None, until: None, threshold: 0.05, min_requests: 1, top: 10 }
+        ReportOptions {
+            bucket_secs: 60,
+            since: None,
+            until: None,
+            threshold: 0.05,
+            min_requests: 1,
+            top: 10,
+            clients: ClientKey::Address,
+        }
     }
 }
 
@@ -107,7 +117,7 @@ impl Partial {
         if let Some(slot) = self.status.get_mut(status) {
             *slot += 1;
         }
-        let client = hash(rec.client.as_bytes());
+        let client = opts.clients.hash(rec.client, rec.user_agent);
         self.clients.insert_hash(client);
         let failed = (500..600).contains(&rec.status);
         if let Some(t) = rec.time {

@@ -36,12 +36,15 @@ pub struct Notification {
     pub reasons: Vec<String>,
     /// The probable root cause, when lookout could find one (firing messages only).
     pub diagnosis: Option<String>,
+    /// The incident this alert belongs to (`lookout incidents show ID`).
+    #[serde(default)]
+    pub incident: Option<String>,
     pub last_result: Option<LastResult>,
 }
 
 impl Notification {
     /// The message for a transition that notifies (`Firing`/`Resolved`); `None` otherwise.
-    pub fn from_transition(t: &Transition, last: Option<LastResult>) -> Option<Notification> {
+    pub fn from_transition(t: &Transition, last: Option<LastResult>, incident: Option<&str>) -> Option<Notification> {
         if !t.notifies() {
             return None;
         }
@@ -69,7 +72,8 @@ impl Notification {
             duration_seconds: (t.kind == TransitionKind::Resolved).then(|| duration.map(|d| d.as_secs())).flatten(),
             summary,
             reasons: t.reasons.clone(),
-            diagnosis: t.diagnosis.clone(),
+            diagnosis: t.diagnosis.as_ref().map(|d| d.verdict.clone()),
+            incident: incident.map(str::to_string),
             last_result: last,
         })
     }
@@ -102,7 +106,9 @@ mod tests {
             error: None,
             failed_conditions: vec!["[STATUS] (500) == 200".into()],
         };
-        let n = Notification::from_transition(&transition(TransitionKind::Firing), Some(last)).unwrap();
+        let n =
+            Notification::from_transition(&transition(TransitionKind::Firing), Some(last), Some("2026-11-25-site-1"))
+                .unwrap();
         let v = serde_json::to_value(&n).unwrap();
         assert_eq!(
             v,
@@ -118,6 +124,7 @@ mod tests {
                 "summary": "site is DOWN: [STATUS] (500) == 200",
                 "reasons": ["[STATUS] (500) == 200"],
                 "diagnosis": null,
+                "incident": "2026-11-25-site-1",
                 "last_result": {"ok": false, "status": 500, "latency_ms": 3.0, "error": null, "failed_conditions": ["[STATUS] (500) == 200"]}
             })
         );
@@ -125,10 +132,10 @@ mod tests {
 
     #[test]
     fn resolved_message_says_how_long() {
-        let n = Notification::from_transition(&transition(TransitionKind::Resolved), None).unwrap();
+        let n = Notification::from_transition(&transition(TransitionKind::Resolved), None, None).unwrap();
         assert_eq!(n.summary, "site is back UP after 1m20s");
         assert_eq!(n.duration_seconds, Some(80));
         assert_eq!(n.idempotency_key, "lookout/site@1795617322000/resolved");
-        assert!(Notification::from_transition(&transition(TransitionKind::Pending), None).is_none());
+        assert!(Notification::from_transition(&transition(TransitionKind::Pending), None, None).is_none());
     }
 }

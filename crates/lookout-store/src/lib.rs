@@ -1,5 +1,5 @@
-//! Persistence behind one trait, [`Store`]: probe results, alert state, transitions and the notification
-//! outbox. SQLite (WAL) is the embedded default; PostgreSQL will implement the same trait and pass the same
+//! Persistence behind one trait, [`Store`]: probe results, alert state, transitions, incidents and the
+//! notification outbox. SQLite (WAL) is the embedded default; PostgreSQL will implement the same trait and pass the same
 //! tests.
 //!
 //! The store records; it never decides. The invariant it upholds for the rest of the system: a transition,
@@ -10,7 +10,7 @@ mod sqlite;
 
 use std::future::Future;
 
-use lookout_core::{AlertState, LogCount, Timestamp, Timings, Transition};
+use lookout_core::{AlertState, Incident, IncidentChange, LogCount, TimelineEntry, Timestamp, Timings, Transition};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -22,6 +22,9 @@ pub enum StoreError {
     Open { path: String, message: String },
     #[error("store {op} failed: {message}")]
     Query { op: &'static str, message: String },
+    /// Someone else changed the incident since it was read: read it again and redo the change.
+    #[error("incident {incident} was changed by someone else meanwhile; read it again")]
+    Conflict { incident: String },
     #[error("the store was written by a newer lookout (schema {found}, this build knows {known}); upgrade lookout")]
     TooNew { found: i64, known: i64 },
 }
@@ -77,6 +80,9 @@ pub struct Record {
     pub forget: Vec<String>,
     /// Log cursors and counts of a log source.
     pub log: Option<LogRecord>,
+    /// Incidents opened, joined or resolved; written only if none changed meanwhile, else the whole record is
+    /// refused with [`StoreError::Conflict`].
+    pub incidents: Vec<IncidentChange>,
 }
 
 /// What a log batch persists: counts and where reading stands, together.
@@ -127,4 +133,36 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes results older than `before`; returns how many.
     fn prune_results(&self, before: Timestamp) -> impl Future<Output = Result<usize>> + Send;
+
+    /// Incidents, newest first.
+    fn incidents(&self, limit: usize) -> impl Future<Output = Result<Vec<Incident>>> + Send;
+
+    fn incident(&self, id: String) -> impl Future<Output = Result<Option<Incident>>> + Send;
+
+    /// The incidents `lookout run` works on (open, or with an alert still firing) and the last sequence number of
+    /// every (day, group), to resume after a restart or a conflict.
+    #[allow(clippy::type_complexity)]
+    fn live_incidents(&self) -> impl Future<Output = Result<(Vec<Incident>, Vec<(String, String, u32)>)>> + Send;
+
+    /// An incident's stored timeline, oldest first (notifications are in the outbox: [`Store::alert_messages`]).
+    fn timeline(&self, id: String) -> impl Future<Output = Result<Vec<TimelineEntry>>> + Send;
+
+    /// The outbox messages of one alert, oldest first.
+    fn alert_messages(&self, alert_id: String) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
+
+    /// A target's probe results from `from` to `to` inclusive, oldest first.
+    fn results_between(
+        &self,
+        target: String,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<Vec<ResultRow>>> + Send;
+
+    /// A log source's per-minute counts for the minutes from `from` to `to`.
+    fn log_counts_between(
+        &self,
+        source: String,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> impl Future<Output = Result<Vec<LogCount>>> + Send;
 }

@@ -5,13 +5,17 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use lookout_core::{AlertState, LogCount, Timestamp, Transition};
+use lookout_core::{AlertState, Incident, IncidentChange, LogCount, TimelineEntry, Timestamp, Transition};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{OutboxMessage, Record, Result, ResultRow, Store, StoreError};
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql"), include_str!("../migrations/0002_logs.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_logs.sql"),
+    include_str!("../migrations/0003_incidents.sql"),
+];
 
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -142,6 +146,12 @@ impl Store for SqliteStore {
     async fn record(&self, record: Record) -> Result<()> {
         self.with("record", move |conn| {
             let tx = conn.transaction()?;
+            // Incidents first: a refused change rolls back everything else of this record with it.
+            for change in &record.incidents {
+                if let Err(conflict) = write_incident(&tx, change)? {
+                    return Ok(Err(conflict));
+                }
+            }
             if let Some(r) = &record.result {
                 tx.execute(
                     "INSERT INTO results (target, at, ok, status, latency_ms, error, failed_conditions, timings, body_excerpt)
@@ -213,9 +223,9 @@ impl Store for SqliteStore {
                     params![m.channel, m.key, m.payload, now],
                 )?;
             }
-            tx.commit()
+            tx.commit().map(Ok)
         })
-        .await
+        .await?
     }
 
     async fn alert_states(&self) -> Result<Vec<(String, AlertState)>> {
@@ -277,23 +287,10 @@ impl Store for SqliteStore {
 
     async fn recent_results(&self, target: String, limit: usize) -> Result<Vec<ResultRow>> {
         self.with("read results", move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT target, at, ok, status, latency_ms, error, failed_conditions, timings, body_excerpt
-                 FROM results WHERE target = ?1 ORDER BY at DESC, id DESC LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![target, limit as i64], |r| {
-                Ok(ResultRow {
-                    target: r.get(0)?,
-                    at: Timestamp(r.get(1)?),
-                    ok: r.get(2)?,
-                    status: r.get(3)?,
-                    latency_ms: r.get(4)?,
-                    error: r.get(5)?,
-                    failed_conditions: from_json(6, &r.get::<_, String>(6)?)?,
-                    timings: from_json(7, &r.get::<_, String>(7)?)?,
-                    body_excerpt: r.get(8)?,
-                })
-            })?;
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {RESULT_COLUMNS} FROM results WHERE target = ?1 ORDER BY at DESC, id DESC LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![target, limit as i64], result_from_row)?;
             rows.collect()
         })
         .await
@@ -343,6 +340,169 @@ impl Store for SqliteStore {
     async fn prune_results(&self, before: Timestamp) -> Result<usize> {
         self.with("prune results", move |conn| conn.execute("DELETE FROM results WHERE at < ?1", [before.0])).await
     }
+
+    async fn incidents(&self, limit: usize) -> Result<Vec<Incident>> {
+        self.with("read incidents", move |conn| {
+            let mut stmt = conn.prepare("SELECT detail FROM incidents ORDER BY opened_at DESC, id DESC LIMIT ?1")?;
+            let rows = stmt.query_map([limit as i64], |r| from_json(0, &r.get::<_, String>(0)?))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn incident(&self, id: String) -> Result<Option<Incident>> {
+        self.with("read incident", move |conn| {
+            let detail: Option<String> =
+                conn.query_row("SELECT detail FROM incidents WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+            detail.map(|d| from_json(0, &d)).transpose()
+        })
+        .await
+    }
+
+    async fn live_incidents(&self) -> Result<(Vec<Incident>, Vec<(String, String, u32)>)> {
+        self.with("read live incidents", move |conn| {
+            let mut stmt = conn.prepare("SELECT detail FROM incidents WHERE live = 1 ORDER BY opened_at")?;
+            let live =
+                stmt.query_map([], |r| from_json(0, &r.get::<_, String>(0)?))?.collect::<rusqlite::Result<_>>()?;
+            let mut stmt = conn.prepare("SELECT day, grp, MAX(seq) FROM incidents GROUP BY day, grp")?;
+            let seqs =
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+            Ok((live, seqs))
+        })
+        .await
+    }
+
+    async fn timeline(&self, id: String) -> Result<Vec<TimelineEntry>> {
+        self.with("read timeline", move |conn| {
+            let mut stmt = conn.prepare("SELECT detail FROM incident_timeline WHERE incident = ?1 ORDER BY at, id")?;
+            let rows = stmt.query_map([id], |r| from_json(0, &r.get::<_, String>(0)?))?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn alert_messages(&self, alert_id: String) -> Result<Vec<OutboxMessage>> {
+        self.with("read outbox", move |conn| {
+            // Keys are `lookout/{alert_id}/{kind}`; compare the prefix literally (no LIKE wildcards from names).
+            let prefix = format!("lookout/{alert_id}/");
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE substr(key, 1, length(?1)) = ?1 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map([prefix], message_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn results_between(&self, target: String, from: Timestamp, to: Timestamp) -> Result<Vec<ResultRow>> {
+        self.with("read results", move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {RESULT_COLUMNS} FROM results WHERE target = ?1 AND at >= ?2 AND at <= ?3 ORDER BY at, id"
+            ))?;
+            let rows = stmt.query_map(params![target, from.0, to.0], result_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn log_counts_between(&self, source: String, from: Timestamp, to: Timestamp) -> Result<Vec<LogCount>> {
+        self.with("read log counts", move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT minute, requests, s1xx, s2xx, s3xx, s4xx, s5xx, malformed FROM log_counts
+                 WHERE source = ?1 AND minute >= ?2 AND minute <= ?3 ORDER BY minute",
+            )?;
+            let rows = stmt.query_map(params![source, from.0.div_euclid(60_000) * 60, to.0.div_euclid(1000)], |r| {
+                let n = |i: usize| r.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                Ok(LogCount {
+                    minute: r.get(0)?,
+                    requests: n(1)?,
+                    classes: [n(2)?, n(3)?, n(4)?, n(5)?, n(6)?],
+                    malformed: n(7)?,
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+}
+
+/// Writes one incident change: inserts a new incident or updates one whose stored revision is still the expected
+/// one, and appends its timeline entries. `Ok(Err(Conflict))` when someone else changed it first.
+fn write_incident(tx: &rusqlite::Transaction<'_>, change: &IncidentChange) -> rusqlite::Result<Result<()>> {
+    let i = &change.incident;
+    let live = i.status == lookout_core::IncidentStatus::Open || i.has_firing_alerts();
+    let conflict = || StoreError::Conflict { incident: i.id.clone() };
+    match change.expected_revision {
+        None => {
+            let inserted = tx.execute(
+                "INSERT INTO incidents (id, grp, day, seq, status, live, opened_at, resolved_at, revision, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    i.id,
+                    i.group,
+                    i.day,
+                    i.seq,
+                    i.status.as_str(),
+                    live,
+                    i.opened_at.0,
+                    i.resolved_at.map(|t| t.0),
+                    i.revision as i64,
+                    to_json(i)?
+                ],
+            );
+            match inserted {
+                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                    return Ok(Err(conflict()));
+                }
+                other => other?,
+            };
+        }
+        Some(expected) => {
+            let updated = tx.execute(
+                "UPDATE incidents SET status = ?2, live = ?3, resolved_at = ?4, revision = ?5, detail = ?6
+                 WHERE id = ?1 AND revision = ?7",
+                params![
+                    i.id,
+                    i.status.as_str(),
+                    live,
+                    i.resolved_at.map(|t| t.0),
+                    i.revision as i64,
+                    to_json(i)?,
+                    expected as i64
+                ],
+            );
+            match updated {
+                Ok(0) => return Ok(Err(conflict())),
+                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
+                    return Ok(Err(conflict()));
+                }
+                other => other?,
+            };
+        }
+    }
+    for e in &change.entries {
+        tx.execute(
+            "INSERT INTO incident_timeline (incident, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![i.id, e.at.0, e.kind.as_str(), to_json(e)?],
+        )?;
+    }
+    Ok(Ok(()))
+}
+
+const RESULT_COLUMNS: &str = "target, at, ok, status, latency_ms, error, failed_conditions, timings, body_excerpt";
+
+fn result_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResultRow> {
+    Ok(ResultRow {
+        target: r.get(0)?,
+        at: Timestamp(r.get(1)?),
+        ok: r.get(2)?,
+        status: r.get(3)?,
+        latency_ms: r.get(4)?,
+        error: r.get(5)?,
+        failed_conditions: from_json(6, &r.get::<_, String>(6)?)?,
+        timings: from_json(7, &r.get::<_, String>(7)?)?,
+        body_excerpt: r.get(8)?,
+    })
 }
 
 #[cfg(test)]
@@ -398,6 +558,7 @@ mod tests {
             messages: vec![msg("ops", "k1"), msg("team", "k1")],
             forget: vec![],
             log: None,
+            incidents: vec![],
         })
         .await
         .unwrap();
@@ -515,5 +676,146 @@ mod tests {
         assert!(e.contains("schema 99") && e.contains("upgrade lookout"), "{e}");
         let e = SqliteStore::open(Path::new("/proc/nope/x.sqlite")).unwrap_err().to_string();
         assert!(e.starts_with("cannot open the store at /proc/nope/x.sqlite"), "{e}");
+    }
+
+    fn transition(kind: TransitionKind, target: &str, at: i64, alert: &str) -> Transition {
+        Transition {
+            target: target.into(),
+            kind,
+            at: Timestamp(at),
+            alert_id: Some(alert.into()),
+            failing_since: Some(Timestamp(at - 20_000)),
+            reasons: vec![],
+            consecutive: 2,
+            diagnosis: None,
+        }
+    }
+
+    fn with_incident(change: IncidentChange) -> Record {
+        Record { incidents: vec![change], ..Record::default() }
+    }
+
+    #[tokio::test]
+    async fn incidents_round_trip_with_their_timeline() {
+        let s = SqliteStore::in_memory().unwrap();
+        let mut book = lookout_engine::IncidentBook::default();
+        // 2026-11-25T14:00:00Z
+        let t0 = 1_795_615_200_000;
+        let opened = book.on_transition("shop", &transition(TransitionKind::Firing, "web", t0, "web@1")).unwrap();
+        s.record(with_incident(opened.clone())).await.unwrap();
+        let joined =
+            book.on_transition("shop", &transition(TransitionKind::Firing, "api", t0 + 5000, "api@2")).unwrap();
+        s.record(with_incident(joined)).await.unwrap();
+
+        let (live, seqs) = s.live_incidents().await.unwrap();
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].id, "2026-11-25-shop-1");
+        assert_eq!(live[0].alerts.len(), 2);
+        assert_eq!(live[0].revision, 2);
+        assert_eq!(seqs, vec![("2026-11-25".to_string(), "shop".to_string(), 1)]);
+
+        for (target, alert, at) in [("web", "web@1", t0 + 60_000), ("api", "api@2", t0 + 70_000)] {
+            let change = book.on_transition("shop", &transition(TransitionKind::Resolved, target, at, alert)).unwrap();
+            s.record(with_incident(change)).await.unwrap();
+        }
+        let stored = s.incident("2026-11-25-shop-1".into()).await.unwrap().unwrap();
+        assert_eq!(stored.status, lookout_core::IncidentStatus::Resolved);
+        assert_eq!(stored.resolved_at, Some(Timestamp(t0 + 70_000)));
+        assert!(s.live_incidents().await.unwrap().0.is_empty(), "a finished incident is not live");
+        let kinds: Vec<&str> = s.timeline(stored.id.clone()).await.unwrap().iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "first-failure",
+                "first-failure",
+                "alert-fired",
+                "alert-fired",
+                "alert-resolved",
+                "alert-resolved",
+                "resolved"
+            ],
+            "ordered by time"
+        );
+        assert_eq!(s.incidents(10).await.unwrap(), vec![stored]);
+        assert_eq!(s.incident("nope".into()).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_stale_incident_change_is_refused_with_everything_recorded_beside_it() {
+        let s = SqliteStore::in_memory().unwrap();
+        let mut book = lookout_engine::IncidentBook::default();
+        let t0 = 1_795_615_200_000;
+        let opened = book.on_transition("site", &transition(TransitionKind::Firing, "site", t0, "site@1")).unwrap();
+        s.record(with_incident(opened.clone())).await.unwrap();
+        // Someone acknowledges it from the CLI...
+        let ack = lookout_engine::incident::acknowledge(&opened.incident, "alice", Timestamp(t0 + 1000)).unwrap();
+        s.record(with_incident(ack)).await.unwrap();
+        // ...while the daemon resolves its stale copy, together with a transition and a message.
+        let stale =
+            book.on_transition("site", &transition(TransitionKind::Resolved, "site", t0 + 9000, "site@1")).unwrap();
+        let record = Record {
+            transitions: vec![transition(TransitionKind::Resolved, "site", t0 + 9000, "site@1")],
+            messages: vec![msg("ops", "lookout/site@1/resolved")],
+            ..with_incident(stale)
+        };
+        let err = s.record(record).await.unwrap_err();
+        assert!(matches!(&err, StoreError::Conflict { incident } if incident == "2026-11-25-site-1"), "{err}");
+        assert!(s.transitions(None).await.unwrap().is_empty(), "nothing of the refused record was written");
+        assert!(s.messages(10).await.unwrap().is_empty());
+        let stored = s.incident(opened.incident.id.clone()).await.unwrap().unwrap();
+        assert_eq!(stored.ack.as_ref().map(|a| a.by.as_str()), Some("alice"), "the acknowledgement stands");
+
+        // Reloading and redoing the change works, and keeps the acknowledgement.
+        let (live, seqs) = s.live_incidents().await.unwrap();
+        book.restore(live, seqs);
+        let redo =
+            book.on_transition("site", &transition(TransitionKind::Resolved, "site", t0 + 9000, "site@1")).unwrap();
+        s.record(with_incident(redo)).await.unwrap();
+        let stored = s.incident(opened.incident.id.clone()).await.unwrap().unwrap();
+        assert_eq!(stored.status, lookout_core::IncidentStatus::Resolved);
+        assert_eq!(stored.ack.map(|a| a.by), Some("alice".into()));
+
+        // A second open incident for a group is refused even from a writer that did not know of the first.
+        let mut other = lookout_engine::IncidentBook::default();
+        let a = other.on_transition("shop", &transition(TransitionKind::Firing, "web", t0, "web@1")).unwrap();
+        s.record(with_incident(a)).await.unwrap();
+        let mut unaware = lookout_engine::IncidentBook::default();
+        unaware.restore(vec![], vec![("2026-11-25".into(), "shop".into(), 1)]);
+        let b = unaware.on_transition("shop", &transition(TransitionKind::Firing, "api", t0, "api@1")).unwrap();
+        assert_eq!(b.incident.id, "2026-11-25-shop-2");
+        assert!(matches!(s.record(with_incident(b)).await, Err(StoreError::Conflict { .. })));
+    }
+
+    #[tokio::test]
+    async fn an_alert_s_messages_are_found_by_its_id_only() {
+        let s = SqliteStore::in_memory().unwrap();
+        let messages = vec![
+            msg("ops", "lookout/a_b@1/firing"),
+            msg("ops", "lookout/a_b@1/resolved"),
+            msg("ops", "lookout/axb@1/firing"),
+        ];
+        s.record(Record { messages, ..Record::default() }).await.unwrap();
+        let keys: Vec<String> = s.alert_messages("a_b@1".into()).await.unwrap().into_iter().map(|m| m.key).collect();
+        assert_eq!(keys, ["lookout/a_b@1/firing", "lookout/a_b@1/resolved"], "`_` is not a wildcard");
+    }
+
+    #[tokio::test]
+    async fn results_and_counts_between_two_times() {
+        let s = SqliteStore::in_memory().unwrap();
+        for (at, ok) in [(1000, true), (2000, false), (3000, false), (4000, true)] {
+            s.record(Record { result: Some(result("site", at, ok)), ..Record::default() }).await.unwrap();
+        }
+        let rows = s.results_between("site".into(), Timestamp(2000), Timestamp(3000)).await.unwrap();
+        assert_eq!(rows.iter().map(|r| r.at.0).collect::<Vec<_>>(), [2000, 3000]);
+        let counts =
+            (0..3).map(|m| LogCount { minute: 60 * m, requests: 10, classes: [0, 9, 0, 0, 1], malformed: 0 }).collect();
+        s.record(Record {
+            log: Some(LogRecord { source: "web".into(), cursors: vec![], counts }),
+            ..Record::default()
+        })
+        .await
+        .unwrap();
+        let between = s.log_counts_between("web".into(), Timestamp(60_500), Timestamp(130_000)).await.unwrap();
+        assert_eq!(between.iter().map(|c| c.minute).collect::<Vec<_>>(), [60, 120]);
     }
 }

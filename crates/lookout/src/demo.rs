@@ -87,7 +87,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             t.reasons.join("; ")
         ));
         if let Some(d) = &t.diagnosis {
-            n.event(&format!("DIAGNOSIS: {d}"));
+            n.event(&format!("DIAGNOSIS: {}", d.verdict));
         }
         key = t.idempotency_key().context("a firing alert has a key")?;
         let delivery = receiver.wait_for(&key, STEP_TIMEOUT).await?;

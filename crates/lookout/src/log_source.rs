@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use lookout_config::LogSource;
 use lookout_core::{Event, LogBatch, LogCount, Timestamp};
-use lookout_logs::distinct::hash;
 use lookout_logs::tail::{Cursor, Tailer};
 use lookout_store::Store;
 use tokio::sync::{mpsc, watch};
@@ -164,7 +163,7 @@ fn count_access_line(
             }
             if (500..600).contains(&rec.status) {
                 batch.status_5xx += 1;
-                failing.insert(hash(rec.client.as_bytes()));
+                failing.insert(source.clients.hash(rec.client, rec.user_agent));
             }
             Ok(())
         }

@@ -13,7 +13,10 @@ use anyhow::Context;
 use std::collections::HashMap;
 
 use lookout_config::{Config, DiagnoseSpec, Target};
-use lookout_core::{Event, LogBatch, Observation, SystemClock, Timestamp, Transition};
+use lookout_core::{
+    Diagnosis, EntryKind, Event, IncidentChange, LogBatch, Observation, SystemClock, TimelineEntry, Timestamp,
+    Transition,
+};
 use lookout_engine::{Engine, Outcome};
 use lookout_notify::{Backoff, LastResult, Notification, Outbox, OutboxWaker};
 use lookout_store::{LogRecord, NewMessage, Record, ResultRow, SqliteStore, Store};
@@ -48,10 +51,17 @@ pub async fn run(
     let mut engine = Engine::new(Arc::new(SystemClock));
     for t in &config.targets {
         engine.add_target(&t.name, t.conditions.clone(), t.policy);
+        engine.set_group(&t.name, &t.group);
     }
     for l in &config.logs {
         engine.add_log(&l.name, l.rules.clone(), l.policy);
+        engine.set_group(&l.name, &l.group);
     }
+    let (live, seqs) = store.live_incidents().await.context("cannot load the live incidents")?;
+    for i in &live {
+        tracing::info!(incident = %i.id, status = %i.status, "Resuming incident.");
+    }
+    engine.incidents_mut().restore(live, seqs);
     let saved = store.alert_states().await.context("cannot load alert state")?;
     let mut retired = Vec::new();
     for (target, state) in saved {
@@ -98,7 +108,7 @@ pub async fn run(
             _ => None,
         })
         .collect();
-    let pipeline = Pipeline { engine, diagnose, urls, store: store.clone(), channel_names, waker, activity };
+    let mut pipeline = Pipeline { engine, diagnose, urls, store: store.clone(), channel_names, waker, activity };
     pipeline.retire(retired).await?;
 
     let mut tasks = JoinSet::new();
@@ -177,9 +187,9 @@ impl Pipeline {
         for t in transitions.iter_mut().filter(|t| t.kind == lookout_core::TransitionKind::Firing) {
             let Some(spec) = self.diagnose.get(&t.target).cloned() else { continue };
             let url = self.urls.get(&t.target).cloned();
-            if let Some(verdict) = trace_verdict(&t.target, &spec, url).await {
-                tracing::warn!(target = %t.target, diagnosis = %verdict, "Diagnosed by tracing.");
-                t.diagnosis = Some(verdict);
+            if let Some(d) = trace_diagnosis(&t.target, &spec, url).await {
+                tracing::warn!(target = %t.target, diagnosis = %d.verdict, "Diagnosed by tracing.");
+                t.diagnosis = Some(d);
                 continue;
             }
             let Some(error_log) = spec.error_log.clone() else { continue };
@@ -191,7 +201,7 @@ impl Pipeline {
                 Ok(Ok(Ok(findings))) => {
                     if let Some(f) = findings.first() {
                         tracing::warn!(target = %t.target, diagnosis = %f.summary, "Diagnosed.");
-                        t.diagnosis = Some(f.summary.clone());
+                        t.diagnosis = Some(f.diagnosis());
                     }
                 }
                 Ok(Ok(Err(e))) => {
@@ -204,28 +214,58 @@ impl Pipeline {
     }
 
     /// Forgets targets that left the configuration, closing their alerts if they were firing.
-    async fn retire(&self, retired: Vec<(String, lookout_core::AlertState)>) -> anyhow::Result<()> {
+    async fn retire(&mut self, retired: Vec<(String, lookout_core::AlertState)>) -> anyhow::Result<()> {
         for (target, state) in retired {
-            let transition = self.engine.retire(&target, &state);
-            let mut messages = Vec::new();
-            if let Some(t) = &transition {
+            let transitions: Vec<Transition> = self.engine.retire(&target, &state).into_iter().collect();
+            for t in &transitions {
                 tracing::warn!(%target, alert = ?t.alert_id, "Closing the alert of a target no longer in the configuration.");
-                messages = self.messages_for(t, None);
             }
-            let record = Record {
-                transitions: transition.into_iter().collect(),
-                messages,
-                forget: vec![target],
-                ..Record::default()
-            };
-            self.store.record(record).await.context("cannot record a retired target")?;
+            let base = Record { forget: vec![target], ..Record::default() };
+            self.record_with_incidents(base, &transitions, None).await.context("cannot record a retired target")?;
         }
         self.waker.wake();
         Ok(())
     }
 
-    fn messages_for(&self, t: &Transition, last: Option<LastResult>) -> Vec<NewMessage> {
-        let Some(n) = Notification::from_transition(t, last) else { return Vec::new() };
+    /// Records `base` with the transitions, their incident changes and their messages in one transaction. When
+    /// an incident changed meanwhile (acknowledged or resolved from the CLI, or by another agent), reloads the
+    /// live incidents from the store and applies the transitions to them again.
+    async fn record_with_incidents(
+        &mut self,
+        base: Record,
+        transitions: &[Transition],
+        last: Option<LastResult>,
+    ) -> lookout_store::Result<()> {
+        for attempt in 0.. {
+            let mut changes = self.engine.track(transitions);
+            observe_resolutions(&mut changes);
+            let mut record = base.clone();
+            record.transitions = transitions.to_vec();
+            for t in transitions {
+                let incident = changes
+                    .iter()
+                    .find(|c| c.incident.alerts.iter().any(|a| Some(&a.alert_id) == t.alert_id.as_ref()))
+                    .map(|c| c.incident.id.as_str());
+                record.messages.extend(self.messages_for(t, last.clone(), incident));
+            }
+            for c in &changes {
+                tracing::info!(incident = %c.incident.id, status = %c.incident.status, entries = c.entries.len(), "Incident updated.");
+            }
+            record.incidents = changes;
+            match self.store.record(record).await {
+                Err(lookout_store::StoreError::Conflict { incident }) if attempt < 5 => {
+                    tracing::info!(%incident, "The incident changed meanwhile; reloading it and applying again.");
+                    let (live, seqs) = self.store.live_incidents().await?;
+                    self.engine.incidents_mut().restore(live, seqs);
+                }
+                other => return other,
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    fn messages_for(&self, t: &Transition, last: Option<LastResult>, incident: Option<&str>) -> Vec<NewMessage> {
+        let Some(n) = Notification::from_transition(t, last, incident) else { return Vec::new() };
         match serde_json::to_string(&n) {
             Ok(payload) => self
                 .channel_names
@@ -249,14 +289,19 @@ impl Pipeline {
                 continue;
             };
             self.attach_diagnosis(&mut outcome.transitions).await;
-            let record = match &event {
-                Event::Probe(obs) => self.record_for(obs, &outcome),
-                Event::Log(batch) => self.record_for_log(batch, &outcome),
+            let (record, last) = match &event {
+                Event::Probe(obs) => record_for(obs, &outcome),
+                Event::Log(batch) => record_for_log(batch, &outcome),
             };
-            let has_messages = !record.messages.is_empty();
+            for t in &outcome.transitions {
+                log_transition(t);
+            }
+            let has_messages = outcome.transitions.iter().any(Transition::notifies);
             // Nothing may be lost: keep retrying until the store takes it (events queue up meanwhile).
             let mut delay = Duration::from_millis(100);
-            while let Err(e) = self.store.record(record.clone()).await {
+            while let Err(e) =
+                self.record_with_incidents(record.clone(), &outcome.transitions, Some(last.clone())).await
+            {
                 tracing::error!(error = %e, target = %event.target(), "Cannot record; retrying.");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -268,69 +313,6 @@ impl Pipeline {
                 self.waker.wake();
             }
             self.publish(&event, &outcome);
-        }
-    }
-
-    /// A log batch's record: its counts and cursors go with the alert state and messages, in one transaction.
-    fn record_for_log(&self, batch: &LogBatch, outcome: &Outcome) -> Record {
-        let last = LastResult {
-            ok: outcome.verdict.ok,
-            status: None,
-            latency_ms: 0.0,
-            error: None,
-            failed_conditions: outcome.verdict.failed_conditions.clone(),
-        };
-        let mut messages = Vec::new();
-        for t in &outcome.transitions {
-            log_transition(t);
-            messages.extend(self.messages_for(t, Some(last.clone())));
-        }
-        Record {
-            result: None,
-            state: Some((batch.target.clone(), outcome.state.clone())),
-            transitions: outcome.transitions.clone(),
-            messages,
-            forget: Vec::new(),
-            log: Some(LogRecord {
-                source: batch.target.clone(),
-                cursors: batch.cursors.clone(),
-                counts: batch.counts.clone(),
-            }),
-        }
-    }
-
-    fn record_for(&self, obs: &Observation, outcome: &Outcome) -> Record {
-        let v = &outcome.verdict;
-        let result = ResultRow {
-            target: obs.target.clone(),
-            at: obs.at,
-            ok: v.ok,
-            status: obs.status,
-            latency_ms: obs.timings.total_ms,
-            error: v.error.clone(),
-            failed_conditions: v.failed_conditions.clone(),
-            timings: obs.timings.clone(),
-            body_excerpt: (!obs.body.is_empty()).then(|| obs.body_excerpt(BODY_EXCERPT)),
-        };
-        let last = LastResult {
-            ok: v.ok,
-            status: obs.status,
-            latency_ms: obs.timings.total_ms,
-            error: v.error.clone(),
-            failed_conditions: v.failed_conditions.clone(),
-        };
-        let mut messages = Vec::new();
-        for t in &outcome.transitions {
-            log_transition(t);
-            messages.extend(self.messages_for(t, Some(last.clone())));
-        }
-        Record {
-            result: Some(result),
-            state: Some((obs.target.clone(), outcome.state.clone())),
-            transitions: outcome.transitions.clone(),
-            messages,
-            forget: Vec::new(),
-            log: None,
         }
     }
 
@@ -351,6 +333,78 @@ impl Pipeline {
     }
 }
 
+/// A log batch's record: its counts and cursors go with the alert state, transitions and messages, in one
+/// transaction. Returns the last result the messages carry.
+fn record_for_log(batch: &LogBatch, outcome: &Outcome) -> (Record, LastResult) {
+    let last = LastResult {
+        ok: outcome.verdict.ok,
+        status: None,
+        latency_ms: 0.0,
+        error: None,
+        failed_conditions: outcome.verdict.failed_conditions.clone(),
+    };
+    let record = Record {
+        state: Some((batch.target.clone(), outcome.state.clone())),
+        log: Some(LogRecord {
+            source: batch.target.clone(),
+            cursors: batch.cursors.clone(),
+            counts: batch.counts.clone(),
+        }),
+        ..Record::default()
+    };
+    (record, last)
+}
+
+fn record_for(obs: &Observation, outcome: &Outcome) -> (Record, LastResult) {
+    let v = &outcome.verdict;
+    let result = ResultRow {
+        target: obs.target.clone(),
+        at: obs.at,
+        ok: v.ok,
+        status: obs.status,
+        latency_ms: obs.timings.total_ms,
+        error: v.error.clone(),
+        failed_conditions: v.failed_conditions.clone(),
+        timings: obs.timings.clone(),
+        body_excerpt: (!obs.body.is_empty()).then(|| obs.body_excerpt(BODY_EXCERPT)),
+    };
+    let last = LastResult {
+        ok: v.ok,
+        status: obs.status,
+        latency_ms: obs.timings.total_ms,
+        error: v.error.clone(),
+        failed_conditions: v.failed_conditions.clone(),
+    };
+    let record =
+        Record { result: Some(result), state: Some((obs.target.clone(), outcome.state.clone())), ..Record::default() };
+    (record, last)
+}
+
+/// When an incident closes, looks again at what its diagnosis named, so the timeline says what changed: the
+/// missing file exists now, or it still does not (then the code stopped requiring it).
+fn observe_resolutions(changes: &mut [IncidentChange]) {
+    for c in changes.iter_mut() {
+        let Some(at) = c.incident.resolved_at.filter(|_| c.entries.iter().any(|e| e.kind == EntryKind::Resolved))
+        else {
+            continue;
+        };
+        let mut seen = std::collections::HashSet::new();
+        for (_, d) in c.incident.diagnoses() {
+            let Some(path) = d.path.as_deref().filter(|p| seen.insert(p.to_string())) else { continue };
+            let exists = std::path::Path::new(path).exists();
+            let text = match (d.cause.as_deref(), exists) {
+                (Some("missing"), true) => format!("{path} exists now: the missing file was restored"),
+                (Some("missing"), false) => {
+                    format!("{path} still does not exist: the code that required it must have changed")
+                }
+                (_, true) => format!("{path} exists"),
+                (_, false) => format!("{path} does not exist"),
+            };
+            c.entries.push(TimelineEntry { at, kind: EntryKind::Observed, text, by: None });
+        }
+    }
+}
+
 fn log_transition(t: &Transition) {
     match t.kind {
         lookout_core::TransitionKind::Firing | lookout_core::TransitionKind::Resolved => {
@@ -361,9 +415,9 @@ fn log_transition(t: &Transition) {
 }
 
 /// Traces the target's server (by pid file or process names) for `spec.duration` while requesting its URL, and
-/// returns the verdict when a failing path explains the failing requests. `None` when there is nothing to trace,
+/// returns the diagnosis when a failing path explains the failing requests. `None` when there is nothing to trace,
 /// tracing is not possible (logged), or no candidate was found — the error log is the fallback.
-async fn trace_verdict(target: &str, spec: &DiagnoseSpec, url: Option<http::Uri>) -> Option<String> {
+async fn trace_diagnosis(target: &str, spec: &DiagnoseSpec, url: Option<http::Uri>) -> Option<Diagnosis> {
     let mut pids: Vec<i32> = Vec::new();
     if let Some(file) = &spec.pid_file {
         match std::fs::read_to_string(file).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
@@ -387,10 +441,7 @@ async fn trace_verdict(target: &str, spec: &DiagnoseSpec, url: Option<http::Uri>
         }
     };
     match joined {
-        Ok(events) => {
-            let c = lookout_diagnose::correlate::correlate(&events);
-            (!c.candidates.is_empty()).then(|| c.verdict(&label))
-        }
+        Ok(events) => lookout_diagnose::correlate::correlate(&events).diagnosis(&label),
         Err(e) => {
             tracing::warn!(%target, error = %e, "Cannot trace; diagnosing from the error log instead.");
             None

@@ -1,0 +1,240 @@
+//! Incidents: what people work on. An incident gathers the alerts of one group (by default, one target) from the
+//! first firing alert until the last one resolves, and keeps a timeline of what happened and who did what.
+//!
+//! The lifecycle rules live in the engine; this module is the vocabulary the engine, the store, the CLI and the
+//! web share.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+
+/// The probable root cause of a firing alert, found by tracing the server or reading its error log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Diagnosis {
+    /// One sentence for humans, the verdict first.
+    pub verdict: String,
+    /// `missing`, `unreadable`, `parse-error` or `failing` (another errno), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+    /// The file the cause is about.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// `trace` (ptrace of the workers) or `error log`.
+    pub source: String,
+    /// A few lines behind the verdict, verbatim (error-log lines or traced calls).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
+}
+
+impl Diagnosis {
+    pub fn is_missing_file(&self) -> bool {
+        self.cause.as_deref() == Some("missing")
+    }
+}
+
+/// Accepts the diagnosis as stored before it had structure (a bare verdict string) as well as the struct.
+pub(crate) mod compat {
+    use super::Diagnosis;
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Verdict(String),
+        Full(Diagnosis),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Diagnosis>, D::Error> {
+        Ok(match Option::<Either>::deserialize(d)? {
+            None => None,
+            Some(Either::Full(x)) => Some(x),
+            Some(Either::Verdict(verdict)) => {
+                Some(Diagnosis { verdict, source: "unknown".into(), ..Diagnosis::default() })
+            }
+        })
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IncidentStatus {
+    Open,
+    Resolved,
+}
+
+impl IncidentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "open",
+            IncidentStatus::Resolved => "resolved",
+        }
+    }
+}
+
+impl fmt::Display for IncidentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who took the incident, and when.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    pub by: String,
+    pub at: Timestamp,
+}
+
+/// One alert of an incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentAlert {
+    pub alert_id: String,
+    pub target: String,
+    /// First failing observation of the streak that fired.
+    pub failing_since: Timestamp,
+    pub fired_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    pub reasons: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Incident {
+    /// Short and stable: `{UTC day it opened}-{group}-{n}`, e.g. `2026-11-25-site-1`.
+    pub id: String,
+    /// The group whose alerts it gathers (a target's `group`, by default its name).
+    pub group: String,
+    /// The day part of the id and its sequence number within that day and group.
+    pub day: String,
+    pub seq: u32,
+    pub status: IncidentStatus,
+    /// When the first alert fired.
+    pub opened_at: Timestamp,
+    /// The first failing observation of any of its alerts.
+    pub first_failure_at: Timestamp,
+    pub resolved_at: Option<Timestamp>,
+    /// `None` when its alerts resolved; the name of the person who resolved it by hand otherwise.
+    pub resolved_by: Option<String>,
+    pub ack: Option<Ack>,
+    pub alerts: Vec<IncidentAlert>,
+    /// Bumped on every write; a write that expected another revision is refused (optimistic concurrency between
+    /// `lookout run` and the CLI, or between agents).
+    pub revision: u64,
+}
+
+impl Incident {
+    /// The alerts' diagnoses, first fired first.
+    pub fn diagnoses(&self) -> impl Iterator<Item = (&IncidentAlert, &Diagnosis)> {
+        self.alerts.iter().filter_map(|a| Some((a, a.diagnosis.as_ref()?)))
+    }
+
+    /// Whether an alert of this incident is still firing.
+    pub fn has_firing_alerts(&self) -> bool {
+        self.alerts.iter().any(|a| a.resolved_at.is_none())
+    }
+
+    /// A one-line title: the targets and their first reason.
+    pub fn title(&self) -> String {
+        let mut targets: Vec<&str> = self.alerts.iter().map(|a| a.target.as_str()).collect();
+        targets.dedup();
+        let reason = self.alerts.first().and_then(|a| a.reasons.first()).map(String::as_str).unwrap_or("failing");
+        format!("{} failing: {reason}", targets.join(", "))
+    }
+}
+
+/// The id of the `seq`-th incident of `group` on the UTC day of `at`.
+pub fn incident_id(group: &str, at: Timestamp, seq: u32) -> (String, String) {
+    let day = utc_day(at);
+    (format!("{day}-{group}-{seq}"), day)
+}
+
+/// `YYYY-MM-DD` of a timestamp, UTC.
+pub fn utc_day(at: Timestamp) -> String {
+    at.to_rfc3339().chars().take(10).collect()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EntryKind {
+    /// The first failing observation of an alert's streak.
+    FirstFailure,
+    /// An alert fired and joined the incident (or opened it).
+    AlertFired,
+    /// The probable root cause was found.
+    Diagnosis,
+    /// A notification was delivered (composed from the outbox when the timeline is read).
+    Notified,
+    Acknowledged,
+    Note,
+    /// One alert resolved.
+    AlertResolved,
+    /// Something lookout checked when the incident closed (e.g. whether the missing file exists now).
+    Observed,
+    /// The incident closed.
+    Resolved,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::FirstFailure => "first-failure",
+            EntryKind::AlertFired => "alert-fired",
+            EntryKind::Diagnosis => "diagnosis",
+            EntryKind::Notified => "notified",
+            EntryKind::Acknowledged => "acknowledged",
+            EntryKind::Note => "note",
+            EntryKind::AlertResolved => "alert-resolved",
+            EntryKind::Observed => "observed",
+            EntryKind::Resolved => "resolved",
+        }
+    }
+}
+
+/// One line of an incident's timeline. `text` may hold text from logs and people: escape it when rendering.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub at: Timestamp,
+    pub kind: EntryKind,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// An incident as it should be after a change, with the timeline entries the change adds. The store writes it
+/// only if the stored revision is still `expected_revision` (`None`: the incident is new).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IncidentChange {
+    pub incident: Incident,
+    pub expected_revision: Option<u64>,
+    pub entries: Vec<TimelineEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_day_group_and_sequence() {
+        // 2026-11-25T14:00:00Z
+        let (id, day) = incident_id("site", Timestamp(1_795_615_200_000), 2);
+        assert_eq!(id, "2026-11-25-site-2");
+        assert_eq!(day, "2026-11-25");
+    }
+
+    #[test]
+    fn a_bare_verdict_string_still_reads_as_a_diagnosis() {
+        #[derive(Deserialize)]
+        struct T {
+            #[serde(default, deserialize_with = "compat::deserialize")]
+            d: Option<Diagnosis>,
+        }
+        let old: T = serde_json::from_str(r#"{"d":"Probable root cause: x"}"#).unwrap();
+        assert_eq!(old.d.unwrap().verdict, "Probable root cause: x");
+        let new: T = serde_json::from_str(r#"{"d":{"verdict":"v","source":"trace","path":"/p"}}"#).unwrap();
+        assert_eq!(new.d.unwrap().path.as_deref(), Some("/p"));
+        let none: T = serde_json::from_str(r#"{}"#).unwrap();
+        assert!(none.d.is_none());
+    }
+}
