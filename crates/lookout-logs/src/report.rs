@@ -67,6 +67,8 @@ pub struct Partial {
     status: Vec<u64>,
     buckets: HashMap<i64, Bucket>,
     clients: Distinct,
+    /// Clients that got at least one 5xx anywhere in the analysed range.
+    failing_clients: Distinct,
     failing_paths: HashMap<String, u64>,
     first: Option<i64>,
     last: Option<i64>,
@@ -85,6 +87,7 @@ impl Default for Partial {
             status: vec![0; 1000],
             buckets: HashMap::new(),
             clients: Distinct::default(),
+            failing_clients: Distinct::default(),
             failing_paths: HashMap::new(),
             first: None,
             last: None,
@@ -130,6 +133,7 @@ impl Partial {
             }
         }
         if failed {
+            self.failing_clients.insert_hash(client);
             match self.failing_paths.get_mut(rec.path) {
                 Some(n) => *n += 1,
                 None => {
@@ -181,6 +185,7 @@ impl Partial {
             mine.failing_clients.merge(&b.failing_clients);
         }
         self.clients.merge(&other.clients);
+        self.failing_clients.merge(&other.failing_clients);
         for (p, n) in other.failing_paths {
             *self.failing_paths.entry(p).or_insert(0) += n;
         }
@@ -296,6 +301,10 @@ impl Partial {
             last: self.last,
             distinct_clients: self.clients.count(),
             distinct_clients_precision: self.clients.precision(),
+            failed: class(500),
+            failing_clients: self.failing_clients.count(),
+            failing_clients_precision: self.failing_clients.precision(),
+            client_key: opts.clients,
             classes: StatusClasses {
                 s1xx: class(100),
                 s2xx: class(200),
@@ -401,6 +410,12 @@ pub struct Report {
     pub last: Option<i64>,
     pub distinct_clients: u64,
     pub distinct_clients_precision: Precision,
+    /// Requests answered with a 5xx, and the distinct clients that got at least one (the whole range).
+    pub failed: u64,
+    pub failing_clients: u64,
+    pub failing_clients_precision: Precision,
+    /// What counted as one client.
+    pub client_key: ClientKey,
     pub classes: StatusClasses,
     pub statuses: Vec<StatusCount>,
     pub bucket_secs: i64,
@@ -412,6 +427,21 @@ pub struct Report {
     /// From `%D`/`%T`, when the format has it.
     pub latency: Option<Latency>,
     pub bytes: u64,
+}
+
+impl Report {
+    /// The time bucket with the highest 5xx ratio among those with at least `min_requests` requests:
+    /// (start, ratio).
+    pub fn peak(&self) -> Option<(i64, f64)> {
+        self.timeline
+            .iter()
+            .filter(|p| p.requests >= self.min_requests.max(1) && p.failed > 0)
+            .map(|p| (p.start, p.failed as f64 / p.requests as f64))
+            .fold(None, |best: Option<(i64, f64)>, x| match best {
+                Some(b) if b.1 >= x.1 => Some(b),
+                _ => Some(x),
+            })
+    }
 }
 
 #[cfg(test)]
@@ -464,6 +494,24 @@ mod tests {
         assert_eq!((w.requests, w.failed, w.clients_affected), (16, 10, 4));
         assert_eq!(w.clients_precision, Precision::Exact);
         assert_eq!(r.malformed_samples, vec!["garbage".to_string()]);
+        assert_eq!((r.failed, r.failing_clients), (10, 4));
+        // Minute 3: 4 of 6 failed.
+        assert_eq!(r.peak(), Some((1_795_615_200 + 180, 4.0 / 6.0)));
+    }
+
+    #[test]
+    fn clients_can_be_told_apart_by_user_agent() {
+        let mut lines = Vec::new();
+        for ua in ["Firefox", "Chrome", "curl"] {
+            lines.push(line("10.0.0.1", 0, 500, "/").replace("\"ua\"", &format!("\"{ua}\"")));
+        }
+        let by_address = report(&lines, &ReportOptions::default());
+        assert_eq!((by_address.failing_clients, by_address.distinct_clients), (1, 1));
+        let opts = ReportOptions { clients: ClientKey::AddressAndUserAgent, ..ReportOptions::default() };
+        let by_pair = report(&lines, &opts);
+        assert_eq!((by_pair.failing_clients, by_pair.distinct_clients), (3, 3));
+        assert_eq!(by_pair.error_windows[0].clients_affected, 3);
+        assert_eq!(by_pair.client_key, ClientKey::AddressAndUserAgent);
     }
 
     #[test]

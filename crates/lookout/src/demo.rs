@@ -141,14 +141,14 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     ));
     // The record: a postmortem draft from the shop's own logs, with the numbers measured there.
     let draft = root.join("postmortem.md");
-    let args = crate::postmortem_cmd::PostmortemArgs {
+    let args = crate::postmortem::from_logs::PostmortemArgs {
         access_log: root.join("logs/access.log"),
         error_log: Some(root.join("logs/error.log")),
         format: "combined".into(),
         window: None,
         output: Some(draft.clone()),
     };
-    match crate::postmortem_cmd::run(args, &mut std::io::sink()) {
+    match crate::postmortem::from_logs::run(args, &mut std::io::sink()) {
         Ok(summary) => n.event(&format!("POSTMORTEM draft written: {summary}")),
         Err(e) => n.detail(&format!("no postmortem draft: {e:#}")),
     }

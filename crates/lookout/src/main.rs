@@ -114,23 +114,45 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// A postmortem draft (Markdown) for an outage found in the logs, with measured impact and the cause.
+    /// A postmortem draft (Markdown) of a recorded incident, or of an outage found in the logs (--from-logs), with
+    /// measured impact and the root cause.
     Postmortem {
-        /// Build it from an access log (an outage before lookout was installed).
+        /// The incident (see `lookout incidents`), e.g. 2026-11-25-site-1.
+        #[arg(required_unless_present = "from_logs", conflicts_with = "from_logs")]
+        id: Option<String>,
+        /// Config file (for the store and the incident's logs).
+        #[arg(short, long, default_value = "lookout.toml", env = "LOOKOUT_CONFIG")]
+        config: PathBuf,
+        /// Build it from an access log instead (an outage before lookout was installed).
         #[arg(long = "from-logs", value_name = "ACCESS_LOG")]
-        from_logs: PathBuf,
-        /// The server's error log, for the root cause.
-        #[arg(long)]
+        from_logs: Option<PathBuf>,
+        /// With --from-logs: the server's error log, for the root cause.
+        #[arg(long, requires = "from_logs")]
         error_log: Option<PathBuf>,
-        /// combined, common, vhost_combined, or an Apache LogFormat string.
+        /// With --from-logs: combined, common, vhost_combined, or an Apache LogFormat string.
         #[arg(long, default_value = "combined")]
         format: String,
-        /// Only this period, START..END in UTC (e.g. 2026-11-25T12:00..2026-11-25T16:00).
-        #[arg(long)]
+        /// With --from-logs: only this period, START..END in UTC (e.g. 2026-11-25T12:00..2026-11-25T16:00).
+        #[arg(long, requires = "from_logs")]
         window: Option<String>,
-        /// Write the draft here instead of stdout.
+        /// Write the draft here instead of stdout (and print its summary).
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+    /// Incidents: alerts of one group from the first firing to the last resolve, with a timeline. Without a
+    /// subcommand, lists them (newest first).
+    Incidents {
+        /// Config file (for the store).
+        #[arg(short, long, default_value = "lookout.toml", env = "LOOKOUT_CONFIG", global = true)]
+        config: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long, global = true)]
+        json: bool,
+        /// How many to list.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(subcommand)]
+        action: Option<IncidentsCommand>,
     },
     /// A one-minute, self-contained demo: a site breaks the way it did in the postmortem, lookout alerts.
     Demo {
@@ -149,6 +171,37 @@ enum Command {
         access_log: Option<PathBuf>,
         #[arg(long)]
         error_log: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum IncidentsCommand {
+    /// One incident: status, diagnosis, measured impact and the whole timeline.
+    Show { id: String },
+    /// Take the incident: the timeline records who and when.
+    Ack {
+        id: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Add a note to the timeline (it goes into the postmortem).
+    Note {
+        id: String,
+        /// The note; several words are joined.
+        #[arg(required = true)]
+        text: Vec<String>,
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Close the incident by hand (alerts still firing stay attached; a new failure opens a new incident).
+    Resolve {
+        id: String,
+        /// A note recorded with the resolution.
+        #[arg(long)]
+        note: Option<String>,
+        #[arg(long)]
+        by: Option<String>,
     },
 }
 
@@ -255,18 +308,51 @@ async fn main() -> ExitCode {
             let mut stdout = std::io::stdout();
             exit_code(lookout::diagnose_cmd::run(args, &mut stdout).await.map(|found| if found { 0 } else { 1 }), 2)
         }
-        Command::Postmortem { from_logs, error_log, format, window, output } => {
+        Command::Postmortem { id, config, from_logs, error_log, format, window, output } => {
             init_tracing(cli.log_format, "warn");
             let to_file = output.is_some();
-            let args =
-                lookout::postmortem_cmd::PostmortemArgs { access_log: from_logs, error_log, format, window, output };
-            let result = lookout::postmortem_cmd::run(args, &mut std::io::stdout().lock()).map(|summary| {
+            let mut stdout = std::io::stdout();
+            let summary = match (id, from_logs) {
+                (_, Some(access_log)) => {
+                    let args = lookout::postmortem::from_logs::PostmortemArgs {
+                        access_log,
+                        error_log,
+                        format,
+                        window,
+                        output,
+                    };
+                    lookout::postmortem::from_logs::run(args, &mut stdout)
+                }
+                (Some(id), None) => {
+                    lookout::postmortem::from_incident::run(&config, &id, output.as_deref(), &mut stdout).await
+                }
+                (None, None) => {
+                    Err(anyhow::anyhow!("name an incident (lookout postmortem ID) or --from-logs ACCESS_LOG"))
+                }
+            };
+            let result = summary.map(|summary| {
                 if to_file {
                     println!("{summary}");
                 }
                 0
             });
             exit_code(result, 2)
+        }
+        Command::Incidents { config, json, limit, action } => {
+            init_tracing(cli.log_format, "warn");
+            use lookout::incidents_cmd::{Action, default_actor};
+            let action = match action {
+                None => Action::List { json, limit },
+                Some(IncidentsCommand::Show { id }) => Action::Show { id, json },
+                Some(IncidentsCommand::Ack { id, by }) => Action::Ack { id, by: by.unwrap_or_else(default_actor) },
+                Some(IncidentsCommand::Note { id, text, by }) => {
+                    Action::Note { id, text: text.join(" "), by: by.unwrap_or_else(default_actor) }
+                }
+                Some(IncidentsCommand::Resolve { id, note, by }) => {
+                    Action::Resolve { id, note, by: by.unwrap_or_else(default_actor) }
+                }
+            };
+            exit_code(lookout::incidents_cmd::run(&config, action, &mut std::io::stdout().lock()).await, 2)
         }
         Command::Demo { keep } => {
             init_tracing(cli.log_format, "error");

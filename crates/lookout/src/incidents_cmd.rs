@@ -1,0 +1,199 @@
+//! `lookout incidents`: list, show, acknowledge, annotate and resolve incidents in the store. Works while
+//! `lookout run` runs: every change names the revision it read, and the store refuses it if the incident changed
+//! meanwhile (the command then reads it again and retries).
+//!
+//! Exit codes: 0 done, 1 refused (already acknowledged or resolved), 2 usage error or no such incident.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context;
+use lookout_config::Config;
+use lookout_core::{Incident, IncidentChange, IncidentStatus, Timestamp, format_duration};
+use lookout_engine::IncidentError;
+use lookout_store::{Record, SqliteStore, Store, StoreError};
+
+use crate::incident_view::{self, IncidentView};
+
+pub enum Action {
+    List { json: bool, limit: usize },
+    Show { id: String, json: bool },
+    Ack { id: String, by: String },
+    Note { id: String, text: String, by: String },
+    Resolve { id: String, note: Option<String>, by: String },
+}
+
+/// Who did it when `--by` is not given: the login name.
+pub fn default_actor() -> String {
+    std::env::var("USER").ok().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| "cli".into())
+}
+
+/// An error that maps to its own exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("no incident {0:?}; `lookout incidents` lists them")]
+    NotFound(String),
+    #[error("{0}")]
+    Refused(#[from] IncidentError),
+}
+
+pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) -> anyhow::Result<u8> {
+    let config = Config::load_without_secrets(config)?;
+    let store = SqliteStore::open(&config.store.path)?;
+    let now = Timestamp::now();
+    let result: Result<String, Refusal> = match action {
+        Action::List { json, limit } => {
+            let incidents = store.incidents(limit).await?;
+            Ok(if json {
+                format!("{}\n", serde_json::to_string_pretty(&incidents)?)
+            } else {
+                list_table(&incidents, now)
+            })
+        }
+        Action::Show { id, json } => match incident_view::load(&store, &config, &id, now).await? {
+            None => Err(Refusal::NotFound(id)),
+            Some(view) if json => Ok(format!("{}\n", serde_json::to_string_pretty(&view)?)),
+            Some(view) => Ok(show_text(&view)),
+        },
+        Action::Ack { id, by } => change(&store, &id, |i| lookout_engine::incident::acknowledge(i, &by, now))
+            .await?
+            .map(|c| format!("Acknowledged {} as {}.\n", c.incident.id, plain(&by))),
+        Action::Note { id, text, by } => change(&store, &id, |i| lookout_engine::incident::note(i, &by, &text, now))
+            .await?
+            .map(|c| format!("Noted on {}.\n", c.incident.id)),
+        Action::Resolve { id, note, by } => {
+            change(&store, &id, |i| lookout_engine::incident::resolve_by_hand(i, &by, note.as_deref(), now)).await?.map(
+                |c| {
+                    let firing = c.incident.alerts.iter().filter(|a| a.resolved_at.is_none()).count();
+                    let mut s = format!("Resolved {} as {}.", c.incident.id, plain(&by));
+                    if firing > 0 {
+                        let _ = write!(
+                            s,
+                            " {firing} alert(s) still fire: a new failure of the group opens a new incident."
+                        );
+                    }
+                    s.push('\n');
+                    s
+                },
+            )
+        }
+    };
+    match result {
+        Ok(text) => {
+            out.write_all(text.as_bytes())?;
+            Ok(0)
+        }
+        Err(Refusal::NotFound(id)) => Err(Refusal::NotFound(id).into()),
+        Err(e @ Refusal::Refused(_)) => {
+            eprintln!("refused: {e}");
+            Ok(1)
+        }
+    }
+}
+
+/// Reads the incident, applies `f` and writes the change, again from the top if someone changed it meanwhile.
+async fn change(
+    store: &SqliteStore,
+    id: &str,
+    f: impl Fn(&Incident) -> Result<IncidentChange, IncidentError>,
+) -> anyhow::Result<Result<IncidentChange, Refusal>> {
+    for _ in 0..5 {
+        let Some(incident) = store.incident(id.to_string()).await? else {
+            return Ok(Err(Refusal::NotFound(id.to_string())));
+        };
+        let change = match f(&incident) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        match store.record(Record { incidents: vec![change.clone()], ..Record::default() }).await {
+            Ok(()) => return Ok(Ok(change)),
+            Err(StoreError::Conflict { .. }) => continue,
+            Err(e) => return Err(e).context("cannot write the incident"),
+        }
+    }
+    anyhow::bail!("incident {id} kept changing while this command tried to write it; try again")
+}
+
+/// Text from logs and people, safe for a terminal: control characters (escape sequences, newlines) become spaces.
+pub fn plain(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+fn duration_of(i: &Incident, now: Timestamp) -> String {
+    format_duration(std::time::Duration::from_secs(i.resolved_at.unwrap_or(now).since(i.first_failure_at).as_secs()))
+}
+
+fn list_table(incidents: &[Incident], now: Timestamp) -> String {
+    if incidents.is_empty() {
+        return "No incidents yet.\n".into();
+    }
+    let mut s = String::new();
+    let _ = writeln!(s, "{:<28} {:<9} {:<21} {:>9}  {:<12} TITLE", "ID", "STATUS", "OPENED (UTC)", "DURATION", "ACK");
+    for i in incidents {
+        let ack = i.ack.as_ref().map_or("-".to_string(), |a| plain(&a.by));
+        let title: String = plain(&i.title()).chars().take(100).collect();
+        let _ = writeln!(
+            s,
+            "{:<28} {:<9} {:<21} {:>9}  {:<12} {title}",
+            i.id,
+            i.status.as_str(),
+            i.opened_at.to_rfc3339_seconds(),
+            duration_of(i, now),
+            ack
+        );
+    }
+    s
+}
+
+fn show_text(v: &IncidentView) -> String {
+    let i = &v.incident;
+    let mut s = String::new();
+    let state = match (i.status, &i.resolved_by) {
+        (IncidentStatus::Open, _) => "OPEN".to_string(),
+        (IncidentStatus::Resolved, Some(by)) => format!("RESOLVED by hand by {}", plain(by)),
+        (IncidentStatus::Resolved, None) => "RESOLVED".to_string(),
+    };
+    let _ = writeln!(s, "Incident {} — {state}", i.id);
+    let _ = writeln!(s, "{}", plain(&i.title()));
+    let _ = writeln!(s, "Group:         {}", i.group);
+    let _ = writeln!(s, "First failure: {}", i.first_failure_at.to_rfc3339_seconds());
+    let _ = writeln!(
+        s,
+        "Alerted:       {} ({} later)",
+        i.opened_at.to_rfc3339_seconds(),
+        format_duration(v.impact.time_to_alert())
+    );
+    if let Some(at) = i.resolved_at {
+        let _ =
+            writeln!(s, "Resolved:      {} (lasted {})", at.to_rfc3339_seconds(), format_duration(v.impact.duration()));
+    }
+    if let Some(a) = &i.ack {
+        let _ = writeln!(s, "Acknowledged:  by {} at {}", plain(&a.by), a.at.to_rfc3339_seconds());
+    }
+    for (a, d) in i.diagnoses() {
+        let _ = writeln!(s, "Diagnosis ({}): {}", a.target, plain(&d.verdict));
+    }
+    let _ = writeln!(s, "\nImpact:");
+    for r in &v.impact.requests {
+        let _ = write!(s, "  {}: {} of {} requests failed", r.source, r.failed, r.total);
+        if let Some(c) = r.clients {
+            let _ = write!(s, ", {c} distinct {} affected", r.client_key.describe());
+        }
+        if let Some((_, ratio)) = r.peak {
+            let _ = write!(s, ", peak 5xx ratio {:.0}%", ratio * 100.0);
+        }
+        let _ = writeln!(s, " ({})", plain(&r.measured_from));
+    }
+    for p in &v.impact.probes {
+        let _ = writeln!(s, "  probe {}: {} of {} checks failed", p.target, p.failed, p.total);
+    }
+    if v.impact.requests.is_empty() && v.impact.probes.is_empty() {
+        let _ = writeln!(s, "  nothing measured (no access log or probe results for the incident's window)");
+    }
+    let _ = writeln!(s, "\nTimeline (UTC):");
+    for e in &v.timeline {
+        let by = e.by.as_deref().map(|b| format!(" [{}]", plain(b))).unwrap_or_default();
+        let _ = writeln!(s, "  {}  {:<14} {}{by}", e.at.to_rfc3339_seconds(), e.kind.as_str(), plain(&e.text));
+    }
+    s
+}
