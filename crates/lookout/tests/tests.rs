@@ -8,6 +8,8 @@ mod apache_live;
 mod check_cli;
 mod demo;
 mod diagnose_cli;
+mod incident_impact;
+mod incidents_cli;
 mod log_alerts;
 mod logs_cli;
 mod notify;

@@ -250,7 +250,8 @@ impl Receiver {
         self.wait_for_message(&what, timeout, |r| r.body["target"] == target && r.body["state"] == state).await
     }
 
-    async fn wait_for_message(&self, what: &str, timeout: Duration, pred: impl Fn(&Received) -> bool) -> Received {
+    /// Waits until a POST matching `pred` arrived (`what` names it in the failure message).
+    pub async fn wait_for_message(&self, what: &str, timeout: Duration, pred: impl Fn(&Received) -> bool) -> Received {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             if let Some(r) = self.received().into_iter().find(|r| pred(r)) {
@@ -302,6 +303,12 @@ fn validate_payload(req: &ServerRequest, key: &str, body: &serde_json::Value) ->
     if state == "resolved" {
         expect(body["diagnosis"].is_null(), "a resolved message carries a diagnosis");
     }
+    // Every firing alert opens or joins an incident: `{UTC day}-{group}-{n}`.
+    let incident = body["incident"].as_str().unwrap_or("");
+    let well_formed = incident.len() > 13
+        && incident.as_bytes()[10] == b'-'
+        && incident.rsplit('-').next().is_some_and(|n| n.parse::<u32>().is_ok());
+    expect(state == "resolved" || well_formed, "firing message without a well-formed incident id");
     // last_result is null only when an alert is closed without a probe (its target left the configuration).
     if !body["last_result"].is_null() {
         expect(body["last_result"]["ok"].is_boolean(), "last_result.ok missing");
