@@ -1,13 +1,31 @@
 //! The founding incident on a real Apache + mod_php: a page requires a file under a name that does not exist;
-//! lookout probing the site and tailing Apache's own logs fires the alerts, and the webhook arrives.
+//! lookout probing the site and tailing Apache's own logs fires the alerts of one incident, diagnoses it and
+//! notifies; after the fix the incident resolves and `lookout postmortem` names the file, the duration and the
+//! clients affected.
 
 use std::time::Duration;
 
 use lookout_config::Config;
+use lookout_store::{SqliteStore, Store};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
-use crate::support::Receiver;
 use crate::support::apache::Apache;
+use crate::support::{Receiver, lookout_bin, wait_until, write_config};
+
+/// `GET path` from another loopback address (the whole of 127.0.0.0/8 is local), as another user would; returns
+/// the status.
+async fn get_from(source: &str, port: u16, path: &str) -> u16 {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    let mut stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nUser-Agent: shopper\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let head = String::from_utf8_lossy(&response[..response.len().min(12)]).into_owned();
+    head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
 
 const INDEX: &str =
     "<?php require_once __DIR__ . '/inc/settings.php'; ?>\n<h1>Shop</h1>\n<p>currency: <?= $currency ?></p>\n";
@@ -38,6 +56,7 @@ timeout = "2s"
 conditions = ["[STATUS] == 200", "[BODY] not contains \"Fatal error\""]
 failure_threshold = 2
 success_threshold = 2
+group = "shop"
 
 [target.diagnose]
 error_log = "{error}"
@@ -48,6 +67,7 @@ access = "{access}"
 error = "{error}"
 window = "5s"
 min_requests = 3
+group = "shop"
 fire_when = ["[5XX_RATIO] > 20%", "[ERROR_LOG] matches \"PHP (Fatal|Parse) error\""]
 
 [[notify]]
@@ -62,7 +82,8 @@ retry_initial = "100ms"
         error = apache.error_log.display(),
         hook = receiver.url(),
     );
-    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
+    let config = write_config(dir.path(), &text);
+    let cfg = Config::load(&config).unwrap();
     let (stop, stop_rx) = watch::channel(false);
     let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -82,7 +103,16 @@ retry_initial = "100ms"
         "{diagnosis}"
     );
     assert!(diagnosis.ends_with(&format!("; did you mean {}?", instead.display())), "{diagnosis}");
+    // Shoppers from three more addresses get the error too.
+    for source in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+        for _ in 0..3 {
+            assert_eq!(get_from(source, apache.port, "/").await, 500);
+        }
+    }
     let log = receiver.wait_for_target("apache", "firing", Duration::from_secs(15)).await;
+    let incident = site.body["incident"].as_str().unwrap().to_string();
+    assert!(incident.ends_with("-shop-1"), "{incident}");
+    assert_eq!(log.body["incident"], incident.as_str(), "probe and log alerts share the incident");
     eprintln!("probe alert and log alert within {:?} of the broken deploy", broke.elapsed());
     assert!(log.body["diagnosis"].as_str().is_some_and(|d| d.contains("does not exist")), "{}", log.body);
     let reasons = log.body["reasons"].to_string();
@@ -102,6 +132,48 @@ retry_initial = "100ms"
     receiver.wait_for_target("site", "resolved", Duration::from_secs(20)).await;
     receiver.wait_for_target("apache", "resolved", Duration::from_secs(20)).await;
     assert_eq!(receiver.problems(), Vec::<String>::new());
+    let store = SqliteStore::open(&cfg_store_path(&config)).unwrap();
+    wait_until("the incident to resolve", Duration::from_secs(10), || async {
+        store.incident(incident.clone()).await.unwrap().is_some_and(|i| i.resolved_at.is_some())
+    })
+    .await;
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
+
+    let recorded = store.incident(incident.clone()).await.unwrap().unwrap();
+    let lasted = lookout_core::format_duration(Duration::from_secs(
+        recorded.resolved_at.unwrap().since(recorded.first_failure_at).as_secs(),
+    ));
+    let draft = dir.path().join("postmortem.md");
+    let out = tokio::process::Command::new(lookout_bin())
+        .args(["postmortem", &incident, "--config"])
+        .arg(&config)
+        .arg("-o")
+        .arg(&draft)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with(&format!("{incident}: ")), "{stdout}");
+    assert!(stdout.contains(&format!(" for {lasted} (resolved); ")), "{stdout}");
+    assert!(stdout.contains("4 distinct clients affected"), "the probe's 127.0.0.1 and three shoppers: {stdout}");
+    let md = std::fs::read_to_string(&draft).unwrap();
+    eprintln!("{md}");
+    let settings = missing.display().to_string().replace('_', "\\_");
+    for expected in [
+        format!("Probable root cause: {settings} does not exist"),
+        format!("({lasted}), "),
+        "4 distinct client addresses received at least one".to_string(),
+        "Users affected: approximately 4".to_string(),
+        format!("What changed: {settings} exists now: the missing file was restored"),
+        "Evidence from the error log:".to_string(),
+    ] {
+        assert!(md.contains(&expected), "{expected:?} not in the postmortem:\n{md}");
+    }
+    assert_eq!(md.matches("Evidence from the error log:").count(), 1, "both alerts found one cause: said once");
+}
+
+fn cfg_store_path(config: &std::path::Path) -> std::path::PathBuf {
+    Config::load(config).unwrap().store.path
 }

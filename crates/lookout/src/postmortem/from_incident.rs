@@ -22,7 +22,7 @@ const SLOW_ACK: Duration = Duration::from_secs(15 * 60);
 pub fn summary_line(v: &IncidentView) -> String {
     let i = &v.incident;
     let state = if v.impact.ongoing { "still open" } else { "resolved" };
-    let mut s = format!("{}: {} for {} ({state})", i.id, i.alerts_targets(), format_duration(v.impact.duration()));
+    let mut s = format!("{}: {} for {} ({state})", i.id, i.alerts_targets(), dur(v.impact.duration()));
     if let Some(r) = v.impact.requests.first() {
         let _ = write!(s, "; {} of {} requests failed", r.failed, r.total);
         if let Some(c) = r.clients {
@@ -52,16 +52,32 @@ fn pct(ratio: f64) -> String {
     format!("{:.0}%", ratio * 100.0)
 }
 
+/// Whole seconds: the draft's numbers are for people, not benchmarks.
 fn dur(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        return "less than a second".into();
+    }
     format_duration(Duration::from_secs(d.as_secs()))
 }
 
 pub fn render(v: &IncidentView) -> String {
     let i = &v.incident;
     let impact = &v.impact;
+    // One per cause: alerts of one incident usually find the same file, with more evidence later on.
     let diagnoses: Vec<&Diagnosis> = {
-        let mut seen = HashSet::new();
-        i.diagnoses().map(|(_, d)| d).filter(|d| seen.insert(d.verdict.clone())).collect()
+        let mut by_cause: Vec<&Diagnosis> = Vec::new();
+        for (_, dg) in i.diagnoses() {
+            let same = |x: &&Diagnosis| match (&x.path, &dg.path) {
+                (Some(a), Some(b)) => a == b && x.cause == dg.cause,
+                _ => x.verdict == dg.verdict,
+            };
+            match by_cause.iter_mut().find(|x| same(x)) {
+                Some(slot) if dg.evidence.len() > slot.evidence.len() => *slot = dg,
+                Some(_) => {}
+                None => by_cause.push(dg),
+            }
+        }
+        by_cause
     };
     let first_reason = i.alerts.first().and_then(|a| a.reasons.first()).map_or("failing".to_string(), |r| md(r));
     let targets = md(&i.alerts_targets());
@@ -155,11 +171,14 @@ pub fn render(v: &IncidentView) -> String {
                 let _ = writeln!(rc, "- {}", md(e));
             }
         }
-        if let Some(r) = impact.requests.iter().find(|r| !r.failing_paths.is_empty()) {
-            let paths: Vec<String> =
-                r.failing_paths.iter().take(3).map(|p| format!("{} ({})", md(&p.path), p.failed)).collect();
-            let _ = writeln!(rc, "\nMost failing paths in the access log: {}.", paths.join(", "));
-        }
+        rc.push('\n');
+    }
+    if !diagnoses.is_empty()
+        && let Some(r) = impact.requests.iter().find(|r| !r.failing_paths.is_empty())
+    {
+        let paths: Vec<String> =
+            r.failing_paths.iter().take(3).map(|p| format!("{} ({})", md(&p.path), p.failed)).collect();
+        let _ = writeln!(rc, "Most failing paths in the access log: {}.", paths.join(", "));
     }
     d.root_cause = rc;
     let failed: u64 = impact.requests.iter().map(|r| r.failed).sum();
