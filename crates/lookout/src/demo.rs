@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use lookout_config::Config;
-use lookout_core::{Timestamp, Transition, TransitionKind, format_duration};
+use lookout_core::{EntryKind, IncidentStatus, Timestamp, Transition, TransitionKind, format_duration};
 use tokio::io::AsyncBufReadExt;
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, watch};
@@ -139,23 +139,29 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
         deliveries.len(),
         unique.len()
     ));
-    // The record: a postmortem draft from the shop's own logs, with the numbers measured there.
-    let draft = root.join("postmortem.md");
-    let args = crate::postmortem::from_logs::PostmortemArgs {
-        access_log: root.join("logs/access.log"),
-        error_log: Some(root.join("logs/error.log")),
-        format: "combined".into(),
-        window: None,
-        output: Some(draft.clone()),
+    // The record: the incident's postmortem draft, with the numbers lookout measured.
+    let incident = {
+        let store = lookout_store::SqliteStore::open(&root.join("lookout.sqlite"))?;
+        lookout_store::Store::incidents(&store, 1).await?.into_iter().next().context("the demo recorded no incident")?
     };
-    match crate::postmortem::from_logs::run(args, &mut std::io::sink()) {
-        Ok(summary) => n.event(&format!("POSTMORTEM draft written: {summary}")),
-        Err(e) => n.detail(&format!("no postmortem draft: {e:#}")),
-    }
+    let draft = if opts.keep {
+        root.join("postmortem.md")
+    } else {
+        std::env::temp_dir().join(format!("lookout-demo-postmortem-{}.md", incident.id))
+    };
+    let summary = crate::postmortem::from_incident::run(&config_path, &incident.id, Some(&draft), &mut std::io::sink())
+        .await
+        .context("cannot write the postmortem draft")?;
+    n.event(&format!("POSTMORTEM of incident {} written to {}", incident.id, draft.display()));
+    n.detail(&summary);
     if opts.keep {
         let kept = dir.keep();
         n.detail(&format!("kept {} (site, logs/, lookout.toml, lookout.sqlite, postmortem.md)", kept.display()));
-        n.detail(&format!("read the draft: {}", kept.join("postmortem.md").display()));
+        n.detail(&format!(
+            "see the incident again: lookout incidents show {} --config {}",
+            incident.id,
+            kept.join("lookout.toml").display()
+        ));
     } else {
         n.detail("removed the demo directory (pass --keep to keep it)");
     }
@@ -225,6 +231,7 @@ timeout = "1s"
 conditions = ["[STATUS] == 200", "[BODY] not contains \"Fatal error\"", "[RESPONSE_TIME] < 1000"]
 failure_threshold = 2
 success_threshold = 2
+group = "{TARGET}"
 
 [target.diagnose]
 error_log = "logs/error.log"
@@ -238,6 +245,7 @@ error = "logs/error.log"
 start_at = "beginning"
 window = "10s"
 min_requests = 1
+group = "{TARGET}"
 fire_when = ["[ERROR_LOG] matches \"PHP (Fatal|Parse) error\"", "[5XX_RATIO] > 20%"]
 
 [[notify]]
@@ -300,6 +308,16 @@ async fn wait_for(
             }
             Activity::Transition(t) if !t.notifies() => n.detail(&format!("{} is {}", t.target, t.kind)),
             Activity::Transition(_) => {}
+            Activity::Incident { id, opened: true, .. } => n.event(&format!("INCIDENT {id} opened")),
+            Activity::Incident { id, status: IncidentStatus::Resolved, entries, .. }
+                if entries.iter().any(|e| e.kind == EntryKind::Resolved) =>
+            {
+                n.event(&format!("INCIDENT {id} resolved"));
+                for e in entries.iter().filter(|e| e.kind == EntryKind::Observed) {
+                    n.detail(&e.text);
+                }
+            }
+            Activity::Incident { .. } => {}
         }
         if done(&a) {
             return Ok(());

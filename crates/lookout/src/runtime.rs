@@ -5,6 +5,9 @@
 //! probe tasks ──Event──► engine task ──Record──► store ──► outbox senders ──► channels
 //!                              └──Activity──► broadcast (demo narration, later the dashboard)
 //! ```
+//!
+//! Each transition's incident changes (open, join, resolve) go into the same record; a change refused because
+//! someone changed the incident meanwhile is recomputed from the store's copy (see `record_with_incidents`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,8 +32,22 @@ const BODY_EXCERPT: usize = 512;
 /// What the runtime did, for anyone who wants to watch (the demo narrates it).
 #[derive(Clone, Debug)]
 pub enum Activity {
-    Checked { target: String, ok: bool, status: Option<u16>, latency_ms: f64, reason: Option<String> },
+    Checked {
+        target: String,
+        ok: bool,
+        status: Option<u16>,
+        latency_ms: f64,
+        reason: Option<String>,
+    },
     Transition(Transition),
+    /// An incident was opened, joined or resolved: its id, status and the timeline entries the change added.
+    Incident {
+        id: String,
+        /// Whether this change opened it.
+        opened: bool,
+        status: lookout_core::IncidentStatus,
+        entries: Vec<TimelineEntry>,
+    },
 }
 
 /// Runs probes, engine, store and outbox until `shutdown` turns true.
@@ -235,7 +252,7 @@ impl Pipeline {
         base: Record,
         transitions: &[Transition],
         last: Option<LastResult>,
-    ) -> lookout_store::Result<()> {
+    ) -> lookout_store::Result<Vec<IncidentChange>> {
         for attempt in 0.. {
             let mut changes = self.engine.track(transitions);
             observe_resolutions(&mut changes);
@@ -251,14 +268,14 @@ impl Pipeline {
             for c in &changes {
                 tracing::info!(incident = %c.incident.id, status = %c.incident.status, entries = c.entries.len(), "Incident updated.");
             }
-            record.incidents = changes;
+            record.incidents = changes.clone();
             match self.store.record(record).await {
                 Err(lookout_store::StoreError::Conflict { incident }) if attempt < 5 => {
                     tracing::info!(%incident, "The incident changed meanwhile; reloading it and applying again.");
                     let (live, seqs) = self.store.live_incidents().await?;
                     self.engine.incidents_mut().restore(live, seqs);
                 }
-                other => return other,
+                other => return other.map(|()| changes),
             }
         }
         unreachable!("the loop returns")
@@ -299,24 +316,25 @@ impl Pipeline {
             let has_messages = outcome.transitions.iter().any(Transition::notifies);
             // Nothing may be lost: keep retrying until the store takes it (events queue up meanwhile).
             let mut delay = Duration::from_millis(100);
-            while let Err(e) =
-                self.record_with_incidents(record.clone(), &outcome.transitions, Some(last.clone())).await
-            {
-                tracing::error!(error = %e, target = %event.target(), "Cannot record; retrying.");
+            let changes = loop {
+                match self.record_with_incidents(record.clone(), &outcome.transitions, Some(last.clone())).await {
+                    Ok(changes) => break changes,
+                    Err(e) => tracing::error!(error = %e, target = %event.target(), "Cannot record; retrying."),
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = shutdown.changed() => return,
                 }
                 delay = (delay * 2).min(Duration::from_secs(10));
-            }
+            };
             if has_messages {
                 self.waker.wake();
             }
-            self.publish(&event, &outcome);
+            self.publish(&event, &outcome, &changes);
         }
     }
 
-    fn publish(&self, event: &Event, outcome: &Outcome) {
+    fn publish(&self, event: &Event, outcome: &Outcome, changes: &[IncidentChange]) {
         let Some(tx) = &self.activity else { return };
         if let Event::Probe(obs) = event {
             let _ = tx.send(Activity::Checked {
@@ -325,6 +343,15 @@ impl Pipeline {
                 status: obs.status,
                 latency_ms: obs.timings.total_ms,
                 reason: outcome.verdict.reason(),
+            });
+        }
+        // Incidents first: whoever waits for a transition has seen its incident by then.
+        for c in changes {
+            let _ = tx.send(Activity::Incident {
+                id: c.incident.id.clone(),
+                opened: c.expected_revision.is_none(),
+                status: c.incident.status,
+                entries: c.entries.clone(),
             });
         }
         for t in &outcome.transitions {

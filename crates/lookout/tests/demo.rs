@@ -30,9 +30,11 @@ async fn demo_runs_to_completion() {
         "after the fix): webhook delivered: \"shop is back UP after",
         "after the fix): webhook delivered: \"shop-logs is back UP after",
         "4 webhook messages received, 4 distinct: each delivered exactly once",
-        "» POSTMORTEM draft written: ",
-        "requests failed with 5xx between ",
-        "1 distinct client affected",
+        "-shop-1 opened",
+        "-shop-1 resolved",
+        "/www/inc/settings.conf exists now: the missing file was restored",
+        "» POSTMORTEM of incident ",
+        " requests failed, 1 distinct client affected; Probable root cause: ",
         "Demo complete.",
     ] {
         assert!(stdout.contains(expected), "missing {expected:?} in:\n{stdout}");
@@ -40,4 +42,13 @@ async fn demo_runs_to_completion() {
     let firing = stdout.find("ALERT FIRING").unwrap();
     let resolved = stdout.find("RESOLVED").unwrap();
     assert!(firing < resolved);
+    // The draft is where the demo says, in the founding document's structure.
+    let line = stdout.lines().find(|l| l.contains("» POSTMORTEM of incident ")).unwrap();
+    let path = line.rsplit(" written to ").next().unwrap();
+    let draft = std::fs::read_to_string(path).unwrap();
+    for heading in ["## Summary", "## Timeline (UTC)", "## Root cause analysis", "## Impact assessment"] {
+        assert!(draft.contains(heading), "{heading} missing in {path}");
+    }
+    assert!(draft.contains("Users affected: approximately 1 — distinct client addresses"), "{draft}");
+    std::fs::remove_file(path).unwrap();
 }
