@@ -125,7 +125,8 @@ pub async fn run(
             _ => None,
         })
         .collect();
-    let mut pipeline = Pipeline { engine, diagnose, urls, store: store.clone(), channel_names, waker, activity };
+    let mut pipeline =
+        Pipeline { engine, diagnose, urls, store: store.clone(), channel_names, waker, activity, book_stale: false };
     pipeline.retire(retired).await?;
 
     let mut tasks = JoinSet::new();
@@ -195,6 +196,8 @@ struct Pipeline {
     channel_names: Vec<String>,
     waker: OutboxWaker,
     activity: Option<broadcast::Sender<Activity>>,
+    /// The engine's incident book may hold changes the store refused: reload it before the next use.
+    book_stale: bool,
 }
 
 impl Pipeline {
@@ -253,6 +256,11 @@ impl Pipeline {
         transitions: &[Transition],
         last: Option<LastResult>,
     ) -> lookout_store::Result<Vec<IncidentChange>> {
+        if self.book_stale {
+            let (live, seqs) = self.store.live_incidents().await?;
+            self.engine.incidents_mut().restore(live, seqs);
+            self.book_stale = false;
+        }
         for attempt in 0.. {
             let mut changes = self.engine.track(transitions);
             observe_resolutions(&mut changes);
@@ -269,13 +277,18 @@ impl Pipeline {
                 tracing::info!(incident = %c.incident.id, status = %c.incident.status, entries = c.entries.len(), "Incident updated.");
             }
             record.incidents = changes.clone();
-            match self.store.record(record).await {
-                Err(lookout_store::StoreError::Conflict { incident }) if attempt < 5 => {
-                    tracing::info!(%incident, "The incident changed meanwhile; reloading it and applying again.");
-                    let (live, seqs) = self.store.live_incidents().await?;
-                    self.engine.incidents_mut().restore(live, seqs);
+            let Err(e) = self.store.record(record).await else { return Ok(changes) };
+            // The book took changes the store did not: it goes back to the store's copy before anything is
+            // computed from it again (here, or on the caller's retry).
+            match self.store.live_incidents().await {
+                Ok((live, seqs)) => self.engine.incidents_mut().restore(live, seqs),
+                Err(_) => self.book_stale = true,
+            }
+            match e {
+                lookout_store::StoreError::Conflict { incident } if attempt < 5 => {
+                    tracing::info!(%incident, "The incident changed meanwhile; applying the transitions again.");
                 }
-                other => return other.map(|()| changes),
+                other => return Err(other),
             }
         }
         unreachable!("the loop returns")

@@ -178,3 +178,56 @@ async fn incidents_follow_alerts_and_people_ack_note_and_resolve_them_while_look
         assert!(md.contains(expected), "{expected:?} not in\n{md}");
     }
 }
+
+/// The store refuses writes for a while (another process holds SQLite's write lock longer than the busy timeout):
+/// the firing alert, its incident and its message are all recorded once the lock goes — the incident is not
+/// lost to the failed attempts.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_recorded_after_the_store_was_locked_still_opens_its_incident() {
+    let site = Target::start().await;
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lookout.sqlite");
+    let text = format!(
+        "[store]\npath = \"{}\"\n\n[[target]]\nname = \"site\"\nurl = \"{}\"\ninterval = \"3s\"\ntimeout = \"1s\"\n\
+         conditions = [\"[STATUS] == 200\"]\nfailure_threshold = 1\nsuccess_threshold = 1\n\n\
+         [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{}\"\nretry_initial = \"100ms\"\n",
+        db.display(),
+        site.url("/"),
+        receiver.url()
+    );
+    let config = write_config(dir.path(), &text);
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(Config::load(&config).unwrap(), stop_rx, None));
+    let store = lookout_store::SqliteStore::open(&db).unwrap();
+    crate::support::wait_until("a healthy check recorded", Duration::from_secs(5), || async {
+        !lookout_store::Store::recent_results(&store, "site".into(), 1).await.unwrap().is_empty()
+    })
+    .await;
+
+    // The next check, 3 s later, fails and fires while the lock is held; the first attempt to record it gives up
+    // after SQLite's 5 s busy timeout, the retry succeeds once the lock is gone.
+    site.set(500, "down");
+    let locker = std::thread::spawn({
+        let db = db.clone();
+        move || {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+            std::thread::sleep(Duration::from_secs(10));
+            conn.execute_batch("COMMIT").unwrap();
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert!(receiver.received().is_empty(), "nothing can be sent before it is recorded");
+    locker.join().unwrap();
+
+    let fired = receiver.wait_for_target("site", "firing", Duration::from_secs(20)).await;
+    let id = fired.body["incident"].as_str().unwrap_or_else(|| panic!("no incident in {}", fired.body)).to_string();
+    assert!(id.ends_with("-site-1"), "{id}");
+    let incident =
+        lookout_store::Store::incident(&store, id.clone()).await.unwrap().expect("the incident was recorded");
+    assert_eq!(incident.alerts.len(), 1);
+    assert_eq!(receiver.problems(), Vec::<String>::new());
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
+}
