@@ -135,10 +135,20 @@ impl Incident {
         self.alerts.iter().any(|a| a.resolved_at.is_none())
     }
 
+    /// Its alerts' targets, each once, in the order they fired.
+    pub fn targets(&self) -> Vec<&str> {
+        let mut targets: Vec<&str> = Vec::new();
+        for a in &self.alerts {
+            if !targets.contains(&a.target.as_str()) {
+                targets.push(&a.target);
+            }
+        }
+        targets
+    }
+
     /// A one-line title: the targets and their first reason.
     pub fn title(&self) -> String {
-        let mut targets: Vec<&str> = self.alerts.iter().map(|a| a.target.as_str()).collect();
-        targets.dedup();
+        let targets = self.targets();
         let reason = self.alerts.first().and_then(|a| a.reasons.first()).map(String::as_str).unwrap_or("failing");
         format!("{} failing: {reason}", targets.join(", "))
     }

@@ -197,3 +197,13 @@ fn show_text(v: &IncidentView) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_output_carries_no_escape_sequences_or_line_breaks_from_logs() {
+        assert_eq!(plain("ok\x1b[2J\x1b]0;pwned\x07\nnext\r"), "ok [2J ]0;pwned  next ");
+    }
+}
