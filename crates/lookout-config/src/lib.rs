@@ -7,7 +7,10 @@
 //! serde kept.
 
 mod error;
+mod notify;
 mod raw;
+
+pub use notify::{EmailConfig, Notify, NotifyKind, Secret, SmtpTls};
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -20,7 +23,7 @@ use lookout_logs::error_log::ErrorFormat;
 use lookout_logs::tail::StartAt;
 
 pub use error::ConfigError;
-use raw::{RawConfig, RawLog, RawNotify, RawTarget};
+use raw::{RawConfig, RawLog, RawTarget};
 
 /// Environment variable lookup, injectable so tests need not mutate the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -54,6 +57,7 @@ pub struct LogSource {
     pub group: String,
     /// What counts as one client affected.
     pub clients: ClientKey,
+    pub alert: AlertMeta,
 }
 
 #[derive(Clone, Debug)]
@@ -76,6 +80,54 @@ pub struct Target {
     pub diagnose: Option<DiagnoseSpec>,
     /// Incident group: alerts of one group share an incident (default: the target's name).
     pub group: String,
+    pub alert: AlertMeta,
+}
+
+/// How a target's or log source's alerts are labelled for routing, silences and receivers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AlertMeta {
+    /// `critical` (default), `error`, `warning` or `info` (PagerDuty's levels).
+    pub severity: String,
+    /// Free labels (Prometheus label names), e.g. `team = "web"`.
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+pub const SEVERITIES: [&str; 4] = ["critical", "error", "warning", "info"];
+
+fn alert_meta(
+    severity: &Option<toml::Spanned<String>>,
+    labels: &Option<toml::Spanned<toml::Table>>,
+    section: &str,
+    at: &At<'_>,
+) -> Result<AlertMeta, ConfigError> {
+    let severity = match severity {
+        Some(s) if !SEVERITIES.contains(&s.get_ref().as_str()) => {
+            return Err(at(
+                s.span(),
+                format!("severity {:?} in {section}: use one of {}", s.get_ref(), SEVERITIES.join(", ")),
+            ));
+        }
+        Some(s) => s.get_ref().clone(),
+        None => "critical".into(),
+    };
+    let mut out = std::collections::BTreeMap::new();
+    if let Some(table) = labels {
+        for (k, v) in table.get_ref() {
+            let valid = k.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && !k.starts_with("__");
+            let Some(v) = v.as_str().filter(|_| valid) else {
+                return Err(at(
+                    table.span(),
+                    format!(
+                        "label {k:?} in {section}: names are letters, digits and '_' (not starting with a digit or \"__\"), values are strings"
+                    ),
+                ));
+            };
+            out.insert(k.clone(), v.to_string());
+        }
+    }
+    Ok(AlertMeta { severity, labels: out })
 }
 
 /// Where a target's root cause is looked for when its alert fires.
@@ -114,21 +166,6 @@ pub struct HttpCheck {
     pub body: Option<String>,
     pub follow_redirects: bool,
     pub verify_tls: bool,
-}
-
-#[derive(Clone, Debug)]
-pub struct Notify {
-    pub name: String,
-    pub kind: NotifyKind,
-    /// First retry delay; doubles per attempt up to `retry_max`.
-    pub retry_initial: Duration,
-    pub retry_max: Duration,
-    pub timeout: Duration,
-}
-
-#[derive(Clone, Debug)]
-pub enum NotifyKind {
-    Webhook { url: http::Uri, headers: Vec<(String, String)> },
 }
 
 impl Config {
@@ -187,7 +224,7 @@ fn validate(raw: RawConfig, text: &str, path: &Path, env: EnvLookup<'_>) -> Resu
     let mut notify_names = HashSet::new();
     for n in raw.notify {
         check_name(&n.name, "notify", &mut notify_names, &at)?;
-        notify.push(validate_notify(n, env, &at)?);
+        notify.push(notify::validate(n, env, &base_dir, &at)?);
     }
 
     Ok(Config { source: path.to_path_buf(), store, targets, notify, logs })
@@ -219,7 +256,7 @@ fn valid_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
-type At<'a> = dyn Fn(std::ops::Range<usize>, String) -> ConfigError + 'a;
+pub(crate) type At<'a> = dyn Fn(std::ops::Range<usize>, String) -> ConfigError + 'a;
 
 fn validate_target(t: RawTarget, section: &str, base_dir: &Path, at: &At<'_>) -> Result<Target, ConfigError> {
     let name = t.name.get_ref().clone();
@@ -370,7 +407,8 @@ fn validate_target(t: RawTarget, section: &str, base_dir: &Path, at: &At<'_>) ->
         }
     };
     let group = group_name(&t.group, &name, section, at)?;
-    Ok(Target { name, check, interval, timeout, conditions, policy, diagnose, group })
+    let alert = alert_meta(&t.severity, &t.labels, section, at)?;
+    Ok(Target { name, check, interval, timeout, conditions, policy, diagnose, group, alert })
 }
 
 /// `group = "..."`: a valid name, by default the section's own name.
@@ -485,9 +523,11 @@ fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<LogSource, Co
         })?,
         None => ClientKey::Address,
     };
+    let alert = alert_meta(&l.severity, &l.labels, &section, at)?;
     Ok(LogSource {
         group,
         clients,
+        alert,
         name: l.name.get_ref().clone(),
         access: l.access.as_ref().map(|a| resolve(a.get_ref())),
         format,
@@ -523,7 +563,7 @@ fn valid_host_port(s: &str) -> bool {
     }
 }
 
-fn check_headers(
+pub(crate) fn check_headers(
     headers: &toml::Table,
     span: std::ops::Range<usize>,
     section: &str,
@@ -540,71 +580,6 @@ fn check_headers(
         out.push((k.clone(), v.to_string()));
     }
     Ok(out)
-}
-
-fn validate_notify(n: RawNotify, env: EnvLookup<'_>, at: &At<'_>) -> Result<Notify, ConfigError> {
-    let section = format!("[[notify]] {:?}", n.name.get_ref());
-    let kind = match n.kind.get_ref().as_str() {
-        "webhook" => {
-            let url_text = match (&n.url, &n.url_env) {
-                (Some(u), None) => u.get_ref().clone(),
-                (None, Some(var)) => env(var.get_ref()).ok_or_else(|| {
-                    at(
-                        var.span(),
-                        format!("environment variable {:?} named by url_env in {section} is not set; export it before starting lookout", var.get_ref()),
-                    )
-                })?,
-                (Some(_), Some(var)) => {
-                    return Err(at(var.span(), format!("{section} sets both url and url_env: keep one")));
-                }
-                (None, None) => {
-                    return Err(at(
-                        n.name.span(),
-                        format!("{section} needs url = \"http://...\" (or url_env = \"VAR\" to keep a secret URL out of the file)"),
-                    ));
-                }
-            };
-            let span =
-                n.url.as_ref().map(|u| u.span()).or(n.url_env.as_ref().map(|u| u.span())).unwrap_or(n.name.span());
-            // The URL may carry a secret (url_env): never echo it in the message.
-            let shown = if n.url_env.is_some() { "from url_env".to_string() } else { format!("{url_text:?}") };
-            let url: http::Uri = url_text
-                .parse()
-                .map_err(|_| at(span.clone(), format!("invalid webhook url ({shown}) in {section}")))?;
-            if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
-                return Err(at(
-                    span,
-                    format!("webhook url ({shown}) in {section} must be http:// or https:// with a host"),
-                ));
-            }
-            let headers = match &n.headers {
-                Some(h) => check_headers(h.get_ref(), h.span(), &section, at)?,
-                None => Vec::new(),
-            };
-            NotifyKind::Webhook { url, headers }
-        }
-        other => {
-            let known = ["webhook"];
-            let hint = known
-                .iter()
-                .find(|k| strsim::damerau_levenshtein(other, k) <= 2)
-                .map(|k| format!(" (did you mean {k:?}?)"))
-                .unwrap_or_default();
-            return Err(at(
-                n.kind.span(),
-                format!("unknown notify type {other:?} in {section}{hint}; supported: webhook"),
-            ));
-        }
-    };
-    let retry_initial = n.retry_initial.map_or(Duration::from_secs(1), |d| d.0);
-    let retry_max = n.retry_max.map_or(Duration::from_secs(300), |d| d.0);
-    Ok(Notify {
-        name: n.name.get_ref().clone(),
-        kind,
-        retry_initial: retry_initial.max(Duration::from_millis(10)),
-        retry_max: retry_max.max(retry_initial),
-        timeout: n.timeout.map_or(Duration::from_secs(10), |d| d.0),
-    })
 }
 
 #[cfg(test)]

@@ -36,6 +36,8 @@ pub(crate) struct RawLog {
     pub start_at: Option<Spanned<String>>,
     pub group: Option<Spanned<String>>,
     pub clients: Option<Spanned<String>>,
+    pub severity: Option<Spanned<String>>,
+    pub labels: Option<Spanned<toml::Table>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +65,8 @@ pub(crate) struct RawTarget {
     pub failure_threshold: Option<Spanned<u32>>,
     pub success_threshold: Option<Spanned<u32>>,
     pub group: Option<Spanned<String>>,
+    pub severity: Option<Spanned<String>>,
+    pub labels: Option<Spanned<toml::Table>>,
     pub diagnose: Option<RawDiagnose>,
 }
 
@@ -88,6 +92,20 @@ pub(crate) struct RawNotify {
     pub timeout: Option<Dur>,
     pub retry_initial: Option<Dur>,
     pub retry_max: Option<Dur>,
+    /// webhook: a minijinja template for the body.
+    pub template: Option<Spanned<String>>,
+    /// pagerduty
+    pub routing_key_env: Option<Spanned<String>>,
+    /// alertmanager
+    pub firing_ttl: Option<Spanned<Dur>>,
+    /// email
+    pub smtp: Option<Spanned<String>>,
+    pub tls: Option<Spanned<String>>,
+    pub username: Option<Spanned<String>>,
+    pub password_env: Option<Spanned<String>>,
+    pub from: Option<Spanned<String>>,
+    pub to: Option<Spanned<Vec<String>>>,
+    pub ca_file: Option<Spanned<String>>,
 }
 
 /// A duration written as text (`"10s"`); a parse error becomes a serde error at the value's span.

@@ -68,6 +68,19 @@ fn example_file_parses_and_shows_every_option() {
         "url_env",
         "retry_initial",
         "retry_max",
+        "group",
+        "severity",
+        "labels",
+        "clients",
+        "template",
+        "routing_key_env",
+        "firing_ttl",
+        "smtp",
+        "username",
+        "password_env",
+        "from",
+        "to",
+        "ca_file",
     ] {
         assert!(text.contains(&format!("{key} =")), "lookout.example.toml does not show {key:?}");
     }
@@ -102,7 +115,7 @@ fn unknown_key_names_file_line_section_and_suggestion() {
     // The name may come after the bad key; a nameless table is numbered.
     assert_eq!(
         err(&format!("{SITE}\n[[target]]\nfoo = 1\nname = \"b\"\n")),
-        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold, group, diagnose"
+        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold, group, severity, labels, diagnose"
     );
 }
 
@@ -177,7 +190,7 @@ fn semantic_errors() {
     );
     assert_eq!(
         err("[[notify]]\nname = \"ops\"\ntype = \"webhok\"\nurl = \"http://x/\"\n"),
-        "lookout.toml:3: unknown notify type \"webhok\" in [[notify]] \"ops\" (did you mean \"webhook\"?); supported: webhook"
+        "lookout.toml:3: unknown notify type \"webhok\" in [[notify]] \"ops\" (did you mean \"webhook\"?); supported: webhook, slack, pagerduty, alertmanager, email"
     );
     assert_eq!(
         err("[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl_env = \"NOPE\"\n"),
@@ -250,8 +263,9 @@ fn log_sections() {
 #[test]
 fn secret_url_from_env_is_used_but_never_echoed() {
     let cfg = parse("[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl_env = \"HOOK\"\n").unwrap();
-    let NotifyKind::Webhook { url, .. } = &cfg.notify[0].kind;
-    assert_eq!(url.path(), "/secret");
+    let NotifyKind::Webhook { url, .. } = &cfg.notify[0].kind else { panic!("a webhook") };
+    assert_eq!(url.expose().path(), "/secret");
+    assert_eq!(format!("{:?}", cfg.notify[0]).matches("<secret>").count(), 1, "Debug never shows it");
     let e = Config::parse(
         "[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl_env = \"HOOK\"\n",
         Path::new("lookout.toml"),
@@ -260,7 +274,7 @@ fn secret_url_from_env_is_used_but_never_echoed() {
     .unwrap_err()
     .to_string();
     assert!(!e.contains("hunter2"), "{e}");
-    assert!(e.contains("from url_env"), "{e}");
+    assert!(e.contains("url (from the environment)"), "{e}");
 }
 
 #[test]
@@ -320,4 +334,92 @@ fn reading_commands_do_not_need_secrets() {
         .unwrap();
     assert!(Config::load(&path).is_err());
     assert_eq!(Config::load_without_secrets(&path).unwrap().notify.len(), 1);
+}
+
+#[test]
+fn every_channel_type_with_its_own_keys_and_secrets_from_the_environment() {
+    let text = r#"
+[[notify]]
+name = "slack"
+type = "slack"
+url_env = "SLACK_URL"
+
+[[notify]]
+name = "pd"
+type = "pagerduty"
+routing_key_env = "PD_KEY"
+url = "http://127.0.0.1:9/v2/enqueue"
+
+[[notify]]
+name = "am"
+type = "alertmanager"
+url = "http://127.0.0.1:9093"
+firing_ttl = "1h"
+
+[[notify]]
+name = "mail"
+type = "email"
+smtp = "127.0.0.1:2525"
+tls = "starttls"
+username = "lookout"
+password_env = "SMTP_PASSWORD"
+from = "Lookout <lookout@example.com>"
+to = ["ops@example.com", "oncall@example.com"]
+ca_file = "ca.pem"
+
+[[notify]]
+name = "teams"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+template = '{"text": "{{ summary }}"}'
+"#;
+    let env = |k: &str| match k {
+        "SLACK_URL" => Some("https://hooks.slack.com/services/T0/B0/secret".to_string()),
+        "PD_KEY" => Some("R0UT1NGKEY".to_string()),
+        "SMTP_PASSWORD" => Some("hunter2".to_string()),
+        _ => None,
+    };
+    let cfg = Config::parse(text, Path::new("/etc/lookout/lookout.toml"), &env).unwrap();
+    let kinds: Vec<&str> = cfg.notify.iter().map(|n| n.kind.type_name()).collect();
+    assert_eq!(kinds, ["slack", "pagerduty", "alertmanager", "email", "webhook"]);
+    let debug = format!("{:?}", cfg.notify);
+    assert!(!debug.contains("hunter2") && !debug.contains("R0UT1NGKEY") && !debug.contains("/secret"), "{debug}");
+    let NotifyKind::Email(mail) = &cfg.notify[3].kind else { panic!("email") };
+    assert_eq!((mail.host.as_str(), mail.port, mail.tls), ("127.0.0.1", 2525, lookout_config_tls()));
+    assert_eq!(mail.password.as_ref().map(|p| p.expose().as_str()), Some("hunter2"));
+    assert_eq!(mail.ca_file.as_deref(), Some(Path::new("/etc/lookout/ca.pem")));
+    let NotifyKind::Alertmanager { firing_ttl, .. } = &cfg.notify[2].kind else { panic!("alertmanager") };
+    assert_eq!(*firing_ttl, Duration::from_secs(3600));
+}
+
+fn lookout_config_tls() -> crate::SmtpTls {
+    crate::SmtpTls::Starttls
+}
+
+#[test]
+fn channel_mistakes_name_the_line_and_what_to_do() {
+    assert_eq!(
+        err("[[notify]]\nname = \"s\"\ntype = \"slack\"\nurl = \"https://x/\"\nrouting_key_env = \"K\"\n"),
+        "lookout.toml:5: \"routing_key_env\" in [[notify]] \"s\" does not apply to type = \"slack\" (only to type = \"pagerduty\")"
+    );
+    assert_eq!(
+        err("[[notify]]\nname = \"pd\"\ntype = \"pagerduty\"\nrouting_key_env = \"NOPE\"\n"),
+        "lookout.toml:4: environment variable \"NOPE\" named by routing_key_env in [[notify]] \"pd\" is not set; export it before starting lookout"
+    );
+    assert_eq!(
+        err("[[notify]]\nname = \"m\"\ntype = \"email\"\nsmtp = \"h:25\"\nfrom = \"nobody\"\nto = [\"a@b.c\"]\n"),
+        "lookout.toml:5: \"nobody\" in [[notify]] \"m\" is not an e-mail address"
+    );
+    assert_eq!(
+        err(
+            "[[notify]]\nname = \"m\"\ntype = \"email\"\nsmtp = \"h:25\"\ntls = \"ssl\"\nfrom = \"a@b.c\"\nto = [\"a@b.c\"]\n"
+        ),
+        "lookout.toml:5: tls = \"ssl\" in [[notify]] \"m\": use \"starttls\", \"tls\" or \"none\""
+    );
+    let e = err("[[notify]]\nname = \"w\"\ntype = \"webhook\"\nurl = \"http://x/\"\ntemplate = \"{{ summary \"\n");
+    assert!(e.starts_with("lookout.toml:5: template in [[notify]] \"w\" does not compile: "), "{e}");
+    assert_eq!(
+        err("[[notify]]\nname = \"x\"\ntype = \"slak\"\nurl = \"https://x/\"\n"),
+        "lookout.toml:3: unknown notify type \"slak\" in [[notify]] \"x\" (did you mean \"slack\"?); supported: webhook, slack, pagerduty, alertmanager, email"
+    );
 }

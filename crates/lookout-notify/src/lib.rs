@@ -2,10 +2,16 @@
 //! and the durable [`Outbox`] that delivers messages in order, retrying with backoff until a channel accepts.
 //!
 //! The outbox stores the channel-independent notification; each channel renders it at send time, so adding a
-//! channel never changes what is persisted.
+//! channel never changes what is persisted. Channels: [`Webhook`] (JSON or a template), [`Slack`] (Block Kit),
+//! [`PagerDuty`] (Events API v2), [`Alertmanager`] (`/api/v2/alerts`) and [`Email`] (SMTP).
 
+mod alertmanager;
+mod email;
+mod http_post;
 mod message;
 mod outbox;
+mod pagerduty;
+mod slack;
 mod webhook;
 
 use std::future::Future;
@@ -14,30 +20,70 @@ use std::sync::Arc;
 
 use lookout_config::{Notify, NotifyKind};
 
-pub use message::{LastResult, Notification};
+pub use alertmanager::Alertmanager;
+pub use email::Email;
+pub use message::{LastResult, Meta, Notification};
 pub use outbox::{Backoff, Outbox, OutboxWaker};
+pub use pagerduty::PagerDuty;
+pub use slack::Slack;
 pub use webhook::Webhook;
 
-/// Why a send failed; the message is retried.
-#[derive(Clone, Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct SendError(pub String);
+/// Why a send failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again later: the receiver is down, slow, overloaded (5xx, 429, timeouts).
+    #[error("{0}")]
+    Retry(String),
+    /// Trying again cannot help: the receiver refused the message itself (4xx), or the channel is misconfigured.
+    /// The message is abandoned, with this reason recorded.
+    #[error("{0}")]
+    Permanent(String),
+}
 
-pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<(), SendError>> + Send + 'a>>;
+/// What one send delivers: the messages of one outbox entry (several once grouped), under one idempotency key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Delivery {
+    pub key: String,
+    pub notifications: Vec<Notification>,
+}
+
+impl Delivery {
+    /// Whether every alert in it is resolved.
+    pub fn all_resolved(&self) -> bool {
+        self.notifications.iter().all(|n| n.state == "resolved")
+    }
+}
+
+/// Delivered; optionally with something worth recording (e.g. the template failed and the default body went).
+pub type Sent = Option<String>;
+
+pub type SendFuture<'a> = Pin<Box<dyn Future<Output = Result<Sent, SendError>> + Send + 'a>>;
 
 /// A delivery channel.
 pub trait Notifier: Send + Sync {
     /// The configured channel name.
     fn name(&self) -> &str;
-    /// Delivers one message. `key` is the idempotency key; `payload` the stored [`Notification`] JSON.
-    fn send<'a>(&'a self, key: &'a str, payload: &'a str) -> SendFuture<'a>;
+    /// Delivers one outbox entry.
+    fn send<'a>(&'a self, delivery: &'a Delivery) -> SendFuture<'a>;
 }
 
 /// Builds the notifier for a configured channel.
 pub fn from_config(n: &Notify) -> Arc<dyn Notifier> {
+    let name = n.name.clone();
     match &n.kind {
-        NotifyKind::Webhook { url, headers } => {
-            Arc::new(Webhook::new(n.name.clone(), url.clone(), headers.clone(), n.timeout))
+        NotifyKind::Webhook { url, headers, template } => {
+            Arc::new(Webhook::new(name, url.expose().clone(), headers.clone(), template.clone(), n.timeout))
         }
+        NotifyKind::Slack { url } => Arc::new(Slack::new(name, url.expose().clone(), n.timeout)),
+        NotifyKind::PagerDuty { url, routing_key } => {
+            Arc::new(PagerDuty::new(name, url.clone(), routing_key.expose().clone(), n.timeout))
+        }
+        NotifyKind::Alertmanager { url, headers, firing_ttl } => {
+            Arc::new(Alertmanager::new(name, url.clone(), headers.clone(), *firing_ttl, n.timeout))
+        }
+        NotifyKind::Email(cfg) => Arc::new(Email::new(name, cfg.clone(), n.timeout)),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,6 +1,8 @@
 //! The canonical notification: what happened to which target, since when, and why. Stored in the outbox as
 //! JSON and posted as-is by the webhook channel (schema `version` 1).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use lookout_core::{Transition, TransitionKind, format_duration};
@@ -39,12 +41,38 @@ pub struct Notification {
     /// The incident this alert belongs to (`lookout incidents show ID`).
     #[serde(default)]
     pub incident: Option<String>,
+    /// Whether that incident is resolved after this transition (its last alert resolved).
+    #[serde(default)]
+    pub incident_resolved: bool,
+    /// The target's incident group.
+    #[serde(default)]
+    pub group: String,
+    /// `critical`, `error`, `warning` or `info`.
+    #[serde(default = "critical")]
+    pub severity: String,
+    /// The target's labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     pub last_result: Option<LastResult>,
+}
+
+fn critical() -> String {
+    "critical".into()
+}
+
+/// What the runtime knows about an alert beyond its transition: its incident, group and labels.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Meta {
+    pub incident: Option<String>,
+    pub incident_resolved: bool,
+    pub group: String,
+    pub severity: String,
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Notification {
     /// The message for a transition that notifies (`Firing`/`Resolved`); `None` otherwise.
-    pub fn from_transition(t: &Transition, last: Option<LastResult>, incident: Option<&str>) -> Option<Notification> {
+    pub fn from_transition(t: &Transition, last: Option<LastResult>, meta: Meta) -> Option<Notification> {
         if !t.notifies() {
             return None;
         }
@@ -73,7 +101,11 @@ impl Notification {
             summary,
             reasons: t.reasons.clone(),
             diagnosis: t.diagnosis.as_ref().map(|d| d.verdict.clone()),
-            incident: incident.map(str::to_string),
+            incident: meta.incident,
+            incident_resolved: meta.incident_resolved,
+            group: if meta.group.is_empty() { t.target.clone() } else { meta.group },
+            severity: if meta.severity.is_empty() { critical() } else { meta.severity },
+            labels: meta.labels,
             last_result: last,
         })
     }
@@ -106,9 +138,13 @@ mod tests {
             error: None,
             failed_conditions: vec!["[STATUS] (500) == 200".into()],
         };
-        let n =
-            Notification::from_transition(&transition(TransitionKind::Firing), Some(last), Some("2026-11-25-site-1"))
-                .unwrap();
+        let meta = Meta {
+            incident: Some("2026-11-25-site-1".into()),
+            group: "shop".into(),
+            labels: [("team".to_string(), "web".to_string())].into(),
+            ..Meta::default()
+        };
+        let n = Notification::from_transition(&transition(TransitionKind::Firing), Some(last), meta).unwrap();
         let v = serde_json::to_value(&n).unwrap();
         assert_eq!(
             v,
@@ -125,6 +161,10 @@ mod tests {
                 "reasons": ["[STATUS] (500) == 200"],
                 "diagnosis": null,
                 "incident": "2026-11-25-site-1",
+                "incident_resolved": false,
+                "group": "shop",
+                "severity": "critical",
+                "labels": {"team": "web"},
                 "last_result": {"ok": false, "status": 500, "latency_ms": 3.0, "error": null, "failed_conditions": ["[STATUS] (500) == 200"]}
             })
         );
@@ -132,10 +172,10 @@ mod tests {
 
     #[test]
     fn resolved_message_says_how_long() {
-        let n = Notification::from_transition(&transition(TransitionKind::Resolved), None, None).unwrap();
+        let n = Notification::from_transition(&transition(TransitionKind::Resolved), None, Meta::default()).unwrap();
         assert_eq!(n.summary, "site is back UP after 1m20s");
         assert_eq!(n.duration_seconds, Some(80));
         assert_eq!(n.idempotency_key, "lookout/site@1795617322000/resolved");
-        assert!(Notification::from_transition(&transition(TransitionKind::Pending), None, None).is_none());
+        assert!(Notification::from_transition(&transition(TransitionKind::Pending), None, Meta::default()).is_none());
     }
 }

@@ -14,7 +14,14 @@ use lookout_store::Store;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::Notifier;
+use crate::{Delivery, Notification, Notifier, SendError};
+
+/// The stored payload as a delivery. A payload that does not parse can never be sent: abandoned.
+fn delivery_of(msg: &lookout_store::OutboxMessage) -> Result<Delivery, SendError> {
+    let n: Notification = serde_json::from_str(&msg.payload)
+        .map_err(|e| SendError::Permanent(format!("the stored message is not a notification: {e}")))?;
+    Ok(Delivery { key: msg.key.clone(), notifications: vec![n] })
+}
 
 /// Retry delays: `initial`, doubling per failed attempt, capped at `max`, with ±10% jitter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,20 +114,32 @@ async fn deliver_channel<S: Store>(
                 if msg.next_attempt_at > now {
                     msg.next_attempt_at.since(now)
                 } else {
-                    let sent = tokio::select! {
-                        r = notifier.send(&msg.key, &msg.payload) => r,
-                        _ = shutdown.changed() => return,
+                    let sent = match delivery_of(&msg) {
+                        Ok(delivery) => tokio::select! {
+                            r = notifier.send(&delivery) => r,
+                            _ = shutdown.changed() => return,
+                        },
+                        Err(e) => Err(e),
                     };
                     let attempts = msg.attempts.saturating_add(1);
                     let recorded = match sent {
-                        Ok(()) => {
-                            tracing::info!(%channel, key = %msg.key, attempts, "Notification delivered.");
-                            store.mark_delivered(msg.id, Timestamp::now()).await
+                        Ok(note) => {
+                            match &note {
+                                Some(n) => {
+                                    tracing::warn!(%channel, key = %msg.key, attempts, note = %n, "Notification delivered, with a problem.")
+                                }
+                                None => tracing::info!(%channel, key = %msg.key, attempts, "Notification delivered."),
+                            }
+                            store.mark_delivered(msg.id, Timestamp::now(), note).await
                         }
-                        Err(e) => {
+                        Err(SendError::Permanent(e)) => {
+                            tracing::error!(%channel, key = %msg.key, attempts, error = %e, "Notification refused for good; not retrying.");
+                            store.mark_abandoned(msg.id, Timestamp::now(), e).await
+                        }
+                        Err(SendError::Retry(e)) => {
                             let delay = backoff.delay(attempts);
                             tracing::warn!(%channel, key = %msg.key, attempts, error = %e, retry_in = ?delay, "Notification not delivered; will retry.");
-                            store.mark_failed(msg.id, attempts, Timestamp::now().plus(delay), e.0).await
+                            store.mark_failed(msg.id, attempts, Timestamp::now().plus(delay), e).await
                         }
                     };
                     match recorded {

@@ -65,7 +65,10 @@ pub struct OutboxMessage {
     pub attempts: u32,
     pub next_attempt_at: Timestamp,
     pub delivered_at: Option<Timestamp>,
+    /// Why the last attempt failed; for a delivered message, a note the channel left (e.g. a template fallback).
     pub last_error: Option<String>,
+    /// Set when the channel refused the message for good (never retried).
+    pub abandoned_at: Option<Timestamp>,
 }
 
 /// Everything one event produced, written atomically.
@@ -102,11 +105,15 @@ pub trait Store: Send + Sync + 'static {
     /// Every target's saved alert state, to resume after a restart.
     fn alert_states(&self) -> impl Future<Output = Result<Vec<(String, AlertState)>>> + Send;
 
-    /// The oldest undelivered message of a channel: channels deliver in order, one at a time, so a resolve
+    /// The oldest message of a channel neither delivered nor abandoned: channels deliver in order, one at a time, so a resolve
     /// never overtakes the firing message it answers.
     fn oldest_undelivered(&self, channel: String) -> impl Future<Output = Result<Option<OutboxMessage>>> + Send;
 
-    fn mark_delivered(&self, id: i64, at: Timestamp) -> impl Future<Output = Result<()>> + Send;
+    /// `note`: something the channel reported with the delivery (kept in `last_error`).
+    fn mark_delivered(&self, id: i64, at: Timestamp, note: Option<String>) -> impl Future<Output = Result<()>> + Send;
+
+    /// The channel refused the message for good: it is kept with the reason and never selected again.
+    fn mark_abandoned(&self, id: i64, at: Timestamp, error: String) -> impl Future<Output = Result<()>> + Send;
 
     fn mark_failed(
         &self,

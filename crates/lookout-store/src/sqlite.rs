@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_logs.sql"),
     include_str!("../migrations/0003_incidents.sql"),
+    include_str!("../migrations/0004_outbox_abandoned.sql"),
 ];
 
 #[derive(Clone)]
@@ -136,11 +137,12 @@ fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMessage> {
         next_attempt_at: Timestamp(r.get(6)?),
         delivered_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
         last_error: r.get(8)?,
+        abandoned_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
     })
 }
 
 const MESSAGE_COLUMNS: &str =
-    "id, channel, key, payload, created_at, attempts, next_attempt_at, delivered_at, last_error";
+    "id, channel, key, payload, created_at, attempts, next_attempt_at, delivered_at, last_error, abandoned_at";
 
 impl Store for SqliteStore {
     async fn record(&self, record: Record) -> Result<()> {
@@ -244,7 +246,7 @@ impl Store for SqliteStore {
     async fn oldest_undelivered(&self, channel: String) -> Result<Option<OutboxMessage>> {
         self.with("read outbox", move |conn| {
             conn.query_row(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE delivered_at IS NULL AND channel = ?1 ORDER BY id LIMIT 1"),
+                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE delivered_at IS NULL AND abandoned_at IS NULL AND channel = ?1 ORDER BY id LIMIT 1"),
                 [channel],
                 message_from_row,
             )
@@ -253,12 +255,24 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn mark_delivered(&self, id: i64, at: Timestamp) -> Result<()> {
+    async fn mark_delivered(&self, id: i64, at: Timestamp, note: Option<String>) -> Result<()> {
         self.with("mark delivered", move |conn| {
             conn.execute(
-                "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = NULL
+                "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = ?3
                  WHERE id = ?1 AND delivered_at IS NULL",
-                params![id, at.0],
+                params![id, at.0, note],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    async fn mark_abandoned(&self, id: i64, at: Timestamp, error: String) -> Result<()> {
+        self.with("mark abandoned", move |conn| {
+            conn.execute(
+                "UPDATE outbox SET abandoned_at = ?2, attempts = attempts + 1, last_error = ?3
+                 WHERE id = ?1 AND delivered_at IS NULL",
+                params![id, at.0, error],
             )
             .map(|_| ())
         })
@@ -589,19 +603,28 @@ mod tests {
         assert_eq!((head.key.as_str(), head.attempts, head.next_attempt_at), ("k1", 1, later), "k1 stays at the head");
         assert_eq!(head.last_error.as_deref(), Some("connection refused"));
 
-        s.mark_delivered(head.id, later).await.unwrap();
-        s.mark_delivered(head.id, Timestamp(later.0 + 5)).await.unwrap();
+        s.mark_delivered(head.id, later, None).await.unwrap();
+        s.mark_delivered(head.id, Timestamp(later.0 + 5), None).await.unwrap();
         let head2 = s.oldest_undelivered("ops".into()).await.unwrap().unwrap();
         assert_eq!(head2.key, "k2", "k1 was enqueued once and delivered once");
-        s.mark_delivered(head2.id, later).await.unwrap();
+        s.mark_delivered(head2.id, later, Some("template failed".into())).await.unwrap();
         assert_eq!(s.oldest_undelivered("ops".into()).await.unwrap(), None);
-        assert_eq!(s.oldest_undelivered("team".into()).await.unwrap().unwrap().key, "k3");
+        let team = s.oldest_undelivered("team".into()).await.unwrap().unwrap();
+        assert_eq!(team.key, "k3");
+        // A refusal for good: kept with its reason, never selected again.
+        s.mark_abandoned(team.id, later, "receiver answered HTTP 400".into()).await.unwrap();
+        assert_eq!(s.oldest_undelivered("team".into()).await.unwrap(), None);
 
         let all = s.messages(10).await.unwrap();
         let k1 = all.iter().find(|m| m.key == "k1").unwrap();
         assert_eq!(k1.delivered_at, Some(later), "a delivered message is never re-marked");
         assert_eq!(k1.attempts, 2);
         assert_eq!(all.len(), 3);
+        let k2 = all.iter().find(|m| m.key == "k2").unwrap();
+        assert_eq!(k2.last_error.as_deref(), Some("template failed"), "a delivery's note is kept");
+        let k3 = all.iter().find(|m| m.key == "k3").unwrap();
+        assert_eq!((k3.abandoned_at, k3.delivered_at), (Some(later), None));
+        assert_eq!(k3.last_error.as_deref(), Some("receiver answered HTTP 400"));
     }
 
     #[tokio::test]

@@ -38,8 +38,19 @@ pub async fn timeline<S: Store>(store: &S, incident: &Incident) -> anyhow::Resul
         let messages = store.alert_messages(alert.alert_id.clone()).await.context("cannot read the outbox")?;
         for m in messages {
             let kind = m.key.rsplit('/').next().unwrap_or("alert");
-            let (at, text) = match m.delivered_at {
-                Some(at) => (
+            let (at, text) = match (m.delivered_at, m.abandoned_at) {
+                (None, Some(at)) => (
+                    at,
+                    format!(
+                        "{} {kind} notification to {} abandoned after {} attempt{}: {}",
+                        alert.target,
+                        m.channel,
+                        m.attempts,
+                        if m.attempts == 1 { "" } else { "s" },
+                        m.last_error.as_deref().unwrap_or("refused")
+                    ),
+                ),
+                (Some(at), _) => (
                     at,
                     format!(
                         "{} {kind} notification delivered to {} ({} attempt{})",
@@ -49,7 +60,7 @@ pub async fn timeline<S: Store>(store: &S, incident: &Incident) -> anyhow::Resul
                         if m.attempts == 1 { "" } else { "s" }
                     ),
                 ),
-                None => (
+                (None, None) => (
                     m.created_at,
                     format!(
                         "{} {kind} notification to {} not delivered yet ({} attempts{})",

@@ -21,7 +21,7 @@ use lookout_core::{
     Transition,
 };
 use lookout_engine::{Engine, Outcome};
-use lookout_notify::{Backoff, LastResult, Notification, Outbox, OutboxWaker};
+use lookout_notify::{Backoff, LastResult, Meta, Notification, Outbox, OutboxWaker};
 use lookout_store::{LogRecord, NewMessage, Record, ResultRow, SqliteStore, Store};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
@@ -125,8 +125,23 @@ pub async fn run(
             _ => None,
         })
         .collect();
-    let mut pipeline =
-        Pipeline { engine, diagnose, urls, store: store.clone(), channel_names, waker, activity, book_stale: false };
+    let meta = config
+        .targets
+        .iter()
+        .map(|t| (t.name.clone(), (t.group.clone(), t.alert.clone())))
+        .chain(config.logs.iter().map(|l| (l.name.clone(), (l.group.clone(), l.alert.clone()))))
+        .collect();
+    let mut pipeline = Pipeline {
+        engine,
+        diagnose,
+        urls,
+        store: store.clone(),
+        channel_names,
+        waker,
+        activity,
+        book_stale: false,
+        meta,
+    };
     pipeline.retire(retired).await?;
 
     let mut tasks = JoinSet::new();
@@ -198,6 +213,8 @@ struct Pipeline {
     activity: Option<broadcast::Sender<Activity>>,
     /// The engine's incident book may hold changes the store refused: reload it before the next use.
     book_stale: bool,
+    /// Each target's and log source's group and alert labels, for its messages.
+    meta: HashMap<String, (String, lookout_config::AlertMeta)>,
 }
 
 impl Pipeline {
@@ -270,7 +287,7 @@ impl Pipeline {
                 let incident = changes
                     .iter()
                     .find(|c| c.incident.alerts.iter().any(|a| Some(&a.alert_id) == t.alert_id.as_ref()))
-                    .map(|c| c.incident.id.as_str());
+                    .map(|c| &c.incident);
                 record.messages.extend(self.messages_for(t, last.clone(), incident));
             }
             for c in &changes {
@@ -294,8 +311,21 @@ impl Pipeline {
         unreachable!("the loop returns")
     }
 
-    fn messages_for(&self, t: &Transition, last: Option<LastResult>, incident: Option<&str>) -> Vec<NewMessage> {
-        let Some(n) = Notification::from_transition(t, last, incident) else { return Vec::new() };
+    fn messages_for(
+        &self,
+        t: &Transition,
+        last: Option<LastResult>,
+        incident: Option<&lookout_core::Incident>,
+    ) -> Vec<NewMessage> {
+        let (group, alert) = self.meta.get(&t.target).cloned().unwrap_or_default();
+        let meta = Meta {
+            incident: incident.map(|i| i.id.clone()),
+            incident_resolved: incident.is_some_and(|i| i.status == lookout_core::IncidentStatus::Resolved),
+            group,
+            severity: alert.severity,
+            labels: alert.labels,
+        };
+        let Some(n) = Notification::from_transition(t, last, meta) else { return Vec::new() };
         match serde_json::to_string(&n) {
             Ok(payload) => self
                 .channel_names
