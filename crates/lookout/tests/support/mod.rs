@@ -13,6 +13,7 @@ use lookout::http_server::{ServerRequest, respond, serve};
 use tokio::net::TcpListener;
 
 pub mod apache;
+pub mod channels;
 
 /// How the target answers.
 #[derive(Clone, Debug)]
