@@ -161,3 +161,15 @@ fn email_subject_parts_and_message_id() {
     assert!(crate::email::subject(&resolved).starts_with("[lookout] RESOLVED: site is back UP"));
     let _: Value = serde_json::to_value(&resolved.notifications[0]).unwrap();
 }
+
+#[tokio::test]
+async fn a_failed_send_never_reveals_the_secret_url_path() {
+    use crate::Notifier;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url: http::Uri = format!("http://127.0.0.1:{port}/services/T000/B000/SECRETTOKEN").parse().unwrap();
+    let slack = crate::Slack::new("slack".into(), url, std::time::Duration::from_secs(1));
+    let d = delivery(vec![notification("site", TransitionKind::Firing, false)]);
+    let err = slack.send(&d).await.unwrap_err();
+    assert!(matches!(err, crate::SendError::Retry(_)), "a closed port is worth retrying: {err}");
+    assert!(!err.to_string().contains("SECRETTOKEN"), "{err}");
+}
