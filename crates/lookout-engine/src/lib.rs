@@ -5,8 +5,11 @@
 pub mod condition;
 pub mod engine;
 pub mod incident;
+pub mod matcher;
+pub mod schedule;
 
 pub use condition::{Condition, ConditionError, Verdict, judge};
 pub use engine::{Engine, LogRules, Outcome, RETIRED_REASON, TargetPolicy};
 pub use incident::{IncidentBook, IncidentError};
 pub use lookout_core::Clock;
+pub use matcher::{Matcher, MatcherError, all_match};
