@@ -8,9 +8,16 @@
 
 mod error;
 mod notify;
+mod policy;
 mod raw;
 
 pub use notify::{EmailConfig, Notify, NotifyKind, Secret, SmtpTls};
+pub use policy::{Maintenance, Route};
+
+/// Route defaults: what an alert no route takes gets.
+pub mod policy_defaults {
+    pub use crate::policy::{DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL};
+}
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -37,6 +44,9 @@ pub struct Config {
     pub targets: Vec<Target>,
     pub notify: Vec<Notify>,
     pub logs: Vec<LogSource>,
+    /// Which channels get which alerts, first match first (see [`Route`]).
+    pub routes: Vec<Route>,
+    pub maintenance: Vec<Maintenance>,
 }
 
 /// A `[[log]]` source: an access log and/or an error log of one server, alerting on its own rules.
@@ -81,6 +91,8 @@ pub struct Target {
     /// Incident group: alerts of one group share an incident (default: the target's name).
     pub group: String,
     pub alert: AlertMeta,
+    /// Targets or log sources this one needs: while one of them fires, this one's alerts are not sent.
+    pub depends_on: Vec<String>,
 }
 
 /// How a target's or log source's alerts are labelled for routing, silences and receivers.
@@ -208,9 +220,11 @@ fn validate(raw: RawConfig, text: &str, path: &Path, env: EnvLookup<'_>) -> Resu
 
     let mut names = HashSet::new();
     let mut targets = Vec::new();
+    let mut depends_spans = Vec::new();
     for t in raw.target {
         check_name(&t.name, "target", &mut names, &at)?;
         let section = format!("[[target]] {:?}", t.name.get_ref());
+        depends_spans.push(t.depends_on.as_ref().map_or(t.name.span(), |d| d.span()));
         targets.push(validate_target(t, &section, &base_dir, &at)?);
     }
 
@@ -227,7 +241,16 @@ fn validate(raw: RawConfig, text: &str, path: &Path, env: EnvLookup<'_>) -> Resu
         notify.push(notify::validate(n, env, &base_dir, &at)?);
     }
 
-    Ok(Config { source: path.to_path_buf(), store, targets, notify, logs })
+    let routes = raw.route.into_iter().map(|r| policy::route(r, &notify, &at)).collect::<Result<Vec<_>, _>>()?;
+    let mut maintenance = Vec::new();
+    let mut window_names = HashSet::new();
+    for m in raw.maintenance {
+        check_name(&m.name, "maintenance", &mut window_names, &at)?;
+        maintenance.push(policy::maintenance(m, &at)?);
+    }
+    policy::check_dependencies(&targets, &depends_spans, &logs, &at)?;
+
+    Ok(Config { source: path.to_path_buf(), store, targets, notify, logs, routes, maintenance })
 }
 
 /// Names are identifiers in messages, keys and (later) URLs: restricted characters, unique per table kind.
@@ -408,7 +431,8 @@ fn validate_target(t: RawTarget, section: &str, base_dir: &Path, at: &At<'_>) ->
     };
     let group = group_name(&t.group, &name, section, at)?;
     let alert = alert_meta(&t.severity, &t.labels, section, at)?;
-    Ok(Target { name, check, interval, timeout, conditions, policy, diagnose, group, alert })
+    let depends_on = t.depends_on.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default();
+    Ok(Target { name, check, interval, timeout, conditions, policy, diagnose, group, alert, depends_on })
 }
 
 /// `group = "..."`: a valid name, by default the section's own name.

@@ -16,6 +16,35 @@ pub(crate) struct RawConfig {
     pub notify: Vec<RawNotify>,
     #[serde(default)]
     pub log: Vec<RawLog>,
+    #[serde(default)]
+    pub route: Vec<RawRoute>,
+    #[serde(default)]
+    pub maintenance: Vec<RawMaintenance>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawRoute {
+    #[serde(rename = "match")]
+    pub matchers: Option<Vec<Spanned<String>>>,
+    pub channels: Option<Spanned<Vec<String>>>,
+    pub group_wait: Option<Spanned<Dur>>,
+    pub repeat_interval: Option<Spanned<Dur>>,
+    #[serde(rename = "continue")]
+    pub cont: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawMaintenance {
+    pub name: Spanned<String>,
+    #[serde(rename = "match")]
+    pub matchers: Option<Vec<Spanned<String>>>,
+    pub schedule: Option<Spanned<String>>,
+    pub duration: Option<Spanned<Dur>>,
+    pub start: Option<Spanned<String>>,
+    pub end: Option<Spanned<String>>,
+    pub timezone: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +96,7 @@ pub(crate) struct RawTarget {
     pub group: Option<Spanned<String>>,
     pub severity: Option<Spanned<String>>,
     pub labels: Option<Spanned<toml::Table>>,
+    pub depends_on: Option<Spanned<Vec<String>>>,
     pub diagnose: Option<RawDiagnose>,
 }
 

@@ -110,12 +110,12 @@ fn unknown_key_names_file_line_section_and_suggestion() {
     );
     assert_eq!(
         err("colour = 1\n"),
-        "lookout.toml:1: unknown key \"colour\" in the top level; known keys: store, target, notify, log"
+        "lookout.toml:1: unknown key \"colour\" in the top level; known keys: store, target, notify, log, route, maintenance"
     );
     // The name may come after the bad key; a nameless table is numbered.
     assert_eq!(
         err(&format!("{SITE}\n[[target]]\nfoo = 1\nname = \"b\"\n")),
-        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold, group, severity, labels, diagnose"
+        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold, group, severity, labels, depends_on, diagnose"
     );
 }
 
@@ -422,4 +422,89 @@ fn channel_mistakes_name_the_line_and_what_to_do() {
         err("[[notify]]\nname = \"x\"\ntype = \"slak\"\nurl = \"https://x/\"\n"),
         "lookout.toml:3: unknown notify type \"slak\" in [[notify]] \"x\" (did you mean \"slack\"?); supported: webhook, slack, pagerduty, alertmanager, email"
     );
+}
+
+#[test]
+fn routes_maintenance_and_dependencies() {
+    let text = format!(
+        r#"{SITE}depends_on = ["db"]
+
+[[target]]
+name = "db"
+tcp = "127.0.0.1:5432"
+
+[[notify]]
+name = "ops"
+type = "webhook"
+url = "http://127.0.0.1:9/hook"
+
+[[notify]]
+name = "pager"
+type = "webhook"
+url = "http://127.0.0.1:9/pager"
+
+[[route]]
+match = ["severity=critical", "group=~\"site|db\""]
+channels = ["pager"]
+group_wait = "30s"
+repeat_interval = "1h"
+continue = true
+
+[[route]]
+channels = ["ops"]
+
+[[maintenance]]
+name = "backup"
+match = ["target=db"]
+schedule = "0 2 * * SUN"
+duration = "2h"
+timezone = "Europe/Berlin"
+
+[[maintenance]]
+name = "migration"
+start = "2026-11-28T02:00"
+duration = "90m"
+"#
+    );
+    let cfg = parse(&text).unwrap();
+    assert_eq!(cfg.targets[0].depends_on, vec!["db".to_string()]);
+    assert_eq!(cfg.routes.len(), 2);
+    assert_eq!(cfg.routes[0].channels, vec!["pager".to_string()]);
+    assert_eq!(cfg.routes[0].matchers.len(), 2);
+    assert_eq!(
+        (cfg.routes[0].group_wait, cfg.routes[0].repeat_interval),
+        (Duration::from_secs(30), Duration::from_secs(3600))
+    );
+    assert!(cfg.routes[0].continue_matching && !cfg.routes[1].continue_matching);
+    assert_eq!(cfg.routes[1].group_wait, Duration::ZERO);
+    assert_eq!(cfg.maintenance.len(), 2);
+    // 2026-11-28T02:00 UTC (no timezone: UTC) for 90 minutes.
+    let at = |s: &str| lookout_core::Timestamp::from_millis(s.parse::<jiff::Timestamp>().unwrap().as_millisecond());
+    assert!(cfg.maintenance[1].schedule.active(at("2026-11-28T03:29:00Z")));
+    assert!(!cfg.maintenance[1].schedule.active(at("2026-11-28T03:30:00Z")));
+
+    assert_eq!(
+        err(&format!("{SITE}[[route]]\nchannels = [\"pagr\"]\n")),
+        "lookout.toml:6: [[route]] sends to \"pagr\", which no [[notify]] defines (defined: )"
+    );
+    assert_eq!(
+        err(&format!("{SITE}[[route]]\nmatch = [\"severity\"]\n")),
+        "lookout.toml:6: matcher \"severity\" has no operator: write name=value, name!=value, name=~regex or name!~regex in [[route]]"
+    );
+    assert_eq!(
+        err("[[maintenance]]\nname = \"m\"\nschedule = \"0 2 * *\"\nduration = \"1h\"\n"),
+        "lookout.toml:3: \"0 2 * *\" is not a cron expression: write five fields, minute hour day-of-month month day-of-week, e.g. \"0 2 * * SUN\" in [[maintenance]] \"m\""
+    );
+    assert_eq!(
+        err(
+            "[[maintenance]]\nname = \"m\"\nschedule = \"0 2 * * *\"\nduration = \"1h\"\ntimezone = \"Mars/Olympus\"\n"
+        ),
+        "lookout.toml:5: unknown timezone \"Mars/Olympus\" in [[maintenance]] \"m\"; use an IANA name like \"Europe/Berlin\" or \"UTC\""
+    );
+    assert_eq!(
+        err(&format!("{SITE}depends_on = [\"nope\"]\n")),
+        "lookout.toml:5: depends_on in [[target]] \"site\" names \"nope\": no target or log of that name"
+    );
+    let circle = "[[target]]\nname = \"a\"\ntcp = \"h:1\"\ndepends_on = [\"b\"]\n\n[[target]]\nname = \"b\"\ntcp = \"h:1\"\ndepends_on = [\"a\"]\n";
+    assert_eq!(err(circle), "lookout.toml:4: depends_on in [[target]] \"a\" makes a circle");
 }

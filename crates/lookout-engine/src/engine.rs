@@ -213,6 +213,11 @@ impl Engine {
         self.states.get(name)
     }
 
+    /// Every known target's state.
+    pub fn states(&self) -> impl Iterator<Item = (&String, &AlertState)> {
+        self.states.iter()
+    }
+
     /// Closes the alert of a target that is no longer configured but was firing when lookout last ran, so
     /// that no alert stays open forever at the receivers. `None` if it was not firing.
     pub fn retire(&self, target: &str, state: &AlertState) -> Option<Transition> {

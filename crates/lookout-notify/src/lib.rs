@@ -11,6 +11,8 @@ mod http_post;
 mod message;
 mod outbox;
 mod pagerduty;
+pub mod policy;
+pub mod route;
 mod slack;
 mod webhook;
 
@@ -25,6 +27,8 @@ pub use email::Email;
 pub use message::{LastResult, Meta, Notification};
 pub use outbox::{Backoff, Outbox, OutboxWaker};
 pub use pagerduty::PagerDuty;
+pub use policy::Policy;
+pub use route::{Destination, destinations};
 pub use slack::Slack;
 pub use webhook::Webhook;
 

@@ -53,6 +53,12 @@ pub struct Notification {
     /// The target's labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// For a reminder of a still-firing alert: its number (1, 2, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reminder: Option<u32>,
+    /// Targets that depend on this one and are failing too (their own alerts are held back).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub affected: Vec<String>,
     pub last_result: Option<LastResult>,
 }
 
@@ -71,6 +77,21 @@ pub struct Meta {
 }
 
 impl Notification {
+    /// The `n`-th reminder of a firing alert, at `now`: same alert, its own idempotency key.
+    pub fn reminder(&self, n: u32, now: lookout_core::Timestamp) -> Notification {
+        let since = self.since.clone().unwrap_or_else(|| self.at.clone());
+        let mut r = self.clone();
+        r.reminder = Some(n);
+        r.idempotency_key = format!("lookout/{}/firing/{n}", self.alert_id);
+        r.at = now.to_rfc3339();
+        r.summary = format!(
+            "{} is still DOWN (since {since}): {}",
+            self.target,
+            self.reasons.first().map_or("failing", String::as_str)
+        );
+        r
+    }
+
     /// The message for a transition that notifies (`Firing`/`Resolved`); `None` otherwise.
     pub fn from_transition(t: &Transition, last: Option<LastResult>, meta: Meta) -> Option<Notification> {
         if !t.notifies() {
@@ -106,6 +127,8 @@ impl Notification {
             group: if meta.group.is_empty() { t.target.clone() } else { meta.group },
             severity: if meta.severity.is_empty() { critical() } else { meta.severity },
             labels: meta.labels,
+            reminder: None,
+            affected: Vec::new(),
             last_result: last,
         })
     }

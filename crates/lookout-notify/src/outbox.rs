@@ -1,27 +1,26 @@
-//! The durable sender: one task per channel delivers that channel's outbox in order, retrying the head
-//! message with exponential backoff until the channel accepts it.
+//! The durable sender: one task per channel delivers that channel's outbox, retrying with exponential backoff
+//! until the channel accepts.
 //!
 //! Messages reach the outbox in the same transaction as the transition that caused them, so nothing is lost;
-//! a message is marked delivered right after the channel's 2xx, so nothing delivered is sent again. The one
-//! window left — a crash between the 2xx and the mark — resends a message after restart with the same
-//! idempotency key, which receivers dedupe on.
+//! they are marked delivered right after the channel accepts, so nothing delivered is sent again. The one window
+//! left — a crash between the acceptance and the mark — resends after restart with the same idempotency key,
+//! which receivers dedupe on.
+//!
+//! Grouping: when the first due message of a group is sent, every pending message of that group on the channel
+//! goes with it, in one delivery — so 500 alerts of one group are one message, and a resolve never goes before
+//! the firing message it answers. What [`Policy`] holds back is marked suppressed, with why.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lookout_core::Timestamp;
-use lookout_store::Store;
+use lookout_core::{Phase, Timestamp};
+use lookout_store::{OutboxMessage, Store};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::policy::{Policy, Situation, flapped};
 use crate::{Delivery, Notification, Notifier, SendError};
-
-/// The stored payload as a delivery. A payload that does not parse can never be sent: abandoned.
-fn delivery_of(msg: &lookout_store::OutboxMessage) -> Result<Delivery, SendError> {
-    let n: Notification = serde_json::from_str(&msg.payload)
-        .map_err(|e| SendError::Permanent(format!("the stored message is not a notification: {e}")))?;
-    Ok(Delivery { key: msg.key.clone(), notifications: vec![n] })
-}
 
 /// Retry delays: `initial`, doubling per failed attempt, capped at `max`, with ±10% jitter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,13 +45,14 @@ const IDLE_RECHECK: Duration = Duration::from_secs(30);
 pub struct Outbox<S: Store> {
     store: Arc<S>,
     channels: Vec<(Arc<dyn Notifier>, Backoff)>,
+    policy: Arc<Policy>,
     wake_tx: watch::Sender<u64>,
 }
 
 impl<S: Store> Outbox<S> {
-    pub fn new(store: Arc<S>, channels: Vec<(Arc<dyn Notifier>, Backoff)>) -> Self {
+    pub fn new(store: Arc<S>, channels: Vec<(Arc<dyn Notifier>, Backoff)>, policy: Policy) -> Self {
         let (wake_tx, _) = watch::channel(0);
-        Outbox { store, channels, wake_tx }
+        Outbox { store, channels, policy: Arc::new(policy), wake_tx }
     }
 
     /// Names of the configured channels, for enqueuing.
@@ -70,10 +70,8 @@ impl<S: Store> Outbox<S> {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let mut tasks = JoinSet::new();
         for (notifier, backoff) in self.channels {
-            let store = self.store.clone();
-            let wake = self.wake_tx.subscribe();
-            let shutdown = shutdown.clone();
-            tasks.spawn(deliver_channel(store, notifier, backoff, wake, shutdown));
+            let sender = Sender { store: self.store.clone(), notifier, backoff, policy: self.policy.clone() };
+            tasks.spawn(sender.run(self.wake_tx.subscribe(), shutdown.clone()));
         }
         while tasks.join_next().await.is_some() {}
     }
@@ -89,60 +87,53 @@ impl OutboxWaker {
     }
 }
 
-async fn deliver_channel<S: Store>(
+struct Sender<S: Store> {
     store: Arc<S>,
     notifier: Arc<dyn Notifier>,
     backoff: Backoff,
-    mut wake: watch::Receiver<u64>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let channel = notifier.name().to_string();
-    loop {
-        if *shutdown.borrow() {
-            return;
-        }
-        // Mark wake-ups seen *before* reading, so a message recorded during the read wakes us again.
-        wake.borrow_and_update();
-        let sleep_for = match store.oldest_undelivered(channel.clone()).await {
-            Err(e) => {
-                tracing::error!(%channel, error = %e, "Cannot read the outbox; retrying.");
-                Duration::from_secs(1)
+    policy: Arc<Policy>,
+}
+
+/// The key of a delivery: the message's own for one, one derived from all of them for a group (so a resend of
+/// the same group after a crash has the same key, and a different group a different one).
+fn delivery_key(group: &str, keys: &[&str]) -> String {
+    match keys {
+        [one] => (*one).to_string(),
+        _ => {
+            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+            for b in keys.join("\n").bytes() {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
             }
-            Ok(None) => IDLE_RECHECK,
-            Ok(Some(msg)) => {
-                let now = Timestamp::now();
-                if msg.next_attempt_at > now {
-                    msg.next_attempt_at.since(now)
-                } else {
-                    let sent = match delivery_of(&msg) {
-                        Ok(delivery) => tokio::select! {
-                            r = notifier.send(&delivery) => r,
-                            _ = shutdown.changed() => return,
-                        },
-                        Err(e) => Err(e),
+            format!("lookout/group/{group}/{h:016x}")
+        }
+    }
+}
+
+impl<S: Store> Sender<S> {
+    async fn run(self, mut wake: watch::Receiver<u64>, mut shutdown: watch::Receiver<bool>) {
+        let channel = self.notifier.name().to_string();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            // Mark wake-ups seen *before* reading, so a message recorded during the read wakes us again.
+            wake.borrow_and_update();
+            let sleep_for = match self.store.next_pending(channel.clone()).await {
+                Err(e) => {
+                    tracing::error!(%channel, error = %e, "Cannot read the outbox; retrying.");
+                    Duration::from_secs(1)
+                }
+                Ok(None) => IDLE_RECHECK,
+                Ok(Some(head)) if head.next_attempt_at > Timestamp::now() => {
+                    head.next_attempt_at.since(Timestamp::now())
+                }
+                Ok(Some(head)) => {
+                    let sent = tokio::select! {
+                        r = self.send_group(&channel, &head) => r,
+                        _ = shutdown.changed() => return,
                     };
-                    let attempts = msg.attempts.saturating_add(1);
-                    let recorded = match sent {
-                        Ok(note) => {
-                            match &note {
-                                Some(n) => {
-                                    tracing::warn!(%channel, key = %msg.key, attempts, note = %n, "Notification delivered, with a problem.")
-                                }
-                                None => tracing::info!(%channel, key = %msg.key, attempts, "Notification delivered."),
-                            }
-                            store.mark_delivered(msg.id, Timestamp::now(), note).await
-                        }
-                        Err(SendError::Permanent(e)) => {
-                            tracing::error!(%channel, key = %msg.key, attempts, error = %e, "Notification refused for good; not retrying.");
-                            store.mark_abandoned(msg.id, Timestamp::now(), e).await
-                        }
-                        Err(SendError::Retry(e)) => {
-                            let delay = backoff.delay(attempts);
-                            tracing::warn!(%channel, key = %msg.key, attempts, error = %e, retry_in = ?delay, "Notification not delivered; will retry.");
-                            store.mark_failed(msg.id, attempts, Timestamp::now().plus(delay), e).await
-                        }
-                    };
-                    match recorded {
+                    match sent {
                         Ok(()) => continue,
                         Err(e) => {
                             tracing::error!(%channel, error = %e, "Cannot update the outbox; retrying.");
@@ -150,13 +141,116 @@ async fn deliver_channel<S: Store>(
                         }
                     }
                 }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(sleep_for) => {}
+                r = wake.changed() => if r.is_err() { return },
+                _ = shutdown.changed() => return,
             }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(sleep_for) => {}
-            r = wake.changed() => if r.is_err() { return },
-            _ = shutdown.changed() => return,
         }
+    }
+
+    /// Sends the head's group: everything of it that is pending, minus what the policy holds back.
+    async fn send_group(&self, channel: &str, head: &OutboxMessage) -> lookout_store::Result<()> {
+        let now = Timestamp::now();
+        let pending = self.store.pending_in_group(channel.to_string(), head.group_key.clone()).await?;
+        let mut batch: Vec<(OutboxMessage, Notification)> = Vec::new();
+        for m in pending {
+            match serde_json::from_str::<Notification>(&m.payload) {
+                Ok(n) => batch.push((m, n)),
+                Err(e) => {
+                    let why = format!("the stored message is not a notification: {e}");
+                    self.store.mark_abandoned(vec![m.id], now, why).await?;
+                }
+            }
+        }
+        let situation = self.situation(now).await?;
+        // Decide what is held back, and why.
+        let mut held: Vec<(i64, String)> = Vec::new();
+        let tried: Vec<(u32, Notification)> = batch.iter().map(|(m, n)| (m.attempts, n.clone())).collect();
+        for i in flapped(&tried) {
+            held.push((batch[i].0.id, "flapped: resolved before it was sent".into()));
+        }
+        for (m, n) in &batch {
+            if held.iter().any(|(id, _)| *id == m.id) {
+                continue;
+            }
+            if let Some(why) = self.policy.suppress(n, &situation) {
+                held.push((m.id, why));
+            } else if n.state == "resolved" {
+                let firing_key = format!("lookout/{}/firing", n.alert_id);
+                let firing_pending = batch.iter().any(|(x, _)| x.key == firing_key);
+                if !firing_pending && !self.store.was_delivered(channel.to_string(), firing_key).await? {
+                    held.push((m.id, "its firing message was not sent on this channel".into()));
+                }
+            }
+        }
+        for (id, why) in &held {
+            tracing::info!(%channel, id, reason = %why, "Notification held back.");
+            self.store.mark_suppressed(vec![*id], now, why.clone()).await?;
+        }
+        // One message per alert per delivery: a later one of the same alert (its resolve) goes in the next.
+        let mut alerts = HashSet::new();
+        let send: Vec<(OutboxMessage, Notification)> = batch
+            .into_iter()
+            .filter(|(m, _)| !held.iter().any(|(id, _)| *id == m.id))
+            .filter(|(_, n)| alerts.insert(n.alert_id.clone()))
+            .collect();
+        if send.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = send.iter().map(|(m, _)| m.id).collect();
+        let keys: Vec<&str> = send.iter().map(|(m, _)| m.key.as_str()).collect();
+        let key = delivery_key(&head.group_key, &keys);
+        let attempts = send.iter().map(|(m, _)| m.attempts).max().unwrap_or(0).saturating_add(1);
+        let notifications = send
+            .iter()
+            .map(|(_, n)| {
+                let mut n = n.clone();
+                if n.state == "firing" {
+                    n.affected = self.policy.affected(&n.target, &situation);
+                }
+                n
+            })
+            .collect();
+        let delivery = Delivery { key: key.clone(), notifications };
+        let count = ids.len();
+        match self.notifier.send(&delivery).await {
+            Ok(note) => {
+                match &note {
+                    Some(n) => {
+                        tracing::warn!(%channel, %key, count, attempts, note = %n, "Notification delivered, with a problem.")
+                    }
+                    None => tracing::info!(%channel, %key, count, attempts, "Notification delivered."),
+                }
+                self.store.mark_delivered(ids, Timestamp::now(), note).await
+            }
+            Err(SendError::Permanent(e)) => {
+                tracing::error!(%channel, %key, count, attempts, error = %e, "Notification refused for good; not retrying.");
+                self.store.mark_abandoned(ids, Timestamp::now(), e).await
+            }
+            Err(SendError::Retry(e)) => {
+                let delay = self.backoff.delay(attempts);
+                tracing::warn!(%channel, %key, count, attempts, error = %e, retry_in = ?delay, "Notification not delivered; will retry.");
+                self.store.mark_failed(ids, Timestamp::now().plus(delay), e).await
+            }
+        }
+    }
+
+    async fn situation(&self, now: Timestamp) -> lookout_store::Result<Situation> {
+        let silences = self.store.silences(false, now).await?;
+        let firing: HashSet<String> = if self.policy.depends_on.is_empty() {
+            HashSet::new()
+        } else {
+            self.store
+                .alert_states()
+                .await?
+                .into_iter()
+                .filter(|(_, s)| s.phase == Phase::Firing)
+                .map(|(t, _)| t)
+                .collect()
+        };
+        Ok(Situation::new(now, silences, firing))
     }
 }
 
@@ -177,5 +271,14 @@ mod tests {
         assert!(b.delay(10) <= Duration::from_secs(60));
         assert!(b.delay(10) >= Duration::from_secs(54));
         assert!(b.delay(u32::MAX) <= Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_group_s_key_depends_on_all_its_messages() {
+        assert_eq!(delivery_key("shop", &["lookout/a@1/firing"]), "lookout/a@1/firing");
+        let two = delivery_key("shop", &["lookout/a@1/firing", "lookout/b@1/firing"]);
+        assert!(two.starts_with("lookout/group/shop/"));
+        assert_eq!(two, delivery_key("shop", &["lookout/a@1/firing", "lookout/b@1/firing"]));
+        assert_ne!(two, delivery_key("shop", &["lookout/a@1/firing", "lookout/c@1/firing"]));
     }
 }

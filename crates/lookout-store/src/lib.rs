@@ -46,12 +46,46 @@ pub struct ResultRow {
 }
 
 /// A notification to enqueue: one per channel and transition.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Default)]
 pub struct NewMessage {
     pub channel: String,
     /// Idempotency key; enqueuing the same (channel, key) twice keeps the first.
     pub key: String,
     pub payload: String,
+    /// Messages of one group on one channel are sent together.
+    pub group_key: String,
+    /// How long it waits for others of its group before it is first tried (the route's group_wait).
+    pub wait: std::time::Duration,
+}
+
+/// A silence to add.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewSilence {
+    pub matchers: Vec<String>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub created_by: String,
+    pub comment: String,
+}
+
+/// A stored silence.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Silence {
+    pub id: i64,
+    pub matchers: Vec<String>,
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    pub created_by: String,
+    pub comment: String,
+    pub created_at: Timestamp,
+    pub expired_at: Option<Timestamp>,
+}
+
+impl Silence {
+    /// In force at `now`: started, not ended, not expired by hand.
+    pub fn active(&self, now: Timestamp) -> bool {
+        self.starts_at <= now && now < self.ends_at && self.expired_at.is_none_or(|e| now < e)
+    }
 }
 
 /// A notification in the outbox.
@@ -69,6 +103,9 @@ pub struct OutboxMessage {
     pub last_error: Option<String>,
     /// Set when the channel refused the message for good (never retried).
     pub abandoned_at: Option<Timestamp>,
+    pub group_key: String,
+    /// Set when it was deliberately not sent (the reason is in `last_error`).
+    pub suppressed_at: Option<Timestamp>,
 }
 
 /// Everything one event produced, written atomically.
@@ -105,23 +142,49 @@ pub trait Store: Send + Sync + 'static {
     /// Every target's saved alert state, to resume after a restart.
     fn alert_states(&self) -> impl Future<Output = Result<Vec<(String, AlertState)>>> + Send;
 
-    /// The oldest message of a channel neither delivered nor abandoned: channels deliver in order, one at a time, so a resolve
-    /// never overtakes the firing message it answers.
-    fn oldest_undelivered(&self, channel: String) -> impl Future<Output = Result<Option<OutboxMessage>>> + Send;
+    /// The pending message of a channel (neither delivered, abandoned nor suppressed) that is due first.
+    fn next_pending(&self, channel: String) -> impl Future<Output = Result<Option<OutboxMessage>>> + Send;
+
+    /// Every pending message of one group on a channel, oldest first: they are sent together, so a resolve is
+    /// never sent before the firing message it answers.
+    fn pending_in_group(
+        &self,
+        channel: String,
+        group_key: String,
+    ) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
 
     /// `note`: something the channel reported with the delivery (kept in `last_error`).
-    fn mark_delivered(&self, id: i64, at: Timestamp, note: Option<String>) -> impl Future<Output = Result<()>> + Send;
+    fn mark_delivered(
+        &self,
+        ids: Vec<i64>,
+        at: Timestamp,
+        note: Option<String>,
+    ) -> impl Future<Output = Result<()>> + Send;
 
-    /// The channel refused the message for good: it is kept with the reason and never selected again.
-    fn mark_abandoned(&self, id: i64, at: Timestamp, error: String) -> impl Future<Output = Result<()>> + Send;
+    /// The channel refused the messages for good: kept with the reason and never selected again.
+    fn mark_abandoned(&self, ids: Vec<i64>, at: Timestamp, error: String) -> impl Future<Output = Result<()>> + Send;
 
+    /// Deliberately not sent (silenced, in maintenance, a parent down, flapped): kept with the reason.
+    fn mark_suppressed(&self, ids: Vec<i64>, at: Timestamp, reason: String) -> impl Future<Output = Result<()>> + Send;
+
+    /// A failed attempt: counted, and the next one is not before `next_attempt_at`.
     fn mark_failed(
         &self,
-        id: i64,
-        attempts: u32,
+        ids: Vec<i64>,
         next_attempt_at: Timestamp,
         error: String,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Whether the message with this key was delivered on this channel.
+    fn was_delivered(&self, channel: String, key: String) -> impl Future<Output = Result<bool>> + Send;
+
+    fn add_silence(&self, silence: NewSilence) -> impl Future<Output = Result<i64>> + Send;
+
+    /// Silences, newest first; with `include_ended`, also those that ended or were expired.
+    fn silences(&self, include_ended: bool, now: Timestamp) -> impl Future<Output = Result<Vec<Silence>>> + Send;
+
+    /// Ends a silence now; false if there is no such silence in force.
+    fn expire_silence(&self, id: i64, at: Timestamp) -> impl Future<Output = Result<bool>> + Send;
 
     /// All outbox messages, newest first (for status and tests).
     fn messages(&self, limit: usize) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;

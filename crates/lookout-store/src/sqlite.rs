@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use lookout_core::{AlertState, Incident, IncidentChange, LogCount, TimelineEntry, Timestamp, Transition};
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::{OutboxMessage, Record, Result, ResultRow, Store, StoreError};
+use crate::{NewSilence, OutboxMessage, Record, Result, ResultRow, Silence, Store, StoreError};
 
 /// Migrations in order; `PRAGMA user_version` records how many have run.
 const MIGRATIONS: &[&str] = &[
@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_logs.sql"),
     include_str!("../migrations/0003_incidents.sql"),
     include_str!("../migrations/0004_outbox_abandoned.sql"),
+    include_str!("../migrations/0005_dispatch.sql"),
 ];
 
 #[derive(Clone)]
@@ -138,11 +139,16 @@ fn message_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxMessage> {
         delivered_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
         last_error: r.get(8)?,
         abandoned_at: r.get::<_, Option<i64>>(9)?.map(Timestamp),
+        group_key: r.get(10)?,
+        suppressed_at: r.get::<_, Option<i64>>(11)?.map(Timestamp),
     })
 }
 
-const MESSAGE_COLUMNS: &str =
-    "id, channel, key, payload, created_at, attempts, next_attempt_at, delivered_at, last_error, abandoned_at";
+const MESSAGE_COLUMNS: &str = "id, channel, key, payload, created_at, attempts, next_attempt_at, delivered_at, last_error, abandoned_at, \
+     group_key, suppressed_at";
+
+/// A message still to send.
+const PENDING: &str = "delivered_at IS NULL AND abandoned_at IS NULL AND suppressed_at IS NULL";
 
 impl Store for SqliteStore {
     async fn record(&self, record: Record) -> Result<()> {
@@ -217,12 +223,13 @@ impl Store for SqliteStore {
                     params![t.target, t.kind.as_str(), t.at.0, t.alert_id, to_json(t)?],
                 )?;
             }
-            let now = Timestamp::now().0;
+            let now = Timestamp::now();
             for m in &record.messages {
                 tx.execute(
-                    "INSERT INTO outbox (channel, key, payload, created_at, next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?4)
+                    "INSERT INTO outbox (channel, key, payload, created_at, next_attempt_at, group_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (channel, key) DO NOTHING",
-                    params![m.channel, m.key, m.payload, now],
+                    params![m.channel, m.key, m.payload, now.0, now.plus(m.wait).0, m.group_key],
                 )?;
             }
             tx.commit().map(Ok)
@@ -243,10 +250,10 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn oldest_undelivered(&self, channel: String) -> Result<Option<OutboxMessage>> {
+    async fn next_pending(&self, channel: String) -> Result<Option<OutboxMessage>> {
         self.with("read outbox", move |conn| {
             conn.query_row(
-                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE delivered_at IS NULL AND abandoned_at IS NULL AND channel = ?1 ORDER BY id LIMIT 1"),
+                &format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE {PENDING} AND channel = ?1 ORDER BY next_attempt_at, id LIMIT 1"),
                 [channel],
                 message_from_row,
             )
@@ -255,37 +262,129 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn mark_delivered(&self, id: i64, at: Timestamp, note: Option<String>) -> Result<()> {
+    async fn pending_in_group(&self, channel: String, group_key: String) -> Result<Vec<OutboxMessage>> {
+        self.with("read outbox", move |conn| {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE {PENDING} AND channel = ?1 AND group_key = ?2 ORDER BY id"
+            ))?;
+            let rows = stmt.query_map([channel, group_key], message_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn mark_delivered(&self, ids: Vec<i64>, at: Timestamp, note: Option<String>) -> Result<()> {
         self.with("mark delivered", move |conn| {
-            conn.execute(
-                "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = ?3
-                 WHERE id = ?1 AND delivered_at IS NULL",
-                params![id, at.0, note],
-            )
-            .map(|_| ())
+            let tx = conn.transaction()?;
+            for id in ids {
+                tx.execute(
+                    "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = ?3
+                     WHERE id = ?1 AND delivered_at IS NULL",
+                    params![id, at.0, note],
+                )?;
+            }
+            tx.commit()
         })
         .await
     }
 
-    async fn mark_abandoned(&self, id: i64, at: Timestamp, error: String) -> Result<()> {
+    async fn mark_abandoned(&self, ids: Vec<i64>, at: Timestamp, error: String) -> Result<()> {
         self.with("mark abandoned", move |conn| {
-            conn.execute(
-                "UPDATE outbox SET abandoned_at = ?2, attempts = attempts + 1, last_error = ?3
-                 WHERE id = ?1 AND delivered_at IS NULL",
-                params![id, at.0, error],
-            )
-            .map(|_| ())
+            let tx = conn.transaction()?;
+            for id in ids {
+                tx.execute(
+                    "UPDATE outbox SET abandoned_at = ?2, attempts = attempts + 1, last_error = ?3
+                     WHERE id = ?1 AND delivered_at IS NULL",
+                    params![id, at.0, error],
+                )?;
+            }
+            tx.commit()
         })
         .await
     }
 
-    async fn mark_failed(&self, id: i64, attempts: u32, next_attempt_at: Timestamp, error: String) -> Result<()> {
+    async fn mark_suppressed(&self, ids: Vec<i64>, at: Timestamp, reason: String) -> Result<()> {
+        self.with("mark suppressed", move |conn| {
+            let tx = conn.transaction()?;
+            for id in ids {
+                tx.execute(
+                    "UPDATE outbox SET suppressed_at = ?2, last_error = ?3 WHERE id = ?1 AND delivered_at IS NULL",
+                    params![id, at.0, reason],
+                )?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn mark_failed(&self, ids: Vec<i64>, next_attempt_at: Timestamp, error: String) -> Result<()> {
         self.with("mark failed", move |conn| {
-            conn.execute(
-                "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4 WHERE id = ?1",
-                params![id, attempts, next_attempt_at.0, error],
+            let tx = conn.transaction()?;
+            for id in ids {
+                tx.execute(
+                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
+                    params![id, next_attempt_at.0, error],
+                )?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
+    async fn was_delivered(&self, channel: String, key: String) -> Result<bool> {
+        self.with("read outbox", move |conn| {
+            conn.query_row(
+                "SELECT COUNT(*) FROM outbox WHERE channel = ?1 AND key = ?2 AND delivered_at IS NOT NULL",
+                [channel, key],
+                |r| r.get::<_, i64>(0),
             )
-            .map(|_| ())
+            .map(|n| n > 0)
+        })
+        .await
+    }
+
+    async fn add_silence(&self, s: NewSilence) -> Result<i64> {
+        self.with("add silence", move |conn| {
+            conn.execute(
+                "INSERT INTO silences (matchers, starts_at, ends_at, created_by, comment, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![to_json(&s.matchers)?, s.starts_at.0, s.ends_at.0, s.created_by, s.comment, Timestamp::now().0],
+            )?;
+            Ok(conn.last_insert_rowid())
+        })
+        .await
+    }
+
+    async fn silences(&self, include_ended: bool, now: Timestamp) -> Result<Vec<Silence>> {
+        self.with("read silences", move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT id, matchers, starts_at, ends_at, created_by, comment, created_at, expired_at FROM silences
+                 WHERE ?1 OR (ends_at > ?2 AND expired_at IS NULL) ORDER BY id DESC",
+            )?;
+            let rows = stmt.query_map(params![include_ended, now.0], |r| {
+                Ok(Silence {
+                    id: r.get(0)?,
+                    matchers: from_json(1, &r.get::<_, String>(1)?)?,
+                    starts_at: Timestamp(r.get(2)?),
+                    ends_at: Timestamp(r.get(3)?),
+                    created_by: r.get(4)?,
+                    comment: r.get(5)?,
+                    created_at: Timestamp(r.get(6)?),
+                    expired_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn expire_silence(&self, id: i64, at: Timestamp) -> Result<bool> {
+        self.with("expire silence", move |conn| {
+            conn.execute(
+                "UPDATE silences SET expired_at = ?2 WHERE id = ?1 AND expired_at IS NULL AND ends_at > ?2",
+                params![id, at.0],
+            )
+            .map(|n| n > 0)
         })
         .await
     }
@@ -553,7 +652,12 @@ mod tests {
     }
 
     fn msg(channel: &str, key: &str) -> NewMessage {
-        NewMessage { channel: channel.into(), key: key.into(), payload: format!("{{\"key\":\"{key}\"}}") }
+        NewMessage {
+            channel: channel.into(),
+            key: key.into(),
+            payload: format!("{{\"key\":\"{key}\"}}"),
+            ..NewMessage::default()
+        }
     }
 
     #[tokio::test]
@@ -593,38 +697,46 @@ mod tests {
         s.record(rec(msg("ops", "k1"))).await.unwrap();
         s.record(rec(msg("ops", "k2"))).await.unwrap();
         s.record(rec(msg("team", "k3"))).await.unwrap();
-        let head = s.oldest_undelivered("ops".into()).await.unwrap().unwrap();
+        let head = s.next_pending("ops".into()).await.unwrap().unwrap();
         assert_eq!(head.key, "k1");
         assert_eq!(head.attempts, 0);
 
         let later = Timestamp(head.created_at.0 + 60_000);
-        s.mark_failed(head.id, 1, later, "connection refused".into()).await.unwrap();
-        let head = s.oldest_undelivered("ops".into()).await.unwrap().unwrap();
-        assert_eq!((head.key.as_str(), head.attempts, head.next_attempt_at), ("k1", 1, later), "k1 stays at the head");
-        assert_eq!(head.last_error.as_deref(), Some("connection refused"));
+        s.mark_failed(vec![head.id], later, "connection refused".into()).await.unwrap();
+        let head = s.next_pending("ops".into()).await.unwrap().unwrap();
+        assert_eq!(head.key, "k2", "k1 waits until it may be retried; k2 is due first now");
+        let k1 = s.pending_in_group("ops".into(), String::new()).await.unwrap();
+        assert_eq!(k1.iter().map(|m| m.key.as_str()).collect::<Vec<_>>(), ["k1", "k2"], "one group, oldest first");
+        assert_eq!((k1[0].attempts, k1[0].next_attempt_at), (1, later));
+        assert_eq!(k1[0].last_error.as_deref(), Some("connection refused"));
 
-        s.mark_delivered(head.id, later, None).await.unwrap();
-        s.mark_delivered(head.id, Timestamp(later.0 + 5), None).await.unwrap();
-        let head2 = s.oldest_undelivered("ops".into()).await.unwrap().unwrap();
-        assert_eq!(head2.key, "k2", "k1 was enqueued once and delivered once");
-        s.mark_delivered(head2.id, later, Some("template failed".into())).await.unwrap();
-        assert_eq!(s.oldest_undelivered("ops".into()).await.unwrap(), None);
-        let team = s.oldest_undelivered("team".into()).await.unwrap().unwrap();
+        s.mark_delivered(vec![k1[0].id, k1[1].id], later, Some("template failed".into())).await.unwrap();
+        s.mark_delivered(vec![k1[0].id], Timestamp(later.0 + 5), None).await.unwrap();
+        assert_eq!(s.next_pending("ops".into()).await.unwrap(), None, "k1 was enqueued once and delivered once");
+        assert!(s.was_delivered("ops".into(), "k1".into()).await.unwrap());
+        assert!(!s.was_delivered("team".into(), "k1".into()).await.unwrap());
+        let team = s.next_pending("team".into()).await.unwrap().unwrap();
         assert_eq!(team.key, "k3");
         // A refusal for good: kept with its reason, never selected again.
-        s.mark_abandoned(team.id, later, "receiver answered HTTP 400".into()).await.unwrap();
-        assert_eq!(s.oldest_undelivered("team".into()).await.unwrap(), None);
+        s.mark_abandoned(vec![team.id], later, "receiver answered HTTP 400".into()).await.unwrap();
+        assert_eq!(s.next_pending("team".into()).await.unwrap(), None);
+        s.record(rec(msg("team", "k4"))).await.unwrap();
+        let k4 = s.next_pending("team".into()).await.unwrap().unwrap();
+        s.mark_suppressed(vec![k4.id], later, "silenced by #1".into()).await.unwrap();
+        assert_eq!(s.next_pending("team".into()).await.unwrap(), None, "a suppressed message is not sent");
 
         let all = s.messages(10).await.unwrap();
         let k1 = all.iter().find(|m| m.key == "k1").unwrap();
         assert_eq!(k1.delivered_at, Some(later), "a delivered message is never re-marked");
         assert_eq!(k1.attempts, 2);
-        assert_eq!(all.len(), 3);
-        let k2 = all.iter().find(|m| m.key == "k2").unwrap();
-        assert_eq!(k2.last_error.as_deref(), Some("template failed"), "a delivery's note is kept");
+        assert_eq!(all.len(), 4);
         let k3 = all.iter().find(|m| m.key == "k3").unwrap();
         assert_eq!((k3.abandoned_at, k3.delivered_at), (Some(later), None));
         assert_eq!(k3.last_error.as_deref(), Some("receiver answered HTTP 400"));
+        let k2 = all.iter().find(|m| m.key == "k2").unwrap();
+        assert_eq!(k2.last_error.as_deref(), Some("template failed"), "a delivery's note is kept");
+        let k4 = all.iter().find(|m| m.key == "k4").unwrap();
+        assert_eq!((k4.suppressed_at, k4.last_error.as_deref()), (Some(later), Some("silenced by #1")));
     }
 
     #[tokio::test]
@@ -840,5 +952,33 @@ mod tests {
         .unwrap();
         let between = s.log_counts_between("web".into(), Timestamp(60_500), Timestamp(130_000)).await.unwrap();
         assert_eq!(between.iter().map(|c| c.minute).collect::<Vec<_>>(), [60, 120]);
+    }
+
+    #[tokio::test]
+    async fn silences_are_added_listed_and_expired() {
+        let s = SqliteStore::in_memory().unwrap();
+        let now = Timestamp::now();
+        let silence = |hours: i64| NewSilence {
+            matchers: vec!["group=shop".into()],
+            starts_at: now,
+            ends_at: Timestamp(now.0 + hours * 3_600_000),
+            created_by: "alice".into(),
+            comment: "deploy".into(),
+        };
+        let a = s.add_silence(silence(2)).await.unwrap();
+        let b = s.add_silence(silence(1)).await.unwrap();
+        let active = s.silences(false, now).await.unwrap();
+        assert_eq!(active.iter().map(|x| x.id).collect::<Vec<_>>(), [b, a], "newest first");
+        assert!(active[0].active(now));
+        assert!(s.expire_silence(a, now).await.unwrap());
+        assert!(!s.expire_silence(a, now).await.unwrap(), "already expired");
+        assert!(!s.expire_silence(999, now).await.unwrap());
+        assert_eq!(s.silences(false, now).await.unwrap().len(), 1);
+        let all = s.silences(true, now).await.unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].expired_at, Some(now));
+        assert!(!all[1].active(now));
+        // Ended by time.
+        assert!(s.silences(false, Timestamp(now.0 + 3 * 3_600_000)).await.unwrap().is_empty());
     }
 }

@@ -38,7 +38,16 @@ pub async fn timeline<S: Store>(store: &S, incident: &Incident) -> anyhow::Resul
         let messages = store.alert_messages(alert.alert_id.clone()).await.context("cannot read the outbox")?;
         for m in messages {
             let kind = m.key.rsplit('/').next().unwrap_or("alert");
-            let (at, text) = match (m.delivered_at, m.abandoned_at) {
+            let (at, text) = match (m.delivered_at, m.abandoned_at.or(m.suppressed_at)) {
+                (None, Some(at)) if m.suppressed_at.is_some() => (
+                    at,
+                    format!(
+                        "{} {kind} notification to {} held back: {}",
+                        alert.target,
+                        m.channel,
+                        m.last_error.as_deref().unwrap_or("suppressed")
+                    ),
+                ),
                 (None, Some(at)) => (
                     at,
                     format!(

@@ -97,7 +97,16 @@ pub async fn run(
         .iter()
         .map(|n| (lookout_notify::from_config(n), Backoff { initial: n.retry_initial, max: n.retry_max }))
         .collect();
-    let outbox = Outbox::new(store.clone(), channels);
+    let policy = lookout_notify::Policy {
+        maintenance: config.maintenance.clone(),
+        depends_on: config
+            .targets
+            .iter()
+            .filter(|t| !t.depends_on.is_empty())
+            .map(|t| (t.name.clone(), t.depends_on.clone()))
+            .collect(),
+    };
+    let outbox = Outbox::new(store.clone(), channels, policy);
     let channel_names = outbox.channel_names();
     let waker = outbox.waker();
 
@@ -141,6 +150,8 @@ pub async fn run(
         activity,
         book_stale: false,
         meta,
+        routes: config.routes.clone(),
+        reminded: HashMap::new(),
     };
     pipeline.retire(retired).await?;
 
@@ -215,6 +226,9 @@ struct Pipeline {
     book_stale: bool,
     /// Each target's and log source's group and alert labels, for its messages.
     meta: HashMap<String, (String, lookout_config::AlertMeta)>,
+    routes: Vec<lookout_config::Route>,
+    /// The last reminder enqueued per (alert, channel), so a tick writes only new ones.
+    reminded: HashMap<(String, String), u32>,
 }
 
 impl Pipeline {
@@ -311,12 +325,13 @@ impl Pipeline {
         unreachable!("the loop returns")
     }
 
-    fn messages_for(
+    /// The notification of a transition, with what the runtime knows beyond it (incident, group, labels).
+    fn notification(
         &self,
         t: &Transition,
         last: Option<LastResult>,
         incident: Option<&lookout_core::Incident>,
-    ) -> Vec<NewMessage> {
+    ) -> Option<Notification> {
         let (group, alert) = self.meta.get(&t.target).cloned().unwrap_or_default();
         let meta = Meta {
             incident: incident.map(|i| i.id.clone()),
@@ -325,24 +340,103 @@ impl Pipeline {
             severity: alert.severity,
             labels: alert.labels,
         };
-        let Some(n) = Notification::from_transition(t, last, meta) else { return Vec::new() };
-        match serde_json::to_string(&n) {
-            Ok(payload) => self
-                .channel_names
-                .iter()
-                .map(|c| NewMessage { channel: c.clone(), key: n.idempotency_key.clone(), payload: payload.clone() })
-                .collect(),
+        Notification::from_transition(t, last, meta)
+    }
+
+    /// One outbox message per channel the routes send it to, waiting its route's group_wait.
+    fn enqueue(&self, n: &Notification) -> Vec<NewMessage> {
+        let payload = match serde_json::to_string(n) {
+            Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "Cannot serialize a notification.");
-                Vec::new()
+                return Vec::new();
             }
+        };
+        lookout_notify::destinations(n, &self.routes, &self.channel_names)
+            .into_iter()
+            .map(|d| NewMessage {
+                channel: d.channel,
+                key: n.idempotency_key.clone(),
+                payload: payload.clone(),
+                group_key: n.group.clone(),
+                wait: d.group_wait,
+            })
+            .collect()
+    }
+
+    fn messages_for(
+        &self,
+        t: &Transition,
+        last: Option<LastResult>,
+        incident: Option<&lookout_core::Incident>,
+    ) -> Vec<NewMessage> {
+        self.notification(t, last, incident).map(|n| self.enqueue(&n)).unwrap_or_default()
+    }
+
+    /// Reminders of alerts still firing, every route's `repeat_interval` after they fired. Keys are numbered from
+    /// the firing time, so a restart re-enqueues nothing already enqueued.
+    async fn remind(&mut self) {
+        let now = Timestamp::now();
+        let mut messages = Vec::new();
+        let mut sent = Vec::new();
+        for (target, state) in self.engine.states() {
+            let (lookout_core::Phase::Firing, Some(alert_id)) = (state.phase, &state.alert_id) else { continue };
+            let t = Transition {
+                target: target.clone(),
+                kind: lookout_core::TransitionKind::Firing,
+                at: state.since,
+                alert_id: Some(alert_id.clone()),
+                failing_since: state.failing_since,
+                reasons: state.last_reason.clone().into_iter().collect(),
+                consecutive: state.consecutive_failures,
+                diagnosis: None,
+            };
+            let incident =
+                self.engine.incidents().live().iter().find(|i| i.alerts.iter().any(|a| &a.alert_id == alert_id));
+            let Some(base) = self.notification(&t, None, incident) else { continue };
+            for d in lookout_notify::destinations(&base, &self.routes, &self.channel_names) {
+                let n = (now.since(state.since).as_millis() / d.repeat_interval.as_millis().max(1)) as u32;
+                let key = (alert_id.clone(), d.channel.clone());
+                if n == 0 || self.reminded.get(&key).is_some_and(|k| *k >= n) {
+                    continue;
+                }
+                let reminder = base.reminder(n, now);
+                if let Ok(payload) = serde_json::to_string(&reminder) {
+                    messages.push(NewMessage {
+                        channel: d.channel.clone(),
+                        key: reminder.idempotency_key.clone(),
+                        payload,
+                        group_key: reminder.group.clone(),
+                        wait: std::time::Duration::ZERO,
+                    });
+                    sent.push((key, n));
+                }
+            }
+        }
+        if messages.is_empty() {
+            return;
+        }
+        let count = messages.len();
+        match self.store.record(Record { messages, ..Record::default() }).await {
+            Ok(()) => {
+                tracing::info!(count, "Reminders of firing alerts enqueued.");
+                self.reminded.extend(sent);
+                self.waker.wake();
+            }
+            Err(e) => tracing::warn!(error = %e, "Cannot enqueue reminders; trying again on the next tick."),
         }
     }
 
     async fn consume(mut self, mut rx: mpsc::Receiver<Event>, mut shutdown: watch::Receiver<bool>) {
+        let mut reminders = tokio::time::interval(Duration::from_secs(1));
+        reminders.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let event = tokio::select! {
                 e = rx.recv() => match e { Some(e) => e, None => return },
+                _ = reminders.tick() => {
+                    self.remind().await;
+                    continue;
+                }
                 _ = shutdown.changed() => return,
             };
             let Some(mut outcome) = self.engine.observe(&event) else {

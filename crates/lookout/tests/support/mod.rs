@@ -245,10 +245,14 @@ impl Receiver {
         self.wait_for_message(suffix, timeout, |r| r.key.ends_with(suffix)).await
     }
 
-    /// Waits until a POST for `target` in `state` (`firing`/`resolved`) arrived.
+    /// Waits until a POST for `target` in `state` (`firing`/`resolved`) arrived, on its own or in a group.
     pub async fn wait_for_target(&self, target: &str, state: &str, timeout: Duration) -> Received {
         let what = format!("{target} {state}");
-        self.wait_for_message(&what, timeout, |r| r.body["target"] == target && r.body["state"] == state).await
+        let is = |n: &serde_json::Value| n["target"] == target && n["state"] == state;
+        self.wait_for_message(&what, timeout, |r| {
+            is(&r.body) || r.body["alerts"].as_array().is_some_and(|a| a.iter().any(is))
+        })
+        .await
     }
 
     /// Waits until a POST matching `pred` arrived (`what` names it in the failure message).
@@ -276,6 +280,18 @@ impl Drop for Receiver {
 
 /// Checks a webhook POST against the documented payload (README "Webhook payload").
 fn validate_payload(req: &ServerRequest, key: &str, body: &serde_json::Value) -> Vec<String> {
+    // A group: the key names the group, and each alert in `alerts` is a whole notification of its own.
+    if let Some(alerts) = body["alerts"].as_array().filter(|a| a.len() > 1) {
+        let mut problems = Vec::new();
+        if !key.starts_with("lookout/group/") || body["idempotency_key"] != key {
+            problems.push(format!("a group's key is not lookout/group/...: {key}"));
+        }
+        for a in alerts {
+            let own = a["idempotency_key"].as_str().unwrap_or("");
+            problems.extend(validate_payload(req, own, a));
+        }
+        return problems;
+    }
     let mut problems = Vec::new();
     let mut expect = |ok: bool, what: &str| {
         if !ok {
@@ -290,10 +306,17 @@ fn validate_payload(req: &ServerRequest, key: &str, body: &serde_json::Value) ->
     );
     expect(!key.is_empty(), "no Idempotency-Key header");
     expect(body["version"] == 1, "version is not 1");
-    expect(body["idempotency_key"] == key, "idempotency_key differs from the header");
+    expect(
+        body["idempotency_key"] == key || body["alerts"].as_array().is_some_and(|a| a.len() > 1),
+        "idempotency_key differs from the header",
+    );
     let state = body["state"].as_str().unwrap_or("");
     expect(state == "firing" || state == "resolved", "state is not firing/resolved");
-    expect(key.ends_with(&format!("/{state}")), "key does not end with the state");
+    let reminder = body["reminder"].as_u64();
+    match reminder {
+        None => expect(key.ends_with(&format!("/{state}")), "key does not end with the state"),
+        Some(n) => expect(key.ends_with(&format!("/firing/{n}")) && state == "firing", "reminder key or state"),
+    }
     expect(body["target"].is_string(), "target missing");
     expect(body["alert_id"].as_str().is_some_and(|a| key.contains(a)), "alert_id not in key");
     expect(body["at"].as_str().is_some_and(|s| s.ends_with('Z') && s.len() == 24), "at is not RFC 3339 UTC");
@@ -316,7 +339,7 @@ fn validate_payload(req: &ServerRequest, key: &str, body: &serde_json::Value) ->
         expect(body["last_result"]["latency_ms"].is_number(), "last_result.latency_ms missing");
         expect(body["last_result"]["failed_conditions"].is_array(), "last_result.failed_conditions missing");
     } else {
-        expect(state == "resolved", "last_result is null on a firing message");
+        expect(state == "resolved" || reminder.is_some(), "last_result is null on a firing message");
     }
     if state == "resolved" {
         expect(body["duration_seconds"].is_u64(), "duration_seconds missing on resolve");
