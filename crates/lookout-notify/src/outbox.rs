@@ -178,8 +178,9 @@ impl<S: Store> Sender<S> {
             if let Some(why) = self.policy.suppress(n, &situation) {
                 held.push((m.id, why));
             } else if n.state == "resolved" {
+                // The firing message or any reminder of it.
                 let firing_key = format!("lookout/{}/firing", n.alert_id);
-                let firing_pending = batch.iter().any(|(x, _)| x.key == firing_key);
+                let firing_pending = batch.iter().any(|(x, _)| x.key.starts_with(&firing_key));
                 if !firing_pending && !self.store.was_delivered(channel.to_string(), firing_key).await? {
                     held.push((m.id, "its firing message was not sent on this channel".into()));
                 }

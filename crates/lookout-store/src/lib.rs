@@ -175,8 +175,8 @@ pub trait Store: Send + Sync + 'static {
         error: String,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Whether the message with this key was delivered on this channel.
-    fn was_delivered(&self, channel: String, key: String) -> impl Future<Output = Result<bool>> + Send;
+    /// Whether a message whose key starts with `prefix` was delivered on this channel.
+    fn was_delivered(&self, channel: String, prefix: String) -> impl Future<Output = Result<bool>> + Send;
 
     fn add_silence(&self, silence: NewSilence) -> impl Future<Output = Result<i64>> + Send;
 

@@ -331,11 +331,12 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn was_delivered(&self, channel: String, key: String) -> Result<bool> {
+    async fn was_delivered(&self, channel: String, prefix: String) -> Result<bool> {
         self.with("read outbox", move |conn| {
             conn.query_row(
-                "SELECT COUNT(*) FROM outbox WHERE channel = ?1 AND key = ?2 AND delivered_at IS NOT NULL",
-                [channel, key],
+                "SELECT COUNT(*) FROM outbox WHERE channel = ?1 AND substr(key, 1, length(?2)) = ?2
+                 AND delivered_at IS NOT NULL",
+                [channel, prefix],
                 |r| r.get::<_, i64>(0),
             )
             .map(|n| n > 0)

@@ -13,3 +13,4 @@ pub mod log_source;
 pub mod logs_cmd;
 pub mod postmortem;
 pub mod runtime;
+pub mod silence_cmd;

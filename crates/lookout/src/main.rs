@@ -154,6 +154,15 @@ enum Command {
         #[command(subcommand)]
         action: Option<IncidentsCommand>,
     },
+    /// Silences: alerts matching every matcher (e.g. group=shop, severity!=info, target=~"web-.*") are recorded
+    /// but not sent while a silence is in force.
+    Silence {
+        /// Config file (for the store).
+        #[arg(short, long, default_value = "lookout.toml", env = "LOOKOUT_CONFIG", global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: SilenceCommand,
+    },
     /// A one-minute, self-contained demo: a site breaks the way it did in the postmortem, lookout alerts.
     Demo {
         /// Keep the demo directory (site, logs, config, database) afterwards.
@@ -172,6 +181,37 @@ enum Command {
         #[arg(long)]
         error_log: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum SilenceCommand {
+    /// Silence what the matchers select, from now (or --start) for --duration (default 1h).
+    Add {
+        /// Matchers, all of which must match: name=value, name!=value, name=~regex, name!~regex. Names: target,
+        /// group, severity, state, and the targets' labels.
+        #[arg(required = true)]
+        matchers: Vec<String>,
+        #[arg(long)]
+        duration: Option<String>,
+        /// When it starts (UTC), e.g. 2026-11-28T02:00; default now.
+        #[arg(long)]
+        start: Option<String>,
+        /// Why (required).
+        #[arg(long)]
+        comment: String,
+        /// Who (default: $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// The silences in force (with --all, also ended and expired ones).
+    List {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a silence now.
+    Expire { id: i64 },
 }
 
 #[derive(Subcommand)]
@@ -353,6 +393,22 @@ async fn main() -> ExitCode {
                 }
             };
             exit_code(lookout::incidents_cmd::run(&config, action, &mut std::io::stdout().lock()).await, 2)
+        }
+        Command::Silence { config, action } => {
+            init_tracing(cli.log_format, "warn");
+            use lookout::silence_cmd::Action;
+            let action = match action {
+                SilenceCommand::Add { matchers, duration, start, comment, by } => Action::Add {
+                    matchers,
+                    duration,
+                    start,
+                    comment,
+                    by: by.unwrap_or_else(lookout::incidents_cmd::default_actor),
+                },
+                SilenceCommand::List { all, json } => Action::List { all, json },
+                SilenceCommand::Expire { id } => Action::Expire { id },
+            };
+            exit_code(lookout::silence_cmd::run(&config, action, &mut std::io::stdout().lock()).await, 2)
         }
         Command::Demo { keep } => {
             init_tracing(cli.log_format, "error");

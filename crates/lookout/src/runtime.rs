@@ -151,6 +151,7 @@ pub async fn run(
         book_stale: false,
         meta,
         routes: config.routes.clone(),
+        depends_on: config.targets.iter().map(|t| (t.name.clone(), t.depends_on.clone())).collect(),
         reminded: HashMap::new(),
     };
     pipeline.retire(retired).await?;
@@ -227,6 +228,8 @@ struct Pipeline {
     /// Each target's and log source's group and alert labels, for its messages.
     meta: HashMap<String, (String, lookout_config::AlertMeta)>,
     routes: Vec<lookout_config::Route>,
+    /// Each target's parents (`depends_on`).
+    depends_on: HashMap<String, Vec<String>>,
     /// The last reminder enqueued per (alert, channel), so a tick writes only new ones.
     reminded: HashMap<(String, String), u32>,
 }
@@ -379,8 +382,14 @@ impl Pipeline {
         let now = Timestamp::now();
         let mut messages = Vec::new();
         let mut sent = Vec::new();
-        for (target, state) in self.engine.states() {
-            let (lookout_core::Phase::Firing, Some(alert_id)) = (state.phase, &state.alert_id) else { continue };
+        let firing: Vec<(String, lookout_core::AlertState)> = self
+            .engine
+            .states()
+            .filter(|(_, s)| s.phase == lookout_core::Phase::Firing)
+            .map(|(t, s)| (t.clone(), s.clone()))
+            .collect();
+        for (target, state) in &firing {
+            let Some(alert_id) = &state.alert_id else { continue };
             let t = Transition {
                 target: target.clone(),
                 kind: lookout_core::TransitionKind::Firing,
@@ -394,10 +403,29 @@ impl Pipeline {
             let incident =
                 self.engine.incidents().live().iter().find(|i| i.alerts.iter().any(|a| &a.alert_id == alert_id));
             let Some(base) = self.notification(&t, None, incident) else { continue };
+            // A target held back while a parent was down is announced once the parents are up again (reminder 0).
+            let parents = self.depends_on.get(target.as_str()).cloned().unwrap_or_default();
+            let parents_up = !parents.is_empty()
+                && parents.iter().all(|p| self.engine.state(p).is_none_or(|s| s.phase != lookout_core::Phase::Firing));
             for d in lookout_notify::destinations(&base, &self.routes, &self.channel_names) {
-                let n = (now.since(state.since).as_millis() / d.repeat_interval.as_millis().max(1)) as u32;
+                let mut n = (now.since(state.since).as_millis() / d.repeat_interval.as_millis().max(1)) as u32;
                 let key = (alert_id.clone(), d.channel.clone());
-                if n == 0 || self.reminded.get(&key).is_some_and(|k| *k >= n) {
+                if n == 0 && parents_up && !self.reminded.contains_key(&key) {
+                    let prefix = format!("lookout/{alert_id}/firing");
+                    let told = self.store.was_delivered(d.channel.clone(), prefix.clone()).await.unwrap_or(true);
+                    let waiting = self
+                        .store
+                        .pending_in_group(d.channel.clone(), base.group.clone())
+                        .await
+                        .map_or(true, |p| p.iter().any(|m| m.key.starts_with(&prefix)));
+                    if told {
+                        self.reminded.insert(key.clone(), 0);
+                    }
+                    if told || waiting {
+                        continue;
+                    }
+                    n = 0;
+                } else if n == 0 || self.reminded.get(&key).is_some_and(|k| *k >= n) {
                     continue;
                 }
                 let reminder = base.reminder(n, now);

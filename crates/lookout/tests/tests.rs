@@ -9,6 +9,7 @@ mod channels;
 mod check_cli;
 mod demo;
 mod diagnose_cli;
+mod dispatch;
 mod incident_impact;
 mod incidents_cli;
 mod log_alerts;

@@ -189,6 +189,7 @@ pub struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     problems: Arc<Mutex<Vec<String>>>,
     fail_next: Arc<Mutex<u32>>,
+    delay: Arc<Mutex<Duration>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -203,9 +204,10 @@ impl Receiver {
         let got: Arc<Mutex<Vec<Received>>> = Arc::default();
         let problems: Arc<Mutex<Vec<String>>> = Arc::default();
         let fail_next: Arc<Mutex<u32>> = Arc::default();
-        let (g, p, f) = (got.clone(), problems.clone(), fail_next.clone());
+        let delay: Arc<Mutex<Duration>> = Arc::default();
+        let (g, p, f, d) = (got.clone(), problems.clone(), fail_next.clone(), delay.clone());
         let task = tokio::spawn(serve(listener, move |req: ServerRequest| {
-            let (g, p, f) = (g.clone(), p.clone(), f.clone());
+            let (g, p, f, d) = (g.clone(), p.clone(), f.clone(), d.clone());
             async move {
                 let key = req.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
                 let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or(serde_json::Value::Null);
@@ -213,6 +215,8 @@ impl Receiver {
                     p.lock().unwrap().push(problem);
                 }
                 g.lock().unwrap().push(Received { key, body });
+                let wait = *d.lock().unwrap();
+                tokio::time::sleep(wait).await;
                 let mut fail = f.lock().unwrap();
                 if *fail > 0 {
                     *fail -= 1;
@@ -221,7 +225,12 @@ impl Receiver {
                 respond(204, "text/plain", Bytes::new())
             }
         }));
-        Receiver { addr, got, problems, fail_next, task }
+        Receiver { addr, got, problems, fail_next, delay, task }
+    }
+
+    /// Answers only after `delay` (the request is recorded when it arrives).
+    pub fn set_delay(&self, delay: Duration) {
+        *self.delay.lock().unwrap() = delay;
     }
 
     pub fn url(&self) -> String {

@@ -1,0 +1,301 @@
+//! Who is told, and how often, through `lookout run`: a storm of 500 failing targets in one group is one
+//! message; reminders while an alert fires; a parent that is down holds its children's alerts and names them;
+//! silences (added from the CLI while lookout runs) and maintenance windows hold messages back and say why;
+//! and a receiver down for a minute plus a SIGKILL in the middle of a send lose nothing and send nothing twice.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use lookout_config::Config;
+use lookout_store::{SqliteStore, Store};
+use tokio::sync::watch;
+
+use crate::support::{Receiver, Target, free_port, lookout_bin, wait_until, write_config};
+
+fn hook(url: &str) -> String {
+    format!(
+        "[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{url}\"\nretry_initial = \"100ms\"\nretry_max = \"1s\"\n\n"
+    )
+}
+
+fn target(name: &str, url: &str, extra: &str) -> String {
+    format!(
+        "[[target]]\nname = \"{name}\"\nurl = \"{url}\"\ninterval = \"200ms\"\ntimeout = \"1s\"\nconditions = [\"[STATUS] == 200\"]\n\
+         failure_threshold = 1\nsuccess_threshold = 1\n{extra}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn five_hundred_targets_failing_at_once_in_one_group_are_one_message() {
+    let site = Target::start().await;
+    site.set(500, "down");
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = format!("[store]\npath = \"lookout.sqlite\"\n\n{}", hook(&receiver.url()));
+    // Recording 500 firing alerts (and their incident) takes a few seconds on a small CI machine: the group
+    // waits longer than that.
+    text.push_str("[[route]]\nmatch = [\"group=shop\"]\ngroup_wait = \"10s\"\n\n");
+    for i in 0..500 {
+        text.push_str(&format!(
+            "[[target]]\nname = \"web-{i}\"\nurl = \"{}\"\ninterval = \"2s\"\ntimeout = \"2s\"\nconditions = [\"[STATUS] == 200\"]\nfailure_threshold = 1\ngroup = \"shop\"\n\n",
+            site.url(&format!("/{i}"))
+        ));
+    }
+    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+
+    let first = receiver.wait_for_message("the storm's message", Duration::from_secs(30), |_| true).await;
+    tokio::time::sleep(Duration::from_secs(3)).await; // room for a second message to show up
+    let got = receiver.received();
+    assert_eq!(got.len(), 1, "one message for the storm, not {}", got.len());
+    let alerts = first.body["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 500);
+    assert!(
+        first.body["summary"].as_str().unwrap().starts_with("500 alerts FIRING in shop: "),
+        "{}",
+        first.body["summary"]
+    );
+    assert!(first.key.starts_with("lookout/group/shop/"));
+    assert_eq!(receiver.problems(), Vec::<String>::new());
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reminders_dependencies_silences_and_maintenance() {
+    let (db, web, api, cron) =
+        (Target::start().await, Target::start().await, Target::start().await, Target::start().await);
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A maintenance window in force now, for target "cron" only.
+    let now = std::process::Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M"]).output().unwrap();
+    let now = String::from_utf8(now.stdout).unwrap();
+    let text = format!(
+        "[store]\npath = \"lookout.sqlite\"\n\n{}{}{}{}{}\
+         [[route]]\nmatch = [\"target=db\"]\nrepeat_interval = \"1s\"\n\n\
+         [[maintenance]]\nname = \"cron-upgrade\"\nmatch = [\"target=cron\"]\nstart = \"{}\"\nduration = \"1h\"\n",
+        hook(&receiver.url()),
+        target("db", &db.url("/"), ""),
+        target("web", &web.url("/"), "depends_on = [\"db\"]"),
+        target("api", &api.url("/"), ""),
+        target("cron", &cron.url("/"), ""),
+        now.trim()
+    );
+    let config = write_config(dir.path(), &text);
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(Config::load(&config).unwrap(), stop_rx, None));
+    let store = SqliteStore::open(&dir.path().join("lookout.sqlite")).unwrap();
+    wait_until("healthy checks", Duration::from_secs(5), || async {
+        !store.recent_results("api".into(), 1).await.unwrap().is_empty()
+    })
+    .await;
+
+    // A silence from the CLI, while lookout runs.
+    let out = tokio::process::Command::new(lookout_bin())
+        .args([
+            "silence",
+            "add",
+            "target=api",
+            "--duration",
+            "10m",
+            "--comment",
+            "known: vendor outage",
+            "--by",
+            "bob",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Silence #1 (target=api) from "));
+
+    // The database goes down, taking the web site with it; api and cron fail too.
+    db.set(500, "down");
+    let db_firing = receiver.wait_for_target("db", "firing", Duration::from_secs(10)).await;
+    web.set(502, "bad gateway");
+    api.set(500, "down");
+    cron.set(500, "down");
+    // Reminders of db every second, naming web as affected once it fails.
+    let reminder = receiver
+        .wait_for_message("a db reminder naming web", Duration::from_secs(10), |r| {
+            r.key.contains("/firing/") && r.body["target"] == "db" && r.body["affected"] == serde_json::json!(["web"])
+        })
+        .await;
+    assert!(reminder.body["summary"].as_str().unwrap().starts_with("db is still DOWN (since "), "{}", reminder.body);
+    assert_eq!(reminder.body["reminder"].as_u64().map(|n| n >= 1), Some(true));
+    assert!(db_firing.key.ends_with("/firing"));
+
+    let held = |target: &'static str| {
+        let store = &store;
+        async move {
+            store.messages(200).await.unwrap().into_iter().find(|m| {
+                m.key.contains(&format!("/{target}@")) && m.key.ends_with("/firing") && m.suppressed_at.is_some()
+            })
+        }
+    };
+    wait_until("web, api and cron held back", Duration::from_secs(10), || async {
+        held("web").await.is_some() && held("api").await.is_some() && held("cron").await.is_some()
+    })
+    .await;
+    assert_eq!(
+        held("web").await.unwrap().last_error.as_deref(),
+        Some("db is down and web depends on it: told with db's alert")
+    );
+    let api_why = held("api").await.unwrap().last_error.unwrap();
+    assert!(
+        api_why.starts_with("silenced by silence #1 (bob, until ") && api_why.ends_with("): known: vendor outage"),
+        "{api_why}"
+    );
+    assert_eq!(held("cron").await.unwrap().last_error.as_deref(), Some("in maintenance window \"cron-upgrade\""));
+    let targets: Vec<String> = receiver
+        .received()
+        .iter()
+        .flat_map(|r| r.body["alerts"].as_array().cloned().unwrap_or_default())
+        .map(|a| a["target"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(!targets.iter().any(|t| t == "web" || t == "api" || t == "cron"), "held back: {targets:?}");
+
+    // The database recovers but the site stays down: now web is announced on its own (reminder 0).
+    db.set(200, "ok");
+    let web_told = receiver
+        .wait_for_message("web announced after db recovered", Duration::from_secs(10), |r| {
+            r.body["target"] == "web" && r.key.ends_with("/firing/0")
+        })
+        .await;
+    assert!(web_told.body["summary"].as_str().unwrap().starts_with("web is still DOWN"), "{}", web_told.body);
+    // Its resolve follows, because its firing was told; api's resolve is held back (still silenced).
+    web.set(200, "ok");
+    api.set(200, "ok");
+    receiver.wait_for_target("web", "resolved", Duration::from_secs(10)).await;
+    wait_until("api's resolve held back", Duration::from_secs(10), || async {
+        store.messages(200).await.unwrap().iter().any(|m| {
+            m.key.contains("/api@")
+                && m.key.ends_with("/resolved")
+                && m.suppressed_at.is_some()
+                && m.last_error.as_deref().is_some_and(|e| e.starts_with("silenced by silence #1"))
+        })
+    })
+    .await;
+
+    let out = tokio::process::Command::new(lookout_bin())
+        .args(["silence", "list", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(list.contains("#1    active") && list.contains("target=api — known: vendor outage"), "{list}");
+    let out = tokio::process::Command::new(lookout_bin())
+        .args(["silence", "expire", "1", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = tokio::process::Command::new(lookout_bin())
+        .args(["silence", "expire", "1", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "nothing left to expire");
+    let out = tokio::process::Command::new(lookout_bin())
+        .args(["silence", "add", "severity", "--comment", "x", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("has no operator"));
+    assert_eq!(receiver.problems(), Vec::<String>::new());
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
+}
+
+fn start(config: &Path) -> Child {
+    Command::new(lookout_bin())
+        .arg("run")
+        .arg("--config")
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// At least once and at most once: the receiver is down for a minute while alerts fire and resolve, lookout is
+/// SIGKILLed in the middle of a send, and after the restart every message has arrived — each key once, save the
+/// one whose send the kill cut (sent again under the same key, for the receiver to dedupe).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_receiver_down_for_a_minute_and_a_kill_mid_send_lose_nothing_and_send_nothing_twice() {
+    let (a, b) = (Target::start().await, Target::start().await);
+    a.set(500, "down");
+    b.set(500, "down");
+    let port = free_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[store]\npath = \"lookout.sqlite\"\n\n{}{}{}",
+        hook(&format!("http://127.0.0.1:{port}/hook")),
+        target("a", &a.url("/"), ""),
+        target("b", &b.url("/"), "")
+    );
+    let config = write_config(dir.path(), &text);
+    let mut lookout = start(&config);
+    let store = SqliteStore::open(&dir.path().join("lookout.sqlite")).unwrap();
+    wait_until("both firing messages queued", Duration::from_secs(10), || async {
+        store.messages(10).await.unwrap().len() == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    b.set(200, "ok"); // b resolves while nobody listens
+    tokio::time::sleep(Duration::from_secs(40)).await;
+    let pending = store.messages(10).await.unwrap();
+    assert_eq!(pending.len(), 3, "{pending:?}");
+    assert!(pending.iter().all(|m| m.delivered_at.is_none()), "{pending:?}");
+    assert!(
+        pending.iter().filter(|m| m.key.ends_with("/firing")).all(|m| m.attempts >= 5),
+        "the firing messages were retried all minute (the resolve waits behind its firing): {pending:?}"
+    );
+
+    // The receiver comes up, slow: lookout is killed while the first send waits for its answer.
+    let receiver = Receiver::start_on(port).await;
+    receiver.set_delay(Duration::from_secs(3));
+    receiver.wait_for_message("the first send", Duration::from_secs(10), |_| true).await;
+    lookout.kill().unwrap();
+    lookout.wait().unwrap();
+    let cut = receiver.received()[0].key.clone();
+    receiver.set_delay(Duration::ZERO);
+
+    let mut restarted = start(&config);
+    let expected: Vec<String> = store.messages(10).await.unwrap().into_iter().map(|m| m.key).collect();
+    wait_until("every message delivered", Duration::from_secs(20), || async {
+        store.messages(10).await.unwrap().iter().all(|m| m.delivered_at.is_some())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    restarted.kill().unwrap();
+    restarted.wait().unwrap();
+    let mut per_key: HashMap<String, usize> = HashMap::new();
+    for r in receiver.received() {
+        *per_key.entry(r.key).or_default() += 1;
+    }
+    for key in &expected {
+        // The cut send never got its answer: sent again after the restart, under the same key.
+        let want = if *key == cut { 2 } else { 1 };
+        assert_eq!(per_key.get(key).copied().unwrap_or(0), want, "{key} (the cut one: {cut}); all: {per_key:?}");
+    }
+    assert_eq!(per_key.len(), expected.len(), "nothing but the expected keys: {per_key:?}");
+    let order: Vec<String> = receiver
+        .received()
+        .iter()
+        .filter(|r| r.body["target"] == "b")
+        .map(|r| r.body["state"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(order.first().map(String::as_str), Some("firing"), "b's firing before its resolve: {order:?}");
+    assert_eq!(receiver.problems(), Vec::<String>::new());
+}
