@@ -81,6 +81,17 @@ fn example_file_parses_and_shows_every_option() {
         "from",
         "to",
         "ca_file",
+        "depends_on",
+        "match",
+        "channels",
+        "group_wait",
+        "repeat_interval",
+        "continue",
+        "schedule",
+        "duration",
+        "start",
+        "end",
+        "timezone",
     ] {
         assert!(text.contains(&format!("{key} =")), "lookout.example.toml does not show {key:?}");
     }

@@ -61,6 +61,9 @@ pub fn body(d: &Delivery, firing_ttl: Duration, now: Timestamp) -> Value {
             if let Some(i) = &n.incident {
                 annotations.insert("incident".into(), Value::String(i.clone()));
             }
+            if !n.affected.is_empty() {
+                annotations.insert("affected".into(), Value::String(n.affected.join(", ")));
+            }
             let ends = if n.state == "resolved" { n.at.clone() } else { now.plus(firing_ttl).to_rfc3339() };
             json!({
                 "labels": labels(n),

@@ -68,6 +68,9 @@ pub fn text(d: &Delivery) -> String {
         if let Some(dg) = &n.diagnosis {
             s.push_str(&format!("  Probable cause: {dg}\n"));
         }
+        if !n.affected.is_empty() {
+            s.push_str(&format!("  Also failing (depend on it): {}\n", n.affected.join(", ")));
+        }
         if let Some(since) = &n.since {
             s.push_str(&format!("  Failing since: {since}\n"));
         }
@@ -95,6 +98,12 @@ pub fn html(d: &Delivery) -> String {
         }
         if let Some(dg) = &n.diagnosis {
             s.push_str(&format!("<li><b>Probable cause:</b> <code>{}</code></li>", html_escape(dg)));
+        }
+        if !n.affected.is_empty() {
+            s.push_str(&format!(
+                "<li><b>Also failing (depend on it):</b> {}</li>",
+                html_escape(&n.affected.join(", "))
+            ));
         }
         if let Some(since) = &n.since {
             s.push_str(&format!("<li><b>Failing since:</b> {}</li>", html_escape(since)));

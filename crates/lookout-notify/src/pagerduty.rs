@@ -89,6 +89,7 @@ pub fn events(routing_key: &str, d: &Delivery) -> Vec<Value> {
                     "diagnosis": first.diagnosis,
                     "reasons": first.reasons,
                     "labels": first.labels,
+                    "affected": first.affected,
                     "alerts": alerts,
                 }
             }

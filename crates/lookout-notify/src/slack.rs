@@ -66,6 +66,9 @@ fn alert_section(n: &Notification) -> Value {
     if let Some(d) = &n.diagnosis {
         text.push_str(&format!("\n*Probable cause:* {}", escape(d)));
     }
+    if !n.affected.is_empty() {
+        text.push_str(&format!("\n*Also failing (depend on it):* {}", escape(&n.affected.join(", "))));
+    }
     json!({"type": "section", "text": {"type": "mrkdwn", "text": truncate(&text, SECTION_MAX)}})
 }
 

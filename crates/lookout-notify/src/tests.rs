@@ -64,6 +64,16 @@ fn slack_block_kit_is_within_limits_and_escaped() {
             }
         }
     }
+    let mut parent = notification("db", TransitionKind::Firing, false);
+    parent.affected = vec!["web".into(), "api".into()];
+    let with_children = crate::slack::body(&delivery(vec![parent.clone()]));
+    assert!(
+        with_children["blocks"][1]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("*Also failing (depend on it):* web, api")
+    );
+    assert!(crate::email::text(&delivery(vec![parent])).contains("Also failing (depend on it): web, api"));
     let single = crate::slack::body(&delivery(vec![notification("site", TransitionKind::Firing, false)]));
     assert_eq!(single["blocks"][0]["text"]["text"], "🔴 FIRING: site is DOWN: [STATUS] (500) == 200 <!channel> & more");
     let section = single["blocks"][1]["text"]["text"].as_str().unwrap();
