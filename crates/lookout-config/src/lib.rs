@@ -41,6 +41,7 @@ pub struct Config {
     /// The file it was read from (or a display name for in-memory sources).
     pub source: PathBuf,
     pub store: StoreConfig,
+    pub web: WebConfig,
     pub targets: Vec<Target>,
     pub notify: Vec<Notify>,
     pub logs: Vec<LogSource>,
@@ -68,6 +69,18 @@ pub struct LogSource {
     /// What counts as one client affected.
     pub clients: ClientKey,
     pub alert: AlertMeta,
+}
+
+/// `[web]`: the dashboard, JSON API and `/metrics` inside `lookout run`.
+#[derive(Clone, Debug)]
+pub struct WebConfig {
+    pub enabled: bool,
+    /// Default 127.0.0.1:9898: reachable from this host only unless configured.
+    pub listen: std::net::SocketAddr,
+    /// Bearer tokens that may change things (ack, resolve, silences); none means every change is refused.
+    pub tokens: Vec<Secret<String>>,
+    /// Whether reads (dashboard, API GETs, /metrics) need no token.
+    pub public_reads: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -250,7 +263,8 @@ fn validate(raw: RawConfig, text: &str, path: &Path, env: EnvLookup<'_>) -> Resu
     }
     policy::check_dependencies(&targets, &depends_spans, &logs, &at)?;
 
-    Ok(Config { source: path.to_path_buf(), store, targets, notify, logs, routes, maintenance })
+    let web = web_config(raw.web.unwrap_or_default(), env, &at)?;
+    Ok(Config { source: path.to_path_buf(), store, web, targets, notify, logs, routes, maintenance })
 }
 
 /// Names are identifiers in messages, keys and (later) URLs: restricted characters, unique per table kind.
@@ -433,6 +447,31 @@ fn validate_target(t: RawTarget, section: &str, base_dir: &Path, at: &At<'_>) ->
     let alert = alert_meta(&t.severity, &t.labels, section, at)?;
     let depends_on = t.depends_on.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default();
     Ok(Target { name, check, interval, timeout, conditions, policy, diagnose, group, alert, depends_on })
+}
+
+fn web_config(w: raw::RawWeb, env: EnvLookup<'_>, at: &At<'_>) -> Result<WebConfig, ConfigError> {
+    let listen = match &w.listen {
+        Some(l) => l.get_ref().parse().map_err(|_| {
+            at(
+                l.span(),
+                format!("listen = {:?} in [web] is not an address: write e.g. \"127.0.0.1:9898\"", l.get_ref()),
+            )
+        })?,
+        None => std::net::SocketAddr::from(([127, 0, 0, 1], 9898)),
+    };
+    let tokens = match &w.tokens_env {
+        Some(var) => {
+            let value = env(var.get_ref()).filter(|v| !v.trim().is_empty()).ok_or_else(|| {
+                at(
+                    var.span(),
+                    format!("environment variable {:?} named by tokens_env in [web] is not set; export it (comma-separated tokens) before starting lookout", var.get_ref()),
+                )
+            })?;
+            value.split(',').map(str::trim).filter(|t| !t.is_empty()).map(|t| Secret(t.to_string())).collect()
+        }
+        None => Vec::new(),
+    };
+    Ok(WebConfig { enabled: w.enabled.unwrap_or(true), listen, tokens, public_reads: w.public_reads.unwrap_or(true) })
 }
 
 /// `group = "..."`: a valid name, by default the section's own name.

@@ -10,6 +10,7 @@ use toml::Spanned;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawConfig {
     pub store: Option<RawStore>,
+    pub web: Option<RawWeb>,
     #[serde(default)]
     pub target: Vec<RawTarget>,
     #[serde(default)]
@@ -67,6 +68,15 @@ pub(crate) struct RawLog {
     pub clients: Option<Spanned<String>>,
     pub severity: Option<Spanned<String>>,
     pub labels: Option<Spanned<toml::Table>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawWeb {
+    pub enabled: Option<bool>,
+    pub listen: Option<toml::Spanned<String>>,
+    pub tokens_env: Option<toml::Spanned<String>>,
+    pub public_reads: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -92,6 +92,10 @@ fn example_file_parses_and_shows_every_option() {
         "start",
         "end",
         "timezone",
+        "enabled",
+        "listen",
+        "tokens_env",
+        "public_reads",
     ] {
         assert!(text.contains(&format!("{key} =")), "lookout.example.toml does not show {key:?}");
     }
@@ -121,7 +125,7 @@ fn unknown_key_names_file_line_section_and_suggestion() {
     );
     assert_eq!(
         err("colour = 1\n"),
-        "lookout.toml:1: unknown key \"colour\" in the top level; known keys: store, target, notify, log, route, maintenance"
+        "lookout.toml:1: unknown key \"colour\" in the top level; known keys: store, web, target, notify, log, route, maintenance"
     );
     // The name may come after the bad key; a nameless table is numbered.
     assert_eq!(

@@ -25,7 +25,7 @@ use lookout_config::{Notify, NotifyKind};
 pub use alertmanager::Alertmanager;
 pub use email::Email;
 pub use message::{LastResult, Meta, Notification};
-pub use outbox::{Backoff, Outbox, OutboxWaker};
+pub use outbox::{Backoff, Outbox, OutboxWaker, ResultObserver};
 pub use pagerduty::PagerDuty;
 pub use policy::Policy;
 pub use route::{Destination, destinations};

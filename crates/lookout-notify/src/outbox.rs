@@ -42,17 +42,27 @@ impl Backoff {
 /// Longest a channel task sleeps without re-reading the outbox, as a safety net for missed wake-ups.
 const IDLE_RECHECK: Duration = Duration::from_secs(30);
 
+/// Told of every outcome: (channel, `delivered` | `retry` | `abandoned` | `held_back`, how many messages).
+pub type ResultObserver = Arc<dyn Fn(&str, &str, u64) + Send + Sync>;
+
 pub struct Outbox<S: Store> {
     store: Arc<S>,
     channels: Vec<(Arc<dyn Notifier>, Backoff)>,
     policy: Arc<Policy>,
     wake_tx: watch::Sender<u64>,
+    observer: ResultObserver,
 }
 
 impl<S: Store> Outbox<S> {
     pub fn new(store: Arc<S>, channels: Vec<(Arc<dyn Notifier>, Backoff)>, policy: Policy) -> Self {
         let (wake_tx, _) = watch::channel(0);
-        Outbox { store, channels, policy: Arc::new(policy), wake_tx }
+        Outbox { store, channels, policy: Arc::new(policy), wake_tx, observer: Arc::new(|_, _, _| {}) }
+    }
+
+    /// Reports each outcome to `observer` (metrics).
+    pub fn with_observer(mut self, observer: ResultObserver) -> Self {
+        self.observer = observer;
+        self
     }
 
     /// Names of the configured channels, for enqueuing.
@@ -70,7 +80,13 @@ impl<S: Store> Outbox<S> {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let mut tasks = JoinSet::new();
         for (notifier, backoff) in self.channels {
-            let sender = Sender { store: self.store.clone(), notifier, backoff, policy: self.policy.clone() };
+            let sender = Sender {
+                store: self.store.clone(),
+                notifier,
+                backoff,
+                policy: self.policy.clone(),
+                observer: self.observer.clone(),
+            };
             tasks.spawn(sender.run(self.wake_tx.subscribe(), shutdown.clone()));
         }
         while tasks.join_next().await.is_some() {}
@@ -92,6 +108,7 @@ struct Sender<S: Store> {
     notifier: Arc<dyn Notifier>,
     backoff: Backoff,
     policy: Arc<Policy>,
+    observer: ResultObserver,
 }
 
 /// The key of a delivery: the message's own for one, one derived from all of them for a group (so a resend of
@@ -190,6 +207,9 @@ impl<S: Store> Sender<S> {
             tracing::info!(%channel, id, reason = %why, "Notification held back.");
             self.store.mark_suppressed(vec![*id], now, why.clone()).await?;
         }
+        if !held.is_empty() {
+            (self.observer)(channel, "held_back", held.len() as u64);
+        }
         // One message per alert per delivery: a later one of the same alert (its resolve) goes in the next.
         let mut alerts = HashSet::new();
         let send: Vec<(OutboxMessage, Notification)> = batch
@@ -224,15 +244,18 @@ impl<S: Store> Sender<S> {
                     }
                     None => tracing::info!(%channel, %key, count, attempts, "Notification delivered."),
                 }
+                (self.observer)(channel, "delivered", count as u64);
                 self.store.mark_delivered(ids, Timestamp::now(), note).await
             }
             Err(SendError::Permanent(e)) => {
                 tracing::error!(%channel, %key, count, attempts, error = %e, "Notification refused for good; not retrying.");
+                (self.observer)(channel, "abandoned", count as u64);
                 self.store.mark_abandoned(ids, Timestamp::now(), e).await
             }
             Err(SendError::Retry(e)) => {
                 let delay = self.backoff.delay(attempts);
                 tracing::warn!(%channel, %key, count, attempts, error = %e, retry_in = ?delay, "Notification not delivered; will retry.");
+                (self.observer)(channel, "retry", count as u64);
                 self.store.mark_failed(ids, Timestamp::now().plus(delay), e).await
             }
         }

@@ -91,8 +91,9 @@ pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) ->
     }
 }
 
-/// Reads the incident, applies `f` and writes the change, again from the top if someone changed it meanwhile.
-async fn change(
+/// Reads the incident, applies `f` and writes the change, again from the top if someone changed it meanwhile
+/// (the CLI and the web API both change incidents this way).
+pub async fn change(
     store: &SqliteStore,
     id: &str,
     f: impl Fn(&Incident) -> Result<IncidentChange, IncidentError>,

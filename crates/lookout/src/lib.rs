@@ -11,6 +11,8 @@ pub mod incident_view;
 pub mod incidents_cmd;
 pub mod log_source;
 pub mod logs_cmd;
+pub mod metrics;
 pub mod postmortem;
 pub mod runtime;
 pub mod silence_cmd;
+pub mod web;

@@ -106,7 +106,10 @@ pub async fn run(
             .map(|t| (t.name.clone(), t.depends_on.clone()))
             .collect(),
     };
-    let outbox = Outbox::new(store.clone(), channels, policy);
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let observed = metrics.clone();
+    let outbox = Outbox::new(store.clone(), channels, policy)
+        .with_observer(Arc::new(move |channel, result, n| observed.notification(channel, result, n)));
     let channel_names = outbox.channel_names();
     let waker = outbox.waker();
 
@@ -153,10 +156,15 @@ pub async fn run(
         routes: config.routes.clone(),
         depends_on: config.targets.iter().map(|t| (t.name.clone(), t.depends_on.clone())).collect(),
         reminded: HashMap::new(),
+        metrics: metrics.clone(),
     };
     pipeline.retire(retired).await?;
 
     let mut tasks = JoinSet::new();
+    if config.web.enabled {
+        let state = crate::web::WebState { store: store.clone(), config: Arc::new(config.clone()), metrics };
+        tasks.spawn(crate::web::serve(state, shutdown.clone()));
+    }
     tasks.spawn(outbox.run(shutdown.clone()));
     tasks.spawn(prune_loop(store.clone(), config.store.retention, shutdown.clone()));
     let (tx, rx) = mpsc::channel::<Event>(1024);
@@ -232,6 +240,7 @@ struct Pipeline {
     depends_on: HashMap<String, Vec<String>>,
     /// The last reminder enqueued per (alert, channel), so a tick writes only new ones.
     reminded: HashMap<(String, String), u32>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Pipeline {
@@ -470,6 +479,14 @@ impl Pipeline {
             let Some(mut outcome) = self.engine.observe(&event) else {
                 continue;
             };
+            match &event {
+                Event::Probe(obs) => self.metrics.observe_probe(obs, outcome.verdict.ok),
+                Event::Log(batch) => self.metrics.observe_log(batch),
+            }
+            if !outcome.transitions.is_empty() {
+                let firing = self.engine.states().filter(|(_, s)| s.phase == lookout_core::Phase::Firing).count();
+                self.metrics.set_firing(firing);
+            }
             self.attach_diagnosis(&mut outcome.transitions).await;
             let (record, last) = match &event {
                 Event::Probe(obs) => record_for(obs, &outcome),

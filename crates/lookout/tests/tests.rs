@@ -18,3 +18,4 @@ mod notify;
 mod postmortem_cli;
 mod probes;
 mod run_daemon;
+mod web_api;

@@ -1,0 +1,240 @@
+//! The JSON API and `/metrics` of `lookout run`: reads, incident changes and silences with bearer tokens (401
+//! without, 403 with a wrong one), hostile text from a server arriving inert, and metrics that Prometheus's own
+//! `promtool check metrics` accepts.
+
+use std::time::Duration;
+
+use http::Method;
+use lookout_config::Config;
+use lookout_probe::HttpRequest;
+use tokio::sync::watch;
+
+use crate::support::{Receiver, Target, free_port};
+
+const TOKEN: &str = "s3cret-token-for-tests";
+
+struct Api {
+    base: String,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, String) {
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        if let Some(t) = token {
+            headers.push(("authorization".into(), format!("Bearer {t}")));
+        }
+        let req = HttpRequest {
+            url: format!("{}{path}", self.base).parse().unwrap(),
+            method,
+            headers,
+            body: body.map(|b| b.to_string().into()),
+            follow_redirects: false,
+            verify_tls: true,
+            timeout: Duration::from_secs(5),
+            max_body: 1 << 20,
+        };
+        let obs = lookout_probe::fetch(&req).await;
+        assert!(obs.error.is_none(), "{path}: {:?}", obs.error);
+        (obs.status.unwrap_or(0), obs.body)
+    }
+
+    async fn get(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.call(Method::GET, path, None, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn api_reads_changes_with_tokens_and_metrics() {
+    let site = Target::start().await;
+    let receiver = Receiver::start().await;
+    let port = free_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[store]\npath = \"lookout.sqlite\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\ntokens_env = \"TEST_LOOKOUT_TOKENS\"\n\n\
+         [[target]]\nname = \"site\"\nurl = \"{}\"\ninterval = \"100ms\"\nconditions = [\"[STATUS] == 200\", \"[BODY] not contains \\\"Fatal\\\"\"]\nfailure_threshold = 1\nsuccess_threshold = 1\n\n\
+         [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{}\"\nretry_initial = \"100ms\"\n",
+        site.url("/"),
+        receiver.url()
+    );
+    let env = |k: &str| (k == "TEST_LOOKOUT_TOKENS").then(|| format!("other-token, {TOKEN}"));
+    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &env).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    let api = Api { base: format!("http://127.0.0.1:{port}") };
+
+    // A hostile page: its text reaches the API as inert JSON.
+    site.set(500, "<script>alert(1)</script> Fatal error & more");
+    let fired = receiver.wait_for_target("site", "firing", Duration::from_secs(10)).await;
+    let id = fired.body["incident"].as_str().unwrap().to_string();
+
+    let targets = api.get("/api/v1/targets").await;
+    let t = &targets[0];
+    assert_eq!(
+        (t["name"].as_str(), t["kind"].as_str(), t["state"].as_str()),
+        (Some("site"), Some("http"), Some("firing"))
+    );
+    assert_eq!(t["last"]["status"], 500);
+    let (_, raw) = api.call(Method::GET, "/api/v1/targets", None, None).await;
+    assert!(!raw.contains("<script>") && raw.contains("\\u003cscript\\u003e"), "{raw}");
+    assert_eq!(
+        t["last"]["body_excerpt"], "<script>alert(1)</script> Fatal error & more",
+        "the JSON value itself is intact"
+    );
+    let results = api.get("/api/v1/targets/site/results").await;
+    assert!(results.as_array().unwrap().iter().any(|r| r["status"] == 500));
+    let (status, _) = api.call(Method::GET, "/api/v1/targets/nope/results", None, None).await;
+    assert_eq!(status, 404);
+
+    let list = api.get("/api/v1/incidents").await;
+    assert_eq!(list[0]["id"], id.as_str());
+    let one = api.get(&format!("/api/v1/incidents/{id}")).await;
+    assert!(one["timeline"].as_array().unwrap().iter().any(|e| e["kind"] == "alert-fired"));
+    let (status, md) = api.call(Method::GET, &format!("/api/v1/incidents/{id}/postmortem"), None, None).await;
+    assert_eq!(status, 200);
+    assert!(md.contains("## Summary") && md.contains("## Root cause analysis"), "{md}");
+
+    // Changes need a token.
+    let ack = format!("/api/v1/incidents/{id}/ack");
+    let by = Some(serde_json::json!({"by": "alice"}));
+    let (status, body) = api.call(Method::POST, &ack, None, by.clone()).await;
+    assert_eq!(status, 401, "{body}");
+    let (status, _) = api.call(Method::POST, &ack, Some("wrong"), by.clone()).await;
+    assert_eq!(status, 403);
+    let (status, body) = api.call(Method::POST, &ack, Some(TOKEN), by.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let acked: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(acked["ack"]["by"], "alice");
+    let (status, body) = api.call(Method::POST, &ack, Some(TOKEN), by).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(body.contains("already acknowledged by alice"), "{body}");
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/incidents/{id}/note"),
+            Some(TOKEN),
+            Some(serde_json::json!({"text": "looking"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = api.call(Method::POST, "/api/v1/incidents/2026-01-01-x-1/ack", Some(TOKEN), None).await;
+    assert_eq!(status, 404);
+
+    // Silences.
+    let silence =
+        serde_json::json!({"matchers": ["target=site"], "duration": "10m", "comment": "looking into it", "by": "bob"});
+    let (status, _) = api.call(Method::POST, "/api/v1/silences", None, Some(silence.clone())).await;
+    assert_eq!(status, 401);
+    let (status, body) = api.call(Method::POST, "/api/v1/silences", Some(TOKEN), Some(silence)).await;
+    assert_eq!(status, 201, "{body}");
+    let created: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let sid = created["id"].as_i64().unwrap();
+    assert_eq!(api.get("/api/v1/silences").await.as_array().unwrap().len(), 1);
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/silences",
+            Some(TOKEN),
+            Some(serde_json::json!({"matchers": ["severity"], "comment": "x"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("has no operator"), "{body}");
+    let (status, _) = api.call(Method::DELETE, &format!("/api/v1/silences/{sid}"), None, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = api.call(Method::DELETE, &format!("/api/v1/silences/{sid}"), Some(TOKEN), None).await;
+    assert_eq!(status, 204);
+    let (status, _) = api.call(Method::DELETE, &format!("/api/v1/silences/{sid}"), Some(TOKEN), None).await;
+    assert_eq!(status, 404);
+
+    // Resolve by hand; then it is resolved for the API too.
+    let (status, _) = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/incidents/{id}/resolve"),
+            Some(TOKEN),
+            Some(serde_json::json!({"by": "alice", "note": "fixed"})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(api.get(&format!("/api/v1/incidents/{id}")).await["incident"]["resolved_by"], "alice");
+
+    // Metrics, checked by Prometheus's own linter.
+    let (status, metrics) = api.call(Method::GET, "/metrics", None, None).await;
+    assert_eq!(status, 200);
+    for expected in [
+        "lookout_probe_success{target=\"site\"} 0",
+        "lookout_probe_duration_seconds_bucket{le=\"0.005\",target=\"site\"}",
+        "lookout_http_status_total{target=\"site\",code=\"500\"}",
+        "lookout_alerts_firing 1",
+        "lookout_notifications_total{channel=\"ops\",result=\"delivered\"} 1",
+        "lookout_build_info{version=\"",
+    ] {
+        assert!(metrics.contains(expected), "{expected:?} not in\n{metrics}");
+    }
+    if std::path::Path::new("/usr/bin/promtool").exists() {
+        let mut child = std::process::Command::new("/usr/bin/promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(metrics.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    } else {
+        eprintln!("SKIPPED promtool: not installed (apt-get install prometheus)");
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reads_can_require_a_token_and_changes_need_configured_tokens() {
+    let port = free_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        format!("[store]\npath = \"lookout.sqlite\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\npublic_reads = false\n");
+    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    let api = Api { base: format!("http://127.0.0.1:{port}") };
+    let mut status = 0;
+    for _ in 0..50 {
+        let req = HttpRequest::get(format!("{}/api/v1/incidents", api.base).parse().unwrap(), Duration::from_secs(2));
+        if let Some(s) = lookout_probe::fetch(&req).await.status {
+            status = s;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, 401, "reads need a token when public_reads = false");
+    let (status, body) = api.call(Method::GET, "/metrics", Some("anything"), None).await;
+    assert_eq!(status, 403, "no tokens configured: nobody may read or change: {body}");
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/silences",
+            Some("anything"),
+            Some(serde_json::json!({"matchers": ["a=b"], "comment": "c"})),
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert!(body.contains("no [web] tokens_env is configured"), "{body}");
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
+}
