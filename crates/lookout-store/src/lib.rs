@@ -228,6 +228,13 @@ pub trait Store: Send + Sync + 'static {
         to: Timestamp,
     ) -> impl Future<Output = Result<Vec<ResultRow>>> + Send;
 
+    /// A target's probe results per UTC day since `from`: (day as Unix days, passed, total), oldest first.
+    fn daily_uptime(
+        &self,
+        target: String,
+        from: Timestamp,
+    ) -> impl Future<Output = Result<Vec<(i64, u64, u64)>>> + Send;
+
     /// A log source's per-minute counts for the minutes from `from` to `to`.
     fn log_counts_between(
         &self,

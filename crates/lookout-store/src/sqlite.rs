@@ -519,6 +519,20 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn daily_uptime(&self, target: String, from: Timestamp) -> Result<Vec<(i64, u64, u64)>> {
+        self.with("read uptime", move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT at / 86400000 AS day, SUM(ok), COUNT(*) FROM results WHERE target = ?1 AND at >= ?2
+                 GROUP BY day ORDER BY day",
+            )?;
+            let rows = stmt.query_map(params![target, from.0], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?.max(0) as u64, r.get::<_, i64>(2)?.max(0) as u64))
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
     async fn log_counts_between(&self, source: String, from: Timestamp, to: Timestamp) -> Result<Vec<LogCount>> {
         self.with("read log counts", move |conn| {
             let mut stmt = conn.prepare(
@@ -943,6 +957,8 @@ mod tests {
         }
         let rows = s.results_between("site".into(), Timestamp(2000), Timestamp(3000)).await.unwrap();
         assert_eq!(rows.iter().map(|r| r.at.0).collect::<Vec<_>>(), [2000, 3000]);
+        s.record(Record { result: Some(result("site", 86_400_000 + 5, true)), ..Record::default() }).await.unwrap();
+        assert_eq!(s.daily_uptime("site".into(), Timestamp(0)).await.unwrap(), vec![(0, 2, 4), (1, 1, 1)]);
         let counts =
             (0..3).map(|m| LogCount { minute: 60 * m, requests: 10, classes: [0, 9, 0, 0, 1], malformed: 0 }).collect();
         s.record(Record {

@@ -57,6 +57,8 @@ pub async fn run(
     activity: Option<broadcast::Sender<Activity>>,
 ) -> anyhow::Result<()> {
     let store = Arc::new(SqliteStore::open(&config.store.path)?);
+    // Live pages follow what the runtime does.
+    let activity = activity.or_else(|| config.web.enabled.then(|| broadcast::channel(1024).0));
     tracing::info!(store = %config.store.path.display(), targets = config.targets.len(), channels = config.notify.len(), "Lookout starting.");
 
     if config.targets.is_empty() && config.logs.is_empty() {
@@ -150,7 +152,7 @@ pub async fn run(
         store: store.clone(),
         channel_names,
         waker,
-        activity,
+        activity: activity.clone(),
         book_stale: false,
         meta,
         routes: config.routes.clone(),
@@ -162,7 +164,12 @@ pub async fn run(
 
     let mut tasks = JoinSet::new();
     if config.web.enabled {
-        let state = crate::web::WebState { store: store.clone(), config: Arc::new(config.clone()), metrics };
+        let state = crate::web::WebState {
+            store: store.clone(),
+            config: Arc::new(config.clone()),
+            metrics,
+            events: activity.clone(),
+        };
         tasks.spawn(crate::web::serve(state, shutdown.clone()));
     }
     tasks.spawn(outbox.run(shutdown.clone()));

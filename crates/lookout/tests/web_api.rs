@@ -101,6 +101,41 @@ async fn api_reads_changes_with_tokens_and_metrics() {
     assert_eq!(status, 200);
     assert!(md.contains("## Summary") && md.contains("## Root cause analysis"), "{md}");
 
+    // The pages: the same text escaped as HTML, a strict CSP, nothing internal on the public status page.
+    let fetch_page = |path: &str| {
+        let req = HttpRequest::get(format!("{}{path}", api.base).parse().unwrap(), Duration::from_secs(5));
+        async move { lookout_probe::fetch(&req).await }
+    };
+    for path in ["/", &format!("/incidents/{id}"), "/incidents", "/status"] {
+        let page = fetch_page(path).await;
+        assert_eq!(page.status, Some(200), "{path}: {}", page.body);
+        assert!(!page.body.contains("<script>alert"), "{path} renders log text as markup");
+        let csp = page.headers.iter().find(|(k, _)| k == "content-security-policy").map(|(_, v)| v.clone());
+        assert!(csp.is_some_and(|c| c.contains("script-src 'self'") && c.contains("frame-ancestors 'none'")), "{path}");
+    }
+    let dashboard = fetch_page("/").await.body;
+    assert!(dashboard.contains("id=\"target-site\" class=\"state-firing\""), "{dashboard}");
+    assert!(dashboard.contains(&format!("href=\"/incidents/{id}\"")));
+    let page = fetch_page(&format!("/incidents/{id}")).await.body;
+    assert!(page.contains("data-action=\"ack\"") && page.contains("alert-fired"), "{page}");
+    assert!(
+        page.contains("[BODY] (&lt;script&gt;alert(1)&lt;&#x2f;script&gt; Fatal error &amp; more)"),
+        "the server's text appears as text: {page}"
+    );
+    let status = fetch_page("/status").await.body;
+    assert!(status.contains("Some systems are having problems") && status.contains("badge-down"), "{status}");
+    assert!(!status.contains("[STATUS]") && !status.contains("Fatal"), "no reasons on the public page: {status}");
+    let js = fetch_page("/assets/app.js").await;
+    assert!(js.body.contains("EventSource"));
+    let mut sse = HttpRequest::get(format!("{}/events", api.base).parse().unwrap(), Duration::from_millis(1500));
+    sse.max_body = 256;
+    let live = lookout_probe::fetch(&sse).await;
+    assert!(
+        live.headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("text/event-stream")),
+        "{:?}",
+        live.headers
+    );
+
     // Changes need a token.
     let ack = format!("/api/v1/incidents/{id}/ack");
     let by = Some(serde_json::json!({"by": "alice"}));

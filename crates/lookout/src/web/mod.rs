@@ -23,11 +23,30 @@ use serde_json::json;
 use crate::incidents_cmd::{Refusal, change};
 use crate::metrics::Metrics;
 
+mod pages;
+
 #[derive(Clone)]
 pub struct WebState {
     pub store: Arc<SqliteStore>,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
+    /// What the runtime does, for live pages (server-sent events).
+    pub events: Option<tokio::sync::broadcast::Sender<crate::runtime::Activity>>,
+}
+
+/// Headers on every response: a strict Content-Security-Policy (only this origin's scripts and styles, no
+/// framing), no MIME sniffing, no referrer.
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    r
 }
 
 /// JSON with `<`, `>` and `&` written as `\u003c`, `\u003e`, `\u0026` (as Go's encoding/json does): text from
@@ -102,6 +121,12 @@ fn authorize_read(state: &WebState, headers: &HeaderMap) -> ApiResult<()> {
 
 pub fn router(state: WebState) -> axum::Router {
     axum::Router::new()
+        .route("/", get(pages::dashboard))
+        .route("/incidents", get(pages::incidents))
+        .route("/incidents/{id}", get(pages::incident))
+        .route("/status", get(pages::status))
+        .route("/events", get(pages::events))
+        .route("/assets/{name}", get(pages::asset))
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/targets/{name}/results", get(results))
         .route("/api/v1/incidents", get(incidents))
@@ -113,6 +138,7 @@ pub fn router(state: WebState) -> axum::Router {
         .route("/api/v1/silences", get(silences).post(add_silence))
         .route("/api/v1/silences/{id}", axum::routing::delete(expire_silence))
         .route("/metrics", get(metrics))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
 
