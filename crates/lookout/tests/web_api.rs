@@ -201,6 +201,17 @@ async fn api_reads_changes_with_tokens_and_metrics() {
     assert_eq!(status, 200);
     assert_eq!(api.get(&format!("/api/v1/incidents/{id}")).await["incident"]["resolved_by"], "alice");
 
+    // Every operation of the served OpenAPI document is served (a route-less 404 has no body, a wrong method 405).
+    let doc = api.get("/api/v1/openapi.json").await;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let concrete = path.replace("{name}", "site").replace("{id}", "1");
+        for method in ops.as_object().unwrap().keys() {
+            let m: Method = method.to_uppercase().parse().unwrap();
+            let (status, body) = api.call(m, &concrete, Some(TOKEN), Some(serde_json::json!({}))).await;
+            assert!(status != 405 && !(status == 404 && body.is_empty()), "{method} {concrete}: {status} {body}");
+        }
+    }
+
     // Metrics, checked by Prometheus's own linter.
     let (status, metrics) = api.call(Method::GET, "/metrics", None, None).await;
     assert_eq!(status, 200);

@@ -127,6 +127,7 @@ pub fn router(state: WebState) -> axum::Router {
         .route("/status", get(pages::status))
         .route("/events", get(pages::events))
         .route("/assets/{name}", get(pages::asset))
+        .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/targets", get(targets))
         .route("/api/v1/targets/{name}/results", get(results))
         .route("/api/v1/incidents", get(incidents))
@@ -413,6 +414,13 @@ async fn expire_silence(
     }
 }
 
+/// The OpenAPI document of `/api/v1` (checked against the routes above by the tests).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
 /// OpenMetrics for scrapers that ask for it (`Accept: application/openmetrics-text`), the Prometheus text format
 /// otherwise.
 async fn metrics(State(state): State<WebState>, headers: HeaderMap) -> ApiResult<Response> {
@@ -428,4 +436,36 @@ async fn metrics(State(state): State<WebState>, headers: HeaderMap) -> ApiResult
         ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render_prometheus())
             .into_response()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `/api/v1` route registered in `router()` is in the OpenAPI document with its method, and the
+    /// document names no route that is not registered.
+    #[test]
+    fn the_openapi_document_lists_exactly_the_registered_routes() {
+        let source = include_str!("mod.rs");
+        let start = source.find("pub fn router(").unwrap();
+        let end = start + source[start..].find("\n}\n").unwrap();
+        let mut registered: Vec<(String, String)> = Vec::new();
+        for line in source[start..end].lines().map(str::trim).filter(|l| l.starts_with(".route(\"/api/v1")) {
+            let path = line.split('"').nth(1).unwrap().to_string();
+            let handlers = &line[line.find(',').unwrap()..];
+            for method in ["get", "post", "delete", "put", "patch"] {
+                if handlers.contains(&format!("{method}(")) {
+                    registered.push((path.clone(), method.to_string()));
+                }
+            }
+        }
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        let mut documented: Vec<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| (p.clone(), m.clone())))
+            .collect();
+        registered.sort();
+        documented.sort();
+        assert_eq!(registered, documented);
+    }
 }
