@@ -5,6 +5,7 @@
 mod support;
 
 mod apache_live;
+mod browser;
 mod channels;
 mod check_cli;
 mod demo;

@@ -159,11 +159,24 @@ pub async fn serve(state: WebState, mut shutdown: tokio::sync::watch::Receiver<b
         Err(_) => tracing::info!(%addr, "Serving the API and /metrics."),
     }
     let app = router(state);
+    let mut stopped = shutdown.clone();
     let stop = async move {
-        let _ = shutdown.wait_for(|s| *s).await;
+        let _ = stopped.wait_for(|s| *s).await;
     };
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
-        tracing::error!(error = %e, "The web server stopped.");
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop);
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        r = &mut server => {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "The web server stopped.");
+            }
+            return;
+        }
+        _ = shutdown.wait_for(|s| *s) => {}
+    }
+    // Open pages keep their event streams open: give requests in flight a moment, then stop regardless.
+    if tokio::time::timeout(std::time::Duration::from_secs(2), server).await.is_err() {
+        tracing::info!("Closed the web connections still open at shutdown.");
     }
 }
 

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 pub mod apache;
 pub mod channels;
+pub mod webdriver;
 
 /// How the target answers.
 #[derive(Clone, Debug)]
