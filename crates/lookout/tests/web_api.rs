@@ -284,3 +284,58 @@ async fn reads_can_require_a_token_and_changes_need_configured_tokens() {
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
 }
+
+/// Text from a server's logs reaches every page as text: the dashboard, the incident page (timeline, diagnosis
+/// evidence, postmortem) and the API; the public status page shows none of it.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_log_text_is_escaped_on_every_page() {
+    let receiver = Receiver::start().await;
+    let port = free_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let error_log = dir.path().join("error.log");
+    let now = std::process::Command::new("date").arg("+%a %b %d %H:%M:%S.000000 %Y").output().unwrap();
+    let now = String::from_utf8(now.stdout).unwrap();
+    std::fs::write(
+        &error_log,
+        format!(
+            "[{}] [php:error] [pid 7] [client 10.0.0.9:1] PHP Fatal error:  Uncaught Error: Failed opening required '/srv/<script>alert(2)</script>.php' (include_path='.') in /srv/index.php:3\n",
+            now.trim()
+        ),
+    )
+    .unwrap();
+    let text = format!(
+        "[store]\npath = \"lookout.sqlite\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\n\n\
+         [[log]]\nname = \"apache\"\nerror = \"{}\"\nstart_at = \"beginning\"\nwindow = \"30s\"\nfire_when = [\"[ERROR_LOG] matches \\\"PHP Fatal\\\"\"]\n\n\
+         [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+        error_log.display(),
+        receiver.url()
+    );
+    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    let fired = receiver.wait_for_target("apache", "firing", Duration::from_secs(10)).await;
+    let id = fired.body["incident"].as_str().unwrap().to_string();
+    let api = Api { base: format!("http://127.0.0.1:{port}") };
+    for path in [
+        "/".to_string(),
+        format!("/incidents/{id}"),
+        "/status".to_string(),
+        "/api/v1/targets".to_string(),
+        format!("/api/v1/incidents/{id}"),
+    ] {
+        let (status, body) = api.call(Method::GET, &path, None, None).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(!body.contains("<script>alert(2)"), "{path} carries the log's markup: {body}");
+    }
+    let (_, dashboard) = api.call(Method::GET, "/", None, None).await;
+    assert!(dashboard.contains("class=\"reason\">[ERROR_LOG] (PHP Fatal error:"), "{dashboard}");
+    let (_, page) = api.call(Method::GET, &format!("/incidents/{id}"), None, None).await;
+    assert!(page.contains("<h2>Root cause analysis</h2>"), "the postmortem is rendered: {page}");
+    // The evidence (the whole error-log line) appears as text, in the diagnosis and in the rendered postmortem.
+    assert!(page.contains("&#x2f;srv&#x2f;&lt;script&gt;alert(2)&lt;&#x2f;script&gt;.php"), "{page}");
+    assert!(page.contains("/srv/&lt;script&gt;alert(2)&lt;/script&gt;.php"), "{page}");
+    let (_, status) = api.call(Method::GET, "/status", None, None).await;
+    assert!(!status.contains("alert(2)") && !status.contains("/srv/"), "no internals on the status page: {status}");
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
+}

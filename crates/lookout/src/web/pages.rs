@@ -289,11 +289,24 @@ pub async fn incident(
         })
         .collect();
     let impact: Vec<String> = impact_lines(&view.impact);
-    let postmortem = crate::postmortem::from_incident::render(&view);
+    let postmortem = markdown_to_html(&crate::postmortem::from_incident::render(&view));
     page(
         "incident.html",
         context! { title => format!("Incident {}", i.id), live => true, public => false, i => row, diagnoses, timeline, impact, postmortem },
     )
+}
+
+/// The postmortem draft as HTML. Text from logs was already escaped for Markdown; any HTML that still appears in
+/// the Markdown is rendered as text, never as markup.
+fn markdown_to_html(markdown: &str) -> minijinja::Value {
+    use pulldown_cmark::{Event, Options, Parser};
+    let events = Parser::new_ext(markdown, Options::ENABLE_TABLES).map(|e| match e {
+        Event::Html(h) | Event::InlineHtml(h) => Event::Text(h),
+        other => other,
+    });
+    let mut html = String::new();
+    pulldown_cmark::html::push_html(&mut html, events);
+    minijinja::Value::from_safe_string(html)
 }
 
 fn impact_lines(impact: &crate::impact::Impact) -> Vec<String> {
@@ -419,6 +432,16 @@ pub async fn events(State(state): State<WebState>, headers: HeaderMap) -> ApiRes
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_postmortem_renders_as_html_without_markup_from_logs() {
+        let md = "## Summary\n\nfailed: \\[ERROR\\_LOG\\] (&lt;script&gt;alert(1)&lt;/script&gt;)\n\n<b>raw</b>\n\n| time | event |\n|---|---|\n| 14:00 | a \\| b |\n";
+        let html = super::markdown_to_html(md).to_string();
+        assert!(html.contains("<h2>Summary</h2>"), "{html}");
+        assert!(html.contains("[ERROR_LOG] (&lt;script&gt;alert(1)&lt;/script&gt;)"), "{html}");
+        assert!(html.contains("&lt;b&gt;raw&lt;/b&gt;") && !html.contains("<b>raw"), "raw HTML becomes text: {html}");
+        assert!(html.contains("<table>") && html.contains("a | b"), "{html}");
+    }
+
     #[test]
     fn every_built_in_template_compiles_and_escapes() {
         let env = super::templates();
