@@ -78,6 +78,25 @@ impl SqliteStore {
         Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
     }
 
+    /// Runs one outbox update (`?1` the id, `?2` a time, `?3` a text) for each message, in one transaction.
+    async fn update_messages(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        ids: Vec<i64>,
+        at: Timestamp,
+        text: Option<String>,
+    ) -> Result<()> {
+        self.with(op, move |conn| {
+            let tx = conn.transaction()?;
+            for id in ids {
+                tx.execute(sql, params![id, at.0, text])?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
     /// Runs `f` with the connection on the blocking pool.
     async fn with<T, F>(&self, op: &'static str, f: F) -> Result<T>
     where
@@ -274,61 +293,25 @@ impl Store for SqliteStore {
     }
 
     async fn mark_delivered(&self, ids: Vec<i64>, at: Timestamp, note: Option<String>) -> Result<()> {
-        self.with("mark delivered", move |conn| {
-            let tx = conn.transaction()?;
-            for id in ids {
-                tx.execute(
-                    "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = ?3
-                     WHERE id = ?1 AND delivered_at IS NULL",
-                    params![id, at.0, note],
-                )?;
-            }
-            tx.commit()
-        })
-        .await
+        let sql = "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = ?3
+                   WHERE id = ?1 AND delivered_at IS NULL";
+        self.update_messages("mark delivered", sql, ids, at, note).await
     }
 
     async fn mark_abandoned(&self, ids: Vec<i64>, at: Timestamp, error: String) -> Result<()> {
-        self.with("mark abandoned", move |conn| {
-            let tx = conn.transaction()?;
-            for id in ids {
-                tx.execute(
-                    "UPDATE outbox SET abandoned_at = ?2, attempts = attempts + 1, last_error = ?3
-                     WHERE id = ?1 AND delivered_at IS NULL",
-                    params![id, at.0, error],
-                )?;
-            }
-            tx.commit()
-        })
-        .await
+        let sql = "UPDATE outbox SET abandoned_at = ?2, attempts = attempts + 1, last_error = ?3
+                   WHERE id = ?1 AND delivered_at IS NULL";
+        self.update_messages("mark abandoned", sql, ids, at, Some(error)).await
     }
 
     async fn mark_suppressed(&self, ids: Vec<i64>, at: Timestamp, reason: String) -> Result<()> {
-        self.with("mark suppressed", move |conn| {
-            let tx = conn.transaction()?;
-            for id in ids {
-                tx.execute(
-                    "UPDATE outbox SET suppressed_at = ?2, last_error = ?3 WHERE id = ?1 AND delivered_at IS NULL",
-                    params![id, at.0, reason],
-                )?;
-            }
-            tx.commit()
-        })
-        .await
+        let sql = "UPDATE outbox SET suppressed_at = ?2, last_error = ?3 WHERE id = ?1 AND delivered_at IS NULL";
+        self.update_messages("mark suppressed", sql, ids, at, Some(reason)).await
     }
 
     async fn mark_failed(&self, ids: Vec<i64>, next_attempt_at: Timestamp, error: String) -> Result<()> {
-        self.with("mark failed", move |conn| {
-            let tx = conn.transaction()?;
-            for id in ids {
-                tx.execute(
-                    "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1",
-                    params![id, next_attempt_at.0, error],
-                )?;
-            }
-            tx.commit()
-        })
-        .await
+        let sql = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1";
+        self.update_messages("mark failed", sql, ids, next_attempt_at, Some(error)).await
     }
 
     async fn was_delivered(&self, channel: String, prefix: String) -> Result<bool> {
