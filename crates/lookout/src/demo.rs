@@ -223,6 +223,10 @@ fn write_config(root: &Path, site_url: &str, receiver_url: &str) -> anyhow::Resu
 [store]
 path = "lookout.sqlite"
 
+# The demo is over in seconds: no dashboard (and no clash with a lookout already serving 127.0.0.1:9898).
+[web]
+enabled = false
+
 [[target]]
 name = "{TARGET}"
 url = "{site_url}"
