@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
 use crate::support::apache::Apache;
-use crate::support::{Receiver, lookout_bin, wait_until, write_config};
+use crate::support::{Receiver, lookout_with_config, wait_until, write_config};
 
 /// `GET path` from another loopback address (the whole of 127.0.0.0/8 is local), as another user would; returns
 /// the status.
@@ -145,16 +145,9 @@ retry_initial = "100ms"
         recorded.resolved_at.unwrap().since(recorded.first_failure_at).as_secs(),
     ));
     let draft = dir.path().join("postmortem.md");
-    let out = tokio::process::Command::new(lookout_bin())
-        .args(["postmortem", &incident, "--config"])
-        .arg(&config)
-        .arg("-o")
-        .arg(&draft)
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let draft_arg = draft.display().to_string();
+    let (code, stdout, stderr) = lookout_with_config(&["postmortem", &incident, "-o", &draft_arg], &config).await;
+    assert_eq!(code, 0, "{stderr}");
     assert!(stdout.starts_with(&format!("{incident}: ")), "{stdout}");
     assert!(stdout.contains(&format!(" for {lasted} (resolved); ")), "{stdout}");
     assert!(stdout.contains("4 distinct clients affected"), "the probe's 127.0.0.1 and three shoppers: {stdout}");

@@ -4,15 +4,13 @@
 //! and a receiver down for a minute plus a SIGKILL in the middle of a send lose nothing and send nothing twice.
 
 use std::collections::HashMap;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use lookout_config::Config;
 use lookout_store::{SqliteStore, Store};
 use tokio::sync::watch;
 
-use crate::support::{Receiver, Target, free_port, lookout_bin, wait_until, write_config};
+use crate::support::{Receiver, Target, free_port, lookout_with_config, spawn_run, wait_until, write_config};
 
 fn hook(url: &str) -> String {
     format!(
@@ -94,25 +92,13 @@ async fn reminders_dependencies_silences_and_maintenance() {
     .await;
 
     // A silence from the CLI, while lookout runs.
-    let out = tokio::process::Command::new(lookout_bin())
-        .args([
-            "silence",
-            "add",
-            "target=api",
-            "--duration",
-            "10m",
-            "--comment",
-            "known: vendor outage",
-            "--by",
-            "bob",
-            "--config",
-        ])
-        .arg(&config)
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Silence #1 (target=api) from "));
+    let (code, out, err) = lookout_with_config(
+        &["silence", "add", "target=api", "--duration", "10m", "--comment", "known: vendor outage", "--by", "bob"],
+        &config,
+    )
+    .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("Silence #1 (target=api) from "), "{out}");
 
     // The database goes down, taking the web site with it; api and cron fail too.
     db.set(500, "down");
@@ -182,50 +168,16 @@ async fn reminders_dependencies_silences_and_maintenance() {
     })
     .await;
 
-    let out = tokio::process::Command::new(lookout_bin())
-        .args(["silence", "list", "--config"])
-        .arg(&config)
-        .output()
-        .await
-        .unwrap();
-    let list = String::from_utf8_lossy(&out.stdout);
+    let (_, list, _) = lookout_with_config(&["silence", "list"], &config).await;
     assert!(list.contains("#1    active") && list.contains("target=api — known: vendor outage"), "{list}");
-    let out = tokio::process::Command::new(lookout_bin())
-        .args(["silence", "expire", "1", "--config"])
-        .arg(&config)
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    let out = tokio::process::Command::new(lookout_bin())
-        .args(["silence", "expire", "1", "--config"])
-        .arg(&config)
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1), "nothing left to expire");
-    let out = tokio::process::Command::new(lookout_bin())
-        .args(["silence", "add", "severity", "--comment", "x", "--config"])
-        .arg(&config)
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("has no operator"));
+    assert_eq!(lookout_with_config(&["silence", "expire", "1"], &config).await.0, 0);
+    assert_eq!(lookout_with_config(&["silence", "expire", "1"], &config).await.0, 1, "nothing left to expire");
+    let (code, _, err) = lookout_with_config(&["silence", "add", "severity", "--comment", "x"], &config).await;
+    assert_eq!(code, 2);
+    assert!(err.contains("has no operator"), "{err}");
     assert_eq!(receiver.problems(), Vec::<String>::new());
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
-}
-
-fn start(config: &Path) -> Child {
-    Command::new(lookout_bin())
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
 }
 
 /// At least once and at most once: the receiver is down for a minute while alerts fire and resolve, lookout is
@@ -245,7 +197,7 @@ async fn a_receiver_down_for_a_minute_and_a_kill_mid_send_lose_nothing_and_send_
         target("b", &b.url("/"), "")
     );
     let config = write_config(dir.path(), &text);
-    let mut lookout = start(&config);
+    let mut lookout = spawn_run(&config);
     let store = SqliteStore::open(&dir.path().join("lookout.sqlite")).unwrap();
     wait_until("both firing messages queued", Duration::from_secs(10), || async {
         store.messages(10).await.unwrap().len() == 2
@@ -271,7 +223,7 @@ async fn a_receiver_down_for_a_minute_and_a_kill_mid_send_lose_nothing_and_send_
     let cut = receiver.received()[0].key.clone();
     receiver.set_delay(Duration::ZERO);
 
-    let mut restarted = start(&config);
+    let mut restarted = spawn_run(&config);
     let expected: Vec<String> = store.messages(10).await.unwrap().into_iter().map(|m| m.key).collect();
     wait_until("every message delivered", Duration::from_secs(20), || async {
         store.messages(10).await.unwrap().iter().all(|m| m.delivered_at.is_some())

@@ -8,18 +8,10 @@ use std::time::Duration;
 use lookout_config::Config;
 use tokio::sync::watch;
 
-use crate::support::{Receiver, Target, lookout_bin, write_config};
+use crate::support::{Receiver, Target, write_config};
 
-/// Runs the lookout binary; returns (exit code, stdout, stderr).
 async fn lookout(args: &[&str], config: &Path) -> (i32, String, String) {
-    let mut cmd = tokio::process::Command::new(lookout_bin());
-    cmd.args(args).arg("--config").arg(config);
-    let out = cmd.output().await.unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    crate::support::lookout_with_config(args, config).await
 }
 
 async fn show(id: &str, config: &Path) -> serde_json::Value {

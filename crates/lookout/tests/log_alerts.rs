@@ -3,14 +3,13 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use lookout_config::Config;
 use lookout_store::{SqliteStore, Store};
 use tokio::sync::watch;
 
-use crate::support::{Receiver, lookout_bin, wait_until, write_config};
+use crate::support::{Receiver, spawn_run, wait_until, write_config};
 
 fn append(path: &Path, lines: &[String]) {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
@@ -105,16 +104,6 @@ async fn a_php_fatal_error_in_the_error_log_fires() {
     tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
 }
 
-fn start(config: &Path) -> Child {
-    Command::new(lookout_bin())
-        .args(["run", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn counts_are_exact_across_rotations_and_sigkill() {
     let dir = tempfile::tempdir().unwrap();
@@ -124,7 +113,7 @@ async fn counts_are_exact_across_rotations_and_sigkill() {
         dir.path(),
         &config(dir.path(), &receiver.url(), "start_at = \"beginning\"\nfire_when = [\"[REQUESTS] < 0\"]"),
     );
-    let mut lookout = start(&config);
+    let mut lookout = spawn_run(&config);
 
     // A writer appends numbered requests and rotates (rename + create) now and then; lookout is killed with
     // SIGKILL in the middle and restarted.
@@ -147,7 +136,7 @@ async fn counts_are_exact_across_rotations_and_sigkill() {
     lookout.kill().unwrap();
     lookout.wait().unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut lookout = start(&config);
+    let mut lookout = spawn_run(&config);
     let total = tokio::task::spawn_blocking(move || writer.join().unwrap()).await.unwrap() as u64;
 
     let store = SqliteStore::open(&dir.path().join("lookout.sqlite")).unwrap();

@@ -369,6 +369,28 @@ pub fn lookout_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lookout"))
 }
 
+/// Runs the lookout binary with `args` and `--config config`; returns (exit code, stdout, stderr).
+pub async fn lookout_with_config(args: &[&str], config: &Path) -> (i32, String, String) {
+    let out =
+        tokio::process::Command::new(lookout_bin()).args(args).arg("--config").arg(config).output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Starts `lookout run --config config` as a process (output discarded), for tests that kill it.
+pub fn spawn_run(config: &Path) -> std::process::Child {
+    std::process::Command::new(lookout_bin())
+        .args(["run", "--config"])
+        .arg(config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 /// Polls `f` until it is true; fails the test after `timeout`, naming `what`.
 pub async fn wait_until<F: std::future::Future<Output = bool>>(
     what: &str,
