@@ -236,6 +236,8 @@ impl<S: Store> Sender<S> {
             .collect();
         let delivery = Delivery { key: key.clone(), notifications };
         let count = ids.len();
+        // Counted before the send: a send cut by a crash still counts as tried (flap damping relies on it).
+        self.store.mark_attempted(ids.clone()).await?;
         match self.notifier.send(&delivery).await {
             Ok(note) => {
                 match &note {
@@ -295,6 +297,70 @@ mod tests {
         assert!(b.delay(10) <= Duration::from_secs(60));
         assert!(b.delay(10) >= Duration::from_secs(54));
         assert!(b.delay(u32::MAX) <= Duration::from_secs(60));
+    }
+
+    struct Recorder(std::sync::Mutex<Vec<String>>);
+
+    impl Notifier for Recorder {
+        fn name(&self) -> &str {
+            "rec"
+        }
+        fn send<'a>(&'a self, d: &'a Delivery) -> crate::SendFuture<'a> {
+            self.0.lock().unwrap().extend(d.notifications.iter().map(|n| n.idempotency_key.clone()));
+            Box::pin(async { Ok(None) })
+        }
+    }
+
+    fn message(state: &str) -> lookout_store::NewMessage {
+        let key = format!("lookout/a@1/{state}");
+        let n = serde_json::json!({
+            "version": 1, "idempotency_key": key, "alert_id": "a@1", "target": "a", "state": state,
+            "at": "2026-11-25T14:00:00.000Z", "since": null, "duration_seconds": null, "summary": "s",
+            "reasons": [], "diagnosis": null, "last_result": null, "group": "g"
+        });
+        lookout_store::NewMessage {
+            channel: "rec".into(),
+            key,
+            payload: n.to_string(),
+            group_key: "g".into(),
+            ..Default::default()
+        }
+    }
+
+    /// Fires and resolves before the channel sends anything; `cut`: the firing send had started when lookout died.
+    async fn deliveries(cut: bool) -> (Vec<String>, Vec<lookout_store::OutboxMessage>) {
+        use lookout_store::{Record, SqliteStore};
+        let store = Arc::new(SqliteStore::in_memory().unwrap());
+        store.record(Record { messages: vec![message("firing")], ..Record::default() }).await.unwrap();
+        if cut {
+            let firing = store.next_pending("rec".into()).await.unwrap().unwrap();
+            store.mark_attempted(vec![firing.id]).await.unwrap();
+        }
+        store.record(Record { messages: vec![message("resolved")], ..Record::default() }).await.unwrap();
+        let rec = Arc::new(Recorder(std::sync::Mutex::new(Vec::new())));
+        let backoff = Backoff { initial: Duration::from_millis(10), max: Duration::from_millis(10) };
+        let outbox = Outbox::new(store.clone(), vec![(rec.clone() as Arc<dyn Notifier>, backoff)], Policy::default());
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(outbox.run(stop_rx));
+        for _ in 0..100 {
+            if store.next_pending("rec".into()).await.unwrap().is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        stop.send(true).unwrap();
+        task.await.unwrap();
+        let sent = rec.0.lock().unwrap().clone();
+        (sent, store.messages(10).await.unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_firing_message_whose_send_was_cut_is_sent_again_then_its_resolve() {
+        let (sent, _) = deliveries(true).await;
+        assert_eq!(sent, ["lookout/a@1/firing", "lookout/a@1/resolved"], "the receiver may have the firing one");
+        let (sent, stored) = deliveries(false).await;
+        assert!(sent.is_empty(), "never tried: a flap, nothing sent: {sent:?}");
+        assert!(stored.iter().all(|m| m.last_error.as_deref() == Some("flapped: resolved before it was sent")));
     }
 
     #[test]

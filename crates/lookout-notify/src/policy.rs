@@ -98,7 +98,8 @@ impl Policy {
 
 /// Flap damping: an alert that fired and resolved while its group waited — both messages are in `batch`, and the
 /// firing one was never tried — is not worth two messages. Returns the indexes to suppress. (A firing message
-/// that was tried and failed is still sent, then its resolve: the receiver may have seen it.)
+/// that was tried — failed, or cut by a crash — is still sent, then its resolve: the receiver may have seen it.
+/// Attempts are counted before each send for that reason.)
 pub fn flapped(batch: &[(u32, Notification)]) -> Vec<usize> {
     let mut out = Vec::new();
     for (i, (_, n)) in batch.iter().enumerate() {

@@ -153,6 +153,10 @@ pub trait Store: Send + Sync + 'static {
         group_key: String,
     ) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
 
+    /// An attempt is about to be made: counted before the send, so a message whose send was cut by a crash counts
+    /// as tried (its receiver may have it).
+    fn mark_attempted(&self, ids: Vec<i64>) -> impl Future<Output = Result<()>> + Send;
+
     /// `note`: something the channel reported with the delivery (kept in `last_error`).
     fn mark_delivered(
         &self,
@@ -167,7 +171,7 @@ pub trait Store: Send + Sync + 'static {
     /// Deliberately not sent (silenced, in maintenance, a parent down, flapped): kept with the reason.
     fn mark_suppressed(&self, ids: Vec<i64>, at: Timestamp, reason: String) -> impl Future<Output = Result<()>> + Send;
 
-    /// A failed attempt: counted, and the next one is not before `next_attempt_at`.
+    /// A failed attempt: the next one is not before `next_attempt_at`.
     fn mark_failed(
         &self,
         ids: Vec<i64>,

@@ -292,15 +292,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn mark_attempted(&self, ids: Vec<i64>) -> Result<()> {
+        self.with("mark attempted", move |conn| {
+            let tx = conn.transaction()?;
+            for id in ids {
+                tx.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id = ?1", [id])?;
+            }
+            tx.commit()
+        })
+        .await
+    }
+
     async fn mark_delivered(&self, ids: Vec<i64>, at: Timestamp, note: Option<String>) -> Result<()> {
-        let sql = "UPDATE outbox SET delivered_at = ?2, attempts = attempts + 1, last_error = ?3
-                   WHERE id = ?1 AND delivered_at IS NULL";
+        let sql = "UPDATE outbox SET delivered_at = ?2, last_error = ?3 WHERE id = ?1 AND delivered_at IS NULL";
         self.update_messages("mark delivered", sql, ids, at, note).await
     }
 
     async fn mark_abandoned(&self, ids: Vec<i64>, at: Timestamp, error: String) -> Result<()> {
-        let sql = "UPDATE outbox SET abandoned_at = ?2, attempts = attempts + 1, last_error = ?3
-                   WHERE id = ?1 AND delivered_at IS NULL";
+        let sql = "UPDATE outbox SET abandoned_at = ?2, last_error = ?3 WHERE id = ?1 AND delivered_at IS NULL";
         self.update_messages("mark abandoned", sql, ids, at, Some(error)).await
     }
 
@@ -310,7 +319,7 @@ impl Store for SqliteStore {
     }
 
     async fn mark_failed(&self, ids: Vec<i64>, next_attempt_at: Timestamp, error: String) -> Result<()> {
-        let sql = "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3 WHERE id = ?1";
+        let sql = "UPDATE outbox SET next_attempt_at = ?2, last_error = ?3 WHERE id = ?1";
         self.update_messages("mark failed", sql, ids, next_attempt_at, Some(error)).await
     }
 
@@ -700,6 +709,7 @@ mod tests {
         assert_eq!(head.attempts, 0);
 
         let later = Timestamp(head.created_at.0 + 60_000);
+        s.mark_attempted(vec![head.id]).await.unwrap();
         s.mark_failed(vec![head.id], later, "connection refused".into()).await.unwrap();
         let head = s.next_pending("ops".into()).await.unwrap().unwrap();
         assert_eq!(head.key, "k2", "k1 waits until it may be retried; k2 is due first now");
@@ -708,6 +718,7 @@ mod tests {
         assert_eq!((k1[0].attempts, k1[0].next_attempt_at), (1, later));
         assert_eq!(k1[0].last_error.as_deref(), Some("connection refused"));
 
+        s.mark_attempted(vec![k1[0].id, k1[1].id]).await.unwrap();
         s.mark_delivered(vec![k1[0].id, k1[1].id], later, Some("template failed".into())).await.unwrap();
         s.mark_delivered(vec![k1[0].id], Timestamp(later.0 + 5), None).await.unwrap();
         assert_eq!(s.next_pending("ops".into()).await.unwrap(), None, "k1 was enqueued once and delivered once");
@@ -716,6 +727,7 @@ mod tests {
         let team = s.next_pending("team".into()).await.unwrap().unwrap();
         assert_eq!(team.key, "k3");
         // A refusal for good: kept with its reason, never selected again.
+        s.mark_attempted(vec![team.id]).await.unwrap();
         s.mark_abandoned(vec![team.id], later, "receiver answered HTTP 400".into()).await.unwrap();
         assert_eq!(s.next_pending("team".into()).await.unwrap(), None);
         s.record(rec(msg("team", "k4"))).await.unwrap();
