@@ -130,6 +130,24 @@ impl Incident {
         self.alerts.iter().filter_map(|a| Some((a, a.diagnosis.as_ref()?)))
     }
 
+    /// One diagnosis per cause (same file and cause, or else same verdict), keeping the one with the most
+    /// evidence: the alerts of an incident usually find the same file, with more evidence later on.
+    pub fn distinct_diagnoses(&self) -> Vec<&Diagnosis> {
+        let mut out: Vec<&Diagnosis> = Vec::new();
+        for (_, d) in self.diagnoses() {
+            let same = |x: &&Diagnosis| match (&x.path, &d.path) {
+                (Some(a), Some(b)) => a == b && x.cause == d.cause,
+                _ => x.verdict == d.verdict,
+            };
+            match out.iter_mut().find(|x| same(x)) {
+                Some(slot) if d.evidence.len() > slot.evidence.len() => *slot = d,
+                Some(_) => {}
+                None => out.push(d),
+            }
+        }
+        out
+    }
+
     /// Whether an alert of this incident is still firing.
     pub fn has_firing_alerts(&self) -> bool {
         self.alerts.iter().any(|a| a.resolved_at.is_none())
@@ -231,6 +249,42 @@ mod tests {
         let (id, day) = incident_id("site", Timestamp(1_795_615_200_000), 2);
         assert_eq!(id, "2026-11-25-site-2");
         assert_eq!(day, "2026-11-25");
+    }
+
+    #[test]
+    fn one_diagnosis_per_cause_with_the_most_evidence() {
+        let d = |path: &str, evidence: usize| Diagnosis {
+            verdict: format!("{path} does not exist ({evidence} lines)"),
+            cause: Some("missing".into()),
+            path: Some(path.into()),
+            source: "error log".into(),
+            evidence: vec!["line".into(); evidence],
+        };
+        let alert = |id: &str, dg: Diagnosis| IncidentAlert {
+            alert_id: id.into(),
+            target: id.into(),
+            failing_since: Timestamp(0),
+            fired_at: Timestamp(0),
+            resolved_at: None,
+            reasons: vec![],
+            diagnosis: Some(dg),
+        };
+        let incident = Incident {
+            id: "i".into(),
+            group: "g".into(),
+            day: "2026-11-25".into(),
+            seq: 1,
+            status: IncidentStatus::Open,
+            opened_at: Timestamp(0),
+            first_failure_at: Timestamp(0),
+            resolved_at: None,
+            resolved_by: None,
+            ack: None,
+            alerts: vec![alert("a", d("/x", 2)), alert("b", d("/x", 4)), alert("c", d("/y", 1))],
+            revision: 1,
+        };
+        let verdicts: Vec<&str> = incident.distinct_diagnoses().iter().map(|d| d.verdict.as_str()).collect();
+        assert_eq!(verdicts, ["/x does not exist (4 lines)", "/y does not exist (1 lines)"]);
     }
 
     #[test]

@@ -42,6 +42,27 @@ impl Impact {
     pub fn time_to_alert(&self) -> Duration {
         self.alerted.since(self.first_failure)
     }
+
+    /// One plain line per source and probe, for `incidents show` and the incident page (raw text: escape it for
+    /// where it goes).
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for r in &self.requests {
+            let mut l = format!("{}: {} of {} requests failed", r.source, r.failed, r.total);
+            if let Some(c) = r.clients {
+                l.push_str(&format!(", {c} distinct {} affected", r.client_key.describe()));
+            }
+            if let Some((_, ratio)) = r.peak {
+                l.push_str(&format!(", peak 5xx ratio {:.0}%", ratio * 100.0));
+            }
+            l.push_str(&format!(" ({})", r.measured_from));
+            lines.push(l);
+        }
+        for p in &self.probes {
+            lines.push(format!("probe {}: {} of {} checks failed", p.target, p.failed, p.total));
+        }
+        lines
+    }
 }
 
 /// What one `[[log]]` source saw.

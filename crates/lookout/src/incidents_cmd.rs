@@ -175,18 +175,8 @@ fn show_text(v: &IncidentView) -> String {
         let _ = writeln!(s, "Diagnosis ({}): {}", a.target, plain(&d.verdict));
     }
     let _ = writeln!(s, "\nImpact:");
-    for r in &v.impact.requests {
-        let _ = write!(s, "  {}: {} of {} requests failed", r.source, r.failed, r.total);
-        if let Some(c) = r.clients {
-            let _ = write!(s, ", {c} distinct {} affected", r.client_key.describe());
-        }
-        if let Some((_, ratio)) = r.peak {
-            let _ = write!(s, ", peak 5xx ratio {:.0}%", ratio * 100.0);
-        }
-        let _ = writeln!(s, " ({})", plain(&r.measured_from));
-    }
-    for p in &v.impact.probes {
-        let _ = writeln!(s, "  probe {}: {} of {} checks failed", p.target, p.failed, p.total);
+    for line in v.impact.lines() {
+        let _ = writeln!(s, "  {}", plain(&line));
     }
     if v.impact.requests.is_empty() && v.impact.probes.is_empty() {
         let _ = writeln!(s, "  nothing measured (no access log or probe results for the incident's window)");

@@ -109,6 +109,8 @@ pub async fn run(
             .collect(),
     };
     let metrics = Arc::new(crate::metrics::Metrics::new());
+    // Alerts resumed from the store are firing from the first scrape on.
+    metrics.set_firing(engine.states().filter(|(_, s)| s.phase == lookout_core::Phase::Firing).count());
     let observed = metrics.clone();
     let outbox = Outbox::new(store.clone(), channels, policy)
         .with_observer(Arc::new(move |channel, result, n| observed.notification(channel, result, n)));

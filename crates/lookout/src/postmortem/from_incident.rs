@@ -49,7 +49,7 @@ fn dur(d: Duration) -> String {
 /// What the sections share: the incident, its distinct diagnoses, and escaped names.
 struct Facts<'a> {
     v: &'a IncidentView,
-    /// One per cause: alerts of one incident usually find the same file, with more evidence later on.
+    /// One per cause (`Incident::distinct_diagnoses`).
     diagnoses: Vec<&'a Diagnosis>,
     /// The first alert's first reason, escaped.
     first_reason: String,
@@ -59,18 +59,7 @@ struct Facts<'a> {
 
 impl<'a> Facts<'a> {
     fn new(v: &'a IncidentView) -> Self {
-        let mut diagnoses: Vec<&Diagnosis> = Vec::new();
-        for (_, dg) in v.incident.diagnoses() {
-            let same = |x: &&Diagnosis| match (&x.path, &dg.path) {
-                (Some(a), Some(b)) => a == b && x.cause == dg.cause,
-                _ => x.verdict == dg.verdict,
-            };
-            match diagnoses.iter_mut().find(|x| same(x)) {
-                Some(slot) if dg.evidence.len() > slot.evidence.len() => *slot = dg,
-                Some(_) => {}
-                None => diagnoses.push(dg),
-            }
-        }
+        let diagnoses = v.incident.distinct_diagnoses();
         let first_reason =
             v.incident.alerts.first().and_then(|a| a.reasons.first()).map_or("failing".to_string(), |r| md(r));
         Facts { v, diagnoses, first_reason, targets: md(&v.incident.targets().join(", ")) }

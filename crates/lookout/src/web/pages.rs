@@ -288,7 +288,7 @@ pub async fn incident(
             ])
         })
         .collect();
-    let impact: Vec<String> = impact_lines(&view.impact);
+    let impact = view.impact.lines();
     let postmortem = markdown_to_html(&crate::postmortem::from_incident::render(&view));
     page(
         "incident.html",
@@ -307,25 +307,6 @@ fn markdown_to_html(markdown: &str) -> minijinja::Value {
     let mut html = String::new();
     pulldown_cmark::html::push_html(&mut html, events);
     minijinja::Value::from_safe_string(html)
-}
-
-fn impact_lines(impact: &crate::impact::Impact) -> Vec<String> {
-    let mut lines = Vec::new();
-    for r in &impact.requests {
-        let mut l = format!("{}: {} of {} requests failed", r.source, r.failed, r.total);
-        if let Some(c) = r.clients {
-            l.push_str(&format!(", {c} distinct {} affected", r.client_key.describe()));
-        }
-        if let Some((_, ratio)) = r.peak {
-            l.push_str(&format!(", peak 5xx ratio {:.0}%", ratio * 100.0));
-        }
-        l.push_str(&format!(" ({})", r.measured_from));
-        lines.push(l);
-    }
-    for p in &impact.probes {
-        lines.push(format!("probe {}: {} of {} checks failed", p.target, p.failed, p.total));
-    }
-    lines
 }
 
 #[derive(Serialize)]
