@@ -3,6 +3,8 @@
 // cross-site request to ride on).
 (function () {
   "use strict";
+  // Every check sends an event; rebuilding the page reads a day of results per target, so at most one refresh
+  // every two seconds.
   var refreshing = false;
   function refresh() {
     if (refreshing) return;
@@ -16,7 +18,7 @@
           if (fresh) document.getElementById("main").replaceWith(fresh);
         })
         .finally(function () { refreshing = false; });
-    }, 300);
+    }, 2000);
   }
   if (document.body.dataset.live === "true" && window.EventSource) {
     var events = new EventSource("/events");
