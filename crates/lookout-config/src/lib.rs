@@ -10,9 +10,11 @@ mod error;
 mod notify;
 mod policy;
 mod raw;
+mod store;
 
 pub use notify::{EmailConfig, Notify, NotifyKind, Secret, SmtpTls};
 pub use policy::{Maintenance, Route};
+pub use store::{StoreBackend, StoreConfig};
 
 /// Route defaults: what an alert no route takes gets.
 pub mod policy_defaults {
@@ -81,14 +83,6 @@ pub struct WebConfig {
     pub tokens: Vec<Secret<String>>,
     /// Whether reads (dashboard, API GETs, /metrics) need no token.
     pub public_reads: bool,
-}
-
-#[derive(Clone, Debug)]
-pub struct StoreConfig {
-    /// SQLite database file; relative paths are relative to the config file's directory.
-    pub path: PathBuf,
-    /// How long probe results are kept.
-    pub retention: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -202,17 +196,20 @@ impl Config {
     }
 
     /// Reads a config for commands that read the store and never send (`incidents`, `postmortem`): secrets named
-    /// by `url_env` need not be set, and no notifier may be built from the result.
+    /// by `url_env` need not be set, and no notifier may be built from the result. The store's `url_env` is read
+    /// for real: these commands need the store.
     pub fn load_without_secrets(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::Io { path: path.to_path_buf(), message: e.to_string() })?;
-        Config::parse(&text, path, &|_| Some("http://secret.invalid/".into()))
+        let real = |k: &str| std::env::var(k).ok();
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| error::from_toml(&e, &text, path))?;
+        validate(raw, &text, path, &|_| Some("http://secret.invalid/".into()), &real)
     }
 
     /// Parses and validates config text; `path` is used for messages and for resolving relative paths.
     pub fn parse(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| error::from_toml(&e, text, path))?;
-        validate(raw, text, path, env)
+        validate(raw, text, path, env, env)
     }
 
     pub fn target(&self, name: &str) -> Option<&Target> {
@@ -220,16 +217,18 @@ impl Config {
     }
 }
 
-fn validate(raw: RawConfig, text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+/// `env` resolves secrets (channels, tokens); `store_env` the store's `url_env`, which every command needs.
+fn validate(
+    raw: RawConfig,
+    text: &str,
+    path: &Path,
+    env: EnvLookup<'_>,
+    store_env: EnvLookup<'_>,
+) -> Result<Config, ConfigError> {
     let at = |span: std::ops::Range<usize>, message: String| ConfigError::at(path, text, span.start, message);
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
 
-    let raw_store = raw.store.unwrap_or_default();
-    let store_path = raw_store.path.map(PathBuf::from).unwrap_or_else(|| PathBuf::from("lookout.sqlite"));
-    let store = StoreConfig {
-        path: if store_path.is_absolute() { store_path } else { base_dir.join(store_path) },
-        retention: raw_store.retention.map_or(Duration::from_secs(7 * 86400), |d| d.0),
-    };
+    let store = store::validate(raw.store.unwrap_or_default(), &base_dir, store_env, &at)?;
 
     let mut names = HashSet::new();
     let mut targets = Vec::new();

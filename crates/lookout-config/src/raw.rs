@@ -82,7 +82,9 @@ pub(crate) struct RawWeb {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawStore {
-    pub path: Option<String>,
+    pub path: Option<Spanned<String>>,
+    pub url: Option<Spanned<String>>,
+    pub url_env: Option<Spanned<String>>,
     pub retention: Option<Dur>,
 }
 

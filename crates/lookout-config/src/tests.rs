@@ -26,7 +26,7 @@ fn example_file_parses_and_shows_every_option() {
     let text = include_str!("../../../lookout.example.toml");
     let cfg = Config::parse(text, Path::new("/etc/lookout/lookout.example.toml"), &|_| None).unwrap();
     assert_eq!(cfg.targets.len(), 4);
-    assert_eq!(cfg.store.path, Path::new("/etc/lookout/lookout.sqlite"));
+    assert_eq!(cfg.store.backend, StoreBackend::Sqlite { path: "/etc/lookout/lookout.sqlite".into() });
     assert_eq!(cfg.store.retention, Duration::from_secs(7 * 86400));
     let site = cfg.target("site").unwrap();
     assert_eq!(site.diagnose.as_ref().unwrap().error_log.as_deref(), Some(Path::new("/var/log/apache2/error.log")));
@@ -109,7 +109,7 @@ fn defaults_apply() {
     assert_eq!(t.timeout, Duration::from_secs(5));
     assert_eq!(t.conditions.len(), 1);
     assert_eq!(t.conditions[0].source(), "[STATUS] < 400");
-    assert_eq!(cfg.store.path, Path::new("lookout.sqlite"));
+    assert_eq!(cfg.store.backend, StoreBackend::Sqlite { path: "lookout.sqlite".into() });
 }
 
 #[test]
@@ -522,4 +522,45 @@ duration = "90m"
     );
     let circle = "[[target]]\nname = \"a\"\ntcp = \"h:1\"\ndepends_on = [\"b\"]\n\n[[target]]\nname = \"b\"\ntcp = \"h:1\"\ndepends_on = [\"a\"]\n";
     assert_eq!(err(circle), "lookout.toml:4: depends_on in [[target]] \"a\" makes a circle");
+}
+
+#[test]
+fn the_store_is_a_path_or_a_url_and_never_echoes_the_url() {
+    let backend = |text: &str| parse(text).unwrap().store.backend;
+    let sqlite = |p: &str| StoreBackend::Sqlite { path: p.into() };
+    assert_eq!(backend("[store]\npath = \"data/l.sqlite\"\n"), sqlite("data/l.sqlite"));
+    assert_eq!(backend("[store]\nurl = \"sqlite:l.sqlite\"\n"), sqlite("l.sqlite"));
+    assert_eq!(backend("[store]\nurl = \"sqlite://l.sqlite\"\n"), sqlite("l.sqlite"));
+    assert_eq!(backend("[store]\nurl = \"sqlite:///var/lib/l.sqlite\"\n"), sqlite("/var/lib/l.sqlite"));
+    let from_env = Config::parse("[store]\nurl_env = \"DB\"\n", Path::new("/etc/lookout/lookout.toml"), &|k| {
+        (k == "DB").then(|| "sqlite:state/l.sqlite".to_string())
+    });
+    assert_eq!(from_env.unwrap().store.backend, sqlite("/etc/lookout/state/l.sqlite"));
+
+    assert_eq!(
+        err("[store]\npath = \"a\"\nurl = \"sqlite:b\"\n"),
+        "lookout.toml:3: [store] sets more than one of path, url and url_env: keep one"
+    );
+    assert_eq!(
+        err("[store]\n\nurl_env = \"UNSET\"\n"),
+        "lookout.toml:3: environment variable \"UNSET\" named by url_env in [store] is not set; export the store's URL (e.g. sqlite:/var/lib/lookout/lookout.sqlite) before starting lookout"
+    );
+    let pg = err("[store]\nurl = \"postgresql://lookout:hunter2@db/lookout\"\n");
+    assert_eq!(
+        pg,
+        "lookout.toml:2: url in [store] is a PostgreSQL URL, and this build of lookout stores only in SQLite; use path = \"lookout.sqlite\""
+    );
+    let odd = err("[store]\nurl = \"mysql://root:hunter2@db/x\"\n");
+    assert!(odd.starts_with("lookout.toml:2: url in [store] is not a store URL"), "{odd}");
+    assert!(!odd.contains("hunter2") && !pg.contains("hunter2"));
+    assert!(err("[store]\nurl = \"sqlite:\"\n").contains("names no SQLite file"));
+}
+
+#[test]
+fn commands_that_only_read_the_store_still_get_its_url_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lookout.toml");
+    std::fs::write(&path, "[store]\nurl_env = \"LOOKOUT_CONFIG_TEST_STORE_URL\"\n").unwrap();
+    let unset = Config::load_without_secrets(&path).unwrap_err().to_string();
+    assert!(unset.contains("LOOKOUT_CONFIG_TEST_STORE_URL"), "{unset}");
 }

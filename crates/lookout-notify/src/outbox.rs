@@ -329,8 +329,8 @@ mod tests {
 
     /// Fires and resolves before the channel sends anything; `cut`: the firing send had started when lookout died.
     async fn deliveries(cut: bool) -> (Vec<String>, Vec<lookout_store::OutboxMessage>) {
-        use lookout_store::{Record, SqliteStore};
-        let store = Arc::new(SqliteStore::in_memory().unwrap());
+        use lookout_store::{AnyStore, Record};
+        let store = Arc::new(AnyStore::in_memory().unwrap());
         store.record(Record { messages: vec![message("firing")], ..Record::default() }).await.unwrap();
         if cut {
             let firing = store.next_pending("rec".into()).await.unwrap().unwrap();

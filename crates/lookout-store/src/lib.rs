@@ -1,11 +1,12 @@
 //! Persistence behind one trait, [`Store`]: probe results, alert state, transitions, incidents and the
-//! notification outbox. SQLite (WAL) is the embedded default; PostgreSQL will implement the same trait and pass the same
-//! tests.
+//! notification outbox. [`open`] returns the backend `[store]` names; SQLite (WAL) is the embedded default, and
+//! every backend passes the same conformance suite.
 //!
 //! The store records; it never decides. The invariant it upholds for the rest of the system: a transition,
 //! the alert state after it and the notifications it causes are written in one transaction ([`Store::record`]),
 //! so a crash can lose none of them without losing all of them.
 
+mod open;
 mod sqlite;
 
 use std::future::Future;
@@ -14,7 +15,7 @@ use lookout_core::{AlertState, Incident, IncidentChange, LogCount, TimelineEntry
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use sqlite::SqliteStore;
+pub use open::{AnyStore, open};
 
 #[derive(Debug, Error)]
 pub enum StoreError {

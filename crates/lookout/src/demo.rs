@@ -59,6 +59,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     n.detail(&format!("config: {} (copy it: `lookout run --config {}`)", config_path.display(), config_path.display()));
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (activity_tx, mut activity) = broadcast::channel(256);
+    let store_config = config.store.clone();
     let runtime = tokio::spawn(runtime::run(config, shutdown_rx, Some(activity_tx)));
     let mut healthy = 0;
     wait_for(&mut n, &mut activity, |a| {
@@ -141,7 +142,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     ));
     // The record: the incident's postmortem draft, with the numbers lookout measured.
     let incident = {
-        let store = lookout_store::SqliteStore::open(&root.join("lookout.sqlite"))?;
+        let store = lookout_store::open(&store_config)?;
         lookout_store::Store::incidents(&store, 1).await?.into_iter().next().context("the demo recorded no incident")?
     };
     let draft = if opts.keep {

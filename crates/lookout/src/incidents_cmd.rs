@@ -11,7 +11,7 @@ use anyhow::Context;
 use lookout_config::Config;
 use lookout_core::{Incident, IncidentChange, IncidentStatus, Timestamp, format_duration};
 use lookout_engine::IncidentError;
-use lookout_store::{Record, SqliteStore, Store, StoreError};
+use lookout_store::{AnyStore, Record, Store, StoreError};
 
 use crate::incident_view::{self, IncidentView};
 
@@ -39,7 +39,7 @@ pub enum Refusal {
 
 pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) -> anyhow::Result<u8> {
     let config = Config::load_without_secrets(config)?;
-    let store = SqliteStore::open(&config.store.path)?;
+    let store = lookout_store::open(&config.store)?;
     let now = Timestamp::now();
     let result: Result<String, Refusal> = match action {
         Action::List { json, limit } => {
@@ -94,7 +94,7 @@ pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) ->
 /// Reads the incident, applies `f` and writes the change, again from the top if someone changed it meanwhile
 /// (the CLI and the web API both change incidents this way).
 pub async fn change(
-    store: &SqliteStore,
+    store: &AnyStore,
     id: &str,
     f: impl Fn(&Incident) -> Result<IncidentChange, IncidentError>,
 ) -> anyhow::Result<Result<IncidentChange, Refusal>> {

@@ -22,7 +22,7 @@ use lookout_core::{
 };
 use lookout_engine::{Engine, Outcome};
 use lookout_notify::{Backoff, LastResult, Meta, Notification, Outbox, OutboxWaker};
-use lookout_store::{LogRecord, NewMessage, Record, ResultRow, SqliteStore, Store};
+use lookout_store::{AnyStore, LogRecord, NewMessage, Record, ResultRow, Store};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -56,10 +56,10 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
     activity: Option<broadcast::Sender<Activity>>,
 ) -> anyhow::Result<()> {
-    let store = Arc::new(SqliteStore::open(&config.store.path)?);
+    let store = Arc::new(lookout_store::open(&config.store)?);
     // Live pages follow what the runtime does.
     let activity = activity.or_else(|| config.web.enabled.then(|| broadcast::channel(1024).0));
-    tracing::info!(store = %config.store.path.display(), targets = config.targets.len(), channels = config.notify.len(), "Lookout starting.");
+    tracing::info!(store = %config.store.backend, targets = config.targets.len(), channels = config.notify.len(), "Lookout starting.");
 
     if config.targets.is_empty() && config.logs.is_empty() {
         tracing::warn!(config = %config.source.display(), "No [[target]] or [[log]] configured: nothing to monitor.");
@@ -211,7 +211,7 @@ async fn probe_loop(target: Target, tx: mpsc::Sender<Event>, mut shutdown: watch
     }
 }
 
-async fn prune_loop(store: Arc<SqliteStore>, retention: Duration, mut shutdown: watch::Receiver<bool>) {
+async fn prune_loop(store: Arc<AnyStore>, retention: Duration, mut shutdown: watch::Receiver<bool>) {
     loop {
         let before = Timestamp(Timestamp::now().as_millis() - retention.as_millis() as i64);
         match store.prune_results(before).await {
@@ -236,7 +236,7 @@ struct Pipeline {
     diagnose: HashMap<String, DiagnoseSpec>,
     /// HTTP targets' URLs, requested while tracing so the failing path runs.
     urls: HashMap<String, http::Uri>,
-    store: Arc<SqliteStore>,
+    store: Arc<AnyStore>,
     channel_names: Vec<String>,
     waker: OutboxWaker,
     activity: Option<broadcast::Sender<Activity>>,

@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use lookout_config::Config;
 use lookout_core::{Timestamp, format_duration, parse_duration};
 use lookout_engine::Matcher;
-use lookout_store::{NewSilence, SqliteStore, Store};
+use lookout_store::{NewSilence, Store};
 
 use crate::incidents_cmd::plain;
 
@@ -30,7 +30,7 @@ fn time_arg(flag: &str, value: &str) -> anyhow::Result<Timestamp> {
 
 pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) -> anyhow::Result<u8> {
     let config = Config::load_without_secrets(config)?;
-    let store = SqliteStore::open(&config.store.path)?;
+    let store = lookout_store::open(&config.store)?;
     let now = Timestamp::now();
     match action {
         Action::Add { matchers, duration, start, comment, by } => {

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use lookout_config::Config;
-use lookout_store::{SqliteStore, Store};
+use lookout_store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -132,7 +132,7 @@ retry_initial = "100ms"
     receiver.wait_for_target("site", "resolved", Duration::from_secs(20)).await;
     receiver.wait_for_target("apache", "resolved", Duration::from_secs(20)).await;
     assert_eq!(receiver.problems(), Vec::<String>::new());
-    let store = SqliteStore::open(&cfg_store_path(&config)).unwrap();
+    let store = lookout_store::open(&Config::load(&config).unwrap().store).unwrap();
     wait_until("the incident to resolve", Duration::from_secs(10), || async {
         store.incident(incident.clone()).await.unwrap().is_some_and(|i| i.resolved_at.is_some())
     })
@@ -165,8 +165,4 @@ retry_initial = "100ms"
         assert!(md.contains(&expected), "{expected:?} not in the postmortem:\n{md}");
     }
     assert_eq!(md.matches("Evidence from the error log:").count(), 1, "both alerts found one cause: said once");
-}
-
-fn cfg_store_path(config: &std::path::Path) -> std::path::PathBuf {
-    Config::load(config).unwrap().store.path
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use lookout_config::Config;
-use lookout_store::{SqliteStore, Store};
+use lookout_store::Store;
 use tokio::sync::watch;
 
 use crate::support::Target;
@@ -227,7 +227,7 @@ retry_initial = "100ms"
     assert!(resolved_mail, "a RESOLVED e-mail");
 
     // What the outbox kept: refusals abandoned with the reason (not retried), the template failure noted.
-    let store = SqliteStore::open(&dir.path().join("lookout.sqlite")).unwrap();
+    let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
     let mut messages = Vec::new();
     for _ in 0..100 {
         messages = store.messages(100).await.unwrap();

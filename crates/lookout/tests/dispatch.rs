@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use lookout_config::Config;
-use lookout_store::{SqliteStore, Store};
+use lookout_store::Store;
 use tokio::sync::watch;
 
 use crate::support::{Receiver, Target, free_port, lookout_with_config, spawn_run, wait_until, write_config};
@@ -85,7 +85,7 @@ async fn reminders_dependencies_silences_and_maintenance() {
     let config = write_config(dir.path(), &text);
     let (stop, stop_rx) = watch::channel(false);
     let runtime = tokio::spawn(lookout::runtime::run(Config::load(&config).unwrap(), stop_rx, None));
-    let store = SqliteStore::open(&dir.path().join("lookout.sqlite")).unwrap();
+    let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
     wait_until("healthy checks", Duration::from_secs(5), || async {
         !store.recent_results("api".into(), 1).await.unwrap().is_empty()
     })
@@ -198,7 +198,7 @@ async fn a_receiver_down_for_a_minute_and_a_kill_mid_send_lose_nothing_and_send_
     );
     let config = write_config(dir.path(), &text);
     let mut lookout = spawn_run(&config);
-    let store = SqliteStore::open(&dir.path().join("lookout.sqlite")).unwrap();
+    let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
     wait_until("both firing messages queued", Duration::from_secs(10), || async {
         store.messages(10).await.unwrap().len() == 2
     })

@@ -7,7 +7,7 @@ use lookout_config::Config;
 use lookout_core::{LogCount, Timestamp, Transition, TransitionKind};
 use lookout_engine::IncidentBook;
 use lookout_logs::distinct::ClientKey;
-use lookout_store::{LogRecord, Record, ResultRow, SqliteStore, Store};
+use lookout_store::{LogRecord, Record, ResultRow, Store};
 
 /// 2026-11-25T14:00:00Z in Unix seconds.
 const T0: i64 = 1_795_615_200;
@@ -69,7 +69,7 @@ async fn impact_numbers_match_a_generated_log_with_known_answers() {
     let dir = tempfile::tempdir().unwrap();
     write_logs(dir.path());
     let cfg = config(dir.path(), "address");
-    let store = SqliteStore::open(&cfg.store.path).unwrap();
+    let store = lookout_store::open(&cfg.store).unwrap();
     // Probe results every 10 s, failing from 14:01:40 to 14:05:00.
     for rel in (0..=360).step_by(10) {
         let ok = !(100..=300).contains(&rel);

@@ -191,7 +191,7 @@ async fn an_alert_recorded_after_the_store_was_locked_still_opens_its_incident()
     let config = write_config(dir.path(), &text);
     let (stop, stop_rx) = watch::channel(false);
     let runtime = tokio::spawn(lookout::runtime::run(Config::load(&config).unwrap(), stop_rx, None));
-    let store = lookout_store::SqliteStore::open(&db).unwrap();
+    let store = crate::support::open_store(&db);
     crate::support::wait_until("a healthy check recorded", Duration::from_secs(5), || async {
         !lookout_store::Store::recent_results(&store, "site".into(), 1).await.unwrap().is_empty()
     })

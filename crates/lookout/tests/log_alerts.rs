@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use lookout_config::Config;
-use lookout_store::{SqliteStore, Store};
+use lookout_store::Store;
 use tokio::sync::watch;
 
 use crate::support::{Receiver, spawn_run, wait_until, write_config};
@@ -73,7 +73,7 @@ async fn a_5xx_burst_in_the_access_log_fires_and_resolves_through_the_webhook() 
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     receiver.wait_for("/resolved", Duration::from_secs(10)).await;
-    let store = SqliteStore::open(&dir.path().join("lookout.sqlite")).unwrap();
+    let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
     let totals = store.log_totals("apache".into()).await.unwrap();
     assert_eq!(totals.requests, 40 + 30 + 160, "history skipped, everything after counted once");
     assert_eq!(totals.classes[4], 30);
@@ -139,7 +139,7 @@ async fn counts_are_exact_across_rotations_and_sigkill() {
     let mut lookout = spawn_run(&config);
     let total = tokio::task::spawn_blocking(move || writer.join().unwrap()).await.unwrap() as u64;
 
-    let store = SqliteStore::open(&dir.path().join("lookout.sqlite")).unwrap();
+    let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
     wait_until("every line counted", Duration::from_secs(20), || async {
         store.log_totals("apache".into()).await.unwrap().requests >= total
     })

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use lookout_config::Config;
-use lookout_store::{SqliteStore, Store};
+use lookout_store::Store;
 use tokio::sync::watch;
 
 use crate::support::{Receiver, Target, free_port, wait_until};
@@ -31,7 +31,7 @@ async fn receiver_down_then_up_gets_each_message_exactly_once_in_order() {
     let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
 
     // The alert fires while nobody listens: the message waits in the outbox, retried with backoff.
-    let store = SqliteStore::open(&dir.path().join("lookout.sqlite")).unwrap();
+    let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
     wait_until("failed attempts", Duration::from_secs(10), || async {
         store.messages(10).await.unwrap().iter().any(|m| m.attempts >= 3)
     })
@@ -76,7 +76,7 @@ async fn receiver_errors_are_retried_with_the_same_key() {
     let (stop, stop_rx) = watch::channel(false);
     let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
 
-    let store = SqliteStore::open(&dir.path().join("lookout.sqlite")).unwrap();
+    let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
     wait_until("delivery", Duration::from_secs(10), || async {
         store.messages(10).await.unwrap().first().is_some_and(|m| m.delivered_at.is_some())
     })
@@ -123,7 +123,7 @@ async fn a_firing_target_removed_from_the_config_gets_its_alert_closed() {
         closed.body["summary"],
         "site alert closed: no longer monitored: the target was removed from the configuration"
     );
-    let store = SqliteStore::open(&dir.path().join("lookout.sqlite")).unwrap();
+    let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
     assert!(store.alert_states().await.unwrap().iter().all(|(t, _)| t != "site"));
     assert_eq!(receiver.problems(), Vec::<String>::new());
     stop.send(true).unwrap();

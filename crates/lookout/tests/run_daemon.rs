@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use lookout_core::Phase;
-use lookout_store::{SqliteStore, Store};
+use lookout_store::Store;
 
 use crate::support::{Receiver, Target, free_port, lookout_bin, wait_until, write_config};
 
@@ -41,7 +41,7 @@ async fn sigkill_while_pending_then_restart_delivers_exactly_once_and_resolves()
     let config = write_config(dir.path(), &config_text(&db, &site.url("/"), &format!("http://127.0.0.1:{port}/hook")));
 
     let mut first = start(&config, &[]);
-    let store = SqliteStore::open(&db).unwrap();
+    let store = crate::support::open_store(&db);
     wait_until("a pending, already retried message", Duration::from_secs(15), || async {
         store.messages(10).await.unwrap().iter().any(|m| m.attempts >= 2 && m.delivered_at.is_none())
     })
@@ -85,7 +85,7 @@ async fn sigterm_stops_cleanly_and_logs_can_be_json() {
     let receiver = Receiver::start().await;
     let config = write_config(dir.path(), &config_text(&db, &site.url("/"), &receiver.url()));
     let child = start(&config, &["--log-format", "json"]);
-    let store = SqliteStore::open(&db).unwrap();
+    let store = crate::support::open_store(&db);
     wait_until("a stored result", Duration::from_secs(10), || async {
         !store.recent_results("site".into(), 1).await.unwrap().is_empty()
     })

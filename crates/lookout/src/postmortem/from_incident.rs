@@ -412,7 +412,7 @@ pub async fn run(
 ) -> anyhow::Result<String> {
     use anyhow::Context;
     let config = lookout_config::Config::load_without_secrets(config)?;
-    let store = lookout_store::SqliteStore::open(&config.store.path)?;
+    let store = lookout_store::open(&config.store)?;
     let Some(view) = crate::incident_view::load(&store, &config, id, Timestamp::now()).await? else {
         anyhow::bail!("no incident {id:?}; `lookout incidents` lists them");
     };

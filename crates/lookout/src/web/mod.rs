@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lookout_config::{Check, Config};
 use lookout_core::{IncidentChange, Timestamp};
-use lookout_store::{NewSilence, SqliteStore, Store};
+use lookout_store::{AnyStore, NewSilence, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -27,7 +27,7 @@ mod pages;
 
 #[derive(Clone)]
 pub struct WebState {
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<AnyStore>,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
     /// What the runtime does, for live pages (server-sent events).

@@ -403,3 +403,8 @@ pub async fn wait_until<F: std::future::Future<Output = bool>>(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
+
+/// The SQLite store at `path`, opened the way lookout opens it (through `[store]`).
+pub fn open_store(path: &Path) -> lookout_store::AnyStore {
+    lookout_store::open(&lookout_config::StoreConfig::sqlite(path.to_path_buf())).expect("the test's store opens")
+}

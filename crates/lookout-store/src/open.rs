@@ -1,0 +1,84 @@
+//! The store chosen at start-up: [`open`] reads `[store]` and returns the backend it names, as one type every
+//! caller works through ([`AnyStore`], which implements [`Store`]).
+//!
+//! Why an enum and not a generic parameter chosen in `main`: the pipeline, the web side and every command are
+//! compiled once, not once per backend (CI builds on two cores), and a command opens its store in one line. A
+//! `match` per call costs nothing next to the IO behind it. Adding a backend is one variant here, one arm in
+//! [`open`] and one line in the delegation list.
+
+use std::future::Future;
+
+use lookout_config::{StoreBackend, StoreConfig};
+use lookout_core::{AlertState, Incident, LogCount, TimelineEntry, Timestamp, Transition};
+
+use crate::sqlite::SqliteStore;
+use crate::{NewSilence, OutboxMessage, Record, Result, ResultRow, Silence, Store};
+
+/// Whichever backend `[store]` names.
+#[derive(Clone, Debug)]
+pub enum AnyStore {
+    Sqlite(SqliteStore),
+}
+
+/// Opens (creating and migrating if needed) the store `[store]` names.
+pub fn open(config: &StoreConfig) -> Result<AnyStore> {
+    match &config.backend {
+        StoreBackend::Sqlite { path } => Ok(AnyStore::Sqlite(SqliteStore::open(path)?)),
+    }
+}
+
+impl AnyStore {
+    /// A fresh, empty in-memory store (SQLite), for tests and one-shot work.
+    pub fn in_memory() -> Result<AnyStore> {
+        Ok(AnyStore::Sqlite(SqliteStore::in_memory()?))
+    }
+}
+
+/// Each method forwards to the backend.
+macro_rules! delegate {
+    ($( $(#[$attr:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+        $(
+            $(#[$attr])*
+            fn $name(&self $(, $arg: $ty)*) -> impl Future<Output = Result<$ret>> + Send {
+                async move {
+                    match self {
+                        AnyStore::Sqlite(s) => s.$name($($arg),*).await,
+                    }
+                }
+            }
+        )*
+    };
+}
+
+impl Store for AnyStore {
+    delegate! {
+        fn record(&self, record: Record) -> ();
+        fn alert_states(&self) -> Vec<(String, AlertState)>;
+        fn next_pending(&self, channel: String) -> Option<OutboxMessage>;
+        fn pending_in_group(&self, channel: String, group_key: String) -> Vec<OutboxMessage>;
+        fn mark_attempted(&self, ids: Vec<i64>) -> ();
+        fn mark_delivered(&self, ids: Vec<i64>, at: Timestamp, note: Option<String>) -> ();
+        fn mark_abandoned(&self, ids: Vec<i64>, at: Timestamp, error: String) -> ();
+        fn mark_suppressed(&self, ids: Vec<i64>, at: Timestamp, reason: String) -> ();
+        fn mark_failed(&self, ids: Vec<i64>, next_attempt_at: Timestamp, error: String) -> ();
+        fn was_delivered(&self, channel: String, prefix: String) -> bool;
+        fn add_silence(&self, silence: NewSilence) -> i64;
+        fn silences(&self, include_ended: bool, now: Timestamp) -> Vec<Silence>;
+        fn expire_silence(&self, id: i64, at: Timestamp) -> bool;
+        fn messages(&self, limit: usize) -> Vec<OutboxMessage>;
+        fn recent_results(&self, target: String, limit: usize) -> Vec<ResultRow>;
+        fn transitions(&self, target: Option<String>) -> Vec<Transition>;
+        fn log_cursor(&self, source: String, file: String) -> Option<String>;
+        fn log_totals(&self, source: String) -> LogCount;
+        fn prune_results(&self, before: Timestamp) -> usize;
+        fn incidents(&self, limit: usize) -> Vec<Incident>;
+        fn incident(&self, id: String) -> Option<Incident>;
+        #[allow(clippy::type_complexity)]
+        fn live_incidents(&self) -> (Vec<Incident>, Vec<(String, String, u32)>);
+        fn timeline(&self, id: String) -> Vec<TimelineEntry>;
+        fn alert_messages(&self, alert_id: String) -> Vec<OutboxMessage>;
+        fn results_between(&self, target: String, from: Timestamp, to: Timestamp) -> Vec<ResultRow>;
+        fn daily_uptime(&self, target: String, from: Timestamp) -> Vec<(i64, u64, u64)>;
+        fn log_counts_between(&self, source: String, from: Timestamp, to: Timestamp) -> Vec<LogCount>;
+    }
+}
