@@ -11,7 +11,8 @@ use toml::Spanned;
 
 use crate::error::ConfigError;
 use crate::raw::RawNotify;
-use crate::{At, EnvLookup, check_headers};
+use crate::target::check_headers;
+use crate::{At, EnvLookup};
 
 /// A value that must not reach logs or error messages: `Debug` and `Display` print `<secret>`.
 #[derive(Clone, PartialEq, Eq)]

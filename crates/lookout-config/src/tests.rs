@@ -1,6 +1,8 @@
 use std::path::Path;
+use std::time::Duration;
 
 use super::*;
+use lookout_engine::TargetPolicy;
 use lookout_logs::error_log::ErrorFormat;
 use lookout_logs::tail::StartAt;
 

@@ -120,8 +120,7 @@ impl Transition {
 
     /// Key that receivers dedupe on: one alert and one transition, never reused.
     pub fn idempotency_key(&self) -> Option<String> {
-        let id = self.alert_id.as_ref()?;
-        Some(format!("lookout/{id}/{}", self.kind))
+        Some(crate::key::transition(self.alert_id.as_ref()?, self.kind))
     }
 }
 

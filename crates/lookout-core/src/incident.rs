@@ -15,9 +15,9 @@ use crate::Timestamp;
 pub struct Diagnosis {
     /// One sentence for humans, the verdict first.
     pub verdict: String,
-    /// `missing`, `unreadable`, `parse-error` or `failing` (another errno), when known.
+    /// What kind of cause, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cause: Option<String>,
+    pub cause: Option<Cause>,
     /// The file the cause is about.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -28,9 +28,29 @@ pub struct Diagnosis {
     pub evidence: Vec<String>,
 }
 
-impl Diagnosis {
-    pub fn is_missing_file(&self) -> bool {
-        self.cause.as_deref() == Some("missing")
+/// The kind of a probable root cause: what the postmortem asks and recommends depends on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    /// ENOENT: the file (or a directory on its way) does not exist.
+    Missing,
+    /// EACCES/EPERM: it exists but the server may not read it.
+    Unreadable,
+    /// PHP could not parse a script: no syscall fails, only the error log knows.
+    ParseError,
+    /// Another errno.
+    Failing,
+}
+
+impl Cause {
+    /// The name incidents, postmortems and JSON use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Missing => "missing",
+            Cause::Unreadable => "unreadable",
+            Cause::ParseError => "parse-error",
+            Cause::Failing => "failing",
+        }
     }
 }
 
@@ -255,7 +275,7 @@ mod tests {
     fn one_diagnosis_per_cause_with_the_most_evidence() {
         let d = |path: &str, evidence: usize| Diagnosis {
             verdict: format!("{path} does not exist ({evidence} lines)"),
-            cause: Some("missing".into()),
+            cause: Some(Cause::Missing),
             path: Some(path.into()),
             source: "error log".into(),
             evidence: vec!["line".into(); evidence],

@@ -8,12 +8,13 @@ pub mod clock;
 pub mod duration;
 pub mod event;
 pub mod incident;
+pub mod key;
 
 pub use alert::{AlertState, Phase, Transition, TransitionKind, alert_id};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use event::{Event, LogBatch, LogCount, Observation, ProbeError, ProbeErrorKind, ProbeKind, Timings};
 pub use incident::{
-    Ack, Diagnosis, EntryKind, Incident, IncidentAlert, IncidentChange, IncidentStatus, TimelineEntry, incident_id,
-    utc_day,
+    Ack, Cause, Diagnosis, EntryKind, Incident, IncidentAlert, IncidentChange, IncidentStatus, TimelineEntry,
+    incident_id, utc_day,
 };

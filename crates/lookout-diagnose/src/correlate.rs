@@ -170,9 +170,9 @@ impl Correlation {
     pub fn diagnosis(&self, process: &str) -> Option<lookout_core::Diagnosis> {
         let c = self.candidates.first()?;
         let cause = match c.errno.as_str() {
-            "ENOENT" => "missing",
-            "EACCES" | "EPERM" => "unreadable",
-            _ => "failing",
+            "ENOENT" => lookout_core::Cause::Missing,
+            "EACCES" | "EPERM" => lookout_core::Cause::Unreadable,
+            _ => lookout_core::Cause::Failing,
         };
         let evidence = self
             .candidates
@@ -194,7 +194,7 @@ impl Correlation {
             .collect();
         Some(lookout_core::Diagnosis {
             verdict: self.verdict(process),
-            cause: Some(cause.to_string()),
+            cause: Some(cause),
             path: Some(c.path.display().to_string()),
             source: "trace".into(),
             evidence,

@@ -13,16 +13,7 @@ use crate::hints::{self, Missing};
 /// Error-log lines kept as evidence per finding.
 const EVIDENCE_LINES: usize = 3;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Cause {
-    /// ENOENT: the file (or a directory on its way) does not exist.
-    Missing,
-    /// EACCES: it exists but the server may not read it.
-    Unreadable,
-    /// PHP could not parse a script: no syscall fails, only the error log knows.
-    ParseError,
-}
+pub use lookout_core::Cause;
 
 /// One probable root cause.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -45,23 +36,12 @@ pub struct Finding {
     pub summary: String,
 }
 
-impl Cause {
-    /// The name incidents and postmortems use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cause::Missing => "missing",
-            Cause::Unreadable => "unreadable",
-            Cause::ParseError => "parse-error",
-        }
-    }
-}
-
 impl Finding {
     /// The finding as an incident keeps it.
     pub fn diagnosis(&self) -> lookout_core::Diagnosis {
         lookout_core::Diagnosis {
             verdict: self.summary.clone(),
-            cause: Some(self.cause.as_str().to_string()),
+            cause: Some(self.cause),
             path: Some(self.path.display().to_string()),
             source: "error log".into(),
             evidence: self.evidence.clone(),
@@ -128,6 +108,7 @@ fn cause_rank(c: Cause) -> u8 {
         Cause::ParseError => 0,
         Cause::Missing => 1,
         Cause::Unreadable => 2,
+        Cause::Failing => 3,
     }
 }
 
@@ -204,6 +185,8 @@ fn summary(f: &Finding) -> String {
                 .unwrap_or_default();
             format!("Probable root cause: PHP cannot parse {p} ({seen}): {what}")
         }
+        // The error log classifies only the three above; a trace finds other errnos.
+        Cause::Failing => format!("Probable root cause: the server cannot use {p} ({seen})"),
     }
 }
 

@@ -1,11 +1,13 @@
 //! Finding *why*: the probable root cause of failing requests, with what was probably meant.
 //!
-//! Today it reads the error log ([`error_log`]) and explains missing and unreadable files ([`hints`]); the
-//! ptrace tracer of the web server's workers (the one place `unsafe` may be allowed) comes next.
+//! From the error log ([`error_log`]), explaining missing and unreadable files ([`hints`]), and from a bounded
+//! ptrace of the web server's workers ([`trace`]) whose failing syscalls are matched to the failing requests
+//! ([`correlate`]); [`live`] drives requests at the server while it is traced.
 
 pub mod correlate;
 pub mod error_log;
 pub mod hints;
+pub mod live;
 pub mod trace;
 
 pub use error_log::{Cause, Finding, NOTHING_FOUND, diagnose, diagnose_file, diagnose_tail};

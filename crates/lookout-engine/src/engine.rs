@@ -167,8 +167,25 @@ impl Engine {
         self.groups.insert(target.to_string(), group.to_string());
     }
 
+    /// The incident group of a target: its own name unless `set_group` said otherwise.
     pub fn group_of<'a>(&'a self, target: &'a str) -> &'a str {
         self.groups.get(target).map_or(target, String::as_str)
+    }
+
+    /// The engine's time (the injected clock): what every decision of `lookout run` is made at.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// The alerts firing now, by target.
+    pub fn firing(&self) -> impl Iterator<Item = (&String, &AlertState)> {
+        self.states.iter().filter(|(_, s)| s.phase == Phase::Firing)
+    }
+
+    /// Whether a target with these `parents` has them all up (none firing), so that a child held back behind
+    /// them may be announced. False without parents.
+    pub fn parents_up(&self, parents: &[String]) -> bool {
+        !parents.is_empty() && parents.iter().all(|p| self.state(p).is_none_or(|s| s.phase != Phase::Firing))
     }
 
     pub fn incidents(&self) -> &IncidentBook {
@@ -184,7 +201,7 @@ impl Engine {
     pub fn track(&mut self, transitions: &[Transition]) -> Vec<IncidentChange> {
         let mut changes = Vec::new();
         for t in transitions {
-            let group = self.groups.get(&t.target).cloned().unwrap_or_else(|| t.target.clone());
+            let group = self.group_of(&t.target).to_string();
             changes.extend(self.incidents.on_transition(&group, t));
         }
         changes

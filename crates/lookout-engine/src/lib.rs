@@ -6,6 +6,8 @@ pub mod condition;
 pub mod engine;
 pub mod incident;
 pub mod matcher;
+pub mod reminder;
+pub mod resolution;
 pub mod schedule;
 
 pub use condition::{Condition, ConditionError, Verdict, judge};
@@ -13,3 +15,4 @@ pub use engine::{Engine, LogRules, Outcome, RETIRED_REASON, TargetPolicy};
 pub use incident::{IncidentBook, IncidentError};
 pub use lookout_core::Clock;
 pub use matcher::{Matcher, MatcherError, all_match};
+pub use reminder::{Due, Reminders};

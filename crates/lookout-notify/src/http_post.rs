@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use http::{Method, Uri};
-use lookout_probe::HttpRequest;
+use lookout_http::HttpRequest;
 
 use crate::SendError;
 
@@ -27,7 +27,7 @@ pub(crate) async fn post_json(
         timeout,
         max_body: 16 * 1024,
     };
-    let obs = lookout_probe::fetch(&req).await;
+    let obs = lookout_http::fetch(&req).await;
     if let Some(e) = &obs.error {
         return Err(SendError::Retry(e.to_string()));
     }

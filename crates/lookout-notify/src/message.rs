@@ -82,7 +82,7 @@ impl Notification {
         let since = self.since.clone().unwrap_or_else(|| self.at.clone());
         let mut r = self.clone();
         r.reminder = Some(n);
-        r.idempotency_key = format!("lookout/{}/firing/{n}", self.alert_id);
+        r.idempotency_key = lookout_core::key::reminder(&self.alert_id, n);
         r.at = now.to_rfc3339();
         r.summary = format!(
             "{} is still DOWN (since {since}): {}",

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_core::{Phase, Timestamp};
-use lookout_store::{OutboxMessage, Store};
+use lookout_store::{OutboxMessage, OutboxStore};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -45,7 +45,7 @@ const IDLE_RECHECK: Duration = Duration::from_secs(30);
 /// Told of every outcome: (channel, `delivered` | `retry` | `abandoned` | `held_back`, how many messages).
 pub type ResultObserver = Arc<dyn Fn(&str, &str, u64) + Send + Sync>;
 
-pub struct Outbox<S: Store> {
+pub struct Outbox<S: OutboxStore> {
     store: Arc<S>,
     channels: Vec<(Arc<dyn Notifier>, Backoff)>,
     policy: Arc<Policy>,
@@ -53,7 +53,7 @@ pub struct Outbox<S: Store> {
     observer: ResultObserver,
 }
 
-impl<S: Store> Outbox<S> {
+impl<S: OutboxStore> Outbox<S> {
     pub fn new(store: Arc<S>, channels: Vec<(Arc<dyn Notifier>, Backoff)>, policy: Policy) -> Self {
         let (wake_tx, _) = watch::channel(0);
         Outbox { store, channels, policy: Arc::new(policy), wake_tx, observer: Arc::new(|_, _, _| {}) }
@@ -103,7 +103,7 @@ impl OutboxWaker {
     }
 }
 
-struct Sender<S: Store> {
+struct Sender<S: OutboxStore> {
     store: Arc<S>,
     notifier: Arc<dyn Notifier>,
     backoff: Backoff,
@@ -122,12 +122,12 @@ fn delivery_key(group: &str, keys: &[&str]) -> String {
                 h ^= u64::from(b);
                 h = h.wrapping_mul(0x0100_0000_01b3);
             }
-            format!("lookout/group/{group}/{h:016x}")
+            lookout_core::key::group(group, h)
         }
     }
 }
 
-impl<S: Store> Sender<S> {
+impl<S: OutboxStore> Sender<S> {
     async fn run(self, mut wake: watch::Receiver<u64>, mut shutdown: watch::Receiver<bool>) {
         let channel = self.notifier.name().to_string();
         loop {
@@ -196,7 +196,7 @@ impl<S: Store> Sender<S> {
                 held.push((m.id, why));
             } else if n.state == "resolved" {
                 // The firing message or any reminder of it.
-                let firing_key = format!("lookout/{}/firing", n.alert_id);
+                let firing_key = lookout_core::key::firing(&n.alert_id);
                 let firing_pending = batch.iter().any(|(x, _)| x.key.starts_with(&firing_key));
                 if !firing_pending && !self.store.was_delivered(channel.to_string(), firing_key).await? {
                     held.push((m.id, "its firing message was not sent on this channel".into()));
@@ -329,7 +329,7 @@ mod tests {
 
     /// Fires and resolves before the channel sends anything; `cut`: the firing send had started when lookout died.
     async fn deliveries(cut: bool) -> (Vec<String>, Vec<lookout_store::OutboxMessage>) {
-        use lookout_store::{AnyStore, Record};
+        use lookout_store::{AnyStore, Record, Store};
         let store = Arc::new(AnyStore::in_memory().unwrap());
         store.record(Record { messages: vec![message("firing")], ..Record::default() }).await.unwrap();
         if cut {

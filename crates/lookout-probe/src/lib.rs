@@ -2,19 +2,16 @@
 //!
 //! A probe never fails: connection refused, timeouts, DNS and TLS failures and malformed responses are all
 //! recorded in the observation's `error`, with the timings of the phases that did happen.
+//!
+//! The HTTP(S) client itself (phase timings, redirects, TLS, the [`MAX_BODY`] cap an HTTP probe reads up to) is
+//! [`lookout_http`], shared with the notifiers.
 
-pub mod http;
-mod net;
 pub mod tcp;
 pub mod tls;
 
 use lookout_config::{Check, Target};
 use lookout_core::{Observation, ProbeKind, Timestamp};
-
-pub use http::{HttpRequest, fetch};
-
-/// Largest response body a probe reads; the rest is discarded and `body_truncated` is set.
-pub const MAX_BODY: usize = 1024 * 1024;
+use lookout_http::{HttpRequest, MAX_BODY, fetch};
 
 /// Runs one probe of `target` now.
 pub async fn probe(target: &Target) -> Observation {

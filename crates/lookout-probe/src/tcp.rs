@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use lookout_core::Observation;
 use tokio::time::Instant as TokioInstant;
 
-use crate::net;
+use lookout_http::net;
 
 /// Connects to `address` (`host:port`) within `timeout`, filling `obs`.
 pub async fn probe(address: &str, timeout: Duration, obs: &mut Observation) {

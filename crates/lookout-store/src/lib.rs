@@ -6,6 +6,8 @@
 //! the alert state after it and the notifications it causes are written in one transaction ([`Store::record`]),
 //! so a crash can lose none of them without losing all of them.
 
+#[cfg(test)]
+mod conformance;
 mod open;
 mod sqlite;
 
@@ -135,14 +137,16 @@ pub struct LogRecord {
     pub counts: Vec<LogCount>,
 }
 
-/// What lookout persists. Implementations must make [`Store::record`] atomic.
-pub trait Store: Send + Sync + 'static {
-    /// Writes a result, alert state, transitions and outbox messages in one transaction.
-    fn record(&self, record: Record) -> impl Future<Output = Result<()>> + Send;
-
-    /// Every target's saved alert state, to resume after a restart.
-    fn alert_states(&self) -> impl Future<Output = Result<Vec<(String, AlertState)>>> + Send;
-
+/// The part of [`Store`] the notification outbox needs: pending messages, marking what became of them, and what
+/// decides whether one is held back (silences, alert states).
+///
+/// Why a trait of its own: a narrow user sees only what it needs. The outbox's sender is generic over
+/// `S: OutboxStore`, so its bound says exactly what it reads and writes, and a test double for it implements ten
+/// methods rather than all of [`Store`]. It is a supertrait of [`Store`], so every `Store` is an `OutboxStore` and
+/// callers that hold a `Store` pass it unchanged; a backend implements both traits (the methods are split between
+/// them, none is declared twice). [`AnyStore`] also has these methods as inherent methods, so code that imports
+/// only [`Store`] calls them on it as before.
+pub trait OutboxStore: Send + Sync + 'static {
     /// The pending message of a channel (neither delivered, abandoned nor suppressed) that is due first.
     fn next_pending(&self, channel: String) -> impl Future<Output = Result<Option<OutboxMessage>>> + Send;
 
@@ -183,10 +187,20 @@ pub trait Store: Send + Sync + 'static {
     /// Whether a message whose key starts with `prefix` was delivered on this channel.
     fn was_delivered(&self, channel: String, prefix: String) -> impl Future<Output = Result<bool>> + Send;
 
-    fn add_silence(&self, silence: NewSilence) -> impl Future<Output = Result<i64>> + Send;
-
     /// Silences, newest first; with `include_ended`, also those that ended or were expired.
     fn silences(&self, include_ended: bool, now: Timestamp) -> impl Future<Output = Result<Vec<Silence>>> + Send;
+
+    /// Every target's saved alert state, to resume after a restart (the outbox reads which targets are firing).
+    fn alert_states(&self) -> impl Future<Output = Result<Vec<(String, AlertState)>>> + Send;
+}
+
+/// What lookout persists. Implementations must make [`Store::record`] atomic. The outbox's queries and marks are
+/// in the supertrait [`OutboxStore`]; a backend implements both.
+pub trait Store: OutboxStore {
+    /// Writes a result, alert state, transitions and outbox messages in one transaction.
+    fn record(&self, record: Record) -> impl Future<Output = Result<()>> + Send;
+
+    fn add_silence(&self, silence: NewSilence) -> impl Future<Output = Result<i64>> + Send;
 
     /// Ends a silence now; false if there is no such silence in force.
     fn expire_silence(&self, id: i64, at: Timestamp) -> impl Future<Output = Result<bool>> + Send;

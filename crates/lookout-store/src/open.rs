@@ -4,7 +4,8 @@
 //! Why an enum and not a generic parameter chosen in `main`: the pipeline, the web side and every command are
 //! compiled once, not once per backend (CI builds on two cores), and a command opens its store in one line. A
 //! `match` per call costs nothing next to the IO behind it. Adding a backend is one variant here, one arm in
-//! [`open`] and one line in the delegation list.
+//! [`open`] and one line in the delegation macro, plus one invocation of the conformance suite
+//! (`conformance::suite!`) with a harness that opens it.
 
 use std::future::Future;
 
@@ -12,7 +13,7 @@ use lookout_config::{StoreBackend, StoreConfig};
 use lookout_core::{AlertState, Incident, LogCount, TimelineEntry, Timestamp, Transition};
 
 use crate::sqlite::SqliteStore;
-use crate::{NewSilence, OutboxMessage, Record, Result, ResultRow, Silence, Store};
+use crate::{NewSilence, OutboxMessage, OutboxStore, Record, Result, ResultRow, Silence, Store};
 
 /// Whichever backend `[store]` names.
 #[derive(Clone, Debug)]
@@ -34,12 +35,12 @@ impl AnyStore {
     }
 }
 
-/// Each method forwards to the backend.
+/// Each method forwards to the backend (`pub fn` for an inherent method, `fn` in a trait impl).
 macro_rules! delegate {
-    ($( $(#[$attr:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+    ($( $(#[$attr:meta])* $vis:vis fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
         $(
             $(#[$attr])*
-            fn $name(&self $(, $arg: $ty)*) -> impl Future<Output = Result<$ret>> + Send {
+            $vis fn $name(&self $(, $arg: $ty)*) -> impl Future<Output = Result<$ret>> + Send {
                 async move {
                     match self {
                         AnyStore::Sqlite(s) => s.$name($($arg),*).await,
@@ -50,10 +51,8 @@ macro_rules! delegate {
     };
 }
 
-impl Store for AnyStore {
+impl OutboxStore for AnyStore {
     delegate! {
-        fn record(&self, record: Record) -> ();
-        fn alert_states(&self) -> Vec<(String, AlertState)>;
         fn next_pending(&self, channel: String) -> Option<OutboxMessage>;
         fn pending_in_group(&self, channel: String, group_key: String) -> Vec<OutboxMessage>;
         fn mark_attempted(&self, ids: Vec<i64>) -> ();
@@ -62,8 +61,44 @@ impl Store for AnyStore {
         fn mark_suppressed(&self, ids: Vec<i64>, at: Timestamp, reason: String) -> ();
         fn mark_failed(&self, ids: Vec<i64>, next_attempt_at: Timestamp, error: String) -> ();
         fn was_delivered(&self, channel: String, prefix: String) -> bool;
-        fn add_silence(&self, silence: NewSilence) -> i64;
         fn silences(&self, include_ended: bool, now: Timestamp) -> Vec<Silence>;
+        fn alert_states(&self) -> Vec<(String, AlertState)>;
+    }
+}
+
+/// [`OutboxStore`]'s methods again, as inherent methods. A supertrait's methods can be called on a concrete type only
+/// with that trait in scope; these keep `store.silences(..)` and the like working on an `AnyStore` in code that
+/// imports only [`Store`]. (Generic code bounded by `Store` sees them through the supertrait and needs nothing.)
+/// Inherent methods win over trait methods, so importing both traits is not ambiguous either.
+///
+/// ```
+/// use lookout_store::{AnyStore, Record, Store};
+///
+/// # async fn f(store: &AnyStore) -> lookout_store::Result<()> {
+/// store.record(Record::default()).await?;
+/// let silences = store.silences(false, lookout_core::Timestamp::now()).await?;
+/// # Ok(())
+/// # }
+/// ```
+impl AnyStore {
+    delegate! {
+        pub fn next_pending(&self, channel: String) -> Option<OutboxMessage>;
+        pub fn pending_in_group(&self, channel: String, group_key: String) -> Vec<OutboxMessage>;
+        pub fn mark_attempted(&self, ids: Vec<i64>) -> ();
+        pub fn mark_delivered(&self, ids: Vec<i64>, at: Timestamp, note: Option<String>) -> ();
+        pub fn mark_abandoned(&self, ids: Vec<i64>, at: Timestamp, error: String) -> ();
+        pub fn mark_suppressed(&self, ids: Vec<i64>, at: Timestamp, reason: String) -> ();
+        pub fn mark_failed(&self, ids: Vec<i64>, next_attempt_at: Timestamp, error: String) -> ();
+        pub fn was_delivered(&self, channel: String, prefix: String) -> bool;
+        pub fn silences(&self, include_ended: bool, now: Timestamp) -> Vec<Silence>;
+        pub fn alert_states(&self) -> Vec<(String, AlertState)>;
+    }
+}
+
+impl Store for AnyStore {
+    delegate! {
+        fn record(&self, record: Record) -> ();
+        fn add_silence(&self, silence: NewSilence) -> i64;
         fn expire_silence(&self, id: i64, at: Timestamp) -> bool;
         fn messages(&self, limit: usize) -> Vec<OutboxMessage>;
         fn recent_results(&self, target: String, limit: usize) -> Vec<ResultRow>;

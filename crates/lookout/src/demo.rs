@@ -150,7 +150,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     } else {
         std::env::temp_dir().join(format!("lookout-demo-postmortem-{}.md", incident.id))
     };
-    let summary = crate::postmortem::from_incident::run(&config_path, &incident.id, Some(&draft), &mut std::io::sink())
+    let summary = crate::postmortem_cmd::from_incident(&config_path, &incident.id, Some(&draft), &mut std::io::sink())
         .await
         .context("cannot write the postmortem draft")?;
     n.event(&format!("POSTMORTEM of incident {} written to {}", incident.id, draft.display()));

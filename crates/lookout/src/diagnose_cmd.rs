@@ -6,9 +6,11 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use lookout_diagnose::trace::{TraceError, TraceEvent};
 use lookout_diagnose::{Finding, NOTHING_FOUND};
 use lookout_logs::error_log::ErrorFormat;
+
+/// Shared with the automatic diagnosis of `lookout run`.
+use lookout_diagnose::live::{process_label, trace_while_requesting};
 
 pub struct DiagnoseArgs {
     pub error_log: Option<PathBuf>,
@@ -148,41 +150,6 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
         out.write_all(s.as_bytes())?;
     }
     Ok(found)
-}
-
-/// Traces `pids` for `duration` on a thread of its own while sending `requests` GETs to each URL, so the failing
-/// code path runs while attached. Returns the trace and the requests that could not be made. Shared by
-/// `lookout diagnose` and the automatic diagnosis of `lookout run`.
-pub async fn trace_while_requesting(
-    pids: Vec<i32>,
-    duration: std::time::Duration,
-    urls: &[http::Uri],
-    requests: u32,
-) -> anyhow::Result<(Result<Vec<TraceEvent>, TraceError>, Vec<String>)> {
-    let tracer = std::thread::spawn(move || lookout_diagnose::trace::trace(&pids, duration, 200_000));
-    let mut request_errors = Vec::new();
-    if !urls.is_empty() {
-        // Give the tracer a moment to attach before the requests that should show the failure.
-        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-        for _ in 0..requests {
-            for uri in urls {
-                let req = lookout_probe::HttpRequest::get(uri.clone(), std::time::Duration::from_secs(2));
-                if let Some(e) = lookout_probe::fetch(&req).await.error {
-                    request_errors.push(format!("{uri}: {e}"));
-                }
-            }
-        }
-    }
-    let traced = tokio::task::spawn_blocking(move || tracer.join())
-        .await
-        .map_err(|e| anyhow::anyhow!("the tracer failed: {e}"))?
-        .map_err(|_| anyhow::anyhow!("the tracer thread panicked (the server was detached)"))?;
-    Ok((traced, request_errors))
-}
-
-/// The command name of a process (`/proc/PID/comm`), for verdicts.
-pub fn process_label(pid: i32) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|c| c.trim().to_string())
 }
 
 /// The last error-log lines that name the candidate's path or one of the workers it failed in.

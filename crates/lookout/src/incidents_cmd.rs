@@ -7,13 +7,10 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Context;
+use lookout_app::incidents::{self, ChangeError, IncidentView, change};
 use lookout_config::Config;
-use lookout_core::{Incident, IncidentChange, IncidentStatus, Timestamp, format_duration};
-use lookout_engine::IncidentError;
-use lookout_store::{AnyStore, Record, Store, StoreError};
-
-use crate::incident_view::{self, IncidentView};
+use lookout_core::{Incident, IncidentStatus, Timestamp, format_duration};
+use lookout_store::Store;
 
 pub enum Action {
     List { json: bool, limit: usize },
@@ -28,20 +25,11 @@ pub fn default_actor() -> String {
     std::env::var("USER").ok().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| "cli".into())
 }
 
-/// An error that maps to its own exit code.
-#[derive(Debug, thiserror::Error)]
-pub enum Refusal {
-    #[error("no incident {0:?}; `lookout incidents` lists them")]
-    NotFound(String),
-    #[error("{0}")]
-    Refused(#[from] IncidentError),
-}
-
 pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) -> anyhow::Result<u8> {
     let config = Config::load_without_secrets(config)?;
     let store = lookout_store::open(&config.store)?;
     let now = Timestamp::now();
-    let result: Result<String, Refusal> = match action {
+    let result: Result<String, ChangeError> = match action {
         Action::List { json, limit } => {
             let incidents = store.incidents(limit).await?;
             Ok(if json {
@@ -50,19 +38,19 @@ pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) ->
                 list_table(&incidents, now)
             })
         }
-        Action::Show { id, json } => match incident_view::load(&store, &config, &id, now).await? {
-            None => Err(Refusal::NotFound(id)),
+        Action::Show { id, json } => match incidents::load(&store, &config, &id, now).await? {
+            None => Err(ChangeError::NotFound(id)),
             Some(view) if json => Ok(format!("{}\n", serde_json::to_string_pretty(&view)?)),
             Some(view) => Ok(show_text(&view)),
         },
         Action::Ack { id, by } => change(&store, &id, |i| lookout_engine::incident::acknowledge(i, &by, now))
-            .await?
+            .await
             .map(|c| format!("Acknowledged {} as {}.\n", c.incident.id, plain(&by))),
         Action::Note { id, text, by } => change(&store, &id, |i| lookout_engine::incident::note(i, &by, &text, now))
-            .await?
+            .await
             .map(|c| format!("Noted on {}.\n", c.incident.id)),
         Action::Resolve { id, note, by } => {
-            change(&store, &id, |i| lookout_engine::incident::resolve_by_hand(i, &by, note.as_deref(), now)).await?.map(
+            change(&store, &id, |i| lookout_engine::incident::resolve_by_hand(i, &by, note.as_deref(), now)).await.map(
                 |c| {
                     let firing = c.incident.alerts.iter().filter(|a| a.resolved_at.is_none()).count();
                     let mut s = format!("Resolved {} as {}.", c.incident.id, plain(&by));
@@ -83,36 +71,12 @@ pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) ->
             out.write_all(text.as_bytes())?;
             Ok(0)
         }
-        Err(Refusal::NotFound(id)) => Err(Refusal::NotFound(id).into()),
-        Err(e @ Refusal::Refused(_)) => {
+        Err(e @ ChangeError::Refused(_)) => {
             eprintln!("refused: {e}");
             Ok(1)
         }
+        Err(e) => Err(e.into()),
     }
-}
-
-/// Reads the incident, applies `f` and writes the change, again from the top if someone changed it meanwhile
-/// (the CLI and the web API both change incidents this way).
-pub async fn change(
-    store: &AnyStore,
-    id: &str,
-    f: impl Fn(&Incident) -> Result<IncidentChange, IncidentError>,
-) -> anyhow::Result<Result<IncidentChange, Refusal>> {
-    for _ in 0..5 {
-        let Some(incident) = store.incident(id.to_string()).await? else {
-            return Ok(Err(Refusal::NotFound(id.to_string())));
-        };
-        let change = match f(&incident) {
-            Ok(c) => c,
-            Err(e) => return Ok(Err(e.into())),
-        };
-        match store.record(Record { incidents: vec![change.clone()], ..Record::default() }).await {
-            Ok(()) => return Ok(Ok(change)),
-            Err(StoreError::Conflict { .. }) => continue,
-            Err(e) => return Err(e).context("cannot write the incident"),
-        }
-    }
-    anyhow::bail!("incident {id} kept changing while this command tried to write it; try again")
 }
 
 /// Text from logs and people, safe for a terminal: control characters (escape sequences, newlines) become spaces.

@@ -1,18 +1,14 @@
-//! The `lookout` binary's library half: subcommands and runtime wiring. `main.rs` only parses arguments and
-//! maps results to exit codes; integration tests reuse the pieces here (e.g. the small HTTP server).
+//! The `lookout` binary's library half: each command's arguments and printing, the composition root of
+//! `lookout run` (`runtime`) and the demo. The domain lives in the library crates (`lookout-app` and below);
+//! `main.rs` only parses arguments and maps results to exit codes; integration tests reuse the pieces here.
 
 pub mod check;
 pub mod demo;
 pub mod demo_site;
 pub mod diagnose_cmd;
 pub mod http_server;
-pub mod impact;
-pub mod incident_view;
 pub mod incidents_cmd;
-pub mod log_source;
 pub mod logs_cmd;
-pub mod metrics;
-pub mod postmortem;
+pub mod postmortem_cmd;
 pub mod runtime;
 pub mod silence_cmd;
-pub mod web;

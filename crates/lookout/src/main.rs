@@ -354,17 +354,12 @@ async fn main() -> ExitCode {
             let mut stdout = std::io::stdout();
             let summary = match (id, from_logs) {
                 (_, Some(access_log)) => {
-                    let args = lookout::postmortem::from_logs::PostmortemArgs {
-                        access_log,
-                        error_log,
-                        format,
-                        window,
-                        output,
-                    };
-                    lookout::postmortem::from_logs::run(args, &mut stdout)
+                    let args =
+                        lookout::postmortem_cmd::PostmortemArgs { access_log, error_log, format, window, output };
+                    lookout::postmortem_cmd::from_logs(args, &mut stdout)
                 }
                 (Some(id), None) => {
-                    lookout::postmortem::from_incident::run(&config, &id, output.as_deref(), &mut stdout).await
+                    lookout::postmortem_cmd::from_incident(&config, &id, output.as_deref(), &mut stdout).await
                 }
                 (None, None) => {
                     Err(anyhow::anyhow!("name an incident (lookout postmortem ID) or --from-logs ACCESS_LOG"))

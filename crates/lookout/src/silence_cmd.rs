@@ -5,13 +5,12 @@
 //! Exit codes: 0 done, 1 nothing to expire, 2 usage error.
 
 use std::path::Path;
-use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
+use lookout_app::silences::SilenceRequest;
 use lookout_config::Config;
-use lookout_core::{Timestamp, format_duration, parse_duration};
-use lookout_engine::Matcher;
-use lookout_store::{NewSilence, Store};
+use lookout_core::{Timestamp, format_duration};
+use lookout_store::Store;
 
 use crate::incidents_cmd::plain;
 
@@ -34,42 +33,18 @@ pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) ->
     let now = Timestamp::now();
     match action {
         Action::Add { matchers, duration, start, comment, by } => {
-            if matchers.is_empty() {
-                bail!("name what to silence, e.g. lookout silence add group=shop --duration 2h --comment \"deploy\"");
-            }
-            for m in &matchers {
-                Matcher::parse(m)?;
-            }
-            if comment.trim().is_empty() {
-                bail!("--comment says why (it is shown wherever the silence holds a message back)");
-            }
             let starts_at = start.as_deref().map(|s| time_arg("--start", s)).transpose()?.unwrap_or(now);
-            let length = match duration.as_deref() {
-                Some(d) => parse_duration(d).map_err(|e| anyhow::anyhow!("--duration: {e}"))?,
-                None => Duration::from_secs(3600),
-            };
-            if length.is_zero() {
-                bail!("--duration must be more than 0s");
-            }
-            let ends_at = starts_at.plus(length);
-            let id = store
-                .add_silence(NewSilence {
-                    matchers: matchers.clone(),
-                    starts_at,
-                    ends_at,
-                    created_by: by.clone(),
-                    comment: comment.trim().to_string(),
-                })
-                .await?;
+            let silence = SilenceRequest { matchers, starts_at, duration, comment, by }.validate()?;
+            let id = store.add_silence(silence.clone()).await?;
             writeln!(
                 out,
                 "Silence #{id} ({}) from {} until {} ({}), by {}: {}",
-                matchers.join(" "),
+                silence.matchers.join(" "),
                 starts_at.to_rfc3339_seconds(),
-                ends_at.to_rfc3339_seconds(),
-                format_duration(length),
-                plain(&by),
-                plain(comment.trim())
+                silence.ends_at.to_rfc3339_seconds(),
+                format_duration(silence.ends_at.since(starts_at)),
+                plain(&silence.created_by),
+                plain(&silence.comment)
             )?;
             Ok(0)
         }

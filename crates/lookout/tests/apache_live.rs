@@ -34,11 +34,9 @@ const SETTINGS: &str = "<?php $currency = 'EUR';\n";
 #[tokio::test(flavor = "multi_thread")]
 async fn a_missing_required_file_on_apache_fires_probe_and_log_alerts() {
     let Some(apache) = Apache::start(&[("index.php", INDEX), ("inc/settings.php", SETTINGS)]) else { return };
-    let healthy = lookout_probe::fetch(&lookout_probe::HttpRequest::get(
-        apache.url("/").parse().unwrap(),
-        Duration::from_secs(5),
-    ))
-    .await;
+    let healthy =
+        lookout_http::fetch(&lookout_http::HttpRequest::get(apache.url("/").parse().unwrap(), Duration::from_secs(5)))
+            .await;
     assert_eq!(healthy.status, Some(200), "{}", healthy.body);
     assert!(healthy.body.contains("currency: EUR"), "{}", healthy.body);
 

@@ -77,11 +77,11 @@ async fn the_dashboard_shows_a_target_go_red_and_acknowledges_its_incident() {
     browser.screenshot(&artifacts.join("3-incident-acknowledged.png")).await;
     let url = browser.run("return location.pathname").await;
     let id = url.as_str().unwrap().trim_start_matches("/incidents/").to_string();
-    let req = lookout_probe::HttpRequest::get(
+    let req = lookout_http::HttpRequest::get(
         format!("{base}/api/v1/incidents/{id}").parse().unwrap(),
         Duration::from_secs(5),
     );
-    let body: serde_json::Value = serde_json::from_str(&lookout_probe::fetch(&req).await.body).unwrap();
+    let body: serde_json::Value = serde_json::from_str(&lookout_http::fetch(&req).await.body).unwrap();
     assert_eq!(body["incident"]["ack"]["by"], "alice");
     eprintln!("screenshots in {}", artifacts.display());
     stop.send(true).unwrap();

@@ -261,7 +261,7 @@ retry_initial = "100ms"
         assert!(ms.iter().all(|m| m.delivered_at.is_some()), "{channel}: {ms:?}");
     }
     assert_eq!(refusing.received().len(), 1, "one attempt, and its resolve held back");
-    let view = lookout::incident_view::timeline(&store, &store.incident(incident.clone()).await.unwrap().unwrap())
+    let view = lookout_app::incidents::timeline(&store, &store.incident(incident.clone()).await.unwrap().unwrap())
         .await
         .unwrap();
     assert!(

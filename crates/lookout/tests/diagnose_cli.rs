@@ -20,7 +20,7 @@ async fn names_the_misspelled_require_on_a_real_apache() {
         return;
     };
     for _ in 0..5 {
-        let r = lookout_probe::fetch(&lookout_probe::HttpRequest::get(
+        let r = lookout_http::fetch(&lookout_http::HttpRequest::get(
             apache.url("/").parse().unwrap(),
             Duration::from_secs(5),
         ))
@@ -163,7 +163,7 @@ async fn traces_a_real_apache_and_names_the_file_not_the_noise() {
     assert!(v["candidates"].as_array().unwrap().iter().all(|c| c["path"] != optional.to_str().unwrap()));
 
     // The server was detached and keeps serving.
-    let after = lookout_probe::fetch(&lookout_probe::HttpRequest::get(
+    let after = lookout_http::fetch(&lookout_http::HttpRequest::get(
         apache.url("/ok/").parse().unwrap(),
         Duration::from_secs(5),
     ))
@@ -242,7 +242,7 @@ async fn the_server_keeps_serving_after_sigkill_or_ctrl_c_of_lookout_mid_trace()
             .unwrap();
         // Let it attach, with traffic flowing through the traced workers.
         for _ in 0..5 {
-            let r = lookout_probe::fetch(&lookout_probe::HttpRequest::get(
+            let r = lookout_http::fetch(&lookout_http::HttpRequest::get(
                 apache.url("/").parse().unwrap(),
                 Duration::from_secs(5),
             ))
@@ -265,7 +265,7 @@ async fn the_server_keeps_serving_after_sigkill_or_ctrl_c_of_lookout_mid_trace()
             );
         }
         for _ in 0..5 {
-            let r = lookout_probe::fetch(&lookout_probe::HttpRequest::get(
+            let r = lookout_http::fetch(&lookout_http::HttpRequest::get(
                 apache.url("/").parse().unwrap(),
                 Duration::from_secs(5),
             ))

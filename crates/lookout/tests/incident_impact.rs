@@ -91,7 +91,7 @@ async fn impact_numbers_match_a_generated_log_with_known_answers() {
     book.on_transition("shop", &transition(TransitionKind::Firing, 105)).unwrap();
     let incident = book.on_transition("shop", &transition(TransitionKind::Resolved, 310)).unwrap().incident;
 
-    let impact = lookout::impact::measure(&store, &cfg, &incident, ts(10_000)).await;
+    let impact = lookout_app::impact::measure(&store, &cfg, &incident, ts(10_000)).await;
     assert_eq!((impact.first_failure, impact.alerted, impact.end), (ts(95), ts(105), ts(310)));
     assert!(!impact.ongoing);
     assert_eq!(impact.duration().as_secs(), 215);
@@ -115,13 +115,14 @@ async fn impact_numbers_match_a_generated_log_with_known_answers() {
     assert_eq!((p.down_from, p.down_until), (Some(ts(100)), Some(ts(310))));
 
     // Address + User-Agent: each of the 13 addresses came with two browsers.
-    let by_pair = lookout::impact::measure(&store, &config(dir.path(), "address+user-agent"), &incident, ts(0)).await;
+    let by_pair =
+        lookout_app::impact::measure(&store, &config(dir.path(), "address+user-agent"), &incident, ts(0)).await;
     assert_eq!(by_pair.requests[0].clients, Some(26));
 
     // An incident that began before the rotation is measured across both files.
     let mut early = incident.clone();
     early.first_failure_at = ts(-500);
-    let across = lookout::impact::measure(&store, &cfg, &early, ts(0)).await;
+    let across = lookout_app::impact::measure(&store, &cfg, &early, ts(0)).await;
     assert_eq!(across.requests[0].failed, 211, "the stray 500 at 13:52 is in the rotated file and now in the window");
     assert_eq!(across.requests[0].clients, Some(14));
 
@@ -141,7 +142,7 @@ async fn impact_numbers_match_a_generated_log_with_known_answers() {
         })
         .await
         .unwrap();
-    let fallback = lookout::impact::measure(&store, &cfg, &incident, ts(0)).await;
+    let fallback = lookout_app::impact::measure(&store, &cfg, &incident, ts(0)).await;
     let r = &fallback.requests[0];
     assert!(!r.exact);
     assert_eq!((r.total, r.failed), (360, 210), "whole minutes 14:00-14:05");

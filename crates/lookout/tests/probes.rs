@@ -204,5 +204,5 @@ async fn large_bodies_are_capped() {
     let (obs, _) = probe(&format!("url = \"{}\"", site.url("/big"))).await;
     assert_eq!(obs.status, Some(200));
     assert!(obs.body_truncated);
-    assert_eq!(obs.body.len(), lookout_probe::MAX_BODY);
+    assert_eq!(obs.body.len(), lookout_http::MAX_BODY);
 }

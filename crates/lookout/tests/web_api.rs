@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::Method;
 use lookout_config::Config;
-use lookout_probe::HttpRequest;
+use lookout_http::HttpRequest;
 use tokio::sync::watch;
 
 use crate::support::{Receiver, Target, free_port};
@@ -39,7 +39,7 @@ impl Api {
             timeout: Duration::from_secs(5),
             max_body: 1 << 20,
         };
-        let obs = lookout_probe::fetch(&req).await;
+        let obs = lookout_http::fetch(&req).await;
         assert!(obs.error.is_none(), "{path}: {:?}", obs.error);
         (obs.status.unwrap_or(0), obs.body)
     }
@@ -104,7 +104,7 @@ async fn api_reads_changes_with_tokens_and_metrics() {
     // The pages: the same text escaped as HTML, a strict CSP, nothing internal on the public status page.
     let fetch_page = |path: &str| {
         let req = HttpRequest::get(format!("{}{path}", api.base).parse().unwrap(), Duration::from_secs(5));
-        async move { lookout_probe::fetch(&req).await }
+        async move { lookout_http::fetch(&req).await }
     };
     for path in ["/", &format!("/incidents/{id}"), "/incidents", "/status"] {
         let page = fetch_page(path).await;
@@ -129,7 +129,7 @@ async fn api_reads_changes_with_tokens_and_metrics() {
     assert!(js.body.contains("EventSource"));
     let mut sse = HttpRequest::get(format!("{}/events", api.base).parse().unwrap(), Duration::from_millis(1500));
     sse.max_body = 256;
-    let live = lookout_probe::fetch(&sse).await;
+    let live = lookout_http::fetch(&sse).await;
     assert!(
         live.headers.iter().any(|(k, v)| k == "content-type" && v.starts_with("text/event-stream")),
         "{:?}",
@@ -262,7 +262,7 @@ async fn reads_can_require_a_token_and_changes_need_configured_tokens() {
     let mut status = 0;
     for _ in 0..50 {
         let req = HttpRequest::get(format!("{}/api/v1/incidents", api.base).parse().unwrap(), Duration::from_secs(2));
-        if let Some(s) = lookout_probe::fetch(&req).await.status {
+        if let Some(s) = lookout_http::fetch(&req).await.status {
             status = s;
             break;
         }

@@ -212,11 +212,11 @@ impl RealAlertmanager {
 
     /// The active alerts, read back through Alertmanager's own API.
     pub async fn alerts(&self) -> Vec<serde_json::Value> {
-        let req = lookout_probe::HttpRequest::get(
+        let req = lookout_http::HttpRequest::get(
             format!("{}/api/v2/alerts?active=true&silenced=true&inhibited=true", self.url()).parse().unwrap(),
             Duration::from_secs(5),
         );
-        let obs = lookout_probe::fetch(&req).await;
+        let obs = lookout_http::fetch(&req).await;
         serde_json::from_str(&obs.body).unwrap_or_default()
     }
 }

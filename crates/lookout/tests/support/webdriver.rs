@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use http::Method;
-use lookout_probe::HttpRequest;
+use lookout_http::HttpRequest;
 use serde_json::{Value, json};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -65,7 +65,7 @@ impl Browser {
             timeout: Duration::from_secs(60),
             max_body: 32 << 20,
         };
-        let obs = lookout_probe::fetch(&req).await;
+        let obs = lookout_http::fetch(&req).await;
         assert!(obs.error.is_none(), "webdriver {path}: {:?}", obs.error);
         let v: Value = serde_json::from_str(&obs.body).unwrap_or(Value::Null);
         v["value"].clone()

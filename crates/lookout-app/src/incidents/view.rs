@@ -1,0 +1,88 @@
+//! One incident as people read it (`lookout incidents show`, the postmortem, the incident page): the incident,
+//! its whole timeline — stored entries and the notifications from the outbox — and its measured impact.
+
+use lookout_config::Config;
+use lookout_core::{EntryKind, Incident, TimelineEntry, Timestamp};
+use lookout_store::{Store, StoreError};
+use serde::Serialize;
+
+use crate::impact::{self, Impact};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct IncidentView {
+    pub incident: Incident,
+    pub timeline: Vec<TimelineEntry>,
+    pub impact: Impact,
+}
+
+/// Reads an incident with its timeline and measures its impact; `None` if there is no such incident.
+pub async fn load<S: Store>(
+    store: &S,
+    config: &Config,
+    id: &str,
+    now: Timestamp,
+) -> Result<Option<IncidentView>, StoreError> {
+    let Some(incident) = store.incident(id.to_string()).await? else {
+        return Ok(None);
+    };
+    let timeline = timeline(store, &incident).await?;
+    let impact = impact::measure(store, config, &incident, now).await;
+    Ok(Some(IncidentView { incident, timeline, impact }))
+}
+
+/// The stored timeline plus one entry per notification of its alerts (delivered, or still trying), by time.
+pub async fn timeline<S: Store>(store: &S, incident: &Incident) -> Result<Vec<TimelineEntry>, StoreError> {
+    let mut entries = store.timeline(incident.id.clone()).await?;
+    for alert in &incident.alerts {
+        let messages = store.alert_messages(alert.alert_id.clone()).await?;
+        for m in messages {
+            let kind = lookout_core::key::describe(&m.key);
+            let (at, text) = match (m.delivered_at, m.abandoned_at.or(m.suppressed_at)) {
+                (None, Some(at)) if m.suppressed_at.is_some() => (
+                    at,
+                    format!(
+                        "{} {kind} notification to {} held back: {}",
+                        alert.target,
+                        m.channel,
+                        m.last_error.as_deref().unwrap_or("suppressed")
+                    ),
+                ),
+                (None, Some(at)) => (
+                    at,
+                    format!(
+                        "{} {kind} notification to {} abandoned after {} attempt{}: {}",
+                        alert.target,
+                        m.channel,
+                        m.attempts,
+                        if m.attempts == 1 { "" } else { "s" },
+                        m.last_error.as_deref().unwrap_or("refused")
+                    ),
+                ),
+                (Some(at), _) => (
+                    at,
+                    format!(
+                        "{} {kind} notification delivered to {} ({} attempt{})",
+                        alert.target,
+                        m.channel,
+                        m.attempts,
+                        if m.attempts == 1 { "" } else { "s" }
+                    ),
+                ),
+                (None, None) => (
+                    m.created_at,
+                    format!(
+                        "{} {kind} notification to {} not delivered yet ({} attempts{})",
+                        alert.target,
+                        m.channel,
+                        m.attempts,
+                        m.last_error.as_deref().map(|e| format!("; last error: {e}")).unwrap_or_default()
+                    ),
+                ),
+            };
+            entries.push(TimelineEntry { at, kind: EntryKind::Notified, text, by: None });
+        }
+    }
+    // Stable: entries of one instant keep the order they were written in.
+    entries.sort_by_key(|e| e.at);
+    Ok(entries)
+}

@@ -1,0 +1,179 @@
+//! The pipeline proper: one event at a time through the engine, a diagnosis on firing, then everything the
+//! event caused — result or log counts, alert state, transitions, incident changes, notifications — recorded in
+//! one transaction, and announced.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lookout_config::{AlertMeta, DiagnoseSpec, Route};
+use lookout_core::{AlertState, Event, IncidentChange, Transition};
+use lookout_engine::{Engine, Outcome, Reminders};
+use lookout_notify::{LastResult, OutboxWaker};
+use lookout_store::{Record, Store, StoreError};
+use tokio::sync::{mpsc, watch};
+
+use super::messages::{log_transition, record_for, record_for_log};
+use crate::activity::{Activity, ActivitySender};
+use crate::incidents::ConflictRetry;
+use crate::metrics::Metrics;
+
+pub(super) struct Pipeline<S: Store> {
+    pub(super) engine: Engine,
+    pub(super) diagnose: HashMap<String, DiagnoseSpec>,
+    /// HTTP targets' URLs, requested while tracing so the failing path runs.
+    pub(super) urls: HashMap<String, http::Uri>,
+    pub(super) store: Arc<S>,
+    pub(super) channel_names: Vec<String>,
+    pub(super) waker: OutboxWaker,
+    pub(super) activity: Option<ActivitySender>,
+    /// The engine's incident book may hold changes the store refused: reload it before the next use.
+    pub(super) book_stale: bool,
+    /// Each target's and log source's group and alert labels, for its messages.
+    pub(super) meta: HashMap<String, (String, AlertMeta)>,
+    pub(super) routes: Vec<Route>,
+    /// Each target's parents (`depends_on`).
+    pub(super) depends_on: HashMap<String, Vec<String>>,
+    /// The reminders enqueued so far, so a tick writes only new ones.
+    pub(super) reminders: Reminders,
+    pub(super) metrics: Arc<Metrics>,
+}
+
+impl<S: Store> Pipeline<S> {
+    /// Forgets targets that left the configuration, closing their alerts if they were firing.
+    pub(super) async fn retire(&mut self, retired: Vec<(String, AlertState)>) -> Result<(), StoreError> {
+        for (target, state) in retired {
+            let transitions: Vec<Transition> = self.engine.retire(&target, &state).into_iter().collect();
+            for t in &transitions {
+                tracing::warn!(%target, alert = ?t.alert_id, "Closing the alert of a target no longer in the configuration.");
+            }
+            let base = Record { forget: vec![target], ..Record::default() };
+            self.record_with_incidents(base, &transitions, None).await?;
+        }
+        self.waker.wake();
+        Ok(())
+    }
+
+    /// Records `base` with the transitions, their incident changes and their messages in one transaction. When
+    /// an incident changed meanwhile (acknowledged or resolved from the CLI, or by another agent), reloads the
+    /// live incidents from the store and applies the transitions to them again.
+    pub(super) async fn record_with_incidents(
+        &mut self,
+        base: Record,
+        transitions: &[Transition],
+        last: Option<LastResult>,
+    ) -> Result<Vec<IncidentChange>, StoreError> {
+        if self.book_stale {
+            let (live, seqs) = self.store.live_incidents().await?;
+            self.engine.incidents_mut().restore(live, seqs);
+            self.book_stale = false;
+        }
+        // Facts for the resolution entries, looked at once however often the write is redone.
+        let mut exists: HashMap<String, bool> = HashMap::new();
+        let mut retry = ConflictRetry::default();
+        loop {
+            let mut changes = self.engine.track(transitions);
+            for path in lookout_engine::resolution::files_to_look_at(&changes) {
+                exists.entry(path).or_insert_with_key(|p| std::path::Path::new(p).exists());
+            }
+            lookout_engine::resolution::observe_resolutions(&mut changes, &exists);
+            let mut record = base.clone();
+            record.transitions = transitions.to_vec();
+            for t in transitions {
+                let incident = changes
+                    .iter()
+                    .find(|c| c.incident.alerts.iter().any(|a| Some(&a.alert_id) == t.alert_id.as_ref()))
+                    .map(|c| &c.incident);
+                record.messages.extend(self.messages_for(t, last.clone(), incident));
+            }
+            for c in &changes {
+                tracing::info!(incident = %c.incident.id, status = %c.incident.status, entries = c.entries.len(), "Incident updated.");
+            }
+            record.incidents = changes.clone();
+            let Err(e) = self.store.record(record).await else { return Ok(changes) };
+            // The book took changes the store did not: it goes back to the store's copy before anything is
+            // computed from it again (here, or on the caller's retry).
+            match self.store.live_incidents().await {
+                Ok((live, seqs)) => self.engine.incidents_mut().restore(live, seqs),
+                Err(_) => self.book_stale = true,
+            }
+            retry.again(e)?;
+        }
+    }
+
+    pub(super) async fn consume(mut self, mut rx: mpsc::Receiver<Event>, mut shutdown: watch::Receiver<bool>) {
+        let mut reminders = tokio::time::interval(Duration::from_secs(1));
+        reminders.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let event = tokio::select! {
+                e = rx.recv() => match e { Some(e) => e, None => return },
+                _ = reminders.tick() => {
+                    self.remind().await;
+                    continue;
+                }
+                _ = shutdown.changed() => return,
+            };
+            let Some(mut outcome) = self.engine.observe(&event) else {
+                continue;
+            };
+            match &event {
+                Event::Probe(obs) => self.metrics.observe_probe(obs, outcome.verdict.ok),
+                Event::Log(batch) => self.metrics.observe_log(batch),
+            }
+            if !outcome.transitions.is_empty() {
+                self.metrics.set_firing(self.engine.firing().count());
+            }
+            self.attach_diagnosis(&mut outcome.transitions).await;
+            let (record, last) = match &event {
+                Event::Probe(obs) => record_for(obs, &outcome),
+                Event::Log(batch) => record_for_log(batch, &outcome),
+            };
+            for t in &outcome.transitions {
+                log_transition(t);
+            }
+            let has_messages = outcome.transitions.iter().any(Transition::notifies);
+            // Nothing may be lost: keep retrying until the store takes it (events queue up meanwhile).
+            let mut delay = Duration::from_millis(100);
+            let changes = loop {
+                match self.record_with_incidents(record.clone(), &outcome.transitions, Some(last.clone())).await {
+                    Ok(changes) => break changes,
+                    Err(e) => tracing::error!(error = %e, target = %event.target(), "Cannot record; retrying."),
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return,
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            };
+            if has_messages {
+                self.waker.wake();
+            }
+            self.publish(&event, &outcome, &changes);
+        }
+    }
+
+    fn publish(&self, event: &Event, outcome: &Outcome, changes: &[IncidentChange]) {
+        let Some(tx) = &self.activity else { return };
+        if let Event::Probe(obs) = event {
+            let _ = tx.send(Activity::Checked {
+                target: obs.target.clone(),
+                ok: outcome.verdict.ok,
+                status: obs.status,
+                latency_ms: obs.timings.total_ms,
+                reason: outcome.verdict.reason(),
+            });
+        }
+        // Incidents first: whoever waits for a transition has seen its incident by then.
+        for c in changes {
+            let _ = tx.send(Activity::Incident {
+                id: c.incident.id.clone(),
+                opened: c.expected_revision.is_none(),
+                status: c.incident.status,
+                entries: c.entries.clone(),
+            });
+        }
+        for t in &outcome.transitions {
+            let _ = tx.send(Activity::Transition(t.clone()));
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! What an event and its transitions become: the record of the event (result or log counts with the alert state)
+//! and one outbox message per channel the routes choose.
+
+use lookout_core::{Incident, IncidentStatus, LogBatch, Observation, Transition, TransitionKind};
+use lookout_engine::Outcome;
+use lookout_notify::{LastResult, Meta, Notification};
+use lookout_store::{LogRecord, NewMessage, Record, ResultRow, Store};
+
+use super::consume::Pipeline;
+
+/// Characters of the response body kept with each stored result.
+const BODY_EXCERPT: usize = 512;
+
+impl<S: Store> Pipeline<S> {
+    /// The notification of a transition, with what the pipeline knows beyond it (incident, group, labels).
+    pub(super) fn notification(
+        &self,
+        t: &Transition,
+        last: Option<LastResult>,
+        incident: Option<&Incident>,
+    ) -> Option<Notification> {
+        let (group, alert) = self.meta.get(&t.target).cloned().unwrap_or_default();
+        let meta = Meta {
+            incident: incident.map(|i| i.id.clone()),
+            incident_resolved: incident.is_some_and(|i| i.status == IncidentStatus::Resolved),
+            group,
+            severity: alert.severity,
+            labels: alert.labels,
+        };
+        Notification::from_transition(t, last, meta)
+    }
+
+    /// One outbox message per channel the routes send it to, waiting its route's group_wait.
+    fn enqueue(&self, n: &Notification) -> Vec<NewMessage> {
+        let Some(payload) = payload(n) else { return Vec::new() };
+        lookout_notify::destinations(n, &self.routes, &self.channel_names)
+            .into_iter()
+            .map(|d| NewMessage {
+                channel: d.channel,
+                key: n.idempotency_key.clone(),
+                payload: payload.clone(),
+                group_key: n.group.clone(),
+                wait: d.group_wait,
+            })
+            .collect()
+    }
+
+    pub(super) fn messages_for(
+        &self,
+        t: &Transition,
+        last: Option<LastResult>,
+        incident: Option<&Incident>,
+    ) -> Vec<NewMessage> {
+        self.notification(t, last, incident).map(|n| self.enqueue(&n)).unwrap_or_default()
+    }
+}
+
+/// The outbox payload of a notification (`None`, logged, if it cannot be written).
+pub(super) fn payload(n: &Notification) -> Option<String> {
+    serde_json::to_string(n).map_err(|e| tracing::error!(error = %e, "Cannot serialize a notification.")).ok()
+}
+
+/// A log batch's record: its counts and cursors go with the alert state, transitions and messages, in one
+/// transaction. Returns the last result the messages carry.
+pub(super) fn record_for_log(batch: &LogBatch, outcome: &Outcome) -> (Record, LastResult) {
+    let last = LastResult {
+        ok: outcome.verdict.ok,
+        status: None,
+        latency_ms: 0.0,
+        error: None,
+        failed_conditions: outcome.verdict.failed_conditions.clone(),
+    };
+    let record = Record {
+        state: Some((batch.target.clone(), outcome.state.clone())),
+        log: Some(LogRecord {
+            source: batch.target.clone(),
+            cursors: batch.cursors.clone(),
+            counts: batch.counts.clone(),
+        }),
+        ..Record::default()
+    };
+    (record, last)
+}
+
+/// A probe result's record (the body as an excerpt) with the alert state. Returns the last result the messages
+/// carry.
+pub(super) fn record_for(obs: &Observation, outcome: &Outcome) -> (Record, LastResult) {
+    let v = &outcome.verdict;
+    let result = ResultRow {
+        target: obs.target.clone(),
+        at: obs.at,
+        ok: v.ok,
+        status: obs.status,
+        latency_ms: obs.timings.total_ms,
+        error: v.error.clone(),
+        failed_conditions: v.failed_conditions.clone(),
+        timings: obs.timings.clone(),
+        body_excerpt: (!obs.body.is_empty()).then(|| obs.body_excerpt(BODY_EXCERPT)),
+    };
+    let last = LastResult {
+        ok: v.ok,
+        status: obs.status,
+        latency_ms: obs.timings.total_ms,
+        error: v.error.clone(),
+        failed_conditions: v.failed_conditions.clone(),
+    };
+    let record =
+        Record { result: Some(result), state: Some((obs.target.clone(), outcome.state.clone())), ..Record::default() };
+    (record, last)
+}
+
+pub(super) fn log_transition(t: &Transition) {
+    match t.kind {
+        TransitionKind::Firing | TransitionKind::Resolved => {
+            tracing::warn!(target = %t.target, transition = %t.kind, alert = ?t.alert_id, reasons = ?t.reasons, "Alert {}.", t.kind);
+        }
+        _ => tracing::info!(target = %t.target, transition = %t.kind, reasons = ?t.reasons, "Target {}.", t.kind),
+    }
+}

@@ -1,0 +1,188 @@
+//! `lookout run`'s machinery: probe loops and log sources feed events into the engine; the engine's transitions
+//! are recorded with their incident changes and notifications in one store transaction; the outbox delivers them.
+//!
+//! ```text
+//! probe tasks ─┐
+//! log sources ─┴─Event──► Pipeline: engine ─► diagnosis ─► record (store) ─► outbox senders ─► channels
+//!                                     └──Activity──► broadcast (demo narration, live pages)
+//! ```
+//!
+//! [`Monitor::start`] loads what the store remembers (alert state, live incidents) and wires everything from the
+//! config; [`Monitor::run`] runs it until shutdown. Works with any `Store`; the binary chooses it.
+
+mod consume;
+mod diagnosis;
+mod loops;
+mod messages;
+mod reminders;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lookout_config::{Config, DiagnoseSpec};
+use lookout_core::{Event, SystemClock};
+use lookout_engine::{Engine, Reminders};
+use lookout_notify::{Backoff, Outbox};
+use lookout_store::{Store, StoreError};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::activity::ActivitySender;
+use crate::metrics::Metrics;
+use consume::Pipeline;
+
+/// Why `lookout run` could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct StartError {
+    what: &'static str,
+    #[source]
+    source: StoreError,
+}
+
+fn start_error(what: &'static str) -> impl FnOnce(StoreError) -> StartError {
+    move |source| StartError { what, source }
+}
+
+/// Everything `lookout run` runs, wired and resumed, ready to [`run`](Monitor::run).
+pub struct Monitor<S: Store> {
+    config: Config,
+    store: Arc<S>,
+    pipeline: Pipeline<S>,
+    outbox: Outbox<S>,
+}
+
+impl<S: Store> Monitor<S> {
+    /// Wires the pipeline from the config and resumes what the store remembers: live incidents and alert state
+    /// (an alert firing before a restart resolves after it); alerts of targets no longer configured are closed.
+    pub async fn start(
+        config: Config,
+        store: Arc<S>,
+        metrics: Arc<Metrics>,
+        activity: Option<ActivitySender>,
+    ) -> Result<Monitor<S>, StartError> {
+        if config.targets.is_empty() && config.logs.is_empty() {
+            tracing::warn!(config = %config.source.display(), "No [[target]] or [[log]] configured: nothing to monitor.");
+        }
+        if config.notify.is_empty() {
+            tracing::warn!(config = %config.source.display(), "No [[notify]] channel configured: alerts are only logged and stored.");
+        }
+        let mut engine = Engine::new(Arc::new(SystemClock));
+        for t in &config.targets {
+            engine.add_target(&t.name, t.conditions.clone(), t.policy);
+            engine.set_group(&t.name, &t.group);
+        }
+        for l in &config.logs {
+            engine.add_log(&l.name, l.rules.clone(), l.policy);
+            engine.set_group(&l.name, &l.group);
+        }
+        let (live, seqs) = store.live_incidents().await.map_err(start_error("cannot load the live incidents"))?;
+        for i in &live {
+            tracing::info!(incident = %i.id, status = %i.status, "Resuming incident.");
+        }
+        engine.incidents_mut().restore(live, seqs);
+        let saved = store.alert_states().await.map_err(start_error("cannot load alert state"))?;
+        let mut retired = Vec::new();
+        for (target, state) in saved {
+            if config.target(&target).is_some() || config.logs.iter().any(|l| l.name == target) {
+                if state.phase != lookout_core::Phase::Ok {
+                    tracing::info!(%target, phase = %state.phase, "Resuming alert state.");
+                }
+                engine.restore(&target, state);
+            } else {
+                retired.push((target, state));
+            }
+        }
+        // Alerts resumed from the store are firing from the first scrape on.
+        metrics.set_firing(engine.firing().count());
+
+        let channels = config
+            .notify
+            .iter()
+            .map(|n| (lookout_notify::from_config(n), Backoff { initial: n.retry_initial, max: n.retry_max }))
+            .collect();
+        let policy = lookout_notify::Policy {
+            maintenance: config.maintenance.clone(),
+            depends_on: config
+                .targets
+                .iter()
+                .filter(|t| !t.depends_on.is_empty())
+                .map(|t| (t.name.clone(), t.depends_on.clone()))
+                .collect(),
+        };
+        let observed = metrics.clone();
+        let outbox = Outbox::new(store.clone(), channels, policy)
+            .with_observer(Arc::new(move |channel, result, n| observed.notification(channel, result, n)));
+
+        let mut pipeline = Pipeline {
+            engine,
+            diagnose: diagnose_specs(&config),
+            urls: config
+                .targets
+                .iter()
+                .filter_map(|t| match &t.check {
+                    lookout_config::Check::Http(h) => Some((t.name.clone(), h.url.clone())),
+                    _ => None,
+                })
+                .collect(),
+            store: store.clone(),
+            channel_names: outbox.channel_names(),
+            waker: outbox.waker(),
+            activity,
+            book_stale: false,
+            meta: config
+                .targets
+                .iter()
+                .map(|t| (t.name.clone(), (t.group.clone(), t.alert.clone())))
+                .chain(config.logs.iter().map(|l| (l.name.clone(), (l.group.clone(), l.alert.clone()))))
+                .collect(),
+            routes: config.routes.clone(),
+            depends_on: config.targets.iter().map(|t| (t.name.clone(), t.depends_on.clone())).collect(),
+            reminders: Reminders::default(),
+            metrics,
+        };
+        pipeline.retire(retired).await.map_err(start_error("cannot record a retired target"))?;
+        Ok(Monitor { config, store, pipeline, outbox })
+    }
+
+    /// Runs probes, log sources, the pipeline, the outbox and pruning until `shutdown` turns true.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        let Monitor { config, store, pipeline, outbox } = self;
+        let mut tasks = JoinSet::new();
+        tasks.spawn(outbox.run(shutdown.clone()));
+        tasks.spawn(loops::prune(store.clone(), config.store.retention, shutdown.clone()));
+        let (tx, rx) = mpsc::channel::<Event>(1024);
+        for target in config.targets.iter().cloned() {
+            tasks.spawn(loops::probe(target, tx.clone(), shutdown.clone()));
+        }
+        for source in config.logs.iter().cloned() {
+            tasks.spawn(crate::log_source::run(source, store.clone(), tx.clone(), shutdown.clone()));
+        }
+        drop(tx);
+        pipeline.consume(rx, shutdown).await;
+        while tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Where each target and log source looks for a root cause: a target's `[target.diagnose]`, a log source's error
+/// log (read for 2 s at most).
+fn diagnose_specs(config: &Config) -> HashMap<String, DiagnoseSpec> {
+    let mut specs: HashMap<String, DiagnoseSpec> =
+        config.targets.iter().filter_map(|t| Some((t.name.clone(), t.diagnose.clone()?))).collect();
+    for l in &config.logs {
+        if let Some(error_log) = &l.error {
+            specs.insert(
+                l.name.clone(),
+                DiagnoseSpec {
+                    error_log: Some(error_log.clone()),
+                    error_format: l.error_format,
+                    processes: Vec::new(),
+                    pid_file: None,
+                    duration: Duration::from_secs(2),
+                },
+            );
+        }
+    }
+    specs
+}

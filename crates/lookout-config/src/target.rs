@@ -1,0 +1,265 @@
+//! `[[target]]`: what a probe checks (HTTP, TCP or TLS), how often, what judges it and how its root cause is
+//! diagnosed, and the validation of all that.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lookout_engine::{Condition, TargetPolicy};
+use lookout_logs::error_log::ErrorFormat;
+
+use crate::At;
+use crate::alerting::{AlertMeta, Reads, alert_meta, error_format, group_name, parse_conditions};
+use crate::error::ConfigError;
+use crate::raw::RawTarget;
+
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub name: String,
+    pub check: Check,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub conditions: Vec<Condition>,
+    pub policy: TargetPolicy,
+    /// How to find the root cause when its alert fires.
+    pub diagnose: Option<DiagnoseSpec>,
+    /// Incident group: alerts of one group share an incident (default: the target's name).
+    pub group: String,
+    pub alert: AlertMeta,
+    /// Targets or log sources this one needs: while one of them fires, this one's alerts are not sent.
+    pub depends_on: Vec<String>,
+}
+
+/// Where a target's root cause is looked for when its alert fires.
+#[derive(Clone, Debug)]
+pub struct DiagnoseSpec {
+    pub error_log: Option<PathBuf>,
+    pub error_format: ErrorFormat,
+    /// Trace the workers of processes with these names...
+    pub processes: Vec<String>,
+    /// ...or of the process whose pid this file holds (and its children: a prefork pool).
+    pub pid_file: Option<PathBuf>,
+    /// How long to trace (the server is slower while traced).
+    pub duration: Duration,
+}
+
+/// What a target's probe does.
+#[derive(Clone, Debug)]
+pub enum Check {
+    Http(HttpCheck),
+    /// TCP connect to `host:port`.
+    Tcp {
+        address: String,
+    },
+    /// TLS handshake with `host:port`, for certificate expiry.
+    Tls {
+        address: String,
+        verify: bool,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpCheck {
+    pub url: http::Uri,
+    pub method: http::Method,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    pub follow_redirects: bool,
+    pub verify_tls: bool,
+}
+
+pub(crate) fn validate_target(
+    t: RawTarget,
+    section: &str,
+    base_dir: &Path,
+    at: &At<'_>,
+) -> Result<Target, ConfigError> {
+    let name = t.name.get_ref().clone();
+    let kinds = [t.url.is_some(), t.tcp.is_some(), t.tls.is_some()].iter().filter(|b| **b).count();
+    if kinds != 1 {
+        let msg = if kinds == 0 {
+            format!(
+                "{section} has nothing to check: set one of url = \"http://...\", tcp = \"host:port\" or tls = \"host:port\""
+            )
+        } else {
+            format!("{section} sets more than one of url, tcp and tls: keep one per target")
+        };
+        return Err(at(t.name.span(), msg));
+    }
+    let http_only = [
+        ("method", t.method.as_ref().map(|m| m.span())),
+        ("headers", t.headers.as_ref().map(|h| h.span())),
+        ("body", t.body.as_ref().map(|b| b.span())),
+        ("follow_redirects", t.follow_redirects.as_ref().map(|b| b.span())),
+    ];
+    let check = if let Some(url) = &t.url {
+        let uri: http::Uri = url.get_ref().parse().map_err(|e| {
+            at(
+                url.span(),
+                format!("invalid url {:?} in {section}: {e}; write e.g. \"http://127.0.0.1:8080/\"", url.get_ref()),
+            )
+        })?;
+        match uri.scheme_str() {
+            Some("http" | "https") => {}
+            _ => {
+                return Err(at(
+                    url.span(),
+                    format!(
+                        "url {:?} in {section} must start with http:// or https:// (for TCP use tcp = \"host:port\")",
+                        url.get_ref()
+                    ),
+                ));
+            }
+        }
+        if uri.host().is_none_or(str::is_empty) {
+            return Err(at(url.span(), format!("url {:?} in {section} has no host", url.get_ref())));
+        }
+        let method = match &t.method {
+            Some(m) => http::Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes())
+                .map_err(|_| at(m.span(), format!("invalid HTTP method {:?} in {section}", m.get_ref())))?,
+            None => http::Method::GET,
+        };
+        let headers = match &t.headers {
+            Some(h) => check_headers(h.get_ref(), h.span(), section, at)?,
+            None => Vec::new(),
+        };
+        Check::Http(HttpCheck {
+            url: uri,
+            method,
+            headers,
+            body: t.body.as_ref().map(|b| b.get_ref().clone()),
+            follow_redirects: t.follow_redirects.as_ref().is_none_or(|b| *b.get_ref()),
+            verify_tls: t.verify_tls.as_ref().is_none_or(|b| *b.get_ref()),
+        })
+    } else {
+        if let Some((key, Some(span))) = http_only.into_iter().find(|(_, s)| s.is_some()) {
+            return Err(at(span, format!("{key:?} in {section} only applies to url = \"http(s)://...\" targets")));
+        }
+        let (key, addr) = match (&t.tcp, &t.tls) {
+            (Some(a), _) => ("tcp", a),
+            (_, Some(a)) => ("tls", a),
+            _ => unreachable!("exactly one check kind was verified above"),
+        };
+        if !valid_host_port(addr.get_ref()) {
+            return Err(at(
+                addr.span(),
+                format!("{key} = {:?} in {section} is not host:port; write e.g. \"127.0.0.1:5432\"", addr.get_ref()),
+            ));
+        }
+        if key == "tcp" {
+            if let Some(v) = &t.verify_tls {
+                return Err(at(v.span(), format!("\"verify_tls\" in {section} only applies to https and tls targets")));
+            }
+            Check::Tcp { address: addr.get_ref().clone() }
+        } else {
+            Check::Tls { address: addr.get_ref().clone(), verify: t.verify_tls.as_ref().is_none_or(|b| *b.get_ref()) }
+        }
+    };
+
+    let interval = t.interval.as_ref().map_or(Duration::from_secs(30), |d| d.get_ref().0);
+    let timeout = t.timeout.as_ref().map_or(Duration::from_secs(5), |d| d.get_ref().0);
+    if interval.is_zero() {
+        let span = t.interval.as_ref().map_or(t.name.span(), |d| d.span());
+        return Err(at(span, format!("\"interval\" in {section} must be greater than zero")));
+    }
+    if timeout.is_zero() {
+        let span = t.timeout.as_ref().map_or(t.name.span(), |d| d.span());
+        return Err(at(span, format!("\"timeout\" in {section} must be greater than zero")));
+    }
+
+    let mut conditions = parse_conditions(t.conditions.unwrap_or_default(), section, Reads::Probe, at)?;
+    if conditions.is_empty() {
+        conditions.push(default_condition(&check));
+    }
+
+    let threshold = |v: &Option<toml::Spanned<u32>>, key: &str, default: u32| -> Result<u32, ConfigError> {
+        match v {
+            Some(s) if *s.get_ref() == 0 => Err(at(s.span(), format!("{key:?} in {section} must be at least 1"))),
+            Some(s) => Ok(*s.get_ref()),
+            None => Ok(default),
+        }
+    };
+    let policy = TargetPolicy {
+        failure_threshold: threshold(&t.failure_threshold, "failure_threshold", 3)?,
+        success_threshold: threshold(&t.success_threshold, "success_threshold", 2)?,
+        pending_for: Duration::ZERO,
+    };
+    let diagnose = match t.diagnose {
+        None => None,
+        Some(d) => {
+            let error_format = error_format(&d.error_format, section, at)?;
+            let resolve = |p: String| {
+                let p = PathBuf::from(p);
+                if p.is_absolute() { p } else { base_dir.join(p) }
+            };
+            let duration = d.duration.as_ref().map_or(Duration::from_secs(2), |v| v.get_ref().0);
+            if let Some(v) = &d.duration
+                && (duration.is_zero() || duration > Duration::from_secs(30))
+            {
+                return Err(at(
+                    v.span(),
+                    format!(
+                        "\"duration\" in [target.diagnose] of {section} must be between 1ms and 30s: tracing slows the server"
+                    ),
+                ));
+            }
+            let spec = DiagnoseSpec {
+                error_log: d.error_log.map(resolve),
+                error_format,
+                processes: d.processes.unwrap_or_default(),
+                pid_file: d.pid_file.map(resolve),
+                duration,
+            };
+            if spec.error_log.is_none() && spec.processes.is_empty() && spec.pid_file.is_none() {
+                return Err(at(
+                    t.name.span(),
+                    format!(
+                        "[target.diagnose] of {section} needs error_log = \"...\", processes = [\"apache2\"] or pid_file = \"...\""
+                    ),
+                ));
+            }
+            Some(spec)
+        }
+    };
+    let group = group_name(&t.group, &name, section, at)?;
+    let alert = alert_meta(&t.severity, &t.labels, section, at)?;
+    let depends_on = t.depends_on.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default();
+    Ok(Target { name, check, interval, timeout, conditions, policy, diagnose, group, alert, depends_on })
+}
+
+/// When a target lists no conditions: HTTP must answer below 400, TCP and TLS must connect.
+fn default_condition(check: &Check) -> Condition {
+    let src = match check {
+        Check::Http(_) => "[STATUS] < 400",
+        Check::Tcp { .. } | Check::Tls { .. } => "[CONNECTED] == true",
+    };
+    match Condition::parse(src) {
+        Ok(c) => c,
+        Err(e) => unreachable!("built-in condition {src:?} must parse: {e}"),
+    }
+}
+
+fn valid_host_port(s: &str) -> bool {
+    match s.rsplit_once(':') {
+        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
+        None => false,
+    }
+}
+
+pub(crate) fn check_headers(
+    headers: &toml::Table,
+    span: std::ops::Range<usize>,
+    section: &str,
+    at: &At<'_>,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for (k, v) in headers {
+        let Some(v) = v.as_str() else {
+            return Err(at(span, format!("header {k:?} in {section} must be a string")));
+        };
+        if http::HeaderName::from_bytes(k.as_bytes()).is_err() || http::HeaderValue::from_str(v).is_err() {
+            return Err(at(span, format!("header {k:?} in {section} is not a valid HTTP header name and value")));
+        }
+        out.push((k.clone(), v.to_string()));
+    }
+    Ok(out)
+}

@@ -1,0 +1,496 @@
+//! The HTTP side of `lookout run` (axum): the JSON API under `/api/v1`, the server-rendered pages with their live
+//! updates (`pages`), and `/metrics`. Generic over the store: it works with whichever backend the binary opened.
+//! It reads the store and
+//! changes incidents and silences the same way the CLI does (revision-checked writes) — it never decides whether
+//! something is down.
+//!
+//! Security: it binds 127.0.0.1 unless configured; every change needs `Authorization: Bearer <token>` with one of
+//! the `[web] tokens_env` tokens (none configured: every change is refused); reads are public unless
+//! `public_reads = false`. Responses are JSON, so text from logs and servers arrives as JSON strings, never markup.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use lookout_app::activity::ActivitySender;
+use lookout_app::incidents::{ChangeError, change};
+use lookout_app::metrics::Metrics;
+use lookout_app::silences;
+use lookout_config::{Check, Config};
+use lookout_core::{IncidentChange, Timestamp};
+use lookout_store::Store;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+mod pages;
+
+/// What every handler reads: the store (any backend), the config, the metrics and the pipeline's activity.
+pub struct WebState<S> {
+    pub store: Arc<S>,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    /// What the pipeline does, for live pages (server-sent events).
+    pub events: Option<ActivitySender>,
+}
+
+// Not derived: the store itself need not be `Clone`, only its `Arc`.
+impl<S> Clone for WebState<S> {
+    fn clone(&self) -> Self {
+        WebState {
+            store: self.store.clone(),
+            config: self.config.clone(),
+            metrics: self.metrics.clone(),
+            events: self.events.clone(),
+        }
+    }
+}
+
+/// Headers on every response: a strict Content-Security-Policy (only this origin's scripts and styles, no
+/// framing), no MIME sniffing, no referrer.
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        ),
+    );
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, header::HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, header::HeaderValue::from_static("no-referrer"));
+    r
+}
+
+/// JSON with `<`, `>` and `&` written as `\u003c`, `\u003e`, `\u0026` (as Go's encoding/json does): text from
+/// logs and servers stays inert even if a client pastes a response into a page.
+pub struct SafeJson<T>(pub T);
+
+impl<T: Serialize> IntoResponse for SafeJson<T> {
+    fn into_response(self) -> Response {
+        match serde_json::to_string(&self.0) {
+            Ok(text) => {
+                let safe = text.replace('<', "\\u003c").replace('>', "\\u003e").replace('&', "\\u0026");
+                ([(header::CONTENT_TYPE, "application/json")], safe).into_response()
+            }
+            Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        }
+    }
+}
+
+/// An error as the API answers it: a status and `{"error": "..."}`.
+pub struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (self.0, SafeJson(json!({ "error": self.1 }))).into_response();
+        if self.0 == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        r
+    }
+}
+
+impl<E: std::fmt::Display> From<E> for ApiError {
+    fn from(e: E) -> Self {
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+fn err(status: StatusCode, text: impl Into<String>) -> ApiError {
+    ApiError(status, text.into())
+}
+
+/// Compares without leaking where two tokens differ through timing.
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+/// A change needs a valid token: 401 without one, 403 with a wrong one (or when none are configured).
+fn authorize_change<S: Store>(state: &WebState<S>, headers: &HeaderMap) -> ApiResult<()> {
+    let tokens = &state.config.web.tokens;
+    let Some(given) = bearer(headers) else {
+        return Err(err(StatusCode::UNAUTHORIZED, "this changes something: send Authorization: Bearer <token>"));
+    };
+    if tokens.is_empty() {
+        return Err(err(StatusCode::FORBIDDEN, "changes are disabled: no [web] tokens_env is configured"));
+    }
+    if tokens.iter().any(|t| same(t.expose(), given)) {
+        Ok(())
+    } else {
+        Err(err(StatusCode::FORBIDDEN, "this token may not change anything"))
+    }
+}
+
+fn authorize_read<S: Store>(state: &WebState<S>, headers: &HeaderMap) -> ApiResult<()> {
+    if state.config.web.public_reads { Ok(()) } else { authorize_change(state, headers) }
+}
+
+pub fn router<S: Store>(state: WebState<S>) -> axum::Router {
+    axum::Router::new()
+        .route("/", get(pages::dashboard::<S>))
+        .route("/incidents", get(pages::incidents::<S>))
+        .route("/incidents/{id}", get(pages::incident::<S>))
+        .route("/status", get(pages::status::<S>))
+        .route("/events", get(pages::events::<S>))
+        .route("/assets/{name}", get(pages::asset))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/targets", get(targets::<S>))
+        .route("/api/v1/targets/{name}/results", get(results::<S>))
+        .route("/api/v1/incidents", get(incidents::<S>))
+        .route("/api/v1/incidents/{id}", get(incident::<S>))
+        .route("/api/v1/incidents/{id}/postmortem", get(postmortem::<S>))
+        .route("/api/v1/incidents/{id}/ack", post(ack::<S>))
+        .route("/api/v1/incidents/{id}/note", post(note::<S>))
+        .route("/api/v1/incidents/{id}/resolve", post(resolve::<S>))
+        .route("/api/v1/silences", get(silences::<S>).post(add_silence::<S>))
+        .route("/api/v1/silences/{id}", axum::routing::delete(expire_silence::<S>))
+        .route("/metrics", get(metrics::<S>))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` turns true. A port that cannot be bound is logged, and monitoring goes on without the
+/// web side: being told of an outage matters more than looking at it.
+pub async fn serve<S: Store>(state: WebState<S>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let addr = state.config.web.listen;
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(%addr, error = %e, "Cannot serve the web API and /metrics; monitoring goes on without them. Set [web] listen.");
+            return;
+        }
+    };
+    match listener.local_addr() {
+        Ok(a) => tracing::info!(addr = %a, "Serving the API and /metrics."),
+        Err(_) => tracing::info!(%addr, "Serving the API and /metrics."),
+    }
+    let app = router(state);
+    let mut stopped = shutdown.clone();
+    let stop = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop);
+    let mut server = std::pin::pin!(server.into_future());
+    tokio::select! {
+        r = &mut server => {
+            if let Err(e) = r {
+                tracing::error!(error = %e, "The web server stopped.");
+            }
+            return;
+        }
+        _ = shutdown.wait_for(|s| *s) => {}
+    }
+    // Open pages keep their event streams open: give requests in flight a moment, then stop regardless.
+    if tokio::time::timeout(std::time::Duration::from_secs(2), server).await.is_err() {
+        tracing::info!("Closed the web connections still open at shutdown.");
+    }
+}
+
+#[derive(Serialize)]
+struct TargetView {
+    name: String,
+    kind: &'static str,
+    group: String,
+    severity: String,
+    state: String,
+    since: Option<Timestamp>,
+    alert_id: Option<String>,
+    reason: Option<String>,
+    last: Option<lookout_store::ResultRow>,
+}
+
+async fn targets<S: Store>(
+    State(state): State<WebState<S>>,
+    headers: HeaderMap,
+) -> ApiResult<SafeJson<Vec<TargetView>>> {
+    authorize_read(&state, &headers)?;
+    let states: HashMap<String, lookout_core::AlertState> = state.store.alert_states().await?.into_iter().collect();
+    let mut out = Vec::new();
+    let view = |name: &str, kind: &'static str, group: &str, severity: &str| {
+        let s = states.get(name).cloned().unwrap_or_default();
+        TargetView {
+            name: name.to_string(),
+            kind,
+            group: group.to_string(),
+            severity: severity.to_string(),
+            state: s.phase.as_str().to_string(),
+            since: (s.since.as_millis() > 0).then_some(s.since),
+            alert_id: s.alert_id,
+            reason: s.last_reason,
+            last: None,
+        }
+    };
+    for t in &state.config.targets {
+        let kind = match t.check {
+            Check::Http(_) => "http",
+            Check::Tcp { .. } => "tcp",
+            Check::Tls { .. } => "tls",
+        };
+        let mut v = view(&t.name, kind, &t.group, &t.alert.severity);
+        v.last = state.store.recent_results(t.name.clone(), 1).await?.into_iter().next();
+        out.push(v);
+    }
+    for l in &state.config.logs {
+        out.push(view(&l.name, "log", &l.group, &l.alert.severity));
+    }
+    Ok(SafeJson(out))
+}
+
+#[derive(Deserialize)]
+struct Range {
+    /// Milliseconds since the epoch; default: the last hour.
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+async fn results<S: Store>(
+    State(state): State<WebState<S>>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    Query(range): Query<Range>,
+) -> ApiResult<SafeJson<Vec<lookout_store::ResultRow>>> {
+    authorize_read(&state, &headers)?;
+    if state.config.target(&name).is_none() {
+        return Err(err(StatusCode::NOT_FOUND, format!("no target {name:?}")));
+    }
+    let to = range.to.map_or_else(Timestamp::now, Timestamp::from_millis);
+    let from = range.from.map_or(Timestamp::from_millis(to.as_millis() - 3_600_000), Timestamp::from_millis);
+    Ok(SafeJson(state.store.results_between(name, from, to).await?))
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<usize>,
+}
+
+async fn incidents<S: Store>(
+    State(state): State<WebState<S>>,
+    headers: HeaderMap,
+    Query(q): Query<Limit>,
+) -> ApiResult<SafeJson<Vec<lookout_core::Incident>>> {
+    authorize_read(&state, &headers)?;
+    Ok(SafeJson(state.store.incidents(q.limit.unwrap_or(50).min(1000)).await?))
+}
+
+async fn view_of<S: Store>(state: &WebState<S>, id: &str) -> ApiResult<lookout_app::incidents::IncidentView> {
+    lookout_app::incidents::load(state.store.as_ref(), &state.config, id, Timestamp::now())
+        .await?
+        .ok_or_else(|| err(StatusCode::NOT_FOUND, format!("no incident {id:?}")))
+}
+
+async fn incident<S: Store>(
+    State(state): State<WebState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<SafeJson<lookout_app::incidents::IncidentView>> {
+    authorize_read(&state, &headers)?;
+    Ok(SafeJson(view_of(&state, &id).await?))
+}
+
+async fn postmortem<S: Store>(
+    State(state): State<WebState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    authorize_read(&state, &headers)?;
+    let view = view_of(&state, &id).await?;
+    let markdown = lookout_app::postmortem::from_incident::render(&view);
+    Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], markdown).into_response())
+}
+
+#[derive(Deserialize, Default)]
+struct Who {
+    by: Option<String>,
+    text: Option<String>,
+    note: Option<String>,
+}
+
+async fn apply<S: Store>(
+    state: &WebState<S>,
+    id: &str,
+    f: impl Fn(&lookout_core::Incident) -> Result<IncidentChange, lookout_engine::IncidentError>,
+) -> ApiResult<SafeJson<lookout_core::Incident>> {
+    match change(state.store.as_ref(), id, f).await {
+        Ok(c) => Ok(SafeJson(c.incident)),
+        Err(ChangeError::NotFound(id)) => Err(err(StatusCode::NOT_FOUND, format!("no incident {id:?}"))),
+        Err(e @ (ChangeError::Refused(_) | ChangeError::KeptChanging(_))) => {
+            Err(err(StatusCode::CONFLICT, e.to_string()))
+        }
+        Err(e @ ChangeError::Store(_)) => Err(e.into()),
+    }
+}
+
+/// The optional JSON body of an incident change (an empty body is `{}`).
+fn who(body: &[u8]) -> ApiResult<Who> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Who::default());
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| err(StatusCode::BAD_REQUEST, format!("the body is not JSON like {{\"by\": \"alice\"}}: {e}")))
+}
+
+impl Who {
+    fn by(&self) -> String {
+        self.by.clone().filter(|b| !b.trim().is_empty()).unwrap_or_else(|| "api".into())
+    }
+}
+
+async fn ack<S: Store>(
+    State(state): State<WebState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<SafeJson<lookout_core::Incident>> {
+    authorize_change(&state, &headers)?;
+    let w = who(&body)?;
+    let by = w.by();
+    apply(&state, &id, |i| lookout_engine::incident::acknowledge(i, &by, Timestamp::now())).await
+}
+
+async fn note<S: Store>(
+    State(state): State<WebState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<SafeJson<lookout_core::Incident>> {
+    authorize_change(&state, &headers)?;
+    let w = who(&body)?;
+    let (by, text) = (w.by(), w.text.clone().unwrap_or_default());
+    apply(&state, &id, |i| lookout_engine::incident::note(i, &by, &text, Timestamp::now())).await
+}
+
+async fn resolve<S: Store>(
+    State(state): State<WebState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> ApiResult<SafeJson<lookout_core::Incident>> {
+    authorize_change(&state, &headers)?;
+    let w = who(&body)?;
+    let (by, text) = (w.by(), w.note.clone());
+    apply(&state, &id, |i| lookout_engine::incident::resolve_by_hand(i, &by, text.as_deref(), Timestamp::now())).await
+}
+
+#[derive(Deserialize)]
+struct All {
+    all: Option<bool>,
+}
+
+async fn silences<S: Store>(
+    State(state): State<WebState<S>>,
+    headers: HeaderMap,
+    Query(q): Query<All>,
+) -> ApiResult<SafeJson<Vec<lookout_store::Silence>>> {
+    authorize_read(&state, &headers)?;
+    Ok(SafeJson(state.store.silences(q.all.unwrap_or(false), Timestamp::now()).await?))
+}
+
+#[derive(Deserialize)]
+struct SilenceRequest {
+    matchers: Vec<String>,
+    /// e.g. "2h" (default 1h).
+    duration: Option<String>,
+    comment: String,
+    by: Option<String>,
+}
+
+async fn add_silence<S: Store>(
+    State(state): State<WebState<S>>,
+    headers: HeaderMap,
+    Json(req): Json<SilenceRequest>,
+) -> ApiResult<(StatusCode, SafeJson<lookout_store::Silence>)> {
+    authorize_change(&state, &headers)?;
+    let now = Timestamp::now();
+    let silence = silences::SilenceRequest {
+        matchers: req.matchers,
+        starts_at: now,
+        duration: req.duration,
+        comment: req.comment,
+        by: req.by.filter(|b| !b.trim().is_empty()).unwrap_or_else(|| "api".into()),
+    }
+    .validate()
+    .map_err(|e| err(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let id = state.store.add_silence(silence).await?;
+    let stored = state.store.silences(true, now).await?.into_iter().find(|s| s.id == id);
+    stored
+        .map(|s| (StatusCode::CREATED, SafeJson(s)))
+        .ok_or_else(|| err(StatusCode::INTERNAL_SERVER_ERROR, "the silence vanished"))
+}
+
+async fn expire_silence<S: Store>(
+    State(state): State<WebState<S>>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> ApiResult<StatusCode> {
+    authorize_change(&state, &headers)?;
+    if state.store.expire_silence(id, Timestamp::now()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(err(StatusCode::NOT_FOUND, format!("no silence #{id} in force")))
+    }
+}
+
+/// The OpenAPI document of `/api/v1` (checked against the routes above by the tests).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// OpenMetrics for scrapers that ask for it (`Accept: application/openmetrics-text`), the Prometheus text format
+/// otherwise.
+async fn metrics<S: Store>(State(state): State<WebState<S>>, headers: HeaderMap) -> ApiResult<Response> {
+    authorize_read(&state, &headers)?;
+    let open = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/openmetrics-text"));
+    Ok(if open {
+        ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
+            .into_response()
+    } else {
+        ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render_prometheus())
+            .into_response()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every `/api/v1` route registered in `router()` is in the OpenAPI document with its method, and the
+    /// document names no route that is not registered.
+    #[test]
+    fn the_openapi_document_lists_exactly_the_registered_routes() {
+        let source = include_str!("lib.rs");
+        let start = source.find("pub fn router<").unwrap();
+        let end = start + source[start..].find("\n}\n").unwrap();
+        let mut registered: Vec<(String, String)> = Vec::new();
+        for line in source[start..end].lines().map(str::trim).filter(|l| l.starts_with(".route(\"/api/v1")) {
+            let path = line.split('"').nth(1).unwrap().to_string();
+            let handlers = &line[line.find(',').unwrap()..];
+            for method in ["get", "post", "delete", "put", "patch"] {
+                if handlers.contains(&format!("{method}(")) {
+                    registered.push((path.clone(), method.to_string()));
+                }
+            }
+        }
+        let doc: serde_json::Value = serde_json::from_str(super::OPENAPI).unwrap();
+        let mut documented: Vec<(String, String)> = doc["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(p, ops)| ops.as_object().unwrap().keys().map(move |m| (p.clone(), m.clone())))
+            .collect();
+        registered.sort();
+        documented.sort();
+        assert_eq!(registered, documented);
+    }
+}
