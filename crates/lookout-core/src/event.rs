@@ -168,10 +168,7 @@ impl Observation {
 
     /// The first `max` characters of the body, for storage and messages.
     pub fn body_excerpt(&self, max: usize) -> String {
-        match self.body.char_indices().nth(max) {
-            Some((i, _)) => format!("{}…", &self.body[..i]),
-            None => self.body.clone(),
-        }
+        crate::text::truncate(&self.body, max + 1)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod duration;
 pub mod event;
 pub mod incident;
 pub mod key;
+pub mod text;
 
 pub use alert::{AlertState, Phase, Transition, TransitionKind, alert_id};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};

@@ -52,7 +52,7 @@ pub fn subject(d: &Delivery) -> String {
     match d.notifications.as_slice() {
         [one] if one.state == "firing" => format!("[lookout] FIRING: {}", one.summary),
         [one] => format!("[lookout] RESOLVED: {}", one.summary),
-        _ => format!("[lookout] {}", crate::slack::group_summary(d)),
+        _ => format!("[lookout] {}", d.summary()),
     }
     .replace(['\r', '\n'], " ")
 }

@@ -51,10 +51,26 @@ pub struct Delivery {
     pub notifications: Vec<Notification>,
 }
 
+/// Alerts named in one line or message before the rest are counted ("and 3 more").
+pub(crate) const MAX_LISTED: usize = 10;
+
 impl Delivery {
-    /// Whether every alert in it is resolved.
-    pub fn all_resolved(&self) -> bool {
-        self.notifications.iter().all(|n| n.state == "resolved")
+    /// One line for a delivery of one or several alerts, used by every channel that needs a title or summary:
+    /// "3 alerts FIRING in shop: web, api, db".
+    pub fn summary(&self) -> String {
+        let firing: Vec<&Notification> = self.notifications.iter().filter(|n| n.state == "firing").collect();
+        let group = self.notifications.first().map_or("", |n| n.group.as_str());
+        let (n, state, list): (usize, &str, Vec<&Notification>) = if firing.is_empty() {
+            (self.notifications.len(), "RESOLVED", self.notifications.iter().collect())
+        } else {
+            (firing.len(), "FIRING", firing)
+        };
+        let mut names: Vec<&str> = list.iter().map(|n| n.target.as_str()).collect();
+        names.dedup();
+        let shown = names.iter().take(MAX_LISTED).copied().collect::<Vec<_>>().join(", ");
+        let more = names.len().saturating_sub(MAX_LISTED);
+        let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+        format!("{n} alert{} {state} in {group}: {shown}{more}", if n == 1 { "" } else { "s" })
     }
 }
 

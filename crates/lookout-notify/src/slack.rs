@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use http::Uri;
+use lookout_core::text::truncate;
 use serde_json::{Value, json};
 
 use crate::http_post::post_json;
@@ -24,37 +25,12 @@ impl Slack {
 }
 
 /// Sections listing alerts one by one; the rest are counted.
-const MAX_LISTED: usize = 10;
 const HEADER_MAX: usize = 150;
 const SECTION_MAX: usize = 3000;
 
 /// Escapes text for Slack's mrkdwn: `&`, `<` and `>` are the characters Slack asks to escape.
 pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max.saturating_sub(1)) {
-        Some((i, _)) if text.chars().count() > max => format!("{}…", &text[..i]),
-        _ => text.to_string(),
-    }
-}
-
-/// One line for a delivery of several alerts: "3 alerts FIRING in shop: web, api, db".
-pub fn group_summary(d: &Delivery) -> String {
-    let firing: Vec<&Notification> = d.notifications.iter().filter(|n| n.state == "firing").collect();
-    let group = d.notifications.first().map_or("", |n| n.group.as_str());
-    let (n, state, list): (usize, &str, Vec<&Notification>) = if firing.is_empty() {
-        (d.notifications.len(), "RESOLVED", d.notifications.iter().collect())
-    } else {
-        (firing.len(), "FIRING", firing)
-    };
-    let mut names: Vec<&str> = list.iter().map(|n| n.target.as_str()).collect();
-    names.dedup();
-    let shown = names.iter().take(MAX_LISTED).copied().collect::<Vec<_>>().join(", ");
-    let more = names.len().saturating_sub(MAX_LISTED);
-    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
-    format!("{n} alert{} {state} in {group}: {shown}{more}", if n == 1 { "" } else { "s" })
 }
 
 fn alert_section(n: &Notification) -> Value {
@@ -77,16 +53,16 @@ pub fn body(d: &Delivery) -> Value {
     let title = match d.notifications.as_slice() {
         [one] if one.state == "firing" => format!("🔴 FIRING: {}", one.summary),
         [one] => format!("✅ RESOLVED: {}", one.summary),
-        _ => group_summary(d),
+        _ => d.summary(),
     };
     let mut blocks = vec![
         json!({"type": "header", "text": {"type": "plain_text", "text": truncate(&title, HEADER_MAX), "emoji": true}}),
     ];
-    for n in d.notifications.iter().take(MAX_LISTED) {
+    for n in d.notifications.iter().take(crate::MAX_LISTED) {
         blocks.push(alert_section(n));
     }
-    if d.notifications.len() > MAX_LISTED {
-        let rest = d.notifications.len() - MAX_LISTED;
+    if d.notifications.len() > crate::MAX_LISTED {
+        let rest = d.notifications.len() - crate::MAX_LISTED;
         blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": format!("…and {rest} more alerts in this group.")}}));
     }
     let first = d.notifications.first();
@@ -101,7 +77,7 @@ pub fn body(d: &Delivery) -> Value {
     blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": context.join(" · ")}]}));
     let fallback = match d.notifications.as_slice() {
         [one] => one.summary.clone(),
-        _ => group_summary(d),
+        _ => d.summary(),
     };
     json!({"text": escape(&fallback), "blocks": blocks})
 }

@@ -39,7 +39,7 @@ pub fn default_body(d: &Delivery) -> Result<Value, SendError> {
     if let Some(obj) = body.as_object_mut() {
         obj.insert("idempotency_key".into(), Value::String(d.key.clone()));
         if d.notifications.len() > 1 {
-            obj.insert("summary".into(), Value::String(crate::slack::group_summary(d)));
+            obj.insert("summary".into(), Value::String(d.summary()));
         }
         obj.insert("alerts".into(), alerts);
     }

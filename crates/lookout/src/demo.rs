@@ -98,7 +98,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     if let Ok(tail) = std::fs::read_to_string(root.join("logs/error.log"))
         && let Some(line) = tail.lines().rev().find(|l| l.contains("PHP Fatal error"))
     {
-        n.detail(&format!("the shop's error log says: {}", truncate(line, 160)));
+        n.detail(&format!("the shop's error log says: {}", lookout_core::text::truncate(line, 161)));
     }
 
     // 4. The fix.
@@ -168,13 +168,6 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     }
     n.say("Demo complete.");
     Ok(())
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
 }
 
 /// Writes the shop's files; returns the document root.

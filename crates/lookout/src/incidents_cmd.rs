@@ -9,6 +9,7 @@ use std::path::Path;
 
 use lookout_app::incidents::{self, ChangeError, IncidentView, change};
 use lookout_config::Config;
+use lookout_core::text::one_line;
 use lookout_core::{Incident, IncidentStatus, Timestamp, format_duration};
 use lookout_store::Store;
 
@@ -45,7 +46,7 @@ pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) ->
         },
         Action::Ack { id, by } => change(&store, &id, |i| lookout_engine::incident::acknowledge(i, &by, now))
             .await
-            .map(|c| format!("Acknowledged {} as {}.\n", c.incident.id, plain(&by))),
+            .map(|c| format!("Acknowledged {} as {}.\n", c.incident.id, one_line(&by))),
         Action::Note { id, text, by } => change(&store, &id, |i| lookout_engine::incident::note(i, &by, &text, now))
             .await
             .map(|c| format!("Noted on {}.\n", c.incident.id)),
@@ -53,7 +54,7 @@ pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) ->
             change(&store, &id, |i| lookout_engine::incident::resolve_by_hand(i, &by, note.as_deref(), now)).await.map(
                 |c| {
                     let firing = c.incident.alerts.iter().filter(|a| a.resolved_at.is_none()).count();
-                    let mut s = format!("Resolved {} as {}.", c.incident.id, plain(&by));
+                    let mut s = format!("Resolved {} as {}.", c.incident.id, one_line(&by));
                     if firing > 0 {
                         let _ = write!(
                             s,
@@ -79,11 +80,6 @@ pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) ->
     }
 }
 
-/// Text from logs and people, safe for a terminal: control characters (escape sequences, newlines) become spaces.
-pub fn plain(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
-}
-
 fn duration_of(i: &Incident, now: Timestamp) -> String {
     format_duration(std::time::Duration::from_secs(i.resolved_at.unwrap_or(now).since(i.first_failure_at).as_secs()))
 }
@@ -95,8 +91,8 @@ fn list_table(incidents: &[Incident], now: Timestamp) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{:<28} {:<9} {:<21} {:>9}  {:<12} TITLE", "ID", "STATUS", "OPENED (UTC)", "DURATION", "ACK");
     for i in incidents {
-        let ack = i.ack.as_ref().map_or("-".to_string(), |a| plain(&a.by));
-        let title: String = plain(&i.title()).chars().take(100).collect();
+        let ack = i.ack.as_ref().map_or("-".to_string(), |a| one_line(&a.by));
+        let title: String = one_line(&i.title()).chars().take(100).collect();
         let _ = writeln!(
             s,
             "{:<28} {:<9} {:<21} {:>9}  {:<12} {title}",
@@ -115,11 +111,11 @@ fn show_text(v: &IncidentView) -> String {
     let mut s = String::new();
     let state = match (i.status, &i.resolved_by) {
         (IncidentStatus::Open, _) => "OPEN".to_string(),
-        (IncidentStatus::Resolved, Some(by)) => format!("RESOLVED by hand by {}", plain(by)),
+        (IncidentStatus::Resolved, Some(by)) => format!("RESOLVED by hand by {}", one_line(by)),
         (IncidentStatus::Resolved, None) => "RESOLVED".to_string(),
     };
     let _ = writeln!(s, "Incident {} — {state}", i.id);
-    let _ = writeln!(s, "{}", plain(&i.title()));
+    let _ = writeln!(s, "{}", one_line(&i.title()));
     let _ = writeln!(s, "Group:         {}", i.group);
     let _ = writeln!(s, "First failure: {}", i.first_failure_at.to_rfc3339_seconds());
     let _ = writeln!(
@@ -133,32 +129,22 @@ fn show_text(v: &IncidentView) -> String {
             writeln!(s, "Resolved:      {} (lasted {})", at.to_rfc3339_seconds(), format_duration(v.impact.duration()));
     }
     if let Some(a) = &i.ack {
-        let _ = writeln!(s, "Acknowledged:  by {} at {}", plain(&a.by), a.at.to_rfc3339_seconds());
+        let _ = writeln!(s, "Acknowledged:  by {} at {}", one_line(&a.by), a.at.to_rfc3339_seconds());
     }
     for (a, d) in i.diagnoses() {
-        let _ = writeln!(s, "Diagnosis ({}): {}", a.target, plain(&d.verdict));
+        let _ = writeln!(s, "Diagnosis ({}): {}", a.target, one_line(&d.verdict));
     }
     let _ = writeln!(s, "\nImpact:");
     for line in v.impact.lines() {
-        let _ = writeln!(s, "  {}", plain(&line));
+        let _ = writeln!(s, "  {}", one_line(&line));
     }
     if v.impact.requests.is_empty() && v.impact.probes.is_empty() {
         let _ = writeln!(s, "  nothing measured (no access log or probe results for the incident's window)");
     }
     let _ = writeln!(s, "\nTimeline (UTC):");
     for e in &v.timeline {
-        let by = e.by.as_deref().map(|b| format!(" [{}]", plain(b))).unwrap_or_default();
-        let _ = writeln!(s, "  {}  {:<14} {}{by}", e.at.to_rfc3339_seconds(), e.kind.as_str(), plain(&e.text));
+        let by = e.by.as_deref().map(|b| format!(" [{}]", one_line(b))).unwrap_or_default();
+        let _ = writeln!(s, "  {}  {:<14} {}{by}", e.at.to_rfc3339_seconds(), e.kind.as_str(), one_line(&e.text));
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn terminal_output_carries_no_escape_sequences_or_line_breaks_from_logs() {
-        assert_eq!(plain("ok\x1b[2J\x1b]0;pwned\x07\nnext\r"), "ok [2J ]0;pwned  next ");
-    }
 }

@@ -12,7 +12,7 @@ use lookout_config::Config;
 use lookout_core::{Timestamp, format_duration};
 use lookout_store::Store;
 
-use crate::incidents_cmd::plain;
+use lookout_core::text::one_line;
 
 pub enum Action {
     Add { matchers: Vec<String>, duration: Option<String>, start: Option<String>, comment: String, by: String },
@@ -43,8 +43,8 @@ pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) ->
                 starts_at.to_rfc3339_seconds(),
                 silence.ends_at.to_rfc3339_seconds(),
                 format_duration(silence.ends_at.since(starts_at)),
-                plain(&silence.created_by),
-                plain(&silence.comment)
+                one_line(&silence.created_by),
+                one_line(&silence.comment)
             )?;
             Ok(0)
         }
@@ -74,9 +74,9 @@ pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) ->
                         state,
                         s.starts_at.to_rfc3339_seconds(),
                         s.ends_at.to_rfc3339_seconds(),
-                        plain(&s.created_by),
-                        plain(&s.matchers.join(" ")),
-                        plain(&s.comment)
+                        one_line(&s.created_by),
+                        one_line(&s.matchers.join(" ")),
+                        one_line(&s.comment)
                     )?;
                 }
             }

@@ -175,6 +175,9 @@ async fn reminders_dependencies_silences_and_maintenance() {
     let (code, _, err) = lookout_with_config(&["silence", "add", "severity", "--comment", "x"], &config).await;
     assert_eq!(code, 2);
     assert!(err.contains("has no operator"), "{err}");
+    let (code, _, err) =
+        lookout_with_config(&["silence", "add", "group=shop", "--duration", "0s", "--comment", "x"], &config).await;
+    assert_eq!((code, err.trim()), (2, "error: duration: must be more than 0s"), "the same rule as the API");
     assert_eq!(receiver.problems(), Vec::<String>::new());
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();

@@ -182,6 +182,18 @@ async fn api_reads_changes_with_tokens_and_metrics() {
         .await;
     assert_eq!(status, 400);
     assert!(body.contains("has no operator"), "{body}");
+    // The same rule as `lookout silence add`: a silence of no length is refused, not stored.
+    let (status, body) = api
+        .call(
+            Method::POST,
+            "/api/v1/silences",
+            Some(TOKEN),
+            Some(serde_json::json!({"matchers": ["group=shop"], "duration": "0s", "comment": "x"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("duration: must be more than 0s"), "{body}");
+    assert_eq!(api.get("/api/v1/silences").await.as_array().unwrap().len(), 1);
     let (status, _) = api.call(Method::DELETE, &format!("/api/v1/silences/{sid}"), None, None).await;
     assert_eq!(status, 401);
     let (status, _) = api.call(Method::DELETE, &format!("/api/v1/silences/{sid}"), Some(TOKEN), None).await;

@@ -128,7 +128,7 @@ impl Condition {
 
     fn describe(&self, lhs: &Value, rhs: &Value) -> String {
         let show = |operand: &Operand, v: &Value| -> Option<String> {
-            operand.placeholder().map(|_| truncate(&v.as_text(), 60))
+            operand.placeholder().map(|_| lookout_core::text::truncate(&lookout_core::text::one_line(&v.as_text()), 61))
         };
         let (lhs_src, rhs_src) = self.sides_source();
         let l = match show(&self.lhs, lhs) {
@@ -147,14 +147,6 @@ impl Condition {
             Ok((_, start, len)) => (self.source[..start].trim(), self.source[start + len..].trim()),
             Err(_) => (self.source.as_str(), ""),
         }
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    let one_line: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    match one_line.char_indices().nth(max) {
-        Some((i, _)) => format!("{}…", &one_line[..i]),
-        None => one_line,
     }
 }
 

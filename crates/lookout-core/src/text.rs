@@ -1,0 +1,33 @@
+//! Text from outside (logs, servers, people) shortened and flattened for one line of a terminal, a condition's
+//! reason or a chat message. One definition, so every surface cuts the same way.
+
+/// Control characters (escape sequences, line breaks) as spaces: safe on one line of a terminal.
+pub fn one_line(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
+}
+
+/// At most `max` (≥ 1) characters: the text itself when it fits, else its first `max - 1` characters and `…`.
+pub fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max.saturating_sub(1)) {
+        Some((i, _)) if text[i..].chars().nth(1).is_some() => format!("{}…", &text[..i]),
+        _ => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_to_at_most_max_characters_with_an_ellipsis() {
+        assert_eq!(truncate("abcdef", 6), "abcdef");
+        assert_eq!(truncate("abcdefg", 6), "abcde…");
+        assert_eq!(truncate("äöüßéè-x", 4), "äöü…", "counts characters, not bytes");
+        assert_eq!(truncate("", 3), "");
+    }
+
+    #[test]
+    fn flattens_control_characters() {
+        assert_eq!(one_line("ok\x1b[2J\x1b]0;pwned\x07\nnext\r"), "ok [2J ]0;pwned  next ");
+    }
+}
