@@ -12,7 +12,7 @@ use lookout_config::Config;
 #[derive(Parser)]
 #[command(
     name = "lookout",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("LOOKOUT_GIT_COMMIT"), ")"),
     about = "Watches web servers, alerts within seconds when users get errors, and keeps the record."
 )]
 struct Cli {

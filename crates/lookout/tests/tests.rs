@@ -5,6 +5,7 @@
 mod support;
 
 mod apache_live;
+mod architecture;
 mod browser;
 mod channels;
 mod check_cli;
@@ -19,4 +20,5 @@ mod notify;
 mod postmortem_cli;
 mod probes;
 mod run_daemon;
+mod version_cli;
 mod web_api;

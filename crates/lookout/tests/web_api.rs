@@ -255,7 +255,7 @@ async fn api_reads_changes_with_tokens_and_metrics() {
             String::from_utf8_lossy(&out.stderr)
         );
     } else {
-        eprintln!("SKIPPED promtool: not installed (apt-get install prometheus)");
+        crate::support::missing_package("promtool is not installed (apt-get install prometheus)");
     }
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();

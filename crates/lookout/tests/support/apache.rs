@@ -32,11 +32,11 @@ impl Apache {
     /// or mod_php is not installed (CI installs both, so there it always runs).
     pub fn start(files: &[(&str, &str)]) -> Option<Apache> {
         let Ok(apache2) = which("apache2") else {
-            eprintln!("SKIPPED: apache2 is not installed (apt-get install apache2 libapache2-mod-php)");
+            crate::support::missing_package("apache2 is not installed (apt-get install apache2 libapache2-mod-php)");
             return None;
         };
         let Some(php) = php_module() else {
-            eprintln!("SKIPPED: mod_php is not installed (apt-get install libapache2-mod-php)");
+            crate::support::missing_package("mod_php is not installed (apt-get install libapache2-mod-php)");
             return None;
         };
         let dir = tempfile::tempdir().unwrap();

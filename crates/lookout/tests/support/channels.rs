@@ -185,7 +185,7 @@ impl RealAlertmanager {
         let bin =
             ["/usr/bin/prometheus-alertmanager", "/usr/bin/alertmanager"].into_iter().find(|p| Path::new(p).exists());
         let Some(bin) = bin else {
-            eprintln!("SKIPPED: Alertmanager is not installed (apt-get install prometheus-alertmanager)");
+            crate::support::missing_package("Alertmanager is not installed (apt-get install prometheus-alertmanager)");
             return None;
         };
         let dir = tempfile::tempdir().unwrap();
@@ -285,7 +285,7 @@ impl SmtpSink {
         let python = "/usr/bin/python3";
         let ok = Command::new(python).args(["-c", "import aiosmtpd"]).output().is_ok_and(|o| o.status.success());
         if !ok {
-            eprintln!("SKIPPED: aiosmtpd is not installed (apt-get install python3-aiosmtpd)");
+            crate::support::missing_package("aiosmtpd is not installed (apt-get install python3-aiosmtpd)");
             return None;
         }
         let tmp = tempfile::tempdir().unwrap();

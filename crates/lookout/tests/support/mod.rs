@@ -408,3 +408,13 @@ pub async fn wait_until<F: std::future::Future<Output = bool>>(
 pub fn open_store(path: &Path) -> lookout_store::AnyStore {
     lookout_store::open(&lookout_config::StoreConfig::sqlite(path.to_path_buf())).expect("the test's store opens")
 }
+
+/// A real component a test needs is not installed: the test is skipped, visibly. Under `LOOKOUT_REQUIRE_ALL=1`
+/// (set by `.ci/run`) that is a failure, so a missing install step cannot pass CI unseen. (Tests that need root
+/// and find none print their own SKIPPED line: a privilege, not a package.)
+pub fn missing_package(what: &str) {
+    if std::env::var("LOOKOUT_REQUIRE_ALL").is_ok_and(|v| v == "1") {
+        panic!("SKIPPED but LOOKOUT_REQUIRE_ALL=1: {what}");
+    }
+    eprintln!("SKIPPED: {what}");
+}

@@ -23,8 +23,8 @@ impl Browser {
     /// `None`, with the reason printed, where chromium or chromedriver is not installed (CI installs both).
     pub async fn start() -> Option<Browser> {
         if !Path::new("/usr/bin/chromedriver").exists() || !Path::new("/usr/bin/chromium").exists() {
-            eprintln!(
-                "SKIPPED: chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)"
+            crate::support::missing_package(
+                "chromium and chromium-driver are not installed (apt-get install chromium chromium-driver)",
             );
             return None;
         }
