@@ -35,12 +35,12 @@ impl AnyStore {
     }
 }
 
-/// Each method forwards to the backend (`pub fn` for an inherent method, `fn` in a trait impl).
+/// Each method forwards to the backend.
 macro_rules! delegate {
-    ($( $(#[$attr:meta])* $vis:vis fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
+    ($( $(#[$attr:meta])* fn $name:ident(&self $(, $arg:ident : $ty:ty)*) -> $ret:ty; )*) => {
         $(
             $(#[$attr])*
-            $vis fn $name(&self $(, $arg: $ty)*) -> impl Future<Output = Result<$ret>> + Send {
+            fn $name(&self $(, $arg: $ty)*) -> impl Future<Output = Result<$ret>> + Send {
                 async move {
                     match self {
                         AnyStore::Sqlite(s) => s.$name($($arg),*).await,
@@ -63,35 +63,6 @@ impl OutboxStore for AnyStore {
         fn was_delivered(&self, channel: String, prefix: String) -> bool;
         fn silences(&self, include_ended: bool, now: Timestamp) -> Vec<Silence>;
         fn alert_states(&self) -> Vec<(String, AlertState)>;
-    }
-}
-
-/// [`OutboxStore`]'s methods again, as inherent methods. A supertrait's methods can be called on a concrete type only
-/// with that trait in scope; these keep `store.silences(..)` and the like working on an `AnyStore` in code that
-/// imports only [`Store`]. (Generic code bounded by `Store` sees them through the supertrait and needs nothing.)
-/// Inherent methods win over trait methods, so importing both traits is not ambiguous either.
-///
-/// ```
-/// use lookout_store::{AnyStore, Record, Store};
-///
-/// # async fn f(store: &AnyStore) -> lookout_store::Result<()> {
-/// store.record(Record::default()).await?;
-/// let silences = store.silences(false, lookout_core::Timestamp::now()).await?;
-/// # Ok(())
-/// # }
-/// ```
-impl AnyStore {
-    delegate! {
-        pub fn next_pending(&self, channel: String) -> Option<OutboxMessage>;
-        pub fn pending_in_group(&self, channel: String, group_key: String) -> Vec<OutboxMessage>;
-        pub fn mark_attempted(&self, ids: Vec<i64>) -> ();
-        pub fn mark_delivered(&self, ids: Vec<i64>, at: Timestamp, note: Option<String>) -> ();
-        pub fn mark_abandoned(&self, ids: Vec<i64>, at: Timestamp, error: String) -> ();
-        pub fn mark_suppressed(&self, ids: Vec<i64>, at: Timestamp, reason: String) -> ();
-        pub fn mark_failed(&self, ids: Vec<i64>, next_attempt_at: Timestamp, error: String) -> ();
-        pub fn was_delivered(&self, channel: String, prefix: String) -> bool;
-        pub fn silences(&self, include_ended: bool, now: Timestamp) -> Vec<Silence>;
-        pub fn alert_states(&self) -> Vec<(String, AlertState)>;
     }
 }
 

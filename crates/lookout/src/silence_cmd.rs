@@ -10,7 +10,7 @@ use anyhow::Context;
 use lookout_app::silences::SilenceRequest;
 use lookout_config::Config;
 use lookout_core::{Timestamp, format_duration};
-use lookout_store::Store;
+use lookout_store::{OutboxStore, Store};
 
 use lookout_core::text::one_line;
 

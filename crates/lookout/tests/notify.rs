@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use lookout_config::Config;
-use lookout_store::Store;
+use lookout_store::{OutboxStore, Store};
 use tokio::sync::watch;
 
 use crate::support::{Receiver, Target, free_port, wait_until};

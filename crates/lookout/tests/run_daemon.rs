@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use lookout_core::Phase;
-use lookout_store::Store;
+use lookout_store::{OutboxStore, Store};
 
 use crate::support::{Receiver, Target, free_port, lookout_bin, wait_until, write_config};
 
