@@ -10,6 +10,7 @@
 //! ```
 
 pub mod activity;
+pub mod check;
 pub mod impact;
 pub mod incidents;
 pub mod log_source;

@@ -293,7 +293,7 @@ async fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return config_error(e.to_string()),
             };
-            let reports = match check::run_checks(&config, &targets).await {
+            let reports = match lookout_app::check::run(&config, &targets).await {
                 Ok(r) => r,
                 Err(e) => return config_error(e),
             };

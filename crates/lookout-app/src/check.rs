@@ -1,0 +1,79 @@
+//! `lookout check`'s use case: every selected target probed once, concurrently, and judged by its conditions —
+//! the "test before production" gate. The binary prints the reports.
+
+use lookout_config::Config;
+use lookout_core::Observation;
+use lookout_engine::{Verdict, judge};
+use serde::Serialize;
+
+/// One check's outcome, as printed by `--json`.
+#[derive(Debug, Serialize)]
+pub struct CheckReport {
+    pub name: String,
+    pub kind: lookout_core::ProbeKind,
+    pub ok: bool,
+    pub status: Option<u16>,
+    pub latency_ms: f64,
+    pub failed_conditions: Vec<String>,
+    pub error: Option<String>,
+    pub timings: lookout_core::Timings,
+    /// Leaf certificate expiry (RFC 3339), when TLS was used.
+    pub certificate_expires_at: Option<String>,
+}
+
+impl CheckReport {
+    fn new(obs: &Observation, verdict: Verdict) -> Self {
+        CheckReport {
+            name: obs.target.clone(),
+            kind: obs.kind,
+            ok: verdict.ok,
+            status: obs.status,
+            latency_ms: (obs.timings.total_ms * 10.0).round() / 10.0,
+            failed_conditions: verdict.failed_conditions,
+            error: verdict.error,
+            timings: obs.timings.clone(),
+            certificate_expires_at: obs.cert_not_after.map(|t| t.to_rfc3339()),
+        }
+    }
+
+    /// The first reason it failed.
+    pub fn detail(&self) -> String {
+        self.error.clone().or_else(|| self.failed_conditions.first().cloned()).unwrap_or_default()
+    }
+}
+
+/// Probes the selected targets of `config` concurrently, in config order.
+pub async fn run(config: &Config, only: &[String]) -> Result<Vec<CheckReport>, String> {
+    let unknown: Vec<&String> = only.iter().filter(|n| config.target(n).is_none()).collect();
+    if !unknown.is_empty() {
+        let known: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
+        return Err(format!(
+            "no target named {}; targets in {}: {}",
+            unknown.iter().map(|n| format!("{n:?}")).collect::<Vec<_>>().join(", "),
+            config.source.display(),
+            if known.is_empty() { "(none)".to_string() } else { known.join(", ") }
+        ));
+    }
+    let selected: Vec<_> =
+        config.targets.iter().filter(|t| only.is_empty() || only.contains(&t.name)).cloned().collect();
+    if selected.is_empty() {
+        return Err(format!("{} defines no [[target]]; add one (see lookout.example.toml)", config.source.display()));
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (i, t) in selected.into_iter().enumerate() {
+        set.spawn(async move {
+            let obs = lookout_probe::probe(&t).await;
+            let verdict = judge(&t.conditions, &obs);
+            (i, CheckReport::new(&obs, verdict))
+        });
+    }
+    let mut reports: Vec<(usize, CheckReport)> = Vec::new();
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(pair) => reports.push(pair),
+            Err(e) => return Err(format!("a check crashed: {e}")),
+        }
+    }
+    reports.sort_by_key(|(i, _)| *i);
+    Ok(reports.into_iter().map(|(_, r)| r).collect())
+}
