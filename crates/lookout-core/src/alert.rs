@@ -103,7 +103,7 @@ pub struct Transition {
     /// Why the target is failing (failed conditions or the probe error); empty when resolving.
     pub reasons: Vec<String>,
     pub consecutive: u32,
-    /// The probable root cause, when a diagnosis ran for this transition (set by the runtime, not the engine).
+    /// The probable root cause, when a diagnosis ran for this transition (set by the pipeline, not the engine).
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",

@@ -4,7 +4,7 @@
 //!
 //! The store is the truth. [`IncidentBook`] is `lookout run`'s working copy of the live incidents; a change whose
 //! expected revision the store no longer has (someone acknowledged or resolved it meanwhile) is refused there,
-//! and the runtime reloads the book and applies the transition again.
+//! and the pipeline reloads the book and applies the transition again.
 
 use std::collections::HashMap;
 

@@ -66,7 +66,7 @@ fn critical() -> String {
     "critical".into()
 }
 
-/// What the runtime knows about an alert beyond its transition: its incident, group and labels.
+/// What the pipeline knows about an alert beyond its transition: its incident, group and labels.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Meta {
     pub incident: Option<String>,
