@@ -20,5 +20,6 @@ mod notify;
 mod postmortem_cli;
 mod probes;
 mod run_daemon;
+mod store_choice;
 mod version_cli;
 mod web_api;
