@@ -25,19 +25,21 @@ impl Config {
     pub fn load_without_secrets(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::Io { path: path.to_path_buf(), message: e.to_string() })?;
-        let real = |k: &str| std::env::var(k).ok();
-        let raw: RawConfig = toml::from_str(&text).map_err(|e| error::from_toml(&e, &text, path))?;
-        validate(raw, &text, path, &|_| Some("http://secret.invalid/".into()), &real)
+        parse(&text, path, &|_| Some("http://secret.invalid/".into()), &|k| std::env::var(k).ok())
     }
 
     /// Parses and validates config text; `path` is used for messages and for resolving relative paths.
     pub fn parse(text: &str, path: &Path, env: EnvLookup<'_>) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| error::from_toml(&e, text, path))?;
-        validate(raw, text, path, env, env)
+        parse(text, path, env, env)
     }
 }
 
 /// `env` resolves secrets (channels, tokens); `store_env` the store's `url_env`, which every command needs.
+fn parse(text: &str, path: &Path, env: EnvLookup<'_>, store_env: EnvLookup<'_>) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|e| error::from_toml(&e, text, path))?;
+    validate(raw, text, path, env, store_env)
+}
+
 fn validate(
     raw: RawConfig,
     text: &str,

@@ -563,6 +563,12 @@ fn commands_that_only_read_the_store_still_get_its_url_from_the_environment() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lookout.toml");
     std::fs::write(&path, "[store]\nurl_env = \"LOOKOUT_CONFIG_TEST_STORE_URL\"\n").unwrap();
+    // Read for real, not given the placeholder that stands in for secrets (which would be "not a store URL").
     let unset = Config::load_without_secrets(&path).unwrap_err().to_string();
-    assert!(unset.contains("LOOKOUT_CONFIG_TEST_STORE_URL"), "{unset}");
+    assert!(
+        unset.ends_with(
+            "lookout.toml:2: environment variable \"LOOKOUT_CONFIG_TEST_STORE_URL\" named by url_env in [store] is not set; export the store's URL (e.g. sqlite:/var/lib/lookout/lookout.sqlite) before starting lookout"
+        ),
+        "{unset}"
+    );
 }

@@ -11,7 +11,7 @@ pub fn files_to_look_at(changes: &[IncidentChange]) -> Vec<String> {
     let mut seen = HashSet::new();
     changes
         .iter()
-        .filter(|c| resolves(c))
+        .filter(|c| resolved_at(c).is_some())
         .flat_map(|c| c.incident.diagnoses().filter_map(|(_, d)| d.path.clone()))
         .filter(|p| seen.insert(p.clone()))
         .collect()
@@ -21,7 +21,7 @@ pub fn files_to_look_at(changes: &[IncidentChange]) -> Vec<String> {
 /// whether it exists now). A file missing from `exists` is not mentioned.
 pub fn observe_resolutions(changes: &mut [IncidentChange], exists: &HashMap<String, bool>) {
     for c in changes.iter_mut() {
-        let Some(at) = c.incident.resolved_at.filter(|_| resolves(c)) else { continue };
+        let Some(at) = resolved_at(c) else { continue };
         let mut seen = HashSet::new();
         let mut entries = Vec::new();
         for (_, d) in c.incident.diagnoses() {
@@ -41,8 +41,9 @@ pub fn observe_resolutions(changes: &mut [IncidentChange], exists: &HashMap<Stri
     }
 }
 
-fn resolves(c: &IncidentChange) -> bool {
-    c.incident.resolved_at.is_some() && c.entries.iter().any(|e| e.kind == EntryKind::Resolved)
+/// When the change resolved its incident (`None` for any other change).
+fn resolved_at(c: &IncidentChange) -> Option<lookout_core::Timestamp> {
+    c.incident.resolved_at.filter(|_| c.entries.iter().any(|e| e.kind == EntryKind::Resolved))
 }
 
 #[cfg(test)]
