@@ -1,4 +1,5 @@
-//! From a trace to a verdict: segment each worker's syscalls by request (up to the status line it writes),
+//! From a trace to a verdict: segment each worker's syscalls by request (up to the status line it sends, or the
+//! access-log line it writes when the status line is unreadable — one request either way, whichever comes first),
 //! keep the failing paths of requests answered 5xx that never fail in requests answered below 400, rank them.
 //! A path that fails in successful requests too (DirectoryIndex probing, include_path walks, optional files)
 //! is noise, not a cause.
@@ -50,18 +51,29 @@ pub fn correlate(events: &[TraceEvent]) -> Correlation {
     // Workers whose current request already ended with a readable status line: their access-log line that
     // follows is the same request, not another one.
     let mut answered: HashSet<i32> = HashSet::new();
+    // Workers whose last event was an access-log line that ended a request (and its status): servers that log
+    // before they send (Python's http.server) follow it with the status line of the same request.
+    let mut logged: HashMap<i32, u16> = HashMap::new();
     let mut tallies: BTreeMap<(PathBuf, String), Tally> = BTreeMap::new();
     let (mut failing_requests, mut ok_requests) = (0, 0);
     for e in events {
         match e {
             TraceEvent::PathFailed { pid, syscall, path, errno } => {
+                logged.remove(pid);
                 pending.entry(*pid).or_default().entry((path.clone(), errno.clone())).or_default().insert(syscall);
             }
             TraceEvent::PathOk { .. } => {}
             TraceEvent::Logged { pid, .. } if answered.remove(pid) => {}
+            // The status line of the request whose access-log line came first: counted already.
+            TraceEvent::Response { pid, status } if logged.get(pid) == Some(status) => {
+                logged.remove(pid);
+            }
             TraceEvent::Response { pid, status } | TraceEvent::Logged { pid, status } => {
                 if matches!(e, TraceEvent::Response { .. }) {
                     answered.insert(*pid);
+                    logged.remove(pid);
+                } else {
+                    logged.insert(*pid, *status);
                 }
                 let failed_paths = pending.remove(pid).unwrap_or_default();
                 let failing = *status >= 500;
@@ -313,6 +325,29 @@ mod tests {
         let c = correlate(&events);
         assert_eq!((c.failing_requests, c.ok_requests), (2, 1));
         assert_eq!(c.candidates[0].in_failing_requests, 2);
+    }
+
+    #[test]
+    fn an_access_log_line_written_before_the_status_line_is_the_same_request() {
+        let logged = |pid, status| TraceEvent::Logged { pid, status };
+        let events = vec![
+            // Python's http.server: log line, then the response (sendto), for each request.
+            failed(1, "openat", "/nonexistent-lookout/conf.jsn"),
+            logged(1, 500),
+            response(1, 500),
+            logged(1, 200),
+            response(1, 200),
+            failed(1, "openat", "/nonexistent-lookout/conf.jsn"),
+            logged(1, 500),
+            response(1, 500),
+            // A TLS request (log line only) followed by a plain one with a failing path between: two requests.
+            logged(2, 200),
+            failed(2, "openat", "/nonexistent-lookout/conf.jsn"),
+            response(2, 500),
+        ];
+        let c = correlate(&events);
+        assert_eq!((c.failing_requests, c.ok_requests), (3, 2));
+        assert_eq!(c.candidates[0].in_failing_requests, 3);
     }
 
     #[test]

@@ -4,10 +4,12 @@
 //! ptrace of the web server's workers ([`trace`]) whose failing syscalls are matched to the failing requests
 //! ([`correlate`]); [`live`] drives requests at the server while it is traced.
 
+mod answer;
 pub mod correlate;
 pub mod error_log;
 pub mod hints;
 pub mod live;
+mod refusal;
 pub mod trace;
 
 pub use error_log::{Cause, Finding, NOTHING_FOUND, diagnose, diagnose_file, diagnose_tail};

@@ -14,34 +14,121 @@ pub enum TracerLost {
     Panicked,
 }
 
-/// Traces `pids` for `duration` on a thread of its own while sending `requests` GETs to each URL (through
-/// [`lookout_http`], 2 s each). Returns the trace — or why tracing was not possible — and the requests that could
-/// not be made.
+/// The requests sent while tracing.
+#[derive(Clone, Debug, Default)]
+pub struct Requests {
+    /// How many were sent (fewer than asked when the trace ended first).
+    pub sent: u32,
+    /// `url: why` of each that got no answer.
+    pub errors: Vec<String>,
+}
+
+impl Requests {
+    /// Whether requests were sent and none got an answer: the URL is wrong or the server is down.
+    pub fn none_answered(&self) -> bool {
+        self.sent > 0 && self.errors.len() as u64 >= u64::from(self.sent)
+    }
+}
+
+/// Traces `pids` for `duration` (at most [`crate::trace::MAX_DURATION`]) on a thread of its own while sending
+/// `requests` GETs to each URL (through [`lookout_http`], 2 s each) — no more once the trace is over. Returns the
+/// trace — or why tracing was not possible — and the requests made.
 pub async fn trace_while_requesting(
     pids: Vec<i32>,
     duration: Duration,
     urls: &[http::Uri],
     requests: u32,
-) -> Result<(Result<Vec<TraceEvent>, TraceError>, Vec<String>), TracerLost> {
+) -> Result<(Result<Vec<TraceEvent>, TraceError>, Requests), TracerLost> {
+    let duration = duration.min(crate::trace::MAX_DURATION);
+    let started = std::time::Instant::now();
     let tracer = std::thread::spawn(move || crate::trace::trace(&pids, duration, 200_000));
-    let mut request_errors = Vec::new();
+    let mut made = Requests::default();
     if !urls.is_empty() {
         // Give the tracer a moment to attach before the requests that should show the failure.
         tokio::time::sleep(Duration::from_millis(150)).await;
-        for _ in 0..requests {
+        'requests: for _ in 0..requests {
             for uri in urls {
+                // Requests after the trace has ended (or could not begin) would show nothing: stop, so a huge
+                // --requests stays bounded by the duration.
+                if started.elapsed() >= duration || tracer.is_finished() {
+                    break 'requests;
+                }
                 let req = lookout_http::HttpRequest::get(uri.clone(), Duration::from_secs(2));
+                made.sent += 1;
                 if let Some(e) = lookout_http::fetch(&req).await.error {
-                    request_errors.push(format!("{uri}: {e}"));
+                    made.errors.push(format!("{uri}: {e}"));
                 }
             }
         }
     }
     let traced = tokio::task::spawn_blocking(move || tracer.join()).await?.map_err(|_| TracerLost::Panicked)?;
-    Ok((traced, request_errors))
+    Ok((traced, made))
 }
 
 /// The command name of a process (`/proc/PID/comm`), for verdicts.
 pub fn process_label(pid: i32) -> Option<String> {
     std::fs::read_to_string(format!("/proc/{pid}/comm")).ok().map(|c| c.trim().to_string())
+}
+
+/// A URL `trace_while_requesting` may request: `http` or `https` with a host (and a valid port). Checked before
+/// anything is traced, so a mistyped or hostile URL (`javascript:…`) is refused at once, not after the trace.
+pub fn request_url(text: &str) -> Result<http::Uri, String> {
+    let shown = lookout_core::text::truncate(&lookout_core::text::one_line(text), 200);
+    let refuse = |why: &str| format!("{shown:?} cannot be requested: {why} (write e.g. http://127.0.0.1:8080/)");
+    // The scheme first: `file:///…` or `javascript:…` are refused as such, not as malformed.
+    let scheme = text.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+    if !matches!(scheme.as_deref(), Some("http" | "https")) {
+        return Err(refuse("only http:// and https:// URLs can be requested"));
+    }
+    let uri: http::Uri = text.parse().map_err(|e| refuse(&format!("it is not a URL ({e})")))?;
+    let why = match uri.authority() {
+        Some(a) if a.host().is_empty() => "it has no host",
+        // `http` accepts any digits as a port (and then has none): 80800 must not become port 80.
+        Some(a) if port_text(a.as_str()).is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) => {
+            "its port is not 1-65535"
+        }
+        Some(_) => return Ok(uri),
+        None => "it has no host",
+    };
+    Err(refuse(why))
+}
+
+/// The port as written in an authority (`user@[::1]:8080` → `8080`), if one is.
+fn port_text(authority: &str) -> Option<&str> {
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
+    let after_host = host_port.rsplit_once(']').map_or(host_port, |(_, rest)| rest);
+    after_host.rsplit_once(':').map(|(_, port)| port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_url;
+
+    #[test]
+    fn only_http_and_https_urls_with_a_host_are_requested() {
+        assert!(request_url("http://127.0.0.1:8080/").is_ok());
+        assert!(request_url("https://shop.example/").is_ok());
+        assert!(request_url("http://[::1]:8080/x?y=1").is_ok());
+        assert!(request_url("HTTP://127.0.0.1/").is_ok());
+        for (bad, why) in [
+            ("javascript:alert(1)", "only http:// and https:// URLs"),
+            ("file:///etc/passwd", "only http:// and https:// URLs"),
+            ("ftp://127.0.0.1/", "only http:// and https:// URLs"),
+            ("127.0.0.1:8080", "only http:// and https:// URLs"),
+            ("/index.php", "only http:// and https:// URLs"),
+            ("http://127.0.0.1:80800/", "port is not 1-65535"),
+            ("http://127.0.0.1:65536/", "port is not 1-65535"),
+            ("http://[::1]:99999/", "port is not 1-65535"),
+            ("http://127.0.0.1:0/", "port is not 1-65535"),
+            ("http:///x", "not a URL"),
+            ("", "only http:// and https:// URLs"),
+            ("http://exa mple/", "not a URL"),
+        ] {
+            let e = request_url(bad).unwrap_err();
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+        // Control characters in what is echoed are escaped.
+        let e = request_url("javascript:\x1b[2J").unwrap_err();
+        assert!(!e.contains('\u{1b}'), "{e}");
+    }
 }

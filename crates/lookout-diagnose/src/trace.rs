@@ -1,6 +1,6 @@
 //! A bounded strace of the web server's workers: `PTRACE_SEIZE` every thread of the chosen processes (following
 //! forks and clones), stop only at syscalls, record the path-taking ones with their errno and the HTTP status
-//! lines the workers write, and always detach.
+//! lines the workers send (by any of the calls a response can leave by: see `answer.rs`), and always detach.
 //!
 //! Safety of the traced server comes first: no `PTRACE_O_EXITKILL` (if lookout dies, even by SIGKILL, the
 //! kernel detaches and the server keeps serving), a hard time limit, an event cap, and a guard that detaches
@@ -13,10 +13,11 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::ptrace::{self, Options};
 use nix::sys::signal::Signal;
-use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 use serde::Serialize;
+
+use crate::answer::{Answer, read_bytes};
 
 const AT_FDCWD: i64 = -100;
 const MAX_PATH: usize = 4096;
@@ -29,7 +30,8 @@ pub enum TraceEvent {
     PathFailed { pid: i32, syscall: &'static str, path: PathBuf, errno: String },
     /// A path-taking syscall that succeeded (kept to tell noise from causes).
     PathOk { pid: i32, syscall: &'static str, path: PathBuf },
-    /// The worker wrote an HTTP status line: the end of a request.
+    /// The worker sent an HTTP status line (`write`, `writev`, `sendto`, `sendmsg`, or a `sendfile`/`splice` from a
+    /// file that holds one): the end of a request.
     Response { pid: i32, status: u16 },
     /// The worker wrote an access-log line with this status (the end of a request whose status line could not be
     /// read, e.g. over TLS).
@@ -40,13 +42,15 @@ pub enum TraceEvent {
 pub enum TraceError {
     #[error("no process to trace: {0}")]
     NoProcess(String),
-    #[error(
-        "cannot attach to pid {pid}: {errno}; tracing needs CAP_SYS_PTRACE (run as root, or `setcap cap_sys_ptrace+ep` on lookout) and kernel.yama.ptrace_scope ≤ 1"
-    )]
-    Permission { pid: i32, errno: Errno },
+    /// The kernel refused `PTRACE_SEIZE`; `why` says what is really the matter (see `refusal.rs`).
+    #[error("cannot attach to pid {pid}: {errno}; {why}")]
+    Permission { pid: i32, errno: Errno, why: String },
     #[error("tracing is only implemented for x86_64 Linux")]
     Unsupported,
 }
+
+/// The longest trace: the server runs several times slower while traced (the same bound as `[target.diagnose]`).
+pub const MAX_DURATION: Duration = Duration::from_secs(30);
 
 /// Processes whose command name (`/proc/PID/comm`) is `name`.
 pub fn pids_by_name(name: &str) -> Vec<i32> {
@@ -128,25 +132,12 @@ pub fn trace(pids: &[i32], duration: Duration, max_events: usize) -> Result<Vec<
         | Options::PTRACE_O_TRACECLONE;
     let mut attached = Attached { tids: HashSet::new() };
     for &pid in pids {
-        let threads = threads_of(pid);
-        if threads.is_empty() {
-            return Err(TraceError::NoProcess(format!("pid {pid} does not exist")));
-        }
-        for tid in threads {
-            match ptrace::seize(Pid::from_raw(tid), options) {
-                Ok(()) => {
-                    attached.tids.insert(tid);
-                    let _ = ptrace::interrupt(Pid::from_raw(tid));
-                }
-                Err(Errno::ESRCH) => {}
-                Err(errno) => return Err(TraceError::Permission { pid, errno }),
-            }
-        }
+        attach(pid, options, &mut attached)?;
     }
 
     let mut events = Vec::new();
     let mut in_syscall: HashMap<i32, (u64, [u64; 6])> = HashMap::new();
-    let deadline = Instant::now() + duration;
+    let deadline = Instant::now() + duration.min(MAX_DURATION);
     while Instant::now() < deadline && events.len() < max_events && !attached.tids.is_empty() {
         // Wait on the traced threads only (never on -1): lookout's own children, e.g. the demo's shop, must keep
         // their exit statuses for whoever started them.
@@ -171,6 +162,46 @@ pub fn trace(pids: &[i32], duration: Duration, max_events: usize) -> Result<Vec<
     }
     drop(attached);
     Ok(events)
+}
+
+/// Seizes every thread of `pid` (skipping those already traced here, e.g. a pid named twice). Whether the
+/// process exists is asked of the kernel (`kill(pid, 0)`), not of /proc alone: with `hidepid` another user's
+/// process has no visible /proc entry, yet exists — and the answer then is why it cannot be traced.
+fn attach(pid: i32, options: Options, attached: &mut Attached) -> Result<(), TraceError> {
+    let mut threads = threads_of(pid);
+    let mut hidden = false;
+    if threads.is_empty() {
+        match nix::sys::signal::kill(Pid::from_raw(pid), None) {
+            Err(Errno::ESRCH) => return Err(TraceError::NoProcess(format!("pid {pid} does not exist"))),
+            // It exists (EPERM: another user's) but /proc does not show it; its main thread is its pid.
+            _ => {
+                hidden = true;
+                threads.push(pid);
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    while let Some(tid) = threads.pop() {
+        if !seen.insert(tid) || attached.tids.contains(&tid) {
+            continue;
+        }
+        match ptrace::seize(Pid::from_raw(tid), options) {
+            Ok(()) => {
+                attached.tids.insert(tid);
+                let _ = ptrace::interrupt(Pid::from_raw(tid));
+                // Once traced, a process hidden by `hidepid` shows its threads.
+                if std::mem::take(&mut hidden) {
+                    threads.extend(threads_of(pid));
+                }
+            }
+            Err(Errno::ESRCH) => {}
+            Err(errno) => {
+                let why = crate::refusal::explain(pid, errno, &crate::refusal::Facts::gather(pid));
+                return Err(TraceError::Permission { pid, errno, why });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Acts on one stop of a traced thread and lets it run on to its next syscall.
@@ -233,8 +264,6 @@ const PATH_SYSCALLS: &[(u64, &str, usize, Option<usize>)] = &[
     (437, "openat2", 1, Some(0)),
     (439, "faccessat2", 1, Some(0)),
 ];
-const SYS_WRITE: u64 = 1;
-const SYS_WRITEV: u64 = 20;
 
 fn on_syscall(pid: Pid, in_syscall: &mut HashMap<i32, (u64, [u64; 6])>, events: &mut Vec<TraceEvent>) {
     let Ok(regs) = ptrace::getregs(pid) else { return };
@@ -260,17 +289,12 @@ fn on_syscall(pid: Pid, in_syscall: &mut HashMap<i32, (u64, [u64; 6])>, events: 
                 } else {
                     TraceEvent::PathOk { pid: tid, syscall: name, path }
                 });
-            } else if (nr == SYS_WRITE || nr == SYS_WRITEV) && ret > 0 {
-                let head = if nr == SYS_WRITE {
-                    read_bytes(pid, args[1], (args[2] as usize).min(ACCESS_LINE_BYTES))
-                } else {
-                    read_first_iov(pid, args[1])
-                };
-                if let Some(status) = head.as_deref().and_then(http_status) {
-                    events.push(TraceEvent::Response { pid: tid, status });
-                } else if let Some(status) = head.as_deref().and_then(access_log_status) {
+            } else if crate::answer::is_answer_syscall(nr) {
+                match crate::answer::judge(tid, nr, &args, ret) {
+                    Some(Answer::Status(status)) => events.push(TraceEvent::Response { pid: tid, status }),
                     // Over TLS the status line is encrypted; the access-log line the worker writes is not.
-                    events.push(TraceEvent::Logged { pid: tid, status });
+                    Some(Answer::Logged(status)) => events.push(TraceEvent::Logged { pid: tid, status }),
+                    None => {}
                 }
             }
         }
@@ -280,47 +304,6 @@ fn on_syscall(pid: Pid, in_syscall: &mut HashMap<i32, (u64, [u64; 6])>, events: 
 fn errno_name(e: i64) -> String {
     let errno = Errno::from_raw(e as i32);
     format!("{errno:?}")
-}
-
-fn read_bytes(pid: Pid, addr: u64, len: usize) -> Option<Vec<u8>> {
-    let mut buf = vec![0u8; len];
-    let n =
-        process_vm_readv(pid, &mut [std::io::IoSliceMut::new(&mut buf)], &[RemoteIoVec { base: addr as usize, len }])
-            .ok()?;
-    buf.truncate(n);
-    Some(buf)
-}
-
-fn read_first_iov(pid: Pid, iov: u64) -> Option<Vec<u8>> {
-    let raw = read_bytes(pid, iov, 16)?;
-    let base = u64::from_ne_bytes(raw.get(0..8)?.try_into().ok()?);
-    let len = u64::from_ne_bytes(raw.get(8..16)?.try_into().ok()?);
-    read_bytes(pid, base, (len as usize).min(16))
-}
-
-/// Bytes of a write inspected for an access-log line.
-const ACCESS_LINE_BYTES: usize = 1024;
-
-/// The status of a common/combined access-log line: the 3 digits after the quoted request line,
-/// e.g. `... "GET / HTTP/1.1" 500 312 ...` → 500.
-fn access_log_status(line: &[u8]) -> Option<u16> {
-    if !line.ends_with(b"\n") && line.len() < ACCESS_LINE_BYTES {
-        return None;
-    }
-    let text = std::str::from_utf8(line).ok()?;
-    let (_, after) = text.split_once(" HTTP/")?;
-    let (_, rest) = after.split_once("\" ")?;
-    let code = rest.get(..3)?;
-    let next = rest.as_bytes().get(3).copied();
-    (code.bytes().all(|b| b.is_ascii_digit()) && matches!(next, Some(b' ' | b'\n'))).then(|| code.parse().ok())?
-}
-
-/// `HTTP/1.1 500 ...` → 500.
-fn http_status(head: &[u8]) -> Option<u16> {
-    if !head.starts_with(b"HTTP/1.") || head.len() < 12 || head[8] != b' ' {
-        return None;
-    }
-    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
 }
 
 /// A NUL-terminated string from the tracee, read in pages so it never crosses into unmapped memory needlessly.
@@ -360,29 +343,6 @@ fn resolve(tid: i32, raw: &str, dirfd: Option<i64>) -> PathBuf {
     match base {
         Ok(b) => b.join(p),
         Err(_) => p,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn access_log_lines() {
-        let line = b"127.0.0.1 - - [25/Nov/2026:14:36:22 +0000] \"GET /index.php HTTP/1.1\" 500 312 \"-\" \"curl/8\"\n";
-        assert_eq!(access_log_status(line), Some(500));
-        assert_eq!(access_log_status(b"127.0.0.1 - - [x] \"GET / HTTP/2.0\" 200 -\n"), Some(200));
-        assert_eq!(access_log_status(b"no newline \"GET / HTTP/1.1\" 200 1"), None);
-        assert_eq!(access_log_status(b"PHP Warning: something HTTP/1.1\" later\n"), None);
-        assert_eq!(access_log_status(b"binary \xff\n"), None);
-    }
-
-    #[test]
-    fn status_lines() {
-        assert_eq!(http_status(b"HTTP/1.1 500 Internal"), Some(500));
-        assert_eq!(http_status(b"HTTP/1.0 200 OK\r\n"), Some(200));
-        assert_eq!(http_status(b"GET / HTTP/1.1"), None);
-        assert_eq!(http_status(b"HTTP/1.1"), None);
     }
 }
 
@@ -427,11 +387,13 @@ mod live {
         // Detached: the shell runs on, not stopped, and its children are untraced.
         std::thread::sleep(Duration::from_millis(100));
         let s = state(pid);
-        assert!(s == 'S' || s == 'R', "traced process left in state {s}");
         let tracer = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-        assert!(tracer.lines().any(|l| l == "TracerPid:\t0"), "{tracer}");
+        // Killed before the assertions, so a failure leaves no looping shell behind.
         child.kill().unwrap();
         let _ = child.wait();
+        // Running or sleeping (D too: a busy disk during exec), never stopped (T) or in a tracing stop (t).
+        assert!(matches!(s, 'S' | 'R' | 'D'), "traced process left in state {s}");
+        assert!(tracer.lines().any(|l| l == "TracerPid:\t0"), "{tracer}");
     }
 
     #[test]
@@ -454,6 +416,67 @@ mod live {
         // We are its parent and its tracer: its exit status was collected while tracing.
         let _ = child.wait();
         assert!(done.exists(), "the traced process ran to its normal end");
+    }
+
+    /// Sends one response by each call a worker can answer with, after a line on stdin (so the tracer is attached
+    /// first), over a socket pair it drains itself.
+    const ANSWERS_PY: &str = r#"
+import os, socket, sys, tempfile
+a, b = socket.socketpair()
+def stored(text):
+    f = tempfile.TemporaryFile()
+    f.write(text)
+    f.flush()
+    f.seek(0)
+    return f
+sys.stdin.readline()
+a.send(b"HTTP/1.1 500 Internal Server Error\r\n\r\n")                  # sendto
+a.sendmsg([b"HTTP/1.1 ", b"502 Bad Gateway\r\n", b"\r\n"])              # sendmsg, split
+f = stored(b"HTTP/1.1 503 Service Unavailable\r\n\r\n")
+os.sendfile(a.fileno(), f.fileno(), None, 64)                           # sendfile of a stored response
+body = stored(b"<h1>just a body</h1>")
+os.sendfile(a.fileno(), body.fileno(), 0, 64)                           # sendfile of a body: no status
+g = stored(b"xxHTTP/1.1 504 Gateway Timeout\r\n\r\n")
+r, w = os.pipe()
+n = os.splice(g.fileno(), w, 64, offset_src=2)                          # splice file -> pipe
+os.splice(r, a.fileno(), n)                                             # splice pipe -> socket: not peeked
+a.close()
+while b.recv(4096):
+    pass
+"#;
+
+    #[test]
+    fn every_way_a_worker_answers_is_seen() {
+        if !tracer_allowed() {
+            eprintln!("SKIPPED: tracing needs root or kernel.yama.ptrace_scope=0 here");
+            return;
+        }
+        let Ok(mut child) =
+            Command::new("python3").args(["-c", ANSWERS_PY]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn()
+        else {
+            eprintln!("SKIPPED: python3 is not installed");
+            return;
+        };
+        let pid = child.id() as i32;
+        // Let Python start and block on stdin, then trace it while it answers.
+        std::thread::sleep(Duration::from_millis(500));
+        let tracer = std::thread::spawn(move || trace(&[pid], Duration::from_secs(5), 100_000));
+        std::thread::sleep(Duration::from_millis(200));
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(b"go\n").unwrap();
+        }
+        let events = tracer.join().unwrap().unwrap();
+        let _ = child.wait();
+        let statuses: Vec<u16> = events
+            .iter()
+            .filter_map(|e| match e {
+                TraceEvent::Response { status, .. } => Some(*status),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(statuses, [500, 502, 503, 504], "sendto, sendmsg, sendfile and splice, each once: {events:?}");
     }
 
     #[test]

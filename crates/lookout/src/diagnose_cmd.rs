@@ -27,13 +27,20 @@ pub struct DiagnoseArgs {
 /// Runs the diagnosis: a trace of the workers when processes are named (optionally driving requests), the
 /// error log when given (or when tracing is not possible). `Ok(true)` when a probable cause was found.
 pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> anyhow::Result<bool> {
+    // Every argument is checked before anything is traced: a bad one is a usage error at once, not after a trace
+    // that slowed the server down for nothing.
+    let duration = trace_duration(&args.duration)?;
+    let urls = args
+        .urls
+        .iter()
+        .map(|u| lookout_diagnose::live::request_url(u).map_err(|e| anyhow::anyhow!("--url {e}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     if args.processes.is_empty() && args.pids.is_empty() {
         let Some(error_log) = args.error_log.clone() else {
             anyhow::bail!("name what to diagnose: --process NAME or --pid PID (to trace), and/or --error-log FILE");
         };
         return run_error_log(&args, &error_log, out);
     }
-    let duration = lookout_core::parse_duration(&args.duration).map_err(|e| anyhow::anyhow!("--duration: {e}"))?;
     // A pid stands for itself and its children, so naming the parent of a prefork pool traces its workers.
     let mut pids: Vec<i32> = args.pids.iter().flat_map(|p| lookout_diagnose::trace::with_children(*p)).collect();
     let mut label = args.processes.first().cloned().unwrap_or_else(|| "process".into());
@@ -49,29 +56,27 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
     if args.processes.is_empty() {
         label = process_label(pids[0]).unwrap_or(label);
     }
-    let mut urls = Vec::new();
-    for u in &args.urls {
-        let uri: http::Uri = u.parse().with_context(|| format!("--url {u:?} is not a URL"))?;
-        urls.push(uri);
-    }
-    let (traced, request_errors) = trace_while_requesting(pids, duration, &urls, args.requests.max(1)).await?;
+    let (traced, requests) = trace_while_requesting(pids, duration, &urls, args.requests.max(1)).await?;
     let events = match traced {
         Ok(ev) => ev,
+        // Without the privilege to trace, fall back to the error log. The reason is printed once: here when
+        // there is a fallback, else as the error main prints.
         Err(e) => {
-            // Without the privilege to trace, fall back to the error log.
-            eprintln!("cannot trace: {e}");
             return match &args.error_log {
                 Some(log) => {
-                    eprintln!("falling back to the error log {}", log.display());
+                    eprintln!("cannot trace: {e}; falling back to the error log {}", log.display());
                     run_error_log(&args, log, out)
                 }
-                None => Err(anyhow::anyhow!("{e}; give --error-log FILE to diagnose from the error log instead")),
+                None => Err(anyhow::anyhow!(
+                    "cannot trace: {e}; give --error-log FILE to diagnose from the error log instead"
+                )),
             };
         }
     };
-    if !request_errors.is_empty() && request_errors.len() as u32 >= args.requests.max(1) * urls.len() as u32 {
-        anyhow::bail!("no request reached the server: {}", request_errors[0]);
+    if requests.none_answered() {
+        anyhow::bail!("no request reached the server: {}", requests.errors.first().map_or("", String::as_str));
     }
+    let request_errors = requests.errors;
     let correlation = lookout_diagnose::correlate::correlate(&events);
     let verdict = correlation.verdict(&label);
     let log_findings = match &args.error_log {
@@ -150,6 +155,21 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
         out.write_all(s.as_bytes())?;
     }
     Ok(found)
+}
+
+/// `--duration`, within what tracing allows: more than nothing and at most 30 s (the server runs several times
+/// slower while traced; `[target.diagnose] duration` has the same bounds).
+fn trace_duration(text: &str) -> anyhow::Result<std::time::Duration> {
+    let max = lookout_diagnose::trace::MAX_DURATION;
+    let shown = lookout_core::text::truncate(&lookout_core::text::one_line(text), 40);
+    match lookout_core::parse_duration(text) {
+        Ok(d) if !d.is_zero() && d <= max => Ok(d),
+        Ok(_) => anyhow::bail!(
+            "--duration {shown}: must be between 1ms and {}s (tracing slows the server down)",
+            max.as_secs()
+        ),
+        Err(e) => anyhow::bail!("--duration: {e}"),
+    }
 }
 
 /// The last error-log lines that name the candidate's path or one of the workers it failed in.

@@ -92,13 +92,14 @@ enum Command {
         /// Trace this process and its children, e.g. the parent of a prefork pool (repeatable).
         #[arg(long = "pid", value_name = "PID")]
         pids: Vec<i32>,
-        /// While tracing, send requests to this URL (repeatable), so the failing code path runs.
+        /// While tracing, send requests to this URL (repeatable), so the failing code path runs; http or https
+        /// with a host, checked before tracing starts.
         #[arg(long = "url", value_name = "URL")]
         urls: Vec<String>,
         /// Requests sent to each --url.
         #[arg(long, default_value_t = 5)]
         requests: u32,
-        /// How long to trace (the server slows down while traced: keep it short).
+        /// How long to trace, from 1ms to 30s (the server slows down while traced: keep it short).
         #[arg(long, default_value = "3s")]
         duration: String,
         /// The server's error log (also the fallback when tracing is not possible).

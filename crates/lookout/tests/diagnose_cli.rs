@@ -11,6 +11,34 @@ fn diagnose(args: &[&str]) -> std::process::Output {
     Command::new(lookout_bin()).arg("diagnose").args(args).output().unwrap()
 }
 
+/// The one line on stderr: every error is printed once.
+fn one_error(out: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one error, printed once: {stderr}");
+    lines[0].to_string()
+}
+
+/// A process to point `--pid` at, killed when dropped.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    fn start() -> Sleeper {
+        Sleeper(Command::new("sleep").arg("60").spawn().unwrap())
+    }
+
+    fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 const INDEX: &str = "<?php require_once __DIR__ . '/inc/settings.phpp'; ?>\n<h1>Shop</h1>\n";
 
 #[tokio::test(flavor = "multi_thread")]
@@ -283,11 +311,8 @@ fn tracing_bad_input() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no process named \"no-such-server-lookout\" is running"));
     let out = diagnose(&["--pid", "2147483000", "--duration", "100ms"]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("pid 2147483000 does not exist"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let error = one_error(&out);
+    assert!(error.contains("pid 2147483000 does not exist"), "{error}");
     let out = diagnose(&[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("name what to diagnose"));
@@ -345,6 +370,8 @@ fn without_the_privilege_to_trace_it_says_which_and_falls_back_to_the_error_log(
     let _ = target.wait();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stderr.matches("cannot attach").count(), 1, "printed once: {stderr}");
+    assert!(stderr.contains("runs as uid 0 and lookout as uid 65534"), "{stderr}");
     assert!(stderr.contains("cannot trace: cannot attach to pid"), "{stderr}");
     assert!(stderr.contains("needs CAP_SYS_PTRACE"), "{stderr}");
     assert!(stderr.contains("falling back to the error log"), "{stderr}");
@@ -353,4 +380,107 @@ fn without_the_privilege_to_trace_it_says_which_and_falls_back_to_the_error_log(
         stdout.starts_with("Probable root cause: /nonexistent-lookout-priv/inc/settings.phpp does not exist"),
         "{stdout}"
     );
+}
+
+#[test]
+fn durations_and_urls_are_refused_before_anything_is_traced() {
+    let target = Sleeper::start();
+    let pid = target.pid();
+    for duration in ["10h", "0s", "31s"] {
+        let out = diagnose(&["--pid", &pid, "--duration", duration]);
+        assert_eq!(out.status.code(), Some(2), "--duration {duration}");
+        let error = one_error(&out);
+        assert_eq!(
+            error,
+            format!("error: --duration {duration}: must be between 1ms and 30s (tracing slows the server down)")
+        );
+    }
+    for (url, why) in [
+        ("javascript:alert(1)", "only http:// and https:// URLs can be requested"),
+        ("file:///etc/passwd", "only http:// and https:// URLs can be requested"),
+        ("http://127.0.0.1:80800/", "its port is not 1-65535"),
+    ] {
+        let started = std::time::Instant::now();
+        let out = diagnose(&["--pid", &pid, "--url", url, "--duration", "20s"]);
+        assert!(started.elapsed() < Duration::from_secs(2), "{url}: refused at once, not after a 20 s trace");
+        assert_eq!(out.status.code(), Some(2), "{url}");
+        let error = one_error(&out);
+        assert!(error.starts_with(&format!("error: --url {url:?} cannot be requested: {why}")), "{error}");
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.lines().any(|l| l == "TracerPid:\t0"), "never traced");
+}
+
+#[test]
+fn another_users_process_is_not_said_not_to_exist_even_when_proc_hides_it() {
+    let tools = ["/usr/bin/setpriv", "/usr/bin/unshare"];
+    if !nix::unistd::geteuid().is_root() || tools.iter().any(|t| !std::path::Path::new(t).exists()) {
+        eprintln!("SKIPPED: needs root, setpriv and unshare (to run lookout as nobody under hidepid)");
+        return;
+    }
+    let target = Sleeper::start();
+    // As nobody, in a mount namespace whose /proc hides other users' processes (hidepid=invisible).
+    let out = Command::new("/usr/bin/unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount -t proc -o hidepid=invisible proc /proc && exec \"$@\"")
+        .args(["sh", "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(lookout_bin())
+        .args(["diagnose", "--pid", &target.pid(), "--duration", "100ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let error = one_error(&out);
+    assert!(!error.contains("does not exist"), "{error}");
+    assert!(error.contains(&format!("cannot attach to pid {}: EPERM", target.pid())), "{error}");
+    assert!(
+        error.contains(&format!(
+            "pid {} belongs to another user (its /proc entry is hidden from lookout's uid 65534): tracing it needs CAP_SYS_PTRACE",
+            target.pid()
+        )),
+        "{error}"
+    );
+}
+
+#[test]
+fn eperm_as_root_says_what_is_the_matter_instead_of_run_as_root() {
+    if !nix::unistd::geteuid().is_root() || !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("SKIPPED: needs root and setpriv");
+        return;
+    }
+    let target = Sleeper::start();
+    // Root, but CAP_SYS_PTRACE dropped (as a container runtime does by default).
+    let out = Command::new("/usr/bin/setpriv")
+        .arg("--bounding-set=-sys_ptrace")
+        .arg(lookout_bin())
+        .args(["diagnose", "--pid", &target.pid(), "--duration", "100ms"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let error = one_error(&out);
+    assert!(error.contains("lookout runs as root but without CAP_SYS_PTRACE"), "{error}");
+    assert!(!error.contains("run as root"), "{error}");
+
+    // Root with CAP_SYS_PTRACE, but the process already has a tracer: another lookout diagnose.
+    let mut first = Command::new(lookout_bin())
+        .args(["diagnose", "--pid", &target.pid(), "--duration", "10s"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let traced = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::read_to_string(format!("/proc/{}/status", target.pid()))
+            .is_ok_and(|s| s.lines().any(|l| l.starts_with("TracerPid:") && l != "TracerPid:\t0"))
+    });
+    let out = diagnose(&["--pid", &target.pid(), "--duration", "100ms"]);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let _ = first.wait();
+    assert!(traced, "the first lookout attached");
+    assert_eq!(out.status.code(), Some(2));
+    let error = one_error(&out);
+    assert!(
+        error.contains(&format!("pid {} is already traced by pid {} (lookout)", target.pid(), first.id())),
+        "{error}"
+    );
+    assert!(!error.contains("run as root"), "{error}");
 }
