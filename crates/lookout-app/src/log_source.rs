@@ -1,13 +1,21 @@
 //! The live side of a `[[log]]` source: tails its access and error logs, turns what was read into
 //! [`LogBatch`] events (counts, failing clients, error messages, and the cursors to persist with them).
+//!
+//! A file that cannot be read is never silent: the batch says since when and why (the engine fails the source
+//! with that reason once it lasts longer than the window), and the warning is logged once, then at most once a
+//! minute with the number of failed reads in between, and once more when reading works again.
+//!
+//! Also here, for the pipeline: what of a batch's window is persisted ([`window_write`]) and how the windows are
+//! put back at start ([`restore_windows`]), so that a restart inside a firing window changes nothing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lookout_config::LogSource;
-use lookout_core::{Event, LogBatch, LogCount, Timestamp};
+use lookout_core::{Event, LogBatch, LogCount, Timestamp, Unreadable};
+use lookout_engine::{Engine, Outcome, WindowEntry};
 use lookout_logs::tail::{Cursor, Tailer};
-use lookout_store::Store;
+use lookout_store::{LogWindowWrite, Store, StoreError};
 use tokio::sync::{mpsc, watch};
 
 /// How often the files are polled.
@@ -20,6 +28,105 @@ const MAX_BATCH_BYTES: usize = 4 << 20;
 const MAX_ERROR_LINES: usize = 50;
 /// Request durations passed on per batch (the percentiles of a busy second come from its first 20,000).
 const MAX_DURATIONS: usize = 20_000;
+/// A failure that goes on is warned about at most this often (it is polled ten times a second).
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+/// One file's read failures: since when, why, and the warnings about them (rate-limited).
+#[derive(Debug, Default)]
+struct Health {
+    failing: Option<Failing>,
+}
+
+#[derive(Debug)]
+struct Failing {
+    since: Timestamp,
+    started: Instant,
+    reason: String,
+    failures: u64,
+    warned_at: Instant,
+    /// Failed reads since the last warning.
+    suppressed: u64,
+}
+
+/// What to log about one read.
+#[derive(Debug, PartialEq, Eq)]
+enum Say {
+    Nothing,
+    /// A warning; `suppressed` failed reads were not warned about since the previous one.
+    Warn {
+        suppressed: u64,
+    },
+    /// Reading works again after `failures` failed reads.
+    Recovered {
+        failures: u64,
+        after: Duration,
+    },
+}
+
+impl Health {
+    /// A failed read: warn on the first, on a new reason, and then at most every [`WARN_EVERY`].
+    fn failed(&mut self, reason: String, now: Instant, wall: Timestamp) -> Say {
+        match &mut self.failing {
+            Some(f) if f.reason == reason => {
+                f.failures += 1;
+                if now.duration_since(f.warned_at) >= WARN_EVERY {
+                    let suppressed = std::mem::take(&mut f.suppressed);
+                    f.warned_at = now;
+                    Say::Warn { suppressed }
+                } else {
+                    f.suppressed += 1;
+                    Say::Nothing
+                }
+            }
+            Some(f) => {
+                let suppressed = std::mem::take(&mut f.suppressed);
+                f.reason = reason;
+                f.failures += 1;
+                f.warned_at = now;
+                Say::Warn { suppressed }
+            }
+            None => {
+                self.failing =
+                    Some(Failing { since: wall, started: now, reason, failures: 1, warned_at: now, suppressed: 0 });
+                Say::Warn { suppressed: 0 }
+            }
+        }
+    }
+
+    fn succeeded(&mut self, now: Instant) -> Say {
+        match self.failing.take() {
+            Some(f) => Say::Recovered { failures: f.failures, after: now.duration_since(f.started) },
+            None => Say::Nothing,
+        }
+    }
+
+    fn unreadable(&self) -> Option<Unreadable> {
+        self.failing.as_ref().map(|f| Unreadable { since: f.since, reason: f.reason.clone() })
+    }
+}
+
+/// Logs what [`Health`] says about a read of `file` (`access log` or `error log`).
+fn say(source: &str, file: &str, health: &Health, what: Say) {
+    let reason = health.failing.as_ref().map_or("", |f| f.reason.as_str());
+    match what {
+        Say::Nothing => {}
+        Say::Warn { suppressed: 0 } => {
+            tracing::warn!(%source, reason, "Cannot read the {file}; the source is blind until it can.")
+        }
+        Say::Warn { suppressed } => tracing::warn!(
+            %source,
+            reason,
+            suppressed,
+            "Still cannot read the {file} ({suppressed} more failed reads since the last warning)."
+        ),
+        Say::Recovered { failures, after } => tracing::info!(
+            %source,
+            failures,
+            after = %lookout_core::format_duration(after),
+            "Reading the {file} again."
+        ),
+    }
+}
 
 /// Reads one source's files; owned by the blocking pool while it reads.
 pub struct SourceReader {
@@ -29,6 +136,8 @@ pub struct SourceReader {
     /// When a malformed line was last logged as a sample (at most one a minute, so a wrong format cannot
     /// flood the logs).
     last_sample: Option<Instant>,
+    access_health: Health,
+    error_health: Health,
 }
 
 impl SourceReader {
@@ -47,7 +156,14 @@ impl SourceReader {
         let error_cursor = cursor("error").await?;
         let access = source.access.as_ref().map(|p| Tailer::new(p, access_cursor, source.start_at));
         let error = source.error.as_ref().map(|p| Tailer::new(p, error_cursor, source.start_at));
-        Ok(SourceReader { source, access, error, last_sample: None })
+        Ok(SourceReader {
+            source,
+            access,
+            error,
+            last_sample: None,
+            access_health: Health::default(),
+            error_health: Health::default(),
+        })
     }
 
     /// Reads what is new in both files into one batch.
@@ -58,6 +174,8 @@ impl SourceReader {
         if let Some(t) = &mut self.access {
             match t.poll(MAX_BATCH_BYTES) {
                 Ok(b) => {
+                    let said = self.access_health.succeeded(Instant::now());
+                    say(&self.source.name, "access log", &self.access_health, said);
                     for e in &b.events {
                         tracing::info!(source = %self.source.name, file = %t.path().display(), "{e}");
                     }
@@ -83,13 +201,17 @@ impl SourceReader {
                     batch.cursors.push(("access".into(), cursor_json(&b.cursor)));
                 }
                 Err(e) => {
-                    tracing::warn!(source = %self.source.name, file = %t.path().display(), error = %e, "Cannot read the access log.")
+                    let reason = lookout_logs::tail::read_error(t.path(), &e);
+                    let said = self.access_health.failed(reason, Instant::now(), now);
+                    say(&self.source.name, "access log", &self.access_health, said);
                 }
             }
         }
         if let Some(t) = &mut self.error {
             match t.poll(MAX_BATCH_BYTES) {
                 Ok(b) => {
+                    let said = self.error_health.succeeded(Instant::now());
+                    say(&self.source.name, "error log", &self.error_health, said);
                     for line in b.lines() {
                         if batch.error_lines.len() >= MAX_ERROR_LINES {
                             break;
@@ -104,7 +226,9 @@ impl SourceReader {
                     batch.cursors.push(("error".into(), cursor_json(&b.cursor)));
                 }
                 Err(e) => {
-                    tracing::warn!(source = %self.source.name, file = %t.path().display(), error = %e, "Cannot read the error log.")
+                    let reason = lookout_logs::tail::read_error(t.path(), &e);
+                    let said = self.error_health.failed(reason, Instant::now(), now);
+                    say(&self.source.name, "error log", &self.error_health, said);
                 }
             }
         }
@@ -113,8 +237,48 @@ impl SourceReader {
             bucket(&mut counts, minute).malformed += batch.malformed;
         }
         batch.counts = counts;
+        batch.unreadable = match (self.access_health.unreadable(), self.error_health.unreadable()) {
+            (Some(a), Some(e)) => {
+                Some(Unreadable { since: a.since.min(e.since), reason: format!("{}; {}", a.reason, e.reason) })
+            }
+            (a, e) => a.or(e),
+        };
         batch
     }
+}
+
+/// What a log batch's record persists of its source's window (see [`lookout_engine::WindowEntry`]).
+pub(crate) fn window_write(outcome: &Outcome) -> Option<LogWindowWrite> {
+    let change = outcome.log_window.as_ref()?;
+    let entry = change.entry.as_ref().and_then(|e| match serde_json::to_string(e) {
+        Ok(json) => Some((e.sec, json)),
+        Err(err) => {
+            tracing::error!(error = %err, "Cannot serialize a log window entry; a restart will not see it.");
+            None
+        }
+    });
+    Some(LogWindowWrite { entry, keep_from: change.keep_from })
+}
+
+/// Puts every log source's window back from the store, at start: what was in the window before a restart is
+/// still there after it, so an alert firing on it neither resolves nor fires again.
+pub(crate) async fn restore_windows<S: Store>(engine: &mut Engine, store: &S) -> Result<(), StoreError> {
+    let now_sec = engine.now().as_millis().div_euclid(1000);
+    let windows: Vec<(String, Duration)> = engine.log_windows().map(|(name, w)| (name.clone(), w)).collect();
+    for (name, window) in windows {
+        let from = now_sec.saturating_sub(window.as_secs().clamp(1, i64::MAX as u64) as i64) + 1;
+        let entries: Vec<WindowEntry> = store
+            .log_window(name.clone(), from)
+            .await?
+            .iter()
+            .filter_map(|json| serde_json::from_str(json).ok())
+            .collect();
+        if !entries.is_empty() {
+            tracing::info!(source = %name, entries = entries.len(), "Resuming the log window.");
+        }
+        engine.restore_log_window(&name, entries);
+    }
+    Ok(())
 }
 
 fn cursor_json(c: &Cursor) -> String {
@@ -212,5 +376,103 @@ pub async fn run<S: Store>(
             _ = tokio::time::sleep(POLL) => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn a_lasting_failure_is_warned_about_once_a_minute_with_the_count_in_between() {
+        let mut h = Health::default();
+        let start = Instant::now();
+        let wall = Timestamp(1_000_000);
+        let reason = || "cannot read /var/log/x: Permission denied (os error 13)".to_string();
+        // Ten polls a second for two minutes and a bit.
+        let mut warnings = Vec::new();
+        for i in 0..1_205u64 {
+            let now = start + Duration::from_millis(100 * i);
+            match h.failed(reason(), now, wall) {
+                Say::Nothing => {}
+                said => warnings.push((i, said)),
+            }
+        }
+        assert_eq!(
+            warnings,
+            [
+                (0, Say::Warn { suppressed: 0 }),
+                (600, Say::Warn { suppressed: 599 }),
+                (1200, Say::Warn { suppressed: 599 })
+            ]
+        );
+        let u = h.unreadable().unwrap();
+        assert_eq!((u.since, u.reason), (wall, reason()), "since the first failure");
+
+        // A new reason is said at once.
+        let later = start + Duration::from_millis(120_600);
+        assert_eq!(h.failed("cannot read /var/log/x: it is a FIFO".into(), later, wall), Say::Warn { suppressed: 4 });
+        assert_eq!(h.unreadable().unwrap().since, wall, "still the same streak");
+        // Reading again is said once, and clears it.
+        assert_eq!(
+            h.succeeded(later + Duration::from_secs(1)),
+            Say::Recovered { failures: 1_206, after: Duration::from_millis(121_600) }
+        );
+        assert!(h.unreadable().is_none());
+        assert_eq!(h.succeeded(later + Duration::from_secs(2)), Say::Nothing);
+    }
+
+    fn line(status: u16) -> String {
+        format!("10.0.0.1 - - [25/Nov/2026:14:36:22 +0000] \"GET / HTTP/1.1\" {status} 12 \"-\" \"test\"\n")
+    }
+
+    fn append(path: &std::path::Path, text: &str) {
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Reads on another thread, so that a reader blocked on a FIFO fails the test instead of hanging it.
+    fn read_within(r: SourceReader) -> (SourceReader, LogBatch) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut r = r;
+            let b = r.read();
+            let _ = tx.send((r, b));
+        });
+        rx.recv_timeout(Duration::from_secs(5)).expect("the log source blocked")
+    }
+
+    #[tokio::test]
+    async fn an_access_log_replaced_by_a_fifo_is_reported_unreadable_and_read_again_when_it_is_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let access = dir.path().join("access.log");
+        append(&access, &line(200));
+        let text = format!("[[log]]\nname = \"apache\"\naccess = \"{}\"\n", access.display());
+        let config = lookout_config::Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
+        let store = lookout_store::AnyStore::in_memory().unwrap();
+        let reader = SourceReader::resume(config.logs[0].clone(), &store).await.unwrap();
+        let (reader, b) = read_within(reader);
+        assert!(b.unreadable.is_none());
+
+        std::fs::remove_file(&access).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(&access).status().unwrap().success());
+        let (reader, first) = read_within(reader);
+        let u = first.unreadable.clone().expect("a FIFO is unreadable");
+        assert_eq!(
+            u.reason,
+            format!(
+                "cannot read {}: it is a FIFO (named pipe), not a regular file (only regular files are read)",
+                access.display()
+            )
+        );
+        let (reader, again) = read_within(reader);
+        assert_eq!(again.unreadable.map(|u| u.since), Some(u.since), "one streak, one start");
+
+        std::fs::remove_file(&access).unwrap();
+        append(&access, &line(500).repeat(500));
+        let (_, b) = read_within(reader);
+        assert!(b.unreadable.is_none());
+        assert_eq!((b.requests, b.status_5xx), (500, 500), "the 500s written after the FIFO are counted");
     }
 }

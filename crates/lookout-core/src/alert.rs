@@ -58,6 +58,17 @@ pub struct AlertState {
     pub alert_id: Option<String>,
     /// The latest reason the target failed.
     pub last_reason: Option<String>,
+    /// Set while a log source fails because it cannot read its files (the reason): its state reads `error`, not
+    /// `firing`, since what is broken is the watching, not (as far as anyone knows) the site.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl AlertState {
+    /// The state as people see it: `error` for a source that cannot read, else the phase.
+    pub fn status(&self) -> &'static str {
+        if self.error.is_some() { "error" } else { self.phase.as_str() }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,6 +44,18 @@ pub struct LogBatch {
     pub counts: Vec<LogCount>,
     /// Where each file of the source now stands: (`access` | `error`, cursor as JSON).
     pub cursors: Vec<(String, String)>,
+    /// Set while a file of the source cannot be read, so that the engine can tell a blind source from a quiet one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unreadable: Option<Unreadable>,
+}
+
+/// A log source that cannot read (one of) its files.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreadable {
+    /// The first failed read of this streak.
+    pub since: crate::Timestamp,
+    /// E.g. `cannot read /var/log/apache2/access.log: Permission denied (os error 13)`.
+    pub reason: String,
 }
 
 /// Requests of one source in one minute.

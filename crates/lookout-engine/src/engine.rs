@@ -4,18 +4,15 @@
 //! Thresholds give hysteresis: a target must fail `failure_threshold` times in a row to fire and succeed
 //! `success_threshold` times in a row to resolve, so a single flap neither pages nor clears.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lookout_core::{
-    AlertState, Clock, Event, IncidentChange, LogBatch, Phase, Timestamp, Transition, TransitionKind, alert_id,
-};
+use lookout_core::{AlertState, Clock, Event, IncidentChange, Phase, Timestamp, Transition, TransitionKind, alert_id};
 
-use hdrhistogram::Histogram;
-
-use crate::condition::{Condition, LogView, Verdict, judge, judge_log};
+use crate::condition::{Condition, Verdict, judge};
 use crate::incident::IncidentBook;
+use crate::log_window::{LogWindow, WindowChange, WindowEntry};
 
 /// Why a retired target's alert was closed.
 pub const RETIRED_REASON: &str = "no longer monitored: the target was removed from the configuration";
@@ -56,81 +53,6 @@ struct TargetRules {
     policy: TargetPolicy,
 }
 
-/// Error-log messages kept per window.
-const WINDOW_ERROR_LINES: usize = 100;
-
-/// A log source's recent traffic in one-second buckets, by the engine's clock.
-#[derive(Default)]
-struct LogWindow {
-    seconds: VecDeque<(i64, u64, u64, Vec<u64>)>,
-    errors: VecDeque<(i64, String)>,
-    /// Request durations (µs) per second, for percentiles.
-    durations: VecDeque<(i64, Histogram<u64>)>,
-}
-
-const MAX_DURATION_US: u64 = 3_600_000_000;
-
-impl LogWindow {
-    fn add(&mut self, batch: &LogBatch, now_sec: i64) {
-        match self.seconds.back_mut() {
-            Some((sec, requests, e5xx, clients)) if *sec == now_sec => {
-                *requests += batch.requests;
-                *e5xx += batch.status_5xx;
-                clients.extend_from_slice(&batch.failing_clients);
-            }
-            _ => self.seconds.push_back((now_sec, batch.requests, batch.status_5xx, batch.failing_clients.clone())),
-        }
-        for line in &batch.error_lines {
-            self.errors.push_back((now_sec, line.clone()));
-        }
-        if !batch.durations_us.is_empty() {
-            if self.durations.back().is_none_or(|(sec, _)| *sec != now_sec)
-                && let Ok(h) = Histogram::new_with_bounds(1, MAX_DURATION_US, 2)
-            {
-                self.durations.push_back((now_sec, h));
-            }
-            if let Some((_, h)) = self.durations.back_mut() {
-                for us in &batch.durations_us {
-                    let _ = h.record((*us).clamp(1, MAX_DURATION_US));
-                }
-            }
-        }
-        while self.errors.len() > WINDOW_ERROR_LINES {
-            self.errors.pop_front();
-        }
-    }
-
-    fn view(&mut self, rules: &LogRules, now_sec: i64) -> LogView {
-        let oldest = now_sec - rules.window.as_secs().max(1) as i64;
-        while self.seconds.front().is_some_and(|(sec, ..)| *sec <= oldest) {
-            self.seconds.pop_front();
-        }
-        while self.errors.front().is_some_and(|(sec, _)| *sec <= oldest) {
-            self.errors.pop_front();
-        }
-        while self.durations.front().is_some_and(|(sec, _)| *sec <= oldest) {
-            self.durations.pop_front();
-        }
-        let latency_ms = self.durations.iter().try_fold(None::<Histogram<u64>>, |acc, (_, h)| match acc {
-            None => Some(Some(h.clone())),
-            Some(mut all) => all.add(h).ok().map(|_| Some(all)),
-        });
-        let latency_ms = latency_ms
-            .flatten()
-            .filter(|h| !h.is_empty())
-            .map(|h| [0.50, 0.95, 0.99].map(|q| h.value_at_quantile(q) as f64 / 1000.0));
-        let clients: HashSet<u64> = self.seconds.iter().flat_map(|(.., c)| c.iter().copied()).collect();
-        LogView {
-            requests: self.seconds.iter().map(|(_, r, ..)| r).sum(),
-            errors_5xx: self.seconds.iter().map(|(_, _, e, _)| e).sum(),
-            min_requests: rules.min_requests,
-            error_log: self.errors.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n"),
-            clients_affected: clients.len() as u64,
-            latency_ms,
-        }
-    }
-}
-
 /// What one event led to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
@@ -139,6 +61,8 @@ pub struct Outcome {
     pub transitions: Vec<Transition>,
     /// The target's state after the event, to persist.
     pub state: AlertState,
+    /// For a log batch: what to persist of the source's window, so a restart restores it.
+    pub log_window: Option<WindowChange>,
 }
 
 /// Judges events, keeps each target's alert state and the live incidents. Pure: no IO, time from the clock.
@@ -226,6 +150,22 @@ impl Engine {
         self.states.insert(name.to_string(), state);
     }
 
+    /// Puts back a log source's window entries persisted before a restart (oldest first), so that a restart
+    /// inside a firing window neither resolves the alert nor opens a new incident. No-op for unknown names.
+    pub fn restore_log_window(&mut self, name: &str, entries: Vec<WindowEntry>) {
+        if let Some(TargetRules { rules: Rules::Log(_, window), .. }) = self.rules.get_mut(name) {
+            window.restore(entries);
+        }
+    }
+
+    /// The window length of each log source, to know how far back to restore.
+    pub fn log_windows(&self) -> impl Iterator<Item = (&String, std::time::Duration)> {
+        self.rules.iter().filter_map(|(name, r)| match &r.rules {
+            Rules::Log(rules, _) => Some((name, rules.window)),
+            Rules::Probe(_) => None,
+        })
+    }
+
     pub fn state(&self, name: &str) -> Option<&AlertState> {
         self.states.get(name)
     }
@@ -258,19 +198,19 @@ impl Engine {
         let now = self.clock.now();
         let target = event.target();
         let rules = self.rules.get_mut(target)?;
-        let (verdict, observed_at) = match (&mut rules.rules, event) {
-            (Rules::Probe(conditions), Event::Probe(obs)) => (judge(conditions, obs), obs.at),
+        let (verdict, observed_at, log_window, blind) = match (&mut rules.rules, event) {
+            (Rules::Probe(conditions), Event::Probe(obs)) => (judge(conditions, obs), obs.at, None, None),
             (Rules::Log(log_rules, window), Event::Log(batch)) => {
-                let now_sec = now.as_millis().div_euclid(1000);
-                window.add(batch, now_sec);
-                (judge_log(&log_rules.fire_when, &window.view(log_rules, now_sec)), batch.at)
+                let (verdict, change, blind) = window.observe(log_rules, batch, now);
+                (verdict, batch.at, Some(change), blind)
             }
             _ => return None,
         };
         let policy = rules.policy;
         let state = self.states.entry(target.to_string()).or_default();
         let transition = step(state, policy, target, &verdict, observed_at, now);
-        Some(Outcome { verdict, transitions: transition.into_iter().collect(), state: state.clone() })
+        state.error = blind;
+        Some(Outcome { verdict, transitions: transition.into_iter().collect(), state: state.clone(), log_window })
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod condition;
 pub mod engine;
 pub mod incident;
+pub mod log_window;
 pub mod matcher;
 pub mod reminder;
 pub mod resolution;
@@ -13,6 +14,7 @@ pub mod schedule;
 pub use condition::{Condition, ConditionError, Verdict, judge};
 pub use engine::{Engine, LogRules, Outcome, RETIRED_REASON, TargetPolicy};
 pub use incident::{IncidentBook, IncidentError};
+pub use log_window::{MIN_BLIND, WindowChange, WindowEntry};
 pub use lookout_core::Clock;
 pub use matcher::{Matcher, MatcherError, all_match};
 pub use reminder::{Due, Reminders};

@@ -137,7 +137,7 @@ async fn impact_numbers_match_a_generated_log_with_known_answers() {
         .collect();
     store
         .record(Record {
-            log: Some(LogRecord { source: "apache".into(), cursors: vec![], counts }),
+            log: Some(LogRecord { source: "apache".into(), cursors: vec![], counts, ..LogRecord::default() }),
             ..Record::default()
         })
         .await
