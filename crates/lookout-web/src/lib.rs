@@ -6,17 +6,19 @@
 //!
 //! Security: it binds 127.0.0.1 unless configured; every change needs `Authorization: Bearer <token>` with one of
 //! the `[web] tokens_env` tokens (none configured: every change is refused); reads are public unless
-//! `public_reads = false`. Responses are JSON, so text from logs and servers arrives as JSON strings, never markup.
+//! `public_reads = false`. The token, the `Host` and the body's size are checked before anything is parsed
+//! (`auth`); connections are limited and timed (`server`). Responses are JSON, so text from logs and servers
+//! arrives as JSON strings, never markup — errors included.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use lookout_app::activity::ActivitySender;
+use lookout_app::health::Health;
 use lookout_app::incidents::{ChangeError, change};
 use lookout_app::metrics::Metrics;
 use lookout_app::silences;
@@ -26,7 +28,14 @@ use lookout_store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+mod auth;
+#[cfg(test)]
+mod guard_tests;
 mod pages;
+mod server;
+mod status;
+
+pub use server::{BODY_LIMIT, HEADER_TIMEOUT, REQUEST_TIMEOUT, connection_limit, raise_descriptor_limit};
 
 /// What every handler reads: the store (any backend), the config, the metrics and the pipeline's activity.
 pub struct WebState<S> {
@@ -35,6 +44,8 @@ pub struct WebState<S> {
     pub metrics: Arc<Metrics>,
     /// What the pipeline does, for live pages (server-sent events).
     pub events: Option<ActivitySender>,
+    /// Whether the store takes writes (`/api/v1/health`, the dashboard's banner).
+    pub health: Health,
 }
 
 // Not derived: the store itself need not be `Clone`, only its `Arc`.
@@ -45,6 +56,7 @@ impl<S> Clone for WebState<S> {
             config: self.config.clone(),
             metrics: self.metrics.clone(),
             events: self.events.clone(),
+            health: self.health.clone(),
         }
     }
 }
@@ -105,44 +117,18 @@ fn err(status: StatusCode, text: impl Into<String>) -> ApiError {
     ApiError(status, text.into())
 }
 
-/// Compares without leaking where two tokens differ through timing.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
-}
-
-/// A change needs a valid token: 401 without one, 403 with a wrong one (or when none are configured).
-fn authorize_change<S: Store>(state: &WebState<S>, headers: &HeaderMap) -> ApiResult<()> {
-    let tokens = &state.config.web.tokens;
-    let Some(given) = bearer(headers) else {
-        return Err(err(StatusCode::UNAUTHORIZED, "this changes something: send Authorization: Bearer <token>"));
-    };
-    if tokens.is_empty() {
-        return Err(err(StatusCode::FORBIDDEN, "changes are disabled: no [web] tokens_env is configured"));
-    }
-    if tokens.iter().any(|t| same(t.expose(), given)) {
-        Ok(())
-    } else {
-        Err(err(StatusCode::FORBIDDEN, "this token may not change anything"))
-    }
-}
-
-fn authorize_read<S: Store>(state: &WebState<S>, headers: &HeaderMap) -> ApiResult<()> {
-    if state.config.web.public_reads { Ok(()) } else { authorize_change(state, headers) }
-}
-
+/// Every route behind the same layers, outermost first: security headers, errors as JSON, then `auth::guard`
+/// (host, token, body length, time limit) before any extractor runs, and the body limit for extractors.
 pub fn router<S: Store>(state: WebState<S>) -> axum::Router {
     axum::Router::new()
         .route("/", get(pages::dashboard::<S>))
         .route("/incidents", get(pages::incidents::<S>))
         .route("/incidents/{id}", get(pages::incident::<S>))
-        .route("/status", get(pages::status::<S>))
+        .route("/status", get(status::status::<S>))
         .route("/events", get(pages::events::<S>))
         .route("/assets/{name}", get(pages::asset))
         .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/health", get(health::<S>))
         .route("/api/v1/targets", get(targets::<S>))
         .route("/api/v1/targets/{name}/results", get(results::<S>))
         .route("/api/v1/incidents", get(incidents::<S>))
@@ -154,13 +140,19 @@ pub fn router<S: Store>(state: WebState<S>) -> axum::Router {
         .route("/api/v1/silences", get(silences::<S>).post(add_silence::<S>))
         .route("/api/v1/silences/{id}", axum::routing::delete(expire_silence::<S>))
         .route("/metrics", get(metrics::<S>))
+        .fallback(auth::no_route)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(axum::Extension(auth::Limits::default()))
+        .layer(axum::Extension(pages::DashboardCache::default()))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::guard::<S>))
+        .layer(axum::middleware::map_response(auth::json_errors))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
 }
 
-/// Serves until `shutdown` turns true. A port that cannot be bound is logged, and monitoring goes on without the
-/// web side: being told of an outage matters more than looking at it.
-pub async fn serve<S: Store>(state: WebState<S>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+/// Serves until `shutdown` turns true, within the limits of [`server`]. A port that cannot be bound is logged, and
+/// monitoring goes on without the web side: being told of an outage matters more than looking at it.
+pub async fn serve<S: Store>(state: WebState<S>, shutdown: tokio::sync::watch::Receiver<bool>) {
     let addr = state.config.web.listen;
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -169,30 +161,12 @@ pub async fn serve<S: Store>(state: WebState<S>, mut shutdown: tokio::sync::watc
             return;
         }
     };
+    let limit = connection_limit(state.config.web.max_connections);
     match listener.local_addr() {
-        Ok(a) => tracing::info!(addr = %a, "Serving the API and /metrics."),
-        Err(_) => tracing::info!(%addr, "Serving the API and /metrics."),
+        Ok(a) => tracing::info!(addr = %a, max_connections = limit, "Serving the API and /metrics."),
+        Err(_) => tracing::info!(%addr, max_connections = limit, "Serving the API and /metrics."),
     }
-    let app = router(state);
-    let mut stopped = shutdown.clone();
-    let stop = async move {
-        let _ = stopped.wait_for(|s| *s).await;
-    };
-    let server = axum::serve(listener, app).with_graceful_shutdown(stop);
-    let mut server = std::pin::pin!(server.into_future());
-    tokio::select! {
-        r = &mut server => {
-            if let Err(e) = r {
-                tracing::error!(error = %e, "The web server stopped.");
-            }
-            return;
-        }
-        _ = shutdown.wait_for(|s| *s) => {}
-    }
-    // Open pages keep their event streams open: give requests in flight a moment, then stop regardless.
-    if tokio::time::timeout(std::time::Duration::from_secs(2), server).await.is_err() {
-        tracing::info!("Closed the web connections still open at shutdown.");
-    }
+    server::serve_with_limits(listener, router(state), limit, shutdown).await;
 }
 
 #[derive(Serialize)]
@@ -208,11 +182,7 @@ struct TargetView {
     last: Option<lookout_store::ResultRow>,
 }
 
-async fn targets<S: Store>(
-    State(state): State<WebState<S>>,
-    headers: HeaderMap,
-) -> ApiResult<SafeJson<Vec<TargetView>>> {
-    authorize_read(&state, &headers)?;
+async fn targets<S: Store>(State(state): State<WebState<S>>) -> ApiResult<SafeJson<Vec<TargetView>>> {
     let states: HashMap<String, lookout_core::AlertState> = state.store.alert_states().await?.into_iter().collect();
     let mut out = Vec::new();
     let view = |name: &str, kind: &'static str, group: &str, severity: &str| {
@@ -222,7 +192,7 @@ async fn targets<S: Store>(
             kind,
             group: group.to_string(),
             severity: severity.to_string(),
-            state: s.phase.as_str().to_string(),
+            state: s.status().to_string(),
             since: (s.since.as_millis() > 0).then_some(s.since),
             alert_id: s.alert_id,
             reason: s.last_reason,
@@ -254,11 +224,9 @@ struct Range {
 
 async fn results<S: Store>(
     State(state): State<WebState<S>>,
-    headers: HeaderMap,
     Path(name): Path<String>,
     Query(range): Query<Range>,
 ) -> ApiResult<SafeJson<Vec<lookout_store::ResultRow>>> {
-    authorize_read(&state, &headers)?;
     if state.config.target(&name).is_none() {
         return Err(err(StatusCode::NOT_FOUND, format!("no target {name:?}")));
     }
@@ -274,10 +242,8 @@ struct Limit {
 
 async fn incidents<S: Store>(
     State(state): State<WebState<S>>,
-    headers: HeaderMap,
     Query(q): Query<Limit>,
 ) -> ApiResult<SafeJson<Vec<lookout_core::Incident>>> {
-    authorize_read(&state, &headers)?;
     Ok(SafeJson(state.store.incidents(q.limit.unwrap_or(50).min(1000)).await?))
 }
 
@@ -289,19 +255,12 @@ async fn view_of<S: Store>(state: &WebState<S>, id: &str) -> ApiResult<lookout_a
 
 async fn incident<S: Store>(
     State(state): State<WebState<S>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<SafeJson<lookout_app::incidents::IncidentView>> {
-    authorize_read(&state, &headers)?;
     Ok(SafeJson(view_of(&state, &id).await?))
 }
 
-async fn postmortem<S: Store>(
-    State(state): State<WebState<S>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    authorize_read(&state, &headers)?;
+async fn postmortem<S: Store>(State(state): State<WebState<S>>, Path(id): Path<String>) -> ApiResult<Response> {
     let view = view_of(&state, &id).await?;
     let markdown = lookout_app::postmortem::from_incident::render(&view);
     Ok(([(header::CONTENT_TYPE, "text/markdown; charset=utf-8")], markdown).into_response())
@@ -322,6 +281,9 @@ async fn apply<S: Store>(
     match change(state.store.as_ref(), id, f).await {
         Ok(c) => Ok(SafeJson(c.incident)),
         Err(ChangeError::NotFound(id)) => Err(err(StatusCode::NOT_FOUND, format!("no incident {id:?}"))),
+        Err(e @ ChangeError::Refused(lookout_engine::IncidentError::EmptyNote)) => {
+            Err(err(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
+        }
         Err(e @ (ChangeError::Refused(_) | ChangeError::KeptChanging(_))) => {
             Err(err(StatusCode::CONFLICT, e.to_string()))
         }
@@ -329,13 +291,24 @@ async fn apply<S: Store>(
     }
 }
 
+/// A JSON body: 400 when it is not JSON, 422 when it is JSON of the wrong shape. The content type is not required:
+/// the token already proves the caller means it (there is no ambient credential a form post could ride on).
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| {
+        let status = match e.classify() {
+            serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        err(status, format!("the body is not JSON like {example}: {e}"))
+    })
+}
+
 /// The optional JSON body of an incident change (an empty body is `{}`).
 fn who(body: &[u8]) -> ApiResult<Who> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Who::default());
     }
-    serde_json::from_slice(body)
-        .map_err(|e| err(StatusCode::BAD_REQUEST, format!("the body is not JSON like {{\"by\": \"alice\"}}: {e}")))
+    json_body(body, r#"{"by": "alice"}"#)
 }
 
 impl Who {
@@ -346,11 +319,9 @@ impl Who {
 
 async fn ack<S: Store>(
     State(state): State<WebState<S>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<SafeJson<lookout_core::Incident>> {
-    authorize_change(&state, &headers)?;
     let w = who(&body)?;
     let by = w.by();
     apply(&state, &id, |i| lookout_engine::incident::acknowledge(i, &by, Timestamp::now())).await
@@ -358,23 +329,22 @@ async fn ack<S: Store>(
 
 async fn note<S: Store>(
     State(state): State<WebState<S>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<SafeJson<lookout_core::Incident>> {
-    authorize_change(&state, &headers)?;
     let w = who(&body)?;
     let (by, text) = (w.by(), w.text.clone().unwrap_or_default());
+    if text.trim().is_empty() {
+        return Err(err(StatusCode::UNPROCESSABLE_ENTITY, r#"a note needs some text: send {"text": "..."}"#));
+    }
     apply(&state, &id, |i| lookout_engine::incident::note(i, &by, &text, Timestamp::now())).await
 }
 
 async fn resolve<S: Store>(
     State(state): State<WebState<S>>,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> ApiResult<SafeJson<lookout_core::Incident>> {
-    authorize_change(&state, &headers)?;
     let w = who(&body)?;
     let (by, text) = (w.by(), w.note.clone());
     apply(&state, &id, |i| lookout_engine::incident::resolve_by_hand(i, &by, text.as_deref(), Timestamp::now())).await
@@ -387,10 +357,8 @@ struct All {
 
 async fn silences<S: Store>(
     State(state): State<WebState<S>>,
-    headers: HeaderMap,
     Query(q): Query<All>,
 ) -> ApiResult<SafeJson<Vec<lookout_store::Silence>>> {
-    authorize_read(&state, &headers)?;
     Ok(SafeJson(state.store.silences(q.all.unwrap_or(false), Timestamp::now()).await?))
 }
 
@@ -405,10 +373,9 @@ struct SilenceRequest {
 
 async fn add_silence<S: Store>(
     State(state): State<WebState<S>>,
-    headers: HeaderMap,
-    Json(req): Json<SilenceRequest>,
+    body: axum::body::Bytes,
 ) -> ApiResult<(StatusCode, SafeJson<lookout_store::Silence>)> {
-    authorize_change(&state, &headers)?;
+    let req: SilenceRequest = json_body(&body, r#"{"matchers": ["group=shop"], "duration": "2h", "comment": "..."}"#)?;
     let now = Timestamp::now();
     let silence = silences::SilenceRequest {
         matchers: req.matchers,
@@ -418,7 +385,7 @@ async fn add_silence<S: Store>(
         by: req.by.filter(|b| !b.trim().is_empty()).unwrap_or_else(|| "api".into()),
     }
     .validate()
-    .map_err(|e| err(StatusCode::BAD_REQUEST, e.to_string()))?;
+    .map_err(|e| err(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
     let id = state.store.add_silence(silence).await?;
     let stored = state.store.silences(true, now).await?.into_iter().find(|s| s.id == id);
     stored
@@ -426,12 +393,7 @@ async fn add_silence<S: Store>(
         .ok_or_else(|| err(StatusCode::INTERNAL_SERVER_ERROR, "the silence vanished"))
 }
 
-async fn expire_silence<S: Store>(
-    State(state): State<WebState<S>>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> ApiResult<StatusCode> {
-    authorize_change(&state, &headers)?;
+async fn expire_silence<S: Store>(State(state): State<WebState<S>>, Path(id): Path<i64>) -> ApiResult<StatusCode> {
     if state.store.expire_silence(id, Timestamp::now()).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -449,7 +411,6 @@ async fn openapi() -> Response {
 /// OpenMetrics for scrapers that ask for it (`Accept: application/openmetrics-text`), the Prometheus text format
 /// otherwise.
 async fn metrics<S: Store>(State(state): State<WebState<S>>, headers: HeaderMap) -> ApiResult<Response> {
-    authorize_read(&state, &headers)?;
     let open = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -461,6 +422,15 @@ async fn metrics<S: Store>(State(state): State<WebState<S>>, headers: HeaderMap)
         ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render_prometheus())
             .into_response()
     })
+}
+
+/// Whether lookout works as it should: `ok`, or `degraded` while it cannot write its store (it keeps alerting
+/// from memory; see `store`). Always 200: a restart would not mend a full disk and would lose what is held, so a
+/// supervisor's liveness check must not act on it — alert on `status` or `lookout_store_writable` instead.
+async fn health<S: Store>(State(state): State<WebState<S>>) -> Response {
+    let store = state.health.store();
+    let status = if store.writable { "ok" } else { "degraded" };
+    SafeJson(json!({ "status": status, "store": store })).into_response()
 }
 
 #[cfg(test)]

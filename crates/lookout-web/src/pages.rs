@@ -1,15 +1,22 @@
 //! The HTML side: the dashboard (targets, uptime, latency, log traffic), incidents and an incident's page (timeline,
-//! diagnosis with evidence, impact, postmortem, actions), and the public status page (state and 90-day uptime per
-//! group, incidents without internal details). Server-rendered with minijinja, whose `.html` templates escape every
-//! value; templates, CSS and JS are compiled into the binary. Live updates arrive as server-sent events.
+//! diagnosis with evidence, impact, postmortem, actions); the public status page is in `status`. Server-rendered
+//! with minijinja, whose `.html` templates escape every value; templates, CSS and JS are compiled into the binary.
+//! Live updates arrive as server-sent events.
+//!
+//! The dashboard's cost does not grow with the results kept: the store counts and ranks (`result_buckets`,
+//! `latency_percentiles`, `daily_uptime`) and the rows are computed at most once a second for every open page
+//! ([`DashboardCache`]); a page never loads a day of results. Uptimes (24 h, 7 d, 30 d: the widest reads) are
+//! computed at most every [`UPTIME_FRESH_FOR`] — they move slowly, and the store's one connection is also the
+//! pipeline's, so a dashboard must not keep it busy.
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
+use axum::Extension;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use lookout_config::Check;
@@ -18,9 +25,18 @@ use lookout_store::Store;
 use minijinja::context;
 use serde::Serialize;
 
-use super::{ApiResult, WebState, authorize_read, err};
+use super::{ApiResult, WebState, err};
+use crate::auth::{Limits, StreamSlot};
 
-const DAY_MS: i64 = 86_400_000;
+pub(crate) const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
+/// How long computed dashboard rows are served to every open page before they are computed again.
+const ROWS_FRESH_FOR: Duration = Duration::from_secs(1);
+/// How long computed uptimes are kept.
+const UPTIME_FRESH_FOR: Duration = Duration::from_secs(30);
+
+/// 24 h, 7 d and 30 d uptime of each target.
+type Uptimes = HashMap<String, [String; 3]>;
 
 fn templates() -> &'static minijinja::Environment<'static> {
     static ENV: OnceLock<minijinja::Environment<'static>> = OnceLock::new();
@@ -32,6 +48,7 @@ fn templates() -> &'static minijinja::Environment<'static> {
             ("incidents.html", include_str!("templates/incidents.html")),
             ("incident.html", include_str!("templates/incident.html")),
             ("status.html", include_str!("templates/status.html")),
+            ("signin.html", include_str!("templates/signin.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {
                 tracing::error!(template = name, error = %e, "A built-in template does not compile.");
@@ -41,7 +58,12 @@ fn templates() -> &'static minijinja::Environment<'static> {
     })
 }
 
-fn page(name: &str, ctx: minijinja::Value) -> ApiResult<Response> {
+/// The page a browser gets without a token when reads are private (see `auth::sign_in_page`).
+pub(crate) fn render_sign_in() -> Result<String, minijinja::Error> {
+    templates().get_template("signin.html")?.render(context! { title => "Sign in", live => false, public => false })
+}
+
+pub(crate) fn page(name: &str, ctx: minijinja::Value) -> ApiResult<Response> {
     let html = templates()
         .get_template(name)
         .and_then(|t| t.render(ctx))
@@ -61,19 +83,15 @@ pub async fn asset(Path(name): Path<String>) -> Response {
     }
 }
 
-fn pct(ok: u64, total: u64) -> String {
+pub(crate) fn pct(ok: u64, total: u64) -> String {
     if total == 0 { "—".into() } else { format!("{:.2}%", 100.0 * ok as f64 / total as f64) }
 }
 
-fn percentile(sorted: &[f64], q: f64) -> String {
-    if sorted.is_empty() {
-        return "—".into();
-    }
-    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
-    format!("{:.0} ms", sorted[i.min(sorted.len() - 1)])
+fn ms(v: Option<&Option<f64>>) -> String {
+    v.copied().flatten().map_or_else(|| "—".into(), |v| format!("{v:.0} ms"))
 }
 
-#[derive(Serialize)]
+#[derive(Clone, Serialize)]
 struct LastView {
     status: Option<u16>,
     error: Option<String>,
@@ -81,8 +99,8 @@ struct LastView {
     at: String,
 }
 
-#[derive(Serialize)]
-struct TargetRow {
+#[derive(Clone, Serialize)]
+pub(crate) struct TargetRow {
     name: String,
     kind: &'static str,
     group: String,
@@ -119,17 +137,61 @@ fn chart(latencies: &[f64]) -> Option<String> {
     )
 }
 
-fn uptime_over(days: &[(i64, u64, u64)], since_day: i64) -> String {
+pub(crate) fn uptime_over(days: &[(i64, u64, u64)], since_day: i64) -> String {
     let (ok, total) =
         days.iter().filter(|(d, ..)| *d >= since_day).fold((0, 0), |(o, t), (_, ok, total)| (o + ok, t + total));
     pct(ok, total)
 }
 
-async fn target_rows<S: Store>(state: &WebState<S>) -> ApiResult<Vec<TargetRow>> {
+/// The dashboard's rows, shared by every page opened within [`ROWS_FRESH_FOR`]; one computation at a time (the
+/// others wait for it rather than start their own).
+#[derive(Clone, Default)]
+pub(crate) struct DashboardCache(Arc<tokio::sync::Mutex<Cached>>);
+
+#[derive(Default)]
+struct Cached {
+    rows: Option<(Instant, Arc<Vec<TargetRow>>)>,
+    uptimes: Option<(Instant, Arc<Uptimes>)>,
+}
+
+impl DashboardCache {
+    async fn rows<S: Store>(&self, state: &WebState<S>) -> ApiResult<Arc<Vec<TargetRow>>> {
+        let mut cached = self.0.lock().await;
+        if let Some((_, rows)) = cached.rows.as_ref().filter(|(at, _)| at.elapsed() < ROWS_FRESH_FOR) {
+            return Ok(rows.clone());
+        }
+        let uptimes = match cached.uptimes.as_ref().filter(|(at, _)| at.elapsed() < UPTIME_FRESH_FOR) {
+            Some((_, u)) => u.clone(),
+            None => {
+                let u = Arc::new(uptimes(state).await?);
+                cached.uptimes = Some((Instant::now(), u.clone()));
+                u
+            }
+        };
+        let rows = Arc::new(target_rows(state, &uptimes).await?);
+        cached.rows = Some((Instant::now(), rows.clone()));
+        Ok(rows)
+    }
+}
+
+async fn uptimes<S: Store>(state: &WebState<S>) -> ApiResult<Uptimes> {
+    let now = Timestamp::now();
+    let today = now.as_millis().div_euclid(DAY_MS);
+    let day_ago = Timestamp::from_millis(now.as_millis() - DAY_MS);
+    let mut out = HashMap::new();
+    for t in &state.config.targets {
+        let hours = state.store.result_buckets(t.name.clone(), day_ago, now, HOUR_MS).await?;
+        let (ok, total) = hours.iter().fold((0, 0), |(o, n), b| (o + b.ok, n + b.total));
+        let days = state.store.daily_uptime(t.name.clone(), Timestamp::from_millis((today - 30) * DAY_MS)).await?;
+        out.insert(t.name.clone(), [pct(ok, total), uptime_over(&days, today - 6), uptime_over(&days, today - 29)]);
+    }
+    Ok(out)
+}
+
+async fn target_rows<S: Store>(state: &WebState<S>, uptimes: &Uptimes) -> ApiResult<Vec<TargetRow>> {
     let now = Timestamp::now();
     let hour_ago = Timestamp::from_millis(now.as_millis() - 3_600_000);
     let states: HashMap<String, lookout_core::AlertState> = state.store.alert_states().await?.into_iter().collect();
-    let today = now.as_millis().div_euclid(DAY_MS);
     let mut rows = Vec::new();
     let base = |name: &str, kind: &'static str, group: &str| {
         let s = states.get(name).cloned().unwrap_or_default();
@@ -137,7 +199,7 @@ async fn target_rows<S: Store>(state: &WebState<S>) -> ApiResult<Vec<TargetRow>>
             name: name.into(),
             kind,
             group: group.into(),
-            state: s.phase.as_str(),
+            state: s.status(),
             since: (s.phase != Phase::Ok && s.since.as_millis() > 0).then(|| s.since.to_rfc3339_seconds()),
             reason: (s.phase != Phase::Ok).then_some(s.last_reason).flatten(),
             last: None,
@@ -160,23 +222,17 @@ async fn target_rows<S: Store>(state: &WebState<S>) -> ApiResult<Vec<TargetRow>>
             Check::Tls { .. } => "tls",
         };
         let mut row = base(&t.name, kind, &t.group);
-        let day =
-            state.store.results_between(t.name.clone(), Timestamp::from_millis(now.as_millis() - DAY_MS), now).await?;
-        let ok = day.iter().filter(|r| r.ok).count() as u64;
-        row.uptime_24h = pct(ok, day.len() as u64);
-        let days = state.store.daily_uptime(t.name.clone(), Timestamp::from_millis((today - 30) * DAY_MS)).await?;
-        row.uptime_7d = uptime_over(&days, today - 6);
-        row.uptime_30d = uptime_over(&days, today - 29);
-        let hour: Vec<f64> = day.iter().filter(|r| r.at >= hour_ago).map(|r| r.latency_ms).collect();
-        let mut sorted = hour.clone();
-        sorted.sort_by(f64::total_cmp);
-        row.p50 = percentile(&sorted, 0.50);
-        row.p95 = percentile(&sorted, 0.95);
-        row.p99 = percentile(&sorted, 0.99);
-        let recent: Vec<f64> = hour.iter().rev().take(120).rev().copied().collect();
-        row.chart = chart(&recent);
-        row.chart_label = format!("latency of the last {} checks", recent.len());
-        row.last = day.last().map(|r| LastView {
+        let name = || t.name.clone();
+        if let Some([day, week, month]) = uptimes.get(&t.name) {
+            (row.uptime_24h, row.uptime_7d, row.uptime_30d) = (day.clone(), week.clone(), month.clone());
+        }
+        let p = state.store.latency_percentiles(name(), hour_ago, now, vec![0.50, 0.95, 0.99]).await?;
+        (row.p50, row.p95, row.p99) = (ms(p.first()), ms(p.get(1)), ms(p.get(2)));
+        let minutes = state.store.result_buckets(name(), hour_ago, now, 60_000).await?;
+        let means: Vec<f64> = minutes.iter().map(|b| b.mean_latency_ms).collect();
+        row.chart = chart(&means);
+        row.chart_label = "mean latency per minute, last hour".into();
+        row.last = state.store.recent_results(name(), 1).await?.into_iter().next().map(|r| LastView {
             status: r.status,
             error: r.error.clone(),
             latency: format!("{:.0}", r.latency_ms),
@@ -200,17 +256,17 @@ async fn target_rows<S: Store>(state: &WebState<S>) -> ApiResult<Vec<TargetRow>>
 }
 
 #[derive(Serialize)]
-struct IncidentRow {
+pub(crate) struct IncidentRow {
     id: String,
-    status: &'static str,
-    opened: String,
-    duration: String,
+    pub(crate) status: &'static str,
+    pub(crate) opened: String,
+    pub(crate) duration: String,
     ack: Option<String>,
     title: String,
-    group: String,
+    pub(crate) group: String,
 }
 
-fn incident_row(i: &lookout_core::Incident, now: Timestamp) -> IncidentRow {
+pub(crate) fn incident_row(i: &lookout_core::Incident, now: Timestamp) -> IncidentRow {
     IncidentRow {
         id: i.id.clone(),
         status: i.status.as_str(),
@@ -224,9 +280,12 @@ fn incident_row(i: &lookout_core::Incident, now: Timestamp) -> IncidentRow {
     }
 }
 
-pub async fn dashboard<S: Store>(State(state): State<WebState<S>>, headers: HeaderMap) -> ApiResult<Response> {
-    authorize_read(&state, &headers)?;
-    let targets = target_rows(&state).await?;
+pub async fn dashboard<S: Store>(
+    State(state): State<WebState<S>>,
+    Extension(cache): Extension<DashboardCache>,
+) -> ApiResult<Response> {
+    let rows = cache.rows(&state).await?;
+    let targets = rows.as_slice();
     let now = Timestamp::now();
     let open: Vec<IncidentRow> = state
         .store
@@ -236,22 +295,26 @@ pub async fn dashboard<S: Store>(State(state): State<WebState<S>>, headers: Head
         .filter(|i| i.status == IncidentStatus::Open)
         .map(|i| incident_row(i, now))
         .collect();
-    page("dashboard.html", context! { title => "Targets", live => true, public => false, targets, open })
+    let store = state.health.store();
+    // Said first: what follows may be stale while lookout cannot write its store.
+    let degraded = (!store.writable).then(|| {
+        let since = store.unwritable_since.map(|t| t.to_rfc3339_seconds()).unwrap_or_default();
+        let error = store.error.unwrap_or_default();
+        format!(
+            "lookout cannot write its store since {since}: {error}. It keeps probing and alerting from memory ({} records held); what this page shows from the store may be stale.",
+            store.held_records
+        )
+    });
+    page("dashboard.html", context! { title => "Targets", live => true, public => false, targets, open, degraded })
 }
 
-pub async fn incidents<S: Store>(State(state): State<WebState<S>>, headers: HeaderMap) -> ApiResult<Response> {
-    authorize_read(&state, &headers)?;
+pub async fn incidents<S: Store>(State(state): State<WebState<S>>) -> ApiResult<Response> {
     let now = Timestamp::now();
     let incidents: Vec<IncidentRow> = state.store.incidents(200).await?.iter().map(|i| incident_row(i, now)).collect();
     page("incidents.html", context! { title => "Incidents", live => true, public => false, incidents })
 }
 
-pub async fn incident<S: Store>(
-    State(state): State<WebState<S>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> ApiResult<Response> {
-    authorize_read(&state, &headers)?;
+pub async fn incident<S: Store>(State(state): State<WebState<S>>, Path(id): Path<String>) -> ApiResult<Response> {
     let view = super::view_of(&state, &id).await?;
     let now = Timestamp::now();
     let i = &view.incident;
@@ -309,90 +372,20 @@ fn markdown_to_html(markdown: &str) -> minijinja::Value {
     minijinja::Value::from_safe_string(html)
 }
 
-#[derive(Serialize)]
-struct Bar {
-    class: &'static str,
-    title: String,
-}
-
-#[derive(Serialize)]
-struct StatusTarget {
-    name: String,
-    state: &'static str,
-    label: &'static str,
-    bars: Vec<Bar>,
-    uptime_90d: String,
-}
-
-/// The public status page: no token, no reasons, paths or evidence.
-pub async fn status<S: Store>(State(state): State<WebState<S>>) -> ApiResult<Response> {
-    let now = Timestamp::now();
-    let today = now.as_millis().div_euclid(DAY_MS);
-    let states: HashMap<String, lookout_core::AlertState> = state.store.alert_states().await?.into_iter().collect();
-    let mut groups: BTreeMap<String, Vec<StatusTarget>> = BTreeMap::new();
-    let mut all_ok = true;
-    for t in &state.config.targets {
-        let phase = states.get(&t.name).map(|s| s.phase).unwrap_or_default();
-        let (st, label) = match phase {
-            Phase::Ok => ("operational", "operational"),
-            Phase::Pending => ("pending", "degraded"),
-            Phase::Firing => ("down", "down"),
-        };
-        all_ok &= phase == Phase::Ok;
-        let days = state.store.daily_uptime(t.name.clone(), Timestamp::from_millis((today - 89) * DAY_MS)).await?;
-        let by_day: HashMap<i64, (u64, u64)> = days.iter().map(|(d, ok, total)| (*d, (*ok, *total))).collect();
-        let bars = (today - 89..=today)
-            .map(|d| {
-                let date = Timestamp::from_millis(d * DAY_MS).to_rfc3339_seconds().chars().take(10).collect::<String>();
-                match by_day.get(&d) {
-                    None => Bar { class: "none", title: format!("{date}: no data") },
-                    Some((ok, total)) => {
-                        let ratio = *ok as f64 / (*total).max(1) as f64;
-                        let class = if ratio >= 0.9999 {
-                            "ok"
-                        } else if ratio >= 0.95 {
-                            "degraded"
-                        } else {
-                            "down"
-                        };
-                        Bar { class, title: format!("{date}: {}", pct(*ok, *total)) }
-                    }
-                }
-            })
-            .collect();
-        let uptime_90d = uptime_over(&days, today - 89);
-        groups.entry(t.group.clone()).or_default().push(StatusTarget {
-            name: t.name.clone(),
-            state: st,
-            label,
-            bars,
-            uptime_90d,
-        });
-    }
-    let groups: Vec<minijinja::Value> = groups.into_iter().map(|(name, targets)| context! { name, targets }).collect();
-    let since = Timestamp::from_millis(now.as_millis() - 90 * DAY_MS);
-    let incidents: Vec<minijinja::Value> = state
-        .store
-        .incidents(100)
-        .await?
-        .iter()
-        .filter(|i| i.opened_at >= since)
-        .map(|i| {
-            let r = incident_row(i, now);
-            context! { opened => r.opened, group => r.group, status => r.status, duration => r.duration }
-        })
-        .collect();
-    page("status.html", context! { title => "Status", live => false, public => true, all_ok, groups, incidents })
-}
-
 /// Server-sent events: one `changed` per check, transition or incident change; the page refreshes itself.
-pub async fn events<S: Store>(State(state): State<WebState<S>>, headers: HeaderMap) -> ApiResult<Response> {
-    authorize_read(&state, &headers)?;
+/// At most `auth::MAX_EVENT_STREAMS` at once: each holds a connection open for as long as its page is open.
+pub async fn events<S: Store>(
+    State(state): State<WebState<S>>,
+    Extension(limits): Extension<Limits>,
+) -> ApiResult<Response> {
     let Some(tx) = &state.events else {
         return Err(err(StatusCode::NOT_FOUND, "no live events in this process"));
     };
+    let Some(slot) = StreamSlot::take(&limits) else {
+        return Err(err(StatusCode::SERVICE_UNAVAILABLE, "too many open event streams; the page still works without"));
+    };
     let rx = tx.subscribe();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+    let stream = futures_util::stream::unfold((rx, slot), |(mut rx, slot)| async move {
         loop {
             match rx.recv().await {
                 Ok(a) => {
@@ -401,7 +394,7 @@ pub async fn events<S: Store>(State(state): State<WebState<S>>, headers: HeaderM
                         lookout_app::Activity::Transition(_) => "transition",
                         lookout_app::Activity::Incident { .. } => "incident",
                     };
-                    return Some((Ok::<_, Infallible>(SseEvent::default().data(kind)), rx));
+                    return Some((Ok::<_, Infallible>(SseEvent::default().data(kind)), (rx, slot)));
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
@@ -426,7 +419,7 @@ mod tests {
     #[test]
     fn every_built_in_template_compiles_and_escapes() {
         let env = super::templates();
-        for name in ["base.html", "dashboard.html", "incidents.html", "incident.html", "status.html"] {
+        for name in ["base.html", "dashboard.html", "incidents.html", "incident.html", "status.html", "signin.html"] {
             assert!(env.get_template(name).is_ok(), "{name}");
         }
         let html = env

@@ -87,3 +87,59 @@ async fn the_dashboard_shows_a_target_go_red_and_acknowledges_its_incident() {
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
 }
+
+/// With `public_reads = false` the dashboard still works in a browser: without a token it shows only the sign-in
+/// form (no data); with the token in localStorage it loads, and turns red on its own (the event stream is read
+/// with the token too).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_works_with_private_reads_once_the_token_is_stored() {
+    let Some(browser) = Browser::start().await else { return };
+    let site = Target::start().await;
+    let port = free_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[store]\npath = \"lookout.sqlite\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\ntokens_env = \"T\"\npublic_reads = false\n\n\
+         [[target]]\nname = \"site\"\nurl = \"{}\"\ninterval = \"200ms\"\nconditions = [\"[STATUS] == 200\"]\nfailure_threshold = 1\nsuccess_threshold = 1\n",
+        site.url("/")
+    );
+    let cfg =
+        Config::parse(&text, &dir.path().join("lookout.toml"), &|k| (k == "T").then(|| "private-token".to_string()))
+            .unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    let base = format!("http://127.0.0.1:{port}");
+    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+
+    browser
+        .wait_for("the sign-in form", Duration::from_secs(15), || async {
+            browser.goto(&format!("{base}/")).await;
+            browser.run("var f = document.getElementById('sign-in'); return !!f && !f.hidden").await == true
+        })
+        .await;
+    assert!(browser.find("#target-site").await.is_none(), "no data without a token");
+    browser.screenshot(&artifacts.join("private-1-sign-in.png")).await;
+
+    // A wrong token is refused and forgotten.
+    browser.run("localStorage.setItem('lookoutToken', 'wrong')").await;
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .wait_for("the refusal", Duration::from_secs(10), || async {
+            browser.text("#sign-in-result").await.unwrap_or_default().contains("refused")
+        })
+        .await;
+    assert_eq!(browser.run("return localStorage.getItem('lookoutToken')").await, serde_json::Value::Null);
+
+    browser.run("localStorage.setItem('lookoutToken', 'private-token')").await;
+    browser.goto(&format!("{base}/")).await;
+    let row_class = || async { browser.attribute("#target-site", "class").await.unwrap_or_default() };
+    browser.wait_for("the dashboard", Duration::from_secs(15), || async { row_class().await == "state-ok" }).await;
+    site.set(500, "down");
+    browser
+        .wait_for("the target turn red without a reload", Duration::from_secs(15), || async {
+            row_class().await == "state-firing"
+        })
+        .await;
+    browser.screenshot(&artifacts.join("private-2-dashboard-firing.png")).await;
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
+}

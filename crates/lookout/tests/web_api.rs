@@ -126,7 +126,7 @@ async fn api_reads_changes_with_tokens_and_metrics() {
     assert!(status.contains("Some systems are having problems") && status.contains("badge-down"), "{status}");
     assert!(!status.contains("[STATUS]") && !status.contains("Fatal"), "no reasons on the public page: {status}");
     let js = fetch_page("/assets/app.js").await;
-    assert!(js.body.contains("EventSource"));
+    assert!(js.body.contains("fetch(\"/events\"") && js.body.contains("Authorization"), "{}", js.body);
     let mut sse = HttpRequest::get(format!("{}/events", api.base).parse().unwrap(), Duration::from_millis(1500));
     sse.max_body = 256;
     let live = lookout_http::fetch(&sse).await;
@@ -180,7 +180,7 @@ async fn api_reads_changes_with_tokens_and_metrics() {
             Some(serde_json::json!({"matchers": ["severity"], "comment": "x"})),
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422, "a validation error, not a conflict");
     assert!(body.contains("has no operator"), "{body}");
     // The same rule as `lookout silence add`: a silence of no length is refused, not stored.
     let (status, body) = api
@@ -191,7 +191,7 @@ async fn api_reads_changes_with_tokens_and_metrics() {
             Some(serde_json::json!({"matchers": ["group=shop"], "duration": "0s", "comment": "x"})),
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert!(body.contains("duration: must be more than 0s"), "{body}");
     assert_eq!(api.get("/api/v1/silences").await.as_array().unwrap().len(), 1);
     let (status, _) = api.call(Method::DELETE, &format!("/api/v1/silences/{sid}"), None, None).await;
@@ -213,14 +213,26 @@ async fn api_reads_changes_with_tokens_and_metrics() {
     assert_eq!(status, 200);
     assert_eq!(api.get(&format!("/api/v1/incidents/{id}")).await["incident"]["resolved_by"], "alice");
 
-    // Every operation of the served OpenAPI document is served (a route-less 404 has no body, a wrong method 405).
+    // A note without text is invalid (422), not a conflict.
+    let (status, body) = api
+        .call(
+            Method::POST,
+            &format!("/api/v1/incidents/{id}/note"),
+            Some(TOKEN),
+            Some(serde_json::json!({"note": "x"})),
+        )
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("a note needs some text"), "{body}");
+
+    // Every operation of the served OpenAPI document is served (a route-less 404 says "no route", a wrong method 405).
     let doc = api.get("/api/v1/openapi.json").await;
     for (path, ops) in doc["paths"].as_object().unwrap() {
         let concrete = path.replace("{name}", "site").replace("{id}", "1");
         for method in ops.as_object().unwrap().keys() {
             let m: Method = method.to_uppercase().parse().unwrap();
             let (status, body) = api.call(m, &concrete, Some(TOKEN), Some(serde_json::json!({}))).await;
-            assert!(status != 405 && !(status == 404 && body.is_empty()), "{method} {concrete}: {status} {body}");
+            assert!(status != 405 && !body.contains("no route"), "{method} {concrete}: {status} {body}");
         }
     }
 
@@ -348,6 +360,119 @@ async fn hostile_log_text_is_escaped_on_every_page() {
     assert!(page.contains("/srv/&lt;script&gt;alert(2)&lt;/script&gt;.php"), "{page}");
     let (_, status) = api.call(Method::GET, "/status", None, None).await;
     assert!(!status.contains("alert(2)") && !status.contains("/srv/"), "no internals on the status page: {status}");
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
+}
+
+/// What an attacker or a careless client sends is refused before anything is parsed, always as JSON: no token
+/// beats a bad body, a bad query or a missing content type; the scheme's case does not matter; a page naming
+/// another host (DNS rebinding) is refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_requests_are_refused_before_parsing_and_answered_in_json() {
+    use crate::web_limits::{json_body, raw_http};
+    let port = free_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[store]\npath = \"lookout.sqlite\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\ntokens_env = \"T\"\npublic_reads = false\n"
+    );
+    let cfg =
+        Config::parse(&text, &dir.path().join("lookout.toml"), &|k| (k == "T").then(|| TOKEN.to_string())).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let ask = |head: String, body: &'static str| async move {
+        let req = format!(
+            "{head}\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        raw_http(addr, &req).await
+    };
+    crate::support::wait_until("the web side", Duration::from_secs(10), || async {
+        ask("GET /status HTTP/1.1".into(), "").await.0 == 200
+    })
+    .await;
+    let cases: Vec<(String, &str, u16)> = vec![
+        ("POST /api/v1/silences HTTP/1.1\r\nContent-Type: application/json".into(), "{\"matchers\": [", 401),
+        ("POST /api/v1/silences HTTP/1.1".into(), "matchers=a", 401),
+        ("POST /api/v1/silences HTTP/1.1\r\nContent-Type: text/plain".into(), "", 401),
+        ("GET /api/v1/incidents?limit=abc HTTP/1.1".into(), "", 401),
+        (format!("GET /api/v1/incidents?limit=abc HTTP/1.1\r\nAuthorization: Bearer {TOKEN}"), "", 400),
+        (format!("GET /api/v1/incidents?limit=2 HTTP/1.1\r\nAuthorization: bearer {TOKEN}"), "", 200),
+        (format!("GET /api/v1/incidents HTTP/1.1\r\nAuthorization: BEARER {TOKEN}"), "", 200),
+        (format!("GET /api/v1/incidents HTTP/1.1\r\nAuthorization: Bearer {TOKEN}x"), "", 403),
+        ("GET /api/v1/incidents HTTP/1.1\r\nAuthorization: Bearer s3cret".into(), "", 403),
+        (
+            format!("POST /api/v1/silences HTTP/1.1\r\nAuthorization: Bearer {TOKEN}"),
+            "{\"matchers\": [\"group=shop\"], \"comment\": \"deploy\"}",
+            201,
+        ),
+        (format!("POST /api/v1/silences HTTP/1.1\r\nAuthorization: Bearer {TOKEN}"), "{\"matchers\": [", 400),
+        (format!("POST /api/v1/silences HTTP/1.1\r\nAuthorization: Bearer {TOKEN}"), "{\"matchers\": 1}", 422),
+        (format!("DELETE /api/v1/silences/abc HTTP/1.1\r\nAuthorization: Bearer {TOKEN}"), "", 400),
+    ];
+    for (head, body, want) in cases {
+        let (status, answer) = ask(head.clone(), body).await;
+        assert_eq!(status, want, "{head} {body}: {answer}");
+        let json = json_body(&answer);
+        if want >= 400 {
+            assert!(json["error"].is_string(), "{head}: {answer}");
+        }
+        if want == 401 {
+            assert!(answer.to_ascii_lowercase().contains("www-authenticate: bearer"), "{answer}");
+        }
+    }
+    // DNS rebinding: a page on evil.example resolving to 127.0.0.1 sends Host: evil.example.
+    let req = format!(
+        "GET /api/v1/incidents HTTP/1.1\r\nHost: evil.example:{port}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+    );
+    let (status, answer) = raw_http(addr, &req).await;
+    assert_eq!(status, 421, "{answer}");
+    assert!(json_body(&answer)["error"].as_str().unwrap().contains("allowed_hosts"), "{answer}");
+    let req = format!("GET /status HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw_http(addr, &req).await.0, 200);
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
+}
+
+/// The status page tells the truth: a firing log source is on it by name and the headline is not "operational"
+/// while its group's incident is open; uptime says over how long it was measured.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_status_page_shows_log_sources_open_incidents_and_honest_uptime() {
+    let site = Target::start().await;
+    let receiver = Receiver::start().await;
+    let port = free_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let error_log = dir.path().join("error.log");
+    let now = std::process::Command::new("date").arg("+%a %b %d %H:%M:%S.000000 %Y").output().unwrap();
+    let line = format!(
+        "[{}] [php:error] [pid 7] [client 10.0.0.9:1] PHP Fatal error:  Uncaught Error: boom in /srv/index.php:3\n",
+        String::from_utf8(now.stdout).unwrap().trim()
+    );
+    std::fs::write(&error_log, line).unwrap();
+    let text = format!(
+        "[store]\npath = \"lookout.sqlite\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\n\n\
+         [[target]]\nname = \"site\"\nurl = \"{}\"\ninterval = \"100ms\"\ngroup = \"shop\"\n\n\
+         [[log]]\nname = \"shop-logs\"\nerror = \"{}\"\nstart_at = \"beginning\"\nwindow = \"60s\"\ngroup = \"shop\"\nfire_when = [\"[ERROR_LOG] matches \\\"PHP Fatal\\\"\"]\n\n\
+         [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+        site.url("/"),
+        error_log.display(),
+        receiver.url()
+    );
+    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    receiver.wait_for_target("shop-logs", "firing", Duration::from_secs(10)).await;
+    let api = Api { base: format!("http://127.0.0.1:{port}") };
+    let (status, page) = api.call(Method::GET, "/status", None, None).await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("All systems operational"), "{page}");
+    assert!(page.contains("Some systems are having problems"), "{page}");
+    assert!(page.contains("id=\"status-shop-logs\""), "the log source is on the page: {page}");
+    let logs_row = page.split("id=\"status-shop-logs\"").nth(1).unwrap_or("");
+    assert!(logs_row.split("</div>").next().unwrap_or("").contains("badge-down"), "{page}");
+    assert!(page.contains("incident in progress"), "{page}");
+    assert!(page.contains("uptime since today") && !page.contains("over 90 days"), "{page}");
+    assert!(!page.contains("PHP Fatal") && !page.contains("/srv/"), "no internals: {page}");
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
 }
