@@ -11,6 +11,8 @@
 
 pub mod activity;
 pub mod check;
+pub mod health;
+pub mod holding;
 pub mod impact;
 pub mod incidents;
 pub mod log_source;

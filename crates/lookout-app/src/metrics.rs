@@ -52,6 +52,8 @@ pub struct Metrics {
     http_status: Family<StatusLabel, Counter>,
     log_lines: Family<LogLabel, Counter>,
     alerts_firing: Gauge,
+    store_writable: Gauge,
+    store_held: Gauge,
     notifications: Family<ChannelLabel, Counter>,
 }
 
@@ -90,6 +92,19 @@ impl Metrics {
             "Notification attempts by channel and result (delivered, retry, abandoned, held_back)",
             notifications.clone(),
         );
+        let store_writable = Gauge::default();
+        store_writable.set(1);
+        registry.register(
+            "lookout_store_writable",
+            "Whether lookout can write its store (0: it keeps alerting from memory and has alerted about it)",
+            store_writable.clone(),
+        );
+        let store_held = Gauge::default();
+        registry.register(
+            "lookout_store_held_records",
+            "Records held in memory until the store can be written again",
+            store_held.clone(),
+        );
         let build_info = Family::<BuildLabel, Gauge>::default();
         build_info.get_or_create(&BuildLabel { version: env!("CARGO_PKG_VERSION").to_string() }).set(1);
         registry.register("lookout_build_info", "The running lookout's version", build_info);
@@ -100,6 +115,8 @@ impl Metrics {
             http_status,
             log_lines,
             alerts_firing,
+            store_writable,
+            store_held,
             notifications,
         }
     }
@@ -121,6 +138,12 @@ impl Metrics {
 
     pub fn set_firing(&self, n: usize) {
         self.alerts_firing.set(n as i64);
+    }
+
+    /// Whether the store takes writes, and how many records wait in memory for it.
+    pub fn set_store(&self, writable: bool, held: usize) {
+        self.store_writable.set(i64::from(writable));
+        self.store_held.set(held as i64);
     }
 
     pub fn notification(&self, channel: &str, result: &str, count: u64) {

@@ -22,7 +22,7 @@
 
 use lookout_core::{AlertState, IncidentChange, LogCount, Phase, Timestamp, Timings, Transition, TransitionKind};
 
-use crate::{LogRecord, NewMessage, NewSilence, Record, ResultRow, Store, StoreError};
+use crate::{LogRecord, LogWindowWrite, NewMessage, NewSilence, Record, ResultRow, SentFromMemory, Store, StoreError};
 
 /// How the suite gets stores of one backend. One harness serves one test: the suite makes a new one per test.
 pub(crate) trait Harness {
@@ -46,11 +46,14 @@ macro_rules! suite {
                 record_is_atomic_and_readable,
                 outbox_is_keyed_and_fifo_per_channel,
                 log_cursor_and_counts_are_written_together_and_add_up,
+                log_window_entries_are_kept_while_in_the_window,
                 incidents_round_trip_with_their_timeline,
                 a_stale_incident_change_is_refused_with_everything_recorded_beside_it,
                 an_alert_s_messages_are_found_by_its_id_only,
                 results_and_counts_between_two_times,
+                results_are_aggregated_by_the_store,
                 silences_are_added_listed_and_expired,
+                a_message_sent_from_memory_is_recorded_with_its_fate,
             ]
             harness: [
                 survives_reopen_and_prunes,
@@ -166,7 +169,12 @@ pub(crate) async fn log_cursor_and_counts_are_written_together_and_add_up<S: Sto
         [("{\"offset\":10}", vec![count(60, 5, 1)]), ("{\"offset\":20}", vec![count(60, 3, 0), count(120, 4, 4)])]
     {
         s.record(Record {
-            log: Some(LogRecord { source: "web".into(), cursors: vec![("access".into(), cursor.into())], counts }),
+            log: Some(LogRecord {
+                source: "web".into(),
+                cursors: vec![("access".into(), cursor.into())],
+                counts,
+                ..LogRecord::default()
+            }),
             ..Record::default()
         })
         .await
@@ -284,11 +292,35 @@ pub(crate) async fn results_and_counts_between_two_times<S: Store>(s: &S) {
     assert_eq!(s.daily_uptime("site".into(), Timestamp(0)).await.unwrap(), vec![(0, 2, 4), (1, 1, 1)]);
     let counts =
         (0..3).map(|m| LogCount { minute: 60 * m, requests: 10, classes: [0, 9, 0, 0, 1], malformed: 0 }).collect();
-    s.record(Record { log: Some(LogRecord { source: "web".into(), cursors: vec![], counts }), ..Record::default() })
-        .await
-        .unwrap();
+    s.record(Record {
+        log: Some(LogRecord { source: "web".into(), cursors: vec![], counts, ..LogRecord::default() }),
+        ..Record::default()
+    })
+    .await
+    .unwrap();
     let between = s.log_counts_between("web".into(), Timestamp(60_500), Timestamp(130_000)).await.unwrap();
     assert_eq!(between.iter().map(|c| c.minute).collect::<Vec<_>>(), [60, 120]);
+}
+
+/// Pages read counts and percentiles, never every result: slices and nearest-rank percentiles as documented.
+pub(crate) async fn results_are_aggregated_by_the_store<S: Store>(s: &S) {
+    for (i, (at, ok)) in [(1000, true), (1500, false), (2500, true), (3999, true), (9000, true)].into_iter().enumerate()
+    {
+        let mut r = result("site", at, ok);
+        r.latency_ms = 10.0 * (i + 1) as f64;
+        s.record(Record { result: Some(r), ..Record::default() }).await.unwrap();
+    }
+    s.record(Record { result: Some(result("other", 1200, false)), ..Record::default() }).await.unwrap();
+    let buckets = s.result_buckets("site".into(), Timestamp(1000), Timestamp(4000), 1000).await.unwrap();
+    let got: Vec<(i64, u64, u64, f64)> =
+        buckets.iter().map(|b| (b.start.0, b.total, b.ok, b.mean_latency_ms)).collect();
+    assert_eq!(got, [(1000, 2, 1, 15.0), (2000, 1, 1, 30.0), (3000, 1, 1, 40.0)]);
+    let p =
+        s.latency_percentiles("site".into(), Timestamp(0), Timestamp(4000), vec![0.0, 0.5, 0.95, 1.0]).await.unwrap();
+    assert_eq!(p, [Some(10.0), Some(30.0), Some(40.0), Some(40.0)]);
+    let none = s.latency_percentiles("site".into(), Timestamp(5000), Timestamp(6000), vec![0.5]).await.unwrap();
+    assert_eq!(none, [None]);
+    assert!(s.result_buckets("nope".into(), Timestamp(0), Timestamp(9999), 1000).await.unwrap().is_empty());
 }
 
 pub(crate) async fn silences_are_added_listed_and_expired<S: Store>(s: &S) {
@@ -360,6 +392,39 @@ fn firing(target: &str) -> Transition {
     }
 }
 
+/// A message lookout sent while its store could not be written is recorded as delivered — never pending, so it is
+/// not sent again — and one it could not deliver yet keeps its attempts and next attempt.
+pub(crate) async fn a_message_sent_from_memory_is_recorded_with_its_fate<S: Store>(store: &S) {
+    let delivered = SentFromMemory {
+        created_at: Timestamp(1_000),
+        attempts: 1,
+        next_attempt_at: Timestamp(1_000),
+        delivered_at: Some(Timestamp(1_500)),
+        last_error: None,
+        abandoned_at: None,
+        suppressed_at: None,
+    };
+    let failing = SentFromMemory {
+        attempts: 2,
+        next_attempt_at: Timestamp(9_000),
+        delivered_at: None,
+        last_error: Some("HTTP 503".into()),
+        ..delivered.clone()
+    };
+    let messages = vec![
+        NewMessage { sent: Some(delivered), ..msg("ops", "k/delivered") },
+        NewMessage { sent: Some(failing), ..msg("ops", "k/failing") },
+    ];
+    store.record(Record { messages, ..Record::default() }).await.unwrap();
+    let head = store.next_pending("ops".into()).await.unwrap().expect("the undelivered one is pending");
+    assert_eq!((head.key.as_str(), head.attempts, head.next_attempt_at), ("k/failing", 2, Timestamp(9_000)));
+    assert_eq!(head.last_error.as_deref(), Some("HTTP 503"));
+    let all = store.messages(10).await.unwrap();
+    let sent = all.iter().find(|m| m.key == "k/delivered").unwrap();
+    assert_eq!((sent.delivered_at, sent.created_at, sent.attempts), (Some(Timestamp(1_500)), Timestamp(1_000), 1));
+    assert!(store.was_delivered("ops".into(), "k/delivered".into()).await.unwrap());
+}
+
 fn msg(channel: &str, key: &str) -> NewMessage {
     NewMessage {
         channel: channel.into(),
@@ -384,4 +449,28 @@ fn transition(kind: TransitionKind, target: &str, at: i64, alert: &str) -> Trans
 
 fn with_incident(change: IncidentChange) -> Record {
     Record { incidents: vec![change], ..Record::default() }
+}
+
+/// A log batch's window entry is written with the batch; entries that slid out (before `keep_from`) are deleted;
+/// the entries come back oldest first, per source.
+pub(crate) async fn log_window_entries_are_kept_while_in_the_window<S: Store>(s: &S) {
+    let write = |source: &str, entry: Option<(i64, &str)>, keep_from: i64| Record {
+        log: Some(LogRecord {
+            source: source.into(),
+            window: Some(LogWindowWrite { entry: entry.map(|(sec, e)| (sec, e.to_string())), keep_from }),
+            ..LogRecord::default()
+        }),
+        ..Record::default()
+    };
+    s.record(write("web", Some((100, "a")), 90)).await.unwrap();
+    s.record(write("web", Some((100, "b")), 90)).await.unwrap();
+    s.record(write("other", Some((101, "x")), 0)).await.unwrap();
+    s.record(write("web", Some((105, "c")), 95)).await.unwrap();
+    assert_eq!(s.log_window("web".into(), 0).await.unwrap(), ["a", "b", "c"]);
+    assert_eq!(s.log_window("web".into(), 101).await.unwrap(), ["c"]);
+    // A tick with nothing to add still deletes what slid out.
+    s.record(write("web", None, 101)).await.unwrap();
+    assert_eq!(s.log_window("web".into(), 0).await.unwrap(), ["c"]);
+    assert_eq!(s.log_window("other".into(), 0).await.unwrap(), ["x"]);
+    assert!(s.log_window("nobody".into(), 0).await.unwrap().is_empty());
 }

@@ -48,6 +48,16 @@ pub struct ResultRow {
     pub body_excerpt: Option<String>,
 }
 
+/// A slice of a target's results, counted by the store: what pages show without loading every result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultBucket {
+    /// The slice's start (`from` + n × the slice length).
+    pub start: Timestamp,
+    pub total: u64,
+    pub ok: u64,
+    pub mean_latency_ms: f64,
+}
+
 /// A notification to enqueue: one per channel and transition.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct NewMessage {
@@ -59,6 +69,21 @@ pub struct NewMessage {
     pub group_key: String,
     /// How long it waits for others of its group before it is first tried (the route's group_wait).
     pub wait: std::time::Duration,
+    /// What became of it before it reached the store: set when it was sent (or tried, held back, refused) from
+    /// memory while the store could not be written, so that recording it later never sends it again.
+    pub sent: Option<SentFromMemory>,
+}
+
+/// The fate of a message handled in memory before the store took it (see [`NewMessage::sent`]).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct SentFromMemory {
+    pub created_at: Timestamp,
+    pub attempts: u32,
+    pub next_attempt_at: Timestamp,
+    pub delivered_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub abandoned_at: Option<Timestamp>,
+    pub suppressed_at: Option<Timestamp>,
 }
 
 /// A silence to add.
@@ -135,6 +160,16 @@ pub struct LogRecord {
     /// (`access` | `error`, cursor JSON).
     pub cursors: Vec<(String, String)>,
     pub counts: Vec<LogCount>,
+    /// What the batch changed in the source's sliding window, so that a restart restores the window.
+    pub window: Option<LogWindowWrite>,
+}
+
+/// A log batch's change to its source's persisted window: the entry it added (the engine's second and the entry
+/// as JSON, opaque to the store) and the second before which entries have slid out and are deleted.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LogWindowWrite {
+    pub entry: Option<(i64, String)>,
+    pub keep_from: i64,
 }
 
 /// The part of [`Store`] the notification outbox needs: pending messages, marking what became of them, and what
@@ -217,6 +252,10 @@ pub trait Store: OutboxStore {
     /// The saved cursor (JSON) of a log source's file (`access` or `error`).
     fn log_cursor(&self, source: String, file: String) -> impl Future<Output = Result<Option<String>>> + Send;
 
+    /// A log source's window entries (JSON, as written with [`LogWindowWrite`]) of seconds from `from_sec` on,
+    /// oldest first: what `lookout run` puts back into the window at start.
+    fn log_window(&self, source: String, from_sec: i64) -> impl Future<Output = Result<Vec<String>>> + Send;
+
     /// A log source's counts summed over all minutes (`minute` is 0).
     fn log_totals(&self, source: String) -> impl Future<Output = Result<LogCount>> + Send;
 
@@ -253,6 +292,26 @@ pub trait Store: OutboxStore {
         target: String,
         from: Timestamp,
     ) -> impl Future<Output = Result<Vec<(i64, u64, u64)>>> + Send;
+
+    /// A target's results from `from` to `to` inclusive, counted per slice of `bucket_ms` (slices without results
+    /// are left out), oldest first. Computed by the store, so a page's cost does not grow with the results kept.
+    fn result_buckets(
+        &self,
+        target: String,
+        from: Timestamp,
+        to: Timestamp,
+        bucket_ms: i64,
+    ) -> impl Future<Output = Result<Vec<ResultBucket>>> + Send;
+
+    /// Latency percentiles (each `q` from 0 to 1, nearest rank: the result at `round((n - 1) × q)` by latency) of a
+    /// target's results from `from` to `to` inclusive, computed by the store; `None` for each when there are none.
+    fn latency_percentiles(
+        &self,
+        target: String,
+        from: Timestamp,
+        to: Timestamp,
+        qs: Vec<f64>,
+    ) -> impl Future<Output = Result<Vec<Option<f64>>>> + Send;
 
     /// A log source's per-minute counts for the minutes from `from` to `to`.
     fn log_counts_between(

@@ -76,6 +76,7 @@ impl Store for AnyStore {
         fn transitions(&self, target: Option<String>) -> Vec<Transition>;
         fn log_cursor(&self, source: String, file: String) -> Option<String>;
         fn log_totals(&self, source: String) -> LogCount;
+        fn log_window(&self, source: String, from_sec: i64) -> Vec<String>;
         fn prune_results(&self, before: Timestamp) -> usize;
         fn incidents(&self, limit: usize) -> Vec<Incident>;
         fn incident(&self, id: String) -> Option<Incident>;
@@ -86,5 +87,7 @@ impl Store for AnyStore {
         fn results_between(&self, target: String, from: Timestamp, to: Timestamp) -> Vec<ResultRow>;
         fn daily_uptime(&self, target: String, from: Timestamp) -> Vec<(i64, u64, u64)>;
         fn log_counts_between(&self, source: String, from: Timestamp, to: Timestamp) -> Vec<LogCount>;
+        fn result_buckets(&self, target: String, from: Timestamp, to: Timestamp, bucket_ms: i64) -> Vec<crate::ResultBucket>;
+        fn latency_percentiles(&self, target: String, from: Timestamp, to: Timestamp, qs: Vec<f64>) -> Vec<Option<f64>>;
     }
 }

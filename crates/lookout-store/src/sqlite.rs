@@ -17,11 +17,16 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_incidents.sql"),
     include_str!("../migrations/0004_outbox_abandoned.sql"),
     include_str!("../migrations/0005_dispatch.sql"),
+    include_str!("../migrations/0006_log_window.sql"),
 ];
 
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// The file, to open again when SQLite opened it read-only (it does so silently when the file or its
+    /// directory cannot be written) and a write was refused: once the permissions are mended, writes succeed
+    /// again without a restart. `None` in memory.
+    path: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -43,10 +48,12 @@ impl SqliteStore {
             std::fs::create_dir_all(dir).map_err(|e| open_err(&e))?;
         }
         let conn = Connection::open(path).map_err(|e| open_err(&e))?;
-        Self::init(conn).map_err(|e| match e {
+        let mut store = Self::init(conn).map_err(|e| match e {
             StoreError::Query { message, .. } => open_err(&message),
             other => other,
-        })
+        })?;
+        store.path = Some(path.to_path_buf());
+        Ok(store)
     }
 
     /// An in-memory database, for tests and one-shot commands.
@@ -55,12 +62,34 @@ impl SqliteStore {
         Self::init(conn)
     }
 
-    fn init(mut conn: Connection) -> Result<SqliteStore> {
+    fn configure(conn: &Connection) -> Result<()> {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(q("configure"))?;
-        set_wal(&conn)?;
+        set_wal(conn)?;
         // FULL: a notification acknowledged as enqueued survives power loss, not just a process crash.
         conn.pragma_update(None, "synchronous", "FULL").map_err(q("configure"))?;
-        conn.pragma_update(None, "foreign_keys", "ON").map_err(q("configure"))?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(q("configure"))
+    }
+
+    fn init(mut conn: Connection) -> Result<SqliteStore> {
+        Self::configure(&conn)?;
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
+            // Not an error: lookout keeps alerting from memory and says so (lookout-app's holding store).
+            let known = MIGRATIONS.len() as i64;
+            let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(q("migrate"))?;
+            if version > known {
+                return Err(StoreError::TooNew { found: version, known });
+            }
+            if version < known {
+                return Err(StoreError::Query {
+                    op: "migrate",
+                    message: format!(
+                        "the database is read-only for this user and needs {} migration(s) this build would run",
+                        known - version
+                    ),
+                });
+            }
+            return Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path: None });
+        }
         let known = MIGRATIONS.len() as i64;
         loop {
             // IMMEDIATE takes the write lock before reading the version, so two processes opening the same new
@@ -75,7 +104,7 @@ impl SqliteStore {
             tx.pragma_update(None, "user_version", version + 1).map_err(q("migrate"))?;
             tx.commit().map_err(q("migrate"))?;
         }
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)) })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path: None })
     }
 
     /// Runs one outbox update (`?1` the id, `?2` a time, `?3` a text) for each message, in one transaction.
@@ -104,11 +133,22 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let conn = self.conn.clone();
+        let path = self.path.clone();
         tokio::task::spawn_blocking(move || {
             // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back), so a
             // poisoned mutex is safe to keep using.
             let mut guard = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut guard).map_err(q(op))
+            let result = f(&mut guard);
+            if let (Err(e), Some(path)) = (&result, path)
+                && e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly)
+                && let Ok(fresh) = Connection::open(&path)
+                && Self::configure(&fresh).is_ok()
+                && !fresh.is_readonly(rusqlite::MAIN_DB).unwrap_or(true)
+            {
+                tracing::info!(path = %path.display(), "The store file is writable again; reopened it.");
+                *guard = fresh;
+            }
+            result.map_err(q(op))
         })
         .await
         .map_err(|e| StoreError::Query { op, message: format!("worker failed: {e}") })?
@@ -337,6 +377,18 @@ impl Store for SqliteStore {
                         ],
                     )?;
                 }
+                if let Some(w) = &log.window {
+                    if let Some((sec, entry)) = &w.entry {
+                        tx.execute(
+                            "INSERT INTO log_window (source, sec, entry) VALUES (?1, ?2, ?3)",
+                            params![log.source, sec, entry],
+                        )?;
+                    }
+                    tx.execute(
+                        "DELETE FROM log_window WHERE source = ?1 AND sec < ?2",
+                        params![log.source, w.keep_from],
+                    )?;
+                }
             }
             for target in &record.forget {
                 tx.execute("DELETE FROM alert_state WHERE target = ?1", [target])?;
@@ -349,11 +401,33 @@ impl Store for SqliteStore {
             }
             let now = Timestamp::now();
             for m in &record.messages {
+                let Some(sent) = &m.sent else {
+                    tx.execute(
+                        "INSERT INTO outbox (channel, key, payload, created_at, next_attempt_at, group_key)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (channel, key) DO NOTHING",
+                        params![m.channel, m.key, m.payload, now.0, now.plus(m.wait).0, m.group_key],
+                    )?;
+                    continue;
+                };
                 tx.execute(
-                    "INSERT INTO outbox (channel, key, payload, created_at, next_attempt_at, group_key)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                    "INSERT INTO outbox (channel, key, payload, created_at, next_attempt_at, group_key, attempts,
+                                         delivered_at, last_error, abandoned_at, suppressed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                      ON CONFLICT (channel, key) DO NOTHING",
-                    params![m.channel, m.key, m.payload, now.0, now.plus(m.wait).0, m.group_key],
+                    params![
+                        m.channel,
+                        m.key,
+                        m.payload,
+                        sent.created_at.0,
+                        sent.next_attempt_at.0,
+                        m.group_key,
+                        sent.attempts,
+                        sent.delivered_at.map(|t| t.0),
+                        sent.last_error,
+                        sent.abandoned_at.map(|t| t.0),
+                        sent.suppressed_at.map(|t| t.0)
+                    ],
                 )?;
             }
             tx.commit().map(Ok)
@@ -420,6 +494,16 @@ impl Store for SqliteStore {
                 r.get(0)
             })
             .optional()
+        })
+        .await
+    }
+
+    async fn log_window(&self, source: String, from_sec: i64) -> Result<Vec<String>> {
+        self.with("read log window", move |conn| {
+            let mut stmt =
+                conn.prepare("SELECT entry FROM log_window WHERE source = ?1 AND sec >= ?2 ORDER BY sec, id")?;
+            let rows = stmt.query_map(params![source, from_sec], |r| r.get(0))?;
+            rows.collect()
         })
         .await
     }
@@ -523,6 +607,58 @@ impl Store for SqliteStore {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?.max(0) as u64, r.get::<_, i64>(2)?.max(0) as u64))
             })?;
             rows.collect()
+        })
+        .await
+    }
+
+    async fn result_buckets(
+        &self,
+        target: String,
+        from: Timestamp,
+        to: Timestamp,
+        bucket_ms: i64,
+    ) -> Result<Vec<crate::ResultBucket>> {
+        let bucket_ms = bucket_ms.max(1);
+        self.with("read result buckets", move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT (at - ?2) / ?4 AS slice, COUNT(*), SUM(ok), AVG(latency_ms) FROM results
+                 WHERE target = ?1 AND at >= ?2 AND at <= ?3 GROUP BY slice ORDER BY slice",
+            )?;
+            let rows = stmt.query_map(params![target, from.0, to.0, bucket_ms], |r| {
+                Ok(crate::ResultBucket {
+                    start: Timestamp(from.0 + r.get::<_, i64>(0)? * bucket_ms),
+                    total: r.get::<_, i64>(1)?.max(0) as u64,
+                    ok: r.get::<_, i64>(2)?.max(0) as u64,
+                    mean_latency_ms: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
+                })
+            })?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn latency_percentiles(
+        &self,
+        target: String,
+        from: Timestamp,
+        to: Timestamp,
+        qs: Vec<f64>,
+    ) -> Result<Vec<Option<f64>>> {
+        // One sort in SQLite for all the percentiles; only the latencies of the range cross into Rust.
+        self.with("read latency percentiles", move |conn| {
+            let mut stmt = conn.prepare(
+                "SELECT latency_ms FROM results WHERE target = ?1 AND at >= ?2 AND at <= ?3 ORDER BY latency_ms",
+            )?;
+            let sorted: Vec<f64> =
+                stmt.query_map(params![target, from.0, to.0], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(qs
+                .iter()
+                .map(|q| {
+                    let last = sorted.len().checked_sub(1)?;
+                    let rank = ((last as f64) * q.clamp(0.0, 1.0)).round() as usize;
+                    sorted.get(rank.min(last)).copied()
+                })
+                .collect())
         })
         .await
     }

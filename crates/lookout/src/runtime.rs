@@ -19,13 +19,17 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
     activity: Option<ActivitySender>,
 ) -> anyhow::Result<()> {
+    // Probes, channels, log files and web connections all need descriptors: take what the hard limit allows.
+    lookout_web::raise_descriptor_limit();
     let store: Arc<AnyStore> = Arc::new(lookout_store::open(&config.store)?);
     tracing::info!(store = %config.store.backend, targets = config.targets.len(), channels = config.notify.len(), "Lookout starting.");
     let activity = activity.or_else(|| config.web.enabled.then(|| broadcast::channel(1024).0));
     let metrics = Arc::new(Metrics::new());
-    let monitor = Monitor::start(config.clone(), store.clone(), metrics.clone(), activity.clone()).await?;
+    let health = lookout_app::health::Health::default();
+    let monitor =
+        Monitor::start(config.clone(), store.clone(), metrics.clone(), health.clone(), activity.clone()).await?;
     let web = config.web.enabled.then(|| {
-        let state = lookout_web::WebState { store, config: Arc::new(config), metrics, events: activity };
+        let state = lookout_web::WebState { store, config: Arc::new(config), metrics, events: activity, health };
         tokio::spawn(lookout_web::serve(state, shutdown.clone()))
     });
     monitor.run(shutdown).await;

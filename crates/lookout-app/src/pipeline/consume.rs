@@ -101,7 +101,12 @@ impl<S: Store> Pipeline<S> {
         }
     }
 
-    pub(super) async fn consume(mut self, mut rx: mpsc::Receiver<Event>, mut shutdown: watch::Receiver<bool>) {
+    pub(super) async fn consume(
+        mut self,
+        mut rx: mpsc::Receiver<Event>,
+        mut redo: mpsc::UnboundedReceiver<Record>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut reminders = tokio::time::interval(Duration::from_secs(1));
         reminders.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -109,6 +114,10 @@ impl<S: Store> Pipeline<S> {
                 e = rx.recv() => match e { Some(e) => e, None => return },
                 _ = reminders.tick() => {
                     self.remind().await;
+                    continue;
+                }
+                Some(record) = redo.recv() => {
+                    self.redo(record).await;
                     continue;
                 }
                 _ = shutdown.changed() => return,
@@ -150,6 +159,18 @@ impl<S: Store> Pipeline<S> {
             }
             self.publish(&event, &outcome, &changes);
         }
+    }
+
+    /// A record held while the store could not be written met a newer incident change when it was written at
+    /// last: its transitions are applied again to the incidents as stored.
+    async fn redo(&mut self, record: Record) {
+        self.book_stale = true;
+        let transitions = record.transitions.clone();
+        let base = Record { transitions: Vec::new(), messages: Vec::new(), incidents: Vec::new(), ..record };
+        if let Err(e) = self.record_with_incidents(base, &transitions, None).await {
+            tracing::error!(error = %e, "Cannot redo a held record's incident changes.");
+        }
+        self.waker.wake();
     }
 
     fn publish(&self, event: &Event, outcome: &Outcome, changes: &[IncidentChange]) {

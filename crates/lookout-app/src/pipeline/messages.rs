@@ -41,6 +41,7 @@ impl<S: Store> Pipeline<S> {
                 payload: payload.clone(),
                 group_key: n.group.clone(),
                 wait: d.group_wait,
+                sent: None,
             })
             .collect()
     }
@@ -76,6 +77,7 @@ pub(super) fn record_for_log(batch: &LogBatch, outcome: &Outcome) -> (Record, La
             source: batch.target.clone(),
             cursors: batch.cursors.clone(),
             counts: batch.counts.clone(),
+            window: crate::log_source::window_write(outcome),
         }),
         ..Record::default()
     };

@@ -29,6 +29,8 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::activity::ActivitySender;
+use crate::health::Health;
+use crate::holding::HoldingStore;
 use crate::metrics::Metrics;
 use consume::Pipeline;
 
@@ -49,17 +51,22 @@ fn start_error(what: &'static str) -> impl FnOnce(StoreError) -> StartError {
 pub struct Monitor<S: Store> {
     config: Config,
     store: Arc<S>,
-    pipeline: Pipeline<S>,
-    outbox: Outbox<S>,
+    /// The pipeline's and the outbox's way to the store: what it cannot write is held in memory meanwhile.
+    holding: Arc<HoldingStore<S>>,
+    redo: mpsc::UnboundedReceiver<lookout_store::Record>,
+    pipeline: Pipeline<HoldingStore<S>>,
+    outbox: Outbox<HoldingStore<S>>,
 }
 
 impl<S: Store> Monitor<S> {
     /// Wires the pipeline from the config and resumes what the store remembers: live incidents and alert state
     /// (an alert firing before a restart resolves after it); alerts of targets no longer configured are closed.
+    /// `health` learns whether the store takes writes (the web shows it).
     pub async fn start(
         config: Config,
         store: Arc<S>,
         metrics: Arc<Metrics>,
+        health: Health,
         activity: Option<ActivitySender>,
     ) -> Result<Monitor<S>, StartError> {
         if config.targets.is_empty() && config.logs.is_empty() {
@@ -94,6 +101,10 @@ impl<S: Store> Monitor<S> {
                 retired.push((target, state));
             }
         }
+        // Log windows too, so a restart inside a firing window neither resolves nor re-opens anything.
+        crate::log_source::restore_windows(&mut engine, store.as_ref())
+            .await
+            .map_err(start_error("cannot load the log windows"))?;
         // Alerts resumed from the store are firing from the first scrape on.
         metrics.set_firing(engine.firing().count());
 
@@ -112,8 +123,10 @@ impl<S: Store> Monitor<S> {
                 .collect(),
         };
         let observed = metrics.clone();
-        let outbox = Outbox::new(store.clone(), channels, policy)
+        let (holding, redo) = HoldingStore::new(store.clone(), health, metrics.clone());
+        let outbox = Outbox::new(holding.clone(), channels, policy)
             .with_observer(Arc::new(move |channel, result, n| observed.notification(channel, result, n)));
+        holding.connect(outbox.waker(), outbox.channel_names());
 
         let mut pipeline = Pipeline {
             engine,
@@ -126,7 +139,7 @@ impl<S: Store> Monitor<S> {
                     _ => None,
                 })
                 .collect(),
-            store: store.clone(),
+            store: holding.clone(),
             channel_names: outbox.channel_names(),
             waker: outbox.waker(),
             activity,
@@ -143,14 +156,15 @@ impl<S: Store> Monitor<S> {
             metrics,
         };
         pipeline.retire(retired).await.map_err(start_error("cannot record a retired target"))?;
-        Ok(Monitor { config, store, pipeline, outbox })
+        Ok(Monitor { config, store, holding, redo, pipeline, outbox })
     }
 
     /// Runs probes, log sources, the pipeline, the outbox and pruning until `shutdown` turns true.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let Monitor { config, store, pipeline, outbox } = self;
+        let Monitor { config, store, holding, redo, pipeline, outbox } = self;
         let mut tasks = JoinSet::new();
         tasks.spawn(outbox.run(shutdown.clone()));
+        tasks.spawn(holding.write_held(shutdown.clone()));
         tasks.spawn(loops::prune(store.clone(), config.store.retention, shutdown.clone()));
         let (tx, rx) = mpsc::channel::<Event>(1024);
         for target in config.targets.iter().cloned() {
@@ -160,7 +174,7 @@ impl<S: Store> Monitor<S> {
             tasks.spawn(crate::log_source::run(source, store.clone(), tx.clone(), shutdown.clone()));
         }
         drop(tx);
-        pipeline.consume(rx, shutdown).await;
+        pipeline.consume(rx, redo, shutdown).await;
         while tasks.join_next().await.is_some() {}
     }
 }

@@ -62,6 +62,7 @@ impl<S: Store> Pipeline<S> {
                         payload,
                         group_key: reminder.group.clone(),
                         wait: std::time::Duration::ZERO,
+                        sent: None,
                     });
                     enqueued.push((alert_id.clone(), d.channel.clone(), n));
                 }

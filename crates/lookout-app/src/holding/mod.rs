@@ -1,0 +1,496 @@
+//! The holding store: lookout keeps alerting when its store cannot be written.
+//!
+//! The pipeline's writes and the outbox's marks go through [`HoldingStore`]. While the store takes them it passes
+//! them through. When a write fails for any reason but a conflict — a full disk, a read-only or corrupted file, a
+//! lock another process holds — or has not finished after [`SLOW_WRITE`], the store is *held*:
+//!
+//! - that write and every later one go into an in-memory journal, in order, so no event waits for the disk;
+//! - the journal's notifications get negative ids and the outbox sends them from memory, with their idempotency
+//!   keys, as usual (reads of the store are still tried, with a time limit, so a firing message stored before the
+//!   fault and its resolve held in memory still go out together);
+//! - lookout fires an alert about itself on every channel ("cannot write its store since …: no space left on
+//!   device"), reports it in [`Health`] (dashboard, `/api/v1/health`) and in `lookout_store_writable 0`;
+//! - a writer task retries the journal's head every second; once the store takes it, it writes the rest in order,
+//!   each message with what became of it in memory (a message delivered from memory is recorded as delivered and
+//!   never sent again), then resolves the self-alert.
+//!
+//! Memory stays bounded: past [`MAX_HELD`] records, probe results whose target has a later record in the journal
+//! are dropped (and counted); transitions, incident changes, messages and log cursors are always kept.
+//!
+//! A conflict met while writing the journal (someone changed an incident meanwhile) goes back to the pipeline,
+//! which re-reads the incidents and applies the transitions again, as for any conflict.
+
+mod outbox;
+mod self_alert;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use lookout_core::{AlertState, Timestamp};
+use lookout_notify::OutboxWaker;
+use lookout_store::{OutboxMessage, Record, SentFromMemory, Silence, Store, StoreError};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::task::JoinHandle;
+
+use crate::health::{Health, StoreHealth};
+use crate::metrics::Metrics;
+
+/// A write that has not finished by then is treated as failing: the pipeline goes on and the write is finished
+/// (or redone) in the background. SQLite waits up to 5 s for a lock; an event must not.
+pub const SLOW_WRITE: Duration = Duration::from_secs(1);
+
+/// How long a stop waits for a held journal to be written.
+const LAST_DRAIN: Duration = Duration::from_secs(5);
+
+/// How often the writer retries a held journal.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// Records held before probe results are dropped to bound memory.
+pub const MAX_HELD: usize = 100_000;
+
+/// How long a message handed to a sender counts as being sent (a write of its record waits meanwhile).
+const SENDING_LEASE: Duration = Duration::from_secs(60);
+
+/// Reads of the store while it is held are given this long; past it, memory alone answers.
+const READ_LIMIT: Duration = Duration::from_millis(500);
+
+/// One held write.
+enum Entry {
+    Record(Record),
+    /// A write that took longer than [`SLOW_WRITE`]: it may still land.
+    InFlight(JoinHandle<lookout_store::Result<()>>, Record),
+    Mark(Mark),
+}
+
+/// An outbox mark of a stored message (positive id) that the store refused.
+#[derive(Clone, Debug)]
+enum Mark {
+    Attempted(Vec<i64>),
+    Delivered(Vec<i64>, Timestamp, Option<String>),
+    Abandoned(Vec<i64>, Timestamp, String),
+    Suppressed(Vec<i64>, Timestamp, String),
+    Failed(Vec<i64>, Timestamp, String),
+}
+
+/// A notification known only to memory so far.
+#[derive(Clone, Debug)]
+struct MemMessage {
+    msg: OutboxMessage,
+    /// Handed to a sender until then: its record is not written meanwhile, so a delivery is never recorded as
+    /// pending (and sent again).
+    sending_until: Option<tokio::time::Instant>,
+}
+
+#[derive(Default)]
+struct Held {
+    /// False from the first refused write until the journal is written.
+    holding: bool,
+    since: Option<Timestamp>,
+    error: Option<String>,
+    journal: VecDeque<Entry>,
+    messages: Vec<MemMessage>,
+    next_id: i64,
+    /// Marks on stored messages the store has not taken yet, by id: what the outbox must not send again.
+    marked: HashMap<i64, Mark>,
+    /// Stored messages seen while holding, by id (for their keys).
+    seen: HashMap<i64, OutboxMessage>,
+    /// Alert states of held records, newest last.
+    states: HashMap<String, AlertState>,
+    dropped_results: u64,
+    /// The self-alert firing now: its alert id and since when.
+    self_alert: Option<(String, Timestamp)>,
+    /// Last good answers, for when the store cannot be read either.
+    silences: Vec<Silence>,
+    alert_states: Vec<(String, AlertState)>,
+}
+
+/// See the module documentation.
+pub struct HoldingStore<S: Store> {
+    inner: Arc<S>,
+    held: Mutex<Held>,
+    wake_writer: Notify,
+    waker: Mutex<Option<OutboxWaker>>,
+    channels: Mutex<Vec<String>>,
+    health: Health,
+    metrics: Arc<Metrics>,
+    /// Records refused for a conflict while the journal was written: the pipeline redoes them.
+    redo: mpsc::UnboundedSender<Record>,
+}
+
+impl<S: Store> HoldingStore<S> {
+    /// The store and the receiver of records the pipeline must redo (conflicts met while writing the journal).
+    pub fn new(inner: Arc<S>, health: Health, metrics: Arc<Metrics>) -> (Arc<Self>, mpsc::UnboundedReceiver<Record>) {
+        let (redo, redo_rx) = mpsc::unbounded_channel();
+        let store = HoldingStore {
+            inner,
+            held: Mutex::new(Held { next_id: -1, ..Held::default() }),
+            wake_writer: Notify::new(),
+            waker: Mutex::new(None),
+            channels: Mutex::new(Vec::new()),
+            health,
+            metrics,
+            redo,
+        };
+        (Arc::new(store), redo_rx)
+    }
+
+    /// The store underneath, for reads that need no overlay.
+    pub fn inner(&self) -> &Arc<S> {
+        &self.inner
+    }
+
+    /// The outbox to wake when messages appear, and the channels the self-alert goes to.
+    pub fn connect(&self, waker: OutboxWaker, channels: Vec<String>) {
+        *self.waker.lock().unwrap_or_else(PoisonError::into_inner) = Some(waker);
+        *self.channels.lock().unwrap_or_else(PoisonError::into_inner) = channels;
+    }
+
+    fn held(&self) -> MutexGuard<'_, Held> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn wake_outbox(&self) {
+        if let Some(w) = self.waker.lock().unwrap_or_else(PoisonError::into_inner).as_ref() {
+            w.wake();
+        }
+    }
+
+    pub fn is_holding(&self) -> bool {
+        self.held().holding
+    }
+
+    /// Writes `record`, or holds it. Only a conflict is returned as an error (the caller redoes the change);
+    /// every other failure holds the record and returns `Ok`.
+    pub async fn record(&self, record: Record) -> lookout_store::Result<()> {
+        let record = {
+            let mut held = self.held();
+            if held.holding {
+                self.hold(&mut held, Entry::Record(record), None);
+                return Ok(());
+            }
+            with_fates(&held, record)
+        };
+        let inner = self.inner.clone();
+        let attempt = record.clone();
+        let mut write = tokio::spawn(async move { inner.record(attempt).await });
+        let outcome = tokio::time::timeout(SLOW_WRITE, &mut write).await;
+        let mut held = self.held();
+        match outcome {
+            Ok(Ok(Ok(()))) => {
+                forget_messages(&mut held, &record);
+                Ok(())
+            }
+            Ok(Ok(Err(e @ StoreError::Conflict { .. }))) => Err(e),
+            Ok(Ok(Err(e))) => {
+                self.hold(&mut held, Entry::Record(record), Some(e.to_string()));
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                self.hold(&mut held, Entry::Record(record), Some(format!("the write failed: {e}")));
+                Ok(())
+            }
+            Err(_) => {
+                let why = format!("a write took longer than {} s (is the store locked?)", SLOW_WRITE.as_secs());
+                self.hold(&mut held, Entry::InFlight(write, record), Some(why));
+                Ok(())
+            }
+        }
+    }
+
+    /// Appends to the journal; the first refused write turns holding on and fires the self-alert.
+    fn hold(&self, held: &mut Held, entry: Entry, error: Option<String>) {
+        if let Some(e) = error {
+            if !held.holding {
+                tracing::error!(error = %e, "Cannot write the store: alerting goes on from memory until it can.");
+            }
+            held.error = Some(e);
+        }
+        // A write still in flight may yet land: its messages are sent from memory only once it failed (else the
+        // store would have them pending too, and send them again).
+        if let Entry::Record(r) = &entry {
+            remember(held, r);
+        }
+        held.journal.push_back(entry);
+        if !held.holding {
+            held.holding = true;
+            let since = Timestamp::now();
+            held.since = Some(since);
+            let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            let error = held.error.clone().unwrap_or_default();
+            let (alert_id, messages) = self_alert::firing(since, &error, &channels);
+            held.self_alert = Some((alert_id, since));
+            self.hold_messages(held, Record { messages, ..Record::default() });
+        }
+        if held.journal.len() > MAX_HELD {
+            bound(held);
+        }
+        self.report(held);
+        self.wake_outbox();
+        self.wake_writer.notify_one();
+    }
+
+    /// Holds a record of messages only (the self-alert's).
+    fn hold_messages(&self, held: &mut Held, record: Record) {
+        remember(held, &record);
+        held.journal.push_back(Entry::Record(record));
+    }
+
+    fn report(&self, held: &Held) {
+        let health = StoreHealth {
+            writable: !held.holding,
+            unwritable_since: held.since.filter(|_| held.holding),
+            error: held.error.clone().filter(|_| held.holding),
+            held_records: held.journal.len(),
+            held_messages: held.messages.len(),
+            dropped_results: held.dropped_results,
+        };
+        self.metrics.set_store(health.writable, health.held_records);
+        self.health.set_store(health);
+    }
+
+    /// Writes the journal whenever it holds something, until `shutdown`; then tries once more, for a while, and
+    /// says what could not be written.
+    pub async fn write_held(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = self.wake_writer.notified() => {}
+                _ = tokio::time::sleep(RETRY) => {}
+                _ = shutdown.changed() => break,
+            }
+            // Give a failing store a moment before the first retry.
+            if self.is_holding() {
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY) => {}
+                    _ = shutdown.changed() => break,
+                }
+            }
+            self.drain().await;
+        }
+        if self.is_holding() {
+            let _ = tokio::time::timeout(LAST_DRAIN, self.drain()).await;
+            let held = self.held();
+            if held.holding {
+                tracing::error!(
+                    records = held.journal.len(),
+                    error = held.error.as_deref().unwrap_or(""),
+                    "Stopping with records the store never took; they are lost (notifications were sent from memory)."
+                );
+            }
+        }
+    }
+
+    /// Writes held entries in order until the journal is empty (then holding ends) or one fails.
+    async fn drain(&self) {
+        loop {
+            let head = {
+                let mut held = self.held();
+                if !held.holding {
+                    return;
+                }
+                let Some(head) = held.journal.pop_front() else {
+                    self.recovered(&mut held);
+                    if held.holding {
+                        continue; // the self-alert's resolve, written in this same pass
+                    }
+                    return;
+                };
+                match head {
+                    Entry::Record(r) if record_is_being_sent(&held, &r) => {
+                        held.journal.push_front(Entry::Record(r));
+                        return;
+                    }
+                    Entry::Record(r) => Entry::Record(with_fates(&held, r)),
+                    other => other,
+                }
+            };
+            let (result, record, mark) = match head {
+                Entry::Record(r) => (self.inner.record(r.clone()).await, Some(r), None),
+                Entry::InFlight(handle, r) => {
+                    let result = match handle.await {
+                        Ok(result) => result,
+                        Err(e) => Err(StoreError::Query { op: "record", message: format!("worker failed: {e}") }),
+                    };
+                    // A failed in-flight write is retried as an ordinary held record.
+                    (result, Some(r), None)
+                }
+                Entry::Mark(m) => (self.write_mark(m.clone()).await, None, Some(m)),
+            };
+            let mut held = self.held();
+            match result {
+                Ok(()) => {
+                    if let Some(r) = &record {
+                        forget_messages(&mut held, r);
+                    }
+                }
+                Err(StoreError::Conflict { incident }) => {
+                    tracing::warn!(%incident, "A held incident change met a newer one; the pipeline redoes it.");
+                    if let Some(r) = record {
+                        let _ = self.redo.send(r);
+                    }
+                }
+                Err(e) => {
+                    match (record, mark) {
+                        (Some(r), _) => {
+                            remember(&mut held, &r);
+                            held.journal.push_front(Entry::Record(r));
+                        }
+                        (None, Some(m)) => held.journal.push_front(Entry::Mark(m)),
+                        (None, None) => {}
+                    }
+                    held.error = Some(e.to_string());
+                    self.report(&held);
+                    return;
+                }
+            }
+            self.report(&held);
+        }
+    }
+
+    async fn write_mark(&self, mark: Mark) -> lookout_store::Result<()> {
+        let store = &self.inner;
+        match mark {
+            Mark::Attempted(ids) => store.mark_attempted(ids).await,
+            Mark::Delivered(ids, at, note) => store.mark_delivered(ids, at, note).await,
+            Mark::Abandoned(ids, at, e) => store.mark_abandoned(ids, at, e).await,
+            Mark::Suppressed(ids, at, why) => store.mark_suppressed(ids, at, why).await,
+            Mark::Failed(ids, next, e) => store.mark_failed(ids, next, e).await,
+        }
+    }
+
+    /// The journal is written. The self-alert's resolve goes in first (holding stays on until it is written);
+    /// then holding ends and the outbox reads the store again.
+    fn recovered(&self, held: &mut Held) {
+        if let Some((alert_id, since)) = held.self_alert.take() {
+            let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            let record = self_alert::resolved(&alert_id, since, &channels);
+            self.hold_messages(held, record);
+            self.wake_outbox();
+            return;
+        }
+        held.holding = false;
+        held.marked.clear();
+        held.seen.clear();
+        held.states.clear();
+        held.error = None;
+        let since = held.since.take();
+        tracing::warn!(since = ?since.map(Timestamp::to_rfc3339), "The store takes writes again; everything held was written.");
+        self.report(held);
+        self.wake_outbox();
+    }
+}
+
+/// Whether a sender holds one of the record's messages now.
+fn record_is_being_sent(held: &Held, record: &Record) -> bool {
+    let now = tokio::time::Instant::now();
+    record.messages.iter().any(|m| {
+        held.messages
+            .iter()
+            .any(|x| x.msg.channel == m.channel && x.msg.key == m.key && x.sending_until.is_some_and(|t| t > now))
+    })
+}
+
+/// The record's messages with what became of them in memory, so that writing it never sends one again.
+fn with_fates(held: &Held, mut record: Record) -> Record {
+    if held.messages.is_empty() {
+        return record;
+    }
+    for m in &mut record.messages {
+        if let Some(x) = held.messages.iter().find(|x| x.msg.channel == m.channel && x.msg.key == m.key) {
+            let o = &x.msg;
+            m.payload = o.payload.clone();
+            m.sent = Some(SentFromMemory {
+                created_at: o.created_at,
+                attempts: o.attempts,
+                next_attempt_at: o.next_attempt_at,
+                delivered_at: o.delivered_at,
+                last_error: o.last_error.clone(),
+                abandoned_at: o.abandoned_at,
+                suppressed_at: o.suppressed_at,
+            });
+        }
+    }
+    record
+}
+
+/// The store has the record: its messages are the store's to send from now on.
+fn forget_messages(held: &mut Held, record: &Record) {
+    if held.messages.is_empty() {
+        return;
+    }
+    held.messages.retain(|x| !record.messages.iter().any(|m| m.channel == x.msg.channel && m.key == x.msg.key));
+}
+
+/// Makes a held record's messages sendable from memory and remembers its alert state.
+fn remember(held: &mut Held, record: &Record) {
+    if let Some((target, state)) = &record.state {
+        held.states.insert(target.clone(), state.clone());
+    }
+    let now = Timestamp::now();
+    for m in &record.messages {
+        if held.messages.iter().any(|x| x.msg.channel == m.channel && x.msg.key == m.key) {
+            continue;
+        }
+        let id = held.next_id;
+        held.next_id -= 1;
+        held.messages.push(MemMessage {
+            msg: OutboxMessage {
+                id,
+                channel: m.channel.clone(),
+                key: m.key.clone(),
+                payload: m.payload.clone(),
+                created_at: now,
+                attempts: 0,
+                next_attempt_at: now.plus(m.wait),
+                delivered_at: None,
+                last_error: None,
+                abandoned_at: None,
+                suppressed_at: None,
+                group_key: m.group_key.clone(),
+            },
+            sending_until: None,
+        });
+    }
+}
+
+/// Drops probe results of records superseded by a later record of the same target, oldest first, until the
+/// journal is back to half of [`MAX_HELD`] or nothing more can go.
+fn bound(held: &mut Held) {
+    let mut later: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let target = MAX_HELD / 2;
+    let mut excess = held.journal.len().saturating_sub(target);
+    let mut keep = vec![true; held.journal.len()];
+    for (i, entry) in held.journal.iter().enumerate().rev() {
+        let Entry::Record(r) = entry else { continue };
+        let Some((t, _)) = &r.state else { continue };
+        let only_a_result = r.transitions.is_empty()
+            && r.messages.is_empty()
+            && r.incidents.is_empty()
+            && r.log.is_none()
+            && r.forget.is_empty();
+        if only_a_result && later.contains(t) && excess > 0 {
+            keep[i] = false;
+            excess -= 1;
+        }
+        later.insert(t.clone());
+    }
+    let before = held.journal.len();
+    let mut i = 0;
+    held.journal.retain(|_| {
+        let k = keep[i];
+        i += 1;
+        k
+    });
+    let dropped = (before - held.journal.len()) as u64;
+    if dropped > 0 {
+        held.dropped_results += dropped;
+        tracing::warn!(
+            dropped,
+            total = held.dropped_results,
+            "Store still not writable: dropped held probe results to bound memory."
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

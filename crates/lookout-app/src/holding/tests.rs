@@ -1,0 +1,86 @@
+//! The holding store's bookkeeping, without a store: what stays in memory, and what a record is written with.
+//! (Real faults — a full disk, a lock, a read-only or corrupted file — are in the integration tests,
+//! `store_faults.rs`.)
+
+use lookout_core::{AlertState, Timestamp, Transition, TransitionKind};
+use lookout_store::{NewMessage, Record, ResultRow};
+
+use super::*;
+
+fn result(target: &str, at: i64) -> Record {
+    Record {
+        result: Some(ResultRow {
+            target: target.into(),
+            at: Timestamp(at),
+            ok: true,
+            status: Some(200),
+            latency_ms: 1.0,
+            error: None,
+            failed_conditions: Vec::new(),
+            timings: Default::default(),
+            body_excerpt: None,
+        }),
+        state: Some((target.into(), AlertState::default())),
+        ..Record::default()
+    }
+}
+
+fn message(key: &str) -> NewMessage {
+    NewMessage { channel: "ops".into(), key: key.into(), payload: "{}".into(), ..NewMessage::default() }
+}
+
+#[test]
+fn bounding_drops_only_superseded_results_and_keeps_every_transition_and_message() {
+    let mut held = Held::default();
+    for i in 0..(MAX_HELD as i64 + 10) {
+        held.journal.push_back(Entry::Record(result(if i % 2 == 0 { "a" } else { "b" }, i)));
+    }
+    let transition = Transition {
+        target: "a".into(),
+        kind: TransitionKind::Firing,
+        at: Timestamp(5),
+        alert_id: Some("a@5".into()),
+        failing_since: None,
+        reasons: Vec::new(),
+        consecutive: 2,
+        diagnosis: None,
+    };
+    let essential = Record { transitions: vec![transition], messages: vec![message("k")], ..result("a", 5) };
+    held.journal.insert(5, Entry::Record(essential));
+    bound(&mut held);
+    assert!(held.journal.len() <= MAX_HELD / 2 + 2, "bounded: {}", held.journal.len());
+    assert_eq!(held.dropped_results as usize + held.journal.len(), MAX_HELD + 11, "every drop is counted");
+    let records: Vec<&Record> = held
+        .journal
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Record(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert!(records.iter().any(|r| !r.transitions.is_empty() && !r.messages.is_empty()), "the transition stays");
+    // The newest record of each target stays, so the stored alert state ends up the latest.
+    let last = |t: &str| records.iter().rev().find(|r| r.state.as_ref().is_some_and(|(x, _)| x == t)).cloned();
+    assert_eq!(last("a").and_then(|r| r.result.clone()).map(|r| r.at), Some(Timestamp(MAX_HELD as i64 + 8)));
+    assert_eq!(last("b").and_then(|r| r.result.clone()).map(|r| r.at), Some(Timestamp(MAX_HELD as i64 + 9)));
+}
+
+#[test]
+fn a_message_sent_from_memory_is_written_with_its_fate_and_then_forgotten() {
+    let mut held = Held { next_id: -1, ..Held::default() };
+    let record =
+        Record { messages: vec![message("lookout/a@1/firing"), message("lookout/b@1/firing")], ..Record::default() };
+    remember(&mut held, &record);
+    assert_eq!(held.messages.iter().map(|m| m.msg.id).collect::<Vec<_>>(), [-1, -2], "negative ids, in order");
+    held.messages[0].msg.delivered_at = Some(Timestamp(42));
+    held.messages[0].msg.attempts = 1;
+    let written = with_fates(&held, record.clone());
+    let fate = written.messages[0].sent.clone().expect("the delivered one carries its fate");
+    assert_eq!((fate.delivered_at, fate.attempts), (Some(Timestamp(42)), 1));
+    assert_eq!(written.messages[1].sent.as_ref().and_then(|s| s.delivered_at), None, "the other is still pending");
+    // Being sent: the record waits, so a delivery is never written as pending.
+    held.messages[1].sending_until = Some(tokio::time::Instant::now() + Duration::from_secs(5));
+    assert!(record_is_being_sent(&held, &record));
+    forget_messages(&mut held, &record);
+    assert!(held.messages.is_empty());
+}
