@@ -19,6 +19,7 @@ mod policy;
 mod raw;
 mod store;
 mod target;
+mod url;
 mod web;
 
 pub use alerting::{AlertMeta, SEVERITIES};
@@ -32,7 +33,7 @@ pub use web::WebConfig;
 
 /// Route defaults: what an alert no route takes gets.
 pub mod policy_defaults {
-    pub use crate::policy::{DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL};
+    pub use crate::policy::{DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL, MIN_REPEAT_INTERVAL};
 }
 
 use std::path::PathBuf;
@@ -65,3 +66,5 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_limits;

@@ -12,7 +12,10 @@ use toml::Spanned;
 use crate::error::ConfigError;
 use crate::raw::RawNotify;
 use crate::target::check_headers;
+use crate::url::{Shown, http_url};
 use crate::{At, EnvLookup};
+use lookout_core::format_duration;
+use lookout_core::url::Redacted;
 
 /// A value that must not reach logs or error messages: `Debug` and `Display` print `<secret>`.
 #[derive(Clone, PartialEq, Eq)]
@@ -46,7 +49,8 @@ pub struct Notify {
     pub timeout: Duration,
 }
 
-#[derive(Clone, Debug)]
+/// `Debug` shows URLs redacted (`http://user:***@host/`) and header names without their values.
+#[derive(Clone)]
 pub enum NotifyKind {
     /// POSTs the notification JSON, or the body rendered from `template` (minijinja).
     Webhook {
@@ -70,6 +74,33 @@ pub enum NotifyKind {
         firing_ttl: Duration,
     },
     Email(EmailConfig),
+}
+
+impl fmt::Debug for NotifyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = |h: &[(String, String)]| h.iter().map(|(k, _)| format!("{k}: ***")).collect::<Vec<_>>();
+        match self {
+            NotifyKind::Webhook { url, headers, template } => f
+                .debug_struct("Webhook")
+                .field("url", url)
+                .field("headers", &names(headers))
+                .field("template", template)
+                .finish(),
+            NotifyKind::Slack { url } => f.debug_struct("Slack").field("url", url).finish(),
+            NotifyKind::PagerDuty { url, routing_key } => f
+                .debug_struct("PagerDuty")
+                .field("url", &Redacted(&url.to_string()))
+                .field("routing_key", routing_key)
+                .finish(),
+            NotifyKind::Alertmanager { url, headers, firing_ttl } => f
+                .debug_struct("Alertmanager")
+                .field("url", &Redacted(&url.to_string()))
+                .field("headers", &names(headers))
+                .field("firing_ttl", firing_ttl)
+                .finish(),
+            NotifyKind::Email(e) => f.debug_tuple("Email").field(e).finish(),
+        }
+    }
 }
 
 impl NotifyKind {
@@ -107,6 +138,35 @@ pub struct EmailConfig {
     pub ca_file: Option<PathBuf>,
 }
 
+/// The shortest `timeout` of a channel (and of a target): less cannot connect, let alone get an answer.
+pub(crate) const MIN_TIMEOUT: Duration = Duration::from_millis(100);
+/// The shortest `retry_initial` and `retry_max`: less hammers a struggling receiver (`0s` sent one message 17
+/// times in a second).
+pub(crate) const MIN_RETRY: Duration = Duration::from_millis(100);
+
+/// A duration key's value or its default, refused (at its line) when shorter than `min`.
+pub(crate) fn at_least(
+    value: &Option<Spanned<crate::raw::Dur>>,
+    key: &str,
+    default: Duration,
+    min: Duration,
+    section: &str,
+    at: &At<'_>,
+) -> Result<Duration, ConfigError> {
+    match value {
+        Some(v) if v.get_ref().0 < min => Err(at(
+            v.span(),
+            format!(
+                "{key:?} in {section} is {}: the minimum is {}",
+                format_duration(v.get_ref().0),
+                format_duration(min)
+            ),
+        )),
+        Some(v) => Ok(v.get_ref().0),
+        None => Ok(default),
+    }
+}
+
 const TYPES: [&str; 5] = ["webhook", "slack", "pagerduty", "alertmanager", "email"];
 
 pub(crate) fn validate(n: RawNotify, env: EnvLookup<'_>, base_dir: &Path, at: &At<'_>) -> Result<Notify, ConfigError> {
@@ -141,9 +201,10 @@ pub(crate) fn validate(n: RawNotify, env: EnvLookup<'_>, base_dir: &Path, at: &A
     };
     let kind = match kind_name {
         "webhook" | "slack" => {
-            let (text, span, secret) = match (&n.url, &n.url_env) {
-                (Some(u), None) => (u.get_ref().clone(), u.span(), false),
-                (None, Some(var)) => (secret_env(var, "url_env")?, var.span(), true),
+            let (text, span, shown) = match (&n.url, &n.url_env) {
+                (Some(u), None) if kind_name == "slack" => (u.get_ref().clone(), u.span(), Shown::Token),
+                (Some(u), None) => (u.get_ref().clone(), u.span(), Shown::Redacted),
+                (None, Some(var)) => (secret_env(var, "url_env")?, var.span(), Shown::Never),
                 (Some(_), Some(var)) => {
                     return Err(at(var.span(), format!("{section} sets both url and url_env: keep one")));
                 }
@@ -156,7 +217,7 @@ pub(crate) fn validate(n: RawNotify, env: EnvLookup<'_>, base_dir: &Path, at: &A
                     ));
                 }
             };
-            let url = Secret(http_url(&text, secret, span, &section, at)?);
+            let url = Secret(http_url(&text, shown, "url", span, &section, at)?);
             if kind_name == "slack" {
                 NotifyKind::Slack { url }
             } else {
@@ -183,7 +244,7 @@ pub(crate) fn validate(n: RawNotify, env: EnvLookup<'_>, base_dir: &Path, at: &A
             };
             let routing_key = Secret(secret_env(var, "routing_key_env")?);
             let url = match &n.url {
-                Some(u) => http_url(u.get_ref(), false, u.span(), &section, at)?,
+                Some(u) => http_url(u.get_ref(), Shown::Redacted, "url", u.span(), &section, at)?,
                 None => http::Uri::from_static("https://events.pagerduty.com/v2/enqueue"),
             };
             NotifyKind::PagerDuty { url, routing_key }
@@ -192,7 +253,7 @@ pub(crate) fn validate(n: RawNotify, env: EnvLookup<'_>, base_dir: &Path, at: &A
             let Some(u) = &n.url else {
                 return Err(at(n.name.span(), format!("{section} needs url = \"http://alertmanager:9093\"")));
             };
-            let url = http_url(u.get_ref(), false, u.span(), &section, at)?;
+            let url = http_url(u.get_ref(), Shown::Redacted, "url", u.span(), &section, at)?;
             let firing_ttl = n.firing_ttl.as_ref().map_or(Duration::from_secs(24 * 3600), |d| d.get_ref().0);
             if firing_ttl < Duration::from_secs(60) {
                 let span = n.firing_ttl.as_ref().map_or(n.name.span(), |d| d.span());
@@ -202,31 +263,21 @@ pub(crate) fn validate(n: RawNotify, env: EnvLookup<'_>, base_dir: &Path, at: &A
         }
         _ => NotifyKind::Email(email(&n, &section, base_dir, &secret_env, at)?),
     };
-    let retry_initial = n.retry_initial.map_or(Duration::from_secs(1), |d| d.0);
-    let retry_max = n.retry_max.map_or(Duration::from_secs(300), |d| d.0);
-    Ok(Notify {
-        name: n.name.get_ref().clone(),
-        kind,
-        retry_initial: retry_initial.max(Duration::from_millis(10)),
-        retry_max: retry_max.max(retry_initial),
-        timeout: n.timeout.map_or(Duration::from_secs(10), |d| d.0),
-    })
-}
-
-/// An http(s) URL with a host. A secret URL is never echoed in the message.
-fn http_url(
-    text: &str,
-    secret: bool,
-    span: std::ops::Range<usize>,
-    section: &str,
-    at: &At<'_>,
-) -> Result<http::Uri, ConfigError> {
-    let shown = if secret { "from the environment".to_string() } else { format!("{text:?}") };
-    let url: http::Uri = text.parse().map_err(|_| at(span.clone(), format!("invalid url ({shown}) in {section}")))?;
-    if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
-        return Err(at(span, format!("url ({shown}) in {section} must be http:// or https:// with a host")));
+    let timeout = at_least(&n.timeout, "timeout", Duration::from_secs(10), MIN_TIMEOUT, &section, at)?;
+    let retry_initial = at_least(&n.retry_initial, "retry_initial", Duration::from_secs(1), MIN_RETRY, &section, at)?;
+    let retry_max = at_least(&n.retry_max, "retry_max", Duration::from_secs(300), MIN_RETRY, &section, at)?;
+    if retry_initial > retry_max {
+        let span = n.retry_initial.as_ref().or(n.retry_max.as_ref()).map_or(n.name.span(), Spanned::span);
+        return Err(at(
+            span,
+            format!(
+                "\"retry_initial\" ({}) in {section} is longer than \"retry_max\" ({}): the first retry delay doubles up to retry_max",
+                format_duration(retry_initial),
+                format_duration(retry_max)
+            ),
+        ));
     }
-    Ok(url)
+    Ok(Notify { name: n.name.get_ref().clone(), kind, retry_initial, retry_max, timeout })
 }
 
 /// Keys that belong to another type are errors that say which type they belong to.

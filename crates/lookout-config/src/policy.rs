@@ -27,6 +27,8 @@ pub struct Route {
 
 pub const DEFAULT_GROUP_WAIT: Duration = Duration::ZERO;
 pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
+/// The shortest `repeat_interval`: a reminder is for people, and `0s` sent one every second.
+pub const MIN_REPEAT_INTERVAL: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug)]
 pub struct Maintenance {
@@ -72,10 +74,14 @@ pub(crate) fn route(r: RawRoute, notify: &[Notify], at: &At<'_>) -> Result<Route
         matchers,
         channels,
         group_wait: r.group_wait.map_or(DEFAULT_GROUP_WAIT, |d| d.get_ref().0),
-        repeat_interval: r
-            .repeat_interval
-            .map_or(DEFAULT_REPEAT_INTERVAL, |d| d.get_ref().0)
-            .max(Duration::from_secs(1)),
+        repeat_interval: crate::notify::at_least(
+            &r.repeat_interval,
+            "repeat_interval",
+            DEFAULT_REPEAT_INTERVAL,
+            MIN_REPEAT_INTERVAL,
+            section,
+            at,
+        )?,
         continue_matching: r.cont.unwrap_or(false),
     })
 }

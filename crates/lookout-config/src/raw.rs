@@ -77,6 +77,8 @@ pub(crate) struct RawWeb {
     pub listen: Option<toml::Spanned<String>>,
     pub tokens_env: Option<toml::Spanned<String>>,
     pub public_reads: Option<bool>,
+    pub allowed_hosts: Option<Vec<toml::Spanned<String>>>,
+    pub max_connections: Option<toml::Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -131,9 +133,9 @@ pub(crate) struct RawNotify {
     pub url: Option<Spanned<String>>,
     pub url_env: Option<Spanned<String>>,
     pub headers: Option<Spanned<toml::Table>>,
-    pub timeout: Option<Dur>,
-    pub retry_initial: Option<Dur>,
-    pub retry_max: Option<Dur>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub retry_initial: Option<Spanned<Dur>>,
+    pub retry_max: Option<Spanned<Dur>>,
     /// webhook: a minijinja template for the body.
     pub template: Option<Spanned<String>>,
     /// pagerduty

@@ -10,7 +10,10 @@ use lookout_logs::error_log::ErrorFormat;
 use crate::At;
 use crate::alerting::{AlertMeta, Reads, alert_meta, error_format, group_name, parse_conditions};
 use crate::error::ConfigError;
+use crate::notify::{MIN_TIMEOUT, at_least};
 use crate::raw::RawTarget;
+use crate::url::{Shown, host_port, http_url};
+use lookout_core::url::{Redacted, redact};
 
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -57,7 +60,8 @@ pub enum Check {
     },
 }
 
-#[derive(Clone, Debug)]
+/// `Debug` shows the URL redacted (`http://user:***@host/`) and header names without their values (tokens).
+#[derive(Clone)]
 pub struct HttpCheck {
     pub url: http::Uri,
     pub method: http::Method,
@@ -66,6 +70,24 @@ pub struct HttpCheck {
     pub follow_redirects: bool,
     pub verify_tls: bool,
 }
+
+impl std::fmt::Debug for HttpCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.url.to_string();
+        let headers: Vec<(&str, &str)> = self.headers.iter().map(|(k, _)| (k.as_str(), "***")).collect();
+        f.debug_struct("HttpCheck")
+            .field("url", &Redacted(&url))
+            .field("method", &self.method)
+            .field("headers", &headers)
+            .field("body", &self.body)
+            .field("follow_redirects", &self.follow_redirects)
+            .field("verify_tls", &self.verify_tls)
+            .finish()
+    }
+}
+
+/// The shortest probe `interval`: shorter is a busy loop against the target, not monitoring.
+pub(crate) const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 pub(crate) fn validate_target(
     t: RawTarget,
@@ -92,27 +114,17 @@ pub(crate) fn validate_target(
         ("follow_redirects", t.follow_redirects.as_ref().map(|b| b.span())),
     ];
     let check = if let Some(url) = &t.url {
-        let uri: http::Uri = url.get_ref().parse().map_err(|e| {
-            at(
+        let lower = url.get_ref().to_ascii_lowercase();
+        if !lower.starts_with("http://") && !lower.starts_with("https://") {
+            return Err(at(
                 url.span(),
-                format!("invalid url {:?} in {section}: {e}; write e.g. \"http://127.0.0.1:8080/\"", url.get_ref()),
-            )
-        })?;
-        match uri.scheme_str() {
-            Some("http" | "https") => {}
-            _ => {
-                return Err(at(
-                    url.span(),
-                    format!(
-                        "url {:?} in {section} must start with http:// or https:// (for TCP use tcp = \"host:port\")",
-                        url.get_ref()
-                    ),
-                ));
-            }
+                format!(
+                    "url = {:?} in {section}: must start with http:// or https:// (for TCP use tcp = \"host:port\")",
+                    redact(url.get_ref())
+                ),
+            ));
         }
-        if uri.host().is_none_or(str::is_empty) {
-            return Err(at(url.span(), format!("url {:?} in {section} has no host", url.get_ref())));
-        }
+        let uri = http_url(url.get_ref(), Shown::Redacted, "url", url.span(), section, at)?;
         let method = match &t.method {
             Some(m) => http::Method::from_bytes(m.get_ref().to_ascii_uppercase().as_bytes())
                 .map_err(|_| at(m.span(), format!("invalid HTTP method {:?} in {section}", m.get_ref())))?,
@@ -139,12 +151,7 @@ pub(crate) fn validate_target(
             (_, Some(a)) => ("tls", a),
             _ => unreachable!("exactly one check kind was verified above"),
         };
-        if !valid_host_port(addr.get_ref()) {
-            return Err(at(
-                addr.span(),
-                format!("{key} = {:?} in {section} is not host:port; write e.g. \"127.0.0.1:5432\"", addr.get_ref()),
-            ));
-        }
+        host_port(addr.get_ref(), key, addr.span(), section, at)?;
         if key == "tcp" {
             if let Some(v) = &t.verify_tls {
                 return Err(at(v.span(), format!("\"verify_tls\" in {section} only applies to https and tls targets")));
@@ -155,16 +162,8 @@ pub(crate) fn validate_target(
         }
     };
 
-    let interval = t.interval.as_ref().map_or(Duration::from_secs(30), |d| d.get_ref().0);
-    let timeout = t.timeout.as_ref().map_or(Duration::from_secs(5), |d| d.get_ref().0);
-    if interval.is_zero() {
-        let span = t.interval.as_ref().map_or(t.name.span(), |d| d.span());
-        return Err(at(span, format!("\"interval\" in {section} must be greater than zero")));
-    }
-    if timeout.is_zero() {
-        let span = t.timeout.as_ref().map_or(t.name.span(), |d| d.span());
-        return Err(at(span, format!("\"timeout\" in {section} must be greater than zero")));
-    }
+    let interval = at_least(&t.interval, "interval", Duration::from_secs(30), MIN_INTERVAL, section, at)?;
+    let timeout = at_least(&t.timeout, "timeout", Duration::from_secs(5), MIN_TIMEOUT, section, at)?;
 
     let mut conditions = parse_conditions(t.conditions.unwrap_or_default(), section, Reads::Probe, at)?;
     if conditions.is_empty() {
@@ -235,13 +234,6 @@ fn default_condition(check: &Check) -> Condition {
     match Condition::parse(src) {
         Ok(c) => c,
         Err(e) => unreachable!("built-in condition {src:?} must parse: {e}"),
-    }
-}
-
-fn valid_host_port(s: &str) -> bool {
-    match s.rsplit_once(':') {
-        Some((host, port)) => !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0),
-        None => false,
     }
 }
 

@@ -150,7 +150,7 @@ fn bad_duration_names_line_and_key() {
     );
     assert_eq!(
         err(&format!("{SITE}interval = \"0s\"\n")),
-        "lookout.toml:5: \"interval\" in [[target]] \"site\" must be greater than zero"
+        "lookout.toml:5: \"interval\" in [[target]] \"site\" is 0ms: the minimum is 100ms"
     );
 }
 
@@ -190,11 +190,11 @@ fn semantic_errors() {
     );
     assert_eq!(
         err("[[target]]\nname = \"a\"\nurl = \"ftp://x/\"\n"),
-        "lookout.toml:3: url \"ftp://x/\" in [[target]] \"a\" must start with http:// or https:// (for TCP use tcp = \"host:port\")"
+        "lookout.toml:3: url = \"ftp://x/\" in [[target]] \"a\": must start with http:// or https:// (for TCP use tcp = \"host:port\")"
     );
     assert_eq!(
         err("[[target]]\nname = \"a\"\ntcp = \"localhost\"\n"),
-        "lookout.toml:3: tcp = \"localhost\" in [[target]] \"a\" is not host:port; write e.g. \"127.0.0.1:5432\""
+        "lookout.toml:3: tcp = \"localhost\" in [[target]] \"a\": has no port; write e.g. \"127.0.0.1:5432\""
     );
     assert_eq!(
         err("[[target]]\nname = \"a\"\ntcp = \"h:1\"\nmethod = \"POST\"\n"),

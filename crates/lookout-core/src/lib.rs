@@ -10,11 +10,12 @@ pub mod event;
 pub mod incident;
 pub mod key;
 pub mod text;
+pub mod url;
 
 pub use alert::{AlertState, Phase, Transition, TransitionKind, alert_id};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use duration::{DurationError, format_duration, parse_duration};
-pub use event::{Event, LogBatch, LogCount, Observation, ProbeError, ProbeErrorKind, ProbeKind, Timings};
+pub use event::{Event, LogBatch, LogCount, Observation, ProbeError, ProbeErrorKind, ProbeKind, Timings, Unreadable};
 pub use incident::{
     Ack, Cause, Diagnosis, EntryKind, Incident, IncidentAlert, IncidentChange, IncidentStatus, TimelineEntry,
     incident_id, utc_day,

@@ -56,7 +56,7 @@ pub async fn trace_while_requesting(
                 let req = lookout_http::HttpRequest::get(uri.clone(), Duration::from_secs(2));
                 made.sent += 1;
                 if let Some(e) = lookout_http::fetch(&req).await.error {
-                    made.errors.push(format!("{uri}: {e}"));
+                    made.errors.push(format!("{}: {e}", lookout_core::url::Redacted(&uri.to_string())));
                 }
             }
         }
@@ -73,7 +73,8 @@ pub fn process_label(pid: i32) -> Option<String> {
 /// A URL `trace_while_requesting` may request: `http` or `https` with a host (and a valid port). Checked before
 /// anything is traced, so a mistyped or hostile URL (`javascript:…`) is refused at once, not after the trace.
 pub fn request_url(text: &str) -> Result<http::Uri, String> {
-    let shown = lookout_core::text::truncate(&lookout_core::text::one_line(text), 200);
+    // Credentials in the URL (`user:pass@`) never reach the terminal.
+    let shown = lookout_core::text::truncate(&lookout_core::text::one_line(&lookout_core::url::redact(text)), 200);
     let refuse = |why: &str| format!("{shown:?} cannot be requested: {why} (write e.g. http://127.0.0.1:8080/)");
     // The scheme first: `file:///…` or `javascript:…` are refused as such, not as malformed.
     let scheme = text.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
@@ -81,23 +82,16 @@ pub fn request_url(text: &str) -> Result<http::Uri, String> {
         return Err(refuse("only http:// and https:// URLs can be requested"));
     }
     let uri: http::Uri = text.parse().map_err(|e| refuse(&format!("it is not a URL ({e})")))?;
-    let why = match uri.authority() {
-        Some(a) if a.host().is_empty() => "it has no host",
+    let why = match uri.authority().map(|a| lookout_core::url::split_authority(a.as_str())) {
+        Some(a) if a.host.is_empty() => "it has no host".to_string(),
         // `http` accepts any digits as a port (and then has none): 80800 must not become port 80.
-        Some(a) if port_text(a.as_str()).is_some_and(|p| p.parse::<u16>().map_or(true, |p| p == 0)) => {
-            "its port is not 1-65535"
-        }
-        Some(_) => return Ok(uri),
-        None => "it has no host",
+        Some(a) => match lookout_core::url::parse_port(a.port) {
+            Ok(_) => return Ok(uri),
+            Err(why) => why,
+        },
+        None => "it has no host".to_string(),
     };
-    Err(refuse(why))
-}
-
-/// The port as written in an authority (`user@[::1]:8080` → `8080`), if one is.
-fn port_text(authority: &str) -> Option<&str> {
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
-    let after_host = host_port.rsplit_once(']').map_or(host_port, |(_, rest)| rest);
-    after_host.rsplit_once(':').map(|(_, port)| port)
+    Err(refuse(&why))
 }
 
 #[cfg(test)]
@@ -116,10 +110,11 @@ mod tests {
             ("ftp://127.0.0.1/", "only http:// and https:// URLs"),
             ("127.0.0.1:8080", "only http:// and https:// URLs"),
             ("/index.php", "only http:// and https:// URLs"),
-            ("http://127.0.0.1:80800/", "port is not 1-65535"),
-            ("http://127.0.0.1:65536/", "port is not 1-65535"),
-            ("http://[::1]:99999/", "port is not 1-65535"),
-            ("http://127.0.0.1:0/", "port is not 1-65535"),
+            ("http://127.0.0.1:80800/", "port 80800 is out of range: use 1 to 65535"),
+            ("http://127.0.0.1:65536/", "port 65536 is out of range"),
+            ("http://[::1]:99999/", "port 99999 is out of range"),
+            ("http://127.0.0.1:0/", "port 0 is out of range"),
+            ("http://admin:hunter2@127.0.0.1:0/", "admin:***@127.0.0.1:0"),
             ("http:///x", "not a URL"),
             ("", "only http:// and https:// URLs"),
             ("http://exa mple/", "not a URL"),
@@ -127,6 +122,7 @@ mod tests {
             let e = request_url(bad).unwrap_err();
             assert!(e.contains(why), "{bad}: {e}");
         }
+        assert!(!request_url("http://admin:hunter2@127.0.0.1:0/").unwrap_err().contains("hunter2"), "never echoed");
         // Control characters in what is echoed are escaped.
         let e = request_url("javascript:\x1b[2J").unwrap_err();
         assert!(!e.contains('\u{1b}'), "{e}");

@@ -8,10 +8,11 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::header::{HOST, HeaderValue, LOCATION, USER_AGENT};
+use http::header::{AUTHORIZATION, HOST, HeaderValue, LOCATION, USER_AGENT};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
+use lookout_core::url::{Redacted, credentials, parse_port, split_authority};
 use lookout_core::{Observation, ProbeError, ProbeErrorKind, ProbeKind, Timestamp};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant as TokioInstant, timeout_at};
@@ -22,7 +23,11 @@ const MAX_REDIRECTS: usize = 10;
 const DEFAULT_USER_AGENT: &str = concat!("lookout/", env!("CARGO_PKG_VERSION"));
 
 /// One HTTP request as a probe or notifier makes it.
-#[derive(Clone, Debug)]
+///
+/// Credentials in the URL's userinfo (`http://user:pass@host/`) are sent as `Authorization: Basic`, unless
+/// `headers` has an `Authorization` of its own; they never reach the `Host` header, and `Debug` hides them (and
+/// every header value, which may be a token).
+#[derive(Clone)]
 pub struct HttpRequest {
     pub url: Uri,
     pub method: Method,
@@ -34,6 +39,23 @@ pub struct HttpRequest {
     pub timeout: Duration,
     /// Bytes of body kept; the rest is discarded and `body_truncated` set.
     pub max_body: usize,
+}
+
+impl std::fmt::Debug for HttpRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = self.url.to_string();
+        let headers: Vec<(&str, &str)> = self.headers.iter().map(|(k, _)| (k.as_str(), "***")).collect();
+        f.debug_struct("HttpRequest")
+            .field("url", &Redacted(&url))
+            .field("method", &self.method)
+            .field("headers", &headers)
+            .field("body", &self.body.as_ref().map(Bytes::len))
+            .field("follow_redirects", &self.follow_redirects)
+            .field("verify_tls", &self.verify_tls)
+            .field("timeout", &self.timeout)
+            .field("max_body", &self.max_body)
+            .finish()
+    }
 }
 
 impl HttpRequest {
@@ -59,9 +81,10 @@ pub async fn fetch(req: &HttpRequest) -> Observation {
     let mut url = req.url.clone();
     let mut method = req.method.clone();
     let mut body = req.body.clone();
+    let mut headers = std::borrow::Cow::Borrowed(&req.headers[..]);
     let mut hops = 0;
     loop {
-        match exchange(&url, &method, &req.headers, body.clone(), req, deadline, &mut obs).await {
+        match exchange(&url, &method, &headers, body.clone(), req, deadline, &mut obs).await {
             Err(e) => {
                 obs.error = Some(e);
                 break;
@@ -75,11 +98,25 @@ pub async fn fetch(req: &HttpRequest) -> Observation {
                     break;
                 }
                 match resolve_location(&url, &location) {
-                    Some(next) => url = next,
+                    Some(next) => {
+                        // As curl does: the configured credentials go to the origin they were written for only.
+                        if origin(&next) != origin(&req.url) {
+                            headers = std::borrow::Cow::Owned(
+                                req.headers
+                                    .iter()
+                                    .filter(|(k, _)| {
+                                        !k.eq_ignore_ascii_case("authorization") && !k.eq_ignore_ascii_case("cookie")
+                                    })
+                                    .cloned()
+                                    .collect(),
+                            );
+                        }
+                        url = next;
+                    }
                     None => {
                         obs.error = Some(net::error(
                             ProbeErrorKind::Protocol,
-                            format!("redirect to an invalid location {location:?}"),
+                            format!("redirect to an invalid location {:?}", Redacted(&location)),
                         ));
                         break;
                     }
@@ -119,7 +156,11 @@ async fn exchange(
         .map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string())
         .filter(|h| !h.is_empty())
         .ok_or_else(|| net::error(ProbeErrorKind::Config, "the url has no host"))?;
-    let port = url.port_u16().unwrap_or(if https { 443 } else { 80 });
+    // Not `url.port_u16()`: it answers None for a port that is not a u16 (`:80800`), which is not "no port".
+    let written = split_authority(url.authority().map_or("", |a| a.as_str())).port;
+    let port = parse_port(written)
+        .map_err(|e| net::error(ProbeErrorKind::Config, format!("the url's {e}")))?
+        .unwrap_or(if https { 443 } else { 80 });
 
     obs.connected = false;
     obs.status = None;
@@ -166,7 +207,14 @@ where
     let path = url.path_and_query().map_or("/", |p| p.as_str());
     let mut builder = Request::builder().method(method.clone()).uri(path);
     let authority = url.authority().map_or("", |a| a.as_str());
-    builder = builder.header(HOST, authority);
+    // Host is host[:port] alone; userinfo becomes Basic credentials unless an Authorization header is configured.
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp).trim_end_matches(':');
+    builder = builder.header(HOST, host_port);
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        && let Some((user, password)) = credentials(authority)
+    {
+        builder = builder.header(AUTHORIZATION, basic_auth(&user, &password));
+    }
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("user-agent")) {
         builder = builder.header(USER_AGENT, DEFAULT_USER_AGENT);
     }
@@ -227,6 +275,31 @@ where
     Ok(if redirect { location } else { None })
 }
 
+/// `Basic base64(user:password)` (RFC 7617, UTF-8).
+fn basic_auth(user: &str, password: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let input = format!("{user}:{password}");
+    let mut out = String::from("Basic ");
+    for chunk in input.as_bytes().chunks(3) {
+        let b = [chunk[0], chunk.get(1).copied().unwrap_or(0), chunk.get(2).copied().unwrap_or(0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Scheme, host and effective port: where credentials may be sent.
+fn origin(url: &Uri) -> (Option<&str>, Option<&str>, Option<u16>) {
+    let default = if url.scheme_str() == Some("https") { 443 } else { 80 };
+    (url.scheme_str(), url.host(), Some(url.port_u16().unwrap_or(default)))
+}
+
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
@@ -283,5 +356,24 @@ mod tests {
         assert_eq!(resolve_location(&base, "https://other/x").unwrap(), "https://other/x");
         assert_eq!(resolve_location(&base, "//other:81/y").unwrap(), "http://other:81/y");
         assert!(resolve_location(&base, "/bad path with spaces").is_none());
+    }
+
+    #[test]
+    fn basic_credentials_are_base64_of_user_colon_password() {
+        // RFC 7617's example, and every padding length.
+        assert_eq!(basic_auth("Aladdin", "open sesame"), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert_eq!(basic_auth("a", ""), "Basic YTo=");
+        assert_eq!(basic_auth("ab", ""), "Basic YWI6");
+        assert_eq!(basic_auth("ab", "c"), "Basic YWI6Yw==");
+        assert_eq!(basic_auth("ü", "p"), "Basic w7w6cA==");
+    }
+
+    #[test]
+    fn debug_hides_credentials_and_header_values() {
+        let mut req = HttpRequest::get("http://admin:hunter2@127.0.0.1:9/x".parse().unwrap(), Duration::from_secs(1));
+        req.headers.push(("authorization".into(), "Bearer sekrit".into()));
+        let shown = format!("{req:?}");
+        assert!(shown.contains("admin:***@127.0.0.1:9"), "{shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains("sekrit"), "{shown}");
     }
 }

@@ -26,7 +26,7 @@ pub fn timed_out(phase: &str) -> ProbeError {
 pub fn split_host_port(address: &str) -> Result<(String, u16), ProbeError> {
     let bad = || error(ProbeErrorKind::Config, format!("{address:?} is not host:port"));
     let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
-    let port: u16 = port.parse().map_err(|_| bad())?;
+    let port = lookout_core::url::parse_port(Some(port)).ok().flatten().ok_or_else(bad)?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     if host.is_empty() {
         return Err(bad());
@@ -97,5 +97,7 @@ mod tests {
         assert_eq!(split_host_port("nohost").unwrap_err().kind, ProbeErrorKind::Config);
         assert_eq!(split_host_port(":80").unwrap_err().kind, ProbeErrorKind::Config);
         assert_eq!(split_host_port("h:99999").unwrap_err().kind, ProbeErrorKind::Config);
+        assert_eq!(split_host_port("h:0").unwrap_err().kind, ProbeErrorKind::Config);
+        assert_eq!(split_host_port("h:").unwrap_err().kind, ProbeErrorKind::Config);
     }
 }

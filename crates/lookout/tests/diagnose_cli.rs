@@ -398,7 +398,7 @@ fn durations_and_urls_are_refused_before_anything_is_traced() {
     for (url, why) in [
         ("javascript:alert(1)", "only http:// and https:// URLs can be requested"),
         ("file:///etc/passwd", "only http:// and https:// URLs can be requested"),
-        ("http://127.0.0.1:80800/", "its port is not 1-65535"),
+        ("http://127.0.0.1:80800/", "port 80800 is out of range: use 1 to 65535"),
     ] {
         let started = std::time::Instant::now();
         let out = diagnose(&["--pid", &pid, "--url", url, "--duration", "20s"]);

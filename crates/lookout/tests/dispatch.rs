@@ -73,7 +73,7 @@ async fn reminders_dependencies_silences_and_maintenance() {
     let now = String::from_utf8(now.stdout).unwrap();
     let text = format!(
         "[store]\npath = \"lookout.sqlite\"\n\n{}{}{}{}{}\
-         [[route]]\nmatch = [\"target=db\"]\nrepeat_interval = \"1s\"\n\n\
+         [[route]]\nmatch = [\"target=db\"]\nrepeat_interval = \"1m\"\n\n\
          [[maintenance]]\nname = \"cron-upgrade\"\nmatch = [\"target=cron\"]\nstart = \"{}\"\nduration = \"1h\"\n",
         hook(&receiver.url()),
         target("db", &db.url("/"), ""),
@@ -84,7 +84,10 @@ async fn reminders_dependencies_silences_and_maintenance() {
     );
     let config = write_config(dir.path(), &text);
     let (stop, stop_rx) = watch::channel(false);
-    let runtime = tokio::spawn(lookout::runtime::run(Config::load(&config).unwrap(), stop_rx, None));
+    // Reminders every second, below the 1m a config file may ask for, so that the test sees them.
+    let mut loaded = Config::load(&config).unwrap();
+    loaded.routes[0].repeat_interval = Duration::from_secs(1);
+    let runtime = tokio::spawn(lookout::runtime::run(loaded, stop_rx, None));
     let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
     wait_until("healthy checks", Duration::from_secs(5), || async {
         !store.recent_results("api".into(), 1).await.unwrap().is_empty()

@@ -120,5 +120,10 @@ async fn run_with_a_bad_config_exits_2_with_the_location() {
     .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("lookout.toml:4: invalid condition in [[target]] \"site\": unknown operator \"=\" (did you mean ==?)"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "lookout.toml:4: invalid condition in [[target]] \"site\": unknown operator \"=\" (did you mean ==?)"
+        ),
+        "{stderr}"
+    );
 }

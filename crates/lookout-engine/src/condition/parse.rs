@@ -152,19 +152,23 @@ pub(super) fn find_operator(src: &str) -> Result<(Op, usize, usize), ConditionEr
             }
             b'(' | b'[' => depth += 1,
             b')' | b']' => depth -= 1,
+            b'=' | b'!' | b'<' | b'>' if depth == 0 => {
+                // The whole run of operator characters is the operator: `===` is not `==` followed by "= 200"
+                // (which compared with the string "= 200" and always failed).
+                let run = src[i..].bytes().take_while(|b| OPERATOR_CHARS.contains(b)).count();
+                let text = &src[i..i + run];
+                return match text {
+                    "==" => Ok((Op::Eq, i, 2)),
+                    "!=" => Ok((Op::Ne, i, 2)),
+                    "<=" => Ok((Op::Le, i, 2)),
+                    ">=" => Ok((Op::Ge, i, 2)),
+                    "<" => Ok((Op::Lt, i, 1)),
+                    ">" => Ok((Op::Gt, i, 1)),
+                    _ => Err(ConditionError::new(unknown_operator(text), i, run)),
+                };
+            }
             _ if depth == 0 => {
                 let rest = &src[i..];
-                for (text, op) in [("==", Op::Eq), ("!=", Op::Ne), ("<=", Op::Le), (">=", Op::Ge)] {
-                    if rest.starts_with(text) {
-                        return Ok((op, i, 2));
-                    }
-                }
-                if c == b'<' {
-                    return Ok((Op::Lt, i, 1));
-                }
-                if c == b'>' {
-                    return Ok((Op::Gt, i, 1));
-                }
                 let at_word_start = i > 0 && bytes[i - 1].is_ascii_whitespace();
                 if at_word_start {
                     for (text, op) in
@@ -193,6 +197,21 @@ pub(super) fn find_operator(src: &str) -> Result<(Op, usize, usize), ConditionEr
         return Err(ConditionError::new("unbalanced brackets or parentheses", 0, src.len()));
     }
     Err(ConditionError::new(format!("no operator found: use one of {OPERATORS_HELP}"), 0, src.len()))
+}
+
+const OPERATOR_CHARS: &[u8] = b"=!<>";
+
+/// The message for an operator that is not one: what was probably meant, and the list.
+fn unknown_operator(text: &str) -> String {
+    let meant = match text {
+        "=" | "===" => Some("=="),
+        "!==" | "<>" | "=!" => Some("!="),
+        "=<" => Some("<="),
+        "=>" => Some(">="),
+        _ => None,
+    };
+    let hint = meant.map(|m| format!(" (did you mean {m}?)")).unwrap_or_default();
+    format!("unknown operator {text:?}{hint}: use one of {OPERATORS_HELP}")
 }
 
 /// Parses one side of a condition. `base` is the byte offset of `src` within the whole condition.
@@ -314,6 +333,13 @@ fn parse_literal(s: &str, at: usize) -> Result<Literal, ConditionError> {
                 s.len(),
             )),
         };
+    }
+    if let Some(first) = s.bytes().next().filter(|b| OPERATOR_CHARS.contains(b)) {
+        return Err(ConditionError::new(
+            format!("unexpected {:?}: one operator per condition; quote a value that starts with it", first as char),
+            at,
+            1,
+        ));
     }
     // Gatus accepts bare words as strings: `[BODY].status == UP`.
     Ok(Literal::Str(s.to_string()))

@@ -231,3 +231,33 @@ fn operators_inside_quotes_are_text() {
     assert!(check("[BODY] contains \"a == b\"", &o).0);
     assert!(check("[BODY] contains \"==\"", &o).0);
 }
+
+#[test]
+fn unknown_operators_are_parse_errors_not_always_failing_conditions() {
+    // `===` used to parse as `==` against the string "= 200": a condition that could never hold.
+    for (cond, op, meant) in [
+        ("[STATUS] === 200", "===", Some("==")),
+        ("[STATUS] !== 200", "!==", Some("!=")),
+        ("[STATUS] => 200", "=>", Some(">=")),
+        ("[STATUS] =< 200", "=<", Some("<=")),
+        ("[STATUS] <> 200", "<>", Some("!=")),
+        ("[STATUS] = 200", "=", Some("==")),
+        ("[STATUS] >== 200", ">==", None),
+        ("[STATUS] ! 200", "!", None),
+    ] {
+        let e = Condition::parse(cond).expect_err(cond);
+        assert!(e.message.starts_with(&format!("unknown operator {op:?}")), "{cond}: {}", e.message);
+        if let Some(m) = meant {
+            assert!(e.message.contains(&format!("did you mean {m}?")), "{cond}: {}", e.message);
+        }
+        assert_eq!((e.start, e.len), (9, op.len()), "{cond}: points at the operator");
+    }
+    assert!(err("[STATUS] == =200").starts_with("unexpected '='"));
+    assert!(err("[STATUS] != !200").starts_with("unexpected '!'"));
+    // Operators inside quotes and brackets are text, and the known ones still parse, with or without spaces.
+    let o = obs(200, "a => b");
+    assert!(check("[BODY] == \"a => b\"", &o).0);
+    assert!(check("[STATUS]==200", &o).0);
+    assert!(check("[STATUS]>=200", &o).0);
+    assert!(check("[STATUS] == any(200, 204)", &o).0);
+}
