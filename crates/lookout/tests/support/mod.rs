@@ -366,9 +366,13 @@ pub fn write_config(dir: &Path, text: &str) -> PathBuf {
     path
 }
 
-/// Path of the built `lookout` executable.
+/// Path of the built `lookout` executable, or of `$LOOKOUT_TEST_BIN` when set: to see a test fail against
+/// another build (e.g. the commit before a fix).
 pub fn lookout_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_lookout"))
+    match std::env::var_os("LOOKOUT_TEST_BIN") {
+        Some(other) => PathBuf::from(other),
+        None => PathBuf::from(env!("CARGO_BIN_EXE_lookout")),
+    }
 }
 
 /// Runs the lookout binary with `args` and `--config config`; returns (exit code, stdout, stderr).

@@ -1,7 +1,6 @@
-//! Channels configured with credentials in their URL (`http://user:pass@host/`) authenticate with
+//! Targets and channels configured with credentials in their URL (`http://user:pass@host/`) authenticate with
 //! `Authorization: Basic` and keep the credentials out of `Host`, against a real receiver on 127.0.0.1 that
-//! answers 401 unless the header is right — the way a protected webhook receiver does.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! answers 401 unless the header is right — the way a protected site or webhook receiver does.
 
 use std::path::Path;
 
@@ -123,4 +122,21 @@ async fn a_configured_authorization_header_wins() {
     let head = heads.recv().await.unwrap();
     assert!(sent.is_ok(), "{sent:?}\n{head}");
     assert_eq!(header(&head, "authorization"), vec!["Bearer t0ken"]);
+}
+
+#[tokio::test]
+async fn a_target_with_userinfo_authenticates_with_basic_and_keeps_host_clean() {
+    // base64("admin:hunter2")
+    let (port, mut heads) = protected_receiver("Basic YWRtaW46aHVudGVyMg==").await;
+    let text = format!(
+        "[[target]]\nname = \"site\"\nurl = \"http://admin:hunter2@127.0.0.1:{port}/health\"\nconditions = [\"[STATUS] == 200\"]\n"
+    );
+    let cfg = Config::parse(&text, Path::new("lookout.toml"), &|_| None).unwrap();
+    let obs = lookout_probe::probe(&cfg.targets[0]).await;
+    let head = heads.recv().await.unwrap();
+    assert_eq!(obs.status, Some(200), "{head}");
+    assert_eq!(header(&head, "host"), vec![format!("127.0.0.1:{port}")], "{head}");
+    assert!(!head.contains("hunter2"), "{head}");
+    assert!(format!("{:?}", cfg.targets[0]).contains("admin:***@"), "Debug of the target is redacted");
+    assert!(!format!("{:?}", cfg.targets[0]).contains("hunter2"));
 }
