@@ -67,16 +67,18 @@ impl<S: Store> HoldingStore<S> {
         if ids.is_empty() {
             return Ok(());
         }
-        if !self.is_holding()
-            && let Ok(Ok(())) = tokio::time::timeout(SLOW_WRITE, self.write_mark(mark.clone())).await
-        {
-            return Ok(());
+        let mut error = None;
+        if !self.is_holding() {
+            match tokio::time::timeout(SLOW_WRITE, self.write_mark(mark.clone())).await {
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(e)) => error = Some(e.to_string()),
+                Err(_) => error = Some(format!("an outbox update took longer than {} s", SLOW_WRITE.as_secs())),
+            }
         }
         let mut held = self.held();
         for id in &ids {
             held.marked.insert(*id, mark.clone());
         }
-        let error = (!held.holding).then(|| "the outbox could not be updated".to_string());
         self.hold(&mut held, Entry::Mark(mark), error);
         Ok(())
     }
