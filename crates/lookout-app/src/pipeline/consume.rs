@@ -141,7 +141,8 @@ impl<S: Store> Pipeline<S> {
                 log_transition(t);
             }
             let has_messages = outcome.transitions.iter().any(Transition::notifies);
-            // Nothing may be lost: keep retrying until the store takes it (events queue up meanwhile).
+            // A store that cannot write holds the record in memory (`holding`), so only incident conflicts that
+            // kept recurring come back here; nothing may be lost: retry them (events queue up meanwhile).
             let mut delay = Duration::from_millis(100);
             let changes = loop {
                 match self.record_with_incidents(record.clone(), &outcome.transitions, Some(last.clone())).await {
