@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::support::{Receiver, spawn_run, wait_until, write_config};
 
-fn append(path: &Path, lines: &[String]) {
+pub(crate) fn append(path: &Path, lines: &[String]) {
     let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
     let mut text = String::new();
     for l in lines {
@@ -21,7 +21,7 @@ fn append(path: &Path, lines: &[String]) {
     f.write_all(text.as_bytes()).unwrap();
 }
 
-fn access_line(i: usize, status: u16) -> String {
+pub(crate) fn access_line(i: usize, status: u16) -> String {
     format!(
         "10.0.{}.{} - - [25/Nov/2026:14:36:22 +0000] \"GET /index.php HTTP/1.1\" {status} 12 \"-\" \"test\"",
         i / 250 % 250,

@@ -2,7 +2,6 @@
 //! fires the source's own alert (state `error` in the API and on the dashboard) and is read again once it is a
 //! file; a restart inside a firing window neither resolves the alert nor opens a new incident.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -11,21 +10,8 @@ use http::Method;
 use lookout_http::HttpRequest;
 use lookout_store::Store;
 
+use crate::log_alerts::{access_line, append};
 use crate::support::{Receiver, free_port, lookout_bin, open_store, wait_until, write_config};
-
-fn append(path: &Path, lines: &[String]) {
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
-    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    f.write_all(text.as_bytes()).unwrap();
-}
-
-fn access_line(i: usize, status: u16) -> String {
-    format!(
-        "10.0.{}.{} - - [25/Nov/2026:14:36:22 +0000] \"GET /index.php HTTP/1.1\" {status} 12 \"-\" \"test\"",
-        i / 250 % 250,
-        i % 250
-    )
-}
 
 fn lines(n: usize, status: u16) -> Vec<String> {
     (0..n).map(|i| access_line(i, status)).collect()
