@@ -127,3 +127,68 @@ async fn run_with_a_bad_config_exits_2_with_the_location() {
         "{stderr}"
     );
 }
+
+/// A server that answers every request after `delay`, counting the answers it wrote in full.
+async fn counting_server(delay: Duration) -> (u16, std::sync::Arc<std::sync::atomic::AtomicU64>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let answered = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = answered.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let count = count.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 2048];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                tokio::time::sleep(delay).await;
+                let response = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok";
+                if stream.write_all(response).await.is_ok() && stream.flush().await.is_ok() {
+                    count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    (port, answered)
+}
+
+/// SIGTERM under load: the probes in flight are finished and recorded — every request the server answered is a
+/// stored result — and lookout exits 0 within the longest timeout and the grace the README states.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_under_load_records_every_probe_the_server_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lookout.sqlite");
+    let (port, answered) = counting_server(Duration::from_millis(300)).await;
+    let mut text = format!("[store]\npath = \"{}\"\n\n[web]\nenabled = false\n\n", db.display());
+    for i in 0..40 {
+        text.push_str(&format!(
+            "[[target]]\nname = \"t{i}\"\nurl = \"http://127.0.0.1:{port}/t/{i}\"\ninterval = \"100ms\"\ntimeout = \"2s\"\n\
+             conditions = [\"[STATUS] == 200\"]\n\n"
+        ));
+    }
+    let config = write_config(dir.path(), &text);
+    let child = start(&config, &[]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = answered.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(before > 100, "under load: {before} answers so far");
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let stopped = std::time::Instant::now();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let at_signal = answered.load(std::sync::atomic::Ordering::SeqCst);
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stopped.elapsed() < Duration::from_secs(7), "stopped within 2 s + 5 s: {:?}", stopped.elapsed());
+    let answered = answered.load(std::sync::atomic::Ordering::SeqCst);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let recorded: i64 = conn.query_row("SELECT COUNT(*) FROM results", [], |r| r.get(0)).unwrap();
+    let recorded = recorded as u64;
+    // With a probe every 100 ms and answers after 300 ms, about 40 are in flight at any time: finished, not cut.
+    assert!(answered > at_signal, "the probes in flight at the signal were finished ({answered} answered)");
+    assert_eq!(recorded, answered, "every answered probe is recorded ({} after the signal)", answered - at_signal);
+}

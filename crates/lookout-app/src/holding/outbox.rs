@@ -99,9 +99,11 @@ impl<S: Store> OutboxStore for HoldingStore<S> {
         if !holding && memory.is_none() {
             return self.inner.next_pending(channel).await;
         }
+        // While holding, a store that cannot be read either leaves memory to answer (quietly: the self-alert
+        // already says the store fails; the senders are woken when memory or the store has something new).
         let stored = match limited(holding, self.inner.next_pending(channel)).await {
             Ok(m) => m.and_then(|m| self.overlay(m)),
-            Err(e) if memory.is_none() => return Err(e),
+            Err(e) if !holding => return Err(e),
             Err(_) => None,
         };
         Ok(match (stored, memory) {
@@ -130,7 +132,7 @@ impl<S: Store> OutboxStore for HoldingStore<S> {
         memory.sort_by_key(|m| (m.created_at, -m.id));
         let stored = match limited(holding, self.inner.pending_in_group(channel, group_key)).await {
             Ok(stored) => stored.into_iter().filter_map(|m| self.overlay(m)).collect(),
-            Err(e) if memory.is_empty() => return Err(e),
+            Err(e) if !holding => return Err(e),
             Err(_) => Vec::new(),
         };
         Ok(stored.into_iter().chain(memory).collect())

@@ -101,18 +101,32 @@ impl<S: Store> Pipeline<S> {
         }
     }
 
+    /// Runs events through until every source has stopped after `shutdown` (their channel closes), or `drain`
+    /// after it: the results of probes in flight at a stop are recorded, not dropped.
     pub(super) async fn consume(
         mut self,
         mut rx: mpsc::Receiver<Event>,
         mut redo: mpsc::UnboundedReceiver<Record>,
         mut shutdown: watch::Receiver<bool>,
+        drain: Duration,
     ) {
         let mut reminders = tokio::time::interval(Duration::from_secs(1));
         reminders.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Set at shutdown: the time by which what is still coming must have been recorded.
+        let mut stop_by: Option<tokio::time::Instant> = None;
         loop {
+            let deadline = stop_by.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400));
             let event = tokio::select! {
-                e = rx.recv() => match e { Some(e) => e, None => return },
-                _ = reminders.tick() => {
+                e = rx.recv() => match e {
+                    Some(e) => e,
+                    None => {
+                        if stop_by.is_some() {
+                            tracing::info!("Every result in flight at the stop is recorded.");
+                        }
+                        return;
+                    }
+                },
+                _ = reminders.tick(), if stop_by.is_none() => {
                     self.remind().await;
                     continue;
                 }
@@ -120,7 +134,15 @@ impl<S: Store> Pipeline<S> {
                     self.redo(record).await;
                     continue;
                 }
-                _ = shutdown.changed() => return,
+                _ = shutdown.changed(), if stop_by.is_none() => {
+                    stop_by = Some(tokio::time::Instant::now() + drain);
+                    tracing::info!(within = ?drain, "Stopping: recording the results of probes in flight.");
+                    continue;
+                }
+                _ = tokio::time::sleep_until(deadline), if stop_by.is_some() => {
+                    tracing::warn!(after = ?drain, "Stopped before every source finished; their last results are not recorded.");
+                    return;
+                }
             };
             let Some(mut outcome) = self.engine.observe(&event) else {
                 continue;
@@ -132,7 +154,10 @@ impl<S: Store> Pipeline<S> {
             if !outcome.transitions.is_empty() {
                 self.metrics.set_firing(self.engine.firing().count());
             }
-            self.attach_diagnosis(&mut outcome.transitions).await;
+            // No trace at a stop: it would hold the stop up for seconds.
+            if stop_by.is_none() {
+                self.attach_diagnosis(&mut outcome.transitions).await;
+            }
             let (record, last) = match &event {
                 Event::Probe(obs) => record_for(obs, &outcome),
                 Event::Log(batch) => record_for_log(batch, &outcome),
@@ -149,9 +174,12 @@ impl<S: Store> Pipeline<S> {
                     Ok(changes) => break changes,
                     Err(e) => tracing::error!(error = %e, target = %event.target(), "Cannot record; retrying."),
                 }
+                if stop_by.is_some_and(|t| tokio::time::Instant::now() + delay > t) {
+                    return;
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed() => return,
+                    _ = shutdown.changed(), if stop_by.is_none() => return,
                 }
                 delay = (delay * 2).min(Duration::from_secs(10));
             };

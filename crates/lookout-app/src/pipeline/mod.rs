@@ -34,6 +34,9 @@ use crate::holding::HoldingStore;
 use crate::metrics::Metrics;
 use consume::Pipeline;
 
+/// How long, beyond the longest target timeout, a stop waits for the results of probes in flight.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// Why `lookout run` could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("{what}: {source}")]
@@ -174,7 +177,9 @@ impl<S: Store> Monitor<S> {
             tasks.spawn(crate::log_source::run(source, store.clone(), tx.clone(), shutdown.clone()));
         }
         drop(tx);
-        pipeline.consume(rx, redo, shutdown).await;
+        // Probes in flight at a stop end within their timeout; their results get that long and 5 s more.
+        let drain = config.targets.iter().map(|t| t.timeout).max().unwrap_or_default() + STOP_GRACE;
+        pipeline.consume(rx, redo, shutdown, drain).await;
         while tasks.join_next().await.is_some() {}
     }
 }
