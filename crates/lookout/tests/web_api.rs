@@ -249,6 +249,40 @@ async fn api_reads_changes_with_tokens_and_metrics() {
     ] {
         assert!(metrics.contains(expected), "{expected:?} not in\n{metrics}");
     }
+    // The same text gzip-compressed for a scraper that accepts it (Prometheus does).
+    let raw = {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let request = "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n";
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        stream.read_to_end(&mut raw).await.unwrap();
+        raw
+    };
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    assert!(head.contains("content-encoding: gzip"), "{head}");
+    let mut body = &raw[split + 4..];
+    let chunked;
+    if head.contains("transfer-encoding: chunked") {
+        let mut out = Vec::new();
+        let mut rest = body;
+        loop {
+            let line_end = rest.windows(2).position(|w| w == b"\r\n").unwrap();
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap().trim(), 16).unwrap();
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[line_end + 2..line_end + 2 + size]);
+            rest = &rest[line_end + 2 + size + 2..];
+        }
+        chunked = out;
+        body = &chunked;
+    }
+    let mut unpacked = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(body), &mut unpacked).unwrap();
+    assert!(unpacked.contains("lookout_alerts_firing 1"), "{unpacked}");
+    assert!(body.len() < unpacked.len(), "compressed: {} of {}", body.len(), unpacked.len());
     if std::path::Path::new("/usr/bin/promtool").exists() {
         let mut child = std::process::Command::new("/usr/bin/promtool")
             .args(["check", "metrics"])
