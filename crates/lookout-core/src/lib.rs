@@ -7,6 +7,7 @@ pub mod alert;
 pub mod clock;
 pub mod duration;
 pub mod event;
+pub mod hash;
 pub mod incident;
 pub mod key;
 pub mod text;

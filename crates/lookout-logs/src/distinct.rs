@@ -76,11 +76,7 @@ impl ClientKey {
 
 /// A fast 64-bit hash of a client key (FNV-1a, then a SplitMix64 finaliser for HyperLogLog's sake).
 pub fn hash(key: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in key {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let mut h = lookout_core::hash::fnv1a(key);
     h ^= h >> 30;
     h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
     h ^= h >> 27;

@@ -116,14 +116,7 @@ struct Sender<S: OutboxStore> {
 fn delivery_key(group: &str, keys: &[&str]) -> String {
     match keys {
         [one] => (*one).to_string(),
-        _ => {
-            let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-            for b in keys.join("\n").bytes() {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-            lookout_core::key::group(group, h)
-        }
+        _ => lookout_core::key::group(group, lookout_core::hash::fnv1a(keys.join("\n").as_bytes())),
     }
 }
 

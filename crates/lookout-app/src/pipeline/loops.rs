@@ -36,13 +36,8 @@ pub(super) async fn probe(target: Target, tx: mpsc::Sender<Event>, mut shutdown:
 /// the servers, the network and the store), and a restart keeps every target's rhythm.
 pub(super) fn phase_delay(name: &str, interval: Duration, now_ms: i64) -> Duration {
     let period = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
-    // FNV-1a: stable across builds and platforms, unlike std's hasher.
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    let phase = (h % period as u64) as i64;
+    // Stable across builds and restarts, unlike std's hasher.
+    let phase = (lookout_core::hash::fnv1a(name.as_bytes()) % period as u64) as i64;
     Duration::from_millis((phase - now_ms).rem_euclid(period) as u64)
 }
 
