@@ -3,6 +3,7 @@
 use memchr::memchr;
 use serde::Serialize;
 
+use crate::fast::TimeCache;
 use crate::format::{Field, Item, LogFormat};
 use crate::time::parse_clf;
 
@@ -67,10 +68,40 @@ fn number(s: &str) -> Option<u64> {
     s.bytes().try_fold(0u64, |n, b| b.is_ascii_digit().then(|| n * 10 + u64::from(b - b'0')))
 }
 
+/// The first `needle` in `hay`. Fields are mostly a few bytes long, where setting up a vector search costs more
+/// than the search: the first 32 bytes are scanned 8 at a time in a `u64` (SWAR), the rest by `memchr`.
+#[inline]
+pub(crate) fn find_byte(needle: u8, hay: &[u8]) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * u64::from(needle);
+    let head = &hay[..hay.len().min(32)];
+    let mut chunks = head.chunks_exact(8);
+    let mut base = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ pattern;
+        // A zero byte in x is a match; the lowest flagged byte is always a true one.
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(base + (found.trailing_zeros() / 8) as usize);
+        }
+        base += 8;
+    }
+    if let Some(i) = chunks.remainder().iter().position(|&b| b == needle) {
+        return Some(base + i);
+    }
+    if hay.len() <= 32 {
+        return None;
+    }
+    memchr(needle, &hay[32..]).map(|i| 32 + i)
+}
+
 /// End of a `"`-quoted field starting at `from`: the first `"` not escaped by a backslash.
-fn quoted_end(line: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn quoted_end(line: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
-    while let Some(off) = memchr(b'"', &line[i..]) {
+    while let Some(off) = find_byte(b'"', line.get(i..)?) {
         let at = i + off;
         let mut backslashes = 0;
         while at > from + backslashes && line[at - 1 - backslashes] == b'\\' {
@@ -87,6 +118,29 @@ fn quoted_end(line: &[u8], from: usize) -> Option<usize> {
 impl LogFormat {
     /// Parses one line (without its newline). Never panics.
     pub fn parse_line<'a>(&self, line: &'a [u8]) -> Result<AccessRecord<'a>, Malformed> {
+        self.parse_line_cached(line, &mut TimeCache::default())
+    }
+
+    /// [`LogFormat::parse_line`] for a stream of lines: `times` remembers the last timestamp, so lines of the same
+    /// minute parse their time in two digit checks. The answer is the same as without the cache.
+    pub fn parse_line_cached<'a>(&self, line: &'a [u8], times: &mut TimeCache) -> Result<AccessRecord<'a>, Malformed> {
+        match self.shape {
+            Some(shape) => crate::fast::parse(shape, line, times),
+            None => self.parse_line_general(line),
+        }
+    }
+
+    /// [`LogFormat::parse_line_cached`] of a line already known to be UTF-8 (checked a block at a time).
+    #[inline]
+    pub fn parse_text_cached<'a>(&self, line: &'a str, times: &mut TimeCache) -> Result<AccessRecord<'a>, Malformed> {
+        match self.shape {
+            Some(shape) => crate::fast::parse_text(shape, line, times),
+            None => self.parse_line_general(line.as_bytes()),
+        }
+    }
+
+    /// The general parser, item by item, for any format: the reference the fast path is tested against.
+    pub fn parse_line_general<'a>(&self, line: &'a [u8]) -> Result<AccessRecord<'a>, Malformed> {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let text = std::str::from_utf8(line).map_err(|_| Malformed::Encoding)?;
         let mut rec = AccessRecord::default();
@@ -132,7 +186,7 @@ impl LogFormat {
     }
 }
 
-fn assign<'a>(rec: &mut AccessRecord<'a>, field: Field, v: &'a str) -> Result<(), Malformed> {
+pub(crate) fn assign<'a>(rec: &mut AccessRecord<'a>, field: Field, v: &'a str) -> Result<(), Malformed> {
     let dash = |v: &'a str| if v == "-" { "" } else { v };
     match field {
         Field::Client => rec.client = v,
@@ -142,14 +196,25 @@ fn assign<'a>(rec: &mut AccessRecord<'a>, field: Field, v: &'a str) -> Result<()
         Field::Time => rec.time = Some(parse_clf(v.as_bytes()).ok_or(Malformed::Time)?),
         Field::Request => {
             // "GET /p?q HTTP/1.1"; anything else (e.g. "-" or garbage sent by a scanner) is kept as the path.
-            let mut parts = v.splitn(3, ' ');
-            match (parts.next(), parts.next(), parts.next()) {
-                (Some(m), Some(target), proto) if !m.is_empty() && m.bytes().all(|b| b.is_ascii_uppercase()) => {
-                    rec.method = m;
-                    let (p, q) = target.split_once('?').unwrap_or((target, ""));
+            // Split by byte position (all separators are ASCII, so every cut is a char boundary): this runs for
+            // every line, and `str::splitn` with a char pattern cost more than the rest of the field.
+            let b = v.as_bytes();
+            let method_end = find_byte(b' ', b);
+            match method_end {
+                Some(m) if m > 0 && b[..m].iter().all(u8::is_ascii_uppercase) => {
+                    let rest = &v[m + 1..];
+                    let (target, proto) = match find_byte(b' ', rest.as_bytes()) {
+                        Some(t) => (&rest[..t], &rest[t + 1..]),
+                        None => (rest, ""),
+                    };
+                    rec.method = &v[..m];
+                    let (p, q) = match find_byte(b'?', target.as_bytes()) {
+                        Some(i) => (&target[..i], &target[i + 1..]),
+                        None => (target, ""),
+                    };
                     rec.path = p;
                     rec.query = q;
-                    rec.protocol = proto.unwrap_or("");
+                    rec.protocol = proto;
                 }
                 _ => rec.path = dash(v),
             }

@@ -74,6 +74,8 @@ pub enum Item {
 pub struct LogFormat {
     pub(crate) items: Vec<Item>,
     source: String,
+    /// Set when the format is `combined` or `common`, which have a hand-written parser (`fast.rs`).
+    pub(crate) shape: Option<crate::fast::Shape>,
 }
 
 pub const COMMON: &str = r#"%h %l %u %t "%r" %>s %b"#;
@@ -194,7 +196,17 @@ impl LogFormat {
         if !items.iter().any(|i| matches!(i, Item::Field(_))) {
             return Err(err("no directives: a format needs at least one %-directive".into(), 0));
         }
-        Ok(LogFormat { items, source: format.to_string() })
+        let shape = crate::fast::shape(&items);
+        Ok(LogFormat { items, source: format.to_string(), shape })
+    }
+}
+
+#[cfg(test)]
+impl LogFormat {
+    /// The same format parsed by the general parser only, to compare the fast path with.
+    pub(crate) fn without_fast_path(mut self) -> LogFormat {
+        self.shape = None;
+        self
     }
 }
 

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod distinct;
 pub mod error_log;
+pub mod fast;
 pub mod format;
 pub mod offline;
 pub mod report;

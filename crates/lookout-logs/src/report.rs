@@ -5,14 +5,18 @@
 //! result into a [`Report`].
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::access::Malformed;
+use crate::access::{AccessRecord, Malformed};
 use crate::distinct::{ClientKey, Distinct, Precision};
+use crate::fast::TimeCache;
 use crate::format::LogFormat;
 
+/// Slots of [`Partial::seen`] (128 KiB).
+const SEEN_SLOTS: usize = 1 << 14;
 /// Malformed lines kept as samples.
 const SAMPLES: usize = 5;
 /// Characters of a sample line kept.
@@ -66,10 +70,18 @@ pub struct Partial {
     filtered: u64,
     status: Vec<u64>,
     buckets: HashMap<i64, Bucket>,
+    /// The bucket lines are going into, kept out of the map: lines come in time order, so nearly every line
+    /// finds its bucket here without a lookup. Moved back into `buckets` when another bucket is needed.
+    current: Option<(i64, Bucket)>,
+    /// The last timestamp parsed (lines of one minute share it).
+    times: TimeCache,
+    /// Client hashes already in `clients`, direct-mapped by their low bits: a hit skips the set (a hash-table
+    /// probe per line). A slot starts as its own complement, a value no hash stored there can have.
+    seen: Box<[u64]>,
     clients: Distinct,
     /// Clients that got at least one 5xx anywhere in the analysed range.
     failing_clients: Distinct,
-    failing_paths: HashMap<String, u64>,
+    failing_paths: HashMap<String, u64, BuildHasherDefault<Fnv>>,
     first: Option<i64>,
     last: Option<i64>,
     latency_us: Option<Histogram<u64>>,
@@ -86,9 +98,12 @@ impl Default for Partial {
             filtered: 0,
             status: vec![0; 1000],
             buckets: HashMap::new(),
+            current: None,
+            times: TimeCache::default(),
+            seen: (0..SEEN_SLOTS).map(|i| !(i as u64)).collect(),
             clients: Distinct::default(),
             failing_clients: Distinct::default(),
-            failing_paths: HashMap::new(),
+            failing_paths: HashMap::default(),
             first: None,
             last: None,
             latency_us: None,
@@ -101,13 +116,22 @@ impl Partial {
     /// Counts one line (without its newline).
     pub fn add_line(&mut self, format: &LogFormat, opts: &ReportOptions, line: &[u8]) {
         self.lines += 1;
-        let rec = match format.parse_line(line) {
-            Ok(r) => r,
-            Err(why) => {
-                self.malformed(why, line);
-                return;
-            }
-        };
+        match format.parse_line_cached(line, &mut self.times) {
+            Ok(rec) => self.add_record(opts, &rec),
+            Err(why) => self.malformed(why, line),
+        }
+    }
+
+    /// [`Partial::add_line`] for a line already known to be UTF-8.
+    pub fn add_text(&mut self, format: &LogFormat, opts: &ReportOptions, line: &str) {
+        self.lines += 1;
+        match format.parse_text_cached(line, &mut self.times) {
+            Ok(rec) => self.add_record(opts, &rec),
+            Err(why) => self.malformed(why, line.as_bytes()),
+        }
+    }
+
+    fn add_record(&mut self, opts: &ReportOptions, rec: &AccessRecord<'_>) {
         if let Some(t) = rec.time {
             if opts.since.is_some_and(|s| t < s) || opts.until.is_some_and(|u| t >= u) {
                 self.filtered += 1;
@@ -121,11 +145,11 @@ impl Partial {
             *slot += 1;
         }
         let client = opts.clients.hash(rec.client, rec.user_agent);
-        self.clients.insert_hash(client);
+        self.insert_client(client);
         let failed = (500..600).contains(&rec.status);
         if let Some(t) = rec.time {
             let key = t.div_euclid(opts.bucket_secs.max(1));
-            let b = self.buckets.entry(key).or_default();
+            let b = self.bucket(key);
             b.requests += 1;
             if failed {
                 b.failed += 1;
@@ -148,6 +172,32 @@ impl Partial {
         self.bytes = self.bytes.saturating_add(rec.bytes_sent.or(rec.body_bytes).unwrap_or(0));
     }
 
+    /// Counts a client, skipping the set when the client was seen recently (nearly always, in a busy log).
+    fn insert_client(&mut self, h: u64) {
+        let slot = (h as usize) & (SEEN_SLOTS - 1);
+        if self.seen[slot] != h {
+            self.clients.insert_hash(h);
+            self.seen[slot] = h;
+        }
+    }
+
+    /// The bucket `key`, made the current one.
+    fn bucket(&mut self, key: i64) -> &mut Bucket {
+        if self.current.as_ref().is_none_or(|(k, _)| *k != key) {
+            self.park();
+            let b = self.buckets.remove(&key).unwrap_or_default();
+            self.current = Some((key, b));
+        }
+        &mut self.current.get_or_insert_with(|| (key, Bucket::default())).1
+    }
+
+    /// Moves the current bucket back into the map.
+    fn park(&mut self) {
+        if let Some((k, b)) = self.current.take() {
+            self.buckets.insert(k, b);
+        }
+    }
+
     /// Counts a line that was cut before the parser saw it (e.g. longer than the line limit).
     pub fn malformed(&mut self, why: Malformed, line: &[u8]) {
         self.malformed += 1;
@@ -163,7 +213,9 @@ impl Partial {
         self.lines += 1;
     }
 
-    pub fn merge(&mut self, other: Partial) {
+    pub fn merge(&mut self, mut other: Partial) {
+        self.park();
+        other.park();
         self.lines += other.lines;
         self.malformed += other.malformed;
         for (k, v) in other.malformed_by {
@@ -207,7 +259,8 @@ impl Partial {
         self.bytes = self.bytes.saturating_add(other.bytes);
     }
 
-    pub fn finish(self, opts: &ReportOptions) -> Report {
+    pub fn finish(mut self, opts: &ReportOptions) -> Report {
+        self.park();
         let requests: u64 = self.status.iter().sum();
         let class = |lo: usize| self.status[lo..lo + 100].iter().sum::<u64>();
         let mut codes: Vec<StatusCount> = self
@@ -321,6 +374,30 @@ impl Partial {
             min_requests: opts.min_requests.max(1),
             latency,
             bytes: self.bytes,
+        }
+    }
+}
+
+/// FNV-1a for the failing-path map: paths are short and hashed once per failed line; SipHash's protection against
+/// chosen keys buys nothing in a one-shot report.
+#[derive(Clone, Copy, Debug)]
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
         }
     }
 }

@@ -49,8 +49,18 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// The non-empty lines of `data`, without their newlines (found by `memchr`: this runs for every line).
     pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
-        self.data.split(|b| *b == b'\n').filter(|l| !l.is_empty())
+        let data = &self.data[..];
+        let mut start = 0;
+        memchr::memchr_iter(b'\n', data)
+            .chain(std::iter::once(data.len()))
+            .map(move |end| {
+                let line = data.get(start..end).unwrap_or_default();
+                start = end + 1;
+                line
+            })
+            .filter(|l| !l.is_empty())
     }
 }
 
@@ -405,20 +415,30 @@ fn read_lines(
     batch: &mut Batch,
 ) -> io::Result<bool> {
     let chunk = room.clamp(64 << 10, 4 << 20);
-    let mut buf = vec![0u8; chunk];
-    let n = read_at(file, c.offset, &mut buf)?;
+    // Read straight into the batch: no zeroed scratch buffer and no second copy (`read_to_end` on a file fills
+    // the spare capacity without clearing it first). What is not a complete line is cut off again below.
+    let old = batch.data.len();
+    file.seek(SeekFrom::Start(c.offset))?;
+    batch.data.reserve(chunk);
+    let read = file.take(chunk as u64).read_to_end(&mut batch.data);
+    if let Err(e) = read {
+        batch.data.truncate(old);
+        return Err(e);
+    }
+    let n = batch.data.len() - old;
     if n == 0 {
         return Ok(false);
     }
-    buf.truncate(n);
+    let buf = &batch.data[old..];
     let mut start = 0;
     if *skipping {
-        match memchr(b'\n', &buf) {
+        match memchr(b'\n', buf) {
             Some(i) => {
                 start = i + 1;
                 *skipping = false;
             }
             None => {
+                batch.data.truncate(old);
                 c.offset += n as u64;
                 return Ok(true);
             }
@@ -427,22 +447,26 @@ fn read_lines(
     match memrchr(b'\n', &buf[start..]) {
         Some(last) => {
             let end = start + last + 1;
-            batch.data.extend_from_slice(&buf[start..end]);
+            batch.data.truncate(old + end);
+            batch.data.drain(old..old + start);
             c.offset += end as u64;
             Ok(true)
         }
-        None if buf.len() - start >= MAX_LINE => {
-            batch.too_long += 1;
-            *skipping = true;
-            c.offset += n as u64;
-            Ok(true)
+        None => {
+            batch.data.truncate(old);
+            if n - start >= MAX_LINE {
+                batch.too_long += 1;
+                *skipping = true;
+                c.offset += n as u64;
+                Ok(true)
+            } else if start > 0 {
+                c.offset += start as u64;
+                Ok(true)
+            } else {
+                // A line still being written: wait for its newline.
+                Ok(false)
+            }
         }
-        None if start > 0 => {
-            c.offset += start as u64;
-            Ok(true)
-        }
-        // A line still being written: wait for its newline.
-        None => Ok(false),
     }
 }
 
@@ -548,6 +572,15 @@ mod tests {
     fn lines(t: &mut Tailer) -> Vec<String> {
         let b = t.poll(1 << 20).unwrap();
         b.lines().map(|l| String::from_utf8_lossy(l).into_owned()).collect()
+    }
+
+    #[test]
+    fn batch_lines_are_the_non_empty_lines() {
+        for data in ["", "\n", "\n\n", "a", "a\n", "a\nb", "a\n\nb\n", "\na\r\n\n b \n\n\nc"] {
+            let b = Batch { data: data.as_bytes().to_vec(), ..Batch::default() };
+            let want: Vec<&[u8]> = b.data.split(|c| *c == b'\n').filter(|l| !l.is_empty()).collect();
+            assert_eq!(b.lines().collect::<Vec<_>>(), want, "{data:?}");
+        }
     }
 
     #[test]
