@@ -134,13 +134,8 @@ pub async fn measure<S: Store>(store: &S, config: &Config, incident: &Incident, 
         let down_from = failed.first().map(|r| r.at);
         let last_failed = failed.last().map(|r| r.at);
         let down_until = last_failed.and_then(|last| rows.iter().find(|r| r.ok && r.at > last).map(|r| r.at));
-        probes.push(ProbeImpact {
-            target,
-            failed: failed.len() as u64,
-            total: in_window.len() as u64,
-            down_from,
-            down_until,
-        });
+        let total = checks_in(store, &target, from, end, in_window.len() as u64).await;
+        probes.push(ProbeImpact { target, failed: failed.len() as u64, total, down_from, down_until });
     }
     Impact {
         first_failure: incident.first_failure_at,
@@ -150,6 +145,32 @@ pub async fn measure<S: Store>(store: &S, config: &Config, incident: &Incident, 
         requests,
         probes,
     }
+}
+
+/// How many checks of `target` fell in `from..=to`. Exact while the results are raw (`raw` of them were read);
+/// past the raw window only failures and the success after them are rows, so the rest comes from the store's
+/// 5-minute counts, each pro-rated by how much of its 5 minutes lies in the window.
+async fn checks_in<S: Store>(store: &S, target: &str, from: Timestamp, to: Timestamp, raw: u64) -> u64 {
+    let span = (to.as_millis() - from.as_millis() + 1).max(1);
+    let counted: u64 =
+        store.result_buckets(target.into(), from, to, span).await.map(|b| b.iter().map(|b| b.total).sum()).unwrap_or(0);
+    if counted <= raw {
+        return raw;
+    }
+    const FIVE_MINUTES: i64 = 300_000;
+    let start = Timestamp(from.as_millis().div_euclid(FIVE_MINUTES) * FIVE_MINUTES);
+    let Ok(periods) = store.result_buckets(target.into(), start, to, FIVE_MINUTES).await else {
+        return counted;
+    };
+    let (lo, hi) = (from.as_millis(), to.as_millis() + 1);
+    let estimate: f64 = periods
+        .iter()
+        .map(|b| {
+            let s = b.start.as_millis();
+            b.total as f64 * (hi.min(s + FIVE_MINUTES) - lo.max(s)).max(0) as f64 / FIVE_MINUTES as f64
+        })
+        .sum();
+    (estimate.round() as u64).max(raw)
 }
 
 async fn request_impact<S: Store>(store: &S, source: &LogSource, from: Timestamp, to: Timestamp) -> RequestImpact {

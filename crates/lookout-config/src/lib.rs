@@ -11,6 +11,7 @@
 //! sections, `raw` the file as serde reads it, and `load` reads a file and validates it as a whole.
 
 mod alerting;
+mod dns;
 mod error;
 mod load;
 mod log_source;
@@ -23,20 +24,22 @@ mod url;
 mod web;
 
 pub use alerting::{AlertMeta, SEVERITIES};
+pub use dns::{DnsCheck, RecordType};
 pub use error::ConfigError;
 pub use log_source::LogSource;
 pub use notify::{EmailConfig, Notify, NotifyKind, Secret, SmtpTls};
 pub use policy::{Maintenance, Route};
-pub use store::{StoreBackend, StoreConfig};
+pub use store::{HOURLY_RETENTION_MIN, StoreBackend, StoreConfig};
 pub use target::{Check, DiagnoseSpec, HttpCheck, Target};
 pub use web::WebConfig;
 
 /// Route defaults: what an alert no route takes gets.
 pub mod policy_defaults {
-    pub use crate::policy::{DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL, MIN_REPEAT_INTERVAL};
+    pub use crate::policy::{DEFAULT_REPEAT_INTERVAL, MIN_REPEAT_INTERVAL};
 }
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Environment variable lookup, injectable so tests need not mutate the process environment.
 pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -58,9 +61,30 @@ pub struct Config {
     pub maintenance: Vec<Maintenance>,
 }
 
+/// What a group's default wait adds to one check round: room for late starts and recording on a busy machine.
+pub const GROUP_SETTLE: Duration = Duration::from_secs(2);
+
 impl Config {
     pub fn target(&self, name: &str) -> Option<&Target> {
         self.targets.iter().find(|t| t.name == name)
+    }
+
+    /// How long the first message of each group waits for the others when its route sets no `group_wait`: for a
+    /// group of several targets, the longest `interval + timeout` among them plus [`GROUP_SETTLE`] — every target
+    /// has checked once by then (each checks at its own phase of its interval) and been recorded, so a failure of
+    /// the whole group is one message; for a target alone in its group, with or without log sources (they read
+    /// continuously, so a target and its server's logs need no round to gather), nothing: sent at once.
+    pub fn default_group_waits(&self) -> std::collections::HashMap<String, Duration> {
+        let mut members: std::collections::HashMap<&str, (usize, Duration)> = Default::default();
+        for t in &self.targets {
+            let m = members.entry(t.group.as_str()).or_default();
+            m.0 += 1;
+            m.1 = m.1.max(t.interval + t.timeout);
+        }
+        members
+            .into_iter()
+            .map(|(group, (n, wait))| (group.to_string(), if n > 1 { wait + GROUP_SETTLE } else { Duration::ZERO }))
+            .collect()
     }
 }
 

@@ -55,11 +55,15 @@ fn validate(
     let mut names = HashSet::new();
     let mut targets = Vec::new();
     let mut depends_spans = Vec::new();
+    let target_metrics = raw.web.as_ref().and_then(|w| w.target_metrics).unwrap_or(true);
     for t in raw.target {
         check_name(&t.name, "target", &mut names, &at)?;
         let section = format!("[[target]] {:?}", t.name.get_ref());
         depends_spans.push(t.depends_on.as_ref().map_or(t.name.span(), |d| d.span()));
-        targets.push(validate_target(t, &section, &base_dir, &at)?);
+        let own_metrics = t.metrics;
+        let mut target = validate_target(t, &section, &base_dir, &at)?;
+        target.metrics = own_metrics.unwrap_or(target_metrics);
+        targets.push(target);
     }
 
     let mut logs = Vec::new();

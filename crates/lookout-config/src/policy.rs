@@ -17,15 +17,15 @@ use crate::{At, LogSource, Notify, Target};
 pub struct Route {
     pub matchers: Vec<Matcher>,
     pub channels: Vec<String>,
-    /// How long to gather the alerts of one group into one message (default 0s: send at once, and whatever of
-    /// the group queued meanwhile goes along).
-    pub group_wait: Duration,
+    /// How long to gather the alerts of one group into one message; `None` (not set): the group's default,
+    /// [`Config::default_group_waits`](crate::Config::default_group_waits) — one check round for a group of
+    /// several, at once for a target alone.
+    pub group_wait: Option<Duration>,
     /// How often a firing alert is sent again as a reminder (default 4h).
     pub repeat_interval: Duration,
     pub continue_matching: bool,
 }
 
-pub const DEFAULT_GROUP_WAIT: Duration = Duration::ZERO;
 pub const DEFAULT_REPEAT_INTERVAL: Duration = Duration::from_secs(4 * 3600);
 /// The shortest `repeat_interval`: a reminder is for people, and `0s` sent one every second.
 pub const MIN_REPEAT_INTERVAL: Duration = Duration::from_secs(60);
@@ -73,7 +73,7 @@ pub(crate) fn route(r: RawRoute, notify: &[Notify], at: &At<'_>) -> Result<Route
     Ok(Route {
         matchers,
         channels,
-        group_wait: r.group_wait.map_or(DEFAULT_GROUP_WAIT, |d| d.get_ref().0),
+        group_wait: r.group_wait.map(|d| d.get_ref().0),
         repeat_interval: crate::notify::at_least(
             &r.repeat_interval,
             "repeat_interval",

@@ -79,6 +79,7 @@ pub(crate) struct RawWeb {
     pub public_reads: Option<bool>,
     pub allowed_hosts: Option<Vec<toml::Spanned<String>>>,
     pub max_connections: Option<toml::Spanned<i64>>,
+    pub target_metrics: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -88,6 +89,7 @@ pub(crate) struct RawStore {
     pub url: Option<Spanned<String>>,
     pub url_env: Option<Spanned<String>>,
     pub retention: Option<Dur>,
+    pub raw_retention: Option<Spanned<Dur>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +99,10 @@ pub(crate) struct RawTarget {
     pub url: Option<Spanned<String>>,
     pub tcp: Option<Spanned<String>>,
     pub tls: Option<Spanned<String>>,
+    pub dns: Option<Spanned<RawDns>>,
+    pub icmp: Option<Spanned<String>>,
+    pub http2: Option<Spanned<bool>>,
+    pub metrics: Option<bool>,
     pub interval: Option<Spanned<Dur>>,
     pub timeout: Option<Spanned<Dur>>,
     pub method: Option<Spanned<String>>,
@@ -112,6 +118,16 @@ pub(crate) struct RawTarget {
     pub labels: Option<Spanned<toml::Table>>,
     pub depends_on: Option<Spanned<Vec<String>>>,
     pub diagnose: Option<RawDiagnose>,
+}
+
+/// `dns = { server = "127.0.0.1:53", name = "example.test", type = "A" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawDns {
+    pub server: Spanned<String>,
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub record: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

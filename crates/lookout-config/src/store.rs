@@ -11,9 +11,15 @@ use crate::{At, EnvLookup};
 #[derive(Clone, Debug)]
 pub struct StoreConfig {
     pub backend: StoreBackend,
-    /// How long probe results are kept.
+    /// How long failing probe results (with the success after each run of them) and the 5-minute aggregates are
+    /// kept; the hourly aggregates are kept this long or [`HOURLY_RETENTION_MIN`], whichever is longer.
     pub retention: Duration,
+    /// How long every probe result is kept raw (`raw_retention`, default 24 h); older ones are rolled up.
+    pub raw_retention: Duration,
 }
+
+/// The hourly aggregates outlive `retention` to this at least: the status page shows 90 days of uptime.
+pub const HOURLY_RETENTION_MIN: Duration = Duration::from_secs(90 * 86400);
 
 /// Which store, and where. `lookout_store::open` turns it into a backend.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,7 +31,11 @@ pub enum StoreBackend {
 impl StoreConfig {
     /// The SQLite default next to the config file: `lookout.sqlite`.
     pub fn sqlite(path: PathBuf) -> StoreConfig {
-        StoreConfig { backend: StoreBackend::Sqlite { path }, retention: DEFAULT_RETENTION }
+        StoreConfig {
+            backend: StoreBackend::Sqlite { path },
+            retention: DEFAULT_RETENTION,
+            raw_retention: DEFAULT_RAW_RETENTION,
+        }
     }
 }
 
@@ -39,6 +49,11 @@ impl std::fmt::Display for StoreBackend {
 }
 
 const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86400);
+/// Two days raw: yesterday's and today's charts, impacts and postmortems read every result; the arithmetic behind
+/// it is in ARCHITECTURE.md, "Storage budget".
+/// A day: what "yesterday at this time" needs raw; older checks are answered from the 5-minute aggregates (and
+/// every failure stays raw for `retention`), and a day keeps 90 days at 10,000 targets under 5 GB.
+const DEFAULT_RAW_RETENTION: Duration = Duration::from_secs(86400);
 
 pub(crate) fn validate(
     raw: RawStore,
@@ -81,7 +96,29 @@ pub(crate) fn validate(
             ));
         }
     };
-    Ok(StoreConfig { backend, retention: raw.retention.map_or(DEFAULT_RETENTION, |d| d.0) })
+    let retention = raw.retention.map_or(DEFAULT_RETENTION, |d| d.0);
+    let raw_retention = match &raw.raw_retention {
+        None => DEFAULT_RAW_RETENTION.min(retention),
+        Some(d) if d.get_ref().0 < Duration::from_secs(3600) => {
+            return Err(at(
+                d.span(),
+                "raw_retention in [store] is shorter than 1h: raw results are rolled up by the hour; write e.g. \"48h\""
+                    .into(),
+            ));
+        }
+        Some(d) if d.get_ref().0 > retention => {
+            return Err(at(
+                d.span(),
+                format!(
+                    "raw_retention in [store] is longer than retention ({}): every result would be deleted before it \
+                     could be rolled up; make raw_retention at most retention",
+                    lookout_core::format_duration(retention)
+                ),
+            ));
+        }
+        Some(d) => d.get_ref().0,
+    };
+    Ok(StoreConfig { backend, retention, raw_retention })
 }
 
 /// `sqlite:PATH`, `sqlite://PATH` (relative) or `sqlite:///ABSOLUTE`. The URL is never echoed: it may carry a

@@ -1,4 +1,4 @@
-//! `[[target]]`: what a probe checks (HTTP, TCP or TLS), how often, what judges it and how its root cause is
+//! `[[target]]`: what a probe checks (HTTP, TCP, TLS, DNS or ICMP ping), how often, what judges it and how its root cause is
 //! diagnosed, and the validation of all that.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use lookout_logs::error_log::ErrorFormat;
 
 use crate::At;
 use crate::alerting::{AlertMeta, Reads, alert_meta, error_format, group_name, parse_conditions};
+use crate::dns::{DnsCheck, validate_dns, validate_icmp};
 use crate::error::ConfigError;
 use crate::notify::{MIN_TIMEOUT, at_least};
 use crate::raw::RawTarget;
@@ -27,6 +28,9 @@ pub struct Target {
     pub diagnose: Option<DiagnoseSpec>,
     /// Incident group: alerts of one group share an incident (default: the target's name).
     pub group: String,
+    /// Whether `/metrics` has its per-target series (`metrics = false` on the target, or `[web] target_metrics =
+    /// false` for all): at 10,000 targets they are most of the scrape.
+    pub metrics: bool,
     pub alert: AlertMeta,
     /// Targets or log sources this one needs: while one of them fires, this one's alerts are not sent.
     pub depends_on: Vec<String>,
@@ -58,6 +62,25 @@ pub enum Check {
         address: String,
         verify: bool,
     },
+    /// One DNS question to one server.
+    Dns(DnsCheck),
+    /// ICMP echo (ping) to a host.
+    Icmp {
+        host: String,
+    },
+}
+
+impl Check {
+    /// The kind's name as written in the config (`url` targets are `http`).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Check::Http(_) => "http",
+            Check::Tcp { .. } => "tcp",
+            Check::Tls { .. } => "tls",
+            Check::Dns(_) => "dns",
+            Check::Icmp { .. } => "icmp",
+        }
+    }
 }
 
 /// `Debug` shows the URL redacted (`http://user:***@host/`) and header names without their values (tokens).
@@ -69,6 +92,8 @@ pub struct HttpCheck {
     pub body: Option<String>,
     pub follow_redirects: bool,
     pub verify_tls: bool,
+    /// Offer HTTP/2 by ALPN to `https://` targets (`http2 = false` keeps HTTP/1.1); plain `http://` stays HTTP/1.1.
+    pub http2: bool,
 }
 
 impl std::fmt::Debug for HttpCheck {
@@ -82,6 +107,7 @@ impl std::fmt::Debug for HttpCheck {
             .field("body", &self.body)
             .field("follow_redirects", &self.follow_redirects)
             .field("verify_tls", &self.verify_tls)
+            .field("http2", &self.http2)
             .finish()
     }
 }
@@ -96,14 +122,18 @@ pub(crate) fn validate_target(
     at: &At<'_>,
 ) -> Result<Target, ConfigError> {
     let name = t.name.get_ref().clone();
-    let kinds = [t.url.is_some(), t.tcp.is_some(), t.tls.is_some()].iter().filter(|b| **b).count();
+    let kinds = [t.url.is_some(), t.tcp.is_some(), t.tls.is_some(), t.dns.is_some(), t.icmp.is_some()]
+        .iter()
+        .filter(|b| **b)
+        .count();
     if kinds != 1 {
         let msg = if kinds == 0 {
             format!(
-                "{section} has nothing to check: set one of url = \"http://...\", tcp = \"host:port\" or tls = \"host:port\""
+                "{section} has nothing to check: set one of url = \"http://...\", tcp = \"host:port\", tls = \"host:port\", \
+                 dns = {{ server = \"host:port\", name = \"...\", type = \"A\" }} or icmp = \"host\""
             )
         } else {
-            format!("{section} sets more than one of url, tcp and tls: keep one per target")
+            format!("{section} sets more than one of url, tcp, tls, dns and icmp: keep one per target")
         };
         return Err(at(t.name.span(), msg));
     }
@@ -112,6 +142,7 @@ pub(crate) fn validate_target(
         ("headers", t.headers.as_ref().map(|h| h.span())),
         ("body", t.body.as_ref().map(|b| b.span())),
         ("follow_redirects", t.follow_redirects.as_ref().map(|b| b.span())),
+        ("http2", t.http2.as_ref().map(|b| b.span())),
     ];
     let check = if let Some(url) = &t.url {
         let lower = url.get_ref().to_ascii_lowercase();
@@ -141,7 +172,20 @@ pub(crate) fn validate_target(
             body: t.body.as_ref().map(|b| b.get_ref().clone()),
             follow_redirects: t.follow_redirects.as_ref().is_none_or(|b| *b.get_ref()),
             verify_tls: t.verify_tls.as_ref().is_none_or(|b| *b.get_ref()),
+            http2: t.http2.as_ref().is_none_or(|b| *b.get_ref()),
         })
+    } else if t.dns.is_some() || t.icmp.is_some() {
+        if let Some((key, Some(span))) = http_only.into_iter().find(|(_, s)| s.is_some()) {
+            return Err(at(span, format!("{key:?} in {section} only applies to url = \"http(s)://...\" targets")));
+        }
+        if let Some(v) = &t.verify_tls {
+            return Err(at(v.span(), format!("\"verify_tls\" in {section} only applies to https and tls targets")));
+        }
+        match (&t.dns, &t.icmp) {
+            (Some(d), _) => Check::Dns(validate_dns(d.get_ref(), section, at)?),
+            (_, Some(h)) => Check::Icmp { host: validate_icmp(h.get_ref(), h.span(), section, at)? },
+            _ => unreachable!("dns or icmp was checked just above"),
+        }
     } else {
         if let Some((key, Some(span))) = http_only.into_iter().find(|(_, s)| s.is_some()) {
             return Err(at(span, format!("{key:?} in {section} only applies to url = \"http(s)://...\" targets")));
@@ -222,14 +266,17 @@ pub(crate) fn validate_target(
     let group = group_name(&t.group, &name, section, at)?;
     let alert = alert_meta(&t.severity, &t.labels, section, at)?;
     let depends_on = t.depends_on.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default();
-    Ok(Target { name, check, interval, timeout, conditions, policy, diagnose, group, alert, depends_on })
+    let metrics = t.metrics.unwrap_or(true);
+    Ok(Target { name, check, interval, timeout, conditions, policy, diagnose, group, metrics, alert, depends_on })
 }
 
-/// When a target lists no conditions: HTTP must answer below 400, TCP and TLS must connect.
+/// When a target lists no conditions: HTTP must answer below 400, TCP, TLS and ping must connect (answer), DNS
+/// must answer `NOERROR`.
 fn default_condition(check: &Check) -> Condition {
     let src = match check {
         Check::Http(_) => "[STATUS] < 400",
-        Check::Tcp { .. } | Check::Tls { .. } => "[CONNECTED] == true",
+        Check::Tcp { .. } | Check::Tls { .. } | Check::Icmp { .. } => "[CONNECTED] == true",
+        Check::Dns(_) => "[DNS_RCODE] == NOERROR",
     };
     match Condition::parse(src) {
         Ok(c) => c,

@@ -30,6 +30,7 @@ fn example_file_parses_and_shows_every_option() {
     assert_eq!(cfg.targets.len(), 4);
     assert_eq!(cfg.store.backend, StoreBackend::Sqlite { path: "/etc/lookout/lookout.sqlite".into() });
     assert_eq!(cfg.store.retention, Duration::from_secs(7 * 86400));
+    assert_eq!(cfg.store.raw_retention, Duration::from_secs(86400));
     let site = cfg.target("site").unwrap();
     assert_eq!(site.diagnose.as_ref().unwrap().error_log.as_deref(), Some(Path::new("/var/log/apache2/error.log")));
     assert_eq!(site.interval, Duration::from_secs(10));
@@ -52,6 +53,7 @@ fn example_file_parses_and_shows_every_option() {
     for key in [
         "path",
         "retention",
+        "raw_retention",
         "name",
         "url",
         "tcp",
@@ -63,6 +65,9 @@ fn example_file_parses_and_shows_every_option() {
         "body",
         "follow_redirects",
         "verify_tls",
+        "http2",
+        "dns",
+        "icmp",
         "conditions",
         "failure_threshold",
         "success_threshold",
@@ -132,7 +137,7 @@ fn unknown_key_names_file_line_section_and_suggestion() {
     // The name may come after the bad key; a nameless table is numbered.
     assert_eq!(
         err(&format!("{SITE}\n[[target]]\nfoo = 1\nname = \"b\"\n")),
-        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold, group, severity, labels, depends_on, diagnose"
+        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, dns, icmp, http2, metrics, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold, group, severity, labels, depends_on, diagnose"
     );
 }
 
@@ -159,7 +164,7 @@ fn bad_condition_points_at_it() {
     let text = format!("{SITE}conditions = [\n  \"[STATUS] == 200\",\n  \"[STAUS] == 200\",\n]\n");
     assert_eq!(
         err(&text),
-        "lookout.toml:7: invalid condition in [[target]] \"site\": unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED], [LATENCY_P50], [LATENCY_P95], [LATENCY_P99]\n    [STAUS] == 200\n    ^^^^^^^"
+        "lookout.toml:7: invalid condition in [[target]] \"site\": unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [DNS_RCODE], [PROTOCOL], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED], [LATENCY_P50], [LATENCY_P95], [LATENCY_P99]\n    [STAUS] == 200\n    ^^^^^^^"
     );
 }
 
@@ -182,11 +187,11 @@ fn type_errors_and_missing_keys() {
 fn semantic_errors() {
     assert_eq!(
         err("[[target]]\nname = \"a\"\n"),
-        "lookout.toml:2: [[target]] \"a\" has nothing to check: set one of url = \"http://...\", tcp = \"host:port\" or tls = \"host:port\""
+        "lookout.toml:2: [[target]] \"a\" has nothing to check: set one of url = \"http://...\", tcp = \"host:port\", tls = \"host:port\", dns = { server = \"host:port\", name = \"...\", type = \"A\" } or icmp = \"host\""
     );
     assert_eq!(
         err("[[target]]\nname = \"a\"\nurl = \"http://x/\"\ntcp = \"x:1\"\n"),
-        "lookout.toml:2: [[target]] \"a\" sets more than one of url, tcp and tls: keep one per target"
+        "lookout.toml:2: [[target]] \"a\" sets more than one of url, tcp, tls, dns and icmp: keep one per target"
     );
     assert_eq!(
         err("[[target]]\nname = \"a\"\nurl = \"ftp://x/\"\n"),
@@ -442,6 +447,38 @@ fn channel_mistakes_name_the_line_and_what_to_do() {
 }
 
 #[test]
+fn a_group_of_several_waits_one_check_round_by_default_and_a_target_alone_not_at_all() {
+    let text = r#"
+[[target]]
+name = "web-1"
+url = "http://127.0.0.1:8080/1"
+group = "shop"
+interval = "10s"
+timeout = "2s"
+
+[[target]]
+name = "web-2"
+url = "http://127.0.0.1:8080/2"
+group = "shop"
+interval = "30s"
+timeout = "5s"
+
+[[target]]
+name = "alone"
+url = "http://127.0.0.1:8080/3"
+interval = "1m"
+
+[[log]]
+name = "alone-logs"
+access = "/var/log/apache2/access.log"
+group = "alone"
+"#;
+    let waits = parse(text).unwrap().default_group_waits();
+    assert_eq!(waits["shop"], Duration::from_secs(37), "the longest interval + timeout of the group, + 2 s");
+    assert_eq!(waits["alone"], Duration::ZERO, "a target alone in its group (with its logs) is sent at once");
+}
+
+#[test]
 fn routes_maintenance_and_dependencies() {
     let text = format!(
         r#"{SITE}depends_on = ["db"]
@@ -490,10 +527,10 @@ duration = "90m"
     assert_eq!(cfg.routes[0].matchers.len(), 2);
     assert_eq!(
         (cfg.routes[0].group_wait, cfg.routes[0].repeat_interval),
-        (Duration::from_secs(30), Duration::from_secs(3600))
+        (Some(Duration::from_secs(30)), Duration::from_secs(3600))
     );
     assert!(cfg.routes[0].continue_matching && !cfg.routes[1].continue_matching);
-    assert_eq!(cfg.routes[1].group_wait, Duration::ZERO);
+    assert_eq!(cfg.routes[1].group_wait, None, "not set: the group's default");
     assert_eq!(cfg.maintenance.len(), 2);
     // 2026-11-28T02:00 UTC (no timezone: UTC) for 90 minutes.
     let at = |s: &str| lookout_core::Timestamp::from_millis(s.parse::<jiff::Timestamp>().unwrap().as_millisecond());
@@ -571,4 +608,117 @@ fn commands_that_only_read_the_store_still_get_its_url_from_the_environment() {
         ),
         "{unset}"
     );
+}
+
+#[test]
+fn dns_icmp_and_http2_targets() {
+    let cfg = parse(
+        r#"
+[[target]]
+name = "resolver"
+dns = { server = "127.0.0.1:5353", name = "example.test", type = "mx" }
+
+[[target]]
+name = "default-port"
+dns = { server = "[::1]", name = "example.test." }
+
+[[target]]
+name = "gw"
+icmp = "127.0.0.1"
+
+[[target]]
+name = "h1"
+url = "https://127.0.0.1:8443/"
+http2 = false
+"#,
+    )
+    .unwrap();
+    let Check::Dns(d) = &cfg.target("resolver").unwrap().check else { panic!("dns") };
+    assert_eq!((d.server.as_str(), d.name.as_str(), d.record), ("127.0.0.1:5353", "example.test", RecordType::Mx));
+    assert_eq!(cfg.target("resolver").unwrap().conditions[0].source(), "[DNS_RCODE] == NOERROR");
+    let Check::Dns(d) = &cfg.target("default-port").unwrap().check else { panic!("dns") };
+    assert_eq!((d.server.as_str(), d.record), ("[::1]:53", RecordType::A), "port 53 and type A by default");
+    assert!(matches!(&cfg.target("gw").unwrap().check, Check::Icmp { host } if host == "127.0.0.1"));
+    assert_eq!(cfg.target("gw").unwrap().conditions[0].source(), "[CONNECTED] == true");
+    let Check::Http(h) = &cfg.target("h1").unwrap().check else { panic!("http") };
+    assert!(!h.http2);
+    let Check::Http(h) = &parse(SITE).unwrap().targets[0].check else { panic!("http") };
+    assert!(h.http2, "HTTP/2 is offered unless turned off");
+    for rt in RecordType::ALL {
+        let text = format!(
+            "[[target]]\nname = \"x\"\ndns = {{ server = \"127.0.0.1\", name = \"a.test\", type = \"{rt}\" }}\n"
+        );
+        assert!(parse(&text).is_ok(), "{rt}");
+    }
+}
+
+#[test]
+fn dns_icmp_and_http2_errors_name_file_line_and_key() {
+    let t = |body: &str| err(&format!("[[target]]\nname = \"r\"\n{body}\n"));
+    assert_eq!(
+        t(r#"dns = { server = "127.0.0.1:53", name = "example.test", type = "AAA" }"#),
+        "lookout.toml:3: type = \"AAA\" in dns of [[target]] \"r\" is not a record type lookout asks for (did you mean \"AAAA\"?); known: A, AAAA, CNAME, MX, NS, PTR, SOA, SRV, TXT"
+    );
+    assert_eq!(
+        t(r#"dns = { server = "127.0.0.1:99999", name = "example.test" }"#),
+        "lookout.toml:3: server = \"127.0.0.1:99999\" in dns of [[target]] \"r\": port 99999 is out of range: use 1 to 65535; write e.g. \"127.0.0.1:53\" or \"[::1]:5353\""
+    );
+    assert!(
+        t(r#"dns = { server = "127.0.0.1", name = "bad name!" }"#)
+            .starts_with("lookout.toml:3: name = \"bad name!\" in dns of [[target]] \"r\" is not a domain name")
+    );
+    let unknown = t(r#"dns = { server = "127.0.0.1", name = "a.test", tpye = "A" }"#);
+    assert!(
+        unknown.starts_with("lookout.toml:3: unknown key \"tpye\"") && unknown.contains("did you mean \"type\"?"),
+        "{unknown}"
+    );
+    let missing = t(r#"dns = { name = "a.test" }"#);
+    assert!(missing.starts_with("lookout.toml:3: missing key \"server\""), "{missing}");
+    assert_eq!(
+        t("icmp = \"127.0.0.1:80\""),
+        "lookout.toml:3: icmp = \"127.0.0.1:80\" in [[target]] \"r\": ping needs a host without a port, e.g. \"127.0.0.1\""
+    );
+    assert_eq!(
+        t("icmp = \"127.0.0.1\"\nhttp2 = true"),
+        "lookout.toml:4: \"http2\" in [[target]] \"r\" only applies to url = \"http(s)://...\" targets"
+    );
+    assert_eq!(
+        t("tcp = \"127.0.0.1:1\"\nicmp = \"127.0.0.1\""),
+        "lookout.toml:2: [[target]] \"r\" sets more than one of url, tcp, tls, dns and icmp: keep one per target"
+    );
+    assert_eq!(
+        t("icmp = \"127.0.0.1\"\nverify_tls = false"),
+        "lookout.toml:4: \"verify_tls\" in [[target]] \"r\" only applies to https and tls targets"
+    );
+}
+
+#[test]
+fn raw_retention_defaults_to_two_days_and_is_checked_against_retention() {
+    let store = |text: &str| parse(text).unwrap().store;
+    assert_eq!(store("[store]\nraw_retention = \"12h\"\n").raw_retention, Duration::from_secs(12 * 3600));
+    assert_eq!(
+        store("[store]\nretention = \"1d\"\n").raw_retention,
+        Duration::from_secs(86400),
+        "never past retention"
+    );
+    assert_eq!(
+        err("[store]\nraw_retention = \"10m\"\n"),
+        "lookout.toml:2: raw_retention in [store] is shorter than 1h: raw results are rolled up by the hour; write e.g. \"48h\""
+    );
+    assert_eq!(
+        err("[store]\nretention = \"1d\"\n\nraw_retention = \"3d\"\n"),
+        "lookout.toml:4: raw_retention in [store] is longer than retention (1d): every result would be deleted before it could be rolled up; make raw_retention at most retention"
+    );
+}
+
+#[test]
+fn per_target_metrics_can_be_left_out_one_by_one_or_for_all() {
+    let one =
+        parse(&format!("{SITE}metrics = false\n\n[[target]]\nname = \"db\"\ntcp = \"127.0.0.1:5432\"\n")).unwrap();
+    assert_eq!(one.targets.iter().map(|t| t.metrics).collect::<Vec<_>>(), [false, true]);
+    let all = parse(&format!(
+        "[web]\ntarget_metrics = false\n{SITE}\n[[target]]\nname = \"db\"\ntcp = \"127.0.0.1:5432\"\nmetrics = true\n"
+    ))
+    .unwrap();
+    assert_eq!(all.targets.iter().map(|t| t.metrics).collect::<Vec<_>>(), [false, true], "a target's own word wins");
 }

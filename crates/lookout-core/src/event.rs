@@ -76,6 +76,8 @@ pub enum ProbeKind {
     Http,
     Tcp,
     Tls,
+    Dns,
+    Icmp,
 }
 
 /// Phase timings of one probe, in milliseconds. A phase that did not happen is `None`.
@@ -152,7 +154,60 @@ pub struct Observation {
     pub body_truncated: bool,
     /// `notAfter` of the leaf certificate, when TLS was used.
     pub cert_not_after: Option<Timestamp>,
+    /// The HTTP version the response came in: ALPN picks it for HTTPS. (Small types here and below: every
+    /// held-back record carries an observation, so its size is memory under a store outage.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<HttpVersion>,
+    /// A DNS probe's response code (0 = `NOERROR`, 3 = `NXDOMAIN`, see [`dns_rcode_name`]); its answers are the
+    /// `body`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_rcode: Option<u16>,
     pub error: Option<ProbeError>,
+}
+
+/// An HTTP version as conditions write it (`[PROTOCOL] == HTTP/2`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HttpVersion {
+    #[serde(rename = "HTTP/1.0")]
+    Http10,
+    #[serde(rename = "HTTP/1.1")]
+    Http11,
+    #[serde(rename = "HTTP/2")]
+    Http2,
+    #[serde(rename = "HTTP/3")]
+    Http3,
+}
+
+impl HttpVersion {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HttpVersion::Http10 => "HTTP/1.0",
+            HttpVersion::Http11 => "HTTP/1.1",
+            HttpVersion::Http2 => "HTTP/2",
+            HttpVersion::Http3 => "HTTP/3",
+        }
+    }
+}
+
+/// The mnemonic `dig` prints for a DNS response code (`NOERROR`, `NXDOMAIN`, ...), so conditions read as people
+/// know them; an unassigned one is `RCODE<n>`.
+pub fn dns_rcode_name(code: u16) -> String {
+    let name = match code {
+        0 => "NOERROR",
+        1 => "FORMERR",
+        2 => "SERVFAIL",
+        3 => "NXDOMAIN",
+        4 => "NOTIMP",
+        5 => "REFUSED",
+        6 => "YXDOMAIN",
+        7 => "YXRRSET",
+        8 => "NXRRSET",
+        9 => "NOTAUTH",
+        10 => "NOTZONE",
+        16 => "BADVERS",
+        _ => return format!("RCODE{code}"),
+    };
+    name.to_string()
 }
 
 impl Observation {
@@ -169,6 +224,8 @@ impl Observation {
             body: String::new(),
             body_truncated: false,
             cert_not_after: None,
+            protocol: None,
+            dns_rcode: None,
             error: None,
         }
     }

@@ -138,6 +138,8 @@ pub struct Incident {
     /// `None` when its alerts resolved; the name of the person who resolved it by hand otherwise.
     pub resolved_by: Option<String>,
     pub ack: Option<Ack>,
+    /// The alerts in the order they joined. In an [`IncidentChange`], only the alerts the change added or changed.
+    #[serde(default)]
     pub alerts: Vec<IncidentAlert>,
     /// Bumped on every write; a write that expected another revision is refused (optimistic concurrency between
     /// `lookout run` and the CLI, or between agents).
@@ -145,6 +147,41 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// Everything but the alerts: what a change of one alert copies, so that a change costs the same whether the
+    /// incident has one alert or five thousand.
+    pub fn head(&self) -> Incident {
+        Incident {
+            id: self.id.clone(),
+            group: self.group.clone(),
+            day: self.day.clone(),
+            seq: self.seq,
+            status: self.status,
+            opened_at: self.opened_at,
+            first_failure_at: self.first_failure_at,
+            resolved_at: self.resolved_at,
+            resolved_by: self.resolved_by.clone(),
+            ack: self.ack.clone(),
+            alerts: Vec::new(),
+            revision: self.revision,
+        }
+    }
+
+    /// Takes a change into this copy: its head as it is after the change, and each alert it carries replacing the
+    /// alert of the same id or joining at the end. `has(alert_id)` says whether this copy has that alert already
+    /// (an index the caller keeps; a new alert then joins without a search through the others).
+    pub fn apply(&mut self, change: &Incident, has: impl Fn(&str) -> bool) {
+        let alerts = std::mem::take(&mut self.alerts);
+        *self = Incident { alerts, ..change.head() };
+        for a in &change.alerts {
+            let known =
+                if has(&a.alert_id) { self.alerts.iter_mut().rev().find(|x| x.alert_id == a.alert_id) } else { None };
+            match known {
+                Some(x) => *x = a.clone(),
+                None => self.alerts.push(a.clone()),
+            }
+        }
+    }
+
     /// The alerts' diagnoses, first fired first.
     pub fn diagnoses(&self) -> impl Iterator<Item = (&IncidentAlert, &Diagnosis)> {
         self.alerts.iter().filter_map(|a| Some((a, a.diagnosis.as_ref()?)))
@@ -252,6 +289,11 @@ pub struct TimelineEntry {
 
 /// An incident as it should be after a change, with the timeline entries the change adds. The store writes it
 /// only if the stored revision is still `expected_revision` (`None`: the incident is new).
+///
+/// `incident.alerts` holds only the alerts the change adds or changes (all of them is also right, e.g. for a
+/// change made on a whole incident read from the store): the others stay as they are. So an alert joining an
+/// incident of thousands writes one alert, not the whole list again, and a storm is recorded in linear time. A
+/// change that resolves the incident carries every alert (what is said at the resolution reads their diagnoses).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IncidentChange {
     pub incident: Incident,

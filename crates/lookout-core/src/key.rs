@@ -31,6 +31,23 @@ pub fn group(group: &str, hash: u64) -> String {
     format!("{ROOT}group/{group}/{hash:016x}")
 }
 
+/// The alert a transition's or reminder's key belongs to; `None` for other keys (a group delivery's).
+pub fn alert_of(key: &str) -> Option<&str> {
+    let rest = key.strip_prefix(ROOT)?;
+    if let Some((_, hash)) = rest.strip_prefix("group/").and_then(|g| g.rsplit_once('/'))
+        && hash.len() == 16
+        && hash.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        return None;
+    }
+    let rest = match rest.rsplit_once('/') {
+        Some((head, n)) if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() => head,
+        _ => rest,
+    };
+    let alert = rest.strip_suffix("/firing").or_else(|| rest.strip_suffix("/resolved"))?;
+    (!alert.is_empty()).then_some(alert)
+}
+
 /// What a message key is, for people: `firing`, `resolved` or `reminder 2`.
 pub fn describe(key: &str) -> String {
     let mut parts = key.rsplit('/');
@@ -57,5 +74,12 @@ mod tests {
         assert_eq!(describe("lookout/site@5/firing"), "firing");
         assert_eq!(describe("lookout/site@5/resolved"), "resolved");
         assert_eq!(describe("lookout/site@5/firing/2"), "reminder 2");
+        for key in [firing("a/b@5"), transition("a/b@5", TransitionKind::Resolved), reminder("a/b@5", 12)] {
+            assert_eq!(alert_of(&key), Some("a/b@5"), "{key}");
+        }
+        assert_eq!(alert_of(&group("shop", 1)), None);
+        assert_eq!(alert_of(&group("firing", 1)), None);
+        assert_eq!(alert_of("lookout-store@1"), None);
+        assert_eq!(alert_of("lookout//firing"), None);
     }
 }

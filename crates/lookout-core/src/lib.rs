@@ -16,7 +16,10 @@ pub mod url;
 pub use alert::{AlertState, Phase, Transition, TransitionKind, alert_id};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use duration::{DurationError, format_duration, parse_duration};
-pub use event::{Event, LogBatch, LogCount, Observation, ProbeError, ProbeErrorKind, ProbeKind, Timings, Unreadable};
+pub use event::{
+    Event, HttpVersion, LogBatch, LogCount, Observation, ProbeError, ProbeErrorKind, ProbeKind, Timings, Unreadable,
+    dns_rcode_name,
+};
 pub use incident::{
     Ack, Cause, Diagnosis, EntryKind, Incident, IncidentAlert, IncidentChange, IncidentStatus, TimelineEntry,
     incident_id, utc_day,

@@ -30,6 +30,8 @@ pub enum IncidentError {
 pub struct IncidentBook {
     live: Vec<Incident>,
     seqs: HashMap<(String, String), u32>,
+    /// Which live incident each alert is in: a storm's thousandth alert is found without reading the others.
+    alerts: HashMap<String, String>,
 }
 
 impl IncidentBook {
@@ -37,6 +39,8 @@ impl IncidentBook {
     pub fn restore(&mut self, live: Vec<Incident>, seqs: Vec<(String, String, u32)>) {
         self.live = live;
         self.seqs = seqs.into_iter().map(|(day, group, seq)| ((day, group), seq)).collect();
+        self.alerts =
+            self.live.iter().flat_map(|i| i.alerts.iter().map(|a| (a.alert_id.clone(), i.id.clone()))).collect();
     }
 
     pub fn live(&self) -> &[Incident] {
@@ -47,13 +51,18 @@ impl IncidentBook {
         self.live.iter().find(|i| i.id == id)
     }
 
+    /// The live incident an alert is in.
+    pub fn of_alert(&self, alert_id: &str) -> Option<&Incident> {
+        self.get(self.alerts.get(alert_id)?)
+    }
+
     /// What a notifying transition does to the incidents; `None` for transitions that change nothing (pending,
     /// recovered, or an alert already recorded).
     pub fn on_transition(&mut self, group: &str, t: &Transition) -> Option<IncidentChange> {
         let alert_id = t.alert_id.as_deref()?;
         let change = match t.kind {
             TransitionKind::Firing => {
-                if self.live.iter().any(|i| i.alerts.iter().any(|a| a.alert_id == alert_id)) {
+                if self.alerts.contains_key(alert_id) {
                     return None;
                 }
                 match self.live.iter().find(|i| i.group == group && i.status == IncidentStatus::Open) {
@@ -65,10 +74,11 @@ impl IncidentBook {
                 }
             }
             TransitionKind::Resolved => {
-                let incident = self
-                    .live
-                    .iter()
-                    .find(|i| i.alerts.iter().any(|a| a.alert_id == alert_id && a.resolved_at.is_none()))?;
+                let id = self.alerts.get(alert_id)?;
+                let incident = self.live.iter().find(|i| &i.id == id)?;
+                if !incident.alerts.iter().rev().any(|a| a.alert_id == alert_id && a.resolved_at.is_none()) {
+                    return None;
+                }
                 resolve_alert(incident, alert_id, t)
             }
             TransitionKind::Pending | TransitionKind::Recovered => return None,
@@ -92,9 +102,24 @@ impl IncidentBook {
         let key = (i.day.clone(), i.group.clone());
         let seq = self.seqs.entry(key).or_default();
         *seq = (*seq).max(i.seq);
-        self.live.retain(|x| x.id != i.id);
-        if i.status == IncidentStatus::Open || i.has_firing_alerts() {
-            self.live.push(i.clone());
+        let live = |x: &Incident| x.status == IncidentStatus::Open || x.has_firing_alerts();
+        let known = &self.alerts;
+        match self.live.iter().position(|x| x.id == i.id) {
+            Some(pos) => {
+                self.live[pos].apply(i, |alert| known.get(alert) == Some(&i.id));
+                if !live(&self.live[pos]) {
+                    let gone = self.live.remove(pos);
+                    for a in &gone.alerts {
+                        self.alerts.remove(&a.alert_id);
+                    }
+                    return;
+                }
+            }
+            None if live(i) => self.live.push(i.clone()),
+            None => return,
+        }
+        for a in &i.alerts {
+            self.alerts.insert(a.alert_id.clone(), i.id.clone());
         }
     }
 
@@ -165,7 +190,7 @@ fn open_incident(group: &str, seq: u32, alert_id: &str, t: &Transition) -> Incid
 fn join(open: &Incident, alert_id: &str, t: &Transition) -> IncidentChange {
     let alert = alert_of(alert_id, t);
     let entries = fired_entries(&alert, t);
-    let mut incident = open.clone();
+    let mut incident = open.head();
     incident.first_failure_at = incident.first_failure_at.min(alert.failing_since);
     incident.alerts.push(alert);
     bump(incident, open.revision, entries)
@@ -177,7 +202,14 @@ fn bump(mut incident: Incident, expected: u64, entries: Vec<TimelineEntry>) -> I
 }
 
 fn resolve_alert(incident: &Incident, alert_id: &str, t: &Transition) -> IncidentChange {
-    let mut next = incident.clone();
+    let closes = incident.status == IncidentStatus::Open
+        && !incident.alerts.iter().any(|a| a.resolved_at.is_none() && a.alert_id != alert_id);
+    // Only the resolved alert changes; a change that closes the incident carries them all (the resolution entries
+    // read every alert's diagnosis).
+    let mut next = if closes { incident.clone() } else { incident.head() };
+    if !closes {
+        next.alerts.extend(incident.alerts.iter().filter(|a| a.alert_id == alert_id).cloned());
+    }
     let mut entries = Vec::new();
     for a in next.alerts.iter_mut().filter(|a| a.alert_id == alert_id) {
         a.resolved_at = Some(t.at);
@@ -185,7 +217,7 @@ fn resolve_alert(incident: &Incident, alert_id: &str, t: &Transition) -> Inciden
     let why =
         if t.reasons.is_empty() { format!("after {} successful checks", t.consecutive) } else { t.reasons.join("; ") };
     entries.push(entry(t.at, EntryKind::AlertResolved, format!("{}: alert resolved {why}", t.target)));
-    if next.status == IncidentStatus::Open && !next.has_firing_alerts() {
+    if closes {
         next.status = IncidentStatus::Resolved;
         next.resolved_at = Some(t.at);
         entries.push(entry(
@@ -331,7 +363,11 @@ mod tests {
         assert_eq!(joined.incident.id, "2026-11-25-shop-1", "same group, same incident");
         assert_eq!(joined.expected_revision, Some(1));
         assert_eq!(joined.incident.revision, 2);
-        assert_eq!(joined.incident.alerts.len(), 2);
+        assert_eq!(joined.incident.alerts.len(), 1, "a change carries only the alert it adds");
+        assert_eq!(joined.incident.alerts[0].target, "api");
+        let book = shop.engine.incidents().get("2026-11-25-shop-1").unwrap();
+        assert_eq!(book.alerts.iter().map(|a| a.target.as_str()).collect::<Vec<_>>(), ["web", "api"]);
+        assert_eq!(book.revision, 2);
         assert_eq!(joined.incident.first_failure_at, opened.incident.first_failure_at, "the earliest failure");
 
         let other = shop.fail_until_firing("db");
@@ -341,11 +377,15 @@ mod tests {
         let web_ok = shop.status("web", 200);
         assert_eq!(web_ok[0].incident.status, IncidentStatus::Open, "api still fires");
         assert_eq!(kinds(&web_ok[0]), [EntryKind::AlertResolved]);
+        assert_eq!(web_ok[0].incident.alerts.len(), 1, "only the resolved alert");
+        assert!(web_ok[0].incident.alerts[0].resolved_at.is_some());
         let api_ok = shop.status("api", 200);
         let closed = &api_ok[0].incident;
         assert_eq!(closed.status, IncidentStatus::Resolved);
         assert_eq!(closed.resolved_at, Some(shop.clock.now()));
         assert_eq!(closed.resolved_by, None, "resolved by its alerts");
+        assert_eq!(closed.alerts.len(), 2, "the closing change carries every alert");
+        assert!(closed.alerts.iter().all(|a| a.resolved_at.is_some()));
         assert_eq!(kinds(&api_ok[0]), [EntryKind::AlertResolved, EntryKind::Resolved]);
         assert_eq!(api_ok[0].entries[1].text, "incident resolved: all alerts resolved, 1m10s after the first failure");
         assert!(shop.engine.incidents().get("2026-11-25-shop-1").is_none(), "a finished incident leaves the book");

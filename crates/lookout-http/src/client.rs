@@ -1,5 +1,7 @@
-//! HTTP/1.1 client with per-phase timings (DNS, connect, TLS, first byte, total), redirects on or off,
-//! TLS verification on or off and a body cap.
+//! HTTP client with per-phase timings (DNS, connect, TLS, first byte, total), redirects on or off,
+//! TLS verification on or off and a body cap. HTTP/1.1, and HTTP/2 over TLS when the caller allows it
+//! ([`fetch_with`]) and the server chooses it by ALPN; the version used is `Observation::protocol`.
+//! Notifiers keep HTTP/1.1 ([`fetch`]): a webhook gains nothing from h2, and its receivers are tested on 1.1.
 //!
 //! Built on hyper's connection API rather than a high-level client because a monitor needs to see each
 //! phase separately, and because every failure must come back as a classified result, not an opaque error.
@@ -11,9 +13,9 @@ use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST, HeaderValue, LOCATION, USER_AGENT};
 use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use lookout_core::url::{Redacted, credentials, parse_port, split_authority};
-use lookout_core::{Observation, ProbeError, ProbeErrorKind, ProbeKind, Timestamp};
+use lookout_core::{HttpVersion, Observation, ProbeError, ProbeErrorKind, ProbeKind, Timestamp};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant as TokioInstant, timeout_at};
 
@@ -73,8 +75,20 @@ impl HttpRequest {
     }
 }
 
-/// Performs the request and returns what was observed. Never fails: errors are in `error`.
+/// How a request may be carried.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FetchOptions {
+    /// Offer `h2` by ALPN to `https://` URLs (plain `http://` stays HTTP/1.1: no h2c).
+    pub http2: bool,
+}
+
+/// Performs the request over HTTP/1.1 and returns what was observed. Never fails: errors are in `error`.
 pub async fn fetch(req: &HttpRequest) -> Observation {
+    fetch_with(req, FetchOptions::default()).await
+}
+
+/// As [`fetch`], with HTTP/2 offered to HTTPS servers when `options.http2` is set.
+pub async fn fetch_with(req: &HttpRequest, options: FetchOptions) -> Observation {
     let mut obs = Observation::new("", ProbeKind::Http, Timestamp::now());
     let start = Instant::now();
     let deadline = TokioInstant::now() + req.timeout;
@@ -84,7 +98,7 @@ pub async fn fetch(req: &HttpRequest) -> Observation {
     let mut headers = std::borrow::Cow::Borrowed(&req.headers[..]);
     let mut hops = 0;
     loop {
-        match exchange(&url, &method, &headers, body.clone(), req, deadline, &mut obs).await {
+        match exchange(&url, &method, &headers, body.clone(), req, options, deadline, &mut obs).await {
             Err(e) => {
                 obs.error = Some(e);
                 break;
@@ -135,12 +149,14 @@ pub async fn fetch(req: &HttpRequest) -> Observation {
 }
 
 /// One request/response on a fresh connection. Returns the redirect location to follow, if any.
+#[allow(clippy::too_many_arguments)]
 async fn exchange(
     url: &Uri,
     method: &Method,
     headers: &[(String, String)],
     body: Option<Bytes>,
     req: &HttpRequest,
+    options: FetchOptions,
     deadline: TokioInstant,
     obs: &mut Observation,
 ) -> Result<Option<String>, ProbeError> {
@@ -167,20 +183,51 @@ async fn exchange(
     obs.headers.clear();
     obs.body.clear();
     obs.body_truncated = false;
+    obs.protocol = None;
     let tcp = net::connect(&host, port, deadline, obs).await?;
     if https {
-        let stream = tls::handshake(tcp, &host, req.verify_tls, deadline, obs).await?;
+        let stream = tls::handshake_alpn(tcp, &host, req.verify_tls, options.http2, deadline, obs).await?;
         obs.connected = true;
-        send(stream, url, method, headers, body, req, deadline, obs).await
+        let h2 = tls::negotiated_h2(&stream);
+        send(stream, h2, url, method, headers, body, req, deadline, obs).await
     } else {
         obs.connected = true;
-        send(tcp, url, method, headers, body, req, deadline, obs).await
+        send(tcp, false, url, method, headers, body, req, deadline, obs).await
     }
+}
+
+/// The sending half of an HTTP/1.1 or HTTP/2 connection.
+enum Sender {
+    H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+impl Sender {
+    async fn send(
+        &mut self,
+        request: Request<Full<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, hyper::Error> {
+        match self {
+            Sender::H1(s) => s.send_request(request).await,
+            Sender::H2(s) => s.send_request(request).await,
+        }
+    }
+}
+
+/// Runs the connection task until the response is read and the sender dropped, or until the deadline.
+fn drive<F>(deadline: TokioInstant, conn: F) -> AbortOnDrop
+where
+    F: std::future::Future + Send + 'static,
+{
+    AbortOnDrop(tokio::spawn(async move {
+        let _ = timeout_at(deadline, conn).await;
+    }))
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn send<S>(
     stream: S,
+    h2: bool,
     url: &Uri,
     method: &Method,
     headers: &[(String, String)],
@@ -192,24 +239,32 @@ async fn send<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut sender, conn) =
-        match timeout_at(deadline, hyper::client::conn::http1::handshake(TokioIo::new(stream))).await {
-            Err(_) => return Err(net::timed_out("HTTP handshake")),
-            Ok(Err(e)) => return Err(classify(&e, "HTTP handshake")),
-            Ok(Ok(pair)) => pair,
-        };
-    // The connection task ends when the response is read and `sender` dropped, or at the deadline.
-    let conn_task = tokio::spawn(async move {
-        let _ = timeout_at(deadline, conn).await;
-    });
-    let _abort = AbortOnDrop(conn_task);
+    let io = TokioIo::new(stream);
+    let handshake = async {
+        if h2 {
+            let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io).await?;
+            Ok::<_, hyper::Error>((Sender::H2(sender), drive(deadline, conn)))
+        } else {
+            let (sender, conn) = hyper::client::conn::http1::handshake(io).await?;
+            Ok((Sender::H1(sender), drive(deadline, conn)))
+        }
+    };
+    let (mut sender, _conn_task) = match timeout_at(deadline, handshake).await {
+        Err(_) => return Err(net::timed_out("HTTP handshake")),
+        Ok(Err(e)) => return Err(classify(&e, "HTTP handshake")),
+        Ok(Ok(pair)) => pair,
+    };
 
     let path = url.path_and_query().map_or("/", |p| p.as_str());
-    let mut builder = Request::builder().method(method.clone()).uri(path);
     let authority = url.authority().map_or("", |a| a.as_str());
     // Host is host[:port] alone; userinfo becomes Basic credentials unless an Authorization header is configured.
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp).trim_end_matches(':');
-    builder = builder.header(HOST, host_port);
+    let mut builder = if h2 {
+        // HTTP/2 carries scheme and authority as pseudo-headers taken from an absolute URI (no Host header).
+        Request::builder().method(method.clone()).uri(format!("https://{host_port}{path}"))
+    } else {
+        Request::builder().method(method.clone()).uri(path).header(HOST, host_port)
+    };
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
         && let Some((user, password)) = credentials(authority)
     {
@@ -226,7 +281,7 @@ where
         .map_err(|e| net::error(ProbeErrorKind::Config, format!("cannot build the request: {e}")))?;
 
     let start = Instant::now();
-    let response = match timeout_at(deadline, sender.send_request(request)).await {
+    let response = match timeout_at(deadline, sender.send(request)).await {
         Err(_) => return Err(net::timed_out("waiting for the response")),
         Ok(Err(e)) => return Err(classify(&e, "reading the response")),
         Ok(Ok(r)) => r,
@@ -234,6 +289,7 @@ where
     obs.timings.first_byte_ms = Some(*obs.timings.first_byte_ms.get_or_insert(0.0) + net::ms_since(start));
     let status = response.status();
     obs.status = Some(status.as_u16());
+    obs.protocol = Some(protocol_name(response.version()));
     obs.headers = response
         .headers()
         .iter()
@@ -273,6 +329,16 @@ where
                 | StatusCode::PERMANENT_REDIRECT
         );
     Ok(if redirect { location } else { None })
+}
+
+/// The version a response came in, as conditions name it (`[PROTOCOL] == HTTP/2`).
+fn protocol_name(v: http::Version) -> HttpVersion {
+    match v {
+        http::Version::HTTP_09 | http::Version::HTTP_10 => HttpVersion::Http10,
+        http::Version::HTTP_2 => HttpVersion::Http2,
+        http::Version::HTTP_3 => HttpVersion::Http3,
+        _ => HttpVersion::Http11,
+    }
 }
 
 /// `Basic base64(user:password)` (RFC 7617, UTF-8).

@@ -1,4 +1,5 @@
-//! The one HTTP/1.1 client of lookout, shared by probes and notifiers.
+//! The one HTTP client of lookout (HTTP/1.1; HTTP/2 by ALPN for probes of HTTPS targets), shared by probes and
+//! notifiers.
 //!
 //! It exists as a crate of its own so that one code path owns timeouts and TLS for everything lookout sends
 //! over the network — a probe of a monitored site and a notification to a channel alike — without the
@@ -10,7 +11,7 @@ mod client;
 pub mod net;
 pub mod tls;
 
-pub use client::{HttpRequest, fetch};
+pub use client::{FetchOptions, HttpRequest, fetch, fetch_with};
 
 /// Default cap on the response body read ([`HttpRequest::get`]); the rest is discarded and `body_truncated` is
 /// set.

@@ -42,23 +42,7 @@ pub async fn connect(
     deadline: TokioInstant,
     obs: &mut Observation,
 ) -> Result<TcpStream, ProbeError> {
-    let addrs: Vec<SocketAddr> = if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        vec![SocketAddr::new(ip, port)]
-    } else {
-        let start = Instant::now();
-        let looked_up = timeout_at(deadline, tokio::net::lookup_host((host, port))).await;
-        obs.timings.dns_ms = Some(*obs.timings.dns_ms.get_or_insert(0.0) + ms_since(start));
-        match looked_up {
-            Err(_) => return Err(timed_out("DNS lookup")),
-            Ok(Err(e)) => {
-                return Err(error(ProbeErrorKind::Dns, format!("cannot resolve {host:?}: {e}")));
-            }
-            Ok(Ok(a)) => a.collect(),
-        }
-    };
-    if addrs.is_empty() {
-        return Err(error(ProbeErrorKind::Dns, format!("{host:?} has no addresses")));
-    }
+    let addrs = resolve(host, port, deadline, obs).await?;
     let start = Instant::now();
     let mut last = None;
     for addr in addrs {
@@ -83,6 +67,34 @@ pub async fn connect(
         }
     }
     Err(last.unwrap_or_else(|| error(ProbeErrorKind::Connect, "no address to connect to")))
+}
+
+/// The addresses of `host` (an IP literal as it is), at least one; records `dns_ms` when a lookup was needed.
+/// Also used by the DNS and ping probes, which speak UDP and ICMP rather than TCP.
+pub async fn resolve(
+    host: &str,
+    port: u16,
+    deadline: TokioInstant,
+    obs: &mut Observation,
+) -> Result<Vec<SocketAddr>, ProbeError> {
+    let addrs: Vec<SocketAddr> = if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        vec![SocketAddr::new(ip, port)]
+    } else {
+        let start = Instant::now();
+        let looked_up = timeout_at(deadline, tokio::net::lookup_host((host, port))).await;
+        obs.timings.dns_ms = Some(*obs.timings.dns_ms.get_or_insert(0.0) + ms_since(start));
+        match looked_up {
+            Err(_) => return Err(timed_out("DNS lookup")),
+            Ok(Err(e)) => {
+                return Err(error(ProbeErrorKind::Dns, format!("cannot resolve {host:?}: {e}")));
+            }
+            Ok(Ok(a)) => a.collect(),
+        }
+    };
+    if addrs.is_empty() {
+        return Err(error(ProbeErrorKind::Dns, format!("{host:?} has no addresses")));
+    }
+    Ok(addrs)
 }
 
 #[cfg(test)]

@@ -20,15 +20,21 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The shared client configuration: `verify` checks the chain against the system's trust store.
+/// The shared client configuration: `verify` checks the chain against the system's trust store. ALPN offers
+/// `http/1.1` only.
 pub fn client_config(verify: bool) -> Arc<ClientConfig> {
-    static VERIFYING: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    static INSECURE: OnceLock<Arc<ClientConfig>> = OnceLock::new();
-    let cell = if verify { &VERIFYING } else { &INSECURE };
-    cell.get_or_init(|| Arc::new(build_config(verify))).clone()
+    client_config_alpn(verify, false)
 }
 
-fn build_config(verify: bool) -> ClientConfig {
+/// As [`client_config`], offering `h2` before `http/1.1` when `h2` is set: the server picks, so a server without
+/// HTTP/2 still gets HTTP/1.1. Four configurations at most, each built once (loading the system roots is slow).
+pub fn client_config_alpn(verify: bool, h2: bool) -> Arc<ClientConfig> {
+    static CONFIGS: [OnceLock<Arc<ClientConfig>>; 4] = [const { OnceLock::new() }; 4];
+    let cell = &CONFIGS[usize::from(verify) * 2 + usize::from(h2)];
+    cell.get_or_init(|| Arc::new(build_config(verify, h2))).clone()
+}
+
+fn build_config(verify: bool, h2: bool) -> ClientConfig {
     let builder = match ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions() {
         Ok(b) => b,
         Err(e) => unreachable!("ring supports the default TLS versions: {e}"),
@@ -49,7 +55,7 @@ fn build_config(verify: bool) -> ClientConfig {
     } else {
         builder.dangerous().with_custom_certificate_verifier(Arc::new(AcceptAny(provider()))).with_no_client_auth()
     };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if h2 { vec![b"h2".to_vec(), b"http/1.1".to_vec()] } else { vec![b"http/1.1".to_vec()] };
     config
 }
 
@@ -101,10 +107,22 @@ pub async fn handshake(
     deadline: TokioInstant,
     obs: &mut Observation,
 ) -> Result<TlsStream<TcpStream>, ProbeError> {
+    handshake_alpn(stream, host, verify, false, deadline, obs).await
+}
+
+/// As [`handshake`], offering HTTP/2 by ALPN when `h2` is set; `negotiated_h2` tells what the server chose.
+pub async fn handshake_alpn(
+    stream: TcpStream,
+    host: &str,
+    verify: bool,
+    h2: bool,
+    deadline: TokioInstant,
+    obs: &mut Observation,
+) -> Result<TlsStream<TcpStream>, ProbeError> {
     let name = ServerName::try_from(host.to_string())
         .map_err(|_| net::error(ProbeErrorKind::Config, format!("{host:?} is not a valid TLS server name")))?;
     let start = Instant::now();
-    let connector = TlsConnector::from(client_config(verify));
+    let connector = TlsConnector::from(client_config_alpn(verify, h2));
     let result = timeout_at(deadline, connector.connect(name, stream)).await;
     obs.timings.tls_ms = Some(*obs.timings.tls_ms.get_or_insert(0.0) + net::ms_since(start));
     let tls = match result {
@@ -117,6 +135,11 @@ pub async fn handshake(
     obs.cert_not_after =
         tls.get_ref().1.peer_certificates().and_then(|chain| chain.first()).and_then(|leaf| not_after(leaf.as_ref()));
     Ok(tls)
+}
+
+/// Whether the server chose HTTP/2 in the handshake.
+pub fn negotiated_h2(tls: &TlsStream<TcpStream>) -> bool {
+    tls.get_ref().1.alpn_protocol() == Some(b"h2")
 }
 
 /// `notAfter` of a DER certificate.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use lookout_config::Route;
-use lookout_config::policy_defaults::{DEFAULT_GROUP_WAIT, DEFAULT_REPEAT_INTERVAL};
+use lookout_config::policy_defaults::DEFAULT_REPEAT_INTERVAL;
 use lookout_engine::all_match;
 
 use crate::Notification;
@@ -13,7 +13,8 @@ use crate::Notification;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Destination {
     pub channel: String,
-    pub group_wait: Duration,
+    /// `None`: the route sets none; the group's default applies.
+    pub group_wait: Option<Duration>,
     pub repeat_interval: Duration,
 }
 
@@ -42,11 +43,7 @@ pub fn destinations(n: &Notification, routes: &[Route], channels: &[String]) -> 
     if !matched {
         out = channels
             .iter()
-            .map(|c| Destination {
-                channel: c.clone(),
-                group_wait: DEFAULT_GROUP_WAIT,
-                repeat_interval: DEFAULT_REPEAT_INTERVAL,
-            })
+            .map(|c| Destination { channel: c.clone(), group_wait: None, repeat_interval: DEFAULT_REPEAT_INTERVAL })
             .collect();
     }
     out
@@ -61,7 +58,7 @@ mod tests {
         Route {
             matchers: matchers.iter().map(|m| Matcher::parse(m).unwrap()).collect(),
             channels: channels.iter().map(|c| c.to_string()).collect(),
-            group_wait: Duration::from_secs(30),
+            group_wait: Some(Duration::from_secs(30)),
             repeat_interval: Duration::from_secs(3600),
             continue_matching: cont,
         }
@@ -95,8 +92,8 @@ mod tests {
         let only_pager = vec![route(&["severity=critical"], &["pager"], false)];
         let unrouted = destinations(&alert("web", "info"), &only_pager, &all);
         assert_eq!(unrouted.len(), 3, "no route takes it: every channel, never none");
-        assert_eq!(unrouted[0].group_wait, DEFAULT_GROUP_WAIT);
+        assert_eq!(unrouted[0].group_wait, None, "the group's default");
         let d = &destinations(&alert("web", "critical"), &only_pager, &all)[0];
-        assert_eq!((d.group_wait, d.repeat_interval), (Duration::from_secs(30), Duration::from_secs(3600)));
+        assert_eq!((d.group_wait, d.repeat_interval), (Some(Duration::from_secs(30)), Duration::from_secs(3600)));
     }
 }

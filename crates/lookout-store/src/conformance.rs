@@ -50,10 +50,13 @@ macro_rules! suite {
                 incidents_round_trip_with_their_timeline,
                 a_stale_incident_change_is_refused_with_everything_recorded_beside_it,
                 an_alert_s_messages_are_found_by_its_id_only,
+                a_storm_is_one_transaction_and_its_incident_keeps_every_alert,
                 results_and_counts_between_two_times,
                 results_are_aggregated_by_the_store,
                 silences_are_added_listed_and_expired,
                 a_message_sent_from_memory_is_recorded_with_its_fate,
+                reads_answer_the_same_across_the_roll_up,
+                each_form_of_result_is_kept_for_its_own_horizon,
             ]
             harness: [
                 survives_reopen_and_prunes,
@@ -282,6 +285,50 @@ pub(crate) async fn an_alert_s_messages_are_found_by_its_id_only<S: Store>(s: &S
     assert_eq!(keys, ["lookout/a_b@1/firing", "lookout/a_b@1/resolved"], "`_` is not a wildcard");
 }
 
+pub(crate) async fn a_storm_is_one_transaction_and_its_incident_keeps_every_alert<S: Store>(s: &S) {
+    let mut book = lookout_engine::IncidentBook::default();
+    let t0 = 1_795_615_200_000;
+    let storm = |book: &mut lookout_engine::IncidentBook, range: std::ops::Range<i64>| -> Vec<Record> {
+        range
+            .map(|i| {
+                let (target, alert) = (format!("web-{i}"), format!("web-{i}@{i}"));
+                let t = transition(TransitionKind::Firing, &target, t0 + i, &alert);
+                let change = book.on_transition("shop", &t).unwrap();
+                Record {
+                    transitions: vec![t],
+                    messages: vec![msg("ops", &lookout_core::key::firing(&alert))],
+                    ..with_incident(change)
+                }
+            })
+            .collect()
+    };
+    let first = storm(&mut book, 0..300);
+    assert!(first[1..].iter().all(|r| r.incidents[0].incident.alerts.len() == 1), "each change carries its alert");
+    s.record_all(first).await.unwrap();
+    let stored = s.incident("2026-11-25-shop-1".into()).await.unwrap().unwrap();
+    assert_eq!(stored.alerts.len(), 300);
+    assert_eq!(stored.revision, 300);
+    let order: Vec<String> = stored.alerts.iter().map(|a| a.target.clone()).collect();
+    assert_eq!(order, (0..300).map(|i| format!("web-{i}")).collect::<Vec<_>>(), "in the order they joined");
+    assert_eq!(s.incidents(5).await.unwrap(), vec![stored.clone()]);
+    assert_eq!(s.live_incidents().await.unwrap().0, vec![stored.clone()]);
+    let messages = s.incident_messages(stored.id.clone()).await.unwrap();
+    assert_eq!(messages.len(), 300, "every alert's message in one read");
+    assert_eq!(messages[299].key, "lookout/web-299@299/firing");
+
+    // A batch with a stale change in the middle is refused whole: nothing of it is written.
+    let mut next = storm(&mut book, 300..310);
+    let mut stale = lookout_engine::IncidentBook::default();
+    stale.restore(vec![stored.clone()], vec![]);
+    let mut stale_record = storm(&mut stale, 310..311);
+    stale_record[0].incidents[0].expected_revision = Some(1);
+    next.insert(5, stale_record.remove(0));
+    assert!(matches!(s.record_all(next).await, Err(StoreError::Conflict { .. })));
+    assert_eq!(s.incident(stored.id.clone()).await.unwrap().unwrap(), stored, "the whole batch rolled back");
+    assert_eq!(s.transitions(None).await.unwrap().len(), 300);
+    assert_eq!(s.messages(1000).await.unwrap().len(), 300);
+}
+
 pub(crate) async fn results_and_counts_between_two_times<S: Store>(s: &S) {
     for (at, ok) in [(1000, true), (2000, false), (3000, false), (4000, true)] {
         s.record(Record { result: Some(result("site", at, ok)), ..Record::default() }).await.unwrap();
@@ -363,6 +410,139 @@ pub(crate) async fn survives_reopen_and_prunes<H: Harness>(h: &H) {
     assert_eq!(s.prune_results(Timestamp(2500)).await.unwrap(), 2);
     assert_eq!(s.recent_results("site".into(), 10).await.unwrap().len(), 1);
     assert_eq!(s.messages(10).await.unwrap().len(), 1, "pruning results keeps the outbox");
+}
+
+const DAY: i64 = 86_400_000;
+/// A UTC midnight (2024-10-04), so days and hours are aligned as in production.
+const T0: i64 = 20_000 * DAY;
+
+/// `days` of a result every `step_ms` from [`T0`] (1.5 s past each step), every 7th failing, latencies spread
+/// from 5 to 200 ms.
+fn history(target: &str, days: i64, step_ms: i64) -> Vec<Record> {
+    (0..days * DAY / step_ms)
+        .map(|i| {
+            let mut r = result(target, T0 + i * step_ms + 1_500, i % 7 != 3);
+            r.latency_ms = 5.0 + ((i * 37) % 196) as f64 + 0.25;
+            // Successes as probes make them (no body kept), so the raw window's are packed.
+            if r.ok {
+                r.body_excerpt = None;
+            }
+            Record { result: Some(r), ..Record::default() }
+        })
+        .collect()
+}
+
+/// Everything a page, the status page and an impact read, at once.
+async fn read_all<S: Store>(
+    s: &S,
+    from: i64,
+    to: i64,
+) -> (Vec<(i64, u64, u64)>, Vec<(i64, u64, u64, f64)>, Vec<(i64, u64, u64, f64)>) {
+    let buckets = |v: Vec<crate::ResultBucket>| -> Vec<(i64, u64, u64, f64)> {
+        v.into_iter().map(|b| (b.start.0, b.total, b.ok, (b.mean_latency_ms * 1e6).round() / 1e6)).collect()
+    };
+    (
+        s.daily_uptime("api".into(), Timestamp(from)).await.unwrap(),
+        buckets(s.result_buckets("api".into(), Timestamp(from), Timestamp(to), 3_600_000).await.unwrap()),
+        buckets(s.result_buckets("api".into(), Timestamp(from), Timestamp(to), 300_000).await.unwrap()),
+    )
+}
+
+/// Four days of results, then the roll-up of all but the last two: uptime, hourly and 5-minute charts answer
+/// exactly as before, percentiles within a histogram bucket (min and max exactly); beyond the raw window the
+/// failures and the first success after each stay readable; running it again changes nothing.
+pub(crate) async fn reads_answer_the_same_across_the_roll_up<S: Store>(s: &S) {
+    let now = T0 + 4 * DAY;
+    s.record_all(history("api", 4, 60_000)).await.unwrap();
+    s.record_all(history("other", 1, 600_000)).await.unwrap();
+    let qs = vec![0.0, 0.5, 0.9, 0.95, 0.99, 1.0];
+    let before = read_all(s, T0, now).await;
+    let p_before = s.latency_percentiles("api".into(), Timestamp(T0), Timestamp(now), qs.clone()).await.unwrap();
+    let old_before = s.results_between("api".into(), Timestamp(T0), Timestamp(T0 + DAY)).await.unwrap();
+    let recent_before = s.recent_results("api".into(), 5).await.unwrap();
+    assert_eq!(before.0.len(), 4);
+    assert_eq!(before.2.len(), 4 * 288);
+
+    let horizons = crate::Horizons {
+        pack: Timestamp(now - 3_600_000),
+        raw: Timestamp(now - 2 * DAY),
+        detail: Timestamp(now - 14 * DAY),
+        hourly: Timestamp(now - 400 * DAY),
+    };
+    let done = s.roll_up(horizons).await.unwrap();
+    assert_eq!(done.rolled, 2 * 1440 + 144, "two days of \"api\", all of \"other\"");
+    // Every 7th fails, and the result after each failure is its recovery: 2 of 7 stay raw.
+    assert!(done.deleted > 2 * 1440 * 5 / 7 - 5, "{done:?}");
+    // The raw window's successes older than an hour (not the first after a failure) are packed.
+    assert!(done.packed > 2 * 1440 * 5 / 7 - 60, "{done:?}");
+    assert_eq!(read_all(s, T0, now).await, before, "uptime and charts read the same from the aggregates");
+    let p_after = s.latency_percentiles("api".into(), Timestamp(T0), Timestamp(now), qs.clone()).await.unwrap();
+    for (b, a) in p_before.iter().zip(&p_after) {
+        let (b, a) = (b.unwrap_or(f64::NAN), a.unwrap_or(f64::NAN));
+        assert!((a / b - 1.0).abs() < 0.095, "percentiles within a histogram bucket: {p_before:?} vs {p_after:?}");
+    }
+    assert_eq!((p_after[0], p_after[5]), (p_before[0], p_before[5]), "min and max are exact");
+    // Inside the raw window: exact.
+    let recent = s.latency_percentiles("api".into(), Timestamp(now - DAY), Timestamp(now), qs.clone()).await.unwrap();
+    assert!(recent.iter().all(|p| p.is_some_and(|v| (v * 4.0).fract() == 0.0)), "raw values: {recent:?}");
+
+    let old_after = s.results_between("api".into(), Timestamp(T0), Timestamp(T0 + DAY)).await.unwrap();
+    let expected: Vec<_> = old_before
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| !r.ok || i.checked_sub(1).is_some_and(|p| !old_before[p].ok))
+        .map(|(_, r)| r.clone())
+        .collect();
+    assert_eq!(old_after.len(), 206 * 2, "each failure and its recovery");
+    assert_eq!(old_after, expected, "kept rows are returned whole");
+    assert_eq!(s.recent_results("api".into(), 5).await.unwrap(), recent_before);
+
+    assert_eq!(s.roll_up(horizons).await.unwrap(), crate::RollUp::default(), "nothing left to count");
+    assert_eq!(read_all(s, T0, now).await, before, "a second run counts nothing twice");
+
+    // A result that arrives late (written from memory after a store outage) is counted by the next run.
+    s.record(Record { result: Some(result("api", T0 + 1_000, true)), ..Record::default() }).await.unwrap();
+    assert_eq!(s.roll_up(horizons).await.unwrap().rolled, 1);
+    let uptime = s.daily_uptime("api".into(), Timestamp(T0)).await.unwrap();
+    assert_eq!((uptime[0].1, uptime[0].2), (before.0[0].1 + 1, before.0[0].2 + 1));
+}
+
+/// Raw rows go after the raw horizon, failures and 5-minute aggregates after the detail horizon (hourly data then
+/// answers finer questions by the hour), hourly aggregates after theirs.
+pub(crate) async fn each_form_of_result_is_kept_for_its_own_horizon<S: Store>(s: &S) {
+    let now = T0 + 10 * DAY;
+    s.record_all(history("api", 10, 600_000)).await.unwrap();
+    let horizons = crate::Horizons {
+        pack: Timestamp(now - 3_600_000),
+        raw: Timestamp(now - 2 * DAY),
+        detail: Timestamp(now - 7 * DAY),
+        hourly: Timestamp(now - 9 * DAY),
+    };
+    s.roll_up(horizons).await.unwrap();
+    let uptime = s.daily_uptime("api".into(), Timestamp(T0)).await.unwrap();
+    assert_eq!(uptime.iter().map(|d| d.0).collect::<Vec<_>>(), (T0 / DAY + 1..T0 / DAY + 10).collect::<Vec<_>>());
+    assert!(uptime.iter().all(|d| d.2 == 144), "{uptime:?}");
+    let at = |from: i64, to: i64| async move {
+        s.results_between("api".into(), Timestamp(from), Timestamp(to)).await.unwrap()
+    };
+    assert!(at(T0, now - 7 * DAY - 1).await.is_empty(), "failures past the detail horizon are gone");
+    let kept = at(now - 7 * DAY, now - 2 * DAY - 1).await;
+    assert!(kept.iter().any(|r| !r.ok));
+    // Each success kept follows a failure (the first one's may be just before the range).
+    assert!(kept.windows(2).all(|w| w[0].ok != w[1].ok), "failures and their recoveries: {kept:?}");
+    assert_eq!(at(now - 2 * DAY, now).await.len(), 2 * 144, "the raw window is whole");
+    // Day 2 is past the detail horizon: per-minute questions are answered per hour.
+    let minutes = s
+        .result_buckets("api".into(), Timestamp(T0 + 2 * DAY), Timestamp(T0 + 2 * DAY + 3_599_999), 60_000)
+        .await
+        .unwrap();
+    assert_eq!(minutes.iter().map(|b| (b.start.0 - T0 - 2 * DAY, b.total)).collect::<Vec<_>>(), [(0, 6)]);
+    // Day 5 is inside it: per 5 minutes (one result in every other one).
+    let minutes = s
+        .result_buckets("api".into(), Timestamp(T0 + 5 * DAY), Timestamp(T0 + 5 * DAY + 3_599_999), 60_000)
+        .await
+        .unwrap();
+    assert_eq!(minutes.len(), 6);
 }
 
 fn result(target: &str, at: i64, ok: bool) -> ResultRow {

@@ -48,6 +48,34 @@ pub struct ResultRow {
     pub body_excerpt: Option<String>,
 }
 
+/// How long each form of probe results is kept, as cut-off times: the roll-up's instructions
+/// ([`Store::roll_up`]). Why three: raw rows cost the most and are needed only for the recent past; failures are
+/// what incidents and postmortems read; uptime and charts need only counts and latencies, for months.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Horizons {
+    /// Raw successes older than this (by whole hours) are packed into per-hour blocks: still raw, a third of the
+    /// bytes. `lookout run` packs what is older than an hour.
+    pub pack: Timestamp,
+    /// Raw results older than this are counted into 5-minute and per-hour aggregates and deleted, except
+    /// failures and the first success after them.
+    pub raw: Timestamp,
+    /// The failures kept raw and the 5-minute aggregates older than this are deleted (by whole hours).
+    pub detail: Timestamp,
+    /// Per-hour aggregates older than this are deleted.
+    pub hourly: Timestamp,
+}
+
+/// What one roll-up did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RollUp {
+    /// Raw results counted into aggregates.
+    pub rolled: u64,
+    /// Raw results deleted (rolled up, or failures past the detail horizon).
+    pub deleted: u64,
+    /// Raw results packed into per-hour blocks.
+    pub packed: u64,
+}
+
 /// A slice of a target's results, counted by the store: what pages show without loading every result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ResultBucket {
@@ -233,7 +261,13 @@ pub trait OutboxStore: Send + Sync + 'static {
 /// in the supertrait [`OutboxStore`]; a backend implements both.
 pub trait Store: OutboxStore {
     /// Writes a result, alert state, transitions and outbox messages in one transaction.
-    fn record(&self, record: Record) -> impl Future<Output = Result<()>> + Send;
+    fn record(&self, record: Record) -> impl Future<Output = Result<()>> + Send {
+        self.record_all(vec![record])
+    }
+
+    /// Writes many records, in order, in one transaction: all of them or (on any error, a conflict included) none.
+    /// The pipeline writes what arrived together this way, so a storm of alerts costs one commit, not one each.
+    fn record_all(&self, records: Vec<Record>) -> impl Future<Output = Result<()>> + Send;
 
     fn add_silence(&self, silence: NewSilence) -> impl Future<Output = Result<i64>> + Send;
 
@@ -259,8 +293,13 @@ pub trait Store: OutboxStore {
     /// A log source's counts summed over all minutes (`minute` is 0).
     fn log_totals(&self, source: String) -> impl Future<Output = Result<LogCount>> + Send;
 
-    /// Deletes results older than `before`; returns how many.
+    /// Deletes results older than `before` (raw rows and aggregates); returns how many raw rows.
     fn prune_results(&self, before: Timestamp) -> impl Future<Output = Result<usize>> + Send;
+
+    /// Rolls raw results up into aggregates and applies the retention of each form ([`Horizons`]); idempotent and
+    /// safe to repeat after a crash (each target's counting and deleting is one transaction). The reads
+    /// (`daily_uptime`, `result_buckets`, `latency_percentiles`) answer the same before and after it.
+    fn roll_up(&self, horizons: Horizons) -> impl Future<Output = Result<RollUp>> + Send;
 
     /// Incidents, newest first.
     fn incidents(&self, limit: usize) -> impl Future<Output = Result<Vec<Incident>>> + Send;
@@ -278,7 +317,11 @@ pub trait Store: OutboxStore {
     /// The outbox messages of one alert, oldest first.
     fn alert_messages(&self, alert_id: String) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
 
-    /// A target's probe results from `from` to `to` inclusive, oldest first.
+    /// The outbox messages of every alert of an incident, oldest first: one read however many alerts it has.
+    fn incident_messages(&self, id: String) -> impl Future<Output = Result<Vec<OutboxMessage>>> + Send;
+
+    /// A target's probe results from `from` to `to` inclusive, oldest first: all of them inside the raw window;
+    /// beyond it (see [`Store::roll_up`]) the failures and the first success after each run of them.
     fn results_between(
         &self,
         target: String,

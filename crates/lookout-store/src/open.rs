@@ -68,7 +68,7 @@ impl OutboxStore for AnyStore {
 
 impl Store for AnyStore {
     delegate! {
-        fn record(&self, record: Record) -> ();
+        fn record_all(&self, records: Vec<Record>) -> ();
         fn add_silence(&self, silence: NewSilence) -> i64;
         fn expire_silence(&self, id: i64, at: Timestamp) -> bool;
         fn messages(&self, limit: usize) -> Vec<OutboxMessage>;
@@ -78,12 +78,14 @@ impl Store for AnyStore {
         fn log_totals(&self, source: String) -> LogCount;
         fn log_window(&self, source: String, from_sec: i64) -> Vec<String>;
         fn prune_results(&self, before: Timestamp) -> usize;
+        fn roll_up(&self, horizons: crate::Horizons) -> crate::RollUp;
         fn incidents(&self, limit: usize) -> Vec<Incident>;
         fn incident(&self, id: String) -> Option<Incident>;
         #[allow(clippy::type_complexity)]
         fn live_incidents(&self) -> (Vec<Incident>, Vec<(String, String, u32)>);
         fn timeline(&self, id: String) -> Vec<TimelineEntry>;
         fn alert_messages(&self, alert_id: String) -> Vec<OutboxMessage>;
+        fn incident_messages(&self, id: String) -> Vec<OutboxMessage>;
         fn results_between(&self, target: String, from: Timestamp, to: Timestamp) -> Vec<ResultRow>;
         fn daily_uptime(&self, target: String, from: Timestamp) -> Vec<(i64, u64, u64)>;
         fn log_counts_between(&self, source: String, from: Timestamp, to: Timestamp) -> Vec<LogCount>;

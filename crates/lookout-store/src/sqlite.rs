@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use lookout_core::{AlertState, Incident, IncidentChange, LogCount, TimelineEntry, Timestamp, Transition};
+use lookout_core::{AlertState, Incident, LogCount, TimelineEntry, Timestamp, Transition};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::{NewSilence, OutboxMessage, OutboxStore, Record, Result, ResultRow, Silence, Store, StoreError};
@@ -18,6 +18,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_outbox_abandoned.sql"),
     include_str!("../migrations/0005_dispatch.sql"),
     include_str!("../migrations/0006_log_window.sql"),
+    include_str!("../migrations/0007_compact_results.sql"),
+    include_str!("../migrations/0008_incident_alerts.sql"),
 ];
 
 #[derive(Clone)]
@@ -62,8 +64,12 @@ impl SqliteStore {
         Self::init(conn)
     }
 
-    fn configure(conn: &Connection) -> Result<()> {
+    fn configure(conn: &mut Connection) -> Result<()> {
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(q("configure"))?;
+        // Every write transaction takes the write lock when it begins, waiting for it (busy timeout) there. A
+        // deferred one would read first and then find its snapshot stale once another writer committed, and fail
+        // with "database is locked" at once instead of waiting: a lock held two seconds would lose the write.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         set_wal(conn)?;
         // FULL: a notification acknowledged as enqueued survives power loss, not just a process crash.
         conn.pragma_update(None, "synchronous", "FULL").map_err(q("configure"))?;
@@ -71,7 +77,7 @@ impl SqliteStore {
     }
 
     fn init(mut conn: Connection) -> Result<SqliteStore> {
-        Self::configure(&conn)?;
+        Self::configure(&mut conn)?;
         if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             // Not an error: lookout keeps alerting from memory and says so (lookout-app's holding store).
             let known = MIGRATIONS.len() as i64;
@@ -101,6 +107,9 @@ impl SqliteStore {
             }
             let Some(sql) = MIGRATIONS.get(version.max(0) as usize) else { break };
             tx.execute_batch(sql).map_err(q("migrate"))?;
+            if version + 1 == incidents::ALERTS_MIGRATION {
+                incidents::migrate(&tx).map_err(q("migrate"))?;
+            }
             tx.pragma_update(None, "user_version", version + 1).map_err(q("migrate"))?;
             tx.commit().map_err(q("migrate"))?;
         }
@@ -141,8 +150,8 @@ impl SqliteStore {
             let result = f(&mut guard);
             if let (Err(e), Some(path)) = (&result, path)
                 && e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly)
-                && let Ok(fresh) = Connection::open(&path)
-                && Self::configure(&fresh).is_ok()
+                && let Ok(mut fresh) = Connection::open(&path)
+                && Self::configure(&mut fresh).is_ok()
                 && !fresh.is_readonly(rusqlite::MAIN_DB).unwrap_or(true)
             {
                 tracing::info!(path = %path.display(), "The store file is writable again; reopened it.");
@@ -177,11 +186,11 @@ fn set_wal(conn: &Connection) -> Result<()> {
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> rusqlite::Result<String> {
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> rusqlite::Result<String> {
     serde_json::to_string(v).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
-fn from_json<T: serde::de::DeserializeOwned>(col: usize, s: &str) -> rusqlite::Result<T> {
+pub(super) fn from_json<T: serde::de::DeserializeOwned>(col: usize, s: &str) -> rusqlite::Result<T> {
     serde_json::from_str(s)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(col, rusqlite::types::Type::Text, Box::new(e)))
 }
@@ -315,120 +324,13 @@ impl OutboxStore for SqliteStore {
 }
 
 impl Store for SqliteStore {
-    async fn record(&self, record: Record) -> Result<()> {
+    async fn record_all(&self, records: Vec<Record>) -> Result<()> {
         self.with("record", move |conn| {
             let tx = conn.transaction()?;
-            // Incidents first: a refused change rolls back everything else of this record with it.
-            for change in &record.incidents {
-                if let Err(conflict) = write_incident(&tx, change)? {
+            for record in &records {
+                if let Err(conflict) = record::write(&tx, record)? {
                     return Ok(Err(conflict));
                 }
-            }
-            if let Some(r) = &record.result {
-                tx.execute(
-                    "INSERT INTO results (target, at, ok, status, latency_ms, error, failed_conditions, timings, body_excerpt)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![
-                        r.target,
-                        r.at.0,
-                        r.ok,
-                        r.status,
-                        r.latency_ms,
-                        r.error,
-                        to_json(&r.failed_conditions)?,
-                        to_json(&r.timings)?,
-                        r.body_excerpt
-                    ],
-                )?;
-            }
-            if let Some((target, state)) = &record.state {
-                tx.execute(
-                    "INSERT INTO alert_state (target, state, updated_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (target) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                    params![target, to_json(state)?, Timestamp::now().0],
-                )?;
-            }
-            if let Some(log) = &record.log {
-                for (file, cursor) in &log.cursors {
-                    tx.execute(
-                        "INSERT INTO log_cursors (source, file, cursor, updated_at) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT (source, file) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at",
-                        params![log.source, file, cursor, Timestamp::now().0],
-                    )?;
-                }
-                for c in &log.counts {
-                    tx.execute(
-                        "INSERT INTO log_counts (source, minute, requests, s1xx, s2xx, s3xx, s4xx, s5xx, malformed)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                         ON CONFLICT (source, minute) DO UPDATE SET
-                           requests = requests + excluded.requests, s1xx = s1xx + excluded.s1xx,
-                           s2xx = s2xx + excluded.s2xx, s3xx = s3xx + excluded.s3xx, s4xx = s4xx + excluded.s4xx,
-                           s5xx = s5xx + excluded.s5xx, malformed = malformed + excluded.malformed",
-                        params![
-                            log.source,
-                            c.minute,
-                            c.requests as i64,
-                            c.classes[0] as i64,
-                            c.classes[1] as i64,
-                            c.classes[2] as i64,
-                            c.classes[3] as i64,
-                            c.classes[4] as i64,
-                            c.malformed as i64
-                        ],
-                    )?;
-                }
-                if let Some(w) = &log.window {
-                    if let Some((sec, entry)) = &w.entry {
-                        tx.execute(
-                            "INSERT INTO log_window (source, sec, entry) VALUES (?1, ?2, ?3)",
-                            params![log.source, sec, entry],
-                        )?;
-                    }
-                    tx.execute(
-                        "DELETE FROM log_window WHERE source = ?1 AND sec < ?2",
-                        params![log.source, w.keep_from],
-                    )?;
-                }
-            }
-            for target in &record.forget {
-                tx.execute("DELETE FROM alert_state WHERE target = ?1", [target])?;
-            }
-            for t in &record.transitions {
-                tx.execute(
-                    "INSERT INTO transitions (target, kind, at, alert_id, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![t.target, t.kind.as_str(), t.at.0, t.alert_id, to_json(t)?],
-                )?;
-            }
-            let now = Timestamp::now();
-            for m in &record.messages {
-                let Some(sent) = &m.sent else {
-                    tx.execute(
-                        "INSERT INTO outbox (channel, key, payload, created_at, next_attempt_at, group_key)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                         ON CONFLICT (channel, key) DO NOTHING",
-                        params![m.channel, m.key, m.payload, now.0, now.plus(m.wait).0, m.group_key],
-                    )?;
-                    continue;
-                };
-                tx.execute(
-                    "INSERT INTO outbox (channel, key, payload, created_at, next_attempt_at, group_key, attempts,
-                                         delivered_at, last_error, abandoned_at, suppressed_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
-                     ON CONFLICT (channel, key) DO NOTHING",
-                    params![
-                        m.channel,
-                        m.key,
-                        m.payload,
-                        sent.created_at.0,
-                        sent.next_attempt_at.0,
-                        m.group_key,
-                        sent.attempts,
-                        sent.delivered_at.map(|t| t.0),
-                        sent.last_error,
-                        sent.abandoned_at.map(|t| t.0),
-                        sent.suppressed_at.map(|t| t.0)
-                    ],
-                )?;
             }
             tx.commit().map(Ok)
         })
@@ -468,14 +370,7 @@ impl Store for SqliteStore {
     }
 
     async fn recent_results(&self, target: String, limit: usize) -> Result<Vec<ResultRow>> {
-        self.with("read results", move |conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {RESULT_COLUMNS} FROM results WHERE target = ?1 ORDER BY at DESC, id DESC LIMIT ?2"
-            ))?;
-            let rows = stmt.query_map(params![target, limit as i64], result_from_row)?;
-            rows.collect()
-        })
-        .await
+        self.with("read results", move |conn| results::recent(conn, &target, limit)).await
     }
 
     async fn transitions(&self, target: Option<String>) -> Result<Vec<Transition>> {
@@ -530,32 +425,48 @@ impl Store for SqliteStore {
     }
 
     async fn prune_results(&self, before: Timestamp) -> Result<usize> {
-        self.with("prune results", move |conn| conn.execute("DELETE FROM results WHERE at < ?1", [before.0])).await
+        self.with("prune results", move |conn| results::prune(conn, before.0)).await
+    }
+
+    async fn roll_up(&self, horizons: crate::Horizons) -> Result<crate::RollUp> {
+        // Each target in its own transaction, a few per turn of the lock, so records wait milliseconds, not the
+        // whole roll-up.
+        let ids = self.with("roll up results", |conn| results::target_ids(conn)).await?;
+        let mut done = crate::RollUp::default();
+        for chunk in ids.chunks(16).map(<[i64]>::to_vec) {
+            let part = self
+                .with("roll up results", move |conn| {
+                    chunk.iter().try_fold(crate::RollUp::default(), |sum, &id| {
+                        let r = results::roll_up_target(conn, id, &horizons)?;
+                        Ok(crate::RollUp {
+                            rolled: sum.rolled + r.rolled,
+                            deleted: sum.deleted + r.deleted,
+                            packed: sum.packed + r.packed,
+                        })
+                    })
+                })
+                .await?;
+            done.rolled += part.rolled;
+            done.deleted += part.deleted;
+            done.packed += part.packed;
+        }
+        Ok(done)
     }
 
     async fn incidents(&self, limit: usize) -> Result<Vec<Incident>> {
         self.with("read incidents", move |conn| {
-            let mut stmt = conn.prepare("SELECT detail FROM incidents ORDER BY opened_at DESC, id DESC LIMIT ?1")?;
-            let rows = stmt.query_map([limit as i64], |r| from_json(0, &r.get::<_, String>(0)?))?;
-            rows.collect()
+            incidents::read(conn, "ORDER BY opened_at DESC, id DESC LIMIT ?1", [limit as i64])
         })
         .await
     }
 
     async fn incident(&self, id: String) -> Result<Option<Incident>> {
-        self.with("read incident", move |conn| {
-            let detail: Option<String> =
-                conn.query_row("SELECT detail FROM incidents WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-            detail.map(|d| from_json(0, &d)).transpose()
-        })
-        .await
+        self.with("read incident", move |conn| Ok(incidents::read(conn, "WHERE id = ?1", [id])?.pop())).await
     }
 
     async fn live_incidents(&self) -> Result<(Vec<Incident>, Vec<(String, String, u32)>)> {
         self.with("read live incidents", move |conn| {
-            let mut stmt = conn.prepare("SELECT detail FROM incidents WHERE live = 1 ORDER BY opened_at")?;
-            let live =
-                stmt.query_map([], |r| from_json(0, &r.get::<_, String>(0)?))?.collect::<rusqlite::Result<_>>()?;
+            let live = incidents::read(conn, "WHERE live = 1 ORDER BY opened_at", [])?;
             let mut stmt = conn.prepare("SELECT day, grp, MAX(seq) FROM incidents GROUP BY day, grp")?;
             let seqs =
                 stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
@@ -575,40 +486,32 @@ impl Store for SqliteStore {
 
     async fn alert_messages(&self, alert_id: String) -> Result<Vec<OutboxMessage>> {
         self.with("read outbox", move |conn| {
-            // Compare the prefix literally (no LIKE wildcards from names).
-            let prefix = lookout_core::key::alert_prefix(&alert_id);
+            let mut stmt =
+                conn.prepare(&format!("SELECT {MESSAGE_COLUMNS} FROM outbox WHERE alert_id = ?1 ORDER BY id"))?;
+            let rows = stmt.query_map([alert_id], message_from_row)?;
+            rows.collect()
+        })
+        .await
+    }
+
+    async fn incident_messages(&self, id: String) -> Result<Vec<OutboxMessage>> {
+        self.with("read outbox", move |conn| {
             let mut stmt = conn.prepare(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE substr(key, 1, length(?1)) = ?1 ORDER BY id"
+                "SELECT {MESSAGE_COLUMNS} FROM outbox
+                 WHERE alert_id IN (SELECT alert_id FROM incident_alerts WHERE incident = ?1) ORDER BY id"
             ))?;
-            let rows = stmt.query_map([prefix], message_from_row)?;
+            let rows = stmt.query_map([id], message_from_row)?;
             rows.collect()
         })
         .await
     }
 
     async fn results_between(&self, target: String, from: Timestamp, to: Timestamp) -> Result<Vec<ResultRow>> {
-        self.with("read results", move |conn| {
-            let mut stmt = conn.prepare(&format!(
-                "SELECT {RESULT_COLUMNS} FROM results WHERE target = ?1 AND at >= ?2 AND at <= ?3 ORDER BY at, id"
-            ))?;
-            let rows = stmt.query_map(params![target, from.0, to.0], result_from_row)?;
-            rows.collect()
-        })
-        .await
+        self.with("read results", move |conn| results::between(conn, &target, from.0, to.0)).await
     }
 
     async fn daily_uptime(&self, target: String, from: Timestamp) -> Result<Vec<(i64, u64, u64)>> {
-        self.with("read uptime", move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT at / 86400000 AS day, SUM(ok), COUNT(*) FROM results WHERE target = ?1 AND at >= ?2
-                 GROUP BY day ORDER BY day",
-            )?;
-            let rows = stmt.query_map(params![target, from.0], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?.max(0) as u64, r.get::<_, i64>(2)?.max(0) as u64))
-            })?;
-            rows.collect()
-        })
-        .await
+        self.with("read uptime", move |conn| results::daily_uptime(conn, &target, from.0)).await
     }
 
     async fn result_buckets(
@@ -619,22 +522,7 @@ impl Store for SqliteStore {
         bucket_ms: i64,
     ) -> Result<Vec<crate::ResultBucket>> {
         let bucket_ms = bucket_ms.max(1);
-        self.with("read result buckets", move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT (at - ?2) / ?4 AS slice, COUNT(*), SUM(ok), AVG(latency_ms) FROM results
-                 WHERE target = ?1 AND at >= ?2 AND at <= ?3 GROUP BY slice ORDER BY slice",
-            )?;
-            let rows = stmt.query_map(params![target, from.0, to.0, bucket_ms], |r| {
-                Ok(crate::ResultBucket {
-                    start: Timestamp(from.0 + r.get::<_, i64>(0)? * bucket_ms),
-                    total: r.get::<_, i64>(1)?.max(0) as u64,
-                    ok: r.get::<_, i64>(2)?.max(0) as u64,
-                    mean_latency_ms: r.get::<_, Option<f64>>(3)?.unwrap_or(0.0),
-                })
-            })?;
-            rows.collect()
-        })
-        .await
+        self.with("read result buckets", move |conn| results::buckets(conn, &target, from.0, to.0, bucket_ms)).await
     }
 
     async fn latency_percentiles(
@@ -644,23 +532,7 @@ impl Store for SqliteStore {
         to: Timestamp,
         qs: Vec<f64>,
     ) -> Result<Vec<Option<f64>>> {
-        // One sort in SQLite for all the percentiles; only the latencies of the range cross into Rust.
-        self.with("read latency percentiles", move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT latency_ms FROM results WHERE target = ?1 AND at >= ?2 AND at <= ?3 ORDER BY latency_ms",
-            )?;
-            let sorted: Vec<f64> =
-                stmt.query_map(params![target, from.0, to.0], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
-            Ok(qs
-                .iter()
-                .map(|q| {
-                    let last = sorted.len().checked_sub(1)?;
-                    let rank = ((last as f64) * q.clamp(0.0, 1.0)).round() as usize;
-                    sorted.get(rank.min(last)).copied()
-                })
-                .collect())
-        })
-        .await
+        self.with("read latency percentiles", move |conn| results::percentiles(conn, &target, from.0, to.0, &qs)).await
     }
 
     async fn log_counts_between(&self, source: String, from: Timestamp, to: Timestamp) -> Result<Vec<LogCount>> {
@@ -684,84 +556,10 @@ impl Store for SqliteStore {
     }
 }
 
-/// Writes one incident change: inserts a new incident or updates one whose stored revision is still the expected
-/// one, and appends its timeline entries. `Ok(Err(Conflict))` when someone else changed it first.
-fn write_incident(tx: &rusqlite::Transaction<'_>, change: &IncidentChange) -> rusqlite::Result<Result<()>> {
-    let i = &change.incident;
-    let live = i.status == lookout_core::IncidentStatus::Open || i.has_firing_alerts();
-    let conflict = || StoreError::Conflict { incident: i.id.clone() };
-    match change.expected_revision {
-        None => {
-            let inserted = tx.execute(
-                "INSERT INTO incidents (id, grp, day, seq, status, live, opened_at, resolved_at, revision, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    i.id,
-                    i.group,
-                    i.day,
-                    i.seq,
-                    i.status.as_str(),
-                    live,
-                    i.opened_at.0,
-                    i.resolved_at.map(|t| t.0),
-                    i.revision as i64,
-                    to_json(i)?
-                ],
-            );
-            match inserted {
-                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                    return Ok(Err(conflict()));
-                }
-                other => other?,
-            };
-        }
-        Some(expected) => {
-            let updated = tx.execute(
-                "UPDATE incidents SET status = ?2, live = ?3, resolved_at = ?4, revision = ?5, detail = ?6
-                 WHERE id = ?1 AND revision = ?7",
-                params![
-                    i.id,
-                    i.status.as_str(),
-                    live,
-                    i.resolved_at.map(|t| t.0),
-                    i.revision as i64,
-                    to_json(i)?,
-                    expected as i64
-                ],
-            );
-            match updated {
-                Ok(0) => return Ok(Err(conflict())),
-                Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) => {
-                    return Ok(Err(conflict()));
-                }
-                other => other?,
-            };
-        }
-    }
-    for e in &change.entries {
-        tx.execute(
-            "INSERT INTO incident_timeline (incident, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
-            params![i.id, e.at.0, e.kind.as_str(), to_json(e)?],
-        )?;
-    }
-    Ok(Ok(()))
-}
-
-const RESULT_COLUMNS: &str = "target, at, ok, status, latency_ms, error, failed_conditions, timings, body_excerpt";
-
-fn result_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ResultRow> {
-    Ok(ResultRow {
-        target: r.get(0)?,
-        at: Timestamp(r.get(1)?),
-        ok: r.get(2)?,
-        status: r.get(3)?,
-        latency_ms: r.get(4)?,
-        error: r.get(5)?,
-        failed_conditions: from_json(6, &r.get::<_, String>(6)?)?,
-        timings: from_json(7, &r.get::<_, String>(7)?)?,
-        body_excerpt: r.get(8)?,
-    })
-}
+mod blocks;
+mod incidents;
+mod record;
+mod results;
 
 #[cfg(test)]
 mod tests;

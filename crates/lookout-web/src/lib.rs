@@ -204,6 +204,8 @@ async fn targets<S: Store>(State(state): State<WebState<S>>) -> ApiResult<SafeJs
             Check::Http(_) => "http",
             Check::Tcp { .. } => "tcp",
             Check::Tls { .. } => "tls",
+            Check::Dns(_) => "dns",
+            Check::Icmp { .. } => "icmp",
         };
         let mut v = view(&t.name, kind, &t.group, &t.alert.severity);
         v.last = state.store.recent_results(t.name.clone(), 1).await?.into_iter().next();

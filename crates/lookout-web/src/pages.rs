@@ -220,6 +220,8 @@ async fn target_rows<S: Store>(state: &WebState<S>, uptimes: &Uptimes) -> ApiRes
             Check::Http(_) => "http",
             Check::Tcp { .. } => "tcp",
             Check::Tls { .. } => "tls",
+            Check::Dns(_) => "dns",
+            Check::Icmp { .. } => "icmp",
         };
         let mut row = base(&t.name, kind, &t.group);
         let name = || t.name.clone();

@@ -34,8 +34,17 @@ pub fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Respo
     r
 }
 
-/// Serves `handler` on `listener` until the task is dropped or aborted.
+/// Serves `handler` on `listener` until the task is dropped or aborted; request bodies up to 1 MiB.
 pub async fn serve<F, Fut>(listener: TcpListener, handler: F)
+where
+    F: Fn(ServerRequest) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Response<Body>> + Send + 'static,
+{
+    serve_up_to(listener, 1024 * 1024, handler).await
+}
+
+/// [`serve`] with request bodies up to `max_body` bytes (a receiver of a storm's one message takes megabytes).
+pub async fn serve_up_to<F, Fut>(listener: TcpListener, max_body: usize, handler: F)
 where
     F: Fn(ServerRequest) -> Fut + Clone + Send + Sync + 'static,
     Fut: Future<Output = Response<Body>> + Send + 'static,
@@ -55,7 +64,7 @@ where
                 let handler = handler.clone();
                 async move {
                     let (parts, body) = req.into_parts();
-                    let body = match Limited::new(body, 1024 * 1024).collect().await {
+                    let body = match Limited::new(body, max_body).collect().await {
                         Ok(b) => b.to_bytes(),
                         Err(_) => {
                             return Ok::<_, hyper::Error>(respond(413, "text/plain", "body too large or broken\n"));

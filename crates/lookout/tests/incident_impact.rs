@@ -150,3 +150,58 @@ async fn impact_numbers_match_a_generated_log_with_known_answers() {
     assert_eq!(r.peak, Some((T0 + 120, 1.0)));
     assert!(r.note.as_deref().is_some_and(|n| n.starts_with("access.log could not be read: ")), "{:?}", r.note);
 }
+
+/// Three days later the raw results have been rolled up (raw window 48 h): the impact still finds the failures,
+/// when the target was down and back, and counts its checks (the rolled-up 5 minutes pro-rated at the window's
+/// edges); the postmortem drafted from it says the same as on the day.
+#[tokio::test]
+async fn an_incident_from_three_days_ago_has_the_same_impact_after_the_roll_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "address");
+    let store = lookout_store::open(&cfg.store).unwrap();
+    for rel in (-3600..=3600).step_by(10) {
+        let ok = !(100..=300).contains(&rel);
+        let row = ResultRow {
+            target: "site".into(),
+            at: ts(rel),
+            ok,
+            status: Some(if ok { 200 } else { 500 }),
+            latency_ms: 1.0,
+            error: None,
+            failed_conditions: if ok { vec![] } else { vec!["[STATUS] (500) == 200".into()] },
+            timings: Default::default(),
+            body_excerpt: None,
+        };
+        store.record(Record { result: Some(row), ..Record::default() }).await.unwrap();
+    }
+    let mut book = IncidentBook::default();
+    book.on_transition("shop", &transition(TransitionKind::Firing, 105)).unwrap();
+    let incident = book.on_transition("shop", &transition(TransitionKind::Resolved, 310)).unwrap().incident;
+    let on_the_day = lookout_app::impact::measure(&store, &cfg, &incident, ts(400)).await;
+
+    let later = ts(3 * 86_400);
+    let day = 86_400_000;
+    let horizons = lookout_store::Horizons {
+        pack: Timestamp(later.0 - 3_600_000),
+        raw: Timestamp(later.0 - 2 * day),
+        detail: Timestamp(later.0 - 7 * day),
+        hourly: Timestamp(later.0 - 90 * day),
+    };
+    let done = store.roll_up(horizons).await.unwrap();
+    assert_eq!(done.rolled, 721, "every result is older than the raw window");
+    assert!(
+        store.results_between("site".into(), ts(-3600), ts(99)).await.unwrap().is_empty(),
+        "the successes before the incident are gone as rows"
+    );
+    let after = lookout_app::impact::measure(&store, &cfg, &incident, later).await;
+    let (b, a) = (&on_the_day.probes[0], &after.probes[0]);
+    assert_eq!((b.total, b.failed), (28, 21));
+    assert_eq!((a.total, a.failed), (b.total, b.failed), "checks at 14:00:40..14:05:10, failing 14:01:40..14:05:00");
+    assert_eq!((a.down_from, a.down_until), (Some(ts(100)), Some(ts(310))));
+
+    let view = lookout_app::incidents::IncidentView { incident: incident.clone(), timeline: vec![], impact: after };
+    let draft = lookout_app::postmortem::from_incident::render(&view);
+    let same_day = lookout_app::incidents::IncidentView { incident, timeline: vec![], impact: on_the_day };
+    assert_eq!(draft, lookout_app::postmortem::from_incident::render(&same_day));
+    assert!(draft.contains("21 of 28 checks failed"), "{draft}");
+}

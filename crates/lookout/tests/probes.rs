@@ -1,23 +1,11 @@
 //! Probes against real servers on 127.0.0.1: every failure mode is a result, never a crash.
 
-use std::path::Path;
 use std::time::Duration;
 
-use lookout_config::Config;
-use lookout_core::{Observation, ProbeErrorKind};
-use lookout_engine::{Verdict, judge};
+use lookout_core::ProbeErrorKind;
 
+use crate::support::probe_once as probe;
 use crate::support::{Target, TlsTarget, free_port, raw_server};
-
-/// Parses one `[[target]]` body and probes it once.
-async fn probe(target_toml: &str) -> (Observation, Verdict) {
-    let text = format!("[[target]]\nname = \"t\"\n{target_toml}\n");
-    let config = Config::parse(&text, Path::new("test.toml"), &|_| None).unwrap();
-    let t = &config.targets[0];
-    let obs = lookout_probe::probe(t).await;
-    let verdict = judge(&t.conditions, &obs);
-    (obs, verdict)
-}
 
 #[tokio::test]
 async fn http_200_with_phase_timings() {

@@ -60,8 +60,10 @@ async fn api_reads_changes_with_tokens_and_metrics() {
     let text = format!(
         "[store]\npath = \"lookout.sqlite\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\ntokens_env = \"TEST_LOOKOUT_TOKENS\"\n\n\
          [[target]]\nname = \"site\"\nurl = \"{}\"\ninterval = \"100ms\"\nconditions = [\"[STATUS] == 200\", \"[BODY] not contains \\\"Fatal\\\"\"]\nfailure_threshold = 1\nsuccess_threshold = 1\n\n\
+         [[target]]\nname = \"quiet\"\nurl = \"{}\"\ninterval = \"100ms\"\nconditions = [\"[CONNECTED] == true\"]\nmetrics = false\n\n\
          [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{}\"\nretry_initial = \"100ms\"\n",
         site.url("/"),
+        site.url("/quiet"),
         receiver.url()
     );
     let env = |k: &str| (k == "TEST_LOOKOUT_TOKENS").then(|| format!("other-token, {TOKEN}"));
@@ -249,6 +251,8 @@ async fn api_reads_changes_with_tokens_and_metrics() {
     ] {
         assert!(metrics.contains(expected), "{expected:?} not in\n{metrics}");
     }
+    // A target with `metrics = false` is checked (and counted in the process-wide series) but has no series.
+    assert!(!metrics.contains("target=\"quiet\""), "no per-target series for quiet:\n{metrics}");
     // The same text gzip-compressed for a scraper that accepts it (Prometheus does).
     let raw = {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};

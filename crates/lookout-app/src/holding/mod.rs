@@ -49,17 +49,40 @@ const RETRY: Duration = Duration::from_secs(1);
 /// Records held before probe results are dropped to bound memory.
 pub const MAX_HELD: usize = 100_000;
 
+/// Held records written per transaction when the store takes writes again.
+const DRAIN_BATCH: usize = 1000;
+
 /// How long a message handed to a sender counts as being sent (a write of its record waits meanwhile).
 const SENDING_LEASE: Duration = Duration::from_secs(60);
 
 /// Reads of the store while it is held are given this long; past it, memory alone answers.
 const READ_LIMIT: Duration = Duration::from_millis(500);
 
+/// Why a write is held.
+pub(super) enum Problem {
+    /// The store answered with an error (full disk, read-only, corrupted, locked past its busy timeout).
+    Refused(String),
+    /// It has not answered within [`SLOW_WRITE`]; it may yet.
+    Slow(String),
+}
+
+/// How long a store that is only slow (its writes land, late) is held before lookout alerts about it: a busy
+/// machine that takes two seconds for a commit is not worth waking anyone, one that takes ten is.
+const SLOW_ALERT_AFTER: Duration = Duration::from_secs(10);
+
 /// One held write.
+#[allow(clippy::large_enum_variant)] // few, and moved rarely: boxing each record would cost more
 enum Entry {
     Record(Record),
-    /// A write that took longer than [`SLOW_WRITE`]: it may still land.
-    InFlight(JoinHandle<lookout_store::Result<()>>, Record),
+    /// A write (of one transaction's records) that took longer than [`SLOW_WRITE`]: it may still land.
+    InFlight(JoinHandle<lookout_store::Result<()>>, Vec<Record>),
+    Mark(Mark),
+}
+
+/// What the writer does next with the journal's head.
+enum Step {
+    Write(Vec<Record>),
+    Wait(JoinHandle<lookout_store::Result<()>>, Vec<Record>),
     Mark(Mark),
 }
 
@@ -160,47 +183,57 @@ impl<S: Store> HoldingStore<S> {
         self.held().holding
     }
 
-    /// Writes `record`, or holds it. Only a conflict is returned as an error (the caller redoes the change);
-    /// every other failure holds the record and returns `Ok`.
+    /// Writes `record`, or holds it (see [`HoldingStore::record_all`]).
     pub async fn record(&self, record: Record) -> lookout_store::Result<()> {
-        let record = {
-            let mut held = self.held();
-            if held.holding {
-                self.hold(&mut held, Entry::Record(record), None);
-                return Ok(());
-            }
-            with_fates(&held, record)
-        };
-        let inner = self.inner.clone();
-        let attempt = record.clone();
-        let mut write = tokio::spawn(async move { inner.record(attempt).await });
-        let outcome = tokio::time::timeout(SLOW_WRITE, &mut write).await;
-        let mut held = self.held();
-        match outcome {
-            Ok(Ok(Ok(()))) => {
-                forget_messages(&mut held, &record);
-                Ok(())
-            }
-            Ok(Ok(Err(e @ StoreError::Conflict { .. }))) => Err(e),
-            Ok(Ok(Err(e))) => {
-                self.hold(&mut held, Entry::Record(record), Some(e.to_string()));
-                Ok(())
-            }
-            Ok(Err(e)) => {
-                self.hold(&mut held, Entry::Record(record), Some(format!("the write failed: {e}")));
-                Ok(())
-            }
-            Err(_) => {
-                let why = format!("a write took longer than {} s (is the store locked?)", SLOW_WRITE.as_secs());
-                self.hold(&mut held, Entry::InFlight(write, record), Some(why));
-                Ok(())
-            }
-        }
+        self.record_all(vec![record]).await
     }
 
-    /// Appends to the journal; the first refused write turns holding on and fires the self-alert.
-    fn hold(&self, held: &mut Held, entry: Entry, error: Option<String>) {
-        if let Some(e) = error {
+    /// Writes `records` in one transaction, or holds them, in order. Only a conflict is returned as an error (the
+    /// caller redoes the change; nothing of the batch was written); every other failure holds the records and
+    /// returns `Ok`.
+    pub async fn record_all(&self, records: Vec<Record>) -> lookout_store::Result<()> {
+        let records: Vec<Record> = {
+            let mut held = self.held();
+            if held.holding {
+                for r in records {
+                    self.hold(&mut held, Entry::Record(r), None);
+                }
+                return Ok(());
+            }
+            records.into_iter().map(|r| with_fates(&held, r)).collect()
+        };
+        let inner = self.inner.clone();
+        let attempt = records.clone();
+        let mut write = tokio::spawn(async move { inner.record_all(attempt).await });
+        let outcome = tokio::time::timeout(SLOW_WRITE, &mut write).await;
+        let mut held = self.held();
+        let error = match outcome {
+            Ok(Ok(Ok(()))) => {
+                for r in &records {
+                    forget_messages(&mut held, r);
+                }
+                return Ok(());
+            }
+            Ok(Ok(Err(e @ StoreError::Conflict { .. }))) => return Err(e),
+            Ok(Ok(Err(e))) => e.to_string(),
+            Ok(Err(e)) => format!("the write failed: {e}"),
+            Err(_) => {
+                let why = format!("a write took longer than {} s (is the store locked?)", SLOW_WRITE.as_secs());
+                self.hold(&mut held, Entry::InFlight(write, records), Some(Problem::Slow(why)));
+                return Ok(());
+            }
+        };
+        for r in records {
+            self.hold(&mut held, Entry::Record(r), Some(Problem::Refused(error.clone())));
+        }
+        Ok(())
+    }
+
+    /// Appends to the journal; the first write that failed or was slow turns holding on, and a refused one fires
+    /// the self-alert (a slow one only if holding lasts [`SLOW_ALERT_AFTER`]).
+    fn hold(&self, held: &mut Held, entry: Entry, problem: Option<Problem>) {
+        let refused = matches!(problem, Some(Problem::Refused(_)));
+        if let Some(Problem::Refused(e) | Problem::Slow(e)) = problem {
             if !held.holding {
                 tracing::error!(error = %e, "Cannot write the store: alerting goes on from memory until it can.");
             }
@@ -214,13 +247,10 @@ impl<S: Store> HoldingStore<S> {
         held.journal.push_back(entry);
         if !held.holding {
             held.holding = true;
-            let since = Timestamp::now();
-            held.since = Some(since);
-            let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner).clone();
-            let error = held.error.clone().unwrap_or_default();
-            let (alert_id, messages) = self_alert::firing(since, &error, &channels);
-            held.self_alert = Some((alert_id, since));
-            self.hold_messages(held, Record { messages, ..Record::default() });
+            held.since = Some(Timestamp::now());
+        }
+        if refused {
+            self.fire_self_alert(held);
         }
         if held.journal.len() > MAX_HELD {
             bound(held);
@@ -228,6 +258,32 @@ impl<S: Store> HoldingStore<S> {
         self.report(held);
         self.wake_outbox();
         self.wake_writer.notify_one();
+    }
+
+    /// Fires the self-alert, once per spell of holding.
+    fn fire_self_alert(&self, held: &mut Held) {
+        if held.self_alert.is_some() || !held.holding {
+            return;
+        }
+        let since = held.since.unwrap_or_else(Timestamp::now);
+        let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        let error = held.error.clone().unwrap_or_default();
+        let (alert_id, messages) = self_alert::firing(since, &error, &channels);
+        held.self_alert = Some((alert_id, since));
+        self.hold_messages(held, Record { messages, ..Record::default() });
+        self.wake_outbox();
+    }
+
+    /// A store that has only been slow is worth an alert once it stays so for [`SLOW_ALERT_AFTER`].
+    fn escalate(&self) {
+        let mut held = self.held();
+        if held.holding
+            && held.self_alert.is_none()
+            && held.since.is_some_and(|s| Timestamp::now().since(s) >= SLOW_ALERT_AFTER)
+        {
+            self.fire_self_alert(&mut held);
+            self.report(&held);
+        }
     }
 
     /// Holds a record of messages only (the self-alert's).
@@ -258,6 +314,7 @@ impl<S: Store> HoldingStore<S> {
                 _ = tokio::time::sleep(RETRY) => {}
                 _ = shutdown.changed() => break,
             }
+            self.escalate();
             // Give a failing store a moment before the first retry.
             if self.is_holding() {
                 tokio::select! {
@@ -280,10 +337,11 @@ impl<S: Store> HoldingStore<S> {
         }
     }
 
-    /// Writes held entries in order until the journal is empty (then holding ends) or one fails.
+    /// Writes held entries in order until the journal is empty (then holding ends) or one fails. Consecutive
+    /// records go in one transaction (up to [`DRAIN_BATCH`]), so a long journal is written in seconds.
     async fn drain(&self) {
         loop {
-            let head = {
+            let step = {
                 let mut held = self.held();
                 if !held.holding {
                     return;
@@ -300,51 +358,94 @@ impl<S: Store> HoldingStore<S> {
                         held.journal.push_front(Entry::Record(r));
                         return;
                     }
-                    Entry::Record(r) => Entry::Record(with_fates(&held, r)),
-                    other => other,
+                    Entry::Record(r) => {
+                        let mut batch = vec![with_fates(&held, r)];
+                        while batch.len() < DRAIN_BATCH {
+                            match held.journal.pop_front() {
+                                Some(Entry::Record(r)) if !record_is_being_sent(&held, &r) => {
+                                    batch.push(with_fates(&held, r));
+                                }
+                                Some(other) => {
+                                    held.journal.push_front(other);
+                                    break;
+                                }
+                                None => break,
+                            }
+                        }
+                        Step::Write(batch)
+                    }
+                    Entry::InFlight(handle, batch) => Step::Wait(handle, batch),
+                    Entry::Mark(m) => Step::Mark(m),
                 }
             };
-            let (result, record, mark) = match head {
-                Entry::Record(r) => (self.inner.record(r.clone()).await, Some(r), None),
-                Entry::InFlight(handle, r) => {
+            let (result, records, mark) = match step {
+                Step::Write(batch) => (self.inner.record_all(batch.clone()).await, batch, None),
+                Step::Wait(handle, batch) => {
                     let result = match handle.await {
                         Ok(result) => result,
                         Err(e) => Err(StoreError::Query { op: "record", message: format!("worker failed: {e}") }),
                     };
-                    // A failed in-flight write is retried as an ordinary held record.
-                    (result, Some(r), None)
+                    // A failed in-flight write is retried as ordinary held records.
+                    (result, batch, None)
                 }
-                Entry::Mark(m) => (self.write_mark(m.clone()).await, None, Some(m)),
+                Step::Mark(m) => (self.write_mark(m.clone()).await, Vec::new(), Some(m)),
             };
-            let mut held = self.held();
-            match result {
+            let failed = match result {
                 Ok(()) => {
-                    if let Some(r) = &record {
+                    let mut held = self.held();
+                    for r in &records {
                         forget_messages(&mut held, r);
                     }
+                    self.report(&held);
+                    continue;
                 }
+                // Which record met a newer incident change is not known: write them one at a time, so that only
+                // that one goes back to the pipeline.
+                Err(StoreError::Conflict { .. }) if records.len() > 1 => self.write_one_by_one(records).await,
                 Err(StoreError::Conflict { incident }) => {
                     tracing::warn!(%incident, "A held incident change met a newer one; the pipeline redoes it.");
-                    if let Some(r) = record {
+                    for r in records {
                         let _ = self.redo.send(r);
                     }
+                    None
                 }
-                Err(e) => {
-                    match (record, mark) {
-                        (Some(r), _) => {
-                            remember(&mut held, &r);
-                            held.journal.push_front(Entry::Record(r));
-                        }
-                        (None, Some(m)) => held.journal.push_front(Entry::Mark(m)),
-                        (None, None) => {}
-                    }
-                    held.error = Some(e.to_string());
-                    self.report(&held);
-                    return;
+                Err(e) => Some((e, records, mark)),
+            };
+            let mut held = self.held();
+            if let Some((e, records, mark)) = failed {
+                for r in records.into_iter().rev() {
+                    remember(&mut held, &r);
+                    held.journal.push_front(Entry::Record(r));
                 }
+                if let Some(m) = mark {
+                    held.journal.push_front(Entry::Mark(m));
+                }
+                held.error = Some(e.to_string());
+                // Refused, not just slow: say so now.
+                self.fire_self_alert(&mut held);
+                self.report(&held);
+                return;
             }
             self.report(&held);
         }
+    }
+
+    /// Writes records one transaction each: a conflicting one goes back to the pipeline; at another failure, it
+    /// and the rest are returned (to go back to the journal's head).
+    #[allow(clippy::type_complexity)]
+    async fn write_one_by_one(&self, records: Vec<Record>) -> Option<(StoreError, Vec<Record>, Option<Mark>)> {
+        let mut rest = records.into_iter();
+        while let Some(r) = rest.next() {
+            match self.inner.record(r.clone()).await {
+                Ok(()) => forget_messages(&mut self.held(), &r),
+                Err(StoreError::Conflict { incident }) => {
+                    tracing::warn!(%incident, "A held incident change met a newer one; the pipeline redoes it.");
+                    let _ = self.redo.send(r);
+                }
+                Err(e) => return Some((e, std::iter::once(r).chain(rest).collect(), None)),
+            }
+        }
+        None
     }
 
     async fn write_mark(&self, mark: Mark) -> lookout_store::Result<()> {

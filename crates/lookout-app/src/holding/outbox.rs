@@ -7,7 +7,7 @@ use lookout_store::{
     NewSilence, OutboxMessage, OutboxStore, Record, Result, ResultBucket, ResultRow, Silence, Store, StoreError,
 };
 
-use super::{Entry, HoldingStore, Mark, MemMessage, READ_LIMIT, SENDING_LEASE, SLOW_WRITE};
+use super::{Entry, HoldingStore, Mark, MemMessage, Problem, READ_LIMIT, SENDING_LEASE, SLOW_WRITE};
 
 fn pending(m: &OutboxMessage) -> bool {
     m.delivered_at.is_none() && m.abandoned_at.is_none() && m.suppressed_at.is_none()
@@ -71,8 +71,10 @@ impl<S: Store> HoldingStore<S> {
         if !self.is_holding() {
             match tokio::time::timeout(SLOW_WRITE, self.write_mark(mark.clone())).await {
                 Ok(Ok(())) => return Ok(()),
-                Ok(Err(e)) => error = Some(e.to_string()),
-                Err(_) => error = Some(format!("an outbox update took longer than {} s", SLOW_WRITE.as_secs())),
+                Ok(Err(e)) => error = Some(Problem::Refused(e.to_string())),
+                Err(_) => {
+                    error = Some(Problem::Slow(format!("an outbox update took longer than {} s", SLOW_WRITE.as_secs())))
+                }
             }
         }
         let mut held = self.held();
@@ -241,8 +243,8 @@ impl<S: Store> OutboxStore for HoldingStore<S> {
 /// Everything but `record` reads (or writes, for silences) the store underneath: only the pipeline's writes
 /// and the outbox's marks are held.
 impl<S: Store> Store for HoldingStore<S> {
-    async fn record(&self, record: Record) -> Result<()> {
-        HoldingStore::record(self, record).await
+    async fn record_all(&self, records: Vec<Record>) -> Result<()> {
+        HoldingStore::record_all(self, records).await
     }
 
     async fn add_silence(&self, silence: NewSilence) -> Result<i64> {
@@ -281,6 +283,11 @@ impl<S: Store> Store for HoldingStore<S> {
         self.inner.prune_results(before).await
     }
 
+    /// Straight to the store, like pruning: nothing of it needs to wait in the journal (the next run redoes it).
+    async fn roll_up(&self, horizons: lookout_store::Horizons) -> Result<lookout_store::RollUp> {
+        self.inner.roll_up(horizons).await
+    }
+
     async fn incidents(&self, limit: usize) -> Result<Vec<Incident>> {
         self.inner.incidents(limit).await
     }
@@ -299,6 +306,10 @@ impl<S: Store> Store for HoldingStore<S> {
 
     async fn alert_messages(&self, alert_id: String) -> Result<Vec<OutboxMessage>> {
         self.inner.alert_messages(alert_id).await
+    }
+
+    async fn incident_messages(&self, id: String) -> Result<Vec<OutboxMessage>> {
+        self.inner.incident_messages(id).await
     }
 
     async fn results_between(&self, target: String, from: Timestamp, to: Timestamp) -> Result<Vec<ResultRow>> {

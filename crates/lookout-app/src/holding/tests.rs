@@ -84,3 +84,50 @@ fn a_message_sent_from_memory_is_written_with_its_fate_and_then_forgotten() {
     forget_messages(&mut held, &record);
     assert!(held.messages.is_empty());
 }
+
+/// A commit that is late but lands (another process held SQLite's write lock for 2.5 s, within its busy timeout)
+/// holds the record for that while and writes it, without an alert about the store: a busy machine pages nobody.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_write_that_lands_is_held_briefly_without_an_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lookout.sqlite");
+    let cfg = lookout_config::Config::parse(
+        "[store]\npath = \"lookout.sqlite\"\n",
+        &dir.path().join("lookout.toml"),
+        &|_| None,
+    )
+    .unwrap();
+    let store = Arc::new(lookout_store::open(&cfg.store).unwrap());
+    let (holding, _redo) = HoldingStore::new(store.clone(), Health::default(), Arc::new(Metrics::new()));
+    let script = "import sqlite3, sys, time\n\
+                  c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n\
+                  c.execute('BEGIN EXCLUSIVE')\nprint('locked', flush=True)\ntime.sleep(2.5)\nc.execute('COMMIT')\n";
+    let mut locker = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (it is on every machine the tests run on)");
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(locker.stdout.take().unwrap()), &mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+
+    holding.record(result("a", 1)).await.unwrap();
+    assert!(holding.is_holding(), "the write took longer than SLOW_WRITE: held");
+    let (_stop, stop_rx) = watch::channel(false);
+    tokio::spawn(holding.clone().write_held(stop_rx));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(8);
+    while holding.is_holding() {
+        assert!(
+            holding.held().self_alert.is_none(),
+            "no alert while the store is only slow: {:?}",
+            holding.held().error
+        );
+        assert!(tokio::time::Instant::now() < deadline, "the late write landed and holding ended");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = locker.wait();
+    assert!(holding.held().self_alert.is_none());
+    assert_eq!(store.recent_results("a".into(), 5).await.unwrap().len(), 1, "written once");
+    assert!(store.messages(10).await.unwrap().is_empty(), "no message about the store");
+}

@@ -3,7 +3,9 @@
 
 use lookout_config::Config;
 use lookout_core::{EntryKind, Incident, TimelineEntry, Timestamp};
-use lookout_store::{Store, StoreError};
+use std::collections::HashMap;
+
+use lookout_store::{OutboxMessage, Store, StoreError};
 use serde::Serialize;
 
 use crate::impact::{self, Impact};
@@ -33,9 +35,19 @@ pub async fn load<S: Store>(
 /// The stored timeline plus one entry per notification of its alerts (delivered, or still trying), by time.
 pub async fn timeline<S: Store>(store: &S, incident: &Incident) -> Result<Vec<TimelineEntry>, StoreError> {
     let mut entries = store.timeline(incident.id.clone()).await?;
+    // Every alert's messages in one read (an incident of a storm has thousands of alerts).
+    let targets: HashMap<&str, &str> =
+        incident.alerts.iter().map(|a| (a.alert_id.as_str(), a.target.as_str())).collect();
+    let mut by_alert: HashMap<&str, Vec<OutboxMessage>> = HashMap::new();
+    let messages = store.incident_messages(incident.id.clone()).await?;
+    for m in messages {
+        if let Some(alert) = lookout_core::key::alert_of(&m.key).and_then(|a| targets.get_key_value(a)).map(|(k, _)| *k)
+        {
+            by_alert.entry(alert).or_default().push(m);
+        }
+    }
     for alert in &incident.alerts {
-        let messages = store.alert_messages(alert.alert_id.clone()).await?;
-        for m in messages {
+        for m in by_alert.remove(alert.alert_id.as_str()).unwrap_or_default() {
             let kind = lookout_core::key::describe(&m.key);
             let (at, text) = match (m.delivered_at, m.abandoned_at.or(m.suppressed_at)) {
                 (None, Some(at)) if m.suppressed_at.is_some() => (

@@ -18,6 +18,17 @@ use crate::activity::{Activity, ActivitySender};
 use crate::incidents::ConflictRetry;
 use crate::metrics::Metrics;
 
+/// Events recorded in one transaction at most: a storm of thousands of alerts is written in a few commits, and
+/// no batch holds the loop for long.
+const BATCH: usize = 1000;
+
+/// One event's record before its incident changes and messages are added.
+pub(super) struct Item {
+    pub(super) base: Record,
+    pub(super) transitions: Vec<Transition>,
+    pub(super) last: Option<LastResult>,
+}
+
 pub(super) struct Pipeline<S: Store> {
     pub(super) engine: Engine,
     pub(super) diagnose: HashMap<String, DiagnoseSpec>,
@@ -32,6 +43,10 @@ pub(super) struct Pipeline<S: Store> {
     /// Each target's and log source's group and alert labels, for its messages.
     pub(super) meta: HashMap<String, (String, AlertMeta)>,
     pub(super) routes: Vec<Route>,
+    /// Each group's wait for routes that set no `group_wait` ([`lookout_config::Config::default_group_waits`]).
+    pub(super) group_waits: HashMap<String, Duration>,
+    /// Targets whose per-target series `/metrics` leaves out (`metrics = false`).
+    pub(super) without_metrics: std::collections::HashSet<String>,
     /// Each target's parents (`depends_on`).
     pub(super) depends_on: HashMap<String, Vec<String>>,
     /// The reminders enqueued so far, so a tick writes only new ones.
@@ -54,15 +69,23 @@ impl<S: Store> Pipeline<S> {
         Ok(())
     }
 
-    /// Records `base` with the transitions, their incident changes and their messages in one transaction. When
-    /// an incident changed meanwhile (acknowledged or resolved from the CLI, or by another agent), reloads the
-    /// live incidents from the store and applies the transitions to them again.
+    /// Records `base` with the transitions, their incident changes and their messages in one transaction (see
+    /// [`Pipeline::record_batch`]).
     pub(super) async fn record_with_incidents(
         &mut self,
         base: Record,
         transitions: &[Transition],
         last: Option<LastResult>,
     ) -> Result<Vec<IncidentChange>, StoreError> {
+        let mut changes = self.record_batch(&[Item { base, transitions: transitions.to_vec(), last }]).await?;
+        Ok(changes.pop().unwrap_or_default())
+    }
+
+    /// Records each item — its base record with its transitions, their incident changes and their messages — all
+    /// in one transaction, and returns each item's incident changes. When an incident changed meanwhile
+    /// (acknowledged or resolved from the CLI, or by another agent), reloads the live incidents from the store and
+    /// applies the transitions again.
+    pub(super) async fn record_batch(&mut self, items: &[Item]) -> Result<Vec<Vec<IncidentChange>>, StoreError> {
         if self.book_stale {
             let (live, seqs) = self.store.live_incidents().await?;
             self.engine.incidents_mut().restore(live, seqs);
@@ -72,25 +95,31 @@ impl<S: Store> Pipeline<S> {
         let mut exists: HashMap<String, bool> = HashMap::new();
         let mut retry = ConflictRetry::default();
         loop {
-            let mut changes = self.engine.track(transitions);
-            for path in lookout_engine::resolution::files_to_look_at(&changes) {
-                exists.entry(path).or_insert_with_key(|p| std::path::Path::new(p).exists());
+            let mut records = Vec::with_capacity(items.len());
+            let mut all_changes = Vec::with_capacity(items.len());
+            for item in items {
+                let mut changes = self.engine.track(&item.transitions);
+                for path in lookout_engine::resolution::files_to_look_at(&changes) {
+                    exists.entry(path).or_insert_with_key(|p| std::path::Path::new(p).exists());
+                }
+                lookout_engine::resolution::observe_resolutions(&mut changes, &exists);
+                let mut record = item.base.clone();
+                record.transitions = item.transitions.clone();
+                for t in &item.transitions {
+                    let incident = changes
+                        .iter()
+                        .find(|c| c.incident.alerts.iter().any(|a| Some(&a.alert_id) == t.alert_id.as_ref()))
+                        .map(|c| &c.incident);
+                    record.messages.extend(self.messages_for(t, item.last.clone(), incident));
+                }
+                for c in &changes {
+                    tracing::info!(incident = %c.incident.id, status = %c.incident.status, entries = c.entries.len(), "Incident updated.");
+                }
+                record.incidents = changes.clone();
+                records.push(record);
+                all_changes.push(changes);
             }
-            lookout_engine::resolution::observe_resolutions(&mut changes, &exists);
-            let mut record = base.clone();
-            record.transitions = transitions.to_vec();
-            for t in transitions {
-                let incident = changes
-                    .iter()
-                    .find(|c| c.incident.alerts.iter().any(|a| Some(&a.alert_id) == t.alert_id.as_ref()))
-                    .map(|c| &c.incident);
-                record.messages.extend(self.messages_for(t, last.clone(), incident));
-            }
-            for c in &changes {
-                tracing::info!(incident = %c.incident.id, status = %c.incident.status, entries = c.entries.len(), "Incident updated.");
-            }
-            record.incidents = changes.clone();
-            let Err(e) = self.store.record(record).await else { return Ok(changes) };
+            let Err(e) = self.store.record_all(records).await else { return Ok(all_changes) };
             // The book took changes the store did not: it goes back to the store's copy before anything is
             // computed from it again (here, or on the caller's retry).
             match self.store.live_incidents().await {
@@ -144,10 +173,36 @@ impl<S: Store> Pipeline<S> {
                     return;
                 }
             };
+            // Whatever else has arrived goes along: one transaction for all of it.
+            let mut events = vec![event];
+            while events.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(e) => events.push(e),
+                    Err(_) => break,
+                }
+            }
+            if !self.handle(events, stop_by, &mut shutdown).await {
+                return;
+            }
+        }
+    }
+
+    /// Runs events through the engine, records what they caused in one transaction (retrying while the store
+    /// refuses; nothing may be lost) and announces it. False when a stop cut the retries short.
+    async fn handle(
+        &mut self,
+        events: Vec<Event>,
+        stop_by: Option<tokio::time::Instant>,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let mut items = Vec::with_capacity(events.len());
+        let mut handled = Vec::with_capacity(events.len());
+        for event in events {
             let Some(mut outcome) = self.engine.observe(&event) else {
                 continue;
             };
             match &event {
+                Event::Probe(obs) if self.without_metrics.contains(&obs.target) => {}
                 Event::Probe(obs) => self.metrics.observe_probe(obs, outcome.verdict.ok),
                 Event::Log(batch) => self.metrics.observe_log(batch),
             }
@@ -158,36 +213,44 @@ impl<S: Store> Pipeline<S> {
             if stop_by.is_none() {
                 self.attach_diagnosis(&mut outcome.transitions).await;
             }
-            let (record, last) = match &event {
+            let (base, last) = match &event {
                 Event::Probe(obs) => record_for(obs, &outcome),
                 Event::Log(batch) => record_for_log(batch, &outcome),
             };
             for t in &outcome.transitions {
                 log_transition(t);
             }
-            let has_messages = outcome.transitions.iter().any(Transition::notifies);
-            // A store that cannot write holds the record in memory (`holding`), so only incident conflicts that
-            // kept recurring come back here; nothing may be lost: retry them (events queue up meanwhile).
-            let mut delay = Duration::from_millis(100);
-            let changes = loop {
-                match self.record_with_incidents(record.clone(), &outcome.transitions, Some(last.clone())).await {
-                    Ok(changes) => break changes,
-                    Err(e) => tracing::error!(error = %e, target = %event.target(), "Cannot record; retrying."),
-                }
-                if stop_by.is_some_and(|t| tokio::time::Instant::now() + delay > t) {
-                    return;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.changed(), if stop_by.is_none() => return,
-                }
-                delay = (delay * 2).min(Duration::from_secs(10));
-            };
-            if has_messages {
-                self.waker.wake();
-            }
-            self.publish(&event, &outcome, &changes);
+            items.push(Item { base, transitions: outcome.transitions.clone(), last: Some(last) });
+            handled.push((event, outcome));
         }
+        if items.is_empty() {
+            return true;
+        }
+        let has_messages = items.iter().flat_map(|i| &i.transitions).any(Transition::notifies);
+        // A store that cannot write holds the records in memory (`holding`), so only incident conflicts that
+        // kept recurring come back here; nothing may be lost: retry them (events queue up meanwhile).
+        let mut delay = Duration::from_millis(100);
+        let changes = loop {
+            match self.record_batch(&items).await {
+                Ok(changes) => break changes,
+                Err(e) => tracing::error!(error = %e, events = items.len(), "Cannot record; retrying."),
+            }
+            if stop_by.is_some_and(|t| tokio::time::Instant::now() + delay > t) {
+                return false;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed(), if stop_by.is_none() => return false,
+            }
+            delay = (delay * 2).min(Duration::from_secs(10));
+        };
+        if has_messages {
+            self.waker.wake();
+        }
+        for ((event, outcome), changes) in handled.iter().zip(&changes) {
+            self.publish(event, outcome, changes);
+        }
+        true
     }
 
     /// A record held while the store could not be written met a newer incident change when it was written at

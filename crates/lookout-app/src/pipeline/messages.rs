@@ -30,7 +30,8 @@ impl<S: Store> Pipeline<S> {
         Notification::from_transition(t, last, meta)
     }
 
-    /// One outbox message per channel the routes send it to, waiting its route's group_wait.
+    /// One outbox message per channel the routes send it to, waiting its route's group_wait (or else its group's
+    /// default).
     fn enqueue(&self, n: &Notification) -> Vec<NewMessage> {
         let Some(payload) = payload(n) else { return Vec::new() };
         lookout_notify::destinations(n, &self.routes, &self.channel_names)
@@ -40,7 +41,7 @@ impl<S: Store> Pipeline<S> {
                 key: n.idempotency_key.clone(),
                 payload: payload.clone(),
                 group_key: n.group.clone(),
-                wait: d.group_wait,
+                wait: d.group_wait.unwrap_or_else(|| self.group_waits.get(&n.group).copied().unwrap_or_default()),
                 sent: None,
             })
             .collect()

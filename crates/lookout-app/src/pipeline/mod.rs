@@ -37,6 +37,10 @@ use consume::Pipeline;
 /// How long, beyond the longest target timeout, a stop waits for the results of probes in flight.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// Events waiting for the pipeline at most; a source that gets ahead waits (its next probe starts late, which
+/// the start-delay metric shows) rather than growing memory.
+const EVENT_QUEUE: usize = 1024;
+
 /// Why `lookout run` could not start.
 #[derive(Debug, thiserror::Error)]
 #[error("{what}: {source}")]
@@ -154,6 +158,8 @@ impl<S: Store> Monitor<S> {
                 .chain(config.logs.iter().map(|l| (l.name.clone(), (l.group.clone(), l.alert.clone()))))
                 .collect(),
             routes: config.routes.clone(),
+            group_waits: config.default_group_waits(),
+            without_metrics: config.targets.iter().filter(|t| !t.metrics).map(|t| t.name.clone()).collect(),
             depends_on: config.targets.iter().map(|t| (t.name.clone(), t.depends_on.clone())).collect(),
             reminders: Reminders::default(),
             metrics,
@@ -164,19 +170,30 @@ impl<S: Store> Monitor<S> {
 
     /// Runs probes, log sources, the pipeline, the outbox and pruning until `shutdown` turns true.
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
-        let Monitor { config, store, holding, redo, pipeline, outbox } = self;
-        let mut tasks = JoinSet::new();
-        tasks.spawn(outbox.run(shutdown.clone()));
-        tasks.spawn(holding.write_held(shutdown.clone()));
-        tasks.spawn(loops::prune(store.clone(), config.store.retention, shutdown.clone()));
-        let (tx, rx) = mpsc::channel::<Event>(1024);
-        for target in config.targets.iter().cloned() {
-            tasks.spawn(loops::probe(target, tx.clone(), shutdown.clone()));
+        let mut sources = JoinSet::new();
+        let (tx, rx) = mpsc::channel::<Event>(EVENT_QUEUE);
+        for target in self.config.targets.iter().cloned() {
+            sources.spawn(loops::probe(target, tx.clone(), shutdown.clone(), self.pipeline.metrics.clone()));
         }
-        for source in config.logs.iter().cloned() {
-            tasks.spawn(crate::log_source::run(source, store.clone(), tx.clone(), shutdown.clone()));
+        for source in self.config.logs.iter().cloned() {
+            sources.spawn(crate::log_source::run(source, self.store.clone(), tx.clone(), shutdown.clone()));
         }
         drop(tx);
+        self.run_with(rx, sources, shutdown).await;
+    }
+
+    /// Runs the pipeline, the outbox and pruning over the events the caller sends instead of the configured
+    /// probes and log sources, until `shutdown` turns true: how a benchmark puts a storm through the real
+    /// pipeline and store without a network.
+    pub async fn run_on(self, events: mpsc::Receiver<Event>, shutdown: watch::Receiver<bool>) {
+        self.run_with(events, JoinSet::new(), shutdown).await;
+    }
+
+    async fn run_with(self, rx: mpsc::Receiver<Event>, mut tasks: JoinSet<()>, shutdown: watch::Receiver<bool>) {
+        let Monitor { config, store, holding, redo, pipeline, outbox } = self;
+        tasks.spawn(outbox.run(shutdown.clone()));
+        tasks.spawn(holding.write_held(shutdown.clone()));
+        tasks.spawn(loops::prune(store.clone(), config.store.retention, config.store.raw_retention, shutdown.clone()));
         // Probes in flight at a stop end within their timeout; their results get that long and 5 s more.
         let drain = config.targets.iter().map(|t| t.timeout).max().unwrap_or_default() + STOP_GRACE;
         pipeline.consume(rx, redo, shutdown, drain).await;

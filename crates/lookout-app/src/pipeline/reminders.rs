@@ -29,8 +29,7 @@ impl<S: Store> Pipeline<S> {
                 consecutive: state.consecutive_failures,
                 diagnosis: None,
             };
-            let incident =
-                self.engine.incidents().live().iter().find(|i| i.alerts.iter().any(|a| &a.alert_id == alert_id));
+            let incident = self.engine.incidents().of_alert(alert_id);
             let Some(base) = self.notification(&t, None, incident) else { continue };
             let parents = self.depends_on.get(target.as_str()).map(Vec::as_slice).unwrap_or_default();
             let parents_up = self.engine.parents_up(parents);

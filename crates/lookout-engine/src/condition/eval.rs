@@ -231,6 +231,12 @@ fn placeholder_value(p: &Placeholder, subject: Subject<'_>, json: &mut JsonCache
             Some(t) => Value::Num((t.as_millis() - obs.at.as_millis()) as f64),
             None => Value::Missing("no certificate"),
         },
+        Placeholder::DnsRcode => {
+            obs.dns_rcode.map_or(Value::Missing("no DNS response"), |r| Value::Str(lookout_core::dns_rcode_name(r)))
+        }
+        Placeholder::Protocol => {
+            obs.protocol.map_or(Value::Missing("no HTTP response"), |p| Value::Str(p.as_str().to_string()))
+        }
         Placeholder::Header(name) => {
             obs.header(name).map_or(Value::Missing("no such header"), |v| Value::Str(v.to_string()))
         }

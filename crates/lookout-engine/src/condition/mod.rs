@@ -7,6 +7,7 @@
 //! [HEADER].Content-Type contains "json"   [CERTIFICATE_EXPIRATION] > 72h
 //! [BODY] matches "^ok$"                   [CONNECTED] == true
 //! [BODY] == pat(*ready*)                  has([BODY].errors) == false
+//! [DNS_RCODE] == NOERROR                  [PROTOCOL] == HTTP/2
 //! ```
 //!
 //! A condition is parsed once (at config load, where a parse error points at the offending text) and then
@@ -111,6 +112,10 @@ pub enum Placeholder {
     Connected,
     /// Time left until the certificate's `notAfter`, in milliseconds.
     CertificateExpiration,
+    /// A DNS probe's response code, e.g. `NOERROR` or `NXDOMAIN` (its answers are `[BODY]`, as in Gatus).
+    DnsRcode,
+    /// The HTTP version of the response: `HTTP/2` when ALPN chose h2, else `HTTP/1.1`.
+    Protocol,
     Header(String),
     /// Requests in the log window.
     Requests,

@@ -12,6 +12,8 @@ const PLACEHOLDERS: &[&str] = &[
     "[BODY]",
     "[CONNECTED]",
     "[CERTIFICATE_EXPIRATION]",
+    "[DNS_RCODE]",
+    "[PROTOCOL]",
     "[HEADER]",
     "[REQUESTS]",
     "[5XX]",
@@ -324,6 +326,10 @@ fn parse_literal(s: &str, at: usize) -> Result<Literal, ConditionError> {
     {
         return Ok(Literal::Number(n / 100.0));
     }
+    // An address is a word, not a malformed number: `[BODY] == 127.0.0.1` compares a DNS answer.
+    if s.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(Literal::Str(s.to_string()));
+    }
     if s.starts_with(|c: char| c.is_ascii_digit()) {
         return match parse_duration(s) {
             Ok(d) => Ok(Literal::Duration(d.as_secs_f64() * 1000.0)),
@@ -364,6 +370,8 @@ fn parse_placeholder(s: &str, at: usize) -> Result<Placeholder, ConditionError> 
         "[RESPONSE_TIME]" => simple(Placeholder::ResponseTime),
         "[CONNECTED]" => simple(Placeholder::Connected),
         "[CERTIFICATE_EXPIRATION]" => simple(Placeholder::CertificateExpiration),
+        "[DNS_RCODE]" => simple(Placeholder::DnsRcode),
+        "[PROTOCOL]" => simple(Placeholder::Protocol),
         "[BODY]" => parse_json_path(rest, rest_at).map(Placeholder::Body),
         "[REQUESTS]" => simple(Placeholder::Requests),
         "[5XX]" => simple(Placeholder::Errors5xx),

@@ -135,7 +135,7 @@ fn every_parse_error_says_what_to_do() {
     );
     assert_eq!(
         err("[STAUS] == 200"),
-        "unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED], [LATENCY_P50], [LATENCY_P95], [LATENCY_P99]"
+        "unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [DNS_RCODE], [PROTOCOL], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED], [LATENCY_P50], [LATENCY_P95], [LATENCY_P99]"
     );
     assert_eq!(err("== 200"), "nothing on the left of \"==\": put a placeholder such as [STATUS] there");
     assert_eq!(err("[STATUS] =="), "nothing on the right of \"==\": put the expected value there");
@@ -260,4 +260,33 @@ fn unknown_operators_are_parse_errors_not_always_failing_conditions() {
     assert!(check("[STATUS]==200", &o).0);
     assert!(check("[STATUS]>=200", &o).0);
     assert!(check("[STATUS] == any(200, 204)", &o).0);
+}
+
+#[test]
+fn dns_rcode_protocol_and_address_literals() {
+    let mut dns = Observation::new("t", ProbeKind::Dns, Timestamp(0));
+    dns.connected = true;
+    dns.dns_rcode = Some(0);
+    dns.body = "127.0.0.7".into();
+    assert!(check("[DNS_RCODE] == NOERROR", &dns).0);
+    assert_eq!(check("[DNS_RCODE] == NXDOMAIN", &dns), (false, "[DNS_RCODE] (NOERROR) == NXDOMAIN".into()));
+    assert!(check("[BODY] == 127.0.0.7", &dns).0, "an address literal is a word, not a bad number");
+    assert!(!check("[BODY] == 127.0.0.1", &dns).0);
+    assert!(check("[BODY] == \"127.0.0.7\"", &dns).0);
+    assert!(check("[BODY] contains ::1", &Observation { body: "::1".into(), ..dns.clone() }).0);
+
+    let silent = Observation::new("t", ProbeKind::Dns, Timestamp(0));
+    assert_eq!(check("[DNS_RCODE] == NOERROR", &silent), (false, "[DNS_RCODE] (<no DNS response>) == NOERROR".into()));
+
+    let mut h2 = Observation::new("t", ProbeKind::Http, Timestamp(0));
+    h2.protocol = Some(lookout_core::HttpVersion::Http2);
+    assert!(check("[PROTOCOL] == HTTP/2", &h2).0);
+    assert!(!check("[PROTOCOL] == HTTP/1.1", &h2).0);
+    let plain = Observation::new("t", ProbeKind::Http, Timestamp(0));
+    assert_eq!(check("[PROTOCOL] == HTTP/2", &plain), (false, "[PROTOCOL] (<no HTTP response>) == HTTP/2".into()));
+    assert_eq!(
+        err("[DNS_CODE] == NOERROR").split(';').next(),
+        Some("unknown placeholder [DNS_CODE] (did you mean [DNS_RCODE]?)")
+    );
+    assert!(err("[BODY] == 127.0.0.1.5").contains("neither a number nor a duration"));
 }

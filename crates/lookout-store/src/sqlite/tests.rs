@@ -79,3 +79,50 @@ async fn refuses_a_newer_schema_and_reports_bad_paths() {
     let e = SqliteStore::open(Path::new("/proc/nope/x.sqlite")).unwrap_err().to_string();
     assert!(e.starts_with("cannot open the store at /proc/nope/x.sqlite"), "{e}");
 }
+
+#[tokio::test]
+async fn incidents_stored_as_one_document_move_their_alerts_to_their_table() {
+    use crate::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    {
+        // A store as the build before migration 8 left it: alerts inside the incident's JSON.
+        let c = Connection::open(&path).unwrap();
+        for sql in &super::MIGRATIONS[..super::incidents::ALERTS_MIGRATION as usize - 1] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", super::incidents::ALERTS_MIGRATION - 1).unwrap();
+        let alert = |id: &str, target: &str| {
+            serde_json::json!({"alert_id": id, "target": target, "failing_since": 1, "fired_at": 2,
+                               "resolved_at": null, "reasons": ["[STATUS] (500) == 200"]})
+        };
+        let detail = serde_json::json!({
+            "id": "2026-11-25-shop-1", "group": "shop", "day": "2026-11-25", "seq": 1, "status": "open",
+            "opened_at": 2, "first_failure_at": 1, "resolved_at": null, "resolved_by": null, "ack": null,
+            "alerts": [alert("web@2", "web"), alert("api@3", "api")], "revision": 2
+        });
+        c.execute(
+            "INSERT INTO incidents (id, grp, day, seq, status, live, opened_at, revision, detail)
+             VALUES ('2026-11-25-shop-1', 'shop', '2026-11-25', 1, 'open', 1, 2, 2, ?1)",
+            [detail.to_string()],
+        )
+        .unwrap();
+        for key in ["lookout/web@2/firing", "lookout/api@3/firing/1", "lookout/group/shop/00000000000000ff"] {
+            c.execute(
+                "INSERT INTO outbox (channel, key, payload, created_at, next_attempt_at) VALUES ('ops', ?1, '{}', 1, 1)",
+                [key],
+            )
+            .unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let incident = store.incident("2026-11-25-shop-1".into()).await.unwrap().unwrap();
+    let targets: Vec<&str> = incident.alerts.iter().map(|a| a.target.as_str()).collect();
+    assert_eq!(targets, ["web", "api"], "every alert, in its order");
+    let keys: Vec<String> =
+        store.incident_messages(incident.id.clone()).await.unwrap().into_iter().map(|m| m.key).collect();
+    assert_eq!(keys, ["lookout/web@2/firing", "lookout/api@3/firing/1"]);
+    let c = Connection::open(&path).unwrap();
+    let detail: String = c.query_row("SELECT detail FROM incidents", [], |r| r.get(0)).unwrap();
+    assert!(detail.contains("\"alerts\":[]"), "the document keeps no alerts: {detail}");
+}

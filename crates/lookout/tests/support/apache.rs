@@ -91,20 +91,7 @@ MaxSpareServers 3
             php = php.display(),
         );
         std::fs::write(root.join("apache2.conf"), conf).unwrap();
-        let out = Command::new(&apache2)
-            .arg("-d")
-            .arg(&root)
-            .arg("-f")
-            .arg(root.join("apache2.conf"))
-            .args(["-k", "start"])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "apache2 failed to start: {}", String::from_utf8_lossy(&out.stderr));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "apache2 did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        start_private(&apache2, &root, &[port]);
         Some(Apache {
             access_log: root.join("logs/access.log"),
             error_log: root.join("logs/error.log"),
@@ -141,14 +128,44 @@ MaxSpareServers 3
 
 impl Drop for Apache {
     fn drop(&mut self) {
-        let _ = Command::new("apache2")
-            .arg("-d")
-            .arg(&self.root)
-            .arg("-f")
-            .arg(self.root.join("apache2.conf"))
-            .args(["-k", "stop"])
-            .output();
+        stop_private(&self.root);
     }
+}
+
+/// Starts a private Apache from `root/apache2.conf` (server root `root`, logs in `root/logs`) and waits until it
+/// listens on every port.
+pub fn start_private(apache2: &Path, root: &Path, ports: &[u16]) {
+    let out = Command::new(apache2)
+        .arg("-d")
+        .arg(root)
+        .arg("-f")
+        .arg(root.join("apache2.conf"))
+        .args(["-k", "start"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "apache2 failed to start: {}", String::from_utf8_lossy(&out.stderr));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for &port in ports {
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "apache2 did not listen on {port}: {}",
+                std::fs::read_to_string(root.join("logs/error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Stops a private Apache started with [`start_private`].
+pub fn stop_private(root: &Path) {
+    let _ = Command::new("apache2")
+        .arg("-d")
+        .arg(root)
+        .arg("-f")
+        .arg(root.join("apache2.conf"))
+        .args(["-k", "stop"])
+        .output();
 }
 
 fn which(name: &str) -> Result<PathBuf, ()> {

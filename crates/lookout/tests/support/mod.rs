@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use lookout::http_server::{ServerRequest, respond, serve};
+use lookout::http_server::{ServerRequest, respond, serve, serve_up_to};
 use tokio::net::TcpListener;
 
 pub mod apache;
@@ -207,7 +207,8 @@ impl Receiver {
         let fail_next: Arc<Mutex<u32>> = Arc::default();
         let delay: Arc<Mutex<Duration>> = Arc::default();
         let (g, p, f, d) = (got.clone(), problems.clone(), fail_next.clone(), delay.clone());
-        let task = tokio::spawn(serve(listener, move |req: ServerRequest| {
+        // A storm of 5,000 alerts is one message of several megabytes.
+        let task = tokio::spawn(serve_up_to(listener, 64 << 20, move |req: ServerRequest| {
             let (g, p, f, d) = (g.clone(), p.clone(), f.clone(), d.clone());
             async move {
                 let key = req.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
@@ -395,6 +396,27 @@ pub fn spawn_run(config: &Path) -> std::process::Child {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap()
+}
+
+/// Parses one `[[target]]` body and probes it once.
+pub async fn probe_once(target_toml: &str) -> (lookout_core::Observation, lookout_engine::Verdict) {
+    let text = format!("[[target]]\nname = \"t\"\n{target_toml}\n");
+    let config = lookout_config::Config::parse(&text, Path::new("test.toml"), &|_| None).unwrap();
+    let t = &config.targets[0];
+    let obs = lookout_probe::probe(t).await;
+    let verdict = lookout_engine::judge(&t.conditions, &obs);
+    (obs, verdict)
+}
+
+/// A `lookout run` process killed when dropped, so a failing test leaves none behind (one with thousands of
+/// targets left running would load the machine for every later test).
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Polls `f` until it is true; fails the test after `timeout`, naming `what`.
