@@ -64,14 +64,10 @@ fn transition(kind: TransitionKind, at: i64) -> Transition {
     }
 }
 
-#[tokio::test]
-async fn impact_numbers_match_a_generated_log_with_known_answers() {
-    let dir = tempfile::tempdir().unwrap();
-    write_logs(dir.path());
-    let cfg = config(dir.path(), "address");
-    let store = lookout_store::open(&cfg.store).unwrap();
-    // Probe results every 10 s, failing from 14:01:40 to 14:05:00.
-    for rel in (0..=360).step_by(10) {
+/// Writes a result of target `site` at each second given, failing from 14:01:40 to 14:05:00 (with the failed
+/// condition when `reasons`).
+async fn write_results(store: &impl Store, at: impl Iterator<Item = i64>, reasons: bool) {
+    for rel in at {
         let ok = !(100..=300).contains(&rel);
         let row = ResultRow {
             target: "site".into(),
@@ -80,12 +76,22 @@ async fn impact_numbers_match_a_generated_log_with_known_answers() {
             status: Some(if ok { 200 } else { 500 }),
             latency_ms: 1.0,
             error: None,
-            failed_conditions: vec![],
+            failed_conditions: if ok || !reasons { vec![] } else { vec!["[STATUS] (500) == 200".into()] },
             timings: Default::default(),
             body_excerpt: None,
         };
         store.record(Record { result: Some(row), ..Record::default() }).await.unwrap();
     }
+}
+
+#[tokio::test]
+async fn impact_numbers_match_a_generated_log_with_known_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    write_logs(dir.path());
+    let cfg = config(dir.path(), "address");
+    let store = lookout_store::open(&cfg.store).unwrap();
+    // Probe results every 10 s, failing from 14:01:40 to 14:05:00.
+    write_results(&store, (0..=360).step_by(10), false).await;
     // The incident: first failure 14:01:35, alert 14:01:45, resolved 14:05:10.
     let mut book = IncidentBook::default();
     book.on_transition("shop", &transition(TransitionKind::Firing, 105)).unwrap();
@@ -159,21 +165,7 @@ async fn an_incident_from_three_days_ago_has_the_same_impact_after_the_roll_up()
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "address");
     let store = lookout_store::open(&cfg.store).unwrap();
-    for rel in (-3600..=3600).step_by(10) {
-        let ok = !(100..=300).contains(&rel);
-        let row = ResultRow {
-            target: "site".into(),
-            at: ts(rel),
-            ok,
-            status: Some(if ok { 200 } else { 500 }),
-            latency_ms: 1.0,
-            error: None,
-            failed_conditions: if ok { vec![] } else { vec!["[STATUS] (500) == 200".into()] },
-            timings: Default::default(),
-            body_excerpt: None,
-        };
-        store.record(Record { result: Some(row), ..Record::default() }).await.unwrap();
-    }
+    write_results(&store, (-3600..=3600).step_by(10), true).await;
     let mut book = IncidentBook::default();
     book.on_transition("shop", &transition(TransitionKind::Firing, 105)).unwrap();
     let incident = book.on_transition("shop", &transition(TransitionKind::Resolved, 310)).unwrap().incident;

@@ -303,11 +303,7 @@ impl ApacheTls {
         let (h2_port, h1_port) = (free_port().await, free_port().await);
         let user = if nix::unistd::geteuid().is_root() { "User www-data\nGroup www-data\n" } else { "" };
         let conf = format!(
-            r#"ServerRoot "{root}"
-ServerName 127.0.0.1
-PidFile {root}/run/apache2.pid
-DefaultRuntimeDir {root}/run
-Mutex file:{root}/run default
+            r#"{prologue}
 LoadModule mpm_event_module {m}/mod_mpm_event.so
 LoadModule authz_core_module {m}/mod_authz_core.so
 LoadModule mime_module {m}/mod_mime.so
@@ -341,6 +337,7 @@ Listen 127.0.0.1:{h1_port} https
 "#,
             root = root.display(),
             m = modules.display(),
+            prologue = crate::support::apache::prologue(&root),
         );
         std::fs::write(root.join("apache2.conf"), conf).unwrap();
         crate::support::apache::start_private(&apache2, &root, &[h2_port, h1_port]);

@@ -59,11 +59,7 @@ impl Apache {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let user = if nix::unistd::geteuid().is_root() { "User www-data\nGroup www-data\n" } else { "" };
         let conf = format!(
-            r#"ServerRoot "{root}"
-ServerName 127.0.0.1
-PidFile {root}/run/apache2.pid
-DefaultRuntimeDir {root}/run
-Mutex file:{root}/run default
+            r#"{prologue}
 Listen 127.0.0.1:{port}
 LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
@@ -89,6 +85,7 @@ MaxSpareServers 3
 "#,
             root = root.display(),
             php = php.display(),
+            prologue = prologue(&root),
         );
         std::fs::write(root.join("apache2.conf"), conf).unwrap();
         start_private(&apache2, &root, &[port]);
@@ -130,6 +127,15 @@ impl Drop for Apache {
     fn drop(&mut self) {
         stop_private(&self.root);
     }
+}
+
+/// The first lines of a private Apache's configuration: its server root, pid file and locks all in `root`.
+pub fn prologue(root: &Path) -> String {
+    let root = root.display();
+    format!(
+        "ServerRoot \"{root}\"\nServerName 127.0.0.1\nPidFile {root}/run/apache2.pid\nDefaultRuntimeDir {root}/run\n\
+         Mutex file:{root}/run default"
+    )
 }
 
 /// Starts a private Apache from `root/apache2.conf` (server root `root`, logs in `root/logs`) and waits until it
