@@ -7,7 +7,7 @@
 //! Also here: a source that cannot read its files for longer than its window (at least [`MIN_BLIND`]) fails with
 //! that reason instead of judging a window that only looks quiet because nothing is read.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use hdrhistogram::Histogram;
@@ -71,7 +71,12 @@ pub struct WindowChange {
 /// A log source's recent traffic in one-second buckets, by the engine's clock.
 #[derive(Default)]
 pub(crate) struct LogWindow {
-    seconds: VecDeque<(i64, u64, u64, Vec<u64>)>,
+    /// Per second: requests, 5xx, and the distinct clients that failed in it.
+    seconds: VecDeque<(i64, u64, u64, HashSet<u64>)>,
+    /// Each failing client of the window, with the number of its seconds it failed in: kept as seconds come and
+    /// go, so a batch costs its own clients, not a recount of the whole window (a busy log sends ten batches a
+    /// second into a window of minutes).
+    clients: HashMap<u64, u32>,
     errors: VecDeque<(i64, String)>,
     /// Request durations (µs) per second, for percentiles.
     durations: VecDeque<(i64, Histogram<u64>)>,
@@ -114,12 +119,18 @@ impl LogWindow {
     fn add(&mut self, e: &WindowEntry) {
         let now_sec = e.sec;
         match self.seconds.back_mut() {
-            Some((sec, requests, e5xx, clients)) if *sec == now_sec => {
+            Some((sec, requests, e5xx, _)) if *sec == now_sec => {
                 *requests += e.requests;
                 *e5xx += e.status_5xx;
-                clients.extend_from_slice(&e.failing_clients);
             }
-            _ => self.seconds.push_back((now_sec, e.requests, e.status_5xx, e.failing_clients.clone())),
+            _ => self.seconds.push_back((now_sec, e.requests, e.status_5xx, HashSet::new())),
+        }
+        if let Some((.., second)) = self.seconds.back_mut() {
+            for &c in &e.failing_clients {
+                if second.insert(c) {
+                    *self.clients.entry(c).or_default() += 1;
+                }
+            }
         }
         for line in &e.error_lines {
             self.errors.push_back((now_sec, line.clone()));
@@ -144,7 +155,15 @@ impl LogWindow {
     fn view(&mut self, rules: &LogRules, now_sec: i64) -> LogView {
         let oldest = now_sec - window_secs(rules);
         while self.seconds.front().is_some_and(|(sec, ..)| *sec <= oldest) {
-            self.seconds.pop_front();
+            let Some((.., gone)) = self.seconds.pop_front() else { break };
+            for c in gone {
+                if let std::collections::hash_map::Entry::Occupied(mut n) = self.clients.entry(c) {
+                    *n.get_mut() -= 1;
+                    if *n.get() == 0 {
+                        n.remove();
+                    }
+                }
+            }
         }
         while self.errors.front().is_some_and(|(sec, _)| *sec <= oldest) {
             self.errors.pop_front();
@@ -160,13 +179,12 @@ impl LogWindow {
             .flatten()
             .filter(|h| !h.is_empty())
             .map(|h| [0.50, 0.95, 0.99].map(|q| h.value_at_quantile(q) as f64 / 1000.0));
-        let clients: HashSet<u64> = self.seconds.iter().flat_map(|(.., c)| c.iter().copied()).collect();
         LogView {
             requests: self.seconds.iter().map(|(_, r, ..)| r).sum(),
             errors_5xx: self.seconds.iter().map(|(_, _, e, _)| e).sum(),
             min_requests: rules.min_requests,
             error_log: self.errors.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>().join("\n"),
-            clients_affected: clients.len() as u64,
+            clients_affected: self.clients.len() as u64,
             latency_ms,
         }
     }

@@ -170,3 +170,30 @@ fn restored_entries_older_than_the_window_are_dropped_and_error_lines_come_back(
     assert!(out.verdict.failed_conditions[0].starts_with("[ERROR_LOG] (PHP Fatal error: boom)"), "{:?}", out.verdict);
     e.restore_log_window("nobody", vec![WindowEntry::default()]);
 }
+
+/// The distinct failing clients of the window: a client failing in several batches and seconds counts once, and
+/// leaves the count only when its last failing second slides out.
+#[test]
+fn clients_affected_counts_each_client_once_while_any_of_its_seconds_is_in_the_window() {
+    let rules = LogRules { fire_when: Vec::new(), window: Duration::from_secs(10), min_requests: 1 };
+    let mut window = LogWindow::default();
+    let at = |sec: i64| Timestamp(1_795_615_200_000 + sec * 1000);
+    let failing = |clients: &[u64]| LogBatch {
+        target: "apache".into(),
+        requests: clients.len() as u64,
+        status_5xx: clients.len() as u64,
+        failing_clients: clients.to_vec(),
+        ..LogBatch::default()
+    };
+    let seen = |window: &mut LogWindow, sec: i64, clients: &[u64]| {
+        let now_sec = at(sec).as_millis().div_euclid(1000);
+        window.add(&WindowEntry::of(&failing(clients), now_sec));
+        window.view(&rules, now_sec).clients_affected
+    };
+    assert_eq!(seen(&mut window, 0, &[1, 2, 2]), 2, "a client twice in one batch counts once");
+    assert_eq!(seen(&mut window, 0, &[2, 3]), 3, "and twice in one second");
+    assert_eq!(seen(&mut window, 5, &[1]), 3, "and in two seconds");
+    assert_eq!(seen(&mut window, 10, &[]), 1, "second 0 slid out: only 1, seen again at 5, is left");
+    assert_eq!(seen(&mut window, 15, &[4]), 1, "second 5 slid out too");
+    assert_eq!(seen(&mut window, 16, &[4, 5]), 2);
+}
