@@ -36,18 +36,14 @@ pub async fn load<S: Store>(
 pub async fn timeline<S: Store>(store: &S, incident: &Incident) -> Result<Vec<TimelineEntry>, StoreError> {
     let mut entries = store.timeline(incident.id.clone()).await?;
     // Every alert's messages in one read (an incident of a storm has thousands of alerts).
-    let targets: HashMap<&str, &str> =
-        incident.alerts.iter().map(|a| (a.alert_id.as_str(), a.target.as_str())).collect();
-    let mut by_alert: HashMap<&str, Vec<OutboxMessage>> = HashMap::new();
-    let messages = store.incident_messages(incident.id.clone()).await?;
-    for m in messages {
-        if let Some(alert) = lookout_core::key::alert_of(&m.key).and_then(|a| targets.get_key_value(a)).map(|(k, _)| *k)
-        {
-            by_alert.entry(alert).or_default().push(m);
+    let mut by_alert: HashMap<String, Vec<OutboxMessage>> = HashMap::new();
+    for m in store.incident_messages(incident.id.clone()).await? {
+        if let Some(alert) = lookout_core::key::alert_of(&m.key) {
+            by_alert.entry(alert.to_string()).or_default().push(m);
         }
     }
     for alert in &incident.alerts {
-        for m in by_alert.remove(alert.alert_id.as_str()).unwrap_or_default() {
+        for m in by_alert.remove(&alert.alert_id).unwrap_or_default() {
             let kind = lookout_core::key::describe(&m.key);
             let (at, text) = match (m.delivered_at, m.abandoned_at.or(m.suppressed_at)) {
                 (None, Some(at)) if m.suppressed_at.is_some() => (

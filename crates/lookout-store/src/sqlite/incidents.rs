@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use lookout_core::{Incident, IncidentAlert, IncidentChange, IncidentStatus};
 use rusqlite::{Connection, params};
 
+use super::record::exec;
 use super::{from_json, to_json};
 use crate::{Result, StoreError};
 
@@ -145,8 +146,4 @@ pub(super) fn migrate(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
         }
     }
     Ok(())
-}
-
-fn exec(tx: &rusqlite::Transaction<'_>, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
-    tx.prepare_cached(sql)?.execute(params)
 }

@@ -119,6 +119,10 @@ pub(super) fn write(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite
 
 /// Runs a statement through the connection's statement cache: a batch of thousands of records parses each
 /// statement once.
-fn exec(tx: &rusqlite::Transaction<'_>, sql: &str, params: impl rusqlite::Params) -> rusqlite::Result<usize> {
+pub(super) fn exec(
+    tx: &rusqlite::Transaction<'_>,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
     tx.prepare_cached(sql)?.execute(params)
 }
