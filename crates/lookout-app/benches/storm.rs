@@ -49,7 +49,7 @@ async fn start(
     targets: usize,
 ) -> (mpsc::Sender<Event>, broadcast::Receiver<Activity>, watch::Sender<bool>, tokio::task::JoinHandle<()>) {
     let cfg = config(dir, targets);
-    let store = Arc::new(lookout_store::open(&cfg.store).expect("open the store"));
+    let store = Arc::new(lookout_store::open(&cfg.store).await.expect("open the store"));
     let (activity, feed) = broadcast::channel(1 << 16);
     let monitor =
         Monitor::start(cfg, store, Arc::new(Metrics::new()), Health::default(), Some(activity)).await.expect("start");

@@ -11,6 +11,7 @@
 
 pub mod activity;
 pub mod check;
+pub mod cluster;
 pub mod health;
 pub mod holding;
 pub mod impact;

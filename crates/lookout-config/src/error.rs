@@ -13,6 +13,9 @@ pub enum ConfigError {
     /// The file is wrong at a place.
     #[error("{}", Located { path, line: *line, message })]
     At { path: PathBuf, line: usize, message: String },
+    /// An environment variable that overrides the file is wrong.
+    #[error("{message}")]
+    Env { message: String },
 }
 
 struct Located<'a> {
@@ -36,7 +39,7 @@ impl ConfigError {
     pub fn line(&self) -> Option<usize> {
         match self {
             ConfigError::At { line, .. } => Some(*line),
-            ConfigError::Io { .. } => None,
+            ConfigError::Io { .. } | ConfigError::Env { .. } => None,
         }
     }
 }

@@ -10,6 +10,7 @@
 //! `notify` the channels, `policy` routes, maintenance windows and dependencies, `store` and `web` their own
 //! sections, `raw` the file as serde reads it, and `load` reads a file and validates it as a whole.
 
+mod agent;
 mod alerting;
 mod dns;
 mod error;
@@ -23,13 +24,14 @@ mod target;
 mod url;
 mod web;
 
+pub use agent::{AgentConfig, DEFAULT_LOCATION};
 pub use alerting::{AlertMeta, SEVERITIES};
 pub use dns::{DnsCheck, RecordType};
 pub use error::ConfigError;
 pub use log_source::LogSource;
 pub use notify::{EmailConfig, Notify, NotifyKind, Secret, SmtpTls};
 pub use policy::{Maintenance, Route};
-pub use store::{HOURLY_RETENTION_MIN, StoreBackend, StoreConfig};
+pub use store::{HOURLY_RETENTION_MIN, StoreBackend, StoreConfig, redact_url};
 pub use target::{Check, DiagnoseSpec, HttpCheck, Target};
 pub use web::WebConfig;
 
@@ -52,6 +54,8 @@ pub struct Config {
     /// The file it was read from (or a display name for in-memory sources).
     pub source: PathBuf,
     pub store: StoreConfig,
+    /// Who this process is among the agents sharing the store.
+    pub agent: AgentConfig,
     pub web: WebConfig,
     pub targets: Vec<Target>,
     pub notify: Vec<Notify>,

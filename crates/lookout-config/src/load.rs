@@ -9,7 +9,7 @@ use crate::log_source::validate_log;
 use crate::raw::RawConfig;
 use crate::target::validate_target;
 use crate::web::web_config;
-use crate::{At, Config, EnvLookup, notify, policy, store};
+use crate::{At, Config, EnvLookup, agent, notify, policy, store};
 
 impl Config {
     /// Reads and validates a config file, resolving environment variables from the process.
@@ -51,6 +51,7 @@ fn validate(
     let base_dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
 
     let store = store::validate(raw.store.unwrap_or_default(), &base_dir, store_env, &at)?;
+    let agent = agent::validate(raw.agent.unwrap_or_default(), store_env, &at)?;
 
     let mut names = HashSet::new();
     let mut targets = Vec::new();
@@ -89,7 +90,7 @@ fn validate(
     policy::check_dependencies(&targets, &depends_spans, &logs, &at)?;
 
     let web = web_config(raw.web.unwrap_or_default(), env, &at)?;
-    Ok(Config { source: path.to_path_buf(), store, web, targets, notify, logs, routes, maintenance })
+    Ok(Config { source: path.to_path_buf(), store, agent, web, targets, notify, logs, routes, maintenance })
 }
 
 /// Names are identifiers in messages, keys and (later) URLs: restricted characters, unique per table kind.

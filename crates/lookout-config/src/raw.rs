@@ -10,6 +10,7 @@ use toml::Spanned;
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawConfig {
     pub store: Option<RawStore>,
+    pub agent: Option<RawAgent>,
     pub web: Option<RawWeb>,
     #[serde(default)]
     pub target: Vec<RawTarget>,
@@ -80,6 +81,13 @@ pub(crate) struct RawWeb {
     pub allowed_hosts: Option<Vec<toml::Spanned<String>>>,
     pub max_connections: Option<toml::Spanned<i64>>,
     pub target_metrics: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawAgent {
+    pub name: Option<Spanned<String>>,
+    pub location: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

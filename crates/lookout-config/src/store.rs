@@ -26,6 +26,9 @@ pub const HOURLY_RETENTION_MIN: Duration = Duration::from_secs(90 * 86400);
 pub enum StoreBackend {
     /// The embedded default: one SQLite database file (relative paths are relative to the config file).
     Sqlite { path: PathBuf },
+    /// A PostgreSQL server shared by several agents: a libpq-style URL (`postgresql://user@host:port/db?…`),
+    /// parsed in full by the store when it connects. It may carry a password: print it with `Display` only.
+    Postgres { url: String },
 }
 
 impl StoreConfig {
@@ -44,6 +47,7 @@ impl std::fmt::Display for StoreBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             StoreBackend::Sqlite { path } => write!(f, "sqlite:{}", path.display()),
+            StoreBackend::Postgres { url } => f.write_str(&redact_url(url)),
         }
     }
 }
@@ -136,9 +140,51 @@ fn from_url(url: &str, what: &str, resolve: &dyn Fn(PathBuf) -> PathBuf) -> Resu
             }
             Ok(StoreBackend::Sqlite { path: resolve(PathBuf::from(path)) })
         }
-        Some("postgres" | "postgresql") => Err(format!(
-            "{what} in [store] is a PostgreSQL URL, and this build of lookout stores only in SQLite; use path = \"lookout.sqlite\""
+        Some("postgres" | "postgresql") => {
+            let rest = url.split_once("://").map(|(_, r)| r);
+            if rest.is_none_or(|r| {
+                r.split(['/', '?'])
+                    .next()
+                    .is_none_or(|authority| authority.rsplit('@').next().is_none_or(str::is_empty))
+            }) {
+                return Err(format!(
+                    "{what} in [store] names no PostgreSQL server: write e.g. postgresql://lookout@db.example:5432/lookout (the password in PGPASSWORD or url_env)"
+                ));
+            }
+            Ok(StoreBackend::Postgres { url: url.to_string() })
+        }
+        _ => Err(format!(
+            "{what} in [store] is not a store URL: write sqlite:PATH (or path = \"lookout.sqlite\") or postgresql://USER@HOST/DB"
         )),
-        _ => Err(format!("{what} in [store] is not a store URL: write sqlite:PATH (or path = \"lookout.sqlite\")")),
     }
+}
+
+/// A store URL fit for logs: the password (in the authority or a `password=` option) replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(n) => rest.split_at(n),
+        None => (rest, ""),
+    };
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => format!("{user}@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let options: Vec<String> = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_string(),
+                })
+                .collect();
+            format!("{path}?{}", options.join("&"))
+        }
+        None => tail.to_string(),
+    };
+    if scheme.is_empty() { format!("{authority}{tail}") } else { format!("{scheme}://{authority}{tail}") }
 }

@@ -132,7 +132,7 @@ fn unknown_key_names_file_line_section_and_suggestion() {
     );
     assert_eq!(
         err("colour = 1\n"),
-        "lookout.toml:1: unknown key \"colour\" in the top level; known keys: store, web, target, notify, log, route, maintenance"
+        "lookout.toml:1: unknown key \"colour\" in the top level; known keys: store, agent, web, target, notify, log, route, maintenance"
     );
     // The name may come after the bad key; a nameless table is numbered.
     assert_eq!(
@@ -291,7 +291,7 @@ fn secret_url_from_env_is_used_but_never_echoed() {
     let e = Config::parse(
         "[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl_env = \"HOOK\"\n",
         Path::new("lookout.toml"),
-        &|_| Some("ftp://user:hunter2@host/".into()),
+        &|k| (k == "HOOK").then(|| "ftp://user:hunter2@host/".into()),
     )
     .unwrap_err()
     .to_string();
@@ -584,11 +584,12 @@ fn the_store_is_a_path_or_a_url_and_never_echoes_the_url() {
         err("[store]\n\nurl_env = \"UNSET\"\n"),
         "lookout.toml:3: environment variable \"UNSET\" named by url_env in [store] is not set; export the store's URL (e.g. sqlite:/var/lib/lookout/lookout.sqlite) before starting lookout"
     );
-    let pg = err("[store]\nurl = \"postgresql://lookout:hunter2@db/lookout\"\n");
-    assert_eq!(
-        pg,
-        "lookout.toml:2: url in [store] is a PostgreSQL URL, and this build of lookout stores only in SQLite; use path = \"lookout.sqlite\""
-    );
+    let pg_url = "postgresql://lookout:hunter2@db:5433/lookout?sslmode=require&password=hunter2";
+    let pg = backend(&format!("[store]\nurl = \"{pg_url}\"\n"));
+    assert_eq!(pg, StoreBackend::Postgres { url: pg_url.into() });
+    assert_eq!(pg.to_string(), "postgresql://lookout:***@db:5433/lookout?sslmode=require&password=***");
+    let pg = err("[store]\nurl = \"postgres://hunter2@/lookout\"\n");
+    assert!(pg.starts_with("lookout.toml:2: url in [store] names no PostgreSQL server"), "{pg}");
     let odd = err("[store]\nurl = \"mysql://root:hunter2@db/x\"\n");
     assert!(odd.starts_with("lookout.toml:2: url in [store] is not a store URL"), "{odd}");
     assert!(!odd.contains("hunter2") && !pg.contains("hunter2"));
@@ -721,4 +722,31 @@ fn per_target_metrics_can_be_left_out_one_by_one_or_for_all() {
     ))
     .unwrap();
     assert_eq!(all.targets.iter().map(|t| t.metrics).collect::<Vec<_>>(), [false, true], "a target's own word wins");
+}
+
+#[test]
+fn an_agent_is_named_by_the_file_or_the_environment_and_defaults_to_the_host() {
+    let agent = |text: &str, env: &dyn Fn(&str) -> Option<String>| {
+        Config::parse(text, Path::new("lookout.toml"), env).map(|c| c.agent)
+    };
+    let none = |_: &str| None;
+    let default = agent("", &none).unwrap();
+    assert_eq!(default.location, "local");
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    if crate::load::valid_name(host.trim()) {
+        assert_eq!(default.name, host.trim());
+    }
+    let file = "[agent]\nname = \"probe-1\"\nlocation = \"eu-west\"\n";
+    assert_eq!(agent(file, &none).unwrap(), AgentConfig { name: "probe-1".into(), location: "eu-west".into() });
+    let env = |k: &str| (k == "LOOKOUT_AGENT_LOCATION").then(|| "us-east".to_string());
+    assert_eq!(agent(file, &env).unwrap().location, "us-east", "the environment wins");
+    let bad = agent("\n[agent]\nlocation = \"eu west\"\n", &none).unwrap_err().to_string();
+    assert_eq!(
+        bad,
+        "lookout.toml:3: location in [agent] is \"eu west\": use letters, digits, '-', '_' or '.' (at most 64)"
+    );
+    let env = |k: &str| (k == "LOOKOUT_AGENT_NAME").then(|| "a/b".to_string());
+    let bad = agent("", &env).unwrap_err().to_string();
+    assert!(bad.starts_with("$LOOKOUT_AGENT_NAME is not a valid agent name"), "{bad}");
+    assert!(!bad.contains("a/b"), "an environment value is never echoed: {bad}");
 }

@@ -53,6 +53,19 @@ pub struct Outbox<S: OutboxStore> {
     observer: ResultObserver,
 }
 
+/// A handle on the same channels and wake-ups: a leader-only sender starts it again after each election won.
+impl<S: OutboxStore> Clone for Outbox<S> {
+    fn clone(&self) -> Self {
+        Outbox {
+            store: self.store.clone(),
+            channels: self.channels.clone(),
+            policy: self.policy.clone(),
+            wake_tx: self.wake_tx.clone(),
+            observer: self.observer.clone(),
+        }
+    }
+}
+
 impl<S: OutboxStore> Outbox<S> {
     pub fn new(store: Arc<S>, channels: Vec<(Arc<dyn Notifier>, Backoff)>, policy: Policy) -> Self {
         let (wake_tx, _) = watch::channel(0);

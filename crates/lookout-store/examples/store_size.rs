@@ -160,7 +160,7 @@ async fn main() {
         b
     };
 
-    let store = lookout_store::open(&lookout_config::StoreConfig::sqlite(path.clone())).expect("open the store");
+    let store = lookout_store::open(&lookout_config::StoreConfig::sqlite(path.clone())).await.expect("open the store");
     let mut rng = Rng(7);
     let clock = Instant::now();
     let mut batch = Vec::with_capacity(targets as usize);

@@ -57,6 +57,7 @@ macro_rules! suite {
                 a_message_sent_from_memory_is_recorded_with_its_fate,
                 reads_answer_the_same_across_the_roll_up,
                 each_form_of_result_is_kept_for_its_own_horizon,
+                agents_beat_and_one_of_them_leads,
             ]
             harness: [
                 survives_reopen_and_prunes,
@@ -653,4 +654,52 @@ pub(crate) async fn log_window_entries_are_kept_while_in_the_window<S: Store>(s:
     assert_eq!(s.log_window("web".into(), 0).await.unwrap(), ["c"]);
     assert_eq!(s.log_window("other".into(), 0).await.unwrap(), ["x"]);
     assert!(s.log_window("nobody".into(), 0).await.unwrap().is_empty());
+}
+
+fn agent(name: &str, location: &str) -> crate::AgentInfo {
+    crate::AgentInfo {
+        name: name.into(),
+        location: location.into(),
+        version: "0.1.0".into(),
+        config_hash: "abc".into(),
+        started_at: Timestamp(1_000),
+    }
+}
+
+/// Agents are listed after their first heartbeat; the leader lease goes to one holder at a time, is renewed by
+/// it, refused to others until it expires or is released, and then taken over.
+pub(crate) async fn agents_beat_and_one_of_them_leads<S: Store>(s: &S) {
+    use std::time::Duration;
+    assert!(s.agents().await.unwrap().is_empty());
+    s.heartbeat(agent("b", "eu")).await.unwrap();
+    s.heartbeat(agent("a", "local")).await.unwrap();
+    s.heartbeat(crate::AgentInfo { config_hash: "def".into(), ..agent("a", "local") }).await.unwrap();
+    let agents = s.agents().await.unwrap();
+    assert_eq!(agents.iter().map(|a| a.info.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(agents[0].info.config_hash, "def", "a heartbeat refreshes what the agent says");
+    let now = Timestamp::now().0;
+    assert!(agents.iter().all(|a| (a.last_seen.0 - now).abs() < 60_000 && !a.leader), "{agents:?}");
+
+    let lease = |holder: &str, ttl_ms: u64| {
+        s.acquire_lease(crate::LEADER_LEASE.into(), holder.into(), Duration::from_millis(ttl_ms))
+    };
+    let first = lease("a", 60_000).await.unwrap();
+    assert_eq!(first.holder, "a");
+    assert_eq!(lease("b", 60_000).await.unwrap(), first, "held: refused to another");
+    let renewed = lease("a", 120_000).await.unwrap();
+    assert_eq!(renewed.holder, "a");
+    assert!(renewed.expires_at.0 > first.expires_at.0, "renewed by its holder");
+    let leaders: Vec<_> = s.agents().await.unwrap().into_iter().filter(|a| a.leader).map(|a| a.info.name).collect();
+    assert_eq!(leaders, ["a"]);
+
+    s.release_lease(crate::LEADER_LEASE.into(), "b".into()).await.unwrap();
+    assert_eq!(lease("b", 60_000).await.unwrap().holder, "a", "only the holder releases");
+    s.release_lease(crate::LEADER_LEASE.into(), "a".into()).await.unwrap();
+    assert_eq!(lease("b", 1).await.unwrap().holder, "b", "released: the next one takes it");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(lease("a", 60_000).await.unwrap().holder, "a", "expired: taken over");
+    // Two agents racing for a free lease: exactly one wins.
+    s.release_lease(crate::LEADER_LEASE.into(), "a".into()).await.unwrap();
+    let (x, y) = tokio::join!(lease("a", 60_000), lease("b", 60_000));
+    assert_eq!(x.unwrap().holder, y.unwrap().holder);
 }

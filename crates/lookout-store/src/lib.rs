@@ -1,15 +1,22 @@
 //! Persistence behind one trait, [`Store`]: probe results, alert state, transitions, incidents and the
-//! notification outbox. [`open`] returns the backend `[store]` names; SQLite (WAL) is the embedded default, and
-//! every backend passes the same conformance suite.
+//! notification outbox. [`open`] returns the backend `[store]` names; SQLite (WAL) is the embedded default,
+//! PostgreSQL the store several agents share, and both pass the same conformance suite.
 //!
 //! The store records; it never decides. The invariant it upholds for the rest of the system: a transition,
 //! the alert state after it and the notifications it causes are written in one transaction ([`Store::record`]),
 //! so a crash can lose none of them without losing all of them.
 
+mod agents_sql;
+mod codec;
 #[cfg(test)]
 mod conformance;
+mod copy;
 mod open;
+mod postgres;
 mod sqlite;
+/// A real PostgreSQL server for tests (here, and in other crates' tests through the feature `testing`).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use std::future::Future;
 
@@ -17,12 +24,18 @@ use lookout_core::{AlertState, Incident, IncidentChange, LogCount, TimelineEntry
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+pub use copy::{CopyOptions, CopyReport, Progress as CopyProgress, TableCount, copy};
 pub use open::{AnyStore, open};
 
 #[derive(Debug, Error)]
 pub enum StoreError {
     #[error("cannot open the store at {path}: {message}; check the [store] path and its directory's permissions")]
     Open { path: String, message: String },
+    /// The shared store's server cannot be reached or refused us (`url` is printed without its password).
+    #[error(
+        "cannot use the PostgreSQL store at {url}: {message}; check [store] url, that the server runs and that it accepts this user"
+    )]
+    Connect { url: String, message: String },
     #[error("store {op} failed: {message}")]
     Query { op: &'static str, message: String },
     /// Someone else changed the incident since it was read: read it again and redo the change.
@@ -200,6 +213,40 @@ pub struct LogWindowWrite {
     pub keep_from: i64,
 }
 
+/// What an agent says about itself when it beats ([`Store::heartbeat`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AgentInfo {
+    pub name: String,
+    pub location: String,
+    /// Lookout's version.
+    pub version: String,
+    /// A digest of the targets (and what decides about them) it was configured with: agents that disagree show it.
+    pub config_hash: String,
+    pub started_at: Timestamp,
+}
+
+/// An agent as the store knows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AgentRow {
+    #[serde(flatten)]
+    pub info: AgentInfo,
+    /// Its last heartbeat, by the store's clock.
+    pub last_seen: Timestamp,
+    /// Whether it holds the leader lease now.
+    pub leader: bool,
+}
+
+/// Who holds a lease after an attempt to take it ([`Store::acquire_lease`]), until when (the store's clock).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lease {
+    pub holder: String,
+    pub expires_at: Timestamp,
+}
+
+/// The name of the lease whose holder leads: it alone runs the decisions that must be single (sending
+/// notifications, the roll-up).
+pub const LEADER_LEASE: &str = "leader";
+
 /// The part of [`Store`] the notification outbox needs: pending messages, marking what became of them, and what
 /// decides whether one is held back (silences, alert states).
 ///
@@ -260,6 +307,12 @@ pub trait OutboxStore: Send + Sync + 'static {
 /// What lookout persists. Implementations must make [`Store::record`] atomic. The outbox's queries and marks are
 /// in the supertrait [`OutboxStore`]; a backend implements both.
 pub trait Store: OutboxStore {
+    /// Whether several agents may share this store (PostgreSQL): then they elect a leader by lease. A store only
+    /// this machine writes (SQLite) is a cluster of one whose agent leads without asking it.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// Writes a result, alert state, transitions and outbox messages in one transaction.
     fn record(&self, record: Record) -> impl Future<Output = Result<()>> + Send {
         self.record_all(vec![record])
@@ -355,6 +408,26 @@ pub trait Store: OutboxStore {
         to: Timestamp,
         qs: Vec<f64>,
     ) -> impl Future<Output = Result<Vec<Option<f64>>>> + Send;
+
+    /// An agent is alive: its row is written (or refreshed) with `last_seen` = the store's clock now. The store's
+    /// clock, not the agent's, so that agents whose clocks disagree still judge each other fairly.
+    fn heartbeat(&self, agent: AgentInfo) -> impl Future<Output = Result<()>> + Send;
+
+    /// Every agent that ever beat, by name, with whether it leads now.
+    fn agents(&self) -> impl Future<Output = Result<Vec<AgentRow>>> + Send;
+
+    /// Takes the lease `name` for `holder` until the store's now + `ttl` if it is free, expired or already
+    /// `holder`'s (then it is renewed); one statement, so two agents trying at once cannot both get it. Returns
+    /// whoever holds it afterwards.
+    fn acquire_lease(
+        &self,
+        name: String,
+        holder: String,
+        ttl: std::time::Duration,
+    ) -> impl Future<Output = Result<Lease>> + Send;
+
+    /// Gives the lease up if `holder` has it (a clean stop hands leadership over at once, not after the ttl).
+    fn release_lease(&self, name: String, holder: String) -> impl Future<Output = Result<()>> + Send;
 
     /// A log source's per-minute counts for the minutes from `from` to `to`.
     fn log_counts_between(

@@ -12,6 +12,7 @@ use std::future::Future;
 use lookout_config::{StoreBackend, StoreConfig};
 use lookout_core::{AlertState, Incident, LogCount, TimelineEntry, Timestamp, Transition};
 
+use crate::postgres::PgStore;
 use crate::sqlite::SqliteStore;
 use crate::{NewSilence, OutboxMessage, OutboxStore, Record, Result, ResultRow, Silence, Store};
 
@@ -19,12 +20,15 @@ use crate::{NewSilence, OutboxMessage, OutboxStore, Record, Result, ResultRow, S
 #[derive(Clone, Debug)]
 pub enum AnyStore {
     Sqlite(SqliteStore),
+    Postgres(PgStore),
 }
 
-/// Opens (creating and migrating if needed) the store `[store]` names.
-pub fn open(config: &StoreConfig) -> Result<AnyStore> {
+/// Opens (creating and migrating if needed) the store `[store]` names. Async because PostgreSQL's is a
+/// connection to a server; SQLite's is a file opened at once.
+pub async fn open(config: &StoreConfig) -> Result<AnyStore> {
     match &config.backend {
         StoreBackend::Sqlite { path } => Ok(AnyStore::Sqlite(SqliteStore::open(path)?)),
+        StoreBackend::Postgres { url } => Ok(AnyStore::Postgres(PgStore::open(url).await?)),
     }
 }
 
@@ -32,6 +36,11 @@ impl AnyStore {
     /// A fresh, empty in-memory store (SQLite), for tests and one-shot work.
     pub fn in_memory() -> Result<AnyStore> {
         Ok(AnyStore::Sqlite(SqliteStore::in_memory()?))
+    }
+
+    /// The SQLite file at `path`, opened at once (no server to reach): for tests and tools that hold a path.
+    pub fn sqlite(path: &std::path::Path) -> Result<AnyStore> {
+        Ok(AnyStore::Sqlite(SqliteStore::open(path)?))
     }
 }
 
@@ -44,6 +53,7 @@ macro_rules! delegate {
                 async move {
                     match self {
                         AnyStore::Sqlite(s) => s.$name($($arg),*).await,
+                        AnyStore::Postgres(s) => s.$name($($arg),*).await,
                     }
                 }
             }
@@ -67,6 +77,10 @@ impl OutboxStore for AnyStore {
 }
 
 impl Store for AnyStore {
+    fn is_shared(&self) -> bool {
+        matches!(self, AnyStore::Postgres(_))
+    }
+
     delegate! {
         fn record_all(&self, records: Vec<Record>) -> ();
         fn add_silence(&self, silence: NewSilence) -> i64;
@@ -91,5 +105,9 @@ impl Store for AnyStore {
         fn log_counts_between(&self, source: String, from: Timestamp, to: Timestamp) -> Vec<LogCount>;
         fn result_buckets(&self, target: String, from: Timestamp, to: Timestamp, bucket_ms: i64) -> Vec<crate::ResultBucket>;
         fn latency_percentiles(&self, target: String, from: Timestamp, to: Timestamp, qs: Vec<f64>) -> Vec<Option<f64>>;
+        fn heartbeat(&self, agent: crate::AgentInfo) -> ();
+        fn agents(&self) -> Vec<crate::AgentRow>;
+        fn acquire_lease(&self, name: String, holder: String, ttl: std::time::Duration) -> crate::Lease;
+        fn release_lease(&self, name: String, holder: String) -> ();
     }
 }

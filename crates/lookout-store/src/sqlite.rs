@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_log_window.sql"),
     include_str!("../migrations/0007_compact_results.sql"),
     include_str!("../migrations/0008_incident_alerts.sql"),
+    include_str!("../migrations/0009_agents.sql"),
 ];
 
 #[derive(Clone)]
@@ -535,6 +536,23 @@ impl Store for SqliteStore {
         self.with("read latency percentiles", move |conn| results::percentiles(conn, &target, from.0, to.0, &qs)).await
     }
 
+    async fn heartbeat(&self, agent: crate::AgentInfo) -> Result<()> {
+        self.with("heartbeat", move |conn| agents::heartbeat(conn, &agent)).await
+    }
+
+    async fn agents(&self) -> Result<Vec<crate::AgentRow>> {
+        self.with("read agents", |conn| agents::agents(conn)).await
+    }
+
+    async fn acquire_lease(&self, name: String, holder: String, ttl: std::time::Duration) -> Result<crate::Lease> {
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        self.with("take lease", move |conn| agents::acquire(conn, &name, &holder, ttl_ms)).await
+    }
+
+    async fn release_lease(&self, name: String, holder: String) -> Result<()> {
+        self.with("release lease", move |conn| agents::release(conn, &name, &holder)).await
+    }
+
     async fn log_counts_between(&self, source: String, from: Timestamp, to: Timestamp) -> Result<Vec<LogCount>> {
         self.with("read log counts", move |conn| {
             let mut stmt = conn.prepare(
@@ -556,10 +574,12 @@ impl Store for SqliteStore {
     }
 }
 
+mod agents;
 mod blocks;
 mod incidents;
 mod record;
 mod results;
+mod rows;
 
 #[cfg(test)]
 mod tests;

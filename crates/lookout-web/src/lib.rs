@@ -137,6 +137,7 @@ pub fn router<S: Store>(state: WebState<S>) -> axum::Router {
         .route("/api/v1/incidents/{id}/ack", post(ack::<S>))
         .route("/api/v1/incidents/{id}/note", post(note::<S>))
         .route("/api/v1/incidents/{id}/resolve", post(resolve::<S>))
+        .route("/api/v1/agents", get(agents::<S>))
         .route("/api/v1/silences", get(silences::<S>).post(add_silence::<S>))
         .route("/api/v1/silences/{id}", axum::routing::delete(expire_silence::<S>))
         .route("/metrics", get(metrics::<S>))
@@ -355,6 +356,11 @@ async fn resolve<S: Store>(
 #[derive(Deserialize)]
 struct All {
     all: Option<bool>,
+}
+
+/// The agents sharing the store, with the leader marked (see `lookout_app::cluster`).
+async fn agents<S: Store>(State(state): State<WebState<S>>) -> ApiResult<SafeJson<Vec<lookout_store::AgentRow>>> {
+    Ok(SafeJson(state.store.agents().await?))
 }
 
 async fn silences<S: Store>(

@@ -142,7 +142,7 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
     ));
     // The record: the incident's postmortem draft, with the numbers lookout measured.
     let incident = {
-        let store = lookout_store::open(&store_config)?;
+        let store = lookout_store::open(&store_config).await?;
         lookout_store::Store::incidents(&store, 1).await?.into_iter().next().context("the demo recorded no incident")?
     };
     let draft = if opts.keep {

@@ -28,7 +28,7 @@ pub fn default_actor() -> String {
 
 pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) -> anyhow::Result<u8> {
     let config = Config::load_without_secrets(config)?;
-    let store = lookout_store::open(&config.store)?;
+    let store = lookout_store::open(&config.store).await?;
     let now = Timestamp::now();
     let result: Result<String, ChangeError> = match action {
         Action::List { json, limit } => {

@@ -2,6 +2,7 @@
 //! `lookout run` (`runtime`) and the demo. The domain lives in the library crates (`lookout-app` and below);
 //! `main.rs` only parses arguments and maps results to exit codes; integration tests reuse the pieces here.
 
+pub mod agents_cmd;
 pub mod check;
 pub mod demo;
 pub mod demo_site;
@@ -12,3 +13,4 @@ pub mod logs_cmd;
 pub mod postmortem_cmd;
 pub mod runtime;
 pub mod silence_cmd;
+pub mod store_cmd;

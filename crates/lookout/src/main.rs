@@ -155,6 +155,15 @@ enum Command {
         #[command(subcommand)]
         action: Option<IncidentsCommand>,
     },
+    /// The agents sharing the store: location, leader, last heartbeat, version and config hash.
+    Agents {
+        /// Config file (for the store).
+        #[arg(short, long, default_value = "lookout.toml", env = "LOOKOUT_CONFIG")]
+        config: PathBuf,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Silences: alerts matching every matcher (e.g. group=shop, severity!=info, target=~"web-.*") are recorded
     /// but not sent while a silence is in force.
     Silence {
@@ -163,6 +172,11 @@ enum Command {
         config: PathBuf,
         #[command(subcommand)]
         action: SilenceCommand,
+    },
+    /// The store itself: `copy` moves everything it holds into another (e.g. from SQLite to PostgreSQL).
+    Store {
+        #[command(subcommand)]
+        action: StoreCommand,
     },
     /// A one-minute, self-contained demo: a site breaks the way it did in the postmortem, lookout alerts.
     Demo {
@@ -213,6 +227,24 @@ enum SilenceCommand {
     },
     /// End a silence now.
     Expire { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Copy everything a store holds (results, alert state, incidents and timelines, the outbox, silences, log
+    /// cursors and counts) into another, empty store, then compare the rows of every table: exit 0 when all match,
+    /// 1 when a count differs, 2 on errors (a target that already holds data is refused).
+    Copy {
+        /// The store to read: a SQLite file's path, sqlite:PATH, or postgresql://USER@HOST/DB.
+        #[arg(long, value_name = "PATH_OR_URL")]
+        from: String,
+        /// The empty store to write: a SQLite file's path (created), sqlite:PATH, or postgresql://USER@HOST/DB.
+        #[arg(long, value_name = "PATH_OR_URL")]
+        to: String,
+        /// Print the counts as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -390,6 +422,10 @@ async fn main() -> ExitCode {
             };
             exit_code(lookout::incidents_cmd::run(&config, action, &mut std::io::stdout().lock()).await, 2)
         }
+        Command::Agents { config, json } => {
+            init_tracing(cli.log_format, "warn");
+            exit_code(lookout::agents_cmd::run(&config, json, &mut std::io::stdout().lock()).await, 2)
+        }
         Command::Silence { config, action } => {
             init_tracing(cli.log_format, "warn");
             use lookout::silence_cmd::Action;
@@ -405,6 +441,11 @@ async fn main() -> ExitCode {
                 SilenceCommand::Expire { id } => Action::Expire { id },
             };
             exit_code(lookout::silence_cmd::run(&config, action, &mut std::io::stdout().lock()).await, 2)
+        }
+        Command::Store { action: StoreCommand::Copy { from, to, json } } => {
+            init_tracing(cli.log_format, "warn");
+            let args = lookout::store_cmd::CopyArgs { from, to, json };
+            exit_code(lookout::store_cmd::copy(args, &mut std::io::stdout().lock()).await, 2)
         }
         Command::Demo { keep } => {
             init_tracing(cli.log_format, "error");

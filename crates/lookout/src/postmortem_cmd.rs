@@ -24,7 +24,7 @@ pub async fn from_incident(
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<String> {
     let config = lookout_config::Config::load_without_secrets(config)?;
-    let store = lookout_store::open(&config.store)?;
+    let store = lookout_store::open(&config.store).await?;
     let Some(view) = incidents::load(&store, &config, id, Timestamp::now()).await? else {
         anyhow::bail!("no incident {id:?}; `lookout incidents` lists them");
     };

@@ -21,7 +21,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     // Probes, channels, log files and web connections all need descriptors: take what the hard limit allows.
     lookout_web::raise_descriptor_limit();
-    let store: Arc<AnyStore> = Arc::new(lookout_store::open(&config.store)?);
+    let store: Arc<AnyStore> = Arc::new(lookout_store::open(&config.store).await?);
     tracing::info!(store = %config.store.backend, targets = config.targets.len(), channels = config.notify.len(), "Lookout starting.");
     let activity = activity.or_else(|| config.web.enabled.then(|| broadcast::channel(1024).0));
     let metrics = Arc::new(Metrics::new());

@@ -29,7 +29,7 @@ fn time_arg(flag: &str, value: &str) -> anyhow::Result<Timestamp> {
 
 pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) -> anyhow::Result<u8> {
     let config = Config::load_without_secrets(config)?;
-    let store = lookout_store::open(&config.store)?;
+    let store = lookout_store::open(&config.store).await?;
     let now = Timestamp::now();
     match action {
         Action::Add { matchers, duration, start, comment, by } => {

@@ -130,7 +130,7 @@ retry_initial = "100ms"
     receiver.wait_for_target("site", "resolved", Duration::from_secs(20)).await;
     receiver.wait_for_target("apache", "resolved", Duration::from_secs(20)).await;
     assert_eq!(receiver.problems(), Vec::<String>::new());
-    let store = lookout_store::open(&Config::load(&config).unwrap().store).unwrap();
+    let store = lookout_store::open(&Config::load(&config).unwrap().store).await.unwrap();
     wait_until("the incident to resolve", Duration::from_secs(10), || async {
         store.incident(incident.clone()).await.unwrap().is_some_and(|i| i.resolved_at.is_some())
     })

@@ -89,7 +89,7 @@ async fn impact_numbers_match_a_generated_log_with_known_answers() {
     let dir = tempfile::tempdir().unwrap();
     write_logs(dir.path());
     let cfg = config(dir.path(), "address");
-    let store = lookout_store::open(&cfg.store).unwrap();
+    let store = lookout_store::open(&cfg.store).await.unwrap();
     // Probe results every 10 s, failing from 14:01:40 to 14:05:00.
     write_results(&store, (0..=360).step_by(10), false).await;
     // The incident: first failure 14:01:35, alert 14:01:45, resolved 14:05:10.
@@ -164,7 +164,7 @@ async fn impact_numbers_match_a_generated_log_with_known_answers() {
 async fn an_incident_from_three_days_ago_has_the_same_impact_after_the_roll_up() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), "address");
-    let store = lookout_store::open(&cfg.store).unwrap();
+    let store = lookout_store::open(&cfg.store).await.unwrap();
     write_results(&store, (-3600..=3600).step_by(10), true).await;
     let mut book = IncidentBook::default();
     book.on_transition("shop", &transition(TransitionKind::Firing, 105)).unwrap();

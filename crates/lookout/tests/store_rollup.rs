@@ -85,7 +85,7 @@ async fn ninety_days_of_uptime_read_the_same_after_lookout_rolls_them_up() {
     let site = Target::start().await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lookout.sqlite");
-    let store = lookout_store::open(&lookout_config::StoreConfig::sqlite(path.clone())).unwrap();
+    let store = lookout_store::open(&lookout_config::StoreConfig::sqlite(path.clone())).await.unwrap();
     let now = Timestamp::now().as_millis();
     let first = (now / DAY - 100) * DAY;
     // A result every 10 minutes for 100 days; every 7th day has a bad hour, every 3rd a single failure.

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod agents;
 mod apache_live;
 mod architecture;
 mod basic_auth;
@@ -25,6 +26,7 @@ mod probe_kinds;
 mod probes;
 mod run_daemon;
 mod store_choice;
+mod store_copy;
 mod store_faults;
 mod store_rollup;
 mod version_cli;

@@ -243,6 +243,10 @@ impl<S: Store> OutboxStore for HoldingStore<S> {
 /// Everything but `record` reads (or writes, for silences) the store underneath: only the pipeline's writes
 /// and the outbox's marks are held.
 impl<S: Store> Store for HoldingStore<S> {
+    fn is_shared(&self) -> bool {
+        self.inner.is_shared()
+    }
+
     async fn record_all(&self, records: Vec<Record>) -> Result<()> {
         HoldingStore::record_all(self, records).await
     }
@@ -281,6 +285,27 @@ impl<S: Store> Store for HoldingStore<S> {
 
     async fn prune_results(&self, before: Timestamp) -> Result<usize> {
         self.inner.prune_results(before).await
+    }
+
+    async fn heartbeat(&self, agent: lookout_store::AgentInfo) -> Result<()> {
+        self.inner.heartbeat(agent).await
+    }
+
+    async fn agents(&self) -> Result<Vec<lookout_store::AgentRow>> {
+        self.inner.agents().await
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: String,
+        holder: String,
+        ttl: std::time::Duration,
+    ) -> Result<lookout_store::Lease> {
+        self.inner.acquire_lease(name, holder, ttl).await
+    }
+
+    async fn release_lease(&self, name: String, holder: String) -> Result<()> {
+        self.inner.release_lease(name, holder).await
     }
 
     /// Straight to the store, like pruning: nothing of it needs to wait in the journal (the next run redoes it).

@@ -97,7 +97,7 @@ async fn a_slow_write_that_lands_is_held_briefly_without_an_alert() {
         &|_| None,
     )
     .unwrap();
-    let store = Arc::new(lookout_store::open(&cfg.store).unwrap());
+    let store = Arc::new(lookout_store::open(&cfg.store).await.unwrap());
     let (holding, _redo) = HoldingStore::new(store.clone(), Health::default(), Arc::new(Metrics::new()));
     let script = "import sqlite3, sys, time\n\
                   c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n\

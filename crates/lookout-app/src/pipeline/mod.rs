@@ -58,6 +58,8 @@ fn start_error(what: &'static str) -> impl FnOnce(StoreError) -> StartError {
 pub struct Monitor<S: Store> {
     config: Config,
     store: Arc<S>,
+    /// Whether the store takes writes (a cluster of one beats only then).
+    health: Health,
     /// The pipeline's and the outbox's way to the store: what it cannot write is held in memory meanwhile.
     holding: Arc<HoldingStore<S>>,
     redo: mpsc::UnboundedReceiver<lookout_store::Record>,
@@ -130,7 +132,7 @@ impl<S: Store> Monitor<S> {
                 .collect(),
         };
         let observed = metrics.clone();
-        let (holding, redo) = HoldingStore::new(store.clone(), health, metrics.clone());
+        let (holding, redo) = HoldingStore::new(store.clone(), health.clone(), metrics.clone());
         let outbox = Outbox::new(holding.clone(), channels, policy)
             .with_observer(Arc::new(move |channel, result, n| observed.notification(channel, result, n)));
         holding.connect(outbox.waker(), outbox.channel_names());
@@ -165,7 +167,7 @@ impl<S: Store> Monitor<S> {
             metrics,
         };
         pipeline.retire(retired).await.map_err(start_error("cannot record a retired target"))?;
-        Ok(Monitor { config, store, holding, redo, pipeline, outbox })
+        Ok(Monitor { config, store, health, holding, redo, pipeline, outbox })
     }
 
     /// Runs probes, log sources, the pipeline, the outbox and pruning until `shutdown` turns true.
@@ -190,10 +192,20 @@ impl<S: Store> Monitor<S> {
     }
 
     async fn run_with(self, rx: mpsc::Receiver<Event>, mut tasks: JoinSet<()>, shutdown: watch::Receiver<bool>) {
-        let Monitor { config, store, holding, redo, pipeline, outbox } = self;
-        tasks.spawn(outbox.run(shutdown.clone()));
+        let Monitor { config, store, health, holding, redo, pipeline, outbox } = self;
+        // The leader alone sends and rolls up; one machine leads at once (crate::cluster).
+        let (lead_tx, leading) = watch::channel(false);
+        let me = crate::cluster::agent_info(&config);
+        tasks.spawn(crate::cluster::run(store.clone(), me, health, lead_tx, shutdown.clone()));
+        tasks.spawn(crate::cluster::while_leading(leading.clone(), shutdown.clone(), move |stop| {
+            outbox.clone().run(stop)
+        }));
         tasks.spawn(holding.write_held(shutdown.clone()));
-        tasks.spawn(loops::prune(store.clone(), config.store.retention, config.store.raw_retention, shutdown.clone()));
+        let (retention, raw_retention) = (config.store.retention, config.store.raw_retention);
+        let prune_store = store.clone();
+        tasks.spawn(crate::cluster::while_leading(leading, shutdown.clone(), move |stop| {
+            loops::prune(prune_store.clone(), retention, raw_retention, stop)
+        }));
         // Probes in flight at a stop end within their timeout; their results get that long and 5 s more.
         let drain = config.targets.iter().map(|t| t.timeout).max().unwrap_or_default() + STOP_GRACE;
         pipeline.consume(rx, redo, shutdown, drain).await;

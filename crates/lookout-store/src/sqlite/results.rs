@@ -10,24 +10,18 @@
 //! so it answers the same whether
 //! the data is raw or rolled up: counts exactly (an aggregate counts at its start), mean latencies to the µs, and
 //! percentiles exactly from raw rows alone, within one histogram bucket (±9 %) once aggregates are involved.
-
-use std::collections::BTreeMap;
+//!
+//! The encodings and the decisions (what is kept raw, packed, counted) are the backends' common `codec.rs`; this
+//! file and `blocks.rs` only read and write SQLite's rows.
 
 use lookout_core::{Timestamp, Timings};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::blocks::{self, Sample};
+use super::blocks;
 use super::{from_json, to_json};
+use crate::codec::{self, Agg, Counted, DAY_MS, HOUR_MS, Slices, encode_hist, encode_timings, us};
 use crate::{Horizons, ResultBucket, ResultRow, RollUp};
-
-/// The fine aggregates' period: at a 10 s interval 30 results in one ~55-byte row. Per minute (6 results) an
-/// aggregate would cost as much as the packed results themselves (see ARCHITECTURE.md, "Storage budget").
-const FINE_MS: i64 = 300_000;
-pub(super) const HOUR_MS: i64 = 3_600_000;
-const DAY_MS: i64 = 86_400_000;
-const FINE: i64 = 0;
-const HOUR: i64 = 1;
 
 /// Writes one result into an open transaction (called by `record.rs`).
 pub(super) fn insert(tx: &Connection, r: &ResultRow) -> rusqlite::Result<()> {
@@ -66,11 +60,6 @@ fn target_id(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached("SELECT id FROM targets WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()
 }
 
-/// Milliseconds (as measured) to whole microseconds, the stored precision.
-fn us(ms: f64) -> i64 {
-    (ms * 1000.0).round().max(0.0) as i64
-}
-
 pub(super) const COLUMNS: &str = "at, ok, status, latency_us, error, failed_conditions, timings, body_excerpt";
 
 pub(super) fn row(target: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<ResultRow> {
@@ -80,7 +69,7 @@ pub(super) fn row(target: &str, r: &rusqlite::Row<'_>) -> rusqlite::Result<Resul
         ValueRef::Null => Timings { total_ms: latency_us as f64 / 1000.0, ..Timings::default() },
         // Rows from before migration 0007 keep their JSON.
         ValueRef::Text(t) => from_json(6, &String::from_utf8_lossy(t))?,
-        ValueRef::Blob(b) => decode_timings(b, latency_us).ok_or_else(|| {
+        ValueRef::Blob(b) => codec::decode_timings(b, latency_us).ok_or_else(|| {
             rusqlite::Error::FromSqlConversionFailure(6, rusqlite::types::Type::Blob, "malformed timings".into())
         })?,
         _ => return Err(rusqlite::Error::InvalidColumnType(6, "timings".into(), rusqlite::types::Type::Integer)),
@@ -104,23 +93,13 @@ pub(super) fn recent(conn: &Connection, target: &str, limit: usize) -> rusqlite:
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM results WHERE target = ?1 ORDER BY at DESC, seq DESC LIMIT ?2"
     ))?;
-    let mut rows: Vec<ResultRow> =
+    let rows: Vec<ResultRow> =
         stmt.query_map(params![id, limit as i64], |r| row(target, r))?.collect::<rusqlite::Result<_>>()?;
-    rows.extend(to_rows(target, blocks::newest(conn, id, limit)?)?);
-    rows.sort_by_key(|r| std::cmp::Reverse(r.at));
-    rows.truncate(limit);
-    Ok(rows)
+    codec::newest_first(rows, &blocks::newest(conn, id, limit)?, target, limit).ok_or_else(malformed_timings)
 }
 
-fn to_rows(target: &str, samples: Vec<Sample>) -> rusqlite::Result<Vec<ResultRow>> {
-    samples
-        .iter()
-        .map(|s| {
-            s.to_row(target).ok_or_else(|| {
-                rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, "malformed timings".into())
-            })
-        })
-        .collect()
+fn malformed_timings() -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Blob, "malformed timings".into())
 }
 
 /// The raw results of a target from `from` to `to`: every result inside the raw window; beyond it, the failures
@@ -130,29 +109,22 @@ pub(super) fn between(conn: &Connection, target: &str, from: i64, to: i64) -> ru
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM results WHERE target = ?1 AND at >= ?2 AND at <= ?3 ORDER BY at, seq"
     ))?;
-    let mut rows: Vec<ResultRow> =
+    let rows: Vec<ResultRow> =
         stmt.query_map(params![id, from, to], |r| row(target, r))?.collect::<rusqlite::Result<_>>()?;
-    rows.extend(to_rows(target, blocks::samples(conn, id, from, to)?)?);
-    rows.sort_by_key(|r| r.at);
-    Ok(rows)
+    codec::oldest_first(rows, &blocks::samples(conn, id, from, to)?, target).ok_or_else(malformed_timings)
 }
 
 /// (day, passed, total) per UTC day from `from` on: raw rows not yet rolled up plus the hourly aggregates.
 pub(super) fn daily_uptime(conn: &Connection, target: &str, from: i64) -> rusqlite::Result<Vec<(i64, u64, u64)>> {
     let Some(id) = target_id(conn, target)? else { return Ok(Vec::new()) };
-    let mut days: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
-    let mut add = |day: i64, passed: i64, total: i64| {
-        let d = days.entry(day).or_default();
-        d.0 += passed.max(0) as u64;
-        d.1 += total.max(0) as u64;
-    };
+    let mut days = codec::Days::default();
     let mut stmt = conn.prepare_cached(
         "SELECT at / ?3 AS day, SUM(ok), COUNT(*) FROM results WHERE target = ?1 AND at >= ?2 AND rolled = 0
          GROUP BY day",
     )?;
     let mut rows = stmt.query(params![id, from, DAY_MS])?;
     while let Some(r) = rows.next()? {
-        add(r.get(0)?, r.get(1)?, r.get(2)?);
+        days.add(r.get(0)?, r.get(1)?, r.get(2)?);
     }
     let mut stmt = conn.prepare_cached(
         "SELECT start / ?3 AS day, SUM(total - failures), SUM(total) FROM result_rollups
@@ -160,12 +132,12 @@ pub(super) fn daily_uptime(conn: &Connection, target: &str, from: i64) -> rusqli
     )?;
     let mut rows = stmt.query(params![id, from, DAY_MS])?;
     while let Some(r) = rows.next()? {
-        add(r.get(0)?, r.get(1)?, r.get(2)?);
+        days.add(r.get(0)?, r.get(1)?, r.get(2)?);
     }
     for (day, n) in blocks::per_day(conn, id, from, DAY_MS)? {
-        add(day, n as i64, n as i64);
+        days.add(day, n as i64, n as i64);
     }
-    Ok(days.into_iter().map(|(day, (passed, total))| (day, passed, total)).collect())
+    Ok(days.finish())
 }
 
 /// Where the 5-minute aggregates of a target begin (an hour boundary; they cover every hour from there on);
@@ -174,7 +146,7 @@ fn fine_from(conn: &Connection, id: i64) -> rusqlite::Result<i64> {
     let first: Option<i64> = conn
         .prepare_cached("SELECT MIN(start) FROM result_rollups WHERE target = ?1 AND level = 0")?
         .query_row([id], |r| r.get(0))?;
-    Ok(first.map_or(i64::MAX, |s| s.div_euclid(HOUR_MS) * HOUR_MS))
+    Ok(first.map_or(i64::MAX, |s| codec::floor_to(s, HOUR_MS)))
 }
 
 /// The aggregates of a target whose start is in `from..=to`, each period once: 5-minute where they are kept,
@@ -200,41 +172,22 @@ pub(super) fn buckets(
     bucket_ms: i64,
 ) -> rusqlite::Result<Vec<ResultBucket>> {
     let Some(id) = target_id(conn, target)? else { return Ok(Vec::new()) };
-    // slice → (total, ok, latency sum in µs)
-    let mut slices: BTreeMap<i64, (u64, u64, i64)> = BTreeMap::new();
+    let mut slices = Slices::new(from, bucket_ms);
     let mut stmt = conn.prepare_cached(
         "SELECT (at - ?2) / ?4 AS slice, COUNT(*), SUM(ok), SUM(latency_us) FROM results
          WHERE target = ?1 AND at >= ?2 AND at <= ?3 AND rolled = 0 GROUP BY slice",
     )?;
     let mut rows = stmt.query(params![id, from, to, bucket_ms])?;
     while let Some(r) = rows.next()? {
-        let s = slices.entry(r.get(0)?).or_default();
-        s.0 += r.get::<_, i64>(1)?.max(0) as u64;
-        s.1 += r.get::<_, i64>(2)?.max(0) as u64;
-        s.2 += r.get::<_, i64>(3)?;
+        slices.add_counts(r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
     }
     for sample in blocks::samples(conn, id, from, to)? {
-        let s = slices.entry((sample.at - from) / bucket_ms).or_default();
-        s.0 += 1;
-        s.1 += 1;
-        s.2 += sample.latency_us;
+        slices.add_sample(&sample);
     }
     for (start, a) in aggregates(conn, id, from, to)? {
-        let s = slices.entry((start - from) / bucket_ms).or_default();
-        s.0 += a.total;
-        s.1 += a.total - a.failures.min(a.total);
-        s.2 += a.sum_us;
+        slices.add_agg(start, &a);
     }
-    Ok(slices
-        .into_iter()
-        .filter(|(_, (total, _, _))| *total > 0)
-        .map(|(slice, (total, ok, sum))| ResultBucket {
-            start: Timestamp(from + slice * bucket_ms),
-            total,
-            ok,
-            mean_latency_ms: sum as f64 / total as f64 / 1000.0,
-        })
-        .collect())
+    Ok(slices.finish())
 }
 
 /// Nearest-rank latency percentiles: exact from raw rows alone; estimated from the merged histograms (clamped to
@@ -254,49 +207,7 @@ pub(super) fn percentiles(
     let mut sorted: Vec<i64> = stmt.query_map(params![id, from, to], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     sorted.extend(blocks::samples(conn, id, from, to)?.iter().map(|s| s.latency_us));
     sorted.sort_unstable();
-    let aggs = aggregates(conn, id, from, to)?;
-    let rank = |n: u64, q: f64| ((n.saturating_sub(1) as f64) * q.clamp(0.0, 1.0)).round() as u64;
-    if aggs.is_empty() {
-        return Ok(qs
-            .iter()
-            .map(|&q| {
-                let last = sorted.len().checked_sub(1)?;
-                sorted.get((rank(sorted.len() as u64, q) as usize).min(last)).map(|&v| v as f64 / 1000.0)
-            })
-            .collect());
-    }
-    let mut all = Agg::default();
-    for &v in &sorted {
-        all.add(true, v);
-    }
-    for (_, a) in &aggs {
-        all.merge(a);
-    }
-    Ok(qs
-        .iter()
-        .map(|&q| {
-            if all.total == 0 {
-                return None;
-            }
-            let want = rank(all.total, q);
-            // The extremes are known exactly.
-            if want == 0 {
-                return Some(all.min_us as f64 / 1000.0);
-            }
-            if want + 1 >= all.total {
-                return Some(all.max_us as f64 / 1000.0);
-            }
-            let mut seen = 0;
-            for (&b, &n) in &all.hist {
-                seen += n;
-                if seen > want {
-                    let v = bucket_value(b).clamp(all.min_us as f64, all.max_us as f64);
-                    return Some(v.round() / 1000.0);
-                }
-            }
-            Some(all.max_us as f64 / 1000.0)
-        })
-        .collect())
+    Ok(codec::percentiles(&sorted, &aggregates(conn, id, from, to)?, qs))
 }
 
 /// Every target's id, for the roll-up's per-target transactions.
@@ -313,38 +224,33 @@ pub(super) fn target_ids(conn: &Connection) -> rusqlite::Result<Vec<i64>> {
 pub(super) fn roll_up_target(conn: &mut Connection, id: i64, h: &Horizons) -> rusqlite::Result<RollUp> {
     let tx = conn.transaction()?;
     // By whole hours, as the blocks are.
-    let raw_before = h.raw.0.div_euclid(HOUR_MS) * HOUR_MS;
-    // (at, seq: None for a packed success, ok, latency)
-    let mut rows: Vec<(i64, Option<i64>, bool, i64)> = tx
+    let raw_before = codec::floor_to(h.raw.0, HOUR_MS);
+    let mut rows: Vec<Counted> = tx
         .prepare_cached(
             "SELECT at, seq, ok, latency_us FROM results WHERE target = ?1 AND at < ?2 AND rolled = 0 ORDER BY at, seq",
         )?
-        .query_map(params![id, raw_before], |r| Ok((r.get(0)?, Some(r.get(1)?), r.get(2)?, r.get(3)?)))?
+        .query_map(params![id, raw_before], |r| {
+            Ok(Counted { at: r.get(0)?, seq: Some(r.get(1)?), ok: r.get(2)?, latency_us: r.get(3)? })
+        })?
         .collect::<rusqlite::Result<_>>()?;
-    rows.extend(blocks::take_before(&tx, id, raw_before)?.into_iter().map(|s| (s.at, None, true, s.latency_us)));
-    rows.sort_by_key(|r| r.0);
+    rows.extend(blocks::take_before(&tx, id, raw_before)?.into_iter().map(|s| Counted {
+        at: s.at,
+        seq: None,
+        ok: true,
+        latency_us: s.latency_us,
+    }));
+    rows.sort_by_key(|r| r.at);
     let mut deleted = 0u64;
-    if let Some(&(first_at, ..)) = rows.first() {
+    if let Some(&Counted { at: first_at, .. }) = rows.first() {
         // Whether the result before this batch failed: then the batch's first success is a recovery. The rows
         // before it are counted already, and only failures and recoveries of them remain, so the latest one is
         // the true predecessor whenever it failed.
-        let mut prev_ok: bool = tx
+        let prev_ok: bool = tx
             .prepare_cached("SELECT ok FROM results WHERE target = ?1 AND at < ?2 ORDER BY at DESC, seq DESC LIMIT 1")?
             .query_row(params![id, first_at], |r| r.get(0))
             .optional()?
             .unwrap_or(true);
-        let mut aggs: BTreeMap<(i64, i64), Agg> = BTreeMap::new();
-        let mut keep = Vec::new();
-        for &(at, seq, ok, latency) in &rows {
-            aggs.entry((FINE, at.div_euclid(FINE_MS) * FINE_MS)).or_default().add(ok, latency);
-            aggs.entry((HOUR, at.div_euclid(HOUR_MS) * HOUR_MS)).or_default().add(ok, latency);
-            if let Some(seq) = seq
-                && (!ok || !prev_ok)
-            {
-                keep.push((at, seq));
-            }
-            prev_ok = ok;
-        }
+        let codec::Roll { aggs, keep, gone: _ } = codec::roll(prev_ok, &rows);
         for ((level, start), mut agg) in aggs {
             let existing = tx
                 .prepare_cached(
@@ -386,10 +292,10 @@ pub(super) fn roll_up_target(conn: &mut Connection, id: i64, h: &Horizons) -> ru
         .prepare_cached("DELETE FROM results WHERE target = ?1 AND at < ?2 AND rolled = 1")?
         .execute(params![id, h.detail.0])? as u64;
     tx.prepare_cached("DELETE FROM result_rollups WHERE target = ?1 AND level = 0 AND start < ?2")?
-        .execute(params![id, h.detail.0.div_euclid(HOUR_MS) * HOUR_MS])?;
+        .execute(params![id, codec::floor_to(h.detail.0, HOUR_MS)])?;
     tx.prepare_cached("DELETE FROM result_rollups WHERE target = ?1 AND level = 1 AND start < ?2")?
         .execute(params![id, h.hourly.0])?;
-    let packed = blocks::pack(&tx, id, raw_before, h.pack.0.div_euclid(HOUR_MS) * HOUR_MS)?;
+    let packed = blocks::pack(&tx, id, raw_before, codec::floor_to(h.pack.0, HOUR_MS))?;
     tx.commit()?;
     Ok(RollUp { rolled: rows.len() as u64, deleted, packed })
 }
@@ -399,157 +305,19 @@ pub(super) fn roll_up_target(conn: &mut Connection, id: i64, h: &Horizons) -> ru
 pub(super) fn prune(conn: &mut Connection, before: i64) -> rusqlite::Result<usize> {
     let tx = conn.transaction()?;
     let n = tx.execute("DELETE FROM results WHERE at < ?1", [before])?;
-    tx.execute("DELETE FROM result_blocks WHERE start + ?2 <= ?1", [before, blocks::BLOCK_MS])?;
+    tx.execute("DELETE FROM result_blocks WHERE start + ?2 <= ?1", [before, codec::BLOCK_MS])?;
     tx.execute("DELETE FROM result_rollups WHERE start < ?1", [before])?;
     tx.commit()?;
     Ok(n)
-}
-
-/// Count, failures, latency sum/min/max and histogram of a period's results.
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Agg {
-    total: u64,
-    failures: u64,
-    sum_us: i64,
-    min_us: i64,
-    max_us: i64,
-    hist: BTreeMap<u8, u64>,
-}
-
-impl Agg {
-    fn add(&mut self, ok: bool, latency_us: i64) {
-        if self.total == 0 {
-            (self.min_us, self.max_us) = (latency_us, latency_us);
-        }
-        self.total += 1;
-        self.failures += u64::from(!ok);
-        self.sum_us += latency_us;
-        self.min_us = self.min_us.min(latency_us);
-        self.max_us = self.max_us.max(latency_us);
-        *self.hist.entry(bucket(latency_us)).or_default() += 1;
-    }
-
-    fn merge(&mut self, o: &Agg) {
-        if o.total == 0 {
-            return;
-        }
-        if self.total == 0 {
-            (self.min_us, self.max_us) = (o.min_us, o.max_us);
-        }
-        self.total += o.total;
-        self.failures += o.failures;
-        self.sum_us += o.sum_us;
-        self.min_us = self.min_us.min(o.min_us);
-        self.max_us = self.max_us.max(o.max_us);
-        for (&b, &n) in &o.hist {
-            *self.hist.entry(b).or_default() += n;
-        }
-    }
 }
 
 /// Reads total, failures, sum, min, max, histogram from columns `first..first + 6`.
 fn agg_from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Agg> {
     let n = |i: usize| r.get::<_, i64>(first + i);
     let bytes: Vec<u8> = r.get(first + 5)?;
-    Ok(Agg {
-        total: n(0)?.max(0) as u64,
-        failures: n(1)?.max(0) as u64,
-        sum_us: n(2)?,
-        min_us: n(3)?,
-        max_us: n(4)?,
-        hist: decode_hist(&bytes).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                first + 5,
-                rusqlite::types::Type::Blob,
-                "malformed histogram".into(),
-            )
-        })?,
+    Agg::from_stored(n(0)?, n(1)?, n(2)?, n(3)?, n(4)?, &bytes).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(first + 5, rusqlite::types::Type::Blob, "malformed histogram".into())
     })
-}
-
-/// The histogram's buckets: 0 below 100 µs, then 4 per doubling (each 2^(1/4) ≈ 1.19 × the one before), so a
-/// value is known to ±9 % and 64 buckets reach 100 µs × 2^15.75 ≈ 5.5 s, 80 reach 88 s.
-fn bucket(latency_us: i64) -> u8 {
-    if latency_us < 100 {
-        return 0;
-    }
-    ((latency_us as f64 / 100.0).log2() * 4.0).floor().clamp(0.0, 254.0) as u8 + 1
-}
-
-/// A bucket's representative value in µs: the geometric middle of its bounds.
-fn bucket_value(b: u8) -> f64 {
-    if b == 0 {
-        return 50.0;
-    }
-    100.0 * 2f64.powf((f64::from(b) - 0.5) / 4.0)
-}
-
-pub(super) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-pub(super) fn get_varint(bytes: &[u8], pos: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *bytes.get(*pos)?;
-        *pos += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            return Some(v);
-        }
-    }
-    None
-}
-
-fn encode_hist(hist: &BTreeMap<u8, u64>) -> Vec<u8> {
-    let mut out = Vec::with_capacity(hist.len() * 2);
-    for (&b, &n) in hist {
-        out.push(b);
-        put_varint(&mut out, n);
-    }
-    out
-}
-
-fn decode_hist(bytes: &[u8]) -> Option<BTreeMap<u8, u64>> {
-    let mut hist = BTreeMap::new();
-    let mut pos = 0;
-    while pos < bytes.len() {
-        let b = bytes[pos];
-        pos += 1;
-        *hist.entry(b).or_default() += get_varint(bytes, &mut pos)?;
-    }
-    Some(hist)
-}
-
-/// DNS, connect, TLS and first byte as varints of µs + 1 (0: not measured), then the total (0: the latency).
-/// `None` when nothing but the total, equal to the latency, is known.
-pub(super) fn encode_timings(t: &Timings, latency_us: i64) -> Option<Vec<u8>> {
-    let total = us(t.total_ms);
-    let phases = [t.dns_ms, t.connect_ms, t.tls_ms, t.first_byte_ms];
-    if phases.iter().all(Option::is_none) && total == latency_us {
-        return None;
-    }
-    let mut out = Vec::with_capacity(12);
-    for p in phases {
-        put_varint(&mut out, p.map_or(0, |ms| us(ms) as u64 + 1));
-    }
-    put_varint(&mut out, if total == latency_us { 0 } else { total as u64 + 1 });
-    Some(out)
-}
-
-pub(super) fn decode_timings(bytes: &[u8], latency_us: i64) -> Option<Timings> {
-    let mut pos = 0;
-    let mut next = || -> Option<Option<f64>> {
-        let v = get_varint(bytes, &mut pos)?;
-        Some(v.checked_sub(1).map(|us| us as f64 / 1000.0))
-    };
-    let (dns_ms, connect_ms, tls_ms, first_byte_ms) = (next()?, next()?, next()?, next()?);
-    let total_ms = next()?.unwrap_or(latency_us as f64 / 1000.0);
-    Some(Timings { dns_ms, connect_ms, tls_ms, first_byte_ms, total_ms })
 }
 
 #[cfg(test)]
@@ -617,43 +385,5 @@ mod tests {
         }
         let read = store.results_between("site".into(), Timestamp(0), Timestamp(i64::MAX)).await;
         assert_eq!(read.ok().as_ref(), Some(&packed));
-    }
-
-    #[test]
-    fn timings_round_trip_at_microsecond_precision_and_cost_nothing_when_only_the_total_is_known() {
-        let t = Timings {
-            dns_ms: None,
-            connect_ms: Some(0.25),
-            tls_ms: Some(3.5),
-            first_byte_ms: Some(12.0),
-            total_ms: 20.0,
-        };
-        let bytes = encode_timings(&t, 20_000).unwrap_or_default();
-        assert!(bytes.len() <= 10, "{bytes:?}");
-        assert_eq!(decode_timings(&bytes, 20_000), Some(t));
-        let other_total = Timings { total_ms: 21.5, ..Timings::default() };
-        assert_eq!(
-            decode_timings(&encode_timings(&other_total, 20_000).unwrap_or_default(), 20_000),
-            Some(other_total)
-        );
-        assert_eq!(encode_timings(&Timings { total_ms: 20.0, ..Timings::default() }, 20_000), None);
-        assert_eq!(decode_timings(&[0x80], 1), None, "a truncated varint is an error, not a panic");
-    }
-
-    #[test]
-    fn histogram_buckets_are_log_spaced_within_nine_percent_and_round_trip() {
-        for us in [100i64, 150, 999, 12_500, 250_000, 5_000_000, 60_000_000] {
-            let v = bucket_value(bucket(us));
-            assert!((v / us as f64 - 1.0).abs() < 0.095, "{us} µs → bucket {} ≈ {v}", bucket(us));
-        }
-        assert_eq!(bucket(0), 0);
-        assert!(bucket(i64::MAX) > bucket(60_000_000), "no overflow at the top");
-        let mut a = Agg::default();
-        for us in [5_000, 5_100, 80_000, 300, 5_000] {
-            a.add(us != 300, us);
-        }
-        assert_eq!((a.total, a.failures, a.min_us, a.max_us), (5, 1, 300, 80_000));
-        assert_eq!(decode_hist(&encode_hist(&a.hist)), Some(a.hist.clone()));
-        assert_eq!(decode_hist(&[3, 0xff]), None);
     }
 }

@@ -31,11 +31,11 @@ impl Harness for SqliteFiles {
     type S = AnyStore;
 
     async fn fresh(&self) -> AnyStore {
-        crate::open(&self.config()).unwrap()
+        crate::open(&self.config()).await.unwrap()
     }
 
     async fn reopen(&self) -> AnyStore {
-        crate::open(&self.config()).unwrap()
+        crate::open(&self.config()).await.unwrap()
     }
 }
 

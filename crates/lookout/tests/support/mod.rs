@@ -449,7 +449,7 @@ where
 
 /// The SQLite store at `path`, opened the way lookout opens it (through `[store]`).
 pub fn open_store(path: &Path) -> lookout_store::AnyStore {
-    lookout_store::open(&lookout_config::StoreConfig::sqlite(path.to_path_buf())).expect("the test's store opens")
+    lookout_store::AnyStore::sqlite(path).expect("the test's store opens")
 }
 
 /// A real component a test needs is not installed: the test is skipped, visibly. Under `LOOKOUT_REQUIRE_ALL=1`
