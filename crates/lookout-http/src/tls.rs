@@ -59,10 +59,10 @@ fn build_config(verify: bool, h2: bool) -> ClientConfig {
     config
 }
 
-/// Accepts any certificate (for `verify_tls = false`) while still checking handshake signatures, so the
-/// connection is at least with the holder of the presented key.
+/// Accepts any certificate (for `verify_tls = false`, and PostgreSQL's `sslmode=prefer` in lookout-store) while
+/// still checking handshake signatures, so the connection is at least with the holder of the presented key.
 #[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
+pub struct AcceptAny(pub Arc<CryptoProvider>);
 
 impl ServerCertVerifier for AcceptAny {
     fn verify_server_cert(

@@ -12,7 +12,7 @@ const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
     ("lookout-logs", &["lookout-core"]),
     ("lookout-http", &["lookout-core"]),
     ("lookout-config", &["lookout-core", "lookout-engine", "lookout-logs"]),
-    ("lookout-store", &["lookout-core", "lookout-config"]),
+    ("lookout-store", &["lookout-core", "lookout-config", "lookout-http"]),
     ("lookout-probe", &["lookout-core", "lookout-config", "lookout-http"]),
     ("lookout-diagnose", &["lookout-core", "lookout-logs", "lookout-http"]),
     ("lookout-notify", &["lookout-core", "lookout-engine", "lookout-config", "lookout-store", "lookout-http"]),

@@ -43,7 +43,6 @@ use std::task::{Context, Poll};
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -234,7 +233,9 @@ impl TlsOptions {
             .map_err(|e| format!("cannot set up TLS: {e}"))?;
         let verifier: Arc<dyn ServerCertVerifier> = match self.mode {
             // Disable never reaches a handshake; Prefer does not check (see the module's doc).
-            SslMode::Disable | SslMode::Prefer => Arc::new(Unverified(provider)),
+            // `prefer`: any certificate, the handshake's signatures still checked (the peer holds the key it presents,
+            // which the channel binding then ties a SCRAM login to).
+            SslMode::Disable | SslMode::Prefer => Arc::new(lookout_http::tls::AcceptAny(provider)),
             SslMode::VerifyCa | SslMode::VerifyFull => {
                 let roots = load_roots(&self.roots)?;
                 let inner = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
@@ -331,46 +332,6 @@ impl ServerCertVerifier for Verified {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.inner.supported_verify_schemes()
-    }
-}
-
-/// `prefer`: any certificate, the handshake's signatures still checked (the peer holds the key it presents, which
-/// the channel binding then ties a SCRAM login to).
-#[derive(Debug)]
-struct Unverified(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 
