@@ -6,13 +6,13 @@
 //! the alert state after it and the notifications it causes are written in one transaction ([`Store::record`]),
 //! so a crash can lose none of them without losing all of them.
 
-mod agents_sql;
 mod codec;
 #[cfg(test)]
 mod conformance;
 mod copy;
 mod open;
 mod postgres;
+mod sql;
 mod sqlite;
 /// A real PostgreSQL server for tests (here, and in other crates' tests through the feature `testing`).
 #[cfg(any(test, feature = "testing"))]

@@ -219,11 +219,7 @@ fn message_from_row(r: &Row) -> Result<OutboxMessage> {
     })
 }
 
-const MESSAGE_COLUMNS: &str = "id, channel, key, payload, created_at, attempts, next_attempt_at, delivered_at, last_error, abandoned_at, \
-     group_key, suppressed_at";
-
-/// A message still to send.
-const PENDING: &str = "delivered_at IS NULL AND abandoned_at IS NULL AND suppressed_at IS NULL";
+use crate::sql::{MESSAGE_COLUMNS, PENDING};
 
 fn silence_from_row(r: &Row) -> Result<Silence> {
     const OP: &str = "read silences";

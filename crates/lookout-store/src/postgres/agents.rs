@@ -1,11 +1,11 @@
-//! Agents and leases in PostgreSQL: the statements of `agents_sql`, with the server's clock as `now`, so that
+//! Agents and leases in PostgreSQL: the statements of `crate::sql`, with the server's clock as `now`, so that
 //! agents whose own clocks disagree still agree on who leads and who is alive.
 
 use deadpool_postgres::GenericClient;
 use lookout_core::Timestamp;
 
 use super::{PgStore, get, q};
-use crate::agents_sql::{AGENTS, HEARTBEAT, LEASE, RELEASE_LEASE, TAKE_LEASE};
+use crate::sql::{AGENTS, HEARTBEAT, LEASE, RELEASE_LEASE, TAKE_LEASE};
 use crate::{AgentInfo, AgentRow, LEADER_LEASE, Lease, Result};
 
 /// The server's clock in milliseconds since the epoch.

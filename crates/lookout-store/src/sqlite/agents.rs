@@ -4,7 +4,7 @@
 use lookout_core::Timestamp;
 use rusqlite::{Connection, params};
 
-use crate::agents_sql::{AGENTS, HEARTBEAT, LEASE, RELEASE_LEASE, TAKE_LEASE};
+use crate::sql::{AGENTS, HEARTBEAT, LEASE, RELEASE_LEASE, TAKE_LEASE};
 use crate::{AgentInfo, AgentRow, LEADER_LEASE, Lease};
 
 pub(super) fn heartbeat(conn: &Connection, a: &AgentInfo) -> rusqlite::Result<()> {

@@ -1,5 +1,13 @@
-//! The statements about agents and leases, written once for both backends: SQLite takes `$N` parameters too,
-//! so `sqlite/agents.rs` and `postgres/agents.rs` differ only in how they run them and whose clock is `now`.
+//! SQL written once for both backends: the outbox's columns and what "pending" means (each backend maps the rows
+//! in this column order), and the statements about agents and leases (SQLite takes `$N` parameters too, so
+//! `sqlite/agents.rs` and `postgres/agents.rs` differ only in how they run them and whose clock is `now`).
+
+/// The outbox columns every message read selects, in the order both backends' row mappers read them.
+pub(crate) const MESSAGE_COLUMNS: &str = "id, channel, key, payload, created_at, attempts, next_attempt_at, delivered_at, last_error, \
+     abandoned_at, group_key, suppressed_at";
+
+/// A message still to send.
+pub(crate) const PENDING: &str = "delivered_at IS NULL AND abandoned_at IS NULL AND suppressed_at IS NULL";
 
 /// Both backends' statements, with the store's clock as `?3`/`$3` (SQLite: this process's; PostgreSQL: the
 /// server's). A lease is granted when free, expired or already the holder's; `since` keeps when it changed hands.
