@@ -19,6 +19,10 @@ pub struct CheckReport {
     pub timings: lookout_core::Timings,
     /// Leaf certificate expiry (RFC 3339), when TLS was used.
     pub certificate_expires_at: Option<String>,
+    /// Other agents' locations where the target fails below its quorum (several agents on a shared store):
+    /// `degraded in us`. Said, not counted in the exit code, which is this machine's own verdict.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub degraded: Vec<String>,
 }
 
 impl CheckReport {
@@ -33,6 +37,7 @@ impl CheckReport {
             error: verdict.error,
             timings: obs.timings.clone(),
             certificate_expires_at: obs.cert_not_after.map(|t| t.to_rfc3339()),
+            degraded: Vec::new(),
         }
     }
 
@@ -76,4 +81,36 @@ pub async fn run(config: &Config, only: &[String]) -> Result<Vec<CheckReport>, S
     }
     reports.sort_by_key(|(i, _)| *i);
     Ok(reports.into_iter().map(|(_, r)| r).collect())
+}
+
+/// Adds to each report where the running agents see its target failing below its quorum (from the shared
+/// store's location states; a target firing is not "degraded").
+pub async fn add_degraded<S: lookout_store::Store>(
+    reports: &mut [CheckReport],
+    config: &Config,
+    store: &S,
+) -> lookout_store::Result<()> {
+    let now = lookout_core::Timestamp::now();
+    let firing: std::collections::HashSet<String> = store
+        .alert_states()
+        .await?
+        .into_iter()
+        .filter(|(_, s)| s.phase == lookout_core::Phase::Firing)
+        .map(|(t, _)| t)
+        .collect();
+    let locations = store.location_states().await?;
+    for r in reports.iter_mut() {
+        let Some(t) = config.target(&r.name) else { continue };
+        if firing.contains(&r.name) {
+            continue;
+        }
+        let stale_after = t.policy.stale_after;
+        r.degraded = locations
+            .iter()
+            .filter(|l| l.target == r.name && l.state.phase == lookout_core::Phase::Firing)
+            .filter(|l| stale_after.is_zero() || now.since(l.at) <= stale_after)
+            .map(|l| l.location.clone())
+            .collect();
+    }
+    Ok(())
 }

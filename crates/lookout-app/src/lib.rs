@@ -11,6 +11,7 @@
 
 pub mod activity;
 pub mod check;
+pub mod checks;
 pub mod cluster;
 pub mod health;
 pub mod holding;

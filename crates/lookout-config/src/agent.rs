@@ -59,3 +59,22 @@ pub(crate) fn validate(raw: RawAgent, env: EnvLookup<'_>, at: &At<'_>) -> Result
     }
     Ok(agent)
 }
+
+/// `agent = "web-1"` in a `[[log]]` or `[target.diagnose]`: the agent whose machine has the files and processes.
+pub(crate) fn pinned_agent(
+    value: &Option<toml::Spanned<String>>,
+    section: &str,
+    at: &At<'_>,
+) -> Result<Option<String>, ConfigError> {
+    let Some(v) = value else { return Ok(None) };
+    if !crate::load::valid_name(v.get_ref()) {
+        return Err(at(
+            v.span(),
+            format!(
+                "agent in {section} is {:?}: name an agent as [agent] name does (letters, digits, '-', '_' or '.')",
+                v.get_ref()
+            ),
+        ));
+    }
+    Ok(Some(v.get_ref().clone()))
+}

@@ -89,7 +89,7 @@ fn validate(
     }
     policy::check_dependencies(&targets, &depends_spans, &logs, &at)?;
 
-    let web = web_config(raw.web.unwrap_or_default(), env, &at)?;
+    let web = web_config(raw.web.unwrap_or_default(), env, store_env, &at)?;
     Ok(Config { source: path.to_path_buf(), store, agent, web, targets, notify, logs, routes, maintenance })
 }
 

@@ -34,6 +34,16 @@ pub struct LogSource {
     /// What counts as one client affected.
     pub clients: ClientKey,
     pub alert: AlertMeta,
+    /// The agent whose machine has these files (`agent = "web-1"`): only it reads them. None: every agent does,
+    /// which is right for one machine.
+    pub agent: Option<String>,
+}
+
+impl LogSource {
+    /// Whether the agent `name` reads this source.
+    pub fn read_by(&self, name: &str) -> bool {
+        self.agent.as_deref().is_none_or(|a| a == name)
+    }
 }
 
 pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<LogSource, ConfigError> {
@@ -86,7 +96,9 @@ pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<Lo
         None => ClientKey::Address,
     };
     let alert = alert_meta(&l.severity, &l.labels, &section, at)?;
+    let agent = crate::agent::pinned_agent(&l.agent, &section, at)?;
     Ok(LogSource {
+        agent,
         group,
         clients,
         alert,
@@ -101,6 +113,7 @@ pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<Lo
             failure_threshold: 1,
             success_threshold,
             pending_for: l.pending_for.map_or(Duration::ZERO, |d| d.0),
+            ..TargetPolicy::default()
         },
         start_at,
     })

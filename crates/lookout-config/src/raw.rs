@@ -69,6 +69,7 @@ pub(crate) struct RawLog {
     pub clients: Option<Spanned<String>>,
     pub severity: Option<Spanned<String>>,
     pub labels: Option<Spanned<toml::Table>>,
+    pub agent: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +126,8 @@ pub(crate) struct RawTarget {
     pub severity: Option<Spanned<String>>,
     pub labels: Option<Spanned<toml::Table>>,
     pub depends_on: Option<Spanned<Vec<String>>>,
+    pub locations: Option<Spanned<Vec<String>>>,
+    pub quorum: Option<Spanned<u32>>,
     pub diagnose: Option<RawDiagnose>,
 }
 
@@ -146,6 +149,7 @@ pub(crate) struct RawDiagnose {
     pub processes: Option<Vec<String>>,
     pub pid_file: Option<String>,
     pub duration: Option<Spanned<Dur>>,
+    pub agent: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -34,6 +34,15 @@ pub struct Target {
     pub alert: AlertMeta,
     /// Targets or log sources this one needs: while one of them fires, this one's alerts are not sent.
     pub depends_on: Vec<String>,
+    /// The agents' locations it is probed from (`locations = [...]`); empty: every location.
+    pub locations: Vec<String>,
+}
+
+impl Target {
+    /// Whether agents at `location` probe it.
+    pub fn probed_from(&self, location: &str) -> bool {
+        self.locations.is_empty() || self.locations.iter().any(|l| l == location)
+    }
 }
 
 /// Where a target's root cause is looked for when its alert fires.
@@ -47,6 +56,9 @@ pub struct DiagnoseSpec {
     pub pid_file: Option<PathBuf>,
     /// How long to trace (the server is slower while traced).
     pub duration: Duration,
+    /// The agent whose machine runs the server (`agent = "web-1"`): it traces and reads, at the leader's
+    /// request. None: the agent that decides (the leader; one machine).
+    pub agent: Option<String>,
 }
 
 /// What a target's probe does.
@@ -221,10 +233,45 @@ pub(crate) fn validate_target(
             None => Ok(default),
         }
     };
+    let locations = match &t.locations {
+        None => Vec::new(),
+        Some(l) => {
+            let list = l.get_ref().clone();
+            if list.is_empty() {
+                return Err(at(
+                    l.span(),
+                    format!("\"locations\" in {section} is empty: leave it out to probe from every location"),
+                ));
+            }
+            if let Some(bad) = list.iter().find(|n| n.trim().is_empty()) {
+                return Err(at(l.span(), format!("\"locations\" in {section} names an empty location {bad:?}")));
+            }
+            if let Some(dup) = list.iter().enumerate().find(|(i, n)| list[..*i].contains(n)).map(|(_, n)| n) {
+                return Err(at(l.span(), format!("\"locations\" in {section} names {dup:?} twice")));
+            }
+            list
+        }
+    };
+    let quorum = threshold(&t.quorum, "quorum", 1)?;
+    if let Some(q) = &t.quorum
+        && !locations.is_empty()
+        && quorum as usize > locations.len()
+    {
+        return Err(at(
+            q.span(),
+            format!(
+                "\"quorum\" in {section} is {quorum} but it is probed from {} location(s): it could never fire",
+                locations.len()
+            ),
+        ));
+    }
     let policy = TargetPolicy {
         failure_threshold: threshold(&t.failure_threshold, "failure_threshold", 3)?,
         success_threshold: threshold(&t.success_threshold, "success_threshold", 2)?,
         pending_for: Duration::ZERO,
+        quorum,
+        // A location silent for three checks (its agent died, or left) no longer counts towards the quorum.
+        stale_after: interval * 3 + timeout,
     };
     let diagnose = match t.diagnose {
         None => None,
@@ -251,6 +298,7 @@ pub(crate) fn validate_target(
                 processes: d.processes.unwrap_or_default(),
                 pid_file: d.pid_file.map(resolve),
                 duration,
+                agent: crate::agent::pinned_agent(&d.agent, &format!("[target.diagnose] of {section}"), at)?,
             };
             if spec.error_log.is_none() && spec.processes.is_empty() && spec.pid_file.is_none() {
                 return Err(at(
@@ -267,7 +315,20 @@ pub(crate) fn validate_target(
     let alert = alert_meta(&t.severity, &t.labels, section, at)?;
     let depends_on = t.depends_on.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default();
     let metrics = t.metrics.unwrap_or(true);
-    Ok(Target { name, check, interval, timeout, conditions, policy, diagnose, group, metrics, alert, depends_on })
+    Ok(Target {
+        name,
+        check,
+        interval,
+        timeout,
+        conditions,
+        policy,
+        diagnose,
+        group,
+        metrics,
+        alert,
+        depends_on,
+        locations,
+    })
 }
 
 /// When a target lists no conditions: HTTP must answer below 400, TCP, TLS and ping must connect (answer), DNS

@@ -36,7 +36,12 @@ fn example_file_parses_and_shows_every_option() {
     assert_eq!(site.interval, Duration::from_secs(10));
     assert_eq!(site.timeout, Duration::from_secs(2));
     assert_eq!(site.conditions.len(), 3);
-    assert_eq!(site.policy, TargetPolicy { failure_threshold: 3, success_threshold: 2, pending_for: Duration::ZERO });
+    let stale_after = Duration::from_secs(3 * 10 + 2);
+    assert_eq!(
+        site.policy,
+        TargetPolicy { failure_threshold: 3, success_threshold: 2, stale_after, ..TargetPolicy::default() }
+    );
+    assert!(site.locations.is_empty() && site.probed_from("anywhere"));
     let Check::Http(http) = &site.check else { panic!("site is http") };
     assert_eq!(http.headers.len(), 2);
     assert!(matches!(cfg.target("db").unwrap().check, Check::Tcp { .. }));
@@ -89,6 +94,8 @@ fn example_file_parses_and_shows_every_option() {
         "to",
         "ca_file",
         "depends_on",
+        "locations",
+        "quorum",
         "match",
         "channels",
         "group_wait",
@@ -137,7 +144,7 @@ fn unknown_key_names_file_line_section_and_suggestion() {
     // The name may come after the bad key; a nameless table is numbered.
     assert_eq!(
         err(&format!("{SITE}\n[[target]]\nfoo = 1\nname = \"b\"\n")),
-        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, dns, icmp, http2, metrics, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold, group, severity, labels, depends_on, diagnose"
+        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, dns, icmp, http2, metrics, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold, group, severity, labels, depends_on, locations, quorum, diagnose"
     );
 }
 
@@ -185,6 +192,25 @@ fn type_errors_and_missing_keys() {
 
 #[test]
 fn semantic_errors() {
+    let t = "[[target]]\nname = \"a\"\ntcp = \"x:1\"\n";
+    assert_eq!(
+        err(&format!("{t}locations = [\"eu\"]\nquorum = 2\n")),
+        "lookout.toml:5: \"quorum\" in [[target]] \"a\" is 2 but it is probed from 1 location(s): it could never fire"
+    );
+    assert_eq!(err(&format!("{t}quorum = 0\n")), "lookout.toml:4: \"quorum\" in [[target]] \"a\" must be at least 1");
+    assert_eq!(
+        err(&format!("{t}locations = []\n")),
+        "lookout.toml:4: \"locations\" in [[target]] \"a\" is empty: leave it out to probe from every location"
+    );
+    assert_eq!(
+        err(&format!("{t}locations = [\"eu\", \"eu\"]\n")),
+        "lookout.toml:4: \"locations\" in [[target]] \"a\" names \"eu\" twice"
+    );
+    let Ok(ok) = parse(&format!("{t}locations = [\"eu\", \"us\"]\nquorum = 2\n")) else { panic!("parses") };
+    assert_eq!(
+        (ok.targets[0].policy.quorum, ok.targets[0].probed_from("us"), ok.targets[0].probed_from("asia")),
+        (2, true, false)
+    );
     assert_eq!(
         err("[[target]]\nname = \"a\"\n"),
         "lookout.toml:2: [[target]] \"a\" has nothing to check: set one of url = \"http://...\", tcp = \"host:port\", tls = \"host:port\", dns = { server = \"host:port\", name = \"...\", type = \"A\" } or icmp = \"host\""
@@ -749,4 +775,12 @@ fn an_agent_is_named_by_the_file_or_the_environment_and_defaults_to_the_host() {
     let bad = agent("", &env).unwrap_err().to_string();
     assert!(bad.starts_with("$LOOKOUT_AGENT_NAME is not a valid agent name"), "{bad}");
     assert!(!bad.contains("a/b"), "an environment value is never echoed: {bad}");
+    // Agents sharing a host share the file, not the web port.
+    let text = "[web]\nlisten = \"127.0.0.1:9000\"\n";
+    let env = |k: &str| (k == "LOOKOUT_WEB_LISTEN").then(|| "127.0.0.1:9001".to_string());
+    let Ok(c) = Config::parse(text, Path::new("lookout.toml"), &env) else { panic!("parses") };
+    assert_eq!(c.web.listen.port(), 9001);
+    let env = |k: &str| (k == "LOOKOUT_WEB_LISTEN").then(|| "nine".to_string());
+    let bad = Config::parse(text, Path::new("lookout.toml"), &env).map(|_| ()).unwrap_err().to_string();
+    assert!(bad.starts_with("$LOOKOUT_WEB_LISTEN is not an address"), "{bad}");
 }

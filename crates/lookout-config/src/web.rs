@@ -21,15 +21,29 @@ pub struct WebConfig {
     pub max_connections: Option<usize>,
 }
 
-pub(crate) fn web_config(w: raw::RawWeb, env: EnvLookup<'_>, at: &At<'_>) -> Result<WebConfig, ConfigError> {
-    let listen = match &w.listen {
-        Some(l) => l.get_ref().parse().map_err(|_| {
+/// The environment variable that overrides `[web] listen` for one agent.
+pub const LISTEN_ENV: &str = "LOOKOUT_WEB_LISTEN";
+
+/// `env` resolves secrets (tokens); `plain_env` the agent's own settings (`LOOKOUT_WEB_LISTEN`), read by every command.
+pub(crate) fn web_config(
+    w: raw::RawWeb,
+    env: EnvLookup<'_>,
+    plain_env: EnvLookup<'_>,
+    at: &At<'_>,
+) -> Result<WebConfig, ConfigError> {
+    // Several agents on one host (or a container) share the file but not the port: the environment may say.
+    let from_env = plain_env(LISTEN_ENV).filter(|v| !v.trim().is_empty());
+    let listen = match (&from_env, &w.listen) {
+        (Some(v), _) => v.trim().parse().map_err(|_| ConfigError::Env {
+            message: format!("${LISTEN_ENV} is not an address: write e.g. 127.0.0.1:9899"),
+        })?,
+        (None, Some(l)) => l.get_ref().parse().map_err(|_| {
             at(
                 l.span(),
                 format!("listen = {:?} in [web] is not an address: write e.g. \"127.0.0.1:9898\"", l.get_ref()),
             )
         })?,
-        None => std::net::SocketAddr::from(([127, 0, 0, 1], 9898)),
+        (None, None) => std::net::SocketAddr::from(([127, 0, 0, 1], 9898)),
     };
     let tokens = match &w.tokens_env {
         Some(var) => {

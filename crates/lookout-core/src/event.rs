@@ -163,6 +163,10 @@ pub struct Observation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_rcode: Option<u16>,
     pub error: Option<ProbeError>,
+    /// Where it was probed from: the probing agent's `[agent] location`. Several locations judge one target each
+    /// on their own, and its quorum decides (see the engine's quorum). Empty before the agent stamps it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub location: String,
 }
 
 /// An HTTP version as conditions write it (`[PROTOCOL] == HTTP/2`).
@@ -227,6 +231,7 @@ impl Observation {
             protocol: None,
             dns_rcode: None,
             error: None,
+            location: String::new(),
         }
     }
 

@@ -13,6 +13,7 @@ use lookout_core::{AlertState, Clock, Event, IncidentChange, Phase, Timestamp, T
 use crate::condition::{Condition, Verdict, judge};
 use crate::incident::IncidentBook;
 use crate::log_window::{LogWindow, WindowChange, WindowEntry};
+use crate::quorum::Locations;
 
 /// Why a retired target's alert was closed.
 pub const RETIRED_REASON: &str = "no longer monitored: the target was removed from the configuration";
@@ -24,11 +25,23 @@ pub struct TargetPolicy {
     pub success_threshold: u32,
     /// How long the target must have been failing, continuously, before the alert fires (`for`).
     pub pending_for: Duration,
+    /// How many locations must see it failing (each by the thresholds above) for the alert to fire; it
+    /// resolves when fewer do. One machine is one location, so 1 is the alert as it always was.
+    pub quorum: u32,
+    /// A location not heard from for longer than this no longer counts towards the quorum (its agent died, or
+    /// the target left it); zero: never. Three intervals and a timeout, from the config.
+    pub stale_after: Duration,
 }
 
 impl Default for TargetPolicy {
     fn default() -> Self {
-        TargetPolicy { failure_threshold: 3, success_threshold: 2, pending_for: Duration::ZERO }
+        TargetPolicy {
+            failure_threshold: 3,
+            success_threshold: 2,
+            pending_for: Duration::ZERO,
+            quorum: 1,
+            stale_after: Duration::ZERO,
+        }
     }
 }
 
@@ -63,6 +76,8 @@ pub struct Outcome {
     pub state: AlertState,
     /// For a log batch: what to persist of the source's window, so a restart restores it.
     pub log_window: Option<WindowChange>,
+    /// For a probe: its location and the target's state there after the event, to persist.
+    pub location: Option<(String, AlertState)>,
 }
 
 /// Judges events, keeps each target's alert state and the live incidents. Pure: no IO, time from the clock.
@@ -73,6 +88,10 @@ pub struct Engine {
     /// Incident group of each target that is not its own group.
     groups: HashMap<String, String>,
     incidents: IncidentBook,
+    /// Each probed target's state in each location it is probed from (see [`crate::quorum`]).
+    locations: HashMap<String, Locations>,
+    /// This agent's location: a state restored without per-location states is this location's.
+    home: String,
 }
 
 impl Engine {
@@ -83,7 +102,39 @@ impl Engine {
             states: HashMap::new(),
             groups: HashMap::new(),
             incidents: IncidentBook::default(),
+            locations: HashMap::new(),
+            home: String::new(),
         }
+    }
+
+    /// This agent's location (default empty): a target state restored from a store that kept no per-location
+    /// states (one machine) is taken as this location's, so a restart neither resolves nor re-fires anything.
+    pub fn set_home(&mut self, location: &str) {
+        self.home = location.to_string();
+    }
+
+    /// Resumes one location's view of a target (several agents, after a restart or a change of leader).
+    pub fn restore_location(&mut self, target: &str, location: &str, state: AlertState) {
+        let now = self.clock.now();
+        self.locations.entry(target.to_string()).or_default().restore(location, state, now);
+    }
+
+    /// Each location's state of a target, by location.
+    pub fn locations(&self, target: &str) -> Vec<(&str, &AlertState)> {
+        self.locations.get(target).map(Locations::states).unwrap_or_default()
+    }
+
+    /// The locations that see a target failing (firing there) while it is not firing: below its quorum, it
+    /// is *degraded* there and pages nobody.
+    pub fn degraded(&self, target: &str) -> Vec<String> {
+        if self.state(target).is_some_and(|s| s.phase == Phase::Firing) {
+            return Vec::new();
+        }
+        self.locations(target)
+            .into_iter()
+            .filter(|(_, s)| s.phase == Phase::Firing)
+            .map(|(l, _)| l.to_string())
+            .collect()
     }
 
     /// Puts a target's alerts into the incidents of `group` (by default each target is its own group).
@@ -147,6 +198,10 @@ impl Engine {
     /// Resumes a target's state from the store, e.g. after a restart, so that an alert that was firing
     /// resolves normally instead of being forgotten.
     pub fn restore(&mut self, name: &str, state: AlertState) {
+        let now = self.clock.now();
+        if let Some(TargetRules { rules: Rules::Probe(_), .. }) = self.rules.get(name) {
+            self.locations.entry(name.to_string()).or_default().seed(&self.home, &state, now);
+        }
         self.states.insert(name.to_string(), state);
     }
 
@@ -198,19 +253,40 @@ impl Engine {
         let now = self.clock.now();
         let target = event.target();
         let rules = self.rules.get_mut(target)?;
-        let (verdict, observed_at, log_window, blind) = match (&mut rules.rules, event) {
-            (Rules::Probe(conditions), Event::Probe(obs)) => (judge(conditions, obs), obs.at, None, None),
+        let policy = rules.policy;
+        match (&mut rules.rules, event) {
+            (Rules::Probe(conditions), Event::Probe(obs)) => {
+                let verdict = judge(conditions, obs);
+                // Each location judges by the thresholds; the target fires by its quorum of locations.
+                // An observation nobody stamped (one machine, `lookout check`) is from this agent's location.
+                let location = if obs.location.is_empty() { &self.home } else { &obs.location };
+                let locations = self.locations.entry(target.to_string()).or_default();
+                let seen = locations.step(location, policy, target, &verdict, obs.at, now);
+                let state = self.states.entry(target.to_string()).or_default();
+                let transition = locations.decide(state, &seen, &verdict, policy, target, now);
+                Some(Outcome {
+                    verdict,
+                    transitions: transition.into_iter().collect(),
+                    state: state.clone(),
+                    log_window: None,
+                    location: Some((location.clone(), seen)),
+                })
+            }
             (Rules::Log(log_rules, window), Event::Log(batch)) => {
                 let (verdict, change, blind) = window.observe(log_rules, batch, now);
-                (verdict, batch.at, Some(change), blind)
+                let state = self.states.entry(target.to_string()).or_default();
+                let transition = step(state, policy, target, &verdict, batch.at, now);
+                state.error = blind;
+                Some(Outcome {
+                    verdict,
+                    transitions: transition.into_iter().collect(),
+                    state: state.clone(),
+                    log_window: Some(change),
+                    location: None,
+                })
             }
-            _ => return None,
-        };
-        let policy = rules.policy;
-        let state = self.states.entry(target.to_string()).or_default();
-        let transition = step(state, policy, target, &verdict, observed_at, now);
-        state.error = blind;
-        Some(Outcome { verdict, transitions: transition.into_iter().collect(), state: state.clone(), log_window })
+            _ => None,
+        }
     }
 }
 
@@ -218,12 +294,13 @@ fn sane(policy: TargetPolicy) -> TargetPolicy {
     TargetPolicy {
         failure_threshold: policy.failure_threshold.max(1),
         success_threshold: policy.success_threshold.max(1),
-        pending_for: policy.pending_for,
+        quorum: policy.quorum.max(1),
+        ..policy
     }
 }
 
 /// Advances one target's state by one verdict. `observed_at` is when the probe ran, `now` the engine's time.
-fn step(
+pub(crate) fn step(
     state: &mut AlertState,
     policy: TargetPolicy,
     target: &str,
@@ -306,7 +383,12 @@ mod tests {
             engine.add_target(
                 "site",
                 vec![Condition::parse("[STATUS] == 200").unwrap()],
-                TargetPolicy { failure_threshold, success_threshold, pending_for: Duration::ZERO },
+                TargetPolicy {
+                    failure_threshold,
+                    success_threshold,
+                    pending_for: Duration::ZERO,
+                    ..TargetPolicy::default()
+                },
             );
             Harness { clock, engine }
         }
@@ -457,7 +539,11 @@ mod tests {
             window: Duration::from_secs(60),
             min_requests: 10,
         };
-        engine.add_log("apache", rules, TargetPolicy { failure_threshold: 1, success_threshold: 1, pending_for });
+        engine.add_log(
+            "apache",
+            rules,
+            TargetPolicy { failure_threshold: 1, success_threshold: 1, pending_for, ..TargetPolicy::default() },
+        );
         (clock, engine)
     }
 
@@ -526,7 +612,12 @@ mod tests {
         engine.add_log(
             "apache",
             rules,
-            TargetPolicy { failure_threshold: 1, success_threshold: 1, pending_for: Duration::ZERO },
+            TargetPolicy {
+                failure_threshold: 1,
+                success_threshold: 1,
+                pending_for: Duration::ZERO,
+                ..TargetPolicy::default()
+            },
         );
         let with = |durations: Vec<u64>| {
             Event::Log(LogBatch {

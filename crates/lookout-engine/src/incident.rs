@@ -317,7 +317,12 @@ mod tests {
         fn new() -> Self {
             let clock = Arc::new(ManualClock::new(START));
             let mut engine = Engine::new(clock.clone());
-            let policy = TargetPolicy { failure_threshold: 2, success_threshold: 1, pending_for: Duration::ZERO };
+            let policy = TargetPolicy {
+                failure_threshold: 2,
+                success_threshold: 1,
+                pending_for: Duration::ZERO,
+                ..TargetPolicy::default()
+            };
             for name in ["web", "api", "db"] {
                 engine.add_target(name, vec![Condition::parse("[STATUS] == 200").unwrap()], policy);
             }

@@ -7,6 +7,7 @@ pub mod engine;
 pub mod incident;
 pub mod log_window;
 pub mod matcher;
+mod quorum;
 pub mod reminder;
 pub mod resolution;
 pub mod schedule;

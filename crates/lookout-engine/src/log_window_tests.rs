@@ -20,7 +20,12 @@ fn engine(clock: &Arc<ManualClock>, window: Duration) -> Engine {
     engine.add_log(
         "apache",
         rules,
-        TargetPolicy { failure_threshold: 1, success_threshold: 1, pending_for: Duration::ZERO },
+        TargetPolicy {
+            failure_threshold: 1,
+            success_threshold: 1,
+            pending_for: Duration::ZERO,
+            ..TargetPolicy::default()
+        },
     );
     engine
 }

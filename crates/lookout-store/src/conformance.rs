@@ -24,6 +24,18 @@ use lookout_core::{AlertState, IncidentChange, LogCount, Phase, Timestamp, Timin
 
 use crate::{LogRecord, LogWindowWrite, NewMessage, NewSilence, Record, ResultRow, SentFromMemory, Store, StoreError};
 
+mod checks;
+pub(crate) use checks::{
+    check_leases_give_each_target_to_one_agent_per_location,
+    forwarded_events_are_consumed_exactly_once_with_their_record,
+    location_states_are_upserted_and_forgotten_with_their_target,
+};
+mod diagnosis;
+pub(crate) use diagnosis::{
+    diagnosis_requests_are_taken_once_by_their_agent_and_answered,
+    stale_diagnosis_requests_are_not_taken_and_old_ones_deleted,
+};
+
 /// How the suite gets stores of one backend. One harness serves one test: the suite makes a new one per test.
 pub(crate) trait Harness {
     type S: Store;
@@ -58,6 +70,10 @@ macro_rules! suite {
                 reads_answer_the_same_across_the_roll_up,
                 each_form_of_result_is_kept_for_its_own_horizon,
                 agents_beat_and_one_of_them_leads,
+                location_states_are_upserted_and_forgotten_with_their_target,
+                forwarded_events_are_consumed_exactly_once_with_their_record,
+                check_leases_give_each_target_to_one_agent_per_location,
+                diagnosis_requests_are_taken_once_by_their_agent_and_answered,
             ]
             harness: [
                 survives_reopen_and_prunes,
@@ -103,6 +119,8 @@ pub(crate) async fn record_is_atomic_and_readable<S: Store>(s: &S) {
         forget: vec![],
         log: None,
         incidents: vec![],
+        locations: vec![],
+        consumed: vec![],
     })
     .await
     .unwrap();

@@ -98,6 +98,11 @@ pub(crate) const TABLES: &[Table] = &[
         key: &["target", "level", "start"],
     },
     Table { name: "alert_state", columns: &["target", "state", "updated_at"], key: &["target"] },
+    Table {
+        name: "location_states",
+        columns: &["target", "location", "state", "at", "ok", "latency_ms", "status", "reason"],
+        key: &["target", "location"],
+    },
     Table { name: "transitions", columns: &["id", "target", "kind", "at", "alert_id", "detail"], key: &["id"] },
     Table {
         name: "outbox",
@@ -149,6 +154,16 @@ pub(crate) const SKIPPED: &[(&str, &str)] = &[
     ("lookout_schema", "each store records which of its own migrations ran (SQLite: user_version)"),
     ("agents", "the agents heartbeating into the source; they register again with the target when pointed at it"),
     ("leases", "who leads now; leadership is taken afresh on the target"),
+    (
+        "forwarded",
+        "events in flight from agents to the leader, handled within seconds; a copy is made with lookout stopped",
+    ),
+    ("check_leases", "which agent probes what now; the agents claim their checks afresh on the target"),
+    (
+        "diagnosis_requests",
+        "the leader's questions to agents, answered within seconds and deleted after an hour; a copy is made with \
+         lookout stopped",
+    ),
 ];
 
 /// How to copy.

@@ -185,13 +185,66 @@ pub struct Record {
     pub state: Option<(String, AlertState)>,
     pub transitions: Vec<Transition>,
     pub messages: Vec<NewMessage>,
-    /// Targets whose saved alert state is deleted (no longer configured).
+    /// Targets whose saved alert state is deleted (no longer configured), with their location states and check
+    /// leases.
     pub forget: Vec<String>,
     /// Log cursors and counts of a log source.
     pub log: Option<LogRecord>,
     /// Incidents opened, joined or resolved; written only if none changed meanwhile, else the whole record is
     /// refused with [`StoreError::Conflict`].
     pub incidents: Vec<IncidentChange>,
+    /// Each location's view of a target after the event, upserted by (target, location): what quorum and
+    /// per-location pages read back ([`Store::location_states`]).
+    pub locations: Vec<LocationState>,
+    /// Ids of forwarded events ([`Store::forwarded`]) this record handles: deleted with it, in its transaction, so
+    /// an agent's observation is handled exactly once even if the leader dies half-way (a record refused, for a
+    /// conflict too, leaves them for the next try).
+    pub consumed: Vec<i64>,
+}
+
+/// One location's view of a target: its alert state there and its latest check (quorum, per-location pages).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LocationState {
+    pub target: String,
+    pub location: String,
+    pub state: AlertState,
+    /// The latest check from this location.
+    pub at: Timestamp,
+    pub ok: bool,
+    pub latency_ms: f64,
+    pub status: Option<u16>,
+    pub reason: Option<String>,
+}
+
+/// An event an agent handed to the leader ([`Store::forward`]): JSON, opaque to the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Forwarded {
+    /// Increasing and never reused (a later event has a larger id), so the oldest come first.
+    pub id: i64,
+    pub agent: String,
+    pub body: String,
+}
+
+/// What an agent asks of the check leases each heartbeat ([`Store::claim_checks`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckClaim {
+    pub agent: String,
+    pub location: String,
+    /// The targets this agent knows and would probe at its location (an agent never gets a target it does not know).
+    pub targets: Vec<String>,
+    /// How many checks it should hold: its fair share of the location's checks.
+    pub want: usize,
+    pub ttl: std::time::Duration,
+}
+
+/// A diagnosis the leader asked an agent for ([`Store::request_diagnosis`]): the target's processes and error log
+/// are on that agent's machine, so only it can look at them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiagnosisRequest {
+    pub id: i64,
+    pub target: String,
+    /// When the target began failing (evidence older than this is not looked at), if known.
+    pub since: Option<Timestamp>,
 }
 
 /// What a log batch persists: counts and where reading stands, together.
@@ -436,4 +489,53 @@ pub trait Store: OutboxStore {
         from: Timestamp,
         to: Timestamp,
     ) -> impl Future<Output = Result<Vec<LogCount>>> + Send;
+
+    /// Every location's view of every target (written with [`Record::locations`]), ordered by target, location.
+    fn location_states(&self) -> impl Future<Output = Result<Vec<LocationState>>> + Send;
+
+    /// An agent hands events (JSON bodies, opaque here) to the leader: all of them in one transaction, stamped with
+    /// the store's clock. The leader reads them with [`Store::forwarded`] and deletes them with the record that
+    /// handles them ([`Record::consumed`]).
+    fn forward(&self, agent: String, bodies: Vec<String>) -> impl Future<Output = Result<()>> + Send;
+
+    /// The oldest `limit` forwarded events, by id. No locking: one leader reads them.
+    fn forwarded(&self, limit: usize) -> impl Future<Output = Result<Vec<Forwarded>>> + Send;
+
+    /// An agent's heartbeat on the check leases, in one transaction, so that each target is probed by exactly one
+    /// agent per location: every target of `claim.targets` gets a lease row at the location if it has none; the
+    /// agent gives up those it holds but no longer knows, renews the rest until the store's now + `ttl`, gives up
+    /// its surplus over `want` (the greatest target names), and takes expired or free ones it knows, by target
+    /// name, up to `want` — never one another agent is taking at the same moment (PostgreSQL: `SKIP LOCKED`, so
+    /// agents claiming together neither wait for nor double up with each other). Returns the targets it holds
+    /// afterwards, sorted.
+    fn claim_checks(&self, claim: CheckClaim) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// Gives up every check lease `agent` holds at `location` (a clean stop: others take them at once).
+    fn release_checks(&self, agent: String, location: String) -> impl Future<Output = Result<()>> + Send;
+
+    /// Who probes what now: (target, location, holder) of every unexpired check lease, ordered by target, location.
+    fn check_holders(&self) -> impl Future<Output = Result<Vec<(String, String, String)>>> + Send;
+
+    /// The leader asks `agent` to diagnose `target` on its machine (where the target's processes and error log
+    /// are): a request stamped with the store's clock, whose id the leader then polls with
+    /// [`Store::diagnosis_answer`]. In the same transaction, requests older than an hour are deleted (answered or
+    /// given up long ago), so the table stays a handful of rows.
+    fn request_diagnosis(
+        &self,
+        agent: String,
+        target: String,
+        since: Option<Timestamp>,
+    ) -> impl Future<Output = Result<i64>> + Send;
+
+    /// `agent`'s requests not yet taken, oldest first, marked taken in the same statement, so that two polls (two
+    /// processes by one name, or a retry) never both get one (PostgreSQL: `FOR UPDATE SKIP LOCKED`). A request
+    /// older than 60 s that nobody took is not returned: the leader has given up waiting for it.
+    fn take_diagnosis_requests(&self, agent: String) -> impl Future<Output = Result<Vec<DiagnosisRequest>>> + Send;
+
+    /// The agent's answer to request `id`: JSON, opaque to the store (`null`: nothing found). A request already
+    /// deleted (older than an hour) is answered into the void without an error: nobody waits for it any more.
+    fn answer_diagnosis(&self, id: i64, answer: String) -> impl Future<Output = Result<()>> + Send;
+
+    /// The answer to request `id` once given; `None` before, or for a request the store does not have.
+    fn diagnosis_answer(&self, id: i64) -> impl Future<Output = Result<Option<String>>> + Send;
 }

@@ -109,5 +109,15 @@ impl Store for AnyStore {
         fn agents(&self) -> Vec<crate::AgentRow>;
         fn acquire_lease(&self, name: String, holder: String, ttl: std::time::Duration) -> crate::Lease;
         fn release_lease(&self, name: String, holder: String) -> ();
+        fn location_states(&self) -> Vec<crate::LocationState>;
+        fn forward(&self, agent: String, bodies: Vec<String>) -> ();
+        fn forwarded(&self, limit: usize) -> Vec<crate::Forwarded>;
+        fn claim_checks(&self, claim: crate::CheckClaim) -> Vec<String>;
+        fn release_checks(&self, agent: String, location: String) -> ();
+        fn check_holders(&self) -> Vec<(String, String, String)>;
+        fn request_diagnosis(&self, agent: String, target: String, since: Option<Timestamp>) -> i64;
+        fn take_diagnosis_requests(&self, agent: String) -> Vec<crate::DiagnosisRequest>;
+        fn answer_diagnosis(&self, id: i64, answer: String) -> ();
+        fn diagnosis_answer(&self, id: i64) -> Option<String>;
     }
 }

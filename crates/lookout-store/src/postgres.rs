@@ -22,6 +22,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_core.sql"),
     include_str!("../migrations/postgres/0002_results.sql"),
     include_str!("../migrations/postgres/0003_agents.sql"),
+    include_str!("../migrations/postgres/0004_checks.sql"),
+    include_str!("../migrations/postgres/0005_diagnosis_requests.sql"),
 ];
 
 /// The key of the transaction-scoped advisory lock that serialises migrations ("lookout" in ASCII).
@@ -460,6 +462,47 @@ impl Store for PgStore {
         agents::release(self, &name, &holder).await
     }
 
+    async fn location_states(&self) -> Result<Vec<crate::LocationState>> {
+        checks::location_states(self).await
+    }
+
+    async fn forward(&self, agent: String, bodies: Vec<String>) -> Result<()> {
+        checks::forward(self, &agent, &bodies).await
+    }
+
+    async fn forwarded(&self, limit: usize) -> Result<Vec<crate::Forwarded>> {
+        checks::forwarded(self, limit).await
+    }
+
+    async fn claim_checks(&self, claim: crate::CheckClaim) -> Result<Vec<String>> {
+        let ttl_ms = i64::try_from(claim.ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        checks::claim(self, &claim, ttl_ms).await
+    }
+
+    async fn release_checks(&self, agent: String, location: String) -> Result<()> {
+        checks::release(self, &agent, &location).await
+    }
+
+    async fn check_holders(&self) -> Result<Vec<(String, String, String)>> {
+        checks::holders(self).await
+    }
+
+    async fn request_diagnosis(&self, agent: String, target: String, since: Option<Timestamp>) -> Result<i64> {
+        diagnosis::request(self, &agent, &target, since).await
+    }
+
+    async fn take_diagnosis_requests(&self, agent: String) -> Result<Vec<crate::DiagnosisRequest>> {
+        diagnosis::take(self, &agent).await
+    }
+
+    async fn answer_diagnosis(&self, id: i64, answer: String) -> Result<()> {
+        diagnosis::answer(self, id, &answer).await
+    }
+
+    async fn diagnosis_answer(&self, id: i64) -> Result<Option<String>> {
+        diagnosis::answer_of(self, id).await
+    }
+
     async fn log_counts_between(&self, source: String, from: Timestamp, to: Timestamp) -> Result<Vec<LogCount>> {
         const OP: &str = "read log counts";
         let sql = "SELECT minute, requests, s1xx, s2xx, s3xx, s4xx, s5xx, malformed FROM log_counts
@@ -470,6 +513,8 @@ impl Store for PgStore {
 }
 
 mod agents;
+mod checks;
+mod diagnosis;
 mod incidents;
 mod record;
 mod results;

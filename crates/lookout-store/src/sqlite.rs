@@ -21,6 +21,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_compact_results.sql"),
     include_str!("../migrations/0008_incident_alerts.sql"),
     include_str!("../migrations/0009_agents.sql"),
+    include_str!("../migrations/0010_checks.sql"),
+    include_str!("../migrations/0011_diagnosis_requests.sql"),
 ];
 
 #[derive(Clone)]
@@ -549,6 +551,47 @@ impl Store for SqliteStore {
         self.with("release lease", move |conn| agents::release(conn, &name, &holder)).await
     }
 
+    async fn location_states(&self) -> Result<Vec<crate::LocationState>> {
+        self.with("read location states", |conn| checks::location_states(conn)).await
+    }
+
+    async fn forward(&self, agent: String, bodies: Vec<String>) -> Result<()> {
+        self.with("forward", move |conn| checks::forward(conn, &agent, &bodies)).await
+    }
+
+    async fn forwarded(&self, limit: usize) -> Result<Vec<crate::Forwarded>> {
+        self.with("read forwarded", move |conn| checks::forwarded(conn, limit)).await
+    }
+
+    async fn claim_checks(&self, claim: crate::CheckClaim) -> Result<Vec<String>> {
+        let ttl_ms = i64::try_from(claim.ttl.as_millis()).unwrap_or(i64::MAX / 2);
+        self.with("claim checks", move |conn| checks::claim(conn, &claim, ttl_ms)).await
+    }
+
+    async fn release_checks(&self, agent: String, location: String) -> Result<()> {
+        self.with("release checks", move |conn| checks::release(conn, &agent, &location)).await
+    }
+
+    async fn check_holders(&self) -> Result<Vec<(String, String, String)>> {
+        self.with("read check holders", |conn| checks::holders(conn)).await
+    }
+
+    async fn request_diagnosis(&self, agent: String, target: String, since: Option<Timestamp>) -> Result<i64> {
+        self.with("request diagnosis", move |conn| diagnosis::request(conn, &agent, &target, since)).await
+    }
+
+    async fn take_diagnosis_requests(&self, agent: String) -> Result<Vec<crate::DiagnosisRequest>> {
+        self.with("take diagnosis requests", move |conn| diagnosis::take(conn, &agent)).await
+    }
+
+    async fn answer_diagnosis(&self, id: i64, answer: String) -> Result<()> {
+        self.with("answer diagnosis", move |conn| diagnosis::answer(conn, id, &answer)).await
+    }
+
+    async fn diagnosis_answer(&self, id: i64) -> Result<Option<String>> {
+        self.with("read diagnosis answer", move |conn| diagnosis::answer_of(conn, id)).await
+    }
+
     async fn log_counts_between(&self, source: String, from: Timestamp, to: Timestamp) -> Result<Vec<LogCount>> {
         self.with("read log counts", move |conn| {
             let mut stmt = conn.prepare(
@@ -572,6 +615,8 @@ impl Store for SqliteStore {
 
 mod agents;
 mod blocks;
+mod checks;
+mod diagnosis;
 mod incidents;
 mod record;
 mod results;

@@ -31,6 +31,7 @@ use serde_json::json;
 mod auth;
 #[cfg(test)]
 mod guard_tests;
+mod locations;
 mod pages;
 mod server;
 mod status;
@@ -181,14 +182,23 @@ struct TargetView {
     alert_id: Option<String>,
     reason: Option<String>,
     last: Option<lookout_store::ResultRow>,
+    /// Each location's state and latest check (several agents; empty on one machine).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    locations: Vec<locations::LocationView>,
+    /// Where it fails below its quorum (`degraded in l2`): shown, not paged.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    degraded: Vec<String>,
 }
 
 async fn targets<S: Store>(State(state): State<WebState<S>>) -> ApiResult<SafeJson<Vec<TargetView>>> {
     let states: HashMap<String, lookout_core::AlertState> = state.store.alert_states().await?.into_iter().collect();
+    let mut by_location = locations::by_target(state.store.as_ref(), &state.config).await?;
     let mut out = Vec::new();
     let view = |name: &str, kind: &'static str, group: &str, severity: &str| {
         let s = states.get(name).cloned().unwrap_or_default();
         TargetView {
+            locations: Vec::new(),
+            degraded: Vec::new(),
             name: name.to_string(),
             kind,
             group: group.to_string(),
@@ -210,6 +220,9 @@ async fn targets<S: Store>(State(state): State<WebState<S>>) -> ApiResult<SafeJs
         };
         let mut v = view(&t.name, kind, &t.group, &t.alert.severity);
         v.last = state.store.recent_results(t.name.clone(), 1).await?.into_iter().next();
+        v.locations = by_location.remove(&t.name).unwrap_or_default();
+        let phase = states.get(&t.name).map(|s| s.phase).unwrap_or_default();
+        v.degraded = locations::degraded(phase, &v.locations);
         out.push(v);
     }
     for l in &state.config.logs {

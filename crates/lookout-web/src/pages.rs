@@ -119,6 +119,18 @@ pub(crate) struct TargetRow {
     chart_label: String,
     requests: Option<u64>,
     ratio: String,
+    /// Each location's state and latency (several agents only).
+    locations: Vec<LocationCell>,
+    /// "degraded in us, asia": failing there, below the quorum.
+    degraded: Option<String>,
+}
+
+#[derive(Clone, Serialize)]
+struct LocationCell {
+    location: String,
+    state: &'static str,
+    latency: String,
+    stale: bool,
 }
 
 fn chart(latencies: &[f64]) -> Option<String> {
@@ -213,8 +225,11 @@ async fn target_rows<S: Store>(state: &WebState<S>, uptimes: &Uptimes) -> ApiRes
             chart_label: String::new(),
             requests: None,
             ratio: "—".into(),
+            locations: Vec::new(),
+            degraded: None,
         }
     };
+    let mut by_location = crate::locations::by_target(state.store.as_ref(), &state.config).await?;
     for t in &state.config.targets {
         let kind = match t.check {
             Check::Http(_) => "http",
@@ -234,6 +249,19 @@ async fn target_rows<S: Store>(state: &WebState<S>, uptimes: &Uptimes) -> ApiRes
         let means: Vec<f64> = minutes.iter().map(|b| b.mean_latency_ms).collect();
         row.chart = chart(&means);
         row.chart_label = "mean latency per minute, last hour".into();
+        let here = by_location.remove(&t.name).unwrap_or_default();
+        let phase = states.get(&t.name).map(|s| s.phase).unwrap_or_default();
+        let degraded = crate::locations::degraded(phase, &here);
+        row.degraded = (!degraded.is_empty()).then(|| format!("degraded in {}", degraded.join(", ")));
+        row.locations = here
+            .iter()
+            .map(|l| LocationCell {
+                location: l.location.clone(),
+                state: l.state,
+                latency: format!("{:.0}", l.latency_ms),
+                stale: l.stale,
+            })
+            .collect();
         row.last = state.store.recent_results(name(), 1).await?.into_iter().next().map(|r| LastView {
             status: r.status,
             error: r.error.clone(),
@@ -307,7 +335,37 @@ pub async fn dashboard<S: Store>(
             store.held_records
         )
     });
-    page("dashboard.html", context! { title => "Targets", live => true, public => false, targets, open, degraded })
+    let agents = state.store.agents().await?;
+    // One machine is a cluster of one: the agents' table is shown only when there are several.
+    let differs = crate::locations::config_differs(&agents);
+    let config_notice = (!differs.is_empty()).then(|| {
+        format!(
+            "Agent(s) {} run a configuration that differs from the leader's: they do not probe targets they do not know, and the leader ignores what it does not know. Give every agent the same file.",
+            differs.join(", ")
+        )
+    });
+    let agents: Vec<BTreeMap<&str, String>> = if agents.len() < 2 {
+        Vec::new()
+    } else {
+        agents
+            .iter()
+            .map(|a| {
+                BTreeMap::from([
+                    ("name", a.info.name.clone()),
+                    ("location", a.info.location.clone()),
+                    ("role", if a.leader { "leader".into() } else { "follower".into() }),
+                    ("last_seen", a.last_seen.to_rfc3339_seconds()),
+                    ("version", a.info.version.clone()),
+                    ("config_hash", a.info.config_hash.clone()),
+                    ("differs", if differs.contains(&a.info.name) { "config differs".into() } else { String::new() }),
+                ])
+            })
+            .collect()
+    };
+    page(
+        "dashboard.html",
+        context! { title => "Targets", live => true, public => false, targets, open, degraded, agents, config_notice },
+    )
 }
 
 pub async fn incidents<S: Store>(State(state): State<WebState<S>>) -> ApiResult<Response> {

@@ -80,6 +80,14 @@ fn write_table(reports: &[CheckReport], out: &mut dyn Write, color: bool) -> std
         let cells = [row[0].as_str(), &row[1], &row[2], &row[3], &row[4]];
         writeln!(out, "{}", line(cells, Some(if r.ok { "32" } else { "1;31" })))?;
     }
+    for r in reports.iter().filter(|r| !r.degraded.is_empty()) {
+        writeln!(
+            out,
+            "{}: degraded in {} (failing there, below its quorum: nobody is paged)",
+            r.name,
+            r.degraded.join(", ")
+        )?;
+    }
     let failed = reports.iter().filter(|r| !r.ok).count();
     writeln!(out, "\n{} checks, {} passed, {} failed", reports.len(), reports.len() - failed, failed)?;
     Ok(())
@@ -128,6 +136,7 @@ mod tests {
             error: None,
             timings: Default::default(),
             certificate_expires_at: None,
+            degraded: Vec::new(),
         }
     }
 

@@ -326,10 +326,11 @@ async fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return config_error(e.to_string()),
             };
-            let reports = match lookout_app::check::run(&config, &targets).await {
+            let mut reports = match lookout_app::check::run(&config, &targets).await {
                 Ok(r) => r,
                 Err(e) => return config_error(e),
             };
+            lookout::runtime::add_degraded(&mut reports, &config).await;
             match check::print(&reports, format, &mut std::io::stdout().lock()) {
                 Ok(code) => ExitCode::from(code),
                 Err(e) => {

@@ -60,3 +60,21 @@ pub fn shutdown_on_signals() -> watch::Receiver<bool> {
     });
     rx
 }
+
+/// `lookout check` on agents that share a PostgreSQL store: what the other locations see, added to its reports
+/// (within 3 s, or not at all: the check is this machine's verdict and never waits long for the store). One
+/// machine's SQLite store has no other locations and is not opened.
+pub async fn add_degraded(reports: &mut [lookout_app::check::CheckReport], config: &Config) {
+    if !matches!(config.store.backend, lookout_config::StoreBackend::Postgres { .. }) {
+        return;
+    }
+    let look = async {
+        let store = lookout_store::open(&config.store).await?;
+        lookout_app::check::add_degraded(reports, config, &store).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(3), look).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("note: cannot read the other locations' view from the store: {e}"),
+        Err(_) => eprintln!("note: the store did not answer within 3 s; only this machine's view is shown"),
+    }
+}

@@ -8,7 +8,12 @@ use std::time::{Duration, Instant};
 use crate::support::{Running, lookout_bin, lookout_with_config, wait_until};
 
 /// `lookout run` as agent `name` in `location`, its log in `dir/<name>.log`.
-fn spawn_agent(config: &Path, dir: &Path, name: &str, location: &str) -> Running {
+pub(crate) fn spawn_agent(config: &Path, dir: &Path, name: &str, location: &str) -> Running {
+    spawn_agent_with(config, dir, name, location, &[])
+}
+
+/// [`spawn_agent`] with more environment (e.g. `LOOKOUT_WEB_LISTEN`).
+pub(crate) fn spawn_agent_with(config: &Path, dir: &Path, name: &str, location: &str, env: &[(&str, &str)]) -> Running {
     let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
     Running(
         std::process::Command::new(lookout_bin())
@@ -16,6 +21,7 @@ fn spawn_agent(config: &Path, dir: &Path, name: &str, location: &str) -> Running
             .arg(config)
             .env("LOOKOUT_AGENT_NAME", name)
             .env("LOOKOUT_AGENT_LOCATION", location)
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .stderr(log)
             .spawn()
@@ -23,13 +29,13 @@ fn spawn_agent(config: &Path, dir: &Path, name: &str, location: &str) -> Running
     )
 }
 
-async fn agents(config: &Path) -> Vec<serde_json::Value> {
+pub(crate) async fn agents(config: &Path) -> Vec<serde_json::Value> {
     let (code, out, err) = lookout_with_config(&["agents", "--json"], config).await;
     assert_eq!(code, 0, "lookout agents failed: {err}");
     serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
-fn leaders(agents: &[serde_json::Value]) -> Vec<String> {
+pub(crate) fn leaders(agents: &[serde_json::Value]) -> Vec<String> {
     agents.iter().filter(|a| a["leader"] == true).map(|a| a["name"].as_str().unwrap_or_default().to_string()).collect()
 }
 

@@ -99,7 +99,7 @@ async fn a_sqlite_store_moves_to_postgresql_with_its_counts_verified() {
     assert_eq!(counts(&out, "incidents"), Some((1, 1)), "{out}");
     assert_eq!(counts(&out, "incident_timeline"), Some((2, 2)), "{out}");
     assert_eq!(counts(&out, "log_cursors"), Some((1, 1)), "{out}");
-    assert!(out.contains("All 14 tables match: 19 rows copied."), "{out}");
+    assert!(out.contains("All 15 tables match: 19 rows copied."), "{out}");
     assert!(!out.contains("s3cret") && !err.contains("s3cret"), "the password stays out: {out}{err}");
 
     // lookout reads the copy as its store.

@@ -5,6 +5,9 @@
 mod support;
 
 mod agents;
+mod agents_locations;
+mod agents_machines;
+mod agents_outage;
 mod apache_live;
 mod architecture;
 mod basic_auth;

@@ -568,7 +568,8 @@ fn bound(held: &mut Held) {
             && r.messages.is_empty()
             && r.incidents.is_empty()
             && r.log.is_none()
-            && r.forget.is_empty();
+            && r.forget.is_empty()
+            && r.consumed.is_empty();
         if only_a_result && later.contains(t) && excess > 0 {
             keep[i] = false;
             excess -= 1;

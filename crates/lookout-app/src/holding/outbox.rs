@@ -308,6 +308,50 @@ impl<S: Store> Store for HoldingStore<S> {
         self.inner.release_lease(name, holder).await
     }
 
+    async fn location_states(&self) -> Result<Vec<lookout_store::LocationState>> {
+        self.inner.location_states().await
+    }
+
+    /// Straight to the store: an agent whose forward fails keeps the events and retries (they are not the
+    /// pipeline's records, so not the journal's).
+    async fn forward(&self, agent: String, bodies: Vec<String>) -> Result<()> {
+        self.inner.forward(agent, bodies).await
+    }
+
+    async fn forwarded(&self, limit: usize) -> Result<Vec<lookout_store::Forwarded>> {
+        self.inner.forwarded(limit).await
+    }
+
+    async fn claim_checks(&self, claim: lookout_store::CheckClaim) -> Result<Vec<String>> {
+        self.inner.claim_checks(claim).await
+    }
+
+    async fn release_checks(&self, agent: String, location: String) -> Result<()> {
+        self.inner.release_checks(agent, location).await
+    }
+
+    async fn check_holders(&self) -> Result<Vec<(String, String, String)>> {
+        self.inner.check_holders().await
+    }
+
+    /// Straight to the store, like forwarding: a diagnosis is asked for and answered within seconds or not at all,
+    /// so nothing of it is kept in memory while the store is away (the message goes without it).
+    async fn request_diagnosis(&self, agent: String, target: String, since: Option<Timestamp>) -> Result<i64> {
+        self.inner.request_diagnosis(agent, target, since).await
+    }
+
+    async fn take_diagnosis_requests(&self, agent: String) -> Result<Vec<lookout_store::DiagnosisRequest>> {
+        self.inner.take_diagnosis_requests(agent).await
+    }
+
+    async fn answer_diagnosis(&self, id: i64, answer: String) -> Result<()> {
+        self.inner.answer_diagnosis(id, answer).await
+    }
+
+    async fn diagnosis_answer(&self, id: i64) -> Result<Option<String>> {
+        self.inner.diagnosis_answer(id).await
+    }
+
     /// Straight to the store, like pruning: nothing of it needs to wait in the journal (the next run redoes it).
     async fn roll_up(&self, horizons: lookout_store::Horizons) -> Result<lookout_store::RollUp> {
         self.inner.roll_up(horizons).await

@@ -52,6 +52,10 @@ pub(super) struct Pipeline<S: Store> {
     /// The reminders enqueued so far, so a tick writes only new ones.
     pub(super) reminders: Reminders,
     pub(super) metrics: Arc<Metrics>,
+    /// Several agents share the store, and only the leader decides (see [`super::relay`]).
+    pub(super) relay: super::relay::Relay,
+    /// Whether this agent leads now (`None`: it always does, as one machine).
+    pub(super) leading: Option<watch::Receiver<bool>>,
 }
 
 impl<S: Store> Pipeline<S> {
@@ -141,6 +145,9 @@ impl<S: Store> Pipeline<S> {
     ) {
         let mut reminders = tokio::time::interval(Duration::from_secs(1));
         reminders.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut relay = tokio::time::interval(super::relay::POLL);
+        relay.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shared = self.relay.shared;
         // Set at shutdown: the time by which what is still coming must have been recorded.
         let mut stop_by: Option<tokio::time::Instant> = None;
         loop {
@@ -156,7 +163,22 @@ impl<S: Store> Pipeline<S> {
                     }
                 },
                 _ = reminders.tick(), if stop_by.is_none() => {
-                    self.remind().await;
+                    if self.leads().await {
+                        self.remind().await;
+                    }
+                    continue;
+                }
+                _ = relay.tick(), if shared => {
+                    self.serve_diagnoses().await;
+                    if self.leads().await {
+                        let (events, consumed) = self.take_forwarded().await;
+                        let nothing = events.is_empty() && consumed.is_empty();
+                        if !nothing && !self.handle(events, consumed, stop_by, &mut shutdown).await {
+                            return;
+                        }
+                    } else {
+                        self.flush_forward().await;
+                    }
                     continue;
                 }
                 Some(record) = redo.recv() => {
@@ -181,17 +203,23 @@ impl<S: Store> Pipeline<S> {
                     Err(_) => break,
                 }
             }
-            if !self.handle(events, stop_by, &mut shutdown).await {
+            if !self.leads().await {
+                self.forward(events).await;
+                continue;
+            }
+            if !self.handle(events, Vec::new(), stop_by, &mut shutdown).await {
                 return;
             }
         }
     }
 
     /// Runs events through the engine, records what they caused in one transaction (retrying while the store
-    /// refuses; nothing may be lost) and announces it. False when a stop cut the retries short.
-    async fn handle(
+    /// refuses; nothing may be lost) and announces it. `consumed`: the forwarded rows they came from, deleted in
+    /// the same transaction. False when a stop cut the retries short.
+    pub(super) async fn handle(
         &mut self,
         events: Vec<Event>,
+        consumed: Vec<i64>,
         stop_by: Option<tokio::time::Instant>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> bool {
@@ -213,17 +241,25 @@ impl<S: Store> Pipeline<S> {
             if stop_by.is_none() {
                 self.attach_diagnosis(&mut outcome.transitions).await;
             }
-            let (base, last) = match &event {
+            let (mut base, last) = match &event {
                 Event::Probe(obs) => record_for(obs, &outcome),
                 Event::Log(batch) => record_for_log(batch, &outcome),
             };
+            if let (true, Event::Probe(obs), Some((location, state))) = (self.relay.shared, &event, &outcome.location) {
+                base.locations.push(super::relay::location_state(obs, location, state, &outcome.verdict));
+            }
             for t in &outcome.transitions {
                 log_transition(t);
             }
             items.push(Item { base, transitions: outcome.transitions.clone(), last: Some(last) });
             handled.push((event, outcome));
         }
-        if items.is_empty() {
+        if let Some(first) = items.first_mut() {
+            first.base.consumed = consumed;
+        } else if !consumed.is_empty() {
+            // Only events the engine does not know (an agent with another config): consumed all the same.
+            items.push(Item { base: Record { consumed, ..Record::default() }, transitions: Vec::new(), last: None });
+        } else {
             return true;
         }
         let has_messages = items.iter().flat_map(|i| &i.transitions).any(Transition::notifies);

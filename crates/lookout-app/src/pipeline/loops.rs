@@ -8,12 +8,17 @@ use lookout_core::{Event, Timestamp};
 use lookout_store::Store;
 use tokio::sync::{mpsc, watch};
 
+use crate::checks::{Assigned, is_mine};
 use crate::metrics::Metrics;
 
 /// Probes one target every `interval`, at its own phase of it (see [`phase_delay`]), until `shutdown`; a probe
 /// under way then is finished first. How late each check starts goes to `metrics` (`bench/scale.sh` reads it).
+/// A tick when the target is not this agent's (another agent of its location holds it, see
+/// [`crate::checks`]) is skipped; each result says it comes from `location`.
 pub(super) async fn probe(
     target: Target,
+    location: Arc<str>,
+    assigned: Assigned,
     tx: mpsc::Sender<Event>,
     mut shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
@@ -29,15 +34,23 @@ pub(super) async fn probe(
         if *shutdown.borrow() {
             return;
         }
+        if !is_mine(&assigned, &target.name) {
+            continue;
+        }
         metrics.probe_started(scheduled.elapsed());
         // A probe under way at a stop is finished (its timeout bounds it) and its result sent: the server
         // answered it, so it is recorded.
         // Boxed: a probe's future (the HTTP client's connect, TLS, hyper states) is ~11 KB, and inlined it would
         // sit in every target's task for good — 10,000 idle targets held ~100 MB that way. Boxed, it exists
         // only while the probe runs (a few at a time), and the loop's own future stays small (see the test).
-        let obs = Box::pin(lookout_probe::probe(&target)).await;
-        // Boxed too (the send future holds the observation, ~600 bytes), for the same reason.
-        if Box::pin(tx.send(Event::Probe(obs))).await.is_err() {
+        // The observation and the send's future (~600 bytes) live in the box too, for the same reason.
+        let sent = Box::pin(async {
+            let mut obs = lookout_probe::probe(&target).await;
+            obs.location = location.to_string();
+            tx.send(Event::Probe(obs)).await.is_ok()
+        })
+        .await;
+        if !sent {
             return;
         }
     }
@@ -121,12 +134,17 @@ mod tests {
         };
         let (tx, _rx) = mpsc::channel(1);
         let (_stop, shutdown) = watch::channel(false);
-        let task = probe(target, tx, shutdown, Arc::new(Metrics::new()));
+        let (_all, assigned) = watch::channel(None);
+        let task = probe(target, "local".into(), assigned, tx, shutdown, Arc::new(Metrics::new()));
         // Each target's task holds this future for as long as lookout runs (10,000 targets: × 10,000). Beyond the
         // target itself it holds a ticker, the channels and select! state; a probe inlined was ~11 KB.
         let size = std::mem::size_of_val(&task);
         let own = size.saturating_sub(std::mem::size_of::<Target>());
-        assert!(own <= 1024, "the probe loop's future is {size} bytes: box what it awaits");
+        assert!(
+            own <= 1024,
+            "the probe loop's future is {size} bytes (target {}): box what it awaits",
+            std::mem::size_of::<Target>()
+        );
     }
 
     #[test]

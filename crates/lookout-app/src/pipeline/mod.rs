@@ -14,6 +14,7 @@ mod consume;
 mod diagnosis;
 mod loops;
 mod messages;
+mod relay;
 mod reminders;
 
 use std::collections::HashMap;
@@ -85,6 +86,7 @@ impl<S: Store> Monitor<S> {
             tracing::warn!(config = %config.source.display(), "No [[notify]] channel configured: alerts are only logged and stored.");
         }
         let mut engine = Engine::new(Arc::new(SystemClock));
+        engine.set_home(&config.agent.location);
         for t in &config.targets {
             engine.add_target(&t.name, t.conditions.clone(), t.policy);
             engine.set_group(&t.name, &t.group);
@@ -108,6 +110,14 @@ impl<S: Store> Monitor<S> {
                 engine.restore(&target, state);
             } else {
                 retired.push((target, state));
+            }
+        }
+        // Each location's view, when several agents share the store (one machine keeps none: see Engine::set_home).
+        if store.is_shared() {
+            for s in store.location_states().await.map_err(start_error("cannot load the location states"))? {
+                if config.target(&s.target).is_some() {
+                    engine.restore_location(&s.target, &s.location, s.state);
+                }
             }
         }
         // Log windows too, so a restart inside a firing window neither resolves nor re-opens anything.
@@ -165,6 +175,8 @@ impl<S: Store> Monitor<S> {
             depends_on: config.targets.iter().map(|t| (t.name.clone(), t.depends_on.clone())).collect(),
             reminders: Reminders::default(),
             metrics,
+            relay: relay::Relay::new(store.is_shared(), config.agent.name.clone()),
+            leading: None,
         };
         pipeline.retire(retired).await.map_err(start_error("cannot record a retired target"))?;
         Ok(Monitor { config, store, health, holding, redo, pipeline, outbox })
@@ -174,10 +186,31 @@ impl<S: Store> Monitor<S> {
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let mut sources = JoinSet::new();
         let (tx, rx) = mpsc::channel::<Event>(EVENT_QUEUE);
-        for target in self.config.targets.iter().cloned() {
-            sources.spawn(loops::probe(target, tx.clone(), shutdown.clone(), self.pipeline.metrics.clone()));
+        let location = self.config.agent.location.clone();
+        let (assign, assigned) = watch::channel(None);
+        sources.spawn(crate::checks::run(
+            self.store.clone(),
+            self.config.agent.name.clone(),
+            location.clone(),
+            crate::cluster::config_hash(&self.config),
+            crate::checks::targets_at(&self.config, &location),
+            assign,
+            shutdown.clone(),
+        ));
+        let here: Arc<str> = location.as_str().into();
+        for mut target in self.config.targets.iter().filter(|t| t.probed_from(&location)).cloned() {
+            say_where_from(&mut target, &location);
+            sources.spawn(loops::probe(
+                target,
+                here.clone(),
+                assigned.clone(),
+                tx.clone(),
+                shutdown.clone(),
+                self.pipeline.metrics.clone(),
+            ));
         }
-        for source in self.config.logs.iter().cloned() {
+        // A [[log]] pinned to another agent is that agent's: its files are on its machine.
+        for source in self.config.logs.iter().filter(|l| l.read_by(&self.config.agent.name)).cloned() {
             sources.spawn(crate::log_source::run(source, self.store.clone(), tx.clone(), shutdown.clone()));
         }
         drop(tx);
@@ -192,9 +225,10 @@ impl<S: Store> Monitor<S> {
     }
 
     async fn run_with(self, rx: mpsc::Receiver<Event>, mut tasks: JoinSet<()>, shutdown: watch::Receiver<bool>) {
-        let Monitor { config, store, health, holding, redo, pipeline, outbox } = self;
-        // The leader alone sends and rolls up; one machine leads at once (crate::cluster).
+        let Monitor { config, store, health, holding, redo, mut pipeline, outbox } = self;
+        // The leader alone decides (the engine), sends and rolls up; one machine leads at once (crate::cluster).
         let (lead_tx, leading) = watch::channel(false);
+        pipeline.leading = Some(leading.clone());
         let me = crate::cluster::agent_info(&config);
         tasks.spawn(crate::cluster::run(store.clone(), me, health, lead_tx, shutdown.clone()));
         tasks.spawn(crate::cluster::while_leading(leading.clone(), shutdown.clone(), move |stop| {
@@ -213,6 +247,20 @@ impl<S: Store> Monitor<S> {
     }
 }
 
+/// Lets an HTTP target's server see which location probes it (`User-Agent: lookout/0.x (location eu)`) when
+/// agents are in several places and the target sets no User-Agent of its own: its logs then tell a regional
+/// fault apart.
+fn say_where_from(target: &mut lookout_config::Target, location: &str) {
+    if location == lookout_config::DEFAULT_LOCATION {
+        return;
+    }
+    if let lookout_config::Check::Http(h) = &mut target.check
+        && !h.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
+    {
+        h.headers.push(("User-Agent".into(), format!("lookout/{} (location {location})", env!("CARGO_PKG_VERSION"))));
+    }
+}
+
 /// Where each target and log source looks for a root cause: a target's `[target.diagnose]`, a log source's error
 /// log (read for 2 s at most).
 fn diagnose_specs(config: &Config) -> HashMap<String, DiagnoseSpec> {
@@ -228,6 +276,7 @@ fn diagnose_specs(config: &Config) -> HashMap<String, DiagnoseSpec> {
                     processes: Vec::new(),
                     pid_file: None,
                     duration: Duration::from_secs(2),
+                    agent: l.agent.clone(),
                 },
             );
         }

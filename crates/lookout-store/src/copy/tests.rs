@@ -97,8 +97,19 @@ async fn fill<S: Store>(s: &S) {
             since: Timestamp(at),
             ..AlertState::default()
         };
+        let location = crate::LocationState {
+            target: target.into(),
+            location: "eu-west".into(),
+            state: state.clone(),
+            at: Timestamp(at),
+            ok: kind != TransitionKind::Firing,
+            latency_ms: 41.5,
+            status: (kind != TransitionKind::Firing).then_some(200),
+            reason: (kind == TransitionKind::Firing).then(|| "HTTP 503 Service Unavailable".into()),
+        };
         records.push(Record {
             state: Some((target.into(), state)),
+            locations: vec![location, location_us(target, at)],
             transitions: vec![t],
             messages: vec![message("ops", key::transition(alert, kind)), message("team", key::transition(alert, kind))],
             incidents: vec![change],
@@ -171,6 +182,33 @@ async fn fill<S: Store>(s: &S) {
     }
 }
 
+/// A location whose view stays fine (no status: a TCP check).
+fn location_us(target: &str, at: i64) -> crate::LocationState {
+    crate::LocationState {
+        target: target.into(),
+        location: "us-east".into(),
+        state: AlertState { since: Timestamp(at - DAY), ..AlertState::default() },
+        at: Timestamp(at + 500),
+        ok: true,
+        latency_ms: 80.0,
+        status: None,
+        reason: None,
+    }
+}
+
+/// Runtime state the copy leaves behind (`SKIPPED`): an event in flight and check leases.
+async fn runtime_state<S: Store>(s: &S) {
+    s.forward("agent-1".into(), vec!["{\"observation\":1}".into()]).await.unwrap();
+    let claim = crate::CheckClaim {
+        agent: "agent-1".into(),
+        location: "eu-west".into(),
+        targets: vec!["api".into(), "web".into()],
+        want: 2,
+        ttl: std::time::Duration::from_secs(60),
+    };
+    assert_eq!(s.claim_checks(claim).await.unwrap(), ["api", "web"]);
+}
+
 /// Everything the store answers, for comparing one store with another.
 async fn reads<S: Store>(s: &S) -> String {
     let mut out = Vec::new();
@@ -190,6 +228,7 @@ async fn reads<S: Store>(s: &S) -> String {
     out.push(format!("{:?}", s.silences(true, Timestamp(NOW)).await.unwrap()));
     out.push(format!("{:?}", s.silences(false, Timestamp(NOW)).await.unwrap()));
     out.push(format!("{:?}", s.alert_states().await.unwrap()));
+    out.push(format!("{:?}", s.location_states().await.unwrap()));
     out.push(format!("{:?}", s.transitions(None).await.unwrap()));
     for target in ["api", "web"] {
         let (from, to) = (Timestamp(T0), Timestamp(NOW));
@@ -225,6 +264,7 @@ async fn a_store_moves_from_sqlite_to_postgresql_and_back_losing_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = AnyStore::sqlite(&dir.path().join("source.sqlite")).unwrap();
     fill(&sqlite).await;
+    runtime_state(&sqlite).await;
     let expected = reads(&sqlite).await;
 
     let url = pg.fresh_database().await;
@@ -244,6 +284,9 @@ async fn a_store_moves_from_sqlite_to_postgresql_and_back_losing_nothing() {
     assert!(count("results") > 97 * 3, "results span many pages: {report:?}");
     assert!(seen.iter().any(|(t, n)| t == "results" && *n == 97 * 2), "progress after each page: {seen:?}");
     assert_eq!(reads(&postgres).await, expected, "PostgreSQL answers as the SQLite store did");
+    assert_eq!(postgres.location_states().await.unwrap().len(), 3 * 2, "three targets' views from two locations");
+    assert!(postgres.forwarded(10).await.unwrap().is_empty(), "events in flight stay behind");
+    assert!(postgres.check_holders().await.unwrap().is_empty(), "check leases are claimed afresh");
 
     let back = AnyStore::sqlite(&dir.path().join("back.sqlite")).unwrap();
     let report_back = copy(&postgres, &back, &CopyOptions::default(), |_| {}).await.unwrap();

@@ -11,7 +11,7 @@ use crate::{AgentInfo, AgentRow, LEADER_LEASE, Lease, Result};
 /// The server's clock in milliseconds since the epoch.
 const NOW: &str = "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT";
 
-async fn now(client: &impl GenericClient, op: &'static str) -> Result<i64> {
+pub(super) async fn now(client: &impl GenericClient, op: &'static str) -> Result<i64> {
     let row = client.query_one(NOW, &[]).await.map_err(q(op))?;
     get(op, &row, 0)
 }

@@ -6,6 +6,7 @@ use lookout_core::Timestamp;
 use tokio_postgres::types::ToSql;
 
 use super::{q, to_json};
+use crate::sql::{FORGET_CHECKS, FORGET_LOCATIONS};
 use crate::{Record, Result};
 
 const OP: &str = "record";
@@ -23,6 +24,10 @@ pub(super) async fn write(tx: &Transaction<'_>, record: &Record) -> Result<()> {
     // Incidents first: a refused change refuses everything else of this record with it.
     for change in &record.incidents {
         super::incidents::write(tx, change).await?;
+    }
+    super::checks::consume(tx, &record.consumed).await?;
+    for l in &record.locations {
+        super::checks::upsert_location(tx, l).await?;
     }
     let now = Timestamp::now().0;
     if let Some((target, state)) = &record.state {
@@ -78,6 +83,8 @@ pub(super) async fn write(tx: &Transaction<'_>, record: &Record) -> Result<()> {
     }
     for target in &record.forget {
         exec(tx, "DELETE FROM alert_state WHERE target = $1", &[target]).await?;
+        exec(tx, FORGET_LOCATIONS, &[target]).await?;
+        exec(tx, FORGET_CHECKS, &[target]).await?;
     }
     for t in &record.transitions {
         exec(

@@ -12,7 +12,7 @@ use lookout_config::{StoreBackend, StoreConfig};
 
 use crate::conformance::Harness;
 use crate::testing::{TestPostgres, postgres_or_skip};
-use crate::{AnyStore, StoreError};
+use crate::{AnyStore, CheckClaim, Store, StoreError};
 
 /// `[store] url = "…"`: the configuration `lookout` would read (retentions are not used by opening).
 fn config(url: &str) -> StoreConfig {
@@ -131,4 +131,165 @@ async fn a_schema_from_a_newer_lookout_is_refused() {
     assert!(matches!(e, StoreError::TooNew { found, known: k } if found == newer && k == i64::from(known)), "{e:?}");
     assert!(e.to_string().contains("upgrade lookout"), "{e}");
     assert_eq!(schema(pg, &url).await, (known + 1, 1), "the refused open changed nothing");
+}
+
+fn claim(agent: &str, targets: &[String], want: usize) -> CheckClaim {
+    CheckClaim {
+        agent: agent.into(),
+        location: "eu".into(),
+        targets: targets.to_vec(),
+        want,
+        ttl: std::time::Duration::from_secs(60),
+    }
+}
+
+fn names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("t{i:05}")).collect()
+}
+
+/// Two agents claiming at the same moment on two connections, round after round (the leases released between
+/// rounds): never the same target to both, never more than each one's share; a heartbeat later each has its share
+/// exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn agents_claiming_at_once_never_get_the_same_check() {
+    let Some(pg) = postgres_or_skip() else { return };
+    let store = crate::open(&config(&pg.fresh_database().await)).await.unwrap();
+    let targets = names(1000);
+    for round in 0..10 {
+        let (a, b) =
+            tokio::join!(store.claim_checks(claim("a", &targets, 500)), store.claim_checks(claim("b", &targets, 500)));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert!(a.len() <= 500 && b.len() <= 500, "round {round}: {} and {}", a.len(), b.len());
+        let a_set: std::collections::HashSet<&String> = a.iter().collect();
+        let both: Vec<&String> = b.iter().filter(|t| a_set.contains(t)).collect();
+        assert!(both.is_empty(), "round {round}: given to both a and b: {both:?}");
+        let holders = store.check_holders().await.unwrap();
+        assert_eq!(holders.len(), a.len() + b.len(), "round {round}");
+        let a = store.claim_checks(claim("a", &targets, 500)).await.unwrap();
+        let b = store.claim_checks(claim("b", &targets, 500)).await.unwrap();
+        assert_eq!((a.len(), b.len()), (500, 500), "round {round}: each its share after one more heartbeat");
+        assert!(a.iter().all(|t| !b.contains(t)));
+        let (x, y) =
+            tokio::join!(store.release_checks("a".into(), "eu".into()), store.release_checks("b".into(), "eu".into()));
+        x.unwrap();
+        y.unwrap();
+    }
+}
+
+/// A lease another agent is taking right now (its row locked by an open transaction) is skipped, not waited for:
+/// the claim returns at once with the next free targets.
+#[tokio::test]
+async fn a_claim_skips_leases_being_taken_instead_of_waiting() {
+    let Some(pg) = postgres_or_skip() else { return };
+    let url = pg.fresh_database().await;
+    let store = crate::open(&config(&url)).await.unwrap();
+    let targets = names(20);
+    assert!(store.claim_checks(claim("seed", &targets, 0)).await.unwrap().is_empty());
+    let mut other = pg.connect(db_name(&url)).await.unwrap();
+    let tx = other.transaction().await.unwrap();
+    let locked = tx
+        .query("SELECT target FROM check_leases WHERE target < 't00005' ORDER BY target FOR UPDATE", &[])
+        .await
+        .unwrap();
+    assert_eq!(locked.len(), 5);
+    let started = std::time::Instant::now();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), store.claim_checks(claim("a", &targets, 5)))
+        .await
+        .expect("the claim waited for the locked rows")
+        .unwrap();
+    assert_eq!(got, targets[5..10], "the locked ones skipped");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
+    tx.rollback().await.unwrap();
+    assert_eq!(store.claim_checks(claim("a", &targets, 10)).await.unwrap(), targets[..10], "free again");
+}
+
+/// Ten thousand targets at a location shared by two agents: a heartbeat's claim stays a handful of statements
+/// whatever the count (a list compared row by row with `= ANY` would take seconds here).
+#[tokio::test]
+async fn a_claim_over_ten_thousand_targets_is_quick() {
+    let Some(pg) = postgres_or_skip() else { return };
+    let store = crate::open(&config(&pg.fresh_database().await)).await.unwrap();
+    let targets = names(10_000);
+    let timed = async |agent: &str| {
+        let started = std::time::Instant::now();
+        let held = store.claim_checks(claim(agent, &targets, 5_000)).await.unwrap();
+        (held.len(), started.elapsed())
+    };
+    let (n, first) = timed("a").await;
+    assert_eq!(n, 5_000);
+    let (n, second) = timed("b").await;
+    assert_eq!(n, 5_000);
+    let mut steady = Vec::new();
+    for agent in ["a", "b", "a", "b", "a", "b"] {
+        let (n, took) = timed(agent).await;
+        assert_eq!(n, 5_000);
+        steady.push(took);
+    }
+    steady.sort();
+    let median = steady[steady.len() / 2];
+    eprintln!("claim of 10,000 targets: first {first:?} (seeding), second {second:?}, heartbeats {steady:?}");
+    assert!(median < std::time::Duration::from_millis(500), "a heartbeat's claim took {median:?}: {steady:?}");
+}
+
+/// Diagnosis requests age by the store's clock: the conformance check, with requests aged by a second connection.
+#[tokio::test]
+async fn stale_diagnosis_requests_are_not_taken_and_old_ones_deleted() {
+    let Some(pg) = postgres_or_skip() else { return };
+    let url = pg.fresh_database().await;
+    let store = crate::open(&config(&url)).await.unwrap();
+    let raw = pg.connect(db_name(&url)).await.unwrap();
+    let age = async |id: i64, ms: i64| {
+        let sql = "UPDATE diagnosis_requests SET requested_at = requested_at - $2 WHERE id = $1";
+        assert_eq!(raw.execute(sql, &[&id, &ms]).await.unwrap(), 1, "request {id}");
+    };
+    crate::conformance::stale_diagnosis_requests_are_not_taken_and_old_ones_deleted(&store, age).await;
+}
+
+/// An agent polling for diagnosis requests twice at the same moment (two connections), round after round: no
+/// request is given to both, and together they take every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_takes_never_get_the_same_diagnosis_request() {
+    let Some(pg) = postgres_or_skip() else { return };
+    let store = crate::open(&config(&pg.fresh_database().await)).await.unwrap();
+    for round in 0..5 {
+        let mut asked = Vec::new();
+        for i in 0..50 {
+            asked.push(store.request_diagnosis("a".into(), format!("t{i}"), None).await.unwrap());
+        }
+        let (x, y) = tokio::join!(store.take_diagnosis_requests("a".into()), store.take_diagnosis_requests("a".into()));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        let mut ids: Vec<i64> = x.iter().chain(&y).map(|r| r.id).collect();
+        ids.sort_unstable();
+        let unique: std::collections::BTreeSet<i64> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), ids.len(), "round {round}: taken twice ({} and {})", x.len(), y.len());
+        assert_eq!(ids, asked, "round {round}: every request taken ({} and {})", x.len(), y.len());
+        assert!(store.take_diagnosis_requests("a".into()).await.unwrap().is_empty(), "round {round}");
+    }
+}
+
+/// Requests another poll is taking right now (their rows locked by an open transaction) are skipped, not waited
+/// for: the take returns at once with the others, and the locked ones are still there afterwards.
+#[tokio::test]
+async fn a_take_skips_diagnosis_requests_being_taken_instead_of_waiting() {
+    let Some(pg) = postgres_or_skip() else { return };
+    let url = pg.fresh_database().await;
+    let store = crate::open(&config(&url)).await.unwrap();
+    let mut asked = Vec::new();
+    for i in 0..6 {
+        asked.push(store.request_diagnosis("a".into(), format!("t{i}"), None).await.unwrap());
+    }
+    let mut other = pg.connect(db_name(&url)).await.unwrap();
+    let tx = other.transaction().await.unwrap();
+    let locked = tx.query("SELECT id FROM diagnosis_requests WHERE id = ANY($1) FOR UPDATE", &[&&asked[..3]]).await;
+    assert_eq!(locked.unwrap().len(), 3);
+    let started = std::time::Instant::now();
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), store.take_diagnosis_requests("a".into()))
+        .await
+        .expect("the take waited for the locked rows")
+        .unwrap();
+    assert_eq!(got.iter().map(|r| r.id).collect::<Vec<_>>(), asked[3..], "the locked ones skipped");
+    assert!(started.elapsed() < std::time::Duration::from_secs(2), "took {:?}", started.elapsed());
+    tx.rollback().await.unwrap();
+    let rest = store.take_diagnosis_requests("a".into()).await.unwrap();
+    assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), asked[..3], "free again");
 }

@@ -5,6 +5,7 @@ use lookout_core::Timestamp;
 use rusqlite::params;
 
 use super::to_json;
+use crate::sql::{FORGET_CHECKS, FORGET_LOCATIONS};
 use crate::{Record, Result};
 
 /// Writes one record into an open transaction. `Ok(Err(Conflict))` when an incident change met a newer revision:
@@ -16,8 +17,12 @@ pub(super) fn write(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite
             return Ok(Err(conflict));
         }
     }
+    super::checks::consume(tx, &record.consumed)?;
     if let Some(r) = &record.result {
         super::results::insert(tx, r)?;
+    }
+    for l in &record.locations {
+        super::checks::upsert_location(tx, l)?;
     }
     if let Some((target, state)) = &record.state {
         exec(
@@ -71,6 +76,8 @@ pub(super) fn write(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite
     }
     for target in &record.forget {
         exec(tx, "DELETE FROM alert_state WHERE target = ?1", [target])?;
+        exec(tx, FORGET_LOCATIONS, [target])?;
+        exec(tx, FORGET_CHECKS, [target])?;
     }
     for t in &record.transitions {
         exec(

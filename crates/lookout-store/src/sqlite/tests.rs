@@ -126,3 +126,18 @@ async fn incidents_stored_as_one_document_move_their_alerts_to_their_table() {
     let detail: String = c.query_row("SELECT detail FROM incidents", [], |r| r.get(0)).unwrap();
     assert!(detail.contains("\"alerts\":[]"), "the document keeps no alerts: {detail}");
 }
+
+/// Diagnosis requests age by the store's clock: the conformance check, with requests aged in the file itself.
+#[tokio::test]
+async fn stale_diagnosis_requests_are_not_taken_and_old_ones_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("diagnosis.sqlite");
+    let store = SqliteStore::open(&path).unwrap();
+    let raw = Connection::open(&path).unwrap();
+    raw.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let age = async |id: i64, ms: i64| {
+        let sql = "UPDATE diagnosis_requests SET requested_at = requested_at - ?2 WHERE id = ?1";
+        assert_eq!(raw.execute(sql, [id, ms]).unwrap(), 1, "request {id}");
+    };
+    crate::conformance::stale_diagnosis_requests_are_not_taken_and_old_ones_deleted(&store, age).await;
+}
