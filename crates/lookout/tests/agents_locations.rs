@@ -92,18 +92,8 @@ impl Drop for Site {
 
 /// The body of a 200 answer to GET `url`.
 pub(crate) async fn get(url: &str) -> Option<String> {
-    let req = lookout_http::HttpRequest {
-        url: url.parse().ok()?,
-        method: http::Method::GET,
-        headers: Vec::new(),
-        body: None,
-        follow_redirects: false,
-        verify_tls: true,
-        timeout: Duration::from_secs(5),
-        max_body: 4 << 20,
-    };
-    let obs = lookout_http::fetch(&req).await;
-    (obs.status == Some(200)).then_some(obs.body)
+    let (status, body) = crate::support::http_get(url).await;
+    (status == 200).then_some(body)
 }
 
 pub(crate) fn write(dir: &Path, text: &str) -> PathBuf {

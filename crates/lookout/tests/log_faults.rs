@@ -6,8 +6,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use http::Method;
-use lookout_http::HttpRequest;
 use lookout_store::Store;
 
 use crate::log_alerts::{access_line, append};
@@ -60,19 +58,9 @@ async fn sigterm(mut lookout: Lookout) {
 }
 
 async fn get(port: u16, path: &str) -> String {
-    let req = HttpRequest {
-        url: format!("http://127.0.0.1:{port}{path}").parse().unwrap(),
-        method: Method::GET,
-        headers: Vec::new(),
-        body: None,
-        follow_redirects: false,
-        verify_tls: true,
-        timeout: Duration::from_secs(5),
-        max_body: 4 << 20,
-    };
-    let obs = lookout_http::fetch(&req).await;
-    assert_eq!(obs.status, Some(200), "{path}: {:?} {}", obs.error, obs.body);
-    obs.body
+    let (status, body) = crate::support::http_get(&format!("http://127.0.0.1:{port}{path}")).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
 }
 
 /// The `apache` entry of `/api/v1/targets`.

@@ -116,19 +116,9 @@ async fn everything_held_reaches_the_store(db: &Path, receiver: &Receiver) {
 
 /// GET `http://127.0.0.1:{port}{path}`: (status, body).
 async fn get(port: u16, path: &str) -> (u16, String) {
-    let req = lookout_http::HttpRequest {
-        url: format!("http://127.0.0.1:{port}{path}").parse().unwrap(),
-        method: http::Method::GET,
-        headers: Vec::new(),
-        body: None,
-        follow_redirects: false,
-        verify_tls: true,
-        timeout: Duration::from_secs(5),
-        max_body: 1 << 22,
-    };
-    let obs = lookout_http::fetch(&req).await;
-    assert!(obs.error.is_none(), "{path}: {:?}", obs.error);
-    (obs.status.unwrap_or(0), obs.body)
+    let (status, body) = crate::support::http_get(&format!("http://127.0.0.1:{port}{path}")).await;
+    assert_ne!(status, 0, "{path}: no answer");
+    (status, body)
 }
 
 /// What `/api/v1/health`, `/metrics` and the dashboard say about the store: (writable, metric line, banner shown).

@@ -387,6 +387,22 @@ pub async fn lookout_with_config(args: &[&str], config: &Path) -> (i32, String, 
     )
 }
 
+/// GET `url` with lookout's own HTTP client: (status, body), status 0 when nothing answered.
+pub async fn http_get(url: &str) -> (u16, String) {
+    let req = lookout_http::HttpRequest {
+        url: url.parse().unwrap(),
+        method: http::Method::GET,
+        headers: Vec::new(),
+        body: None,
+        follow_redirects: false,
+        verify_tls: true,
+        timeout: Duration::from_secs(5),
+        max_body: 4 << 20,
+    };
+    let obs = lookout_http::fetch(&req).await;
+    (obs.status.unwrap_or(0), obs.body)
+}
+
 /// Starts `lookout run --config config` as a process (output discarded), for tests that kill it.
 pub fn spawn_run(config: &Path) -> std::process::Child {
     std::process::Command::new(lookout_bin())
