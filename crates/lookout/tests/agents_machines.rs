@@ -73,7 +73,12 @@ async fn an_agent_with_another_config_says_so_and_probes_only_what_it_knows() {
     };
     let web_port = crate::support::free_port().await;
     let head = format!("[store]\nurl = \"{url}\"\n[web]\nlisten = \"127.0.0.1:{web_port}\"\n");
-    let leader_config = write(dir.path(), &format!("{head}{}", target("t1")));
+    // t3 is down and known to the leader only: its alert fires, and the other agent's start must not close it.
+    site.fail(&["/t3"]);
+    let hook = Receiver::start().await;
+    let notify = format!("\n[[notify]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n", hook.url());
+    let leader_config =
+        write(dir.path(), &format!("{head}{notify}{}{}failure_threshold = 1\n", target("t1"), target("t3")));
     let other_dir = tempfile::tempdir().unwrap();
     let other_config = write(
         other_dir.path(),
@@ -84,6 +89,13 @@ async fn an_agent_with_another_config_says_so_and_probes_only_what_it_knows() {
         leaders(&agents(&leader_config).await) == ["agent-a"]
     })
     .await;
+    let state_of = |name: &'static str| async move {
+        let text = crate::agents_locations::get(&format!("http://127.0.0.1:{web_port}/api/v1/targets")).await?;
+        let all: Vec<serde_json::Value> = serde_json::from_str(&text).ok()?;
+        all.into_iter().find(|t| t["name"] == name).map(|t| t["state"].as_str().unwrap_or_default().to_string())
+    };
+    wait_until("t3 to fire", Duration::from_secs(20), || async { state_of("t3").await.as_deref() == Some("firing") })
+        .await;
     let _b = spawn_agent(&other_config, dir.path(), "agent-b", "us");
     wait_until("agent-b to say its config differs", Duration::from_secs(20), || async {
         log_of(dir.path(), "agent-b").contains("configuration differs from the leader's")
@@ -106,4 +118,14 @@ async fn an_agent_with_another_config_says_so_and_probes_only_what_it_knows() {
     let targets =
         crate::agents_locations::get(&format!("http://127.0.0.1:{web_port}/api/v1/targets")).await.unwrap_or_default();
     assert!(targets.contains("\"t1\"") && !targets.contains("\"t2\""), "{targets}");
+    assert_eq!(state_of("t3").await.as_deref(), Some("firing"), "an agent with another config closes nothing");
+    hook.wait_for_target("t3", "firing", Duration::from_secs(10)).await;
+    let resolved: Vec<String> =
+        hook.received().iter().map(|r| r.key.clone()).filter(|k| k.ends_with("/resolved")).collect();
+    assert!(resolved.is_empty(), "nothing was resolved by the other agent's start: {resolved:?}");
+    let (code, out, err) = crate::support::lookout_with_config(&["incidents", "--json"], &leader_config).await;
+    assert_eq!(code, 0, "{err}");
+    let incidents: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(incidents.len(), 1, "{out}");
+    assert_eq!(incidents[0]["status"], "open", "t3's incident stays open: {out}");
 }

@@ -178,7 +178,11 @@ impl<S: Store> Monitor<S> {
             relay: relay::Relay::new(store.is_shared(), config.agent.name.clone()),
             leading: None,
         };
-        pipeline.retire(retired).await.map_err(start_error("cannot record a retired target"))?;
+        // On a shared store only the leader closes alerts of targets its config lacks (when it takes the lead):
+        // an agent started with another file must not close the others' alerts.
+        if !store.is_shared() {
+            pipeline.retire(retired).await.map_err(start_error("cannot record a retired target"))?;
+        }
         Ok(Monitor { config, store, health, holding, redo, pipeline, outbox })
     }
 

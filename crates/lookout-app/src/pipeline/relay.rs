@@ -114,10 +114,17 @@ impl<S: Store> Pipeline<S> {
         }
         match self.store.alert_states().await {
             Ok(states) => {
+                let mut retired = Vec::new();
                 for (target, state) in states {
                     if self.meta.contains_key(&target) {
                         self.engine.restore(&target, state);
+                    } else {
+                        retired.push((target, state));
                     }
+                }
+                // The leader's config decides what is watched: alerts of targets it lacks are closed.
+                if let Err(e) = self.retire(retired).await {
+                    tracing::warn!(error = %e, "Cannot close the alerts of targets no longer configured.");
                 }
             }
             Err(e) => {
