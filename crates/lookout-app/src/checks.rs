@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_config::Config;
-use lookout_store::{CheckClaim, Store};
+use lookout_store::{AgentInfo, CheckClaim, Store};
 use tokio::sync::watch;
 
 use crate::cluster::HEARTBEAT_EVERY;
@@ -48,9 +48,7 @@ pub fn fair_share(checks: usize, agents: usize) -> usize {
 /// clean stop so that the location's other agents take them at once.
 pub async fn run<S: Store>(
     store: Arc<S>,
-    agent: String,
-    location: String,
-    config_hash: String,
+    me: AgentInfo,
     targets: Vec<String>,
     assigned: watch::Sender<Option<Arc<HashSet<String>>>>,
     mut shutdown: watch::Receiver<bool>,
@@ -58,13 +56,14 @@ pub async fn run<S: Store>(
     if !store.is_shared() {
         return;
     }
+    let (agent, location) = (me.name.clone(), me.location.clone());
     // Nothing is probed until the first claim says what is ours: two agents starting together must not both
     // probe everything.
     assigned.send_replace(Some(Arc::new(HashSet::new())));
     let mut held_count = None::<usize>;
     let mut differs_from = None::<String>;
     loop {
-        match claim(store.as_ref(), &agent, &location, &targets, &config_hash, &mut differs_from).await {
+        match claim(store.as_ref(), &me, &targets, &mut differs_from).await {
             Ok(held) => {
                 if held_count != Some(held.len()) {
                     tracing::info!(%location, checks = held.len(), of = targets.len(), "This agent's share of its location's checks.");
@@ -86,15 +85,19 @@ pub async fn run<S: Store>(
 
 /// One round: counts the location's live agents (those that beat within a lease) and claims this agent's share.
 /// Says (once per leader) when this agent's configuration differs from the leader's.
+/// Takes nothing while another process runs under this agent's name (its heartbeat is refused, see
+/// `crate::cluster`): two holders of one name would probe and lead twice.
 async fn claim<S: Store>(
     store: &S,
-    agent: &str,
-    location: &str,
+    me: &AgentInfo,
     targets: &[String],
-    config_hash: &str,
     differs_from: &mut Option<String>,
 ) -> lookout_store::Result<Vec<String>> {
+    let (agent, location, config_hash) = (me.name.as_str(), me.location.as_str(), me.config_hash.as_str());
     let agents = store.agents().await?;
+    if agents.iter().any(|a| a.info.name == agent && a.info.started_at != me.started_at) {
+        return Ok(Vec::new());
+    }
     if let Some(leader) = agents.iter().find(|a| a.leader) {
         let differs = leader.info.config_hash != config_hash;
         if differs && differs_from.as_deref() != Some(leader.info.name.as_str()) {

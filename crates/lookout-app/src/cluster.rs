@@ -76,6 +76,7 @@ pub async fn run<S: Store>(
     let mut store_away = false;
     let mut leader_seen: Option<String> = None;
     let mut last_answer = Instant::now();
+    let mut name_taken = false;
     loop {
         if !store.is_shared() {
             // A cluster of one: beat (and hold the lease, so `lookout agents` shows who leads) when the store
@@ -92,6 +93,22 @@ pub async fn run<S: Store>(
             }
         }
         let beat = store.heartbeat(me.clone()).await;
+        if let Err(lookout_store::StoreError::NameTaken { .. }) = &beat {
+            // The store answers, but the name is another running process's: neither lead nor take its lease.
+            if !name_taken {
+                tracing::error!(agent = %me.name, "Another running agent has this name: this one neither leads nor probes until the name is free. Give each agent its own [agent] name or LOOKOUT_AGENT_NAME.");
+                name_taken = true;
+            }
+            leading.send_if_modified(|l| std::mem::replace(l, false));
+            last_answer = Instant::now();
+            tokio::select! {
+                _ = tokio::time::sleep(HEARTBEAT_EVERY) => continue,
+                _ = shutdown.changed() => break,
+            }
+        }
+        if std::mem::take(&mut name_taken) {
+            tracing::info!(agent = %me.name, "The name is this agent's again.");
+        }
         let lease = match beat {
             Ok(()) => store.acquire_lease(LEADER_LEASE.into(), me.name.clone(), LEADER_TTL).await,
             Err(e) => Err(e),

@@ -692,6 +692,9 @@ pub(crate) async fn agents_beat_and_one_of_them_leads<S: Store>(s: &S) {
     s.heartbeat(agent("b", "eu")).await.unwrap();
     s.heartbeat(agent("a", "local")).await.unwrap();
     s.heartbeat(crate::AgentInfo { config_hash: "def".into(), ..agent("a", "local") }).await.unwrap();
+    // Another process (another start) under a live agent's name is refused, and changes nothing.
+    let twin = crate::AgentInfo { started_at: Timestamp(2_000), config_hash: "twin".into(), ..agent("a", "eu") };
+    assert!(matches!(s.heartbeat(twin).await, Err(StoreError::NameTaken { name }) if name == "a"));
     let agents = s.agents().await.unwrap();
     assert_eq!(agents.iter().map(|a| a.info.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     assert_eq!(agents[0].info.config_hash, "def", "a heartbeat refreshes what the agent says");

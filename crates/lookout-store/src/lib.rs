@@ -41,6 +41,11 @@ pub enum StoreError {
     /// Someone else changed the incident since it was read: read it again and redo the change.
     #[error("incident {incident} was changed by someone else meanwhile; read it again")]
     Conflict { incident: String },
+    /// Another running agent beats under this agent's name: two would hold one lease and send twice.
+    #[error(
+        "another agent named {name:?} is running (it beat within the last 10 s): give each agent its own [agent] name or LOOKOUT_AGENT_NAME"
+    )]
+    NameTaken { name: String },
     #[error("the store was written by a newer lookout (schema {found}, this build knows {known}); upgrade lookout")]
     TooNew { found: i64, known: i64 },
 }

@@ -23,10 +23,15 @@ pub(crate) const TAKE_LEASE: &str = "INSERT INTO leases AS l (name, holder, expi
      WHERE l.holder = excluded.holder OR l.expires_at <= excluded.since";
 pub(crate) const LEASE: &str = "SELECT holder, expires_at FROM leases WHERE name = $1";
 pub(crate) const RELEASE_LEASE: &str = "DELETE FROM leases WHERE name = $1 AND holder = $2";
+/// `$7`: the store's now less [`AGENT_NAME_HELD_MS`]. The row is another process's while it started at another
+/// time and beat since `$7`: then nothing is written (0 rows), and the caller says the name is taken.
 pub(crate) const HEARTBEAT: &str = "INSERT INTO agents (name, location, version, config_hash, started_at, last_seen)
      VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (name) DO UPDATE SET location = excluded.location, version = excluded.version,
-       config_hash = excluded.config_hash, started_at = excluded.started_at, last_seen = excluded.last_seen";
+       config_hash = excluded.config_hash, started_at = excluded.started_at, last_seen = excluded.last_seen
+     WHERE agents.started_at = excluded.started_at OR agents.last_seen <= $7";
+/// How long an agent's name stays its own after its last heartbeat: a lease's time (10 s).
+pub(crate) const AGENT_NAME_HELD_MS: i64 = 10_000;
 /// `$1` the leader lease's name, `$2` the store's clock.
 pub(crate) const AGENTS: &str = "SELECT a.name, a.location, a.version, a.config_hash, a.started_at, a.last_seen,
             l.holder IS NOT NULL

@@ -535,7 +535,12 @@ impl Store for SqliteStore {
     }
 
     async fn heartbeat(&self, agent: crate::AgentInfo) -> Result<()> {
-        self.with("heartbeat", move |conn| agents::heartbeat(conn, &agent)).await
+        let name = agent.name.clone();
+        if self.with("heartbeat", move |conn| agents::heartbeat(conn, &agent)).await? {
+            Ok(())
+        } else {
+            Err(StoreError::NameTaken { name })
+        }
     }
 
     async fn agents(&self) -> Result<Vec<crate::AgentRow>> {

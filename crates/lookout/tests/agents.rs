@@ -116,3 +116,35 @@ async fn one_machine_on_sqlite_is_a_cluster_of_one_that_leads_and_hands_over_on_
     assert_eq!(listed.len(), 1);
     assert!(leaders(&listed).is_empty(), "the lease was released at stop: {listed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_process_under_a_running_agent_s_name_neither_leads_nor_probes_until_the_name_is_free() {
+    let Some(pg) = lookout_store::testing::postgres_or_skip() else { return };
+    let url = pg.fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = config(dir.path(), &format!("[store]\nurl = \"{url}\"\n"), listener.local_addr().unwrap().port());
+    let mut first = Some(spawn_agent(&config, dir.path(), "twin", "eu"));
+    wait_until("the first to lead", Duration::from_secs(20), || async { leaders(&agents(&config).await) == ["twin"] })
+        .await;
+    let started = agents(&config).await[0]["started_at"].clone();
+    let other_dir = tempfile::tempdir().unwrap();
+    let _second = spawn_agent(&config, other_dir.path(), "twin", "eu");
+    let log = || crate::agents_locations::log_of(other_dir.path(), "twin");
+    wait_until("the second to say the name is taken", Duration::from_secs(20), || async {
+        log().contains("Another running agent has this name")
+    })
+    .await;
+    let listed = agents(&config).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["started_at"], started, "the running agent's row is untouched: {listed:?}");
+    assert!(!log().contains("This agent leads"), "{}", log());
+    // The first stops for good: after its name's time the second takes it, and the lead.
+    drop(first.take());
+    wait_until("the second to lead", Duration::from_secs(40), || async {
+        let listed = agents(&config).await;
+        leaders(&listed) == ["twin"] && listed[0]["started_at"] != started
+    })
+    .await;
+    assert!(log().contains("The name is this agent's again"), "{}", log());
+}

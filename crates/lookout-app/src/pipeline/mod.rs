@@ -66,6 +66,8 @@ pub struct Monitor<S: Store> {
     redo: mpsc::UnboundedReceiver<lookout_store::Record>,
     pipeline: Pipeline<HoldingStore<S>>,
     outbox: Outbox<HoldingStore<S>>,
+    /// This agent as the others see it (its start time tells it from another process under its name).
+    me: lookout_store::AgentInfo,
 }
 
 impl<S: Store> Monitor<S> {
@@ -183,7 +185,8 @@ impl<S: Store> Monitor<S> {
         if !store.is_shared() {
             pipeline.retire(retired).await.map_err(start_error("cannot record a retired target"))?;
         }
-        Ok(Monitor { config, store, health, holding, redo, pipeline, outbox })
+        let me = crate::cluster::agent_info(&config);
+        Ok(Monitor { config, store, health, holding, redo, pipeline, outbox, me })
     }
 
     /// Runs probes, log sources, the pipeline, the outbox and pruning until `shutdown` turns true.
@@ -194,9 +197,7 @@ impl<S: Store> Monitor<S> {
         let (assign, assigned) = watch::channel(None);
         sources.spawn(crate::checks::run(
             self.store.clone(),
-            self.config.agent.name.clone(),
-            location.clone(),
-            crate::cluster::config_hash(&self.config),
+            self.me.clone(),
             crate::checks::targets_at(&self.config, &location),
             assign,
             shutdown.clone(),
@@ -229,11 +230,10 @@ impl<S: Store> Monitor<S> {
     }
 
     async fn run_with(self, rx: mpsc::Receiver<Event>, mut tasks: JoinSet<()>, shutdown: watch::Receiver<bool>) {
-        let Monitor { config, store, health, holding, redo, mut pipeline, outbox } = self;
+        let Monitor { config, store, health, holding, redo, mut pipeline, outbox, me } = self;
         // The leader alone decides (the engine), sends and rolls up; one machine leads at once (crate::cluster).
         let (lead_tx, leading) = watch::channel(false);
         pipeline.leading = Some(leading.clone());
-        let me = crate::cluster::agent_info(&config);
         tasks.spawn(crate::cluster::run(store.clone(), me, health, lead_tx, shutdown.clone()));
         tasks.spawn(crate::cluster::while_leading(leading.clone(), shutdown.clone(), move |stop| {
             outbox.clone().run(stop)

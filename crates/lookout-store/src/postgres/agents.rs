@@ -5,7 +5,7 @@ use deadpool_postgres::GenericClient;
 use lookout_core::Timestamp;
 
 use super::{PgStore, get, q};
-use crate::sql::{AGENTS, HEARTBEAT, LEASE, RELEASE_LEASE, TAKE_LEASE};
+use crate::sql::{AGENT_NAME_HELD_MS, AGENTS, HEARTBEAT, LEASE, RELEASE_LEASE, TAKE_LEASE};
 use crate::{AgentInfo, AgentRow, LEADER_LEASE, Lease, Result};
 
 /// The server's clock in milliseconds since the epoch.
@@ -21,10 +21,14 @@ pub(super) async fn heartbeat(store: &PgStore, a: &AgentInfo) -> Result<()> {
     let client = store.client(OP).await?;
     let now = now(&client, OP).await?;
     let stmt = client.prepare_cached(HEARTBEAT).await.map_err(q(OP))?;
-    client
-        .execute(&stmt, &[&a.name, &a.location, &a.version, &a.config_hash, &a.started_at.0, &now])
+    let held_since = now - AGENT_NAME_HELD_MS;
+    let written = client
+        .execute(&stmt, &[&a.name, &a.location, &a.version, &a.config_hash, &a.started_at.0, &now, &held_since])
         .await
         .map_err(q(OP))?;
+    if written == 0 {
+        return Err(crate::StoreError::NameTaken { name: a.name.clone() });
+    }
     Ok(())
 }
 

@@ -4,20 +4,22 @@
 use lookout_core::Timestamp;
 use rusqlite::{Connection, params};
 
-use crate::sql::{AGENTS, HEARTBEAT, LEASE, RELEASE_LEASE, TAKE_LEASE};
+use crate::sql::{AGENT_NAME_HELD_MS, AGENTS, HEARTBEAT, LEASE, RELEASE_LEASE, TAKE_LEASE};
 use crate::{AgentInfo, AgentRow, LEADER_LEASE, Lease};
 
-pub(super) fn heartbeat(conn: &Connection, a: &AgentInfo) -> rusqlite::Result<()> {
+/// False when another live agent (another start time) beats under the same name.
+pub(super) fn heartbeat(conn: &Connection, a: &AgentInfo) -> rusqlite::Result<bool> {
     let now = Timestamp::now().0;
-    conn.prepare_cached(HEARTBEAT)?.execute(params![
+    let written = conn.prepare_cached(HEARTBEAT)?.execute(params![
         a.name,
         a.location,
         a.version,
         a.config_hash,
         a.started_at.0,
-        now
+        now,
+        now - AGENT_NAME_HELD_MS
     ])?;
-    Ok(())
+    Ok(written > 0)
 }
 
 pub(super) fn agents(conn: &Connection) -> rusqlite::Result<Vec<AgentRow>> {
