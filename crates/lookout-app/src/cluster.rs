@@ -155,6 +155,10 @@ pub async fn run<S: Store>(
         }
         leading.send_replace(false);
     }
+    // The name is free at once for the next start of this agent (a crashed one's stays held for a lease's time).
+    if !name_taken && let Err(e) = store.leave(me.clone()).await {
+        tracing::debug!(error = %e, "Cannot say this agent left; its name is free when its heartbeat is old enough.");
+    }
 }
 
 /// Runs `task` (made anew each time) while this agent leads, stopping it when the lead is lost or at shutdown.

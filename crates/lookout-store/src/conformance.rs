@@ -695,7 +695,17 @@ pub(crate) async fn agents_beat_and_one_of_them_leads<S: Store>(s: &S) {
     // Another process (another start) under a live agent's name is refused, and changes nothing.
     let twin = crate::AgentInfo { started_at: Timestamp(2_000), config_hash: "twin".into(), ..agent("a", "eu") };
     assert!(matches!(s.heartbeat(twin).await, Err(StoreError::NameTaken { name }) if name == "a"));
-    let agents = s.agents().await.unwrap();
+    // Leaving frees the name at once (only the process that beat can leave).
+    s.heartbeat(agent("c", "eu")).await.unwrap();
+    let c2 = crate::AgentInfo { started_at: Timestamp(2_000), ..agent("c", "eu") };
+    s.leave(c2.clone()).await.unwrap();
+    assert!(
+        matches!(s.heartbeat(c2.clone()).await, Err(StoreError::NameTaken { .. })),
+        "another start cannot leave for it"
+    );
+    s.leave(agent("c", "eu")).await.unwrap();
+    s.heartbeat(c2).await.unwrap();
+    let agents: Vec<crate::AgentRow> = s.agents().await.unwrap().into_iter().filter(|a| a.info.name != "c").collect();
     assert_eq!(agents.iter().map(|a| a.info.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     assert_eq!(agents[0].info.config_hash, "def", "a heartbeat refreshes what the agent says");
     let now = Timestamp::now().0;

@@ -487,6 +487,10 @@ pub trait Store: OutboxStore {
     /// Gives the lease up if `holder` has it (a clean stop hands leadership over at once, not after the ttl).
     fn release_lease(&self, name: String, holder: String) -> impl Future<Output = Result<()>> + Send;
 
+    /// An agent stops cleanly: it shows as gone, and its name is free at once for the next process (a restart
+    /// need not wait the 10 s a crashed agent's name stays held). Only the process that beat (same start) leaves.
+    fn leave(&self, agent: AgentInfo) -> impl Future<Output = Result<()>> + Send;
+
     /// A log source's per-minute counts for the minutes from `from` to `to`.
     fn log_counts_between(
         &self,

@@ -109,6 +109,7 @@ impl Store for AnyStore {
         fn agents(&self) -> Vec<crate::AgentRow>;
         fn acquire_lease(&self, name: String, holder: String, ttl: std::time::Duration) -> crate::Lease;
         fn release_lease(&self, name: String, holder: String) -> ();
+        fn leave(&self, agent: crate::AgentInfo) -> ();
         fn location_states(&self) -> Vec<crate::LocationState>;
         fn forward(&self, agent: String, bodies: Vec<String>) -> ();
         fn forwarded(&self, limit: usize) -> Vec<crate::Forwarded>;

@@ -462,6 +462,10 @@ impl Store for PgStore {
         agents::release(self, &name, &holder).await
     }
 
+    async fn leave(&self, agent: crate::AgentInfo) -> Result<()> {
+        agents::leave(self, &agent).await
+    }
+
     async fn location_states(&self) -> Result<Vec<crate::LocationState>> {
         checks::location_states(self).await
     }

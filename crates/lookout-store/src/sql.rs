@@ -23,6 +23,9 @@ pub(crate) const TAKE_LEASE: &str = "INSERT INTO leases AS l (name, holder, expi
      WHERE l.holder = excluded.holder OR l.expires_at <= excluded.since";
 pub(crate) const LEASE: &str = "SELECT holder, expires_at FROM leases WHERE name = $1";
 pub(crate) const RELEASE_LEASE: &str = "DELETE FROM leases WHERE name = $1 AND holder = $2";
+/// A clean stop: `$1` a last_seen old enough that the name is free at once, `$2` name, `$3` started_at (numbered
+/// in order of appearance: SQLite binds `$N` by first appearance, not by N).
+pub(crate) const LEAVE: &str = "UPDATE agents SET last_seen = $1 WHERE name = $2 AND started_at = $3";
 /// `$7`: the store's now less [`AGENT_NAME_HELD_MS`]. The row is another process's while it started at another
 /// time and beat since `$7`: then nothing is written (0 rows), and the caller says the name is taken.
 pub(crate) const HEARTBEAT: &str = "INSERT INTO agents (name, location, version, config_hash, started_at, last_seen)

@@ -556,6 +556,10 @@ impl Store for SqliteStore {
         self.with("release lease", move |conn| agents::release(conn, &name, &holder)).await
     }
 
+    async fn leave(&self, agent: crate::AgentInfo) -> Result<()> {
+        self.with("leave", move |conn| agents::leave(conn, &agent)).await
+    }
+
     async fn location_states(&self) -> Result<Vec<crate::LocationState>> {
         self.with("read location states", |conn| checks::location_states(conn)).await
     }

@@ -115,6 +115,11 @@ async fn one_machine_on_sqlite_is_a_cluster_of_one_that_leads_and_hands_over_on_
     let listed = agents(&config).await;
     assert_eq!(listed.len(), 1);
     assert!(leaders(&listed).is_empty(), "the lease was released at stop: {listed:?}");
+    let (_, table, _) = lookout_with_config(&["agents"], &config).await;
+    assert!(
+        table.lines().any(|l| l.starts_with("solo") && l.ends_with("gone")),
+        "a clean stop leaves at once: {table}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

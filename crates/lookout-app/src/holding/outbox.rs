@@ -308,6 +308,10 @@ impl<S: Store> Store for HoldingStore<S> {
         self.inner.release_lease(name, holder).await
     }
 
+    async fn leave(&self, agent: lookout_store::AgentInfo) -> Result<()> {
+        self.inner.leave(agent).await
+    }
+
     async fn location_states(&self) -> Result<Vec<lookout_store::LocationState>> {
         self.inner.location_states().await
     }

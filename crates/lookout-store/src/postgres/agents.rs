@@ -5,7 +5,7 @@ use deadpool_postgres::GenericClient;
 use lookout_core::Timestamp;
 
 use super::{PgStore, get, q};
-use crate::sql::{AGENT_NAME_HELD_MS, AGENTS, HEARTBEAT, LEASE, RELEASE_LEASE, TAKE_LEASE};
+use crate::sql::{AGENT_NAME_HELD_MS, AGENTS, HEARTBEAT, LEASE, LEAVE, RELEASE_LEASE, TAKE_LEASE};
 use crate::{AgentInfo, AgentRow, LEADER_LEASE, Lease, Result};
 
 /// The server's clock in milliseconds since the epoch.
@@ -67,6 +67,15 @@ pub(super) async fn acquire(store: &PgStore, name: &str, holder: &str, ttl_ms: i
     let lease = Lease { holder: get(OP, &row, 0)?, expires_at: Timestamp(get(OP, &row, 1)?) };
     tx.commit().await.map_err(q(OP))?;
     Ok(lease)
+}
+
+pub(super) async fn leave(store: &PgStore, a: &AgentInfo) -> Result<()> {
+    const OP: &str = "leave";
+    let client = store.client(OP).await?;
+    let gone = now(&client, OP).await? - AGENT_NAME_HELD_MS - 1;
+    let stmt = client.prepare_cached(LEAVE).await.map_err(q(OP))?;
+    client.execute(&stmt, &[&gone, &a.name, &a.started_at.0]).await.map_err(q(OP))?;
+    Ok(())
 }
 
 pub(super) async fn release(store: &PgStore, name: &str, holder: &str) -> Result<()> {

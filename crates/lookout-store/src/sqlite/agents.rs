@@ -4,7 +4,7 @@
 use lookout_core::Timestamp;
 use rusqlite::{Connection, params};
 
-use crate::sql::{AGENT_NAME_HELD_MS, AGENTS, HEARTBEAT, LEASE, RELEASE_LEASE, TAKE_LEASE};
+use crate::sql::{AGENT_NAME_HELD_MS, AGENTS, HEARTBEAT, LEASE, LEAVE, RELEASE_LEASE, TAKE_LEASE};
 use crate::{AgentInfo, AgentRow, LEADER_LEASE, Lease};
 
 /// False when another live agent (another start time) beats under the same name.
@@ -48,6 +48,12 @@ pub(super) fn acquire(conn: &mut Connection, name: &str, holder: &str, ttl_ms: i
         .query_row([name], |r| Ok(Lease { holder: r.get(0)?, expires_at: Timestamp(r.get(1)?) }))?;
     tx.commit()?;
     Ok(lease)
+}
+
+pub(super) fn leave(conn: &Connection, a: &AgentInfo) -> rusqlite::Result<()> {
+    let gone = Timestamp::now().0 - AGENT_NAME_HELD_MS - 1;
+    conn.prepare_cached(LEAVE)?.execute(params![gone, a.name, a.started_at.0])?;
+    Ok(())
 }
 
 pub(super) fn release(conn: &Connection, name: &str, holder: &str) -> rusqlite::Result<()> {
