@@ -121,8 +121,9 @@ pub(super) async fn claim(store: &PgStore, claim: &CheckClaim, ttl_ms: i64) -> R
     } else if held < want {
         run(&CHECKS.take, &[location, &now, &targets, &(want - held), agent, &expires]).await?;
     }
+    let valid_until = super::agents::now(&tx, OP).await?.saturating_add(ttl_ms / 2);
     let stmt = tx.prepare_cached(HELD_CHECKS).await.map_err(q(OP))?;
-    let rows = tx.query(&stmt, &[location, agent, &now]).await.map_err(q(OP))?;
+    let rows = tx.query(&stmt, &[location, agent, &valid_until]).await.map_err(q(OP))?;
     let held = rows.iter().map(|r| get(OP, r, 0)).collect::<Result<Vec<String>>>()?;
     tx.commit().await.map_err(q(OP))?;
     Ok(held)

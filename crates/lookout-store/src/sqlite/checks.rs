@@ -97,8 +97,9 @@ pub(super) fn claim(conn: &mut Connection, claim: &CheckClaim, ttl_ms: i64) -> r
     } else if held < want {
         tx.prepare_cached(&CHECKS.take)?.execute(params![location, now, targets, want - held, agent, expires])?;
     }
+    let valid_until = Timestamp::now().0.saturating_add(ttl_ms / 2);
     let mut stmt = tx.prepare_cached(HELD_CHECKS)?;
-    let held = stmt.query_map(params![location, agent, now], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+    let held = stmt.query_map(params![location, agent, valid_until], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
     drop(stmt);
     tx.commit()?;
     Ok(held)
