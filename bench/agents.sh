@@ -19,7 +19,8 @@
 # Default runtime about 10 minutes. Smoke test: TARGETS=500 INTERVAL=10 WINDOW=30 WARMUP=30.
 # The PostgreSQL is a throw-away cluster (initdb in a temp dir, as the user `postgres` when run as root) with
 # fsync=off and full_page_writes=off: commits still go through the WAL, but a bench on a real disk would add the
-# flush latency of each commit (which batching amortises). KEEP=1 keeps the work directory (logs) for a look.
+# flush latency of each commit (which batching amortises). It logs lock waits over 1 s and statements slower than
+# PG_SLOW_MS (default 500 ms), counted at the end. KEEP=1 keeps the work directory (logs) for a look.
 # Exit status: 0 if every goal passed, 1 if one failed, 2 if something needed is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,7 +66,7 @@ chmod 755 "$work"
 (cd "$pgdir" && as_pg "$PGBIN/initdb" -D "$pgdir/data" -A trust -U postgres -E UTF8 --locale=C --no-sync \
   --no-instructions > "$pgdir/initdb.log" 2>&1) || { cat "$pgdir/initdb.log"; exit 1; }
 (cd "$pgdir" && as_pg "$PGBIN/pg_ctl" -D "$pgdir/data" -w -t 60 -l "$pgdir/log" -o \
-  "-p $PGPORT -k '$pgdir' -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=300" \
+  "-p $PGPORT -k '$pgdir' -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=300 -c log_lock_waits=on -c log_min_duration_statement=${PG_SLOW_MS:-500}" \
   start > /dev/null) || { tail -20 "$pgdir/log"; exit 1; }
 PSQL=(psql -X -q -At -F, -h 127.0.0.1 -p "$PGPORT" -U postgres)
 "${PSQL[@]}" -d postgres -c "CREATE DATABASE lookout" -c "CREATE DATABASE lookout_peer"
@@ -168,6 +169,7 @@ phase() { # name database config agents...
     python3 -c "import sys; sys.exit(0 if $el >= $WARMUP else 1)" && break
   done
   echo "settled ${settled:--1}" > "$d/meta"
+  echo "start $start" >> "$d/meta"
   echo "shares_warm $(shares "$@")" >> "$d/meta"
   echo "agents $*" >> "$d/meta"
   echo "agents: $name: measuring over $WINDOW s ..."
@@ -219,5 +221,8 @@ set +e
 python3 "$HERE/agents_report.py" report "$work" "$TARGETS" "$INTERVAL" "$CLK_TCK" "$PEER" "$pg_version"
 status=$?
 pg_errors=$(grep -cE "ERROR|FATAL|PANIC" "$pgdir/log")
-echo "PostgreSQL log: $pg_errors ERROR/FATAL/PANIC lines"; grep -E "ERROR|FATAL|PANIC" "$pgdir/log" | head -5
+pg_slow=$(grep -c "LOG:  duration:" "$pgdir/log")
+pg_waits=$(grep -c "still waiting for" "$pgdir/log")
+echo "PostgreSQL log: $pg_errors ERROR/FATAL/PANIC lines, $pg_slow statements slower than ${PG_SLOW_MS:-500} ms, $pg_waits lock waits over 1 s"
+grep -E "ERROR|FATAL|PANIC|LOG:  duration:|still waiting for" "$pgdir/log" | cut -c1-400 | head -8
 exit "$status"

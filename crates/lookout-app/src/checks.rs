@@ -26,13 +26,31 @@ use crate::cluster::HEARTBEAT_EVERY;
 /// How long a check lease lasts without renewal.
 pub const CHECK_TTL: Duration = Duration::from_secs(10);
 
+/// The checks this agent holds now, and which of them it just took over from an agent that went away.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Assignment {
+    pub mine: HashSet<String>,
+    /// Taken when the location lost an agent: a tick that fell while nobody held them was missed, and their probe
+    /// loops make up for it at once (see `pipeline::loops`). Empty at start-up and when agents join, when the
+    /// checks moved from a live agent that probed them.
+    pub taken_over: HashSet<String>,
+}
+
 /// The targets this agent probes now: `None` while it probes every target of its location (one machine).
-pub type Assigned = watch::Receiver<Option<Arc<HashSet<String>>>>;
+pub type Assigned = watch::Receiver<Option<Arc<Assignment>>>;
 
 /// Whether `target` is this agent's to probe now.
 pub fn is_mine(assigned: &Assigned, target: &str) -> bool {
-    assigned.borrow().as_ref().is_none_or(|held| held.contains(target))
+    assigned.borrow().as_ref().is_none_or(|a| a.mine.contains(target))
 }
+
+/// Whether this agent just took `target` over from an agent that went away.
+pub fn taken_over(assigned: &Assigned, target: &str) -> bool {
+    assigned.borrow().as_ref().is_some_and(|a| a.taken_over.contains(target))
+}
+
+/// How long a check can have gone unprobed when its agent dies: its lease running out, and the next claim.
+pub const TAKEOVER_WINDOW: Duration = Duration::from_secs(CHECK_TTL.as_secs() + 2 * HEARTBEAT_EVERY.as_secs());
 
 /// The targets agents at `location` probe, by this config.
 pub fn targets_at(config: &Config, location: &str) -> Vec<String> {
@@ -50,7 +68,7 @@ pub async fn run<S: Store>(
     store: Arc<S>,
     me: AgentInfo,
     targets: Vec<String>,
-    assigned: watch::Sender<Option<Arc<HashSet<String>>>>,
+    assigned: watch::Sender<Option<Arc<Assignment>>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     if !store.is_shared() {
@@ -59,17 +77,39 @@ pub async fn run<S: Store>(
     let (agent, location) = (me.name.clone(), me.location.clone());
     // Nothing is probed until the first claim says what is ours: two agents starting together must not both
     // probe everything.
-    assigned.send_replace(Some(Arc::new(HashSet::new())));
+    assigned.send_replace(Some(Arc::new(Assignment::default())));
     let mut held_count = None::<usize>;
     let mut differs_from = None::<String>;
+    let mut live_before = None::<usize>;
+    // When the location last lost an agent: checks taken within a takeover window after it are its.
+    let mut lost_at = None::<std::time::Instant>;
     loop {
         match claim(store.as_ref(), &me, &targets, &mut differs_from).await {
-            Ok(held) => {
+            Ok((held, live)) => {
                 if held_count != Some(held.len()) {
                     tracing::info!(%location, checks = held.len(), of = targets.len(), "This agent's share of its location's checks.");
                     held_count = Some(held.len());
                 }
-                assigned.send_replace(Some(Arc::new(held.into_iter().collect())));
+                if live_before.is_some_and(|before| live < before) {
+                    lost_at = Some(std::time::Instant::now());
+                }
+                live_before = Some(live);
+                let lost_an_agent = lost_at.is_some_and(|t| t.elapsed() < TAKEOVER_WINDOW);
+                let mine: HashSet<String> = held.into_iter().collect();
+                // Published only when it changes: every probe loop looks at it then.
+                assigned.send_if_modified(|current| {
+                    let before = current.as_ref().map(|a| &a.mine);
+                    if before == Some(&mine) {
+                        return false;
+                    }
+                    let taken_over = if lost_an_agent {
+                        mine.iter().filter(|t| before.is_some_and(|b| !b.contains(*t))).cloned().collect()
+                    } else {
+                        HashSet::new()
+                    };
+                    *current = Some(Arc::new(Assignment { mine: mine.clone(), taken_over }));
+                    true
+                });
             }
             Err(e) => tracing::warn!(error = %e, "Cannot renew the check leases; probing what this agent held."),
         }
@@ -92,11 +132,11 @@ async fn claim<S: Store>(
     me: &AgentInfo,
     targets: &[String],
     differs_from: &mut Option<String>,
-) -> lookout_store::Result<Vec<String>> {
+) -> lookout_store::Result<(Vec<String>, usize)> {
     let (agent, location, config_hash) = (me.name.as_str(), me.location.as_str(), me.config_hash.as_str());
     let agents = store.agents().await?;
     if agents.iter().any(|a| a.info.name == agent && a.info.started_at != me.started_at) {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     }
     if let Some(leader) = agents.iter().find(|a| a.leader) {
         let differs = leader.info.config_hash != config_hash;
@@ -120,7 +160,7 @@ async fn claim<S: Store>(
         .filter(|a| a.info.location == location && (a.info.name == agent || newest - a.last_seen.0 <= ttl))
         .count();
     let want = fair_share(targets.len(), live.max(1));
-    store
+    let held = store
         .claim_checks(CheckClaim {
             agent: agent.to_string(),
             location: location.to_string(),
@@ -128,7 +168,8 @@ async fn claim<S: Store>(
             want,
             ttl: CHECK_TTL,
         })
-        .await
+        .await?;
+    Ok((held, live))
 }
 
 #[cfg(test)]

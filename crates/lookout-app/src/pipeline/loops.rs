@@ -8,7 +8,7 @@ use lookout_core::{Event, Timestamp};
 use lookout_store::Store;
 use tokio::sync::{mpsc, watch};
 
-use crate::checks::{Assigned, is_mine};
+use crate::checks::{Assigned, TAKEOVER_WINDOW, is_mine, taken_over};
 use crate::metrics::Metrics;
 
 /// Probes one target every `interval`, at its own phase of it (see [`phase_delay`]), until `shutdown`; a probe
@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 pub(super) async fn probe(
     target: Target,
     location: Arc<str>,
-    assigned: Assigned,
+    mut assigned: Assigned,
     tx: mpsc::Sender<Event>,
     mut shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
@@ -26,10 +26,23 @@ pub(super) async fn probe(
     let first = phase_delay(&target.name, target.interval, Timestamp::now().as_millis());
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, target.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut assignments = true;
     loop {
         let scheduled = tokio::select! {
-            at = ticker.tick() => at,
+            at = ticker.tick() => Some(at),
             _ = shutdown.changed() => return,
+            // Only when this agent's checks change (rarely): a check taken over may be owed a probe.
+            changed = assigned.changed(), if assignments => {
+                if changed.is_err() {
+                    // The checks' task ended (one machine has none, or a stop): keep to the last assignment.
+                    assignments = false;
+                    continue;
+                }
+                if !(taken_over(&assigned, &target.name) && missed_a_tick(&target, Timestamp::now().as_millis())) {
+                    continue;
+                }
+                None
+            }
         };
         if *shutdown.borrow() {
             return;
@@ -37,7 +50,9 @@ pub(super) async fn probe(
         if !is_mine(&assigned, &target.name) {
             continue;
         }
-        metrics.probe_started(scheduled.elapsed());
+        if let Some(at) = scheduled {
+            metrics.probe_started(at.elapsed());
+        }
         // A probe under way at a stop is finished (its timeout bounds it) and its result sent: the server
         // answered it, so it is recorded.
         // Boxed: a probe's future (the HTTP client's connect, TLS, hyper states) is ~11 KB, and inlined it would
@@ -54,6 +69,13 @@ pub(super) async fn probe(
             return;
         }
     }
+}
+
+/// Whether the target's last tick fell within the takeover window before `now_ms`: when its agent died, nobody
+/// held it then, so the agent that takes it over probes it at once instead of leaving a hole of an interval.
+fn missed_a_tick(target: &Target, now_ms: i64) -> bool {
+    let since_last = target.interval.saturating_sub(phase_delay(&target.name, target.interval, now_ms));
+    since_last <= TAKEOVER_WINDOW
 }
 
 /// The grain of targets' phases, in milliseconds: 10,000 targets every 10 s start ~10 at a time, 100 times a
@@ -145,6 +167,21 @@ mod tests {
             "the probe loop's future is {size} bytes (target {}): box what it awaits",
             std::mem::size_of::<Target>()
         );
+    }
+
+    #[test]
+    fn a_check_taken_over_is_probed_at_once_only_if_its_last_tick_fell_while_nobody_held_it() {
+        let text = "[[target]]\nname = \"shop\"\nurl = \"http://127.0.0.1:9/\"\ninterval = \"60s\"\n";
+        let config = lookout_config::Config::parse(text, std::path::Path::new("t.toml"), &|_| None);
+        let Some(target) = config.ok().and_then(|c| c.targets.into_iter().next()) else {
+            panic!("the config parses");
+        };
+        // The moment of its last tick: the next one is a whole interval away.
+        let base = 1_795_617_382_123;
+        let tick = base + i64::try_from(phase_delay("shop", target.interval, base).as_millis()).unwrap_or(0);
+        assert!(missed_a_tick(&target, tick + 1), "just after its tick");
+        assert!(missed_a_tick(&target, tick + 15_000), "within the takeover window");
+        assert!(!missed_a_tick(&target, tick + 30_000), "half an interval on: the dead agent had probed it");
     }
 
     #[test]
