@@ -53,8 +53,8 @@ pub fn taken_over(assigned: &Assigned, target: &str) -> bool {
 pub const TAKEOVER_WINDOW: Duration = Duration::from_secs(CHECK_TTL.as_secs() + 2 * HEARTBEAT_EVERY.as_secs());
 
 /// The targets agents at `location` probe, by this config.
-pub fn targets_at(config: &Config, location: &str) -> Vec<String> {
-    config.targets.iter().filter(|t| t.probed_from(location)).map(|t| t.name.clone()).collect()
+pub fn targets_at(config: &Config, location: &str) -> Vec<(String, Duration)> {
+    config.targets.iter().filter(|t| t.probed_from(location)).map(|t| (t.name.clone(), t.interval)).collect()
 }
 
 /// This agent's fair share of `checks` among `agents` live agents of its location (itself included).
@@ -67,7 +67,7 @@ pub fn fair_share(checks: usize, agents: usize) -> usize {
 pub async fn run<S: Store>(
     store: Arc<S>,
     me: AgentInfo,
-    targets: Vec<String>,
+    checks: Vec<(String, Duration)>,
     assigned: watch::Sender<Option<Arc<Assignment>>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -75,6 +75,8 @@ pub async fn run<S: Store>(
         return;
     }
     let (agent, location) = (me.name.clone(), me.location.clone());
+    let targets: Vec<String> = checks.iter().map(|(name, _)| name.clone()).collect();
+    let intervals: std::collections::HashMap<String, Duration> = checks.into_iter().collect();
     // Nothing is probed until the first claim says what is ours: two agents starting together must not both
     // probe everything.
     assigned.send_replace(Some(Arc::new(Assignment::default())));
@@ -96,20 +98,23 @@ pub async fn run<S: Store>(
                 live_before = Some(live);
                 let lost_an_agent = lost_at.is_some_and(|t| t.elapsed() < TAKEOVER_WINDOW);
                 let mine: HashSet<String> = held.into_iter().collect();
+                let before = assigned.borrow().as_ref().map(|a| a.mine.clone()).unwrap_or_default();
                 // Published only when it changes: every probe loop looks at it then.
-                assigned.send_if_modified(|current| {
-                    let before = current.as_ref().map(|a| &a.mine);
-                    if before == Some(&mine) {
-                        return false;
-                    }
-                    let taken_over = if lost_an_agent {
-                        mine.iter().filter(|t| before.is_some_and(|b| !b.contains(*t))).cloned().collect()
+                if before != mine {
+                    let newly: Vec<&String> = mine.iter().filter(|t| !before.contains(*t)).collect();
+                    let taken_over = if lost_an_agent && !newly.is_empty() {
+                        owed_a_probe(store.as_ref(), &location, &newly, &intervals).await
                     } else {
                         HashSet::new()
                     };
-                    *current = Some(Arc::new(Assignment { mine: mine.clone(), taken_over }));
-                    true
-                });
+                    if !taken_over.is_empty() {
+                        tracing::info!(
+                            checks = taken_over.len(),
+                            "Probing at once the checks taken over whose last tick nobody probed."
+                        );
+                    }
+                    assigned.send_replace(Some(Arc::new(Assignment { mine, taken_over })));
+                }
             }
             Err(e) => tracing::warn!(error = %e, "Cannot renew the check leases; probing what this agent held."),
         }
@@ -121,6 +126,32 @@ pub async fn run<S: Store>(
     if let Err(e) = store.release_checks(agent, location).await {
         tracing::warn!(error = %e, "Cannot hand the checks over; the location's other agents take them when the leases run out.");
     }
+}
+
+/// Of the checks just taken over, those whose last tick went unprobed: the location's latest result is older
+/// than it (the agent that held them had died by then). Exact where a guess by time would either probe some
+/// twice or leave some a whole interval late. If the store cannot say, none: they keep their rhythm.
+async fn owed_a_probe<S: Store>(
+    store: &S,
+    location: &str,
+    newly: &[&String],
+    intervals: &std::collections::HashMap<String, Duration>,
+) -> HashSet<String> {
+    let Ok(states) = store.location_states().await else { return HashSet::new() };
+    let last: std::collections::HashMap<&str, i64> =
+        states.iter().filter(|s| s.location == location).map(|s| (s.target.as_str(), s.at.0)).collect();
+    let now = lookout_core::Timestamp::now().as_millis();
+    newly
+        .iter()
+        .filter(|t| {
+            let Some(interval) = intervals.get(t.as_str()) else { return false };
+            let since_tick = interval.saturating_sub(crate::pipeline::phase_delay(t, *interval, now));
+            let tick = now - i64::try_from(since_tick.as_millis()).unwrap_or(i64::MAX);
+            // A second of slack: a probe's time is when it started, a few milliseconds after its tick.
+            last.get(t.as_str()).is_none_or(|at| *at + 1_000 < tick)
+        })
+        .map(|t| (*t).clone())
+        .collect()
 }
 
 /// One round: counts the location's live agents (those that beat within a lease) and claims this agent's share.
@@ -175,6 +206,51 @@ async fn claim<S: Store>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_check_taken_over_is_owed_a_probe_only_if_its_last_tick_went_unprobed() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let Ok(cfg) = lookout_config::Config::parse(
+            "[store]\npath = \"lookout.sqlite\"\n",
+            &dir.path().join("lookout.toml"),
+            &|_| None,
+        ) else {
+            panic!("the config parses")
+        };
+        let Ok(store) = lookout_store::open(&cfg.store).await else { panic!("the store opens") };
+        let interval = Duration::from_secs(60);
+        let now = lookout_core::Timestamp::now().as_millis();
+        // Each target's last tick, by its phase: one was probed then, one an interval before (its agent had died).
+        let tick = |name: &str| {
+            now - i64::try_from((interval - crate::pipeline::phase_delay(name, interval, now)).as_millis()).unwrap_or(0)
+        };
+        let seen = |target: &str, at: i64| lookout_store::LocationState {
+            target: target.into(),
+            location: "eu".into(),
+            state: lookout_core::AlertState::default(),
+            at: lookout_core::Timestamp(at),
+            ok: true,
+            latency_ms: 1.0,
+            status: Some(200),
+            reason: None,
+        };
+        let record = lookout_store::Record {
+            locations: vec![
+                seen("probed", tick("probed") + 5),
+                seen("missed", tick("missed") - 60_000),
+                lookout_store::LocationState { location: "us".into(), ..seen("elsewhere", tick("elsewhere") + 5) },
+            ],
+            ..lookout_store::Record::default()
+        };
+        store.record(record).await.unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<String> = ["probed", "missed", "elsewhere", "never"].map(String::from).to_vec();
+        let newly: Vec<&String> = names.iter().collect();
+        let intervals = names.iter().map(|n| (n.clone(), interval)).collect();
+        let owed = owed_a_probe(&store, "eu", &newly, &intervals).await;
+        let mut owed: Vec<&str> = owed.iter().map(String::as_str).collect();
+        owed.sort_unstable();
+        assert_eq!(owed, ["elsewhere", "missed", "never"], "only a check probed at its last tick here is not owed one");
+    }
 
     #[test]
     fn shares_are_fair_and_cover_every_check() {

@@ -8,7 +8,7 @@ use lookout_core::{Event, Timestamp};
 use lookout_store::Store;
 use tokio::sync::{mpsc, watch};
 
-use crate::checks::{Assigned, TAKEOVER_WINDOW, is_mine, taken_over};
+use crate::checks::{Assigned, is_mine, taken_over};
 use crate::metrics::Metrics;
 
 /// Probes one target every `interval`, at its own phase of it (see [`phase_delay`]), until `shutdown`; a probe
@@ -38,7 +38,7 @@ pub(super) async fn probe(
                     assignments = false;
                     continue;
                 }
-                if !(taken_over(&assigned, &target.name) && missed_a_tick(&target, Timestamp::now().as_millis())) {
+                if !taken_over(&assigned, &target.name) {
                     continue;
                 }
                 None
@@ -71,13 +71,6 @@ pub(super) async fn probe(
     }
 }
 
-/// Whether the target's last tick fell within the takeover window before `now_ms`: when its agent died, nobody
-/// held it then, so the agent that takes it over probes it at once instead of leaving a hole of an interval.
-fn missed_a_tick(target: &Target, now_ms: i64) -> bool {
-    let since_last = target.interval.saturating_sub(phase_delay(&target.name, target.interval, now_ms));
-    since_last <= TAKEOVER_WINDOW
-}
-
 /// The grain of targets' phases, in milliseconds: 10,000 targets every 10 s start ~10 at a time, 100 times a
 /// second — flat at any scale a scrape or a server sees, and a tenth of the wake-ups of one phase per millisecond.
 const PHASE_SLOT: i64 = 10;
@@ -88,7 +81,7 @@ const PHASE_SLOT: i64 = 10;
 ///
 /// Phases fall on whole [`PHASE_SLOT`]s: the checks of one slot start together and share the runtime's wake-ups
 /// (timer, epoll, the pipeline's), instead of each waking the process on a millisecond of its own.
-pub(super) fn phase_delay(name: &str, interval: Duration, now_ms: i64) -> Duration {
+pub(crate) fn phase_delay(name: &str, interval: Duration, now_ms: i64) -> Duration {
     let period = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX).max(1);
     let slot = PHASE_SLOT.min(period);
     // Stable across builds and restarts, unlike std's hasher.
@@ -167,21 +160,6 @@ mod tests {
             "the probe loop's future is {size} bytes (target {}): box what it awaits",
             std::mem::size_of::<Target>()
         );
-    }
-
-    #[test]
-    fn a_check_taken_over_is_probed_at_once_only_if_its_last_tick_fell_while_nobody_held_it() {
-        let text = "[[target]]\nname = \"shop\"\nurl = \"http://127.0.0.1:9/\"\ninterval = \"60s\"\n";
-        let config = lookout_config::Config::parse(text, std::path::Path::new("t.toml"), &|_| None);
-        let Some(target) = config.ok().and_then(|c| c.targets.into_iter().next()) else {
-            panic!("the config parses");
-        };
-        // The moment of its last tick: the next one is a whole interval away.
-        let base = 1_795_617_382_123;
-        let tick = base + i64::try_from(phase_delay("shop", target.interval, base).as_millis()).unwrap_or(0);
-        assert!(missed_a_tick(&target, tick + 1), "just after its tick");
-        assert!(missed_a_tick(&target, tick + 15_000), "within the takeover window");
-        assert!(!missed_a_tick(&target, tick + 30_000), "half an interval on: the dead agent had probed it");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 mod consume;
 mod diagnosis;
 mod loops;
+pub(crate) use loops::phase_delay;
 mod messages;
 mod relay;
 mod reminders;
