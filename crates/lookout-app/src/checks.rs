@@ -2,7 +2,7 @@
 //! all) and, within one location, by one agent at a time: the agents of a location share its checks through
 //! leases in the store ([`Store::claim_checks`]), each taking its fair share and renewing what it holds every
 //! [`HEARTBEAT_EVERY`]. An agent that dies stops renewing; after [`CHECK_TTL`] its checks are free and the others,
-//! whose fair share has grown, take them: within `CHECK_TTL + HEARTBEAT_EVERY` (13 s).
+//! whose fair share has grown, take them: within `CHECK_TTL + HEARTBEAT_EVERY` (11 s).
 //!
 //! Why a short lease rather than one of "interval + timeout": a 60 s interval would leave a dead agent's checks
 //! unprobed for over a minute, and the lease is renewed in one statement per agent however many it holds, so a
@@ -23,8 +23,9 @@ use tokio::sync::watch;
 
 use crate::cluster::HEARTBEAT_EVERY;
 
-/// How long a check lease lasts without renewal.
-pub const CHECK_TTL: Duration = Duration::from_secs(10);
+/// How long a check lease lasts without renewal: between two missed renewals and three, so that a dead agent's
+/// checks move well within the 15 s a location may go unwatched.
+pub const CHECK_TTL: Duration = Duration::from_secs(8);
 
 /// The checks this agent holds now, and which of them it just took over from an agent that went away.
 #[derive(Debug, Default, PartialEq, Eq)]
