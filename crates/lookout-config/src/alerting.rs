@@ -72,7 +72,8 @@ pub(crate) fn group_name(
     }
 }
 
-/// `error_format = "apache" | "nginx"` (default apache), wherever an error log is named.
+/// `error_format = "auto" | "apache" | "nginx" | "fpm" | "php"` (default auto: recognised from the log's first
+/// lines), wherever an error log is named.
 pub(crate) fn error_format(
     value: &Option<toml::Spanned<String>>,
     section: &str,
@@ -80,9 +81,12 @@ pub(crate) fn error_format(
 ) -> Result<ErrorFormat, ConfigError> {
     match value {
         Some(f) => ErrorFormat::parse_name(f.get_ref()).ok_or_else(|| {
-            at(f.span(), format!("unknown error_format {:?} in {section}; use \"apache\" or \"nginx\"", f.get_ref()))
+            at(
+                f.span(),
+                format!("unknown error_format {:?} in {section}; use \"apache\" or \"nginx\" (or \"fpm\", \"php\", \"auto\")", f.get_ref()),
+            )
         }),
-        None => Ok(ErrorFormat::Apache),
+        None => Ok(ErrorFormat::Auto),
     }
 }
 

@@ -300,7 +300,7 @@ fn log_sections() {
     );
     assert_eq!(
         err("[[log]]\nname = \"web\"\nerror = \"e\"\nerror_format = \"iis\"\n"),
-        "lookout.toml:4: unknown error_format \"iis\" in [[log]] \"web\"; use \"apache\" or \"nginx\""
+        "lookout.toml:4: unknown error_format \"iis\" in [[log]] \"web\"; use \"apache\" or \"nginx\" (or \"fpm\", \"php\", \"auto\")"
     );
     assert_eq!(
         err(&format!("{SITE}[[log]]\nname = \"site\"\naccess = \"a\"\n")),

@@ -40,6 +40,10 @@ pub enum Cause {
     ParseError,
     /// Another errno.
     Failing,
+    /// The web server cannot reach its backend (PHP-FPM's socket refuses or is gone): every PHP request fails.
+    BackendDown,
+    /// A pool ran out of workers (PHP-FPM's `pm.max_children` reached): requests wait or time out.
+    Saturated,
 }
 
 impl Cause {
@@ -50,6 +54,8 @@ impl Cause {
             Cause::Unreadable => "unreadable",
             Cause::ParseError => "parse-error",
             Cause::Failing => "failing",
+            Cause::BackendDown => "backend-down",
+            Cause::Saturated => "saturated",
         }
     }
 }

@@ -107,7 +107,7 @@ fn word(bytes: &[u8], at: usize) -> Option<u64> {
 }
 
 /// Up to `max` bytes gathered from the tracee's iovec array at `iov` with `count` entries.
-fn read_iovecs(pid: Pid, iov: u64, count: u64, max: usize) -> Option<Vec<u8>> {
+pub(crate) fn read_iovecs(pid: Pid, iov: u64, count: u64, max: usize) -> Option<Vec<u8>> {
     let count = count.min(MAX_IOVECS) as usize;
     let table = read_bytes(pid, iov, count * 16)?;
     let mut out = Vec::new();
@@ -127,7 +127,7 @@ fn read_iovecs(pid: Pid, iov: u64, count: u64, max: usize) -> Option<Vec<u8>> {
 
 /// Up to `max` bytes of the iovecs of the tracee's `struct msghdr` at `msg` (x86_64 layout: `msg_iov` at 16,
 /// `msg_iovlen` at 24).
-fn read_msghdr(pid: Pid, msg: u64, max: usize) -> Option<Vec<u8>> {
+pub(crate) fn read_msghdr(pid: Pid, msg: u64, max: usize) -> Option<Vec<u8>> {
     let hdr = read_bytes(pid, msg, 32)?;
     read_iovecs(pid, word(&hdr, 16)?, word(&hdr, 24)?, max)
 }

@@ -2,7 +2,9 @@
 //! access-log line it writes when the status line is unreadable — one request either way, whichever comes first),
 //! keep the failing paths of requests answered 5xx that never fail in requests answered below 400, rank them.
 //! A path that fails in successful requests too (DirectoryIndex probing, include_path walks, optional files)
-//! is noise, not a cause.
+//! is noise, not a cause. With no successful request to compare with (the whole site down), routine lookups are
+//! recognised by their shape inside one request instead (`routine.rs`) and are never causes. A PHP-FPM worker's requests are bounded by FastCGI records instead (`fastcgi.rs`): they
+//! begin at [`TraceEvent::Request`] and end at the [`TraceEvent::Response`] its `Status:` header gives.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
@@ -10,6 +12,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::hints::{self, Missing};
+use crate::routine::{Lookup, routine_failures};
 use crate::trace::TraceEvent;
 
 /// A failing path, with how often it failed in failing and in successful requests.
@@ -33,6 +36,10 @@ pub struct Correlation {
     pub candidates: Vec<Candidate>,
     /// Failing paths that also fail in successful requests.
     pub noise: Vec<Candidate>,
+    /// Failing paths that only ever failed as routine lookups (DirectoryIndex negotiation, the include_path walk,
+    /// `.htaccess`/`.user.ini`, opcache's file cache): never causes, even when no request succeeded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routine: Vec<Candidate>,
 }
 
 #[derive(Default)]
@@ -43,11 +50,11 @@ struct Tally {
     ok: u32,
 }
 
-/// A failing (path, errno) and the syscalls that failed on it, within one request.
-type FailedInRequest = BTreeMap<(PathBuf, String), BTreeSet<&'static str>>;
+/// One request's path syscalls so far, in order: (syscall, path, errno when it failed).
+type InRequest = Vec<(&'static str, PathBuf, Option<String>)>;
 
 pub fn correlate(events: &[TraceEvent]) -> Correlation {
-    let mut pending: HashMap<i32, FailedInRequest> = HashMap::new();
+    let mut pending: HashMap<i32, InRequest> = HashMap::new();
     // Workers whose current request already ended with a readable status line: their access-log line that
     // follows is the same request, not another one.
     let mut answered: HashSet<i32> = HashSet::new();
@@ -55,14 +62,22 @@ pub fn correlate(events: &[TraceEvent]) -> Correlation {
     // before they send (Python's http.server) follow it with the status line of the same request.
     let mut logged: HashMap<i32, u16> = HashMap::new();
     let mut tallies: BTreeMap<(PathBuf, String), Tally> = BTreeMap::new();
+    let mut routine: BTreeMap<(PathBuf, String), Tally> = BTreeMap::new();
     let (mut failing_requests, mut ok_requests) = (0, 0);
     for e in events {
         match e {
             TraceEvent::PathFailed { pid, syscall, path, errno } => {
                 logged.remove(pid);
-                pending.entry(*pid).or_default().entry((path.clone(), errno.clone())).or_default().insert(syscall);
+                pending.entry(*pid).or_default().push((syscall, path.clone(), Some(errno.clone())));
             }
-            TraceEvent::PathOk { .. } => {}
+            // Kept only while a request is open: a routine miss is recognised by what is found after it.
+            TraceEvent::PathOk { pid, syscall, path } => {
+                pending.entry(*pid).or_default().push((syscall, path.clone(), None));
+            }
+            // A FastCGI request begins: failures since the worker's last request ended belong to no request.
+            TraceEvent::Request { pid, .. } => {
+                pending.remove(pid);
+            }
             TraceEvent::Logged { pid, .. } if answered.remove(pid) => {}
             // The status line of the request whose access-log line came first: counted already.
             TraceEvent::Response { pid, status } if logged.get(pid) == Some(status) => {
@@ -75,13 +90,25 @@ pub fn correlate(events: &[TraceEvent]) -> Correlation {
                 } else {
                     logged.insert(*pid, *status);
                 }
-                let failed_paths = pending.remove(pid).unwrap_or_default();
+                let request = pending.remove(pid).unwrap_or_default();
                 let failing = *status >= 500;
                 let ok = *status < 400;
                 failing_requests += u32::from(failing);
                 ok_requests += u32::from(ok);
-                for (key, syscalls) in failed_paths {
-                    let t = tallies.entry(key).or_default();
+                let lookups: Vec<Lookup<'_>> =
+                    request.iter().map(|(_, path, errno)| Lookup { path, errno: errno.as_deref() }).collect();
+                let routine_here = routine_failures(&lookups);
+                // Each failing (path, errno) once per request: as a routine lookup only when every failure of it
+                // in this request was one.
+                let mut failed: BTreeMap<(PathBuf, String), (BTreeSet<&'static str>, bool)> = BTreeMap::new();
+                for (i, (syscall, path, errno)) in request.into_iter().enumerate() {
+                    let Some(errno) = errno else { continue };
+                    let entry = failed.entry((path, errno)).or_insert_with(|| (BTreeSet::new(), true));
+                    entry.0.insert(syscall);
+                    entry.1 &= routine_here.contains(&i);
+                }
+                for (key, (syscalls, is_routine)) in failed {
+                    let t = if is_routine { routine.entry(key) } else { tallies.entry(key) }.or_default();
                     t.syscalls.extend(syscalls);
                     t.pids.insert(*pid);
                     t.failing += u32::from(failing);
@@ -91,42 +118,43 @@ pub fn correlate(events: &[TraceEvent]) -> Correlation {
         }
     }
     let (mut candidates, mut noise) = (Vec::new(), Vec::new());
+    let routine: Vec<Candidate> = routine
+        .into_iter()
+        .filter(|(key, _)| !tallies.contains_key(key))
+        .map(|((path, errno), t)| candidate(path, errno, t, None))
+        .collect();
     for ((path, errno), t) in tallies {
         let hint = if errno == "ENOENT" { hints::enoent(&path) } else { None };
-        let c = Candidate {
-            path,
-            errno,
-            syscalls: t.syscalls.into_iter().collect(),
-            pids: t.pids.into_iter().collect(),
-            in_failing_requests: t.failing,
-            in_ok_requests: t.ok,
-            hint,
-        };
+        let c = candidate(path, errno, t, hint);
         if c.in_failing_requests > 0 && c.in_ok_requests == 0 {
             candidates.push(c);
         } else if c.in_ok_requests > 0 {
             noise.push(c);
         }
     }
-    // Most failing requests first; then not a lookup servers make on every request anyway (.htaccess); then a
-    // permission problem (rarely noise); then a file that has a near namesake (a typo); then opens over stats.
+    // Most failing requests first; then a permission problem (rarely noise); then a file that has a near namesake
+    // (a typo); then opens over stats.
     candidates.sort_by(|a, b| {
         b.in_failing_requests
             .cmp(&a.in_failing_requests)
-            .then_with(|| routine_lookup(a).cmp(&routine_lookup(b)))
             .then_with(|| (a.errno != "EACCES").cmp(&(b.errno != "EACCES")))
             .then_with(|| has_suggestion(b).cmp(&has_suggestion(a)))
             .then_with(|| b.syscalls.contains(&"openat").cmp(&a.syscalls.contains(&"openat")))
             .then_with(|| a.path.cmp(&b.path))
     });
-    Correlation { failing_requests, ok_requests, candidates, noise }
+    Correlation { failing_requests, ok_requests, candidates, noise, routine }
 }
 
-/// Files servers look for on every request whether or not they exist (per-directory config): when they are
-/// missing, nothing is wrong.
-fn routine_lookup(c: &Candidate) -> bool {
-    c.errno == "ENOENT"
-        && c.path.file_name().and_then(|n| n.to_str()).is_some_and(|n| matches!(n, ".htaccess" | ".user.ini"))
+fn candidate(path: PathBuf, errno: String, t: Tally, hint: Option<Missing>) -> Candidate {
+    Candidate {
+        path,
+        errno,
+        syscalls: t.syscalls.into_iter().collect(),
+        pids: t.pids.into_iter().collect(),
+        in_failing_requests: t.failing,
+        in_ok_requests: t.ok,
+        hint,
+    }
 }
 
 fn has_suggestion(c: &Candidate) -> bool {
@@ -227,7 +255,12 @@ fn permission_explanation(path: &std::path::Path, pid: i32) -> String {
     };
     let (Some(&uid), gids) = (field("Uid:").get(1), {
         let mut g = field("Gid:").into_iter().skip(1).take(1).collect::<Vec<_>>();
-        g.extend(field("Groups:"));
+        // The primary group is usually among the supplementary ones too: each is shown once.
+        for extra in field("Groups:") {
+            if !g.contains(&extra) {
+                g.push(extra);
+            }
+        }
         g
     }) else {
         return String::new();
@@ -272,14 +305,15 @@ mod tests {
             events.push(response(pid, 200));
         }
         events.push(failed(100, "openat", "/in/flight"));
-        // Per-directory config lookups fail in every request; they rank last even without successful requests.
+        // Per-directory config lookups fail in every request: routine, never a cause.
         events.push(failed(102, "openat", "/.htaccess"));
         events.push(failed(102, "openat", "/nonexistent-lookout/www/inc/settings.phpp"));
         events.push(response(102, 500));
         let c = correlate(&events);
         assert_eq!((c.failing_requests, c.ok_requests), (5, 4));
-        assert_eq!(c.candidates.len(), 2);
-        assert_eq!(c.candidates[1].path, PathBuf::from("/.htaccess"));
+        assert_eq!(c.candidates.len(), 1);
+        assert_eq!(c.routine.len(), 1);
+        assert_eq!(c.routine[0].path, PathBuf::from("/.htaccess"));
         assert_eq!(c.candidates[0].path, PathBuf::from("/nonexistent-lookout/www/inc/settings.phpp"));
         assert_eq!(c.candidates[0].syscalls, vec!["newfstatat", "openat"]);
         assert_eq!(c.candidates[0].in_failing_requests, 5);
@@ -306,7 +340,81 @@ mod tests {
         }
         let c = correlate(&events);
         let order: Vec<&str> = c.candidates.iter().map(|c| c.path.to_str().unwrap()).collect();
-        assert_eq!(order, ["/srv/www/inc/settings.php", "/srv/www/a-missing-optional.conf", "/.htaccess"]);
+        assert_eq!(order, ["/srv/www/inc/settings.php", "/srv/www/a-missing-optional.conf"]);
+    }
+
+    fn found(pid: i32, syscall: &'static str, path: &str) -> TraceEvent {
+        TraceEvent::PathOk { pid, syscall, path: PathBuf::from(path) }
+    }
+
+    fn request(pid: i32) -> TraceEvent {
+        TraceEvent::Request { pid, script: None, uri: None }
+    }
+
+    /// The whole site down (no successful request): what is routine is told by its shape in each request.
+    #[test]
+    fn a_full_outage_lists_no_routine_lookup() {
+        let mut events = Vec::new();
+        for i in 0..5 {
+            // Apache mod_php: DirectoryIndex "index.html index.php", then an unreadable include.
+            let pid = 10 + i % 2;
+            events.push(failed(pid, "newfstatat", "/nonexistent-lookout/www/index.html"));
+            events.push(found(pid, "newfstatat", "/nonexistent-lookout/www/index.php"));
+            events.push(failed(pid, "newfstatat", "/nonexistent-lookout/www/.htaccess"));
+            events.push(TraceEvent::PathFailed {
+                pid,
+                syscall: "openat",
+                path: PathBuf::from("/nonexistent-lookout/www/inc/settings.php"),
+                errno: "EACCES".into(),
+            });
+            events.push(response(pid, 500));
+            // PHP-FPM: .user.ini lookups and the include_path walk, then a missing require.
+            let pid = 20 + i % 3;
+            events.push(request(pid));
+            events.push(failed(pid, "newfstatat", "/nonexistent-lookout/www/.user.ini"));
+            events.push(failed(pid, "newfstatat", "/nonexistent-lookout/www/Mail/mime.php"));
+            events.push(found(pid, "newfstatat", "/usr/share/php/Mail/mime.php"));
+            events.push(found(pid, "openat", "/usr/share/php/Mail/mime.php"));
+            events.push(failed(pid, "newfstatat", "/nonexistent-lookout/www/inc/settings.phpp"));
+            events.push(failed(pid, "openat", "/nonexistent-lookout/www/inc/settings.phpp"));
+            events.push(response(pid, 500));
+        }
+        let c = correlate(&events);
+        assert_eq!((c.failing_requests, c.ok_requests), (10, 0));
+        let causes: Vec<&str> = c.candidates.iter().map(|c| c.path.to_str().unwrap()).collect();
+        assert_eq!(causes, ["/nonexistent-lookout/www/inc/settings.php", "/nonexistent-lookout/www/inc/settings.phpp"]);
+        let routine: Vec<&str> = c.routine.iter().map(|c| c.path.to_str().unwrap()).collect();
+        assert_eq!(
+            routine,
+            [
+                "/nonexistent-lookout/www/.htaccess",
+                "/nonexistent-lookout/www/.user.ini",
+                "/nonexistent-lookout/www/Mail/mime.php",
+                "/nonexistent-lookout/www/index.html"
+            ]
+        );
+        assert!(c.noise.is_empty());
+    }
+
+    /// A missing index with no other index found after it is what fails the request; so is a path that is routine
+    /// in one request but fails plainly in another.
+    #[test]
+    fn a_missing_index_not_followed_by_another_stays_a_cause() {
+        let events = vec![
+            failed(1, "openat", "/nonexistent-lookout/www/index.php"),
+            found(1, "openat", "/nonexistent-lookout/www/style.css"),
+            response(1, 500),
+            failed(1, "newfstatat", "/nonexistent-lookout/www/index.html"),
+            found(1, "newfstatat", "/nonexistent-lookout/www/index.php"),
+            response(1, 500),
+            failed(1, "newfstatat", "/nonexistent-lookout/www/index.html"),
+            response(1, 500),
+        ];
+        let c = correlate(&events);
+        let causes: Vec<(&str, u32)> =
+            c.candidates.iter().map(|c| (c.path.to_str().unwrap(), c.in_failing_requests)).collect();
+        assert_eq!(causes, [("/nonexistent-lookout/www/index.php", 1), ("/nonexistent-lookout/www/index.html", 1)]);
+        assert!(c.routine.is_empty(), "index.html failed plainly once: it is not only routine");
     }
 
     #[test]

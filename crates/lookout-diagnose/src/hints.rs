@@ -1,7 +1,7 @@
 //! What was probably meant: for a path that does not exist, the closest existing names (edit distance, case,
-//! extension) — or, when a directory on the way is missing, the deepest existing ancestor and the names closest
-//! to the first missing component; for a path that cannot be read, who owns each step and which permission
-//! is missing where.
+//! extension) and how they differ, the same path with other case at every step, a symlink pointing nowhere — or,
+//! when a directory on the way is missing, the deepest existing ancestor and the names closest to the first
+//! missing component; for a path that cannot be read, who owns each step and which permission is missing where.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
@@ -85,6 +85,94 @@ pub fn closest_names(dir: &Path, wanted: &str) -> Vec<String> {
         .collect();
     scored.sort();
     scored.into_iter().take(MAX_SUGGESTIONS).map(|(_, n)| n).collect()
+}
+
+/// How a suggestion differs from the name asked for — what to tell people, since each points at a different
+/// mistake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Difference {
+    /// `Settings.php` for `settings.php`: works on the developer's macOS or Windows laptop, fails on Linux.
+    Case,
+    /// `settings.phpp` for `settings.php`, `footer.php` for `footer.inc`.
+    Extension,
+    /// Any other small edit.
+    Spelling,
+}
+
+impl Difference {
+    /// Between the name asked for and an existing one.
+    pub fn between(wanted: &str, existing: &str) -> Difference {
+        if wanted != existing && wanted.to_lowercase() == existing.to_lowercase() {
+            Difference::Case
+        } else if split_ext(wanted).0 == split_ext(existing).0 {
+            Difference::Extension
+        } else {
+            Difference::Spelling
+        }
+    }
+
+    /// What the summary adds after "did you mean …?", if anything: only a difference of case needs saying (the
+    /// others are plain to see, and "it works on my machine" is not).
+    pub fn says(self) -> Option<&'static str> {
+        match self {
+            Difference::Case => Some("it differs only by case — code written on a case-insensitive system?"),
+            Difference::Extension | Difference::Spelling => None,
+        }
+    }
+}
+
+impl Missing {
+    /// The best suggestion and how it differs from the name that was asked for (the file's, or the missing
+    /// directory's).
+    pub fn best(&self) -> Option<(&Path, Difference)> {
+        let best = self.suggestions().first()?;
+        let wanted = match self {
+            Missing::File { path, .. } => path.file_name()?.to_string_lossy().into_owned(),
+            Missing::Directory { missing, .. } => missing.clone(),
+        };
+        let existing = best.file_name()?.to_string_lossy();
+        Some((best.as_path(), Difference::between(&wanted, &existing)))
+    }
+}
+
+/// The existing path that `path` names when case is ignored at every step (one match per step, else `None`):
+/// `/www/Inc/Settings.php` → `/www/inc/settings.php`. `None` when `path` exists as written.
+pub fn ignoring_case(path: &Path) -> Option<PathBuf> {
+    if !path.is_absolute() || path.symlink_metadata().is_ok() {
+        return None;
+    }
+    let mut found = PathBuf::from("/");
+    for c in path.components().take(MAX_DEPTH) {
+        let Component::Normal(name) = c else { continue };
+        let exact = found.join(name);
+        if exact.symlink_metadata().is_ok() {
+            found = exact;
+            continue;
+        }
+        let wanted = name.to_string_lossy().to_lowercase();
+        let mut matches = std::fs::read_dir(&found)
+            .ok()?
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| n.to_string_lossy().to_lowercase() == wanted)
+            .take(2);
+        let (Some(one), None) = (matches.next(), matches.next()) else { return None };
+        found = found.join(one);
+    }
+    (found != path).then_some(found)
+}
+
+/// Components walked at most (a path deeper than this is not a path a server was asked for).
+const MAX_DEPTH: usize = 256;
+
+/// A symlink that points nowhere: its target, when `path` is a link whose target does not exist.
+pub fn dangling(path: &Path) -> Option<PathBuf> {
+    let meta = path.symlink_metadata().ok()?;
+    if !meta.file_type().is_symlink() || path.metadata().is_ok() {
+        return None;
+    }
+    std::fs::read_link(path).ok()
 }
 
 fn split_ext(name: &str) -> (&str, &str) {
@@ -175,6 +263,47 @@ mod tests {
         assert!(enoent(&inc.join("completely-different")).unwrap().suggestions().is_empty());
         assert_eq!(enoent(&inc.join("settings.php")), None, "it exists");
         assert_eq!(enoent(Path::new("relative/path")), None);
+    }
+
+    #[test]
+    fn differences_are_named() {
+        let dir = tree();
+        let inc = dir.path().join("www/inc");
+        let case = enoent(&inc.join("header.php")).unwrap();
+        assert_eq!(case.best(), Some((inc.join("Header.php").as_path(), Difference::Case)));
+        assert_eq!(
+            Difference::Case.says(),
+            Some("it differs only by case — code written on a case-insensitive system?")
+        );
+        let ext = enoent(&inc.join("settings.phpp")).unwrap();
+        assert_eq!(ext.best().map(|b| b.1), Some(Difference::Extension));
+        let typo = enoent(&inc.join("setings.php")).unwrap();
+        assert_eq!(typo.best().map(|b| b.1), Some(Difference::Spelling));
+        let dir_case = enoent(&dir.path().join("www/INC/settings.php")).unwrap();
+        assert_eq!(dir_case.best().map(|b| b.1), Some(Difference::Case));
+    }
+
+    #[test]
+    fn a_path_that_exists_ignoring_case_is_found_whole() {
+        let dir = tree();
+        let www = dir.path().join("www");
+        assert_eq!(ignoring_case(&www.join("INC/header.PHP")), Some(www.join("inc/Header.php")));
+        assert_eq!(ignoring_case(&www.join("inc/Header.php")), None, "it exists as written");
+        assert_eq!(ignoring_case(&www.join("inc/nothing.php")), None);
+        assert_eq!(ignoring_case(Path::new("relative")), None);
+        // Two names equal but for case: ambiguous, no answer.
+        std::fs::write(www.join("inc/DB.php"), "x").unwrap();
+        assert_eq!(ignoring_case(&www.join("inc/Db.php")), None);
+    }
+
+    #[test]
+    fn dangling_symlinks_name_their_target() {
+        let dir = tree();
+        let link = dir.path().join("www/inc/getid3.php");
+        std::os::unix::fs::symlink("/nonexistent-lookout/getid3.php", &link).unwrap();
+        assert_eq!(dangling(&link), Some(PathBuf::from("/nonexistent-lookout/getid3.php")));
+        assert_eq!(dangling(&dir.path().join("www/inc/db.php")), None);
+        assert_eq!(dangling(&dir.path().join("www/inc/nothing")), None);
     }
 
     #[test]

@@ -7,9 +7,11 @@
 mod answer;
 pub mod correlate;
 pub mod error_log;
+mod fastcgi;
 pub mod hints;
 pub mod live;
 mod refusal;
+mod routine;
 pub mod trace;
 
 pub use error_log::{Cause, Finding, NOTHING_FOUND, diagnose, diagnose_file, diagnose_tail};

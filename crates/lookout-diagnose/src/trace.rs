@@ -18,6 +18,7 @@ use nix::unistd::Pid;
 use serde::Serialize;
 
 use crate::answer::{Answer, read_bytes};
+use crate::fastcgi::{self, Tracker};
 
 const AT_FDCWD: i64 = -100;
 const MAX_PATH: usize = 4096;
@@ -36,6 +37,9 @@ pub enum TraceEvent {
     /// The worker wrote an access-log line with this status (the end of a request whose status line could not be
     /// read, e.g. over TLS).
     Logged { pid: i32, status: u16 },
+    /// A FastCGI request began (its PARAMS are through): what came before it on this worker belongs to no request.
+    /// It ends with a [`TraceEvent::Response`] carrying the `Status:` of its output (see `fastcgi.rs`).
+    Request { pid: i32, script: Option<PathBuf>, uri: Option<String> },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,16 +56,53 @@ pub enum TraceError {
 /// The longest trace: the server runs several times slower while traced (the same bound as `[target.diagnose]`).
 pub const MAX_DURATION: Duration = Duration::from_secs(30);
 
-/// Processes whose command name (`/proc/PID/comm`) is `name`.
+/// Processes called `name`: by command name (`/proc/PID/comm`), or by process title (the first word of
+/// `/proc/PID/cmdline`) — see [`name_matches`].
 pub fn pids_by_name(name: &str) -> Vec<i32> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Vec::new();
+    }
     let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
     let mut pids: Vec<i32> = dir
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == name))
+        .filter(|pid| {
+            let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else { return false };
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            name_matches(name, comm.trim_end_matches('\n'), &title(&cmdline))
+        })
         .collect();
     pids.sort_unstable();
     pids
+}
+
+/// A process title as `ps` shows it: `argv[0]` up to its first NUL, without the padding `setproctitle` leaves.
+fn title(cmdline: &[u8]) -> String {
+    let first = cmdline.split(|b| *b == 0).next().unwrap_or_default();
+    String::from_utf8_lossy(first).trim_end().to_string()
+}
+
+/// Whether a process with command name `comm` and title `title` is the one named `name`. Besides the exact command
+/// name, what people call PHP-FPM works: `php-fpm` (the command is versioned, `php-fpm8.2`), `php-fpm8.2`, and the
+/// titles FPM gives itself, `php-fpm: pool www` (that pool's workers) or `php-fpm: master process (…)`; so
+/// `php-fpm` names the master and every pool's workers. A name with a version suffix of digits and dots matches the
+/// versioned command (`php-fpm` → `php-fpm8.2`, `apache` → `apache2`), and a title matches whole or by its program
+/// part before `:` (`php-fpm` → `php-fpm: pool www`). The kernel truncates comm to 15 bytes, so a longer name
+/// matches a comm that is its first 15 bytes.
+pub fn name_matches(name: &str, comm: &str, title: &str) -> bool {
+    if comm == name || (name.len() > 15 && comm.len() == 15 && name.as_bytes().starts_with(comm.as_bytes())) {
+        return true;
+    }
+    if comm.strip_prefix(name).is_some_and(|v| {
+        v.starts_with(|c: char| c.is_ascii_digit()) && v.chars().all(|c| c.is_ascii_digit() || c == '.')
+    }) {
+        return true;
+    }
+    if title.is_empty() {
+        return false;
+    }
+    title == name || title.split_once(':').is_some_and(|(program, _)| program == name)
 }
 
 /// `pid` and its direct children: the parent of a pool (Apache prefork, php-fpm) and its workers.
@@ -139,6 +180,7 @@ pub fn trace(pids: &[i32], duration: Duration, max_events: usize) -> Result<Vec<
 
     let mut events = Vec::new();
     let mut in_syscall: HashMap<i32, (u64, [u64; 6])> = HashMap::new();
+    let mut fcgi = Tracker::default();
     let deadline = Instant::now() + duration.min(MAX_DURATION);
     while Instant::now() < deadline && events.len() < max_events && !attached.tids.is_empty() {
         // Wait on the traced threads only (never on -1): lookout's own children, e.g. the demo's shop, must keep
@@ -156,7 +198,7 @@ pub fn trace(pids: &[i32], duration: Duration, max_events: usize) -> Result<Vec<
                 Err(_) => continue,
             };
             progressed = true;
-            handle(status, &mut attached, &mut in_syscall, &mut events);
+            handle(status, &mut attached, &mut in_syscall, &mut fcgi, &mut events);
         }
         if !progressed {
             std::thread::sleep(Duration::from_micros(100));
@@ -211,11 +253,12 @@ fn handle(
     status: WaitStatus,
     attached: &mut Attached,
     in_syscall: &mut HashMap<i32, (u64, [u64; 6])>,
+    fcgi: &mut Tracker,
     events: &mut Vec<TraceEvent>,
 ) {
     match status {
         WaitStatus::PtraceSyscall(pid) => {
-            on_syscall(pid, in_syscall, events);
+            on_syscall(pid, in_syscall, fcgi, events);
             let _ = ptrace::syscall(pid, None);
         }
         WaitStatus::PtraceEvent(pid, _, event) => {
@@ -234,6 +277,7 @@ fn handle(
         WaitStatus::Exited(pid, _) | WaitStatus::Signaled(pid, _, _) => {
             attached.tids.remove(&pid.as_raw());
             in_syscall.remove(&pid.as_raw());
+            fcgi.forget(pid.as_raw());
         }
         _ => {}
     }
@@ -267,7 +311,12 @@ const PATH_SYSCALLS: &[(u64, &str, usize, Option<usize>)] = &[
     (439, "faccessat2", 1, Some(0)),
 ];
 
-fn on_syscall(pid: Pid, in_syscall: &mut HashMap<i32, (u64, [u64; 6])>, events: &mut Vec<TraceEvent>) {
+fn on_syscall(
+    pid: Pid,
+    in_syscall: &mut HashMap<i32, (u64, [u64; 6])>,
+    fcgi: &mut Tracker,
+    events: &mut Vec<TraceEvent>,
+) {
     let Ok(regs) = ptrace::getregs(pid) else { return };
     let tid = pid.as_raw();
     // At a syscall-entry stop the kernel has put -ENOSYS in rax: that tells entry from exit even for a thread
@@ -291,7 +340,13 @@ fn on_syscall(pid: Pid, in_syscall: &mut HashMap<i32, (u64, [u64; 6])>, events: 
                 } else {
                     TraceEvent::PathOk { pid: tid, syscall: name, path }
                 });
-            } else if crate::answer::is_answer_syscall(nr) {
+            } else {
+                if Tracker::wants(nr) {
+                    on_fastcgi(pid, nr, &args, ret, fcgi, events);
+                }
+                if !crate::answer::is_answer_syscall(nr) {
+                    return;
+                }
                 match crate::answer::judge(tid, nr, &args, ret) {
                     Some(Answer::Status(status)) => events.push(TraceEvent::Response { pid: tid, status }),
                     // Over TLS the status line is encrypted; the access-log line the worker writes is not.
@@ -300,6 +355,52 @@ fn on_syscall(pid: Pid, in_syscall: &mut HashMap<i32, (u64, [u64; 6])>, events: 
                 }
             }
         }
+    }
+}
+
+/// Feeds a finished read, write or close of thread `pid` to the FastCGI tracker. Plain calls are read lazily out
+/// of the tracee (a POST body in STDIN is skipped, not copied); vectored ones are gathered first, up to a cap.
+fn on_fastcgi(pid: Pid, nr: u64, args: &[u64; 6], ret: i64, fcgi: &mut Tracker, events: &mut Vec<TraceEvent>) {
+    let (tid, fd) = (pid.as_raw(), args[0]);
+    if nr == fastcgi::SYS_CLOSE {
+        if ret == 0 {
+            fcgi.on_close(tid, fd, events);
+        }
+        return;
+    }
+    let Ok(len) = usize::try_from(ret) else { return };
+    if len == 0 {
+        return;
+    }
+    let writing = matches!(nr, fastcgi::SYS_WRITE | fastcgi::SYS_WRITEV | fastcgi::SYS_SENDTO | fastcgi::SYS_SENDMSG);
+    // Writes matter only on connections already followed: no copy for the others.
+    if writing && !fcgi.follows(tid, fd) {
+        return;
+    }
+    let gathered = match nr {
+        fastcgi::SYS_READV | fastcgi::SYS_WRITEV if len <= fastcgi::max_gather() => {
+            crate::answer::read_iovecs(pid, args[1], args[2], len)
+        }
+        fastcgi::SYS_RECVMSG | fastcgi::SYS_SENDMSG if len <= fastcgi::max_gather() => {
+            crate::answer::read_msghdr(pid, args[1], len)
+        }
+        fastcgi::SYS_READ | fastcgi::SYS_WRITE | fastcgi::SYS_SENDTO | fastcgi::SYS_RECVFROM => None,
+        // Too large to gather: the connection cannot be followed through it.
+        _ => Some(Vec::new()),
+    };
+    let base = args[1];
+    let mut lazy = |at: usize, n: usize| read_bytes(pid, base.checked_add(at as u64)?, n);
+    let gathered = gathered.unwrap_or_default();
+    let vectored = !matches!(nr, fastcgi::SYS_READ | fastcgi::SYS_WRITE | fastcgi::SYS_SENDTO | fastcgi::SYS_RECVFROM);
+    let mut from_copy = fastcgi::slice_fetch(&gathered);
+    let fetch: &mut dyn FnMut(usize, usize) -> Option<Vec<u8>> = if vectored { &mut from_copy } else { &mut lazy };
+    if writing {
+        fcgi.on_write(tid, fd, len, fetch, events);
+    } else {
+        let is_socket = || {
+            std::fs::read_link(format!("/proc/{tid}/fd/{fd}")).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+        };
+        fcgi.on_read(tid, fd, len, fetch, &is_socket, events);
     }
 }
 
@@ -481,6 +582,85 @@ while b.recv(4096):
         assert_eq!(statuses, [500, 502, 503, 504], "sendto, sendmsg, sendfile and splice, each once: {events:?}");
     }
 
+    /// A FastCGI "web server" and "worker" in one process over a socket pair: three requests, each read and
+    /// answered by a different pair of calls (read/write, readv/writev, recvmsg/sendmsg), records split and merged
+    /// across calls; a PHP-looking file read with read() between them.
+    const FASTCGI_PY: &str = r#"
+import os, socket, struct, sys, tempfile
+srv, worker = socket.socketpair()
+def rec(t, rid, body, pad=0):
+    return struct.pack(">BBHHBB", 1, t, rid, len(body), pad, 0) + body + b"\0" * pad
+def nv(n, v):
+    return bytes([len(n), len(v)]) + n + v
+def request(rid, uri):
+    p = nv(b"SCRIPT_FILENAME", b"/srv/www/index.php") + nv(b"REQUEST_URI", uri)
+    return (rec(1, rid, b"\0\1\0\0\0\0\0\0") + rec(4, rid, p, 3) + rec(4, rid, b"")
+            + rec(5, rid, b"y" * 3000) + rec(5, rid, b""))
+def response(rid, headers):
+    return rec(6, rid, headers + b"\r\n\r\nbody", 4) + rec(6, rid, b"") + rec(3, rid, b"\0" * 8)
+php = tempfile.TemporaryFile()
+php.write(rec(1, 1, b"\0\1\0\0\0\0\0\0"))
+php.flush()
+sys.stdin.readline()
+fd = worker.fileno()
+for i, (uri, headers) in enumerate([(b"/a", b"Status: 500 Internal Server Error"), (b"/b", b"Content-type: text/html"), (b"/c", b"Status: 404 Not Found")]):
+    data = request(1, uri)
+    srv.sendall(data)
+    php.seek(0)
+    os.read(php.fileno(), 64)
+    out = response(1, headers)
+    if i == 0:
+        got = b""
+        while len(got) < len(data):
+            got += os.read(fd, 8 if len(got) % 2 == 0 else 1000)
+        os.write(fd, out[:5]); os.write(fd, out[5:])
+    elif i == 1:
+        a, b = bytearray(13), bytearray(len(data) - 13)
+        os.readv(fd, [a, b])
+        os.writev(fd, [out[:20], out[20:]])
+    else:
+        worker.recvmsg(len(data))
+        worker.sendmsg([out[:9], out[9:]])
+    n = len(out)
+    while n > 0:
+        n -= len(srv.recv(65536))
+"#;
+
+    #[test]
+    fn fastcgi_requests_are_seen_by_every_call_a_worker_reads_and_writes_with() {
+        if !tracer_allowed() {
+            eprintln!("SKIPPED: tracing needs root or kernel.yama.ptrace_scope=0 here");
+            return;
+        }
+        let Ok(mut child) =
+            Command::new("python3").args(["-c", FASTCGI_PY]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn()
+        else {
+            eprintln!("SKIPPED: python3 is not installed");
+            return;
+        };
+        let pid = child.id() as i32;
+        std::thread::sleep(Duration::from_millis(500));
+        let tracer = std::thread::spawn(move || trace(&[pid], Duration::from_secs(5), 100_000));
+        std::thread::sleep(Duration::from_millis(200));
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(b"go\n").unwrap();
+        }
+        let events = tracer.join().unwrap().unwrap();
+        // Its exit status was collected by the tracer (its parent too); the events show it ran to its end.
+        let _ = child.wait();
+        let seen: Vec<String> = events
+            .iter()
+            .filter_map(|e| match e {
+                TraceEvent::Response { status, .. } => Some(status.to_string()),
+                TraceEvent::Request { uri: Some(uri), .. } => Some(uri.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(seen, ["/a", "500", "/b", "200", "/c", "404"], "{events:?}");
+    }
+
     #[test]
     fn clear_errors_for_missing_processes() {
         let e = trace(&[], Duration::from_millis(10), 10).unwrap_err();
@@ -488,5 +668,35 @@ while b.recv(4096):
         let e = trace(&[i32::MAX - 7], Duration::from_millis(10), 10).unwrap_err().to_string();
         assert!(e.contains("does not exist"), "{e}");
         assert!(pids_by_name("no-such-process-name-lookout").is_empty());
+        assert!(pids_by_name("").is_empty());
+    }
+
+    #[test]
+    fn fpm_is_found_by_every_name_people_use() {
+        let master = "php-fpm: master process (/etc/php/8.2/fpm/php-fpm.conf)";
+        for (name, comm, title) in [
+            ("php-fpm8.2", "php-fpm8.2", "php-fpm: pool www"),
+            ("php-fpm", "php-fpm8.2", "php-fpm: pool www"),
+            ("php-fpm", "php-fpm8.2", master),
+            ("php-fpm: pool www", "php-fpm8.2", "php-fpm: pool www"),
+            ("apache2", "apache2", "/usr/sbin/apache2"),
+            ("php-fpm7.4", "php-fpm7.4", ""),
+            ("a-very-long-process-name", "a-very-long-pro", ""),
+        ] {
+            assert!(name_matches(name, comm, title), "{name:?} should match {comm:?} / {title:?}");
+        }
+        for (name, comm, title) in [
+            ("php-fpm: pool www", "php-fpm8.2", master),
+            ("php-fpm: pool www", "php-fpm8.2", "php-fpm: pool www2"),
+            ("php", "php-fpm8.2", "php-fpm: pool www"),
+            ("php-fpm8", "php-fpm8.2", "php-fpm: pool www"),
+            ("apache2", "apache2-helper", ""),
+            ("nginx", "nginx2x", "nginx2x: worker process"),
+        ] {
+            assert!(!name_matches(name, comm, title), "{name:?} should not match {comm:?} / {title:?}");
+        }
+        assert_eq!(title(b"php-fpm: pool www\0\0\0\0"), "php-fpm: pool www");
+        assert_eq!(title(b"/usr/sbin/nginx\0-c\0/x\0"), "/usr/sbin/nginx");
+        assert_eq!(title(b""), "");
     }
 }

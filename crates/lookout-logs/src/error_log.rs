@@ -1,23 +1,52 @@
-//! Error-log lines (Apache 2.4 and nginx) → [`ErrorRecord`]: time, module, level, pid, client, AH code, message,
-//! and the file paths the message names — the clue the founding incident's engineers needed strace for.
+//! Error-log lines (Apache 2.4, nginx, PHP-FPM's log and PHP's own `error_log`) → [`ErrorRecord`]: time, module,
+//! level, pid, client, AH code, message, and the file paths the message names — the clue the founding incident's
+//! engineers needed strace for. [`entries`] joins lines into whole entries and splits the PHP messages a FastCGI
+//! entry carries; [`entries::detect`] recognises the format without being told.
 
 use serde::Serialize;
 
 use crate::time::{parse_apache_error, parse_nginx_error};
+
+pub mod entries;
+pub mod php;
+
+pub use entries::{Entries, Entry, detect};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ErrorFormat {
     Apache,
     Nginx,
+    /// PHP-FPM's own log (`[global] error_log`): `[30-Nov-2026 12:53:58] WARNING: [pool www] child N said into …`.
+    Fpm,
+    /// PHP's own `error_log` file: `[30-Nov-2026 12:53:58 UTC] PHP Warning:  …`.
+    Php,
+    /// Recognised from the log itself: per file from its first lines ([`entries::read`]), per line in [`parse`].
+    Auto,
 }
 
 impl ErrorFormat {
+    /// The names the CLI and the config accept.
+    pub const NAMES: &'static str = "auto, apache, nginx, fpm or php";
+
     pub fn parse_name(s: &str) -> Option<ErrorFormat> {
         match s {
             "apache" => Some(ErrorFormat::Apache),
             "nginx" => Some(ErrorFormat::Nginx),
+            "fpm" | "php-fpm" => Some(ErrorFormat::Fpm),
+            "php" => Some(ErrorFormat::Php),
+            "auto" => Some(ErrorFormat::Auto),
             _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorFormat::Apache => "apache",
+            ErrorFormat::Nginx => "nginx",
+            ErrorFormat::Fpm => "fpm",
+            ErrorFormat::Php => "php",
+            ErrorFormat::Auto => "auto",
         }
     }
 }
@@ -40,12 +69,19 @@ pub struct ErrorRecord<'a> {
     pub paths: Vec<&'a str>,
 }
 
-/// Parses one error-log line; `None` when it is not in the format (counted as malformed by callers).
+/// Parses one error-log line; `None` when it is not in the format (counted as malformed by callers). `Auto`
+/// tries each format in turn. A multi-line entry parses too (its message keeps the newlines).
 pub fn parse(format: ErrorFormat, line: &str) -> Option<ErrorRecord<'_>> {
     let line = line.trim_end_matches(['\r', '\n']);
     match format {
         ErrorFormat::Apache => parse_apache(line),
         ErrorFormat::Nginx => parse_nginx(line),
+        ErrorFormat::Fpm => php::parse_fpm(line),
+        ErrorFormat::Php => php::parse_php(line),
+        ErrorFormat::Auto => parse_apache(line)
+            .or_else(|| parse_nginx(line))
+            .or_else(|| php::parse_fpm(line))
+            .or_else(|| php::parse_php(line)),
     }
 }
 
@@ -102,7 +138,8 @@ fn parse_nginx(line: &str) -> Option<ErrorRecord<'_>> {
         Some(r) => r.split_once(' ').map_or(r, |(_, m)| m),
         None => rest,
     };
-    let (message, context) = rest.split_once(", client: ").unwrap_or((rest, ""));
+    // The last `, client: `: the context nginx appends comes last, and a PHP message before it may say anything.
+    let (message, context) = rest.rsplit_once(", client: ").unwrap_or((rest, ""));
     rec.client = context.split(',').next().unwrap_or("").trim();
     set_message(&mut rec, message);
     Some(rec)
@@ -133,6 +170,9 @@ fn strip_port(addr: &str) -> &str {
     }
 }
 
+/// Linux's longest path: no path a message names is longer.
+const PATH_MAX: usize = 4096;
+
 /// Absolute paths a message names: quoted ('/x', "/x"), in parentheses (`require_once(/x)`), after ` in `
 /// (PHP's `in /x.php on line 2`, `in /x.php:2`) and after `File does not exist: `.
 pub fn paths_in<'a>(message: &'a str) -> Vec<&'a str> {
@@ -141,21 +181,26 @@ pub fn paths_in<'a>(message: &'a str) -> Vec<&'a str> {
     let add = |start: usize, end: usize, out: &mut Vec<&'a str>| {
         if let Some(p) = message.get(start..end) {
             let p = p.trim_end_matches(['.', ',', ';']);
-            if p.len() > 1 && p.starts_with('/') && !p.contains(' ') && !out.contains(&p) {
+            if p.len() > 1 && p.starts_with('/') && !p.contains(char::is_whitespace) && !out.contains(&p) {
                 out.push(p);
             }
         }
+    };
+    // The closing quote or parenthesis is looked for within PATH_MAX only, so a huge line full of `(/` stays linear.
+    let closing = |from: usize, c: u8| {
+        let window = bytes.get(from..(from + PATH_MAX).min(bytes.len()))?;
+        window.iter().position(|&b| b == c)
     };
     for (i, &b) in bytes.iter().enumerate() {
         let next_is_slash = bytes.get(i + 1) == Some(&b'/');
         match b {
             b'\'' | b'"' if next_is_slash => {
-                if let Some(len) = message[i + 1..].find(b as char) {
+                if let Some(len) = closing(i + 1, b) {
                     add(i + 1, i + 1 + len, &mut out);
                 }
             }
             b'(' if next_is_slash => {
-                if let Some(len) = message[i + 1..].find(')') {
+                if let Some(len) = closing(i + 1, b')') {
                     add(i + 1, i + 1 + len, &mut out);
                 }
             }

@@ -1,11 +1,13 @@
 //! `lookout diagnose`: the probable root cause of failing requests, verdict first — from a bounded trace of the
-//! server's workers (`--process`/`--pid`, optionally driving requests with `--url`) and/or from the error log.
+//! server's workers (`--process`/`--pid`, optionally driving requests with `--url`) and/or from error logs
+//! (`--error-log`, repeatable: Apache, nginx, PHP-FPM and PHP logs, each recognised from its first lines).
 //! Exit 0 when a probable cause was found, 1 when none, 2 on usage errors.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context;
+use lookout_diagnose::error_log::{Diagnosed, LogRead};
 use lookout_diagnose::{Finding, NOTHING_FOUND};
 use lookout_logs::error_log::ErrorFormat;
 
@@ -13,8 +15,10 @@ use lookout_logs::error_log::ErrorFormat;
 use lookout_diagnose::live::{process_label, trace_while_requesting};
 
 pub struct DiagnoseArgs {
-    pub error_log: Option<PathBuf>,
-    pub error_format: String,
+    /// Every `--error-log`; their findings are merged.
+    pub error_log: Vec<PathBuf>,
+    /// `None`: each log's format is recognised from its first lines.
+    pub error_format: Option<String>,
     pub since: Option<String>,
     pub json: bool,
     pub processes: Vec<String>,
@@ -35,11 +39,13 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
         .iter()
         .map(|u| lookout_diagnose::live::request_url(u).map_err(|e| anyhow::anyhow!("--url {e}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let format = parse_format(args.error_format.as_deref())?;
+    let since = since_ms(&args.since)?;
     if args.processes.is_empty() && args.pids.is_empty() {
-        let Some(error_log) = args.error_log.clone() else {
+        if args.error_log.is_empty() {
             anyhow::bail!("name what to diagnose: --process NAME or --pid PID (to trace), and/or --error-log FILE");
-        };
-        return run_error_log(&args, &error_log, out);
+        }
+        return run_error_log(&args, format, since, out);
     }
     // A pid stands for itself and its children, so naming the parent of a prefork pool traces its workers.
     let mut pids: Vec<i32> = args.pids.iter().flat_map(|p| lookout_diagnose::trace::with_children(*p)).collect();
@@ -62,14 +68,11 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
         // Without the privilege to trace, fall back to the error log. The reason is printed once: here when
         // there is a fallback, else as the error main prints.
         Err(e) => {
-            return match &args.error_log {
-                Some(log) => {
-                    eprintln!("cannot trace: {e}; falling back to the error log {}", log.display());
-                    run_error_log(&args, log, out)
-                }
-                None => Err(anyhow::anyhow!(
-                    "cannot trace: {e}; give --error-log FILE to diagnose from the error log instead"
-                )),
+            return if args.error_log.is_empty() {
+                Err(anyhow::anyhow!("cannot trace: {e}; give --error-log FILE to diagnose from the error log instead"))
+            } else {
+                eprintln!("cannot trace: {e}; falling back to the error log {}", shown_paths(&args.error_log));
+                run_error_log(&args, format, since, out)
             };
         }
     };
@@ -79,14 +82,10 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
     let request_errors = requests.errors;
     let correlation = lookout_diagnose::correlate::correlate(&events);
     let verdict = correlation.verdict(&label);
-    let log_findings = match &args.error_log {
-        Some(log) => lookout_diagnose::diagnose_file(log, parse_format(&args.error_format)?, since_ms(&args.since)?)
-            .with_context(|| format!("cannot read the error log {}", log.display()))?,
+    let log_findings = lookout_diagnose::error_log::diagnose_files(&args.error_log, format, since)?.findings;
+    let evidence = match correlation.candidates.first() {
+        Some(c) => args.error_log.iter().flat_map(|log| error_log_evidence(log, c)).collect(),
         None => Vec::new(),
-    };
-    let evidence = match (&args.error_log, correlation.candidates.first()) {
-        (Some(log), Some(c)) => error_log_evidence(log, c),
-        _ => Vec::new(),
     };
     let found = !correlation.candidates.is_empty() || !log_findings.is_empty();
     if args.json {
@@ -189,8 +188,15 @@ fn error_log_evidence(log: &std::path::Path, c: &lookout_diagnose::correlate::Ca
     hits
 }
 
-fn parse_format(name: &str) -> anyhow::Result<ErrorFormat> {
-    ErrorFormat::parse_name(name).with_context(|| format!("--error-format {name:?}: use apache or nginx"))
+/// `--error-format`; without it every log's format is recognised from its first lines.
+fn parse_format(name: Option<&str>) -> anyhow::Result<ErrorFormat> {
+    let Some(name) = name else { return Ok(ErrorFormat::Auto) };
+    ErrorFormat::parse_name(name)
+        .with_context(|| format!("--error-format {name:?}: use apache or nginx (or fpm, php; auto is the default)"))
+}
+
+fn shown_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| printable(&p.display().to_string())).collect::<Vec<_>>().join(", ")
 }
 
 fn since_ms(since: &Option<String>) -> anyhow::Result<Option<i64>> {
@@ -206,26 +212,48 @@ fn since_ms(since: &Option<String>) -> anyhow::Result<Option<i64>> {
 
 fn run_error_log(
     args: &DiagnoseArgs,
-    error_log: &std::path::Path,
+    format: ErrorFormat,
+    since: Option<i64>,
     out: &mut dyn std::io::Write,
 ) -> anyhow::Result<bool> {
-    let format = parse_format(&args.error_format)?;
-    let since = since_ms(&args.since)?;
-    let findings = lookout_diagnose::diagnose_file(error_log, format, since)
-        .with_context(|| format!("cannot read the error log {}", error_log.display()))?;
+    let Diagnosed { findings, logs } = lookout_diagnose::error_log::diagnose_files(&args.error_log, format, since)?;
     if args.json {
         let v = serde_json::json!({
             "source": "error_log",
-            "error_log": error_log,
+            "error_log": args.error_log.first(),
+            "error_logs": logs,
             "verdict": findings.first().map_or(NOTHING_FOUND.to_string(), |f| f.summary.clone()),
             "findings": findings,
         });
         serde_json::to_writer_pretty(&mut *out, &v)?;
         writeln!(out)?;
     } else {
-        out.write_all(render(&findings).as_bytes())?;
+        let mut s = render(&findings);
+        s.push_str(&render_logs(&logs));
+        out.write_all(s.as_bytes())?;
     }
     Ok(!findings.is_empty())
+}
+
+/// Which logs were read and how: the format each was recognised as matters most when nothing was found.
+fn render_logs(logs: &[LogRead]) -> String {
+    let mut s = String::from(
+        "
+Read:",
+    );
+    for l in logs {
+        let how = match l.format {
+            Some(f) => format!("{} format, {} entr{}", f.name(), l.entries, if l.entries == 1 { "y" } else { "ies" }),
+            None => "no line in a known error-log format (apache, nginx, fpm, php)".to_string(),
+        };
+        let skipped = match l.malformed {
+            0 => String::new(),
+            n => format!(", {n} line{} skipped", if n == 1 { "" } else { "s" }),
+        };
+        let _ = write!(s, "\n  {} ({how}{skipped})", printable(&l.path.display().to_string()));
+    }
+    s.push('\n');
+    s
 }
 
 /// Verdict first, then the evidence of each finding. Log lines are printed escaped (one line each, no control
@@ -243,8 +271,9 @@ pub fn render(findings: &[Finding]) -> String {
         if i > 0 {
             let _ = writeln!(s, "    {}", printable(&f.summary));
         }
-        for e in &f.evidence {
-            let _ = writeln!(s, "    | {}", printable(e));
+        // An entry may span lines (a PHP stack trace): each line on its own, escaped.
+        for line in f.evidence.iter().flat_map(|e| e.lines()) {
+            let _ = writeln!(s, "    | {}", printable(line));
         }
     }
     s

@@ -102,12 +102,13 @@ enum Command {
         /// How long to trace, from 1ms to 30s (the server slows down while traced: keep it short).
         #[arg(long, default_value = "3s")]
         duration: String,
-        /// The server's error log (also the fallback when tracing is not possible).
+        /// An error log to read (repeatable: nginx's and PHP-FPM's, say; findings are merged). Also the fallback
+        /// when tracing is not possible. Apache, nginx, PHP-FPM and PHP's own error_log are understood.
+        #[arg(long = "error-log", value_name = "FILE")]
+        error_log: Vec<PathBuf>,
+        /// apache, nginx, fpm or php; by default each log's format is recognised from its first lines.
         #[arg(long)]
-        error_log: Option<PathBuf>,
-        /// apache or nginx.
-        #[arg(long, default_value = "apache")]
-        error_format: String,
+        error_format: Option<String>,
         /// Only error-log lines at or after this time (UTC), e.g. 2026-11-25T12:00.
         #[arg(long)]
         since: Option<String>,

@@ -72,7 +72,8 @@ pub fn from_logs(args: PostmortemArgs, out: &mut dyn std::io::Write) -> anyhow::
     let findings = match &args.error_log {
         Some(p) => lookout_diagnose::diagnose_file(
             p,
-            lookout_logs::error_log::ErrorFormat::Apache,
+            // Apache, nginx, PHP-FPM or PHP's own log: recognised from its lines.
+            lookout_logs::error_log::ErrorFormat::Auto,
             Some(window.start * 1000 - 300_000),
         )
         .with_context(|| format!("cannot read the error log {}", p.display()))?,

@@ -13,7 +13,9 @@ use lookout::http_server::{ServerRequest, respond, serve, serve_up_to};
 use tokio::net::TcpListener;
 
 pub mod apache;
+pub mod apache_fpm;
 pub mod channels;
+pub mod php_fpm;
 pub mod webdriver;
 
 /// How the target answers.
