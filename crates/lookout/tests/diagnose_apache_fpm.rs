@@ -8,55 +8,19 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::support::apache_fpm::ApacheFpm;
-use crate::support::lookout_bin;
-
-fn tracing_allowed() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: tracing FPM's www-data workers needs root here");
-        return false;
-    }
-    true
-}
-
-/// `lookout diagnose ARGS`, run off the async runtime.
-async fn diagnose(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || Command::new(lookout_bin()).arg("diagnose").args(args).output().unwrap())
-        .await
-        .unwrap()
-}
+use crate::support::tracing::{assert_untraced, diagnose, get, shown, tracing_allowed};
 
 /// `lookout diagnose --process php-fpm8.2 --url URL --duration 3s`, as a user would run it.
 async fn diagnose_fpm(url: String) -> Output {
-    let args = ["--process", ApacheFpm::COMM, "--url", &url, "--duration", "3s"];
-    diagnose(args.iter().map(|s| s.to_string()).collect()).await
-}
-
-/// What lookout printed; also shown in the test's output (`--nocapture`), so a run documents the verdicts.
-fn shown(what: &str, out: &Output) -> String {
-    let s = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    eprintln!("lookout diagnose {what} said (Apache + PHP-FPM):\n{s}");
-    s
-}
-
-async fn get(url: &str) -> (Option<u16>, String) {
-    let r = lookout_http::fetch(&lookout_http::HttpRequest::get(url.parse().unwrap(), Duration::from_secs(5))).await;
-    (r.status, r.body)
+    crate::support::tracing::diagnose_process(ApacheFpm::COMM, url).await
 }
 
 /// No FPM process is left traced or stopped.
 fn untraced(site: &ApacheFpm, when: &str) {
-    let mut pids = site.workers();
-    assert_eq!(pids.len(), 3, "{when}: the pool still has its 3 workers");
-    pids.push(site.master());
-    for p in pids {
-        let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
-        assert!(status.lines().any(|l| l == "TracerPid:\t0"), "{when}: pid {p} still traced: {status}");
-        assert!(
-            !status.lines().any(|l| l.starts_with("State:\tt") || l.starts_with("State:\tT")),
-            "{when}: pid {p} left stopped"
-        );
-    }
+    assert_untraced(site.workers(), site.master(), when);
 }
+
+use crate::support::lookout_bin;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn names_the_missing_required_file_by_tracing_and_from_apaches_error_log() {

@@ -7,52 +7,16 @@ use std::time::Duration;
 
 use crate::support::lookout_bin;
 use crate::support::php_fpm::PhpFpm;
+use crate::support::tracing::{assert_untraced, diagnose_process as diagnose_fpm, get, tracing_allowed};
 
-fn tracing_allowed() -> bool {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: tracing FPM's www-data workers needs root here");
-        return false;
-    }
-    true
-}
-
-/// `lookout diagnose --process NAME --url URL --duration 3s`, as a user would run it.
-async fn diagnose_fpm(name: &'static str, url: String) -> Output {
-    tokio::task::spawn_blocking(move || {
-        Command::new(lookout_bin())
-            .args(["diagnose", "--process", name, "--url", &url, "--duration", "3s"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-/// What lookout printed; also shown in the test's output (`--nocapture`), so a run documents the verdicts.
+/// What lookout printed (shown in the test's output).
 fn shown(out: &Output) -> String {
-    let s = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    eprintln!("lookout diagnose said:\n{s}");
-    s
-}
-
-async fn get(url: &str) -> (Option<u16>, String) {
-    let r = lookout_http::fetch(&lookout_http::HttpRequest::get(url.parse().unwrap(), Duration::from_secs(5))).await;
-    (r.status, r.body)
+    crate::support::tracing::shown("(nginx + PHP-FPM)", out)
 }
 
 /// No FPM process is left traced or stopped.
 fn untraced(fpm: &PhpFpm, when: &str) {
-    let mut pids = fpm.workers();
-    assert_eq!(pids.len(), 3, "{when}: the pool still has its 3 workers");
-    pids.push(fpm.master());
-    for p in pids {
-        let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
-        assert!(status.lines().any(|l| l == "TracerPid:\t0"), "{when}: pid {p} still traced: {status}");
-        assert!(
-            !status.lines().any(|l| l.starts_with("State:\tt") || l.starts_with("State:\tT")),
-            "{when}: pid {p} left stopped"
-        );
-    }
+    assert_untraced(fpm.workers(), fpm.master(), when);
 }
 
 #[tokio::test(flavor = "multi_thread")]

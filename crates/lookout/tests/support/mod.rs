@@ -16,6 +16,7 @@ pub mod apache;
 pub mod apache_fpm;
 pub mod channels;
 pub mod php_fpm;
+pub mod tracing;
 pub mod webdriver;
 
 /// How the target answers.
