@@ -240,3 +240,41 @@ async fn a_full_outage_on_apache_mod_php_does_not_list_directory_index_negotiati
     assert!(first.contains(", 0 of 0 successful)"), "a full outage: {stdout}");
     assert_eq!(routine_listed(&stdout), Vec::<&str>::new(), "{stdout}");
 }
+
+/// `lookout run` on nginx + PHP-FPM (issue 15 item 6): the target's `[target.diagnose]` names FPM's workers, and the
+/// firing notification carries the root cause found by tracing them.
+#[tokio::test(flavor = "multi_thread")]
+async fn lookout_run_names_the_root_cause_on_nginx_and_fpm_in_the_firing_message() {
+    if !tracing_allowed() {
+        return;
+    }
+    let Some(fpm) = PhpFpm::start(&[
+        ("index.php", "<?php require_once __DIR__ . '/inc/settings.phpp'; ?>\n<h1>Shop</h1>\n"),
+        ("inc/settings.php", "<?php $currency = 'EUR';\n"),
+    ]) else {
+        return;
+    };
+    let hook = crate::support::Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = crate::support::write_config(
+        dir.path(),
+        &format!(
+            "[store]\npath = \"lookout.sqlite\"\n[web]\nenabled = false\n\n[[target]]\nname = \"shop\"\nurl = \"{}\"\n\
+             interval = \"500ms\"\nfailure_threshold = 2\n[target.diagnose]\nprocesses = [\"php-fpm8.2\"]\n\n\
+             [[notify]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+            fpm.url("/"),
+            hook.url()
+        ),
+    );
+    let _run = crate::support::Running(crate::support::spawn_run(&config));
+    let fired = hook.wait_for_target("shop", "firing", Duration::from_secs(30)).await;
+    let body = fired.body.to_string();
+    eprintln!("firing message: {body}");
+    let missing = fpm.docroot.join("inc/settings.phpp");
+    assert!(
+        body.contains(&format!("{} does not exist", missing.display())),
+        "the verdict rides on the message: {body}"
+    );
+    assert!(body.contains("php-fpm8.2"), "traced FPM's workers: {body}");
+    untraced(&fpm, "after lookout run's trace");
+}
