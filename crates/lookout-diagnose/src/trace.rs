@@ -548,20 +548,21 @@ while b.recv(4096):
     pass
 "#;
 
-    #[test]
-    fn every_way_a_worker_answers_is_seen() {
+    /// Runs a Python `script` that waits for a line on stdin, traces it while it runs, and returns what the
+    /// tracer saw; `None` (said) where tracing or python3 is not available.
+    fn trace_python(script: &str) -> Option<Vec<TraceEvent>> {
         if !tracer_allowed() {
             eprintln!("SKIPPED: tracing needs root or kernel.yama.ptrace_scope=0 here");
-            return;
+            return None;
         }
         let Ok(mut child) =
-            Command::new("python3").args(["-c", ANSWERS_PY]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn()
+            Command::new("python3").args(["-c", script]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn()
         else {
             eprintln!("SKIPPED: python3 is not installed");
-            return;
+            return None;
         };
         let pid = child.id() as i32;
-        // Let Python start and block on stdin, then trace it while it answers.
+        // Let Python start and block on stdin, then trace it while it runs.
         std::thread::sleep(Duration::from_millis(500));
         let tracer = std::thread::spawn(move || trace(&[pid], Duration::from_secs(5), 100_000));
         std::thread::sleep(Duration::from_millis(200));
@@ -571,7 +572,14 @@ while b.recv(4096):
             stdin.write_all(b"go\n").unwrap();
         }
         let events = tracer.join().unwrap().unwrap();
+        // Its exit status was collected by the tracer (its parent too); the events show it ran to its end.
         let _ = child.wait();
+        Some(events)
+    }
+
+    #[test]
+    fn every_way_a_worker_answers_is_seen() {
+        let Some(events) = trace_python(ANSWERS_PY) else { return };
         let statuses: Vec<u16> = events
             .iter()
             .filter_map(|e| match e {
@@ -628,28 +636,7 @@ for i, (uri, headers) in enumerate([(b"/a", b"Status: 500 Internal Server Error"
 
     #[test]
     fn fastcgi_requests_are_seen_by_every_call_a_worker_reads_and_writes_with() {
-        if !tracer_allowed() {
-            eprintln!("SKIPPED: tracing needs root or kernel.yama.ptrace_scope=0 here");
-            return;
-        }
-        let Ok(mut child) =
-            Command::new("python3").args(["-c", FASTCGI_PY]).stdin(Stdio::piped()).stdout(Stdio::null()).spawn()
-        else {
-            eprintln!("SKIPPED: python3 is not installed");
-            return;
-        };
-        let pid = child.id() as i32;
-        std::thread::sleep(Duration::from_millis(500));
-        let tracer = std::thread::spawn(move || trace(&[pid], Duration::from_secs(5), 100_000));
-        std::thread::sleep(Duration::from_millis(200));
-        {
-            use std::io::Write;
-            let mut stdin = child.stdin.take().unwrap();
-            stdin.write_all(b"go\n").unwrap();
-        }
-        let events = tracer.join().unwrap().unwrap();
-        // Its exit status was collected by the tracer (its parent too); the events show it ran to its end.
-        let _ = child.wait();
+        let Some(events) = trace_python(FASTCGI_PY) else { return };
         let seen: Vec<String> = events
             .iter()
             .filter_map(|e| match e {
