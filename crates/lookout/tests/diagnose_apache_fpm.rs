@@ -8,7 +8,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use crate::support::apache_fpm::ApacheFpm;
-use crate::support::tracing::{assert_untraced, diagnose, get, shown, tracing_allowed};
+use crate::support::tracing::{
+    MISNAMED_REQUIRE, assert_untraced, diagnose, get, routine_listed, shown, tracing_allowed,
+};
 
 /// `lookout diagnose --process php-fpm8.2 --url URL --duration 3s`, as a user would run it.
 async fn diagnose_fpm(url: String) -> Output {
@@ -27,10 +29,7 @@ async fn names_the_missing_required_file_by_tracing_and_from_apaches_error_log()
     if !tracing_allowed() {
         return;
     }
-    let Some(site) = ApacheFpm::start(&[
-        ("index.php", "<?php require_once __DIR__ . '/inc/settings.phpp'; ?>\n<h1>Shop</h1>\n"),
-        ("inc/settings.php", "<?php $currency = 'EUR';\n"),
-    ]) else {
+    let Some(site) = ApacheFpm::start(MISNAMED_REQUIRE) else {
         return;
     };
     assert_eq!(get(&site.url("/")).await.0, Some(500), "the broken page answers 500 through Apache");
@@ -168,15 +167,6 @@ async fn every_worker_keeps_serving_untraced_after_sigkill_of_lookout_mid_trace(
     assert_eq!(site.workers(), workers, "the same workers: none died and was replaced");
 }
 
-/// The "also failing" lines that name a routine lookup (none may).
-fn routine_listed(stdout: &str) -> Vec<&str> {
-    stdout
-        .lines()
-        .filter(|l| l.contains("also failing"))
-        .filter(|l| [".user.ini", ".htaccess", "index.html"].iter().any(|r| l.contains(r)))
-        .collect()
-}
-
 /// The whole site down (no successful request to compare with), Apache negotiating `DirectoryIndex index.html
 /// index.php` with no index.html in the docroot: the missing require is the verdict, and neither FPM's
 /// `.user.ini` lookups nor Apache's index.html miss are listed as "also failing" — FPM traced alone, and FPM and
@@ -186,13 +176,7 @@ async fn a_full_outage_lists_no_routine_lookup() {
     if !tracing_allowed() {
         return;
     }
-    let Some(site) = ApacheFpm::start_with_index(
-        &[
-            ("index.php", "<?php require_once __DIR__ . '/inc/settings.phpp'; ?>\n<h1>Shop</h1>\n"),
-            ("inc/settings.php", "<?php $currency = 'EUR';\n"),
-        ],
-        "index.html index.php",
-    ) else {
+    let Some(site) = ApacheFpm::start_with_index(MISNAMED_REQUIRE, "index.html index.php") else {
         return;
     };
     assert!(!site.docroot.join("index.html").exists());

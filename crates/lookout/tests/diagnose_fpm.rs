@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use crate::support::lookout_bin;
 use crate::support::php_fpm::PhpFpm;
-use crate::support::tracing::{assert_untraced, diagnose_process as diagnose_fpm, get, tracing_allowed};
+use crate::support::tracing::{
+    MISNAMED_REQUIRE, assert_untraced, diagnose_process as diagnose_fpm, get, routine_listed, tracing_allowed,
+};
 
 /// What lookout printed (shown in the test's output).
 fn shown(out: &Output) -> String {
@@ -24,10 +26,7 @@ async fn names_the_missing_required_file_from_fastcgi_requests() {
     if !tracing_allowed() {
         return;
     }
-    let Some(fpm) = PhpFpm::start(&[
-        ("index.php", "<?php require_once __DIR__ . '/inc/settings.phpp'; ?>\n<h1>Shop</h1>\n"),
-        ("inc/settings.php", "<?php $currency = 'EUR';\n"),
-    ]) else {
+    let Some(fpm) = PhpFpm::start(MISNAMED_REQUIRE) else {
         return;
     };
     assert_eq!(get(&fpm.url("/")).await.0, Some(500), "the broken page answers 500 through nginx");
@@ -145,22 +144,6 @@ async fn every_worker_keeps_serving_untraced_after_sigkill_of_lookout_mid_trace(
     assert_eq!(fpm.workers(), workers, "the same workers: none died and was replaced");
 }
 
-/// `lookout diagnose ARGS...` (blocking, off the runtime's threads).
-async fn diagnose_with(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || Command::new(lookout_bin()).arg("diagnose").args(&args).output().unwrap())
-        .await
-        .unwrap()
-}
-
-/// The "also failing" lines that name a routine lookup (none may).
-fn routine_listed(stdout: &str) -> Vec<&str> {
-    stdout
-        .lines()
-        .filter(|l| l.contains("also failing"))
-        .filter(|l| [".user.ini", ".htaccess", "index.html"].iter().any(|r| l.contains(r)))
-        .collect()
-}
-
 /// The whole site down (no successful request to compare with), nginx negotiating `index index.html index.php`
 /// with no index.html in the docroot: the missing require is the verdict, and neither FPM's `.user.ini` lookups
 /// nor nginx's index.html miss are listed as "also failing" — with nginx traced as well as FPM.
@@ -169,13 +152,7 @@ async fn a_full_outage_on_nginx_and_fpm_lists_no_routine_lookup() {
     if !tracing_allowed() {
         return;
     }
-    let Some(fpm) = PhpFpm::start_with_index(
-        &[
-            ("index.php", "<?php require_once __DIR__ . '/inc/settings.phpp'; ?>\n<h1>Shop</h1>\n"),
-            ("inc/settings.php", "<?php $currency = 'EUR';\n"),
-        ],
-        "index.html index.php",
-    ) else {
+    let Some(fpm) = PhpFpm::start_with_index(MISNAMED_REQUIRE, "index.html index.php") else {
         return;
     };
     assert!(!fpm.docroot.join("index.html").exists());
@@ -190,7 +167,7 @@ async fn a_full_outage_on_nginx_and_fpm_lists_no_routine_lookup() {
     ] {
         let mut args: Vec<String> = args.into_iter().map(String::from).collect();
         args.extend(["--url", &fpm.url("/"), "--duration", "3s"].map(String::from));
-        let out = diagnose_with(args.clone()).await;
+        let out = crate::support::tracing::diagnose(args.clone()).await;
         let stdout = String::from_utf8_lossy(&out.stdout);
         let all = shown(&out);
         assert_eq!(out.status.code(), Some(0), "{args:?}: {all}");
@@ -225,7 +202,7 @@ async fn a_full_outage_on_apache_mod_php_does_not_list_directory_index_negotiati
     }
     assert!(!apache.docroot.join("index.html").exists());
     let args = ["--pid", &apache.pid().to_string(), "--url", &apache.url("/"), "--duration", "3s"].map(String::from);
-    let out = diagnose_with(args.to_vec()).await;
+    let out = crate::support::tracing::diagnose(args.to_vec()).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let all = shown(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
@@ -248,10 +225,7 @@ async fn lookout_run_names_the_root_cause_on_nginx_and_fpm_in_the_firing_message
     if !tracing_allowed() {
         return;
     }
-    let Some(fpm) = PhpFpm::start(&[
-        ("index.php", "<?php require_once __DIR__ . '/inc/settings.phpp'; ?>\n<h1>Shop</h1>\n"),
-        ("inc/settings.php", "<?php $currency = 'EUR';\n"),
-    ]) else {
+    let Some(fpm) = PhpFpm::start(MISNAMED_REQUIRE) else {
         return;
     };
     let hook = crate::support::Receiver::start().await;

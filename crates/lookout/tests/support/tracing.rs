@@ -54,3 +54,18 @@ pub fn assert_untraced(mut pids: Vec<i32>, master: i32, when: &str) {
         );
     }
 }
+
+/// A shop whose index.php requires `inc/settings.phpp` while `inc/settings.php` exists: the founding mistake.
+pub const MISNAMED_REQUIRE: &[(&str, &str)] = &[
+    ("index.php", "<?php require_once __DIR__ . '/inc/settings.phpp'; ?>\n<h1>Shop</h1>\n"),
+    ("inc/settings.php", "<?php $currency = 'EUR';\n"),
+];
+
+/// The "also failing" lines that name a routine lookup (none may).
+pub fn routine_listed(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|l| l.contains("also failing"))
+        .filter(|l| [".user.ini", ".htaccess", "index.html"].iter().any(|r| l.contains(r)))
+        .collect()
+}
