@@ -44,6 +44,13 @@ pub enum Cause {
     BackendDown,
     /// A pool ran out of workers (PHP-FPM's `pm.max_children` reached): requests wait or time out.
     Saturated,
+    /// A request ran out of time: PHP's `max_execution_time`, PHP-FPM's `request_terminate_timeout`, or the web
+    /// server gave up waiting for its backend (504).
+    Timeout,
+    /// PHP-FPM's slowlog named a slow script: context for timeouts and a full pool, not a root cause by itself.
+    Slow,
+    /// PHP-FPM found no script at the `SCRIPT_FILENAME` the web server passed (`Primary script unknown`).
+    ScriptUnknown,
 }
 
 impl Cause {
@@ -56,6 +63,9 @@ impl Cause {
             Cause::Failing => "failing",
             Cause::BackendDown => "backend-down",
             Cause::Saturated => "saturated",
+            Cause::Timeout => "timeout",
+            Cause::Slow => "slow",
+            Cause::ScriptUnknown => "script-unknown",
         }
     }
 }

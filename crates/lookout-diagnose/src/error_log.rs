@@ -1,19 +1,20 @@
 //! Root causes read from the error logs alone: what PHP, Apache, nginx or PHP-FPM said they could not open, parse
-//! or reach — grouped by cause and file across every log given, ranked by how often, with hints. This is the
+//! or reach, or what ran out of time — grouped by cause and file across every log given, ranked by how often
+//! (context such as a full pool, slow scripts and `Primary script unknown` after every root cause), with hints. This is the
 //! diagnosis that works without the privilege to trace, and the only one for failures that make no syscall fail
 //! (PHP parse errors, open_basedir) or happen outside the traced processes (PHP-FPM down).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use lookout_logs::error_log::{self, Entries, ErrorFormat};
+use lookout_logs::error_log::{self, Entries, Entry, ErrorFormat};
 use serde::Serialize;
 
 use crate::hints::{self, Missing};
 
 mod classify;
 
-pub use classify::Detail;
+pub use classify::{Detail, Limit};
 pub use lookout_core::Cause;
 
 /// Error-log entries kept as evidence per finding.
@@ -25,7 +26,8 @@ const EVIDENCE_CHARS: usize = 4000;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     pub cause: Cause,
-    /// The file (for `BackendDown` the socket, or `host:port`; for `Saturated` `pool NAME`).
+    /// The file (for `BackendDown` the socket, or `host:port`; for `Saturated` `pool NAME`; for `Timeout` and
+    /// `Slow` the script, else the request `GET /x.php` or the upstream; for `ScriptUnknown` `SCRIPT_FILENAME`).
     pub path: PathBuf,
     /// The script that needed it (`in /var/www/html/index.php:3`), when the log says.
     pub needed_by: Option<String>,
@@ -42,13 +44,18 @@ pub struct Finding {
     /// For `Missing`: it is a symlink, and this is the target that does not exist.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dangling_target: Option<PathBuf>,
-    /// open_basedir's allowed paths, the backend that is down, the pool that is full.
+    /// open_basedir's allowed paths, the backend that is down, the pool that is full, the limit a request ran
+    /// into, the requests PHP-FPM found no script for, whose permissions a denial was checked with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<Detail>,
     /// Whether the path exists now (a missing file that exists now was fixed, or is a different problem).
     pub exists_now: bool,
     /// A few of the error-log entries behind it, verbatim (an entry may span lines).
     pub evidence: Vec<String>,
+    /// The process that failed, when it wrote the entry itself (Apache's mod_php child, an nginx worker, an FPM
+    /// child): for a denial, its credentials are the ones checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
     /// The first message that said so (one PHP message, without the log's prefix).
     pub message: String,
     /// One sentence for humans, the verdict first.
@@ -58,9 +65,10 @@ pub struct Finding {
 impl Finding {
     /// The finding as an incident keeps it.
     pub fn diagnosis(&self) -> lookout_core::Diagnosis {
-        // Only a file is a path an incident checks again at its resolution; a pool or a TCP address is not.
+        // Only a missing or unreadable file is a path an incident checks again at its resolution; a pool, a TCP
+        // address, a request or a slow script is not.
         let path = match self.cause {
-            Cause::Saturated => None,
+            Cause::Saturated | Cause::Timeout | Cause::Slow | Cause::ScriptUnknown => None,
             _ if !self.path.is_absolute() => None,
             _ => Some(self.path.display().to_string()),
         };
@@ -100,12 +108,23 @@ pub struct ReadError {
     pub source: std::io::Error,
 }
 
+/// A finding's identity: cause, path, and for timeouts which limit (PHP's and FPM's for one script say different
+/// things).
+type Key = (Cause, PathBuf, Option<Limit>);
+
 /// Findings gathered over one or more logs; [`Gather::finish`] ranks them and adds hints.
 #[derive(Default)]
 struct Gather {
-    by_key: HashMap<(Cause, PathBuf), Finding>,
-    order: Vec<(Cause, PathBuf)>,
+    by_key: HashMap<Key, Finding>,
+    order: Vec<Key>,
+    /// FPM children killed by request_terminate_timeout → their finding (the child's exit is more evidence).
+    terminated: HashMap<(String, u32), Key>,
+    /// The last connect failure Apache logged per process (`AH02454`), for the `AH01079` that follows it.
+    connect_failed: HashMap<Option<u32>, (Option<i64>, Key)>,
 }
+
+/// Distinct example requests kept for `Primary script unknown`.
+const EXAMPLE_REQUESTS: usize = 3;
 
 impl Gather {
     fn add(&mut self, entries: &Entries, since_ms: Option<i64>) {
@@ -116,8 +135,31 @@ impl Gather {
                 continue;
             }
             for message in &entry.messages {
-                let Some(c) = classify::classify(message, entry) else { continue };
-                let key = (c.cause, c.path.clone());
+                if self.follows_up(message, entry) {
+                    continue;
+                }
+                let Some(c) =
+                    classify::classify(message, entry).or_else(|| classify::apache_no_connection(message, entry))
+                else {
+                    continue;
+                };
+                let limit = match &c.detail {
+                    Some(Detail::Timeout { limit, .. }) => Some(*limit),
+                    _ => None,
+                };
+                let mut key = (c.cause, c.path.clone(), limit);
+                let denied = (Cause::Unreadable, c.path.clone(), None);
+                if c.why_unsaid && self.by_key.contains_key(&denied) {
+                    key = denied;
+                }
+                if limit == Some(Limit::RequestTerminateTimeout)
+                    && let Some(classify::FpmRequest { child, .. }) = classify::fpm_request(message)
+                {
+                    self.terminated.insert((entry.module.clone(), child), key.clone());
+                }
+                if c.cause == Cause::BackendDown && message.contains("attempt to connect to") {
+                    self.connect_failed.insert(entry.pid, (entry.time_ms, key.clone()));
+                }
                 let f = self.by_key.entry(key.clone()).or_insert_with(|| {
                     self.order.push(key);
                     Finding {
@@ -133,6 +175,7 @@ impl Gather {
                         detail: None,
                         exists_now: false,
                         evidence: Vec::new(),
+                        pid: None,
                         message: lookout_core::text::truncate(message, EVIDENCE_CHARS),
                         summary: String::new(),
                     }
@@ -144,27 +187,70 @@ impl Gather {
                 if f.needed_by.is_none() {
                     f.needed_by = c.needed_by;
                 }
-                if f.detail.is_none() || matches!(c.detail, Some(Detail::OpenBasedir { .. })) {
-                    f.detail = c.detail.or(f.detail.take());
+                // The latest writer is the likeliest still to run.
+                f.pid = c.pid.or(f.pid);
+                match (&mut f.detail, c.detail) {
+                    (Some(Detail::ScriptUnknown { requests }), Some(Detail::ScriptUnknown { requests: more })) => {
+                        for r in more {
+                            if requests.len() < EXAMPLE_REQUESTS && !requests.contains(&r) {
+                                requests.push(r);
+                            }
+                        }
+                    }
+                    (detail @ None, new) => *detail = new,
+                    (detail, new @ Some(Detail::OpenBasedir { .. })) => *detail = new,
+                    _ => {}
                 }
-                let evidence = lookout_core::text::truncate(entry.text.trim_end(), EVIDENCE_CHARS);
-                if f.evidence.len() < EVIDENCE_LINES && !f.evidence.contains(&evidence) {
-                    f.evidence.push(evidence);
-                }
+                push_evidence(f, entry);
             }
+        }
+    }
+
+    /// Whether `message` only adds to a finding already made: FPM's `child N exited on signal 15` after it
+    /// killed N for request_terminate_timeout, Apache's `AH01079` after the `AH02454` of the same process and
+    /// moment. Its entry becomes evidence; it is not counted again.
+    fn follows_up(&mut self, message: &str, entry: &Entry) -> bool {
+        let key = if let Some(child) = classify::fpm_child_signalled(message) {
+            self.terminated.remove(&(entry.module.clone(), child))
+        } else if message.contains("AH01079: ") {
+            match self.connect_failed.get(&entry.pid) {
+                Some((at, key)) if at.zip(entry.time_ms).is_some_and(|(a, b)| (b - a).abs() <= 1000) => {
+                    Some(key.clone())
+                }
+                _ => None,
+            }
+        } else {
+            None
+        };
+        match key.and_then(|k| self.by_key.get_mut(&k)) {
+            Some(f) => {
+                push_evidence(f, entry);
+                true
+            }
+            None => false,
         }
     }
 
     fn finish(mut self) -> Vec<Finding> {
         let mut findings: Vec<Finding> = self.order.into_iter().filter_map(|k| self.by_key.remove(&k)).collect();
-        // The same file reported as missing by a warning and a fatal error is one finding, counted per message. A
-        // full pool is a condition, not a root cause: it comes after every file.
+        // Root causes first, the most often logged first (the same file reported as missing by a warning and a
+        // fatal error is one finding, counted per message); then what is context, in a fixed order: a full pool,
+        // slow scripts, requests for scripts PHP-FPM did not find.
         findings.sort_by(|a, b| {
-            (a.cause == Cause::Saturated)
-                .cmp(&(b.cause == Cause::Saturated))
+            let (ta, tb) = (is_context(a.cause), is_context(b.cause));
+            ta.cmp(&tb)
+                .then(if ta && tb { rank(a).cmp(&rank(b)) } else { std::cmp::Ordering::Equal })
                 .then(b.occurrences.cmp(&a.occurrences))
-                .then(cause_rank(a.cause).cmp(&cause_rank(b.cause)))
+                .then(rank(a).cmp(&rank(b)))
         });
+        // `Primary script unknown` and nothing else that shows a script ran: every PHP request that failed, failed
+        // for it — the web server passes PHP-FPM a wrong path.
+        let script_unknown_alone = findings.iter().any(|f| f.cause == Cause::ScriptUnknown)
+            && findings.iter().all(|f| matches!(f.cause, Cause::ScriptUnknown | Cause::Saturated));
+        if script_unknown_alone && let Some(i) = findings.iter().position(|f| f.cause == Cause::ScriptUnknown) {
+            let f = findings.remove(i);
+            findings.insert(0, f);
+        }
         // A backend that is down as of the last thing the logs say explains every failure now; what failed
         // before it is history, however often it was logged.
         let latest = findings.iter().filter_map(|f| f.last_seen_ms).max();
@@ -181,9 +267,34 @@ impl Gather {
                     f.case_only = hints::ignoring_case(&f.path);
                 }
             }
-            f.summary = summary(f);
+            if f.cause == Cause::Unreadable && f.detail.is_none() && f.path.is_absolute() && !is_socket(&f.path) {
+                // The process that was refused, if it still runs; else the user web servers run as on Debian.
+                let reader = f.pid.and_then(hints::process_reader).or_else(|| hints::user_reader(WEB_USER));
+                let steps = match &reader {
+                    Some(r) => hints::eacces(&f.path, r.uid, &r.gids),
+                    None => Vec::new(),
+                };
+                f.detail = Some(Detail::Access { reader, steps });
+            }
+            f.summary = summary(f, script_unknown_alone);
         }
         findings
+    }
+}
+
+/// The user web servers and PHP-FPM pools run as on Debian and Ubuntu, whose permissions are checked when the
+/// process that was refused is not known or is gone.
+const WEB_USER: &str = "www-data";
+
+fn is_socket(path: &Path) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    path.metadata().is_ok_and(|m| m.file_type().is_socket())
+}
+
+fn push_evidence(f: &mut Finding, entry: &Entry) {
+    let evidence = lookout_core::text::truncate(entry.text.trim_end(), EVIDENCE_CHARS);
+    if f.evidence.len() < EVIDENCE_LINES && !f.evidence.contains(&evidence) {
+        f.evidence.push(evidence);
     }
 }
 
@@ -213,14 +324,33 @@ pub fn diagnose<'a>(
     g.finish()
 }
 
-fn cause_rank(c: Cause) -> u8 {
-    match c {
+/// Context, not a root cause by itself: a full pool, a slow script, requests for scripts that PHP-FPM did not
+/// find (bots asking for `/wp-login.php` make those on any site).
+fn is_context(c: Cause) -> bool {
+    matches!(c, Cause::Saturated | Cause::Slow | Cause::ScriptUnknown)
+}
+
+/// Order among findings logged as often: what names the most precise cause first. A script's own time limit names
+/// its line, FPM's names the script, the web server's only the request.
+fn rank(f: &Finding) -> u8 {
+    let limit = match &f.detail {
+        Some(Detail::Timeout { limit, .. }) => Some(*limit),
+        _ => None,
+    };
+    match f.cause {
         Cause::BackendDown => 0,
         Cause::ParseError => 1,
         Cause::Missing => 2,
         Cause::Unreadable => 3,
-        Cause::Failing => 4,
-        Cause::Saturated => 5,
+        Cause::Timeout => match limit {
+            Some(Limit::MaxExecutionTime) => 4,
+            Some(Limit::RequestTerminateTimeout) => 5,
+            _ => 6,
+        },
+        Cause::Failing => 7,
+        Cause::Saturated => 8,
+        Cause::Slow => 9,
+        Cause::ScriptUnknown => 10,
     }
 }
 
@@ -228,7 +358,7 @@ fn when(ms: Option<i64>) -> String {
     ms.map_or_else(|| "?".into(), |ms| lookout_core::Timestamp::from_millis(ms).to_rfc3339_seconds())
 }
 
-fn summary(f: &Finding) -> String {
+fn summary(f: &Finding, script_unknown_alone: bool) -> String {
     let p = f.path.display();
     let seen = format!(
         "{} error-log line{} from {} to {}",
@@ -269,6 +399,10 @@ fn summary(f: &Finding) -> String {
             Some(Detail::OpenBasedir { allowed }) => format!(
                 "Probable root cause: open_basedir restriction in effect: PHP may not open {p}, which is not within the allowed path(s) {} ({by}{seen}); add its directory to open_basedir or move the file under an allowed path",
                 allowed.join(":")
+            ),
+            Some(Detail::Access { reader, .. }) => format!(
+                "Probable root cause: the web server may not read {p} (permission denied; {seen}): {}",
+                hints::eacces_says(&f.path, reader.as_ref())
             ),
             _ => {
                 let mode = std::fs::metadata(&f.path)
@@ -317,8 +451,78 @@ fn summary(f: &Finding) -> String {
                 "Probable cause: PHP-FPM pool {pool} is saturated: it reached pm.max_children{max} ({seen}); requests wait for a free worker and may time out: raise pm.max_children if memory allows, or find what makes requests slow"
             )
         }
+        Cause::Timeout | Cause::Slow => timeout_summary(f, &seen),
+        Cause::ScriptUnknown => {
+            let requests = match &f.detail {
+                Some(Detail::ScriptUnknown { requests }) if !requests.is_empty() => {
+                    format!("e.g. {}; ", requests.join(", "))
+                }
+                _ => String::new(),
+            };
+            let n = f.occurrences;
+            let check = "check the SCRIPT_FILENAME the web server passes (nginx: root and fastcgi_param SCRIPT_FILENAME; Apache: the path of ProxyPass or SetHandler \"proxy:unix:…|fcgi://…\")";
+            if script_unknown_alone {
+                format!(
+                    "Probable root cause: PHP-FPM found no script for every PHP request that failed (\"Primary script unknown\"; {requests}{seen}): {check}"
+                )
+            } else {
+                format!(
+                    "Also: PHP-FPM found no script for {n} request{} (\"Primary script unknown\", answered 404; {requests}{seen}): if those scripts exist, {check}",
+                    if n == 1 { "" } else { "s" }
+                )
+            }
+        }
         // The error log classifies only the causes above; a trace finds other errnos.
         Cause::Failing => format!("Probable root cause: the server cannot use {p} ({seen})"),
+    }
+}
+
+/// What ran out of time, which limit it ran into and what to do, for `Timeout` and `Slow`.
+fn timeout_summary(f: &Finding, seen: &str) -> String {
+    let p = f.path.display();
+    let Some(Detail::Timeout { limit, seconds, line, pool, request, upstream, during, setting }) = &f.detail else {
+        return format!("Probable root cause: a request to {p} ran out of time ({seen})");
+    };
+    let secs = seconds.map(|s| format!(" ({s} s)")).unwrap_or_default();
+    let mut context: Vec<String> = Vec::new();
+    if let Some(pool) = pool {
+        context.push(format!("pool {pool}"));
+    }
+    if let Some(r) = request {
+        context.push(format!("e.g. {r}"));
+    }
+    context.push(seen.to_string());
+    let context = context.join("; ");
+    match limit {
+        Limit::MaxExecutionTime => {
+            let at = line.map(|l| format!(":{l}")).unwrap_or_default();
+            format!(
+                "Probable root cause: {p}{at} ran longer than PHP's max_execution_time{secs} and was stopped with a fatal error ({context}): find what it waits for, or raise max_execution_time"
+            )
+        }
+        Limit::RequestTerminateTimeout => format!(
+            "Probable root cause: {p} ran longer than PHP-FPM's request_terminate_timeout{secs} and was killed ({context}): the web server answered 502 or 504; find what it waits for (request_slowlog_timeout makes PHP-FPM log its stack), or raise request_terminate_timeout"
+        ),
+        Limit::Slowlog => format!(
+            "Slow: {p} ran longer than PHP-FPM's request_slowlog_timeout{secs} ({context}); the pool's slowlog has the stack it was waiting in"
+        ),
+        // Apache's proxy: AH01075 names no backend (proxy_fcgi), AH01102 the server it read from (mod_proxy_http).
+        Limit::Upstream if setting == "ProxyTimeout" => match upstream {
+            None => format!(
+                "Probable root cause: PHP-FPM did not answer in time: Apache's proxy_fcgi gave up waiting for its response (answered 503 or 504; {seen}): find which script is slow (PHP-FPM's slowlog says), or raise ProxyTimeout (or timeout= of the proxy worker)"
+            ),
+            Some(up) => format!(
+                "Probable root cause: the upstream server {up} did not answer in time: Apache's mod_proxy gave up reading its status line (answered 502 or 504; {seen}): find what makes it slow, or raise ProxyTimeout"
+            ),
+        },
+        Limit::Upstream => {
+            let during = during.as_deref().map(|d| format!(" while {d}")).unwrap_or_default();
+            let what = request.as_deref().unwrap_or("a request");
+            let to = upstream.as_deref().map(|u| format!(" at {u}")).unwrap_or_default();
+            format!(
+                "Probable root cause: the backend{to} did not answer {what} in time: nginx waited longer than {setting}{during} (answered 504; {seen}): find what makes it slow, or raise {setting}"
+            )
+        }
     }
 }
 

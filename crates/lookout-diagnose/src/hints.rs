@@ -229,6 +229,143 @@ pub fn eacces(path: &Path, uid: u32, gids: &[u32]) -> Vec<Step> {
     steps
 }
 
+/// Whose permissions a path is checked with: a process's (from `/proc/PID/status`) or a user's (from
+/// `/etc/passwd` and `/etc/group`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Reader {
+    /// The user's name, when `/etc/passwd` has the uid.
+    pub name: Option<String>,
+    pub uid: u32,
+    /// The primary group first, then the supplementary ones.
+    pub gids: Vec<u32>,
+    /// The process the credentials were read from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+}
+
+impl Reader {
+    /// `www-data (uid 33)`, or `uid 1001` without a name.
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{name} (uid {})", self.uid),
+            None => format!("uid {}", self.uid),
+        }
+    }
+}
+
+/// Process names whose credentials are worth reading for a denial their log reports: a pid in an old log line may
+/// since belong to something else (a root shell would say "may read it now").
+const SERVER_NAMES: [&str; 9] = ["apache", "httpd", "nginx", "php", "lsphp", "lighttpd", "caddy", "frankenphp", "hhvm"];
+
+/// The file-system credentials of a running web server or PHP process `pid` (`None` when it is gone or is not
+/// one of [`SERVER_NAMES`]).
+pub fn process_reader(pid: u32) -> Option<Reader> {
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
+    if !SERVER_NAMES.iter().any(|n| comm.trim().starts_with(n)) {
+        return None;
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Vec<u32> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.split_whitespace().filter_map(|n| n.parse().ok()).collect())
+            .unwrap_or_default()
+    };
+    // Real, effective, saved, file-system: the kernel checks paths against the last.
+    let uid = *field("Uid:").get(3)?;
+    let mut gids: Vec<u32> = field("Gid:").get(3).copied().into_iter().collect();
+    for g in field("Groups:") {
+        if !gids.contains(&g) {
+            gids.push(g);
+        }
+    }
+    Some(Reader { name: user_name(uid), uid, gids, pid: Some(pid) })
+}
+
+/// The user `name` from `/etc/passwd`, with its groups from `/etc/group`.
+pub fn user_reader(name: &str) -> Option<Reader> {
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    reader_from(name, &passwd, &group)
+}
+
+fn reader_from(name: &str, passwd: &str, group: &str) -> Option<Reader> {
+    let mut fields = passwd.lines().map(|l| l.split(':')).find(|f| f.clone().next() == Some(name))?.skip(2);
+    let uid = fields.next()?.parse().ok()?;
+    let primary: u32 = fields.next()?.parse().ok()?;
+    let mut gids = vec![primary];
+    for line in group.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if let [_, _, gid, members] = f[..]
+            && members.split(',').any(|m| m == name)
+            && let Ok(gid) = gid.parse()
+            && !gids.contains(&gid)
+        {
+            gids.push(gid);
+        }
+    }
+    Some(Reader { name: Some(name.to_string()), uid, gids, pid: None })
+}
+
+/// The name `/etc/passwd` gives `uid`.
+pub fn user_name(uid: u32) -> Option<String> {
+    id_name(&std::fs::read_to_string("/etc/passwd").ok()?, uid)
+}
+
+/// The name `/etc/group` gives `gid`.
+pub fn group_name(gid: u32) -> Option<String> {
+    id_name(&std::fs::read_to_string("/etc/group").ok()?, gid)
+}
+
+fn id_name(db: &str, id: u32) -> Option<String> {
+    db.lines().find_map(|l| {
+        let mut f = l.split(':');
+        let name = f.next()?;
+        (f.nth(1)?.parse::<u32>().ok()? == id).then(|| name.to_string())
+    })
+}
+
+/// `owner root, mode 0700` — with the group when the group's bits differ from everyone else's (then it matters).
+fn owner_and_mode(step: &Step) -> String {
+    let owner = user_name(step.uid).unwrap_or_else(|| format!("uid {}", step.uid));
+    let group = if (step.mode >> 3) & 0o7 != step.mode & 0o7 {
+        format!(", group {}", group_name(step.gid).unwrap_or_else(|| format!("gid {}", step.gid)))
+    } else {
+        String::new()
+    };
+    format!("owner {owner}{group}, mode {:04o}", step.mode)
+}
+
+/// Why `reader` may not read `path`, as a clause: `its directory /srv/www/inc (owner root, mode 0700) does not
+/// let www-data (uid 33) enter`. Without a reader, each step's owner and mode (`on its path: /srv (owner root,
+/// mode 0755), …`). Plain text: callers escape for their medium.
+pub fn eacces_says(path: &Path, reader: Option<&Reader>) -> String {
+    let Some(reader) = reader else {
+        let steps = eacces(path, u32::MAX, &[]);
+        if steps.last().map(|s| s.path.as_path()) != Some(path) {
+            return "it does not exist now".into();
+        }
+        let each: Vec<String> =
+            steps.iter().skip(1).map(|s| format!("{} ({})", s.path.display(), owner_and_mode(s))).collect();
+        return format!("on its path: {}", each.join(", "));
+    };
+    let who = reader.label();
+    let steps = eacces(path, reader.uid, &reader.gids);
+    match steps.iter().find(|s| s.missing.is_some()) {
+        Some(step) if step.is_dir => {
+            let whose = if Some(step.path.as_path()) == path.parent() { "its directory" } else { "the directory" };
+            let on_path = if whose == "the directory" { " on its path" } else { "" };
+            format!("{whose} {}{on_path} ({}) does not let {who} enter", step.path.display(), owner_and_mode(step))
+        }
+        Some(step) => format!("it has {}, which does not let {who} read it", owner_and_mode(step)),
+        None if steps.last().map(|s| s.path.as_path()) != Some(path) => "it does not exist now".into(),
+        None => format!(
+            "{who} may read it now (fixed since, or refused by an ACL, SELinux or AppArmor rather than the mode)"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -320,6 +457,84 @@ mod tests {
                 suggestions: vec![www.join("inc")],
             }
         );
+    }
+
+    #[test]
+    fn users_and_groups_are_read_from_passwd_and_group() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\nbad\n";
+        let group = "root:x:0:\nwww-data:x:33:\nssl-cert:x:110:postgres,www-data\nbroken:x\n";
+        let r = reader_from("www-data", passwd, group).unwrap();
+        assert_eq!((r.uid, r.gids.as_slice(), r.label()), (33, &[33, 110][..], "www-data (uid 33)".to_string()));
+        assert_eq!(reader_from("nginx", passwd, group), None);
+        assert_eq!(reader_from("bad", passwd, group), None);
+        assert_eq!(id_name(passwd, 33).as_deref(), Some("www-data"));
+        assert_eq!(id_name(group, 110).as_deref(), Some("ssl-cert"));
+        assert_eq!(id_name(passwd, 7), None);
+        let nameless = Reader { name: None, uid: 1001, gids: vec![], pid: None };
+        assert_eq!(nameless.label(), "uid 1001");
+    }
+
+    #[test]
+    fn a_denial_names_the_step_that_blocks() {
+        let dir = tree();
+        let inc = dir.path().join("www/inc");
+        let file = inc.join("settings.php");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&inc, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let meta = std::fs::metadata(&inc).unwrap();
+        let owner = user_name(meta.uid()).unwrap_or_else(|| format!("uid {}", meta.uid()));
+        let other =
+            Reader { name: Some("someone".into()), uid: meta.uid().wrapping_add(4242), gids: vec![], pid: None };
+        assert_eq!(
+            eacces_says(&file, Some(&other)),
+            format!(
+                "its directory {} (owner {owner}, mode 0700) does not let someone (uid {}) enter",
+                inc.display(),
+                other.uid
+            )
+        );
+        // Higher up the path, it is "the directory … on its path".
+        std::fs::set_permissions(&inc, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(dir.path().join("www"), std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(
+            eacces_says(&file, Some(&other))
+                .starts_with(&format!("the directory {} on its path (owner", dir.path().join("www").display())),
+            "{}",
+            eacces_says(&file, Some(&other))
+        );
+        // The file itself; the group is named when its bits differ from everyone else's.
+        std::fs::set_permissions(dir.path().join("www"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let group = group_name(meta.gid()).unwrap_or_else(|| format!("gid {}", meta.gid()));
+        assert_eq!(
+            eacces_says(&file, Some(&other)),
+            format!(
+                "it has owner {owner}, group {group}, mode 0640, which does not let someone (uid {}) read it",
+                other.uid
+            )
+        );
+        // Its owner may read it: the mode is not why.
+        let owner_reader = Reader { name: None, uid: meta.uid(), gids: vec![], pid: None };
+        assert!(eacces_says(&file, Some(&owner_reader)).contains("may read it now"));
+        assert_eq!(eacces_says(&inc.join("gone.php"), Some(&other)), "it does not exist now");
+        // Nobody to check for: each step's owner and mode.
+        let listed = eacces_says(&file, None);
+        assert!(listed.starts_with("on its path: "), "{listed}");
+        assert!(
+            listed.ends_with(&format!(
+                "{} (owner {owner}, mode 0755), {} (owner {owner}, group {group}, mode 0640)",
+                inc.display(),
+                file.display()
+            )),
+            "{listed}"
+        );
+    }
+
+    #[test]
+    fn a_running_server_process_lends_its_credentials() {
+        // This test process is no web server: its pid says nothing about who read the file.
+        assert_eq!(process_reader(std::process::id()), None);
+        assert_eq!(process_reader(u32::MAX), None);
     }
 
     #[test]

@@ -118,7 +118,25 @@ fn parse_apache(line: &str) -> Option<ErrorRecord<'_>> {
         return None;
     }
     set_message(&mut rec, rest);
+    // With an OS error, Apache's default ErrorLogFormat puts it before the client: `(70007)The timeout specified
+    // has expired: [client 127.0.0.1:47886] AH01075: …`. The message keeps the error (it says what went wrong).
+    if rest.starts_with('(')
+        && let Some((_, after)) = rest.split_once(": [client ")
+        && let Some((client, tail)) = after.split_once("] ")
+    {
+        rec.client = strip_port(client);
+        if let Some((code, _)) = tail.split_once(": ")
+            && is_ah_code(code)
+        {
+            rec.code = code;
+        }
+    }
     Some(rec)
+}
+
+/// `AH01075`: Apache's message codes.
+fn is_ah_code(code: &str) -> bool {
+    code.len() == 7 && code.starts_with("AH") && code[2..].bytes().all(|b| b.is_ascii_digit())
 }
 
 fn parse_nginx(line: &str) -> Option<ErrorRecord<'_>> {
@@ -148,9 +166,7 @@ fn parse_nginx(line: &str) -> Option<ErrorRecord<'_>> {
 fn set_message<'a>(rec: &mut ErrorRecord<'a>, message: &'a str) {
     let message = message.trim();
     if let Some((code, _)) = message.split_once(": ")
-        && code.len() == 7
-        && code.starts_with("AH")
-        && code[2..].bytes().all(|b| b.is_ascii_digit())
+        && is_ah_code(code)
     {
         rec.code = code;
     }
@@ -257,6 +273,20 @@ mod tests {
         let startup = "[Wed Nov 25 14:36:22.000001 2026] [mpm_prefork:notice] [pid 1] AH00163: Apache/2.4.62 (Debian) configured -- resuming normal operations";
         let r = parse(ErrorFormat::Apache, startup).unwrap();
         assert_eq!((r.code, r.client, r.paths.len()), ("AH00163", "", 0));
+    }
+
+    #[test]
+    fn apache_os_errors_come_before_the_client() {
+        let line = "[Mon Nov 30 21:22:14.776088 2026] [proxy_fcgi:error] [pid 13662:tid 13717] (70007)The timeout specified has expired: [client 127.0.0.1:47886] AH01075: Error dispatching request to : (polling)";
+        let r = parse(ErrorFormat::Apache, line).unwrap();
+        assert_eq!((r.client, r.code, r.module), ("127.0.0.1", "AH01075", "proxy_fcgi"));
+        assert_eq!(
+            r.message,
+            "(70007)The timeout specified has expired: [client 127.0.0.1:47886] AH01075: Error dispatching request to : (polling)"
+        );
+        let no_client = "[Mon Nov 30 21:21:15.110553 2026] [proxy:error] [pid 13660:tid 13715] (2)No such file or directory: AH02454: FCGI: attempt to connect to Unix domain socket /x.sock (localhost:8000) failed";
+        let r = parse(ErrorFormat::Apache, no_client).unwrap();
+        assert_eq!((r.client, r.code), ("", ""));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! What one message says went wrong with which file (or socket, or pool): the messages of PHP, Apache, nginx and
-//! PHP-FPM, one at a time, after [`lookout_logs::error_log::entries`] has split them apart.
+//! What one message says went wrong with which file (or socket, pool, script that ran out of time, request): the
+//! messages of PHP, Apache, nginx and PHP-FPM, one at a time, after [`lookout_logs::error_log::entries`] has split
+//! them apart. Only texts these servers really write are matched (checked against their sources and real logs).
 
 use std::path::PathBuf;
 
@@ -20,6 +21,44 @@ pub enum Detail {
     Backend { address: String, reason: String, service: Option<String>, php: bool },
     /// An FPM pool at its `pm.max_children`.
     Saturation { pool: String, max_children: Option<u32> },
+    /// A request that ran out of time (or, for [`Limit::Slowlog`], was logged as slow).
+    Timeout {
+        limit: Limit,
+        /// The limit in whole seconds, when the log says (`Maximum execution time of 30 seconds`, FPM's
+        /// `execution timed out (30.012345 sec)`).
+        seconds: Option<u64>,
+        /// The line PHP was on.
+        line: Option<u32>,
+        /// FPM's pool.
+        pool: Option<String>,
+        /// One request that ran out of time, `GET /slow.php` (without the query string, which may carry secrets).
+        request: Option<String>,
+        /// What the web server waited for: `fastcgi://unix:/run/php/php8.2-fpm.sock`, `127.0.0.1:8080`.
+        upstream: Option<String>,
+        /// What it was doing: `reading response header from upstream`.
+        during: Option<String>,
+        /// The setting that sets the limit: `fastcgi_read_timeout`, `ProxyTimeout`, `request_terminate_timeout`.
+        setting: String,
+    },
+    /// PHP-FPM found no script (`Primary script unknown`) for these requests (a few, distinct).
+    ScriptUnknown { requests: Vec<String> },
+    /// Why a file may not be read: whose credentials were checked (a live process's, else `www-data`'s) and each
+    /// step of the path with what it lacks.
+    Access { reader: Option<crate::hints::Reader>, steps: Vec<crate::hints::Step> },
+}
+
+/// Which limit a request ran into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Limit {
+    /// PHP's `max_execution_time`: PHP stopped the script with a fatal error (500).
+    MaxExecutionTime,
+    /// PHP-FPM's `request_terminate_timeout`: the master killed the worker (the web server answers 502 or 504).
+    RequestTerminateTimeout,
+    /// The web server gave up waiting for its backend (nginx's `fastcgi_read_timeout`, Apache's `ProxyTimeout`).
+    Upstream,
+    /// PHP-FPM's `request_slowlog_timeout`: only logged (with a stack trace in the slowlog).
+    Slowlog,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -28,6 +67,17 @@ pub(super) struct Classified {
     pub path: PathBuf,
     pub needed_by: Option<String>,
     pub detail: Option<Detail>,
+    /// The process that failed, when it is the one that wrote the entry (not a web server relaying PHP-FPM).
+    pub pid: Option<u32>,
+    /// The message says a file failed to open, not why (`Failed opening required`): it joins the finding of the
+    /// warning before it, a denial as much as a missing file.
+    pub why_unsaid: bool,
+}
+
+impl Classified {
+    fn new(cause: Cause, path: PathBuf, detail: Option<Detail>) -> Classified {
+        Classified { cause, path, needed_by: None, detail, pid: None, why_unsaid: false }
+    }
 }
 
 /// Classifies one message of `entry`.
@@ -38,6 +88,17 @@ pub(super) fn classify(message: &str, entry: &Entry) -> Option<Classified> {
     if let Some(c) = saturation(message, entry) {
         return Some(c);
     }
+    if let Some(c) = timeout(message, entry) {
+        return Some(c);
+    }
+    if message.trim() == "Primary script unknown" {
+        let requests = request_of(entry).into_iter().collect();
+        return Some(Classified::new(
+            Cause::ScriptUnknown,
+            PathBuf::from("SCRIPT_FILENAME"),
+            Some(Detail::ScriptUnknown { requests }),
+        ));
+    }
     // The first line says what failed; `Stack trace:` lines after it only repeat where.
     let first = message.lines().next().unwrap_or("");
     let paths = error_log::paths_in(first);
@@ -45,13 +106,36 @@ pub(super) fn classify(message: &str, entry: &Entry) -> Option<Classified> {
         .rsplit_once(" in /")
         .map(|(_, rest)| format!("/{}", rest.trim().trim_end_matches('.')))
         .map(|s| s.replace(" on line ", ":"));
+    let pid = if entry.relayed { None } else { entry.pid };
     let plain = |cause, path: &str, needed_by: Option<String>| {
         let needed_by = needed_by.filter(|n| !n.starts_with(path));
-        Some(Classified { cause, path: PathBuf::from(path), needed_by, detail: None })
+        Some(Classified { cause, path: PathBuf::from(path), needed_by, detail: None, pid, why_unsaid: false })
     };
     if first.contains("PHP Parse error") {
         let script = needed_by.as_deref()?.rsplit_once(':').map_or(needed_by.clone()?, |(p, _)| p.to_string());
-        return Some(Classified { cause: Cause::ParseError, path: PathBuf::from(script), needed_by, detail: None });
+        return Some(Classified { needed_by, ..Classified::new(Cause::ParseError, PathBuf::from(script), None) });
+    }
+    if let Some((_, rest)) = first.split_once("Maximum execution time of ") {
+        let seconds = rest.split_once(" second").and_then(|(n, _)| n.trim().parse().ok());
+        let at = needed_by?;
+        let (script, line) = match at.rsplit_once(':') {
+            Some((script, line)) => (script.to_string(), line.parse().ok()),
+            None => (at, None),
+        };
+        return Some(Classified::new(
+            Cause::Timeout,
+            PathBuf::from(script),
+            Some(Detail::Timeout {
+                limit: Limit::MaxExecutionTime,
+                seconds,
+                line,
+                pool: None,
+                request: request_of(entry),
+                upstream: None,
+                during: None,
+                setting: "max_execution_time".into(),
+            }),
+        ));
     }
     if let Some((_, rest)) = first.split_once("open_basedir restriction in effect. File(") {
         let (file, rest) = rest.split_once(") is not within the allowed path(s): (")?;
@@ -59,10 +143,8 @@ pub(super) fn classify(message: &str, entry: &Entry) -> Option<Classified> {
         let allowed = allowed.split(':').filter(|a| !a.is_empty()).map(str::to_string).take(32).collect();
         let needed_by = needed_by.filter(|n| !n.starts_with(file));
         return Some(Classified {
-            cause: Cause::Unreadable,
-            path: PathBuf::from(file),
             needed_by,
-            detail: Some(Detail::OpenBasedir { allowed }),
+            ..Classified::new(Cause::Unreadable, PathBuf::from(file), Some(Detail::OpenBasedir { allowed }))
         });
     }
     let missing = first.contains("No such file or directory")
@@ -76,8 +158,10 @@ pub(super) fn classify(message: &str, entry: &Entry) -> Option<Classified> {
         (true, false) => Cause::Missing,
         _ => return None,
     };
+    // PHP's fatal `Failed opening required` follows the warning that said why; alone it only says it failed.
+    let says_why = first.contains("No such file or directory") || first.contains("File does not exist") || denied;
     // The first path is the one that failed; a later `in /x.php` is the script that asked for it.
-    plain(cause, paths.first()?, needed_by)
+    plain(cause, paths.first()?, needed_by).map(|c| Classified { why_unsaid: !says_why, ..c })
 }
 
 /// nginx: `connect() to unix:/run/php/php8.2-fpm.sock failed (111: Connection refused) while connecting to
@@ -107,12 +191,7 @@ fn backend(message: &str, entry: &Entry) -> Option<Classified> {
     let socket = address.strip_prefix("unix:").map(str::to_string);
     // Where nginx or Apache may not connect, the socket's owner or mode is the cause, not the backend.
     if errno == "13" {
-        return Some(Classified {
-            cause: Cause::Unreadable,
-            path: PathBuf::from(socket.unwrap_or(address)),
-            needed_by: None,
-            detail: None,
-        });
+        return Some(Classified::new(Cause::Unreadable, PathBuf::from(socket.unwrap_or(address)), None));
     }
     let reason = match errno.as_str() {
         "111" => "connection refused".to_string(),
@@ -126,12 +205,21 @@ fn backend(message: &str, entry: &Entry) -> Option<Classified> {
         || address.contains("php")
         || address.contains("fpm");
     let path = PathBuf::from(socket.unwrap_or_else(|| address.clone()));
-    Some(Classified {
-        cause: Cause::BackendDown,
-        path,
-        needed_by: None,
-        detail: Some(Detail::Backend { address, reason, service, php }),
-    })
+    Some(Classified::new(Cause::BackendDown, path, Some(Detail::Backend { address, reason, service, php })))
+}
+
+/// Apache's proxy: `AH01079: failed to make connection to backend: localhost` — the request's side of an
+/// `AH02454`/`AH00957` connect failure, which names the socket or address (the host here is only the URL's).
+pub(super) fn apache_no_connection(message: &str, entry: &Entry) -> Option<Classified> {
+    let (_, host) = message.split_once("AH01079: failed to make connection to backend: ")?;
+    let address = host.trim().to_string();
+    let php = entry.module == "proxy_fcgi";
+    let reason = "failed to make a connection".to_string();
+    Some(Classified::new(
+        Cause::BackendDown,
+        PathBuf::from(&address),
+        Some(Detail::Backend { address, reason, service: None, php }),
+    ))
 }
 
 /// FPM: `[pool www] server reached pm.max_children setting (5), consider raising it` (the pool is the entry's
@@ -142,10 +230,142 @@ fn saturation(message: &str, entry: &Entry) -> Option<Classified> {
         .or_else(|| message.split_once("server reached max_children setting ("))?;
     let max_children = rest.split_once(')').and_then(|(n, _)| n.parse().ok());
     let pool = if entry.module.is_empty() { "?".to_string() } else { entry.module.clone() };
-    Some(Classified {
-        cause: Cause::Saturated,
-        path: PathBuf::from(format!("pool {pool}")),
-        needed_by: None,
-        detail: Some(Detail::Saturation { pool, max_children }),
-    })
+    Some(Classified::new(
+        Cause::Saturated,
+        PathBuf::from(format!("pool {pool}")),
+        Some(Detail::Saturation { pool, max_children }),
+    ))
+}
+
+/// `GET /slow.php` from nginx's `request: "GET /slow.php?id=1 HTTP/1.1"`: method and path, without the query
+/// string (it may carry tokens) or the protocol.
+fn request_of(entry: &Entry) -> Option<String> {
+    short_request(&entry.request)
+}
+
+fn short_request(request: &str) -> Option<String> {
+    let mut words = request.split_whitespace();
+    let method = words.next()?;
+    let target = words.next().unwrap_or("");
+    let path = target.split(['?', '#']).next().unwrap_or("");
+    let short = if path.is_empty() { method.to_string() } else { format!("{method} {path}") };
+    Some(lookout_core::text::truncate(&short, 200))
+}
+
+/// What FPM's master says about one request that ran long.
+pub(super) struct FpmRequest<'a> {
+    pub child: u32,
+    pub script: &'a str,
+    /// `GET /slow.php`, without the query string.
+    pub request: Option<String>,
+    /// Whole seconds it had run.
+    pub seconds: Option<u64>,
+    /// Killed (request_terminate_timeout), rather than only logged (slowlog).
+    pub terminated: bool,
+}
+
+/// FPM's `[pool www] child 1234, script '/srv/www/slow.php' (request: "GET /slow.php?x=1") execution timed out
+/// (30.012345 sec), terminating` (or `executing too slow (5.012345 sec), logging`).
+pub(super) fn fpm_request(message: &str) -> Option<FpmRequest<'_>> {
+    let rest = message.strip_prefix("child ")?;
+    let (child, rest) = rest.split_once(", script '")?;
+    let child = child.parse().ok()?;
+    let (script, rest) = rest.split_once("' (request: \"")?;
+    let (request, tail, terminated) = if let Some((r, t)) = rest.rsplit_once("\") execution timed out (") {
+        (r, t, true)
+    } else if let Some((r, t)) = rest.rsplit_once("\") executing too slow (") {
+        (r, t, false)
+    } else {
+        return None;
+    };
+    let seconds = tail.split_once(" sec)").and_then(|(n, _)| n.split('.').next()).and_then(|n| n.parse().ok());
+    Some(FpmRequest { child, script, request: short_request(request), seconds, terminated })
+}
+
+/// A request that ran out of time, as FPM (request_terminate_timeout, slowlog), nginx (`upstream timed out`) or
+/// Apache (`(70007)The timeout specified has expired: … AH01075`/`AH01102`) says. PHP's own max_execution_time
+/// is in [`classify`] (it names the script like the file errors).
+fn timeout(message: &str, entry: &Entry) -> Option<Classified> {
+    let pool = (!entry.module.is_empty()).then(|| entry.module.clone());
+    if let Some(FpmRequest { script, request, seconds, terminated, .. }) = fpm_request(message) {
+        let (cause, limit, setting) = if terminated {
+            (Cause::Timeout, Limit::RequestTerminateTimeout, "request_terminate_timeout")
+        } else {
+            (Cause::Slow, Limit::Slowlog, "request_slowlog_timeout")
+        };
+        let detail = Detail::Timeout {
+            limit,
+            seconds,
+            line: None,
+            pool,
+            request,
+            upstream: None,
+            during: None,
+            setting: setting.into(),
+        };
+        return Some(Classified::new(cause, PathBuf::from(script), Some(detail)));
+    }
+    if let Some(rest) = message.strip_prefix("upstream timed out ") {
+        let during = rest.split_once(" while ").map(|(_, d)| d.trim().to_string());
+        let upstream = entry.upstream.trim_end_matches(':');
+        let scheme = upstream.split_once("://").map_or("", |(s, _)| s);
+        let prefix = match scheme {
+            "fastcgi" => "fastcgi",
+            "uwsgi" => "uwsgi",
+            "scgi" => "scgi",
+            "grpc" => "grpc",
+            _ => "proxy",
+        };
+        let what = match during.as_deref() {
+            Some(d) if d.starts_with("connecting") => "connect",
+            Some(d) if d.starts_with("sending") => "send",
+            _ => "read",
+        };
+        let request = request_of(entry);
+        let upstream = (!upstream.is_empty()).then(|| upstream.to_string());
+        let path = request.clone().or_else(|| upstream.clone()).unwrap_or_else(|| "upstream".into());
+        let detail = Detail::Timeout {
+            limit: Limit::Upstream,
+            seconds: None,
+            line: None,
+            pool: None,
+            request,
+            upstream,
+            during,
+            setting: format!("{prefix}_{what}_timeout"),
+        };
+        return Some(Classified::new(Cause::Timeout, PathBuf::from(path), Some(detail)));
+    }
+    // Apache logs the OS error first: `(70007)The timeout specified has expired: [client …] AH01075: …`.
+    if !message.starts_with("(70007)") {
+        return None;
+    }
+    // AH01075 names no backend: its `to %s` is the port Apache itself listens on (for the Via header).
+    let (upstream, during, path) = if message.contains("AH01075: Error dispatching request to ") {
+        (None, "waiting for PHP-FPM's response", "proxy_fcgi backend".to_string())
+    } else if let Some((_, server)) = message.split_once("AH01102: error reading status line from remote server ") {
+        let server = server.trim().to_string();
+        (Some(server.clone()), "reading the status line", server)
+    } else {
+        return None;
+    };
+    let detail = Detail::Timeout {
+        limit: Limit::Upstream,
+        seconds: None,
+        line: None,
+        pool: None,
+        request: None,
+        upstream,
+        during: Some(during.into()),
+        setting: "ProxyTimeout".into(),
+    };
+    Some(Classified::new(Cause::Timeout, PathBuf::from(path), Some(detail)))
+}
+
+/// FPM's `[pool www] child 1234 exited on signal 15 (SIGTERM) after 40.500000 seconds from start`: the child (what
+/// follows a request_terminate_timeout).
+pub(super) fn fpm_child_signalled(message: &str) -> Option<u32> {
+    let (child, rest) = message.strip_prefix("child ")?.split_once(" exited on signal ")?;
+    rest.starts_with(|c: char| c.is_ascii_digit()).then_some(())?;
+    child.parse().ok()
 }

@@ -207,9 +207,14 @@ fn apache_proxy_fcgi_require_open_basedir_and_fpm_down() {
             (Cause::BackendDown, socket.clone()),
             (Cause::Missing, dir.path().join("www/inc/Settings.php").display().to_string()),
             (Cause::Unreadable, "/etc/hostname".into()),
+            (Cause::ScriptUnknown, "SCRIPT_FILENAME".into()),
         ],
-        "FPM down as of the last line comes first: {findings:#?}"
+        "FPM down as of the last line comes first, a script PHP-FPM did not find last: {findings:#?}"
     );
+    // AH01079 is the same failed connection as the AH02454 before it: evidence, not a second occurrence.
+    assert_eq!(findings[0].occurrences, 1);
+    assert_eq!(findings[0].evidence.len(), 2, "{:#?}", findings[0].evidence);
+    assert!(findings[0].evidence[1].contains("AH01079: failed to make connection to backend: localhost"));
     assert_case_only_require(&findings[1], dir.path(), 2);
     let basedir = &findings[2];
     let www = dir.path().join("www").display().to_string();
@@ -267,7 +272,13 @@ fn fpm_down_is_a_root_cause_of_its_own() {
 fn a_parse_error_through_nginx_says_what_php_said() {
     let dir = site();
     let findings = diagnose(at(dir.path(), real::NGINX_PARSE).lines(), ErrorFormat::Auto, None);
-    assert_eq!(findings.len(), 1, "`Primary script unknown` names no file: {findings:#?}");
+    assert_eq!(findings.len(), 2, "the parse error, then `Primary script unknown`: {findings:#?}");
+    assert_eq!(findings[1].cause, Cause::ScriptUnknown);
+    assert_eq!(
+        findings[1].summary,
+        "Also: PHP-FPM found no script for 1 request (\"Primary script unknown\", answered 404; e.g. GET /nope.php; 1 error-log line from 2026-11-30T21:20:53Z to 2026-11-30T21:20:53Z): if those scripts exist, check the SCRIPT_FILENAME the web server passes (nginx: root and fastcgi_param SCRIPT_FILENAME; Apache: the path of ProxyPass or SetHandler \"proxy:unix:…|fcgi://…\")"
+    );
+    assert_eq!(findings[1].diagnosis().path, None, "a request is not a file");
     let script = dir.path().join("www/parse.php");
     assert_eq!(
         findings[0].summary,
@@ -323,12 +334,17 @@ fn a_dangling_symlink_is_named_with_its_target() {
     );
 }
 
+mod stacks;
+
 /// Real entries cut at random bytes, glued to garbage and invalid UTF-8 (read lossily, as files are), in every
 /// format: nothing panics, and whatever is found has a summary.
 #[test]
 fn garbage_truncation_and_invalid_utf8_never_panic() {
     let corpus: Vec<&str> =
-        [real::NGINX, real::NGINX_PARSE, real::NGINX_FPM_DOWN, real::FPM, real::PHP, real::APACHE_FCGI].to_vec();
+        [real::NGINX, real::NGINX_PARSE, real::NGINX_FPM_DOWN, real::FPM, real::PHP, real::APACHE_FCGI]
+            .into_iter()
+            .chain(stacks::REAL)
+            .collect();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut next = move || {
         seed ^= seed << 13;

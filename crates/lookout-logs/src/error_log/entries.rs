@@ -48,6 +48,9 @@ pub struct Entry {
     pub lines: usize,
     /// What was said: each PHP message on its own (without `PHP message: `), or the server's one message.
     pub messages: Vec<String>,
+    /// The messages were relayed from a backend (nginx's `FastCGI sent in stderr`, Apache's `AH01071: Got
+    /// error`): `pid` is the web server's, not that of the PHP process that failed.
+    pub relayed: bool,
 }
 
 /// The entries of a log, the format they were read in and the lines that fit nowhere.
@@ -146,6 +149,7 @@ fn finish(format: ErrorFormat, text: &str, lines: usize) -> Option<Entry> {
             }
             e.messages = match rec.message.strip_prefix("FastCGI sent in stderr: \"") {
                 Some(inner) => {
+                    e.relayed = true;
                     let inner = match inner.rfind("\" while ") {
                         Some(i) => inner.get(..i).unwrap_or(inner),
                         None => inner.strip_suffix('"').unwrap_or(inner),
@@ -157,7 +161,10 @@ fn finish(format: ErrorFormat, text: &str, lines: usize) -> Option<Entry> {
         }
         ErrorFormat::Apache => {
             e.messages = match rec.message.split_once("AH01071: Got error '") {
-                Some((_, inner)) => split_php_messages(&unescape_apache(inner.strip_suffix('\'').unwrap_or(inner))),
+                Some((_, inner)) => {
+                    e.relayed = true;
+                    split_php_messages(&unescape_apache(inner.strip_suffix('\'').unwrap_or(inner)))
+                }
                 None => vec![rec.message.to_string()],
             };
         }

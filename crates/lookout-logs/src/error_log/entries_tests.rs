@@ -69,6 +69,8 @@ fn an_nginx_fastcgi_entry_spans_lines_and_carries_each_php_message() {
         ]
     );
     assert_eq!(e.entries[2].messages, ["Primary script unknown"]);
+    assert!(first.relayed && e.entries[2].relayed, "PHP-FPM's words, through nginx");
+    assert!(!e.entries[3].relayed, "nginx's own");
     assert_eq!(
         e.entries[3].messages,
         ["connect() to unix:/tmp/h15/d/run/fpm.sock failed (111: Connection refused) while connecting to upstream"]
@@ -126,6 +128,7 @@ fn apache_proxy_fcgi_errors_carry_php_messages() {
     assert_eq!(e.entries[2].messages.len(), 3);
     assert!(e.entries[2].messages[0].contains("open_basedir restriction in effect"));
     assert!(e.entries[3].messages[0].contains("AH02454: FCGI: attempt to connect to Unix domain socket"));
+    assert_eq!(e.entries.iter().map(|e| e.relayed).collect::<Vec<_>>(), [false, true, true, false]);
 }
 
 #[test]
