@@ -1,17 +1,40 @@
 #!/usr/bin/env bash
-# Overhead of a trace: requests/s of a real Apache + mod_php under wrk, untraced and while `lookout diagnose`
-# traces its prefork pool. ptrace stops every syscall: the ratio is why traces are short and bounded.
-# Needs root, apache2, libapache2-mod-php and wrk (apt-get install apache2 libapache2-mod-php wrk).
+# Overhead of a trace: requests/s of a real server under wrk, untraced, while `lookout diagnose` traces its PHP
+# workers, and after — on Apache prefork + mod_php and on nginx + PHP-FPM (the stack most PHP sites run now).
+# ptrace stops every syscall twice: the ratio is why traces are short and bounded.
+# Needs root, apache2, libapache2-mod-php, nginx, php-fpm and wrk (apt-get install apache2 libapache2-mod-php
+# nginx php-fpm wrk). LOOKOUT=path/to/lookout measures another build (e.g. to compare two commits).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" -eq 0 ] || { echo "run as root (tracing www-data workers)"; exit 2; }
-for t in apache2 wrk; do command -v $t > /dev/null || { echo "$t is not installed"; exit 2; }; done
+for t in apache2 nginx wrk; do command -v $t > /dev/null || { echo "$t is not installed"; exit 2; }; done
+fpm=$(ls /usr/sbin/php-fpm* 2> /dev/null | head -1)
+[ -n "$fpm" ] || { echo "php-fpm is not installed"; exit 2; }
 php=$(ls /usr/lib/apache2/modules/libphp*.so | head -1)
-cargo build --release -q
-dir=$(mktemp -d); chmod 755 "$dir"; mkdir -p "$dir"/{www,run,logs}; chmod 755 "$dir/www"
-echo '<?php echo "hello ", date("c"), "\n";' > "$dir/www/index.php"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$dir/apache2.conf" <<CONF
+if [ -z "${LOOKOUT:-}" ]; then
+  cargo build --release -q
+  LOOKOUT=./target/release/lookout
+fi
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+rps() { wrk -t2 -c8 -d5s "$1" | awk '/Requests\/sec/ {print $2}'; }
+dirs=()
+stops=()
+cleanup() {
+  for s in "${stops[@]}"; do eval "$s" || true; done
+  for d in "${dirs[@]}"; do rm -rf "$d"; done
+}
+trap cleanup EXIT
+
+# A fresh site in $d on a free port $p.
+site() {
+  d=$(mktemp -d); chmod 755 "$d"; mkdir -p "$d"/{www,run,logs,tmp}; chmod 755 "$d/www"
+  echo '<?php echo "hello ", date("c"), "\n";' > "$d/www/index.php"
+  dirs+=("$d"); p=$(free_port)
+}
+
+apache_mod_php() {
+  local dir=$1 port=$2
+  cat > "$dir/apache2.conf" <<CONF
 ServerRoot "$dir"
 ServerName 127.0.0.1
 PidFile $dir/run/apache2.pid
@@ -40,19 +63,77 @@ MaxSpareServers 16
     Require all granted
 </Directory>
 CONF
-apache2 -d "$dir" -f "$dir/apache2.conf" -k start
-trap 'apache2 -d "$dir" -f "$dir/apache2.conf" -k stop; rm -rf "$dir"' EXIT
-sleep 1
-url="http://127.0.0.1:$port/"
-rps() { wrk -t2 -c8 -d5s "$url" | awk '/Requests\/sec/ {print $2}'; }
-untraced=$(rps)
-./target/release/lookout diagnose --pid "$(cat "$dir/run/apache2.pid")" --duration 7s > /dev/null 2>&1 &
-tracer=$!
-sleep 0.5
-traced=$(rps)
-wait $tracer || true
-after=$(rps)
-printf '%-28s %12s\n' "Apache + mod_php" "requests/s"
-printf '%-28s %12.0f\n' "untraced" "$untraced" "while traced" "$traced" "after the trace" "$after"
-printf 'traced / untraced = %.2f (the server runs at this fraction of its speed during a trace window)\n' \
-  "$(echo "$traced / $untraced" | bc -l)"
+  apache2 -d "$dir" -f "$dir/apache2.conf" -k start
+  stops+=("apache2 -d '$dir' -f '$dir/apache2.conf' -k stop")
+}
+
+# nginx (1 worker) passing .php to a static pool of 8 FPM workers over a unix socket, as in Debian's default site.
+nginx_fpm() {
+  local dir=$1 port=$2
+  cat > "$dir/fpm.conf" <<CONF
+[global]
+pid = $dir/run/fpm.pid
+error_log = $dir/logs/fpm.log
+daemonize = yes
+[www]
+user = www-data
+group = www-data
+listen = $dir/run/fpm.sock
+listen.mode = 0666
+pm = static
+pm.max_children = 8
+CONF
+  cat > "$dir/nginx.conf" <<CONF
+user www-data;
+worker_processes 1;
+pid $dir/run/nginx.pid;
+error_log $dir/logs/nginx-error.log;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path $dir/tmp/client_body;
+    proxy_temp_path $dir/tmp/proxy;
+    fastcgi_temp_path $dir/tmp/fastcgi;
+    uwsgi_temp_path $dir/tmp/uwsgi;
+    scgi_temp_path $dir/tmp/scgi;
+    server {
+        listen 127.0.0.1:$port;
+        root $dir/www;
+        index index.php;
+        location ~ \.php\$ {
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_FILENAME \$document_root\$fastcgi_script_name;
+            fastcgi_pass unix:$dir/run/fpm.sock;
+        }
+    }
+}
+CONF
+  "$fpm" --fpm-config "$dir/fpm.conf" -R
+  stops+=("kill \$(cat '$dir/run/fpm.pid')")
+  nginx -c "$dir/nginx.conf" -e "$dir/logs/nginx-error.log"
+  stops+=("kill \$(cat '$dir/run/nginx.pid')")
+}
+
+# measure NAME URL PIDFILE: untraced, traced (a 7 s trace of PIDFILE's process and its children around a 5 s wrk
+# run), after.
+measure() {
+  local name=$1 url=$2 pidfile=$3
+  sleep 1
+  local untraced traced after
+  untraced=$(rps "$url")
+  "$LOOKOUT" diagnose --pid "$(cat "$pidfile")" --duration 7s > /dev/null 2>&1 &
+  local tracer=$!
+  sleep 0.5
+  traced=$(rps "$url")
+  wait $tracer || true
+  after=$(rps "$url")
+  printf '%-34s %10.0f %14.0f %16.0f %8.2f\n' "$name" "$untraced" "$traced" "$after" \
+    "$(echo "$traced / $untraced" | bc -l)"
+}
+
+printf '%-34s %10s %14s %16s %8s\n' "requests/s" "untraced" "while traced" "after the trace" "ratio"
+site; apache_mod_php "$d" "$p"
+measure "Apache prefork + mod_php" "http://127.0.0.1:$p/" "$d/run/apache2.pid"
+site; nginx_fpm "$d" "$p"
+measure "nginx + PHP-FPM (FPM traced)" "http://127.0.0.1:$p/" "$d/run/fpm.pid"
+echo "ratio = while traced / untraced: the fraction of its speed the server keeps during a trace window"

@@ -141,13 +141,30 @@ pub(crate) struct RawDns {
     pub record: Option<Spanned<String>>,
 }
 
+/// `key = "one"` or `key = ["one", "two"]`: a stack has one server or several (nginx's and PHP-FPM's logs).
+#[derive(Debug, Deserialize)]
+#[serde(untagged, expecting = "a string or an array of strings")]
+pub(crate) enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RawDiagnose {
-    pub error_log: Option<String>,
+    pub error_log: Option<OneOrMany>,
     pub error_format: Option<Spanned<String>>,
     pub processes: Option<Vec<String>>,
-    pub pid_file: Option<String>,
+    pub pid_file: Option<OneOrMany>,
     pub duration: Option<Spanned<Dur>>,
     pub agent: Option<Spanned<String>>,
 }

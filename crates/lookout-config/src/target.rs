@@ -48,12 +48,13 @@ impl Target {
 /// Where a target's root cause is looked for when its alert fires.
 #[derive(Clone, Debug)]
 pub struct DiagnoseSpec {
-    pub error_log: Option<PathBuf>,
+    /// The error logs to read (`error_log = "…"` or a list: nginx's and PHP-FPM's), merged.
+    pub error_logs: Vec<PathBuf>,
     pub error_format: ErrorFormat,
     /// Trace the workers of processes with these names...
     pub processes: Vec<String>,
-    /// ...or of the process whose pid this file holds (and its children: a prefork pool).
-    pub pid_file: Option<PathBuf>,
+    /// ...and of the processes whose pids these files hold (and their children: a prefork pool, FPM's workers).
+    pub pid_files: Vec<PathBuf>,
     /// How long to trace (the server is slower while traced).
     pub duration: Duration,
     /// The agent whose machine runs the server (`agent = "web-1"`): it traces and reads, at the leader's
@@ -293,14 +294,14 @@ pub(crate) fn validate_target(
                 ));
             }
             let spec = DiagnoseSpec {
-                error_log: d.error_log.map(resolve),
+                error_logs: d.error_log.map(|l| l.into_vec()).unwrap_or_default().into_iter().map(resolve).collect(),
                 error_format,
                 processes: d.processes.unwrap_or_default(),
-                pid_file: d.pid_file.map(resolve),
+                pid_files: d.pid_file.map(|l| l.into_vec()).unwrap_or_default().into_iter().map(resolve).collect(),
                 duration,
                 agent: crate::agent::pinned_agent(&d.agent, &format!("[target.diagnose] of {section}"), at)?,
             };
-            if spec.error_log.is_none() && spec.processes.is_empty() && spec.pid_file.is_none() {
+            if spec.error_logs.is_empty() && spec.processes.is_empty() && spec.pid_files.is_empty() {
                 return Err(at(
                     t.name.span(),
                     format!(

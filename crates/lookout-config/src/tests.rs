@@ -32,7 +32,7 @@ fn example_file_parses_and_shows_every_option() {
     assert_eq!(cfg.store.retention, Duration::from_secs(7 * 86400));
     assert_eq!(cfg.store.raw_retention, Duration::from_secs(86400));
     let site = cfg.target("site").unwrap();
-    assert_eq!(site.diagnose.as_ref().unwrap().error_log.as_deref(), Some(Path::new("/var/log/apache2/error.log")));
+    assert_eq!(site.diagnose.as_ref().unwrap().error_logs, [Path::new("/var/log/apache2/error.log")]);
     assert_eq!(site.interval, Duration::from_secs(10));
     assert_eq!(site.timeout, Duration::from_secs(2));
     assert_eq!(site.conditions.len(), 3);
@@ -251,7 +251,7 @@ fn target_diagnose_tables() {
     let cfg = parse(&format!("{SITE}\n[target.diagnose]\nerror_log = \"logs/error.log\"\nerror_format = \"nginx\"\n"))
         .unwrap();
     let d = cfg.targets[0].diagnose.as_ref().unwrap();
-    assert_eq!(d.error_log.as_deref(), Some(Path::new("logs/error.log")));
+    assert_eq!(d.error_logs, [Path::new("logs/error.log")]);
     assert_eq!(d.duration, Duration::from_secs(2));
     assert_eq!(d.error_format, ErrorFormat::Nginx);
     assert_eq!(
@@ -261,8 +261,21 @@ fn target_diagnose_tables() {
     let traced = parse(&format!("{SITE}\n[target.diagnose]\nprocesses = [\"apache2\"]\nduration = \"1s\"\n")).unwrap();
     let d = traced.targets[0].diagnose.as_ref().unwrap();
     assert_eq!(
-        (d.processes.clone(), d.duration, d.error_log.clone()),
-        (vec!["apache2".to_string()], Duration::from_secs(1), None)
+        (d.processes.clone(), d.duration, d.error_logs.clone()),
+        (vec!["apache2".to_string()], Duration::from_secs(1), Vec::new())
+    );
+    // A stack of several servers: nginx and PHP-FPM, each with its log and pid file.
+    let stack = parse(&format!(
+        "{SITE}\n[target.diagnose]\nprocesses = [\"php-fpm8.2\"]\npid_file = [\"/run/nginx.pid\", \"/run/php/php8.2-fpm.pid\"]\n\
+         error_log = [\"/var/log/nginx/error.log\", \"/var/log/php8.2-fpm.log\"]\n"
+    ))
+    .unwrap();
+    let d = stack.targets[0].diagnose.as_ref().unwrap();
+    assert_eq!(d.error_logs, [Path::new("/var/log/nginx/error.log"), Path::new("/var/log/php8.2-fpm.log")]);
+    assert_eq!(d.pid_files, [Path::new("/run/nginx.pid"), Path::new("/run/php/php8.2-fpm.pid")]);
+    assert_eq!(
+        err(&format!("{SITE}\n[target.diagnose]\nerror_log = 3\n")),
+        "lookout.toml:7: invalid value for \"error_log\" in [target.diagnose]: a string or an array of strings"
     );
     assert_eq!(
         err(&format!("{SITE}\n[target.diagnose]\nerror_format = \"apache\"\n")),

@@ -63,7 +63,10 @@ pub fn correlate(events: &[TraceEvent]) -> Correlation {
     let mut logged: HashMap<i32, u16> = HashMap::new();
     let mut tallies: BTreeMap<(PathBuf, String), Tally> = BTreeMap::new();
     let mut routine: BTreeMap<(PathBuf, String), Tally> = BTreeMap::new();
-    let (mut failing_requests, mut ok_requests) = (0, 0);
+    // Requests counted where the client saw them (a web server's status line or access-log line) and where PHP-FPM
+    // ran them (FastCGI): with nginx and FPM traced together each request is both, and is counted once.
+    let (mut front, mut backend) = (Counts::default(), Counts::default());
+    let mut fastcgi_workers: HashSet<i32> = HashSet::new();
     for e in events {
         match e {
             TraceEvent::PathFailed { pid, syscall, path, errno } => {
@@ -76,6 +79,7 @@ pub fn correlate(events: &[TraceEvent]) -> Correlation {
             }
             // A FastCGI request begins: failures since the worker's last request ended belong to no request.
             TraceEvent::Request { pid, .. } => {
+                fastcgi_workers.insert(*pid);
                 pending.remove(pid);
             }
             TraceEvent::Logged { pid, .. } if answered.remove(pid) => {}
@@ -93,8 +97,9 @@ pub fn correlate(events: &[TraceEvent]) -> Correlation {
                 let request = pending.remove(pid).unwrap_or_default();
                 let failing = *status >= 500;
                 let ok = *status < 400;
-                failing_requests += u32::from(failing);
-                ok_requests += u32::from(ok);
+                let counts = if fastcgi_workers.contains(pid) { &mut backend } else { &mut front };
+                counts.failing += u32::from(failing);
+                counts.ok += u32::from(ok);
                 let lookups: Vec<Lookup<'_>> =
                     request.iter().map(|(_, path, errno)| Lookup { path, errno: errno.as_deref() }).collect();
                 let routine_here = routine_failures(&lookups);
@@ -117,6 +122,8 @@ pub fn correlate(events: &[TraceEvent]) -> Correlation {
             }
         }
     }
+    let Counts { failing: failing_requests, ok: ok_requests } =
+        if front.failing + front.ok > 0 { front } else { backend };
     let (mut candidates, mut noise) = (Vec::new(), Vec::new());
     let routine: Vec<Candidate> = routine
         .into_iter()
@@ -145,6 +152,13 @@ pub fn correlate(events: &[TraceEvent]) -> Correlation {
     Correlation { failing_requests, ok_requests, candidates, noise, routine }
 }
 
+/// Requests answered 5xx and below 400.
+#[derive(Default)]
+struct Counts {
+    failing: u32,
+    ok: u32,
+}
+
 fn candidate(path: PathBuf, errno: String, t: Tally, hint: Option<Missing>) -> Candidate {
     Candidate {
         path,
@@ -154,6 +168,14 @@ fn candidate(path: PathBuf, errno: String, t: Tally, hint: Option<Missing>) -> C
         in_failing_requests: t.failing,
         in_ok_requests: t.ok,
         hint,
+    }
+}
+
+impl Candidate {
+    /// Which program failed on the path: with several traced (nginx and PHP-FPM), the one whose pid it was, not
+    /// the first one named; `fallback` when that pid is gone.
+    fn process(&self, fallback: &str) -> String {
+        self.pids.first().and_then(|p| crate::live::process_label(*p)).unwrap_or_else(|| fallback.to_string())
     }
 }
 
@@ -182,10 +204,11 @@ impl Correlation {
         };
         let pids: Vec<String> = c.pids.iter().take(3).map(ToString::to_string).collect();
         let mut s = format!(
-            "Probable root cause: {} {what} ({} in {} by {process} pid {}, in {} of {} failing requests, {} of {} successful)",
+            "Probable root cause: {} {what} ({} in {} by {} pid {}, in {} of {} failing requests, {} of {} successful)",
             c.path.display(),
             c.errno,
             c.syscalls.join("/"),
+            c.process(process),
             pids.join(","),
             c.in_failing_requests,
             self.failing_requests,
@@ -220,7 +243,7 @@ impl Correlation {
             .take(3)
             .map(|c| {
                 format!(
-                    "{}(\"{}\") = -1 {} in {} of {} failing requests and {} of {} successful ({process} pids {})",
+                    "{}(\"{}\") = -1 {} in {} of {} failing requests and {} of {} successful ({} pids {})",
                     c.syscalls.join("/"),
                     c.path.display(),
                     c.errno,
@@ -228,6 +251,7 @@ impl Correlation {
                     self.failing_requests,
                     c.in_ok_requests,
                     self.ok_requests,
+                    c.process(process),
                     c.pids.iter().take(3).map(ToString::to_string).collect::<Vec<_>>().join(",")
                 )
             })
@@ -296,7 +320,8 @@ mod tests {
     fn causes_fail_only_in_failing_requests_and_noise_everywhere() {
         let mut events = Vec::new();
         for i in 0..4 {
-            let pid = 100 + i % 2;
+            // Pids no process can have (above PID_MAX_LIMIT): the verdict names the program given, not a live one.
+            let pid = 5_000_100 + i % 2;
             events.push(failed(pid, "newfstatat", "/nonexistent-lookout/www/index.html"));
             events.push(failed(pid, "newfstatat", "/nonexistent-lookout/www/inc/settings.phpp"));
             events.push(failed(pid, "openat", "/nonexistent-lookout/www/inc/settings.phpp"));
@@ -304,11 +329,11 @@ mod tests {
             events.push(failed(pid, "newfstatat", "/nonexistent-lookout/www/index.html"));
             events.push(response(pid, 200));
         }
-        events.push(failed(100, "openat", "/in/flight"));
+        events.push(failed(5_000_100, "openat", "/in/flight"));
         // Per-directory config lookups fail in every request: routine, never a cause.
-        events.push(failed(102, "openat", "/.htaccess"));
-        events.push(failed(102, "openat", "/nonexistent-lookout/www/inc/settings.phpp"));
-        events.push(response(102, 500));
+        events.push(failed(5_000_102, "openat", "/.htaccess"));
+        events.push(failed(5_000_102, "openat", "/nonexistent-lookout/www/inc/settings.phpp"));
+        events.push(response(5_000_102, 500));
         let c = correlate(&events);
         assert_eq!((c.failing_requests, c.ok_requests), (5, 4));
         assert_eq!(c.candidates.len(), 1);
@@ -320,7 +345,7 @@ mod tests {
         assert_eq!(c.noise.len(), 1, "index.html fails in successful requests too");
         assert_eq!(
             c.verdict("apache2"),
-            "Probable root cause: /nonexistent-lookout/www/inc/settings.phpp does not exist (ENOENT in newfstatat/openat by apache2 pid 100,101,102, in 5 of 5 failing requests, 0 of 4 successful)"
+            "Probable root cause: /nonexistent-lookout/www/inc/settings.phpp does not exist (ENOENT in newfstatat/openat by apache2 pid 5000100,5000101,5000102, in 5 of 5 failing requests, 0 of 4 successful)"
         );
     }
 
@@ -380,7 +405,8 @@ mod tests {
             events.push(response(pid, 500));
         }
         let c = correlate(&events);
-        assert_eq!((c.failing_requests, c.ok_requests), (10, 0));
+        // Requests are counted where clients saw them (the status lines), not again as FastCGI requests.
+        assert_eq!((c.failing_requests, c.ok_requests), (5, 0));
         let causes: Vec<&str> = c.candidates.iter().map(|c| c.path.to_str().unwrap()).collect();
         assert_eq!(causes, ["/nonexistent-lookout/www/inc/settings.php", "/nonexistent-lookout/www/inc/settings.phpp"]);
         let routine: Vec<&str> = c.routine.iter().map(|c| c.path.to_str().unwrap()).collect();
@@ -480,5 +506,33 @@ mod tests {
         assert!(
             correlate(&[response(1, 500)]).verdict("x").starts_with("No failing file operations in failing requests")
         );
+    }
+
+    /// nginx and PHP-FPM traced together: each request is nginx's status line and FPM's FastCGI request, and is
+    /// counted once, where the client saw it.
+    #[test]
+    fn a_request_seen_by_the_web_server_and_by_fpm_counts_once() {
+        let (nginx, fpm) = (5_000_001, 5_000_002);
+        let mut events = Vec::new();
+        for _ in 0..3 {
+            events.push(request(fpm));
+            events.push(failed(fpm, "openat", "/srv/www/inc/settings.phpp"));
+            events.push(response(fpm, 500));
+            events.push(response(nginx, 500));
+        }
+        events.push(found(nginx, "openat", "/srv/www/logo.png"));
+        events.push(response(nginx, 200));
+        let c = correlate(&events);
+        assert_eq!((c.failing_requests, c.ok_requests), (3, 1));
+        assert_eq!(c.candidates[0].in_failing_requests, 3);
+        assert!(c.verdict("nginx").contains("by nginx pid 5000002, in 3 of 3 failing requests, 0 of 1 successful"));
+        // FPM alone: its FastCGI requests are the requests.
+        let fpm_only: Vec<TraceEvent> = events
+            .iter()
+            .filter(|e| !matches!(e, TraceEvent::Response { pid, .. } if *pid == nginx))
+            .cloned()
+            .collect();
+        let c = correlate(&fpm_only);
+        assert_eq!((c.failing_requests, c.ok_requests), (3, 0));
     }
 }

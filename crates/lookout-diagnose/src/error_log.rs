@@ -529,23 +529,38 @@ fn timeout_summary(f: &Finding, seen: &str) -> String {
 /// The verdict when nothing in the log explains the failures.
 pub const NOTHING_FOUND: &str = "No probable cause in the error log: no file that could not be opened, read or parsed. If PHP runs with log_errors=Off, only a trace of the workers can tell";
 
-/// Findings from the last `max_bytes` of an error-log file (what a running server wrote recently).
-pub fn diagnose_tail(
-    path: &Path,
+/// Findings from the last `max_bytes` of each error log (what running servers wrote recently: nginx's and
+/// PHP-FPM's, say), merged by cause and path. A log that cannot be read is reported beside the findings of the
+/// others, not instead of them: FPM's log being unreadable must not hide what nginx's says.
+pub fn diagnose_tails(
+    paths: &[PathBuf],
     format: ErrorFormat,
     since_ms: Option<i64>,
     max_bytes: u64,
-) -> std::io::Result<Vec<Finding>> {
+) -> (Vec<Finding>, Vec<ReadError>) {
+    let mut g = Gather::default();
+    let mut errors = Vec::new();
+    for path in paths {
+        match read_tail(path, max_bytes) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                // A partial first line (when starting mid-file) does not parse and is skipped (or joined to nothing).
+                g.add(&error_log::entries::read(format, text.lines()), since_ms);
+            }
+            Err(source) => errors.push(ReadError { path: path.clone(), source }),
+        }
+    }
+    (g.finish(), errors)
+}
+
+fn read_tail(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
-    let start = len.saturating_sub(max_bytes);
-    file.seek(SeekFrom::Start(start))?;
+    file.seek(SeekFrom::Start(len.saturating_sub(max_bytes)))?;
     let mut bytes = Vec::new();
     file.take(max_bytes).read_to_end(&mut bytes)?;
-    let text = String::from_utf8_lossy(&bytes);
-    // A partial first line (when starting mid-file) does not parse and is skipped (or joined to nothing).
-    Ok(diagnose(text.lines(), format, since_ms))
+    Ok(bytes)
 }
 
 /// Findings from an error-log file (read whole).

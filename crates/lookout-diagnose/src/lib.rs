@@ -14,5 +14,5 @@ mod refusal;
 mod routine;
 pub mod trace;
 
-pub use error_log::{Cause, Finding, NOTHING_FOUND, diagnose, diagnose_file, diagnose_tail};
+pub use error_log::{Cause, Finding, NOTHING_FOUND, diagnose, diagnose_file, diagnose_tails};
 pub use hints::Missing;

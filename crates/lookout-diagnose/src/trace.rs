@@ -51,6 +51,8 @@ pub enum TraceError {
     Permission { pid: i32, errno: Errno, why: String },
     #[error("tracing is only implemented for x86_64 Linux")]
     Unsupported,
+    #[error("cannot run the tracer: {0}")]
+    Thread(String),
 }
 
 /// The longest trace: the server runs several times slower while traced (the same bound as `[target.diagnose]`).
@@ -162,6 +164,12 @@ impl Drop for Attached {
 }
 
 /// Traces `pids` (and every thread and child of theirs) for `duration`, keeping at most `max_events`.
+///
+/// The trace runs on a thread of its own, which matters twice: ptrace requests must all come from the thread that
+/// attached, and that thread has no children of its own — so it can block in `waitpid(-1, __WNOTHREAD)` and be
+/// woken by whichever traced thread stops next, without ever reaping a child someone else in lookout started
+/// (the demo's shop, a test's worker). Blocking instead of polling each thread in turn is what keeps the time a
+/// worker spends stopped short: see `bench/diagnose_overhead.sh`.
 pub fn trace(pids: &[i32], duration: Duration, max_events: usize) -> Result<Vec<TraceEvent>, TraceError> {
     if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
         return Err(TraceError::Unsupported);
@@ -169,6 +177,16 @@ pub fn trace(pids: &[i32], duration: Duration, max_events: usize) -> Result<Vec<
     if pids.is_empty() {
         return Err(TraceError::NoProcess("no pid given".into()));
     }
+    let pids = pids.to_vec();
+    let tracer = std::thread::Builder::new()
+        .name("lookout-tracer".into())
+        .spawn(move || trace_on_this_thread(&pids, duration, max_events))
+        .map_err(|e| TraceError::Thread(e.to_string()))?;
+    // A panic on the tracer thread has already detached everything (the guard's drop ran while unwinding).
+    tracer.join().unwrap_or_else(|_| Err(TraceError::Thread("the tracer thread panicked".into())))
+}
+
+fn trace_on_this_thread(pids: &[i32], duration: Duration, max_events: usize) -> Result<Vec<TraceEvent>, TraceError> {
     let options = Options::PTRACE_O_TRACESYSGOOD
         | Options::PTRACE_O_TRACEFORK
         | Options::PTRACE_O_TRACEVFORK
@@ -182,30 +200,75 @@ pub fn trace(pids: &[i32], duration: Duration, max_events: usize) -> Result<Vec<
     let mut in_syscall: HashMap<i32, (u64, [u64; 6])> = HashMap::new();
     let mut fcgi = Tracker::default();
     let deadline = Instant::now() + duration.min(MAX_DURATION);
-    while Instant::now() < deadline && events.len() < max_events && !attached.tids.is_empty() {
-        // Wait on the traced threads only (never on -1): lookout's own children, e.g. the demo's shop, must keep
-        // their exit statuses for whoever started them.
-        let mut progressed = false;
-        let tids: Vec<i32> = attached.tids.iter().copied().collect();
-        for tid in tids {
-            let status = match waitpid(Pid::from_raw(tid), Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) => continue,
-                Ok(s) => s,
-                Err(Errno::ECHILD) => {
-                    attached.tids.remove(&tid);
-                    continue;
-                }
-                Err(_) => continue,
-            };
-            progressed = true;
-            handle(status, &mut attached, &mut in_syscall, &mut fcgi, &mut events);
-        }
-        if !progressed {
-            std::thread::sleep(Duration::from_micros(100));
-        }
+    // Wakes the blocking wait at the deadline even when every worker sits idle in accept() or epoll_wait().
+    let mut alarm = Alarm::start(deadline);
+    let blocking = alarm.pid.is_some();
+    // Only traced threads and the alarm are children of this thread (`__WNOTHREAD`).
+    let mut flags = WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD;
+    if !blocking {
+        flags |= WaitPidFlag::WNOHANG;
     }
+    while Instant::now() < deadline && events.len() < max_events && !attached.tids.is_empty() {
+        let status = match waitpid(None, Some(flags)) {
+            Ok(WaitStatus::StillAlive) => {
+                std::thread::sleep(Duration::from_micros(100));
+                continue;
+            }
+            Ok(status) => status,
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        };
+        if let Some(pid) = status.pid() {
+            if alarm.is(pid) {
+                if matches!(status, WaitStatus::Exited(..) | WaitStatus::Signaled(..)) {
+                    alarm.pid = None;
+                    break;
+                }
+                continue;
+            }
+            // A new thread's first stop can come before its parent's clone event: it is ours either way.
+            if !matches!(status, WaitStatus::Exited(..) | WaitStatus::Signaled(..)) {
+                attached.tids.insert(pid.as_raw());
+            }
+        }
+        handle(status, &mut attached, &mut in_syscall, &mut fcgi, &mut events);
+    }
+    drop(alarm);
     drop(attached);
     Ok(events)
+}
+
+/// A child of the tracer thread that exits at the deadline, so that a blocking `waitpid` returns then. `sleep`
+/// is in every base system; without it the wait polls instead.
+struct Alarm {
+    pid: Option<Pid>,
+}
+
+impl Alarm {
+    fn start(deadline: Instant) -> Alarm {
+        let seconds = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
+        let child = std::process::Command::new("sleep")
+            .arg(format!("{seconds:.3}"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        Alarm { pid: child.ok().and_then(|c| i32::try_from(c.id()).ok()).map(Pid::from_raw) }
+    }
+
+    fn is(&self, pid: Pid) -> bool {
+        self.pid == Some(pid)
+    }
+}
+
+impl Drop for Alarm {
+    /// Ended early (event cap, every worker gone): stop the alarm and reap it, leaving no zombie behind.
+    fn drop(&mut self) {
+        if let Some(pid) = self.pid.take() {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+    }
 }
 
 /// Seizes every thread of `pid` (skipping those already traced here, e.g. a pid named twice). Whether the
@@ -317,8 +380,16 @@ fn on_syscall(
     fcgi: &mut Tracker,
     events: &mut Vec<TraceEvent>,
 ) {
-    let Ok(regs) = ptrace::getregs(pid) else { return };
     let tid = pid.as_raw();
+    // The exit of a call that tells nothing (mmap, poll, futex…): no register read at all. After a known entry
+    // the thread's next syscall stop is that call's exit, so half of all stops cost just the resume.
+    if let Some((nr, _)) = in_syscall.get(&tid)
+        && !tells_something(*nr)
+    {
+        in_syscall.remove(&tid);
+        return;
+    }
+    let Ok(regs) = ptrace::getregs(pid) else { return };
     // At a syscall-entry stop the kernel has put -ENOSYS in rax: that tells entry from exit even for a thread
     // that was attached in the middle of a blocking call.
     if regs.rax as i64 == -(Errno::ENOSYS as i64) {
@@ -356,6 +427,11 @@ fn on_syscall(
             }
         }
     }
+}
+
+/// Whether a call's exit is worth reading: it takes a path, carries FastCGI records, or may send a response.
+fn tells_something(nr: u64) -> bool {
+    PATH_SYSCALLS.iter().any(|(n, ..)| *n == nr) || Tracker::wants(nr) || crate::answer::is_answer_syscall(nr)
 }
 
 /// Feeds a finished read, write or close of thread `pid` to the FastCGI tracker. Plain calls are read lazily out

@@ -18,6 +18,7 @@ mod demo;
 mod diagnose_apache_fpm;
 mod diagnose_cli;
 mod diagnose_fpm;
+mod diagnose_fpm_stack;
 mod diagnose_php_logs;
 mod diagnose_python;
 mod dispatch;

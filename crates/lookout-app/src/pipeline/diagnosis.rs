@@ -112,32 +112,51 @@ async fn diagnose_here(
     url: Option<http::Uri>,
     since: Option<Timestamp>,
 ) -> Option<Diagnosis> {
-    if let Some(d) = trace(target, spec, url).await {
-        tracing::warn!(%target, diagnosis = %d.verdict, "Diagnosed by tracing.");
-        return Some(d);
-    }
-    let error_log = spec.error_log.clone()?;
-    let since = since.map(|s| s.as_millis() - LOOKBACK_MS);
-    let format = spec.error_format;
-    let job =
-        tokio::task::spawn_blocking(move || lookout_diagnose::diagnose_tail(&error_log, format, since, TAIL_BYTES));
-    match tokio::time::timeout(ERROR_LOG_LIMIT, job).await {
-        Ok(Ok(Ok(findings))) => {
+    let traced = trace(target, spec, url).await;
+    let findings = read_error_logs(target, spec, since).await;
+    match traced {
+        Some(mut d) => {
+            tracing::warn!(%target, diagnosis = %d.verdict, "Diagnosed by tracing.");
+            // What the error logs say about the same file backs the traced verdict up, on the incident too.
+            let same = |f: &&lookout_diagnose::Finding| d.path.as_deref() == f.path.to_str();
+            d.evidence.extend(findings.iter().filter(same).map(|f| format!("error log: {}", f.summary)));
+            Some(d)
+        }
+        None => {
             let f = findings.first()?;
             tracing::warn!(%target, diagnosis = %f.summary, "Diagnosed.");
             Some(f.diagnosis())
         }
-        Ok(Ok(Err(e))) => {
-            tracing::warn!(%target, error = %e, "Cannot read the error log to diagnose.");
-            None
+    }
+}
+
+/// The findings of the tails of the target's error logs (none configured: none), read in 2 s at most.
+async fn read_error_logs(
+    target: &str,
+    spec: &DiagnoseSpec,
+    since: Option<Timestamp>,
+) -> Vec<lookout_diagnose::Finding> {
+    if spec.error_logs.is_empty() {
+        return Vec::new();
+    }
+    let logs = spec.error_logs.clone();
+    let since = since.map(|s| s.as_millis() - LOOKBACK_MS);
+    let format = spec.error_format;
+    let job = tokio::task::spawn_blocking(move || lookout_diagnose::diagnose_tails(&logs, format, since, TAIL_BYTES));
+    match tokio::time::timeout(ERROR_LOG_LIMIT, job).await {
+        Ok(Ok((findings, errors))) => {
+            for e in errors {
+                tracing::warn!(%target, error = %e, "Cannot read an error log to diagnose.");
+            }
+            findings
         }
         Ok(Err(e)) => {
             tracing::warn!(%target, error = %e, "The diagnosis failed.");
-            None
+            Vec::new()
         }
         Err(_) => {
-            tracing::warn!(%target, "The diagnosis took longer than 2 s; sent without it.");
-            None
+            tracing::warn!(%target, "Reading the error logs took longer than 2 s; sent without them.");
+            Vec::new()
         }
     }
 }
@@ -147,7 +166,7 @@ async fn diagnose_here(
 /// tracing is not possible (logged), or no candidate was found — the error log is the fallback.
 async fn trace(target: &str, spec: &DiagnoseSpec, url: Option<http::Uri>) -> Option<Diagnosis> {
     let mut pids: Vec<i32> = Vec::new();
-    if let Some(file) = &spec.pid_file {
+    for file in &spec.pid_files {
         match std::fs::read_to_string(file).ok().and_then(|s| s.trim().parse::<i32>().ok()) {
             Some(pid) => pids.extend(lookout_diagnose::trace::with_children(pid)),
             None => tracing::warn!(%target, pid_file = %file.display(), "Cannot read a pid from the pid file."),

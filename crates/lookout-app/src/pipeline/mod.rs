@@ -276,10 +276,10 @@ fn diagnose_specs(config: &Config) -> HashMap<String, DiagnoseSpec> {
             specs.insert(
                 l.name.clone(),
                 DiagnoseSpec {
-                    error_log: Some(error_log.clone()),
+                    error_logs: vec![error_log.clone()],
                     error_format: l.error_format,
                     processes: Vec::new(),
-                    pid_file: None,
+                    pid_files: Vec::new(),
                     duration: Duration::from_secs(2),
                     agent: l.agent.clone(),
                 },
