@@ -98,6 +98,7 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
             "ok_requests": correlation.ok_requests,
             "candidates": correlation.candidates,
             "noise": correlation.noise,
+            "routine": correlation.routine,
             "request_errors": request_errors,
             "evidence": evidence,
             "error_log_findings": log_findings,

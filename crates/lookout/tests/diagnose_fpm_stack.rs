@@ -32,4 +32,19 @@ async fn nginx_and_fpm_traced_together_count_each_request_once_and_name_fpm() {
         assert!(status.lines().any(|l| l == "TracerPid:\t0"), "nginx pid {p} still traced: {status}");
     }
     assert_eq!(get(&fpm.url("/")).await.0, Some(500), "nginx still serves");
+
+    // The same as JSON, for scripts: the counts, the workers that failed, and the routine lookups set apart.
+    let out = diagnose(
+        args.iter().map(|s| s.to_string()).chain(["--duration".into(), "3s".into(), "--json".into()]).collect(),
+    )
+    .await;
+    let all = shown("(nginx and PHP-FPM, --json)", &out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {all}"));
+    assert_eq!((v["failing_requests"].as_u64(), v["ok_requests"].as_u64()), (Some(4), Some(0)), "{v:#}");
+    assert_eq!(v["candidates"][0]["path"], missing.display().to_string(), "{v:#}");
+    let workers = fpm.workers();
+    let pids = v["candidates"][0]["pids"].as_array().expect("pids");
+    assert!(pids.iter().all(|p| p.as_i64().is_some_and(|p| workers.contains(&(p as i32)))), "FPM's: {v:#}");
+    let routine = v["routine"].as_array().expect("routine lookups are listed apart");
+    assert!(routine.iter().all(|r| r["path"] != v["candidates"][0]["path"]), "{v:#}");
 }
