@@ -218,10 +218,12 @@ async fn a_full_outage_on_apache_mod_php_does_not_list_directory_index_negotiati
     assert_eq!(routine_listed(&stdout), Vec::<&str>::new(), "{stdout}");
 }
 
-/// `lookout run` on nginx + PHP-FPM (issue 15 item 6): the target's `[target.diagnose]` names FPM's workers, and the
-/// firing notification carries the root cause found by tracing them.
+/// `lookout run` on nginx + PHP-FPM (issue 15 item 6): the target's `[target.diagnose]` names FPM's workers and
+/// the nginx and FPM error logs. The root cause found by tracing rides on the firing notification, is recorded on
+/// the incident (JSON API and incident page, escaped there) with the error logs' finding as evidence, and the
+/// postmortem draft of that incident names the missing file as the root cause. One nginx + FPM for all of it.
 #[tokio::test(flavor = "multi_thread")]
-async fn lookout_run_names_the_root_cause_on_nginx_and_fpm_in_the_firing_message() {
+async fn lookout_run_names_the_root_cause_on_nginx_and_fpm_in_the_message_incident_and_postmortem() {
     if !tracing_allowed() {
         return;
     }
@@ -229,26 +231,149 @@ async fn lookout_run_names_the_root_cause_on_nginx_and_fpm_in_the_firing_message
         return;
     };
     let hook = crate::support::Receiver::start().await;
+    let port = crate::support::free_port().await;
     let dir = tempfile::tempdir().unwrap();
     let config = crate::support::write_config(
         dir.path(),
         &format!(
-            "[store]\npath = \"lookout.sqlite\"\n[web]\nenabled = false\n\n[[target]]\nname = \"shop\"\nurl = \"{}\"\n\
-             interval = \"500ms\"\nfailure_threshold = 2\n[target.diagnose]\nprocesses = [\"php-fpm8.2\"]\n\n\
+            "[store]\npath = \"lookout.sqlite\"\n[web]\nlisten = \"127.0.0.1:{port}\"\ntokens_env = \"{TOKENS_ENV}\"\n\
+             public_reads = false\n\n[[target]]\nname = \"shop\"\nurl = \"{}\"\ninterval = \"500ms\"\n\
+             failure_threshold = 2\n[target.diagnose]\nprocesses = [\"php-fpm8.2\"]\nerror_log = [{:?}, {:?}]\n\n\
              [[notify]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n",
             fpm.url("/"),
+            fpm.nginx_error_log.display().to_string(),
+            fpm.fpm_log.display().to_string(),
             hook.url()
         ),
     );
-    let _run = crate::support::Running(crate::support::spawn_run(&config));
+    let run_log = dir.path().join("run.log");
+    let _run = crate::support::Running(
+        Command::new(lookout_bin())
+            .args(["run", "--config"])
+            .arg(&config)
+            .env(TOKENS_ENV, TOKEN)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&run_log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    let said = || std::fs::read_to_string(&run_log).unwrap_or_default();
     let fired = hook.wait_for_target("shop", "firing", Duration::from_secs(30)).await;
     let body = fired.body.to_string();
     eprintln!("firing message: {body}");
     let missing = fpm.docroot.join("inc/settings.phpp");
+    let meant = fpm.docroot.join("inc/settings.php");
     assert!(
         body.contains(&format!("{} does not exist", missing.display())),
-        "the verdict rides on the message: {body}"
+        "the verdict rides on the message: {body}\n{}",
+        said()
     );
     assert!(body.contains("php-fpm8.2"), "traced FPM's workers: {body}");
     untraced(&fpm, "after lookout run's trace");
+
+    // The incident, read through the JSON API (reads need the token here): the traced diagnosis, with what the
+    // nginx and FPM error logs say about the same file as evidence.
+    let id = fired.body["incident"].as_str().expect("the firing message names its incident").to_string();
+    let base = format!("http://127.0.0.1:{port}");
+    let (status, _) = read(&format!("{base}/api/v1/incidents/{id}"), None).await;
+    assert_eq!(status, 401, "reads need the token");
+    let (status, json) = read(&format!("{base}/api/v1/incidents/{id}"), Some(TOKEN)).await;
+    assert_eq!(status, 200, "{json}");
+    let incident: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let alert = incident["incident"]["alerts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|a| a["target"] == "shop"))
+        .unwrap_or_else(|| panic!("the incident has the shop's alert: {json}"));
+    let d = &alert["diagnosis"];
+    eprintln!("incident's diagnosis: {d:#}");
+    let verdict = d["verdict"].as_str().unwrap_or_else(|| panic!("the incident carries the diagnosis: {json}"));
+    assert!(
+        verdict.starts_with(&format!("Probable root cause: {} does not exist (ENOENT in ", missing.display())),
+        "{verdict}"
+    );
+    assert!(verdict.contains(&format!("by {} pid ", PhpFpm::COMM)), "the process that failed: {verdict}");
+    assert!(verdict.ends_with(&format!("; did you mean {}?", meant.display())), "the suggestion: {verdict}");
+    assert_eq!(d["source"], "trace", "{d}");
+    assert_eq!(d["cause"], "missing", "{d}");
+    assert_eq!(d["path"], missing.display().to_string(), "{d}");
+    let evidence: Vec<&str> =
+        d["evidence"].as_array().map(|e| e.iter().filter_map(|l| l.as_str()).collect()).unwrap_or_default();
+    let from_logs: Vec<&str> = evidence.iter().copied().filter(|e| e.starts_with("error log: ")).collect();
+    assert!(
+        from_logs.iter().any(|e| e.contains(&format!(
+            "{} does not exist (required by {}:1; ",
+            missing.display(),
+            fpm.docroot.join("index.php").display()
+        ))),
+        "the error logs' finding backs the trace up: {evidence:#?}\nnginx: {}\nfpm: {}",
+        std::fs::read_to_string(&fpm.nginx_error_log).unwrap_or_default(),
+        std::fs::read_to_string(&fpm.fpm_log).unwrap_or_default()
+    );
+
+    // The incident page shows the same, escaped as HTML.
+    let (status, page) = read(&format!("{base}/incidents/{id}"), Some(TOKEN)).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(&format!("<b>{}</b>", html(verdict))), "the verdict, escaped: {page}");
+    assert!(page.contains("Evidence from the trace:"), "{page}");
+    for e in &from_logs {
+        assert!(page.contains(&format!("<li><code>{}</code></li>", html(e))), "{e:?} on the page: {page}");
+    }
+
+    // The postmortem draft of the incident (still open) names the missing file as the root cause.
+    let draft = dir.path().join("postmortem.md");
+    let out = Command::new(lookout_bin())
+        .args(["postmortem", &id, "-o"])
+        .arg(&draft)
+        .arg("--config")
+        .arg(&config)
+        .env(TOKENS_ENV, TOKEN)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.starts_with(&format!("{id}: shop for ")) && stdout.contains("(still open)"), "{stdout}");
+    let md = std::fs::read_to_string(&draft).unwrap();
+    eprintln!("{md}");
+    // Markdown escapes `_` (a temporary directory's name may have one).
+    let settings = missing.display().to_string().replace('_', "\\_");
+    let (root_cause, _) = md
+        .split_once("## Root cause analysis\n")
+        .and_then(|(_, rest)| rest.split_once("Five whys"))
+        .unwrap_or_else(|| panic!("a root cause analysis: {md}"));
+    assert!(
+        root_cause.trim_start().starts_with(&format!("Probable root cause: {settings} does not exist (ENOENT in ")),
+        "the draft names the missing file first: {root_cause}"
+    );
+    assert!(root_cause.contains(&format!("by {} pid ", PhpFpm::COMM)), "{root_cause}");
+    assert!(root_cause.contains("Evidence from the trace:"), "{root_cause}");
+    assert!(
+        root_cause.contains(&format!("- error log: {settings} does not exist (required by ")),
+        "the error logs' finding in the evidence: {root_cause}"
+    );
+}
+
+/// The environment variable the `lookout run` of the test above reads its web token from.
+const TOKENS_ENV: &str = "LOOKOUT_TEST_FPM_TOKENS";
+const TOKEN: &str = "fpm-incident-token";
+
+/// GET `url` (with `Accept: text/html`, as a browser asks for a page) with `token` as the bearer: (status, body).
+async fn read(url: &str, token: Option<&str>) -> (u16, String) {
+    let mut req = lookout_http::HttpRequest::get(url.parse().unwrap(), Duration::from_secs(5));
+    req.max_body = 4 << 20;
+    req.headers.push(("accept".into(), "text/html, application/json".into()));
+    if let Some(t) = token {
+        req.headers.push(("authorization".into(), format!("Bearer {t}")));
+    }
+    let obs = lookout_http::fetch(&req).await;
+    (obs.status.unwrap_or(0), obs.body)
+}
+
+/// `text` as the incident page's templates escape it.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
 }

@@ -119,7 +119,10 @@ async fn diagnose_here(
             tracing::warn!(%target, diagnosis = %d.verdict, "Diagnosed by tracing.");
             // What the error logs say about the same file backs the traced verdict up, on the incident too.
             let same = |f: &&lookout_diagnose::Finding| d.path.as_deref() == f.path.to_str();
-            d.evidence.extend(findings.iter().filter(same).map(|f| format!("error log: {}", f.summary)));
+            let says = |f: &lookout_diagnose::Finding| {
+                format!("error log: {}", f.summary.trim_start_matches("Probable root cause: "))
+            };
+            d.evidence.extend(findings.iter().filter(same).map(says));
             Some(d)
         }
         None => {

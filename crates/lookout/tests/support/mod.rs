@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 pub mod apache;
 pub mod apache_fpm;
 pub mod channels;
+pub mod fpm_pool;
 pub mod php_fpm;
 pub mod tracing;
 pub mod webdriver;
