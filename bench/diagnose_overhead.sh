@@ -134,6 +134,10 @@ measure() {
 printf '%-34s %10s %14s %16s %8s\n' "requests/s" "untraced" "while traced" "after the trace" "ratio"
 site; apache_mod_php "$d" "$p"
 measure "Apache prefork + mod_php" "http://127.0.0.1:$p/" "$d/run/apache2.pid"
+# One private FPM on the machine at a time: the tests' lock (tests/support/fpm_pool.rs), so a test tracing
+# `--process php-fpm8.2` never counts this bench's traffic as its own.
+exec 9> "${TMPDIR:-/tmp}/lookout-tests-php-fpm.lock"
+flock 9
 site; nginx_fpm "$d" "$p"
 measure "nginx + PHP-FPM (FPM traced)" "http://127.0.0.1:$p/" "$d/run/fpm.pid"
 echo "ratio = while traced / untraced: the fraction of its speed the server keeps during a trace window"

@@ -21,7 +21,16 @@ pub struct Requests {
     pub sent: u32,
     /// `url: why` of each that got no answer.
     pub errors: Vec<String>,
+    /// How many were answered 5xx: the failing code path ran while traced.
+    pub failed: u32,
+    /// How long the server was traced: once a request sent has failed, the trace ends [`SETTLE`] after the last
+    /// answer instead of at the end of its duration.
+    pub traced_for: Duration,
 }
+
+/// How long the trace goes on after the last request was answered: the worker's last calls for it (the FastCGI
+/// END_REQUEST, the access-log line) come just after the client has its answer.
+pub const SETTLE: Duration = Duration::from_millis(300);
 
 impl Requests {
     /// Whether requests were sent and none got an answer: the URL is wrong or the server is down.
@@ -41,7 +50,9 @@ pub async fn trace_while_requesting(
 ) -> Result<(Result<Vec<TraceEvent>, TraceError>, Requests), TracerLost> {
     let duration = duration.min(crate::trace::MAX_DURATION);
     let started = std::time::Instant::now();
-    let tracer = std::thread::spawn(move || crate::trace::trace(&pids, duration, 200_000));
+    let stop = crate::trace::Stop::default();
+    let stopper = stop.clone();
+    let tracer = std::thread::spawn(move || crate::trace::trace_until(&pids, duration, 200_000, &stopper));
     let mut made = Requests::default();
     if !urls.is_empty() {
         // Give the tracer a moment to attach before the requests that should show the failure.
@@ -55,13 +66,22 @@ pub async fn trace_while_requesting(
                 }
                 let req = lookout_http::HttpRequest::get(uri.clone(), Duration::from_secs(2));
                 made.sent += 1;
-                if let Some(e) = lookout_http::fetch(&req).await.error {
+                let answer = lookout_http::fetch(&req).await;
+                made.failed += u32::from(answer.status.is_some_and(|s| s >= 500));
+                if let Some(e) = answer.error {
                     made.errors.push(format!("{}: {e}", lookout_core::url::Redacted(&uri.to_string())));
                 }
             }
         }
     }
+    // The failing code path has run while traced: every further moment would only slow the server down. (When
+    // every answer was fine the trace goes on, to catch the failure in other clients' requests.)
+    if made.failed > 0 && !tracer.is_finished() {
+        tokio::time::sleep(SETTLE).await;
+        stop.now();
+    }
     let traced = tokio::task::spawn_blocking(move || tracer.join()).await?.map_err(|_| TracerLost::Panicked)?;
+    made.traced_for = started.elapsed().min(duration);
     Ok((traced, made))
 }
 

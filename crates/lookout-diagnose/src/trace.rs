@@ -8,6 +8,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -171,22 +173,63 @@ impl Drop for Attached {
 /// (the demo's shop, a test's worker). Blocking instead of polling each thread in turn is what keeps the time a
 /// worker spends stopped short: see `bench/diagnose_overhead.sh`.
 pub fn trace(pids: &[i32], duration: Duration, max_events: usize) -> Result<Vec<TraceEvent>, TraceError> {
+    trace_until(pids, duration, max_events, &Stop::default())
+}
+
+/// Ends a trace before its deadline, from another thread: once the requests that show the failure have been
+/// answered, every further moment traced only slows the server down.
+#[derive(Clone, Default)]
+pub struct Stop(Arc<StopState>);
+
+#[derive(Default)]
+struct StopState {
+    requested: AtomicBool,
+    /// The running alarm of the trace (see [`Alarm`]): killing it wakes the tracer's blocking wait.
+    alarm: Mutex<Option<Pid>>,
+}
+
+impl Stop {
+    /// Asks the trace to end now: it detaches and returns what it saw so far.
+    pub fn now(&self) {
+        self.0.requested.store(true, Ordering::SeqCst);
+        if let Some(pid) = *self.0.alarm.lock().unwrap_or_else(|p| p.into_inner()) {
+            let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
+        }
+    }
+
+    fn requested(&self) -> bool {
+        self.0.requested.load(Ordering::SeqCst)
+    }
+}
+
+/// As [`trace`], ending early when `stop` says so.
+pub fn trace_until(
+    pids: &[i32],
+    duration: Duration,
+    max_events: usize,
+    stop: &Stop,
+) -> Result<Vec<TraceEvent>, TraceError> {
     if !cfg!(all(target_os = "linux", target_arch = "x86_64")) {
         return Err(TraceError::Unsupported);
     }
     if pids.is_empty() {
         return Err(TraceError::NoProcess("no pid given".into()));
     }
-    let pids = pids.to_vec();
+    let (pids, stop) = (pids.to_vec(), stop.clone());
     let tracer = std::thread::Builder::new()
         .name("lookout-tracer".into())
-        .spawn(move || trace_on_this_thread(&pids, duration, max_events))
+        .spawn(move || trace_on_this_thread(&pids, duration, max_events, &stop))
         .map_err(|e| TraceError::Thread(e.to_string()))?;
     // A panic on the tracer thread has already detached everything (the guard's drop ran while unwinding).
     tracer.join().unwrap_or_else(|_| Err(TraceError::Thread("the tracer thread panicked".into())))
 }
 
-fn trace_on_this_thread(pids: &[i32], duration: Duration, max_events: usize) -> Result<Vec<TraceEvent>, TraceError> {
+fn trace_on_this_thread(
+    pids: &[i32],
+    duration: Duration,
+    max_events: usize,
+    stop: &Stop,
+) -> Result<Vec<TraceEvent>, TraceError> {
     let options = Options::PTRACE_O_TRACESYSGOOD
         | Options::PTRACE_O_TRACEFORK
         | Options::PTRACE_O_TRACEVFORK
@@ -201,14 +244,14 @@ fn trace_on_this_thread(pids: &[i32], duration: Duration, max_events: usize) -> 
     let mut fcgi = Tracker::default();
     let deadline = Instant::now() + duration.min(MAX_DURATION);
     // Wakes the blocking wait at the deadline even when every worker sits idle in accept() or epoll_wait().
-    let mut alarm = Alarm::start(deadline);
+    let mut alarm = Alarm::start(deadline, stop);
     let blocking = alarm.pid.is_some();
     // Only traced threads and the alarm are children of this thread (`__WNOTHREAD`).
     let mut flags = WaitPidFlag::__WALL | WaitPidFlag::__WNOTHREAD;
     if !blocking {
         flags |= WaitPidFlag::WNOHANG;
     }
-    while Instant::now() < deadline && events.len() < max_events && !attached.tids.is_empty() {
+    while Instant::now() < deadline && events.len() < max_events && !attached.tids.is_empty() && !stop.requested() {
         let status = match waitpid(None, Some(flags)) {
             Ok(WaitStatus::StillAlive) => {
                 std::thread::sleep(Duration::from_micros(100));
@@ -221,7 +264,7 @@ fn trace_on_this_thread(pids: &[i32], duration: Duration, max_events: usize) -> 
         if let Some(pid) = status.pid() {
             if alarm.is(pid) {
                 if matches!(status, WaitStatus::Exited(..) | WaitStatus::Signaled(..)) {
-                    alarm.pid = None;
+                    alarm.reaped();
                     break;
                 }
                 continue;
@@ -238,14 +281,15 @@ fn trace_on_this_thread(pids: &[i32], duration: Duration, max_events: usize) -> 
     Ok(events)
 }
 
-/// A child of the tracer thread that exits at the deadline, so that a blocking `waitpid` returns then. `sleep`
-/// is in every base system; without it the wait polls instead.
+/// A child of the tracer thread that exits at the deadline (or when killed by [`Stop::now`]), so that a blocking
+/// `waitpid` returns then. `sleep` is in every base system; without it the wait polls instead.
 struct Alarm {
     pid: Option<Pid>,
+    stop: Stop,
 }
 
 impl Alarm {
-    fn start(deadline: Instant) -> Alarm {
+    fn start(deadline: Instant, stop: &Stop) -> Alarm {
         let seconds = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
         let child = std::process::Command::new("sleep")
             .arg(format!("{seconds:.3}"))
@@ -253,20 +297,32 @@ impl Alarm {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn();
-        Alarm { pid: child.ok().and_then(|c| i32::try_from(c.id()).ok()).map(Pid::from_raw) }
+        let pid = child.ok().and_then(|c| i32::try_from(c.id()).ok()).map(Pid::from_raw);
+        *stop.0.alarm.lock().unwrap_or_else(|p| p.into_inner()) = pid;
+        Alarm { pid, stop: stop.clone() }
     }
 
     fn is(&self, pid: Pid) -> bool {
         self.pid == Some(pid)
+    }
+
+    /// Waited for: its pid is no longer ours to signal (pids are not reused within the microseconds until this).
+    fn reaped(&mut self) {
+        *self.stop.0.alarm.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.pid = None;
     }
 }
 
 impl Drop for Alarm {
     /// Ended early (event cap, every worker gone): stop the alarm and reap it, leaving no zombie behind.
     fn drop(&mut self) {
-        if let Some(pid) = self.pid.take() {
+        if let Some(pid) = self.pid {
+            // Under the lock, so that a concurrent `Stop::now` never signals a pid reused after the reaping.
+            let mut registered = self.stop.0.alarm.lock().unwrap_or_else(|p| p.into_inner());
             let _ = nix::sys::signal::kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
+            *registered = None;
+            self.pid = None;
         }
     }
 }

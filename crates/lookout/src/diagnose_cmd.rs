@@ -79,6 +79,7 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
     if requests.none_answered() {
         anyhow::bail!("no request reached the server: {}", requests.errors.first().map_or("", String::as_str));
     }
+    let traced_for = requests.traced_for;
     let request_errors = requests.errors;
     let correlation = lookout_diagnose::correlate::correlate(&events);
     let verdict = correlation.verdict(&label);
@@ -94,6 +95,7 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
             "verdict": verdict,
             "process": label,
             "events": events.len(),
+            "traced_ms": traced_for.as_millis() as u64,
             "failing_requests": correlation.failing_requests,
             "ok_requests": correlation.ok_requests,
             "candidates": correlation.candidates,
@@ -110,8 +112,8 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
         let _ = writeln!(s, "{}", printable(&verdict));
         let _ = writeln!(
             s,
-            "\nTraced {label} for {} ({} syscall events; {} failing and {} successful requests seen).",
-            args.duration,
+            "\nTraced {label} for {:.1}s ({} syscall events; {} failing and {} successful requests seen).",
+            traced_for.as_secs_f64(),
             events.len(),
             correlation.failing_requests,
             correlation.ok_requests
