@@ -29,6 +29,10 @@ trap cleanup EXIT
 site() {
   d=$(mktemp -d); chmod 755 "$d"; mkdir -p "$d"/{www,run,logs,tmp}; chmod 755 "$d/www"
   echo '<?php echo "hello ", date("c"), "\n";' > "$d/www/index.php"
+  # The founding mistake on a page of its own: what a diagnosis requests while the rest of the site serves.
+  mkdir -p "$d/www/inc"; echo '<?php $currency = "EUR";' > "$d/www/inc/settings.php"
+  echo '<?php require_once __DIR__ . "/inc/settings.phpp";' > "$d/www/broken.php"
+  chmod -R a+rX "$d/www"
   dirs+=("$d"); p=$(free_port)
 }
 
@@ -131,13 +135,34 @@ measure() {
     "$(echo "$traced / $untraced" | bc -l)"
 }
 
+# diagnosis NAME URL PIDFILE: what one diagnosis as `lookout run` makes it (2 s, requesting the failing page)
+# costs the site: requests/s of index.php over 5 s with and without it.
+diagnosis() {
+  local name=$1 url=$2 pidfile=$3
+  sleep 1
+  local untraced traced
+  untraced=$(rps "$url")
+  (sleep 1; "$LOOKOUT" diagnose --pid "$(cat "$pidfile")" --url "${url}broken.php" --duration 2s > "$d/diagnosis.txt" 2>&1) &
+  local tracer=$!
+  traced=$(rps "$url")
+  wait $tracer || true
+  printf '%-34s %10.0f %14.0f %16s %8.2f\n' "$name" "$untraced" "$traced" "-" \
+    "$(echo "$traced / $untraced" | bc -l)"
+  # Under that load the diagnosis still has to be right.
+  printf '    %s\n' "$(head -c 150 "$d/diagnosis.txt" | head -1 | sed "s|$d|…|g")…"
+  grep -q "traced .* for [0-9.]*s" -i "$d/diagnosis.txt" && grep -i "^Traced" "$d/diagnosis.txt" | sed 's/^/    /'
+}
+
 printf '%-34s %10s %14s %16s %8s\n' "requests/s" "untraced" "while traced" "after the trace" "ratio"
 site; apache_mod_php "$d" "$p"
 measure "Apache prefork + mod_php" "http://127.0.0.1:$p/" "$d/run/apache2.pid"
+diagnosis "  5 s with one 2 s diagnosis" "http://127.0.0.1:$p/" "$d/run/apache2.pid"
 # One private FPM on the machine at a time: the tests' lock (tests/support/fpm_pool.rs), so a test tracing
 # `--process php-fpm8.2` never counts this bench's traffic as its own.
 exec 9> "${TMPDIR:-/tmp}/lookout-tests-php-fpm.lock"
 flock 9
 site; nginx_fpm "$d" "$p"
 measure "nginx + PHP-FPM (FPM traced)" "http://127.0.0.1:$p/" "$d/run/fpm.pid"
+diagnosis "  5 s with one 2 s diagnosis" "http://127.0.0.1:$p/" "$d/run/fpm.pid"
 echo "ratio = while traced / untraced: the fraction of its speed the server keeps during a trace window"
+echo "(a diagnosis ends 300 ms after its requests once one failed, so it costs less than its 2 s window)"

@@ -98,6 +98,8 @@ async fn a_healthy_site_has_no_failing_requests_and_every_request_is_seen() {
             stdout.starts_with("No failing requests were seen while tracing (5 successful)"),
             "--process {name:?}: {stdout}"
         );
+        // Nothing failed: the trace lasts its whole window, to catch a failure in other clients' requests.
+        assert!(stdout.contains(&format!("Traced {name} for 3.0s")), "--process {name:?}: {stdout}");
     }
     untraced(&fpm, "after the traces");
 }

@@ -35,7 +35,7 @@ async fn nginx_and_fpm_traced_together_count_each_request_once_and_name_fpm() {
 
     // The same as JSON, for scripts: the counts, the workers that failed, and the routine lookups set apart.
     let out = diagnose(
-        args.iter().map(|s| s.to_string()).chain(["--duration".into(), "3s".into(), "--json".into()]).collect(),
+        args.iter().map(|s| s.to_string()).chain(["--duration".into(), "20s".into(), "--json".into()]).collect(),
     )
     .await;
     let all = shown("(nginx and PHP-FPM, --json)", &out);
@@ -47,4 +47,7 @@ async fn nginx_and_fpm_traced_together_count_each_request_once_and_name_fpm() {
     assert!(pids.iter().all(|p| p.as_i64().is_some_and(|p| workers.contains(&(p as i32)))), "FPM's: {v:#}");
     let routine = v["routine"].as_array().expect("routine lookups are listed apart");
     assert!(routine.iter().all(|r| r["path"] != v["candidates"][0]["path"]), "{v:#}");
+    // Its requests failed, so the failing path has run: the trace ends soon after them, not after 20 s.
+    let traced_ms = v["traced_ms"].as_u64().expect("traced_ms");
+    assert!(traced_ms < 20_000, "ended early: {v:#}");
 }
