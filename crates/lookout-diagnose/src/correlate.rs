@@ -218,6 +218,12 @@ impl Correlation {
         if let Some(best) = c.hint.as_ref().and_then(|h| h.suggestions().first()) {
             s.push_str(&format!("; did you mean {}?", best.display()));
         }
+        // The name is there, as a link to nothing (a release directory removed under a `current` symlink).
+        if c.errno == "ENOENT"
+            && let Some(target) = hints::dangling(&c.path)
+        {
+            s.push_str(&format!("; it is a symlink to {}, which does not exist", target.display()));
+        }
         if c.errno == "EACCES"
             && let Some(pid) = c.pids.first()
         {
@@ -495,6 +501,25 @@ mod tests {
             response(9, 200),
         ];
         insta::assert_json_snapshot!(correlate(&events));
+    }
+
+    #[test]
+    fn a_dangling_symlink_is_named_with_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let link = dir.path().join("settings.php");
+        std::os::unix::fs::symlink(dir.path().join("releases/41/settings.php"), &link).unwrap();
+        let events = [
+            TraceEvent::Request { pid: 5_000_003, script: None, uri: None },
+            TraceEvent::PathFailed { pid: 5_000_003, syscall: "openat", path: link.clone(), errno: "ENOENT".into() },
+            response(5_000_003, 500),
+        ];
+        let v = correlate(&events).verdict("php-fpm8.2");
+        let says = format!(
+            "{} does not exist (ENOENT in openat by php-fpm8.2 pid 5000003, in 1 of 1 failing requests, 0 of 0 successful); it is a symlink to {}, which does not exist",
+            link.display(),
+            dir.path().join("releases/41/settings.php").display()
+        );
+        assert!(v.ends_with(&says), "{v}");
     }
 
     #[test]

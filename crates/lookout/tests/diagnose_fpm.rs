@@ -220,8 +220,8 @@ async fn a_full_outage_on_apache_mod_php_does_not_list_directory_index_negotiati
     assert_eq!(routine_listed(&stdout), Vec::<&str>::new(), "{stdout}");
 }
 
-/// `lookout run` on nginx + PHP-FPM (issue 15 item 6): the target's `[target.diagnose]` names FPM's workers and
-/// the nginx and FPM error logs. The root cause found by tracing rides on the firing notification, is recorded on
+/// `lookout run` on nginx + PHP-FPM (issue 15 item 6): the target's `[target.diagnose]` names two process groups
+/// (nginx by its pid file, FPM's workers by name) and the nginx and FPM error logs. The root cause found by tracing rides on the firing notification, is recorded on
 /// the incident (JSON API and incident page, escaped there) with the error logs' finding as evidence, and the
 /// postmortem draft of that incident names the missing file as the root cause. One nginx + FPM for all of it.
 #[tokio::test(flavor = "multi_thread")]
@@ -240,9 +240,11 @@ async fn lookout_run_names_the_root_cause_on_nginx_and_fpm_in_the_message_incide
         &format!(
             "[store]\npath = \"lookout.sqlite\"\n[web]\nlisten = \"127.0.0.1:{port}\"\ntokens_env = \"{TOKENS_ENV}\"\n\
              public_reads = false\n\n[[target]]\nname = \"shop\"\nurl = \"{}\"\ninterval = \"500ms\"\n\
-             failure_threshold = 2\n[target.diagnose]\nprocesses = [\"php-fpm8.2\"]\nerror_log = [{:?}, {:?}]\n\n\
-             [[notify]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+             failure_threshold = 2\n[target.diagnose]\npid_file = {:?}\nprocesses = [\"php-fpm8.2\"]\n\
+             error_log = [{:?}, {:?}]\n\n[[notify]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\n",
             fpm.url("/"),
+            // Two process groups: nginx by its pid file (named first), FPM by name.
+            fpm.nginx_pid_file().display().to_string(),
             fpm.nginx_error_log.display().to_string(),
             fpm.fpm_log.display().to_string(),
             hook.url()

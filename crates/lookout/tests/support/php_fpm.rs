@@ -89,6 +89,11 @@ http {{
         Some(server)
     }
 
+    /// nginx's pid file, as `[target.diagnose] pid_file` names it.
+    pub fn nginx_pid_file(&self) -> PathBuf {
+        self.pool.root.join("run/nginx.pid")
+    }
+
     /// nginx's master (its workers are its children).
     pub fn nginx_master(&self) -> Option<i32> {
         self.pool.pid_from("nginx.pid")
