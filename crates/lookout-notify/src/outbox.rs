@@ -218,11 +218,14 @@ impl<S: OutboxStore> Sender<S> {
         }
         // One message per alert per delivery: a later one of the same alert (its resolve) goes in the next.
         let mut alerts = HashSet::new();
-        let send: Vec<(OutboxMessage, Notification)> = batch
+        let (send, waiting): (Vec<_>, Vec<_>) = batch
             .into_iter()
             .filter(|(m, _)| !held.iter().any(|(id, _)| *id == m.id))
-            .filter(|(_, n)| alerts.insert(n.alert_id.clone()))
-            .collect();
+            .partition(|(_, n)| alerts.insert(n.alert_id.clone()));
+        // Those behind an earlier message of their alert (a resolve behind its firing) are due when it is: left
+        // due now, the head of the next round would be one of them again, and a down receiver would be sent the
+        // same firing message in a tight loop.
+        let waiting: Vec<i64> = waiting.iter().map(|(m, _)| m.id).collect();
         if send.is_empty() {
             return Ok(());
         }
@@ -264,7 +267,12 @@ impl<S: OutboxStore> Sender<S> {
                 let delay = self.backoff.delay(attempts);
                 tracing::warn!(%channel, %key, count, attempts, error = %e, retry_in = ?delay, "Notification not delivered; will retry.");
                 (self.observer)(channel, "retry", count as u64);
-                self.store.mark_failed(ids, Timestamp::now().plus(delay), e).await
+                let next = Timestamp::now().plus(delay);
+                if !waiting.is_empty() {
+                    let why = format!("waits behind an earlier message of its alert: {e}");
+                    self.store.mark_failed(waiting, next, why).await?;
+                }
+                self.store.mark_failed(ids, next, e).await
             }
         }
     }

@@ -10,7 +10,9 @@ use lookout_config::Config;
 use lookout_store::Store;
 use tokio::sync::watch;
 
-use crate::support::{Receiver, Running, Target, free_port, lookout_with_config, spawn_run, wait_until, write_config};
+use crate::support::{
+    Receiver, Running, Target, lookout_with_config, reserved_port, spawn_run, wait_until, write_config,
+};
 
 fn hook(url: &str) -> String {
     format!(
@@ -197,7 +199,8 @@ async fn a_receiver_down_for_a_minute_and_a_kill_mid_send_lose_nothing_and_send_
     let (a, b) = (Target::start().await, Target::start().await);
     a.set(500, "down");
     b.set(500, "down");
-    let port = free_port().await;
+    let reserved = reserved_port();
+    let port = reserved.port;
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[store]\npath = \"lookout.sqlite\"\n\n{}{}{}",
@@ -222,8 +225,12 @@ async fn a_receiver_down_for_a_minute_and_a_kill_mid_send_lose_nothing_and_send_
         pending.iter().filter(|m| m.key.ends_with("/firing")).all(|m| m.attempts >= 5),
         "the firing messages were retried all minute (the resolve waits behind its firing): {pending:?}"
     );
+    // With backoff, not in a loop: a resolve waiting behind its firing once made the firing be resent nonstop
+    // (9,719 attempts in 45 s).
+    assert!(pending.iter().all(|m| m.attempts <= 120), "retried with backoff (at most ~1 a second): {pending:?}");
 
     // The receiver comes up, slow: lookout is killed while the first send waits for its answer.
+    drop(reserved);
     let receiver = Receiver::start_on(port).await;
     receiver.set_delay(Duration::from_secs(3));
     receiver.wait_for_message("the first send", Duration::from_secs(10), |_| true).await;

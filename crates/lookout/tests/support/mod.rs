@@ -175,6 +175,22 @@ pub async fn raw_server(bytes: &'static [u8]) -> (SocketAddr, tokio::task::JoinH
 }
 
 /// A port with nothing listening on it (bound, then released).
+/// A port on 127.0.0.1 held for a test and refusing connections (bound, never listening) until dropped. A receiver
+/// meant to be down must stay down: a port merely found free (as [`free_port`] does) can meanwhile be handed to
+/// another test's server, which then answers in its place.
+pub struct ReservedPort {
+    pub port: u16,
+    _socket: socket2::Socket,
+}
+
+pub fn reserved_port() -> ReservedPort {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into()).unwrap();
+    let port = socket.local_addr().unwrap().as_socket().unwrap().port();
+    ReservedPort { port, _socket: socket }
+}
+
 pub async fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     l.local_addr().unwrap().port()
