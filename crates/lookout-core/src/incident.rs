@@ -51,6 +51,12 @@ pub enum Cause {
     Slow,
     /// PHP-FPM found no script at the `SCRIPT_FILENAME` the web server passed (`Primary script unknown`).
     ScriptUnknown,
+    /// PHP-FPM workers died of a signal that means a crash (SIGSEGV, SIGABRT, SIGBUS, …): the request each was
+    /// serving got no answer (502). A PHP extension or opcache is failing, not a script's own error.
+    Crashed,
+    /// The web server's side of a backend that died mid-request: it closed the connection (or reset it) before
+    /// answering (502). Which process died and why is in the backend's own log.
+    BackendClosed,
 }
 
 impl Cause {
@@ -66,6 +72,8 @@ impl Cause {
             Cause::Timeout => "timeout",
             Cause::Slow => "slow",
             Cause::ScriptUnknown => "script-unknown",
+            Cause::Crashed => "crashed",
+            Cause::BackendClosed => "backend-closed",
         }
     }
 }

@@ -1,8 +1,9 @@
 //! Root causes read from the error logs alone: what PHP, Apache, nginx or PHP-FPM said they could not open, parse
-//! or reach, or what ran out of time — grouped by cause and file across every log given, ranked by how often
-//! (context such as a full pool, slow scripts and `Primary script unknown` after every root cause), with hints. This is the
-//! diagnosis that works without the privilege to trace, and the only one for failures that make no syscall fail
-//! (PHP parse errors, open_basedir) or happen outside the traced processes (PHP-FPM down).
+//! or reach, what ran out of time, which workers crashed — grouped by cause and file across every log given, ranked
+//! by how often (context such as a full pool, slow scripts and `Primary script unknown` after every root cause),
+//! with hints. This is the diagnosis that works without the privilege to trace, and the only one for failures that
+//! make no syscall fail (PHP parse errors, open_basedir) or happen outside the traced processes (PHP-FPM down or
+//! crashing).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use crate::hints::{self, Missing};
 
 mod classify;
 
-pub use classify::{Detail, Limit};
+pub use classify::{Detail, Limit, SignalCount};
 pub use lookout_core::Cause;
 
 /// Error-log entries kept as evidence per finding.
@@ -26,8 +27,9 @@ const EVIDENCE_CHARS: usize = 4000;
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Finding {
     pub cause: Cause,
-    /// The file (for `BackendDown` the socket, or `host:port`; for `Saturated` `pool NAME`; for `Timeout` and
-    /// `Slow` the script, else the request `GET /x.php` or the upstream; for `ScriptUnknown` `SCRIPT_FILENAME`).
+    /// The file (for `BackendDown` the socket, or `host:port`; for `Saturated` and `Crashed` `pool NAME`; for
+    /// `Timeout` and `Slow` the script, else the request `GET /x.php` or the upstream; for `ScriptUnknown`
+    /// `SCRIPT_FILENAME`; for `BackendClosed` the upstream, or `proxy_fcgi backend` for Apache).
     pub path: PathBuf,
     /// The script that needed it (`in /var/www/html/index.php:3`), when the log says.
     pub needed_by: Option<String>,
@@ -68,7 +70,12 @@ impl Finding {
         // Only a missing or unreadable file is a path an incident checks again at its resolution; a pool, a TCP
         // address, a request or a slow script is not.
         let path = match self.cause {
-            Cause::Saturated | Cause::Timeout | Cause::Slow | Cause::ScriptUnknown => None,
+            Cause::Saturated
+            | Cause::Timeout
+            | Cause::Slow
+            | Cause::ScriptUnknown
+            | Cause::Crashed
+            | Cause::BackendClosed => None,
             _ if !self.path.is_absolute() => None,
             _ => Some(self.path.display().to_string()),
         };
@@ -121,6 +128,8 @@ struct Gather {
     terminated: HashMap<(String, u32), Key>,
     /// The last connect failure Apache logged per process (`AH02454`), for the `AH01079` that follows it.
     connect_failed: HashMap<Option<u32>, (Option<i64>, Key)>,
+    /// The last `AH01067` (no FastCGI header) per Apache process, for the one `AH01075` that follows it.
+    no_header: HashMap<Option<u32>, (Option<i64>, Key)>,
 }
 
 /// Distinct example requests kept for `Primary script unknown`.
@@ -160,6 +169,9 @@ impl Gather {
                 if c.cause == Cause::BackendDown && message.contains("attempt to connect to") {
                     self.connect_failed.insert(entry.pid, (entry.time_ms, key.clone()));
                 }
+                if classify::apache_no_header(message) {
+                    self.no_header.insert(entry.pid, (entry.time_ms, key.clone()));
+                }
                 let f = self.by_key.entry(key.clone()).or_insert_with(|| {
                     self.order.push(key);
                     Finding {
@@ -197,6 +209,25 @@ impl Gather {
                             }
                         }
                     }
+                    (
+                        Some(Detail::Crash { signals, core_dumped, .. }),
+                        Some(Detail::Crash { signals: more, core_dumped: dumped, .. }),
+                    ) => {
+                        *core_dumped |= dumped;
+                        for s in more {
+                            match signals.iter_mut().find(|known| known.signal == s.signal) {
+                                Some(known) => known.count += s.count,
+                                None => signals.push(s),
+                            }
+                        }
+                    }
+                    (Some(Detail::Closed { requests, .. }), Some(Detail::Closed { requests: more, .. })) => {
+                        for r in more {
+                            if requests.len() < EXAMPLE_REQUESTS && !requests.contains(&r) {
+                                requests.push(r);
+                            }
+                        }
+                    }
                     (detail @ None, new) => *detail = new,
                     (detail, new @ Some(Detail::OpenBasedir { .. })) => *detail = new,
                     _ => {}
@@ -208,10 +239,16 @@ impl Gather {
 
     /// Whether `message` only adds to a finding already made: FPM's `child N exited on signal 15` after it
     /// killed N for request_terminate_timeout, Apache's `AH01079` after the `AH02454` of the same process and
-    /// moment. Its entry becomes evidence; it is not counted again.
+    /// moment, Apache's `AH01075` after the `AH01067` (one each: a thread logs both for one request). Its entry
+    /// becomes evidence; it is not counted again.
     fn follows_up(&mut self, message: &str, entry: &Entry) -> bool {
         let key = if let Some(child) = classify::fpm_child_signalled(message) {
             self.terminated.remove(&(entry.module.clone(), child))
+        } else if classify::apache_dispatch_error(message) {
+            match self.no_header.remove(&entry.pid) {
+                Some((at, key)) if at.zip(entry.time_ms).is_some_and(|(a, b)| (b - a).abs() <= 1000) => Some(key),
+                _ => None,
+            }
         } else if message.contains("AH01079: ") {
             match self.connect_failed.get(&entry.pid) {
                 Some((at, key)) if at.zip(entry.time_ms).is_some_and(|(a, b)| (b - a).abs() <= 1000) => {
@@ -236,8 +273,17 @@ impl Gather {
         // Root causes first, the most often logged first (the same file reported as missing by a warning and a
         // fatal error is one finding, counted per message); then what is context, in a fixed order: a full pool,
         // slow scripts, requests for scripts PHP-FPM did not find.
+        // A backend that closed connections is the web server's view of workers that died: where PHP-FPM's log
+        // says why (a crash, a request_terminate_timeout kill), that is the root cause and the closed connections
+        // are context — a finding of their own after it (not merged into it: they name the requests that failed,
+        // and nginx's and FPM's logs do not say which closed connection was which worker).
+        let killed = findings.iter().any(|f| {
+            f.cause == Cause::Crashed
+                || matches!(f.detail, Some(Detail::Timeout { limit: Limit::RequestTerminateTimeout, .. }))
+        });
+        let context = |f: &Finding| is_context(f.cause) || (killed && f.cause == Cause::BackendClosed);
         findings.sort_by(|a, b| {
-            let (ta, tb) = (is_context(a.cause), is_context(b.cause));
+            let (ta, tb) = (context(a), context(b));
             ta.cmp(&tb)
                 .then(if ta && tb { rank(a).cmp(&rank(b)) } else { std::cmp::Ordering::Equal })
                 .then(b.occurrences.cmp(&a.occurrences))
@@ -259,6 +305,7 @@ impl Gather {
             findings.insert(0, down);
         }
         for f in &mut findings {
+            let is_context = context(f);
             f.exists_now = f.path.is_absolute() && f.path.symlink_metadata().is_ok();
             if f.cause == Cause::Missing {
                 f.dangling_target = hints::dangling(&f.path);
@@ -276,7 +323,7 @@ impl Gather {
                 };
                 f.detail = Some(Detail::Access { reader, steps });
             }
-            f.summary = summary(f, script_unknown_alone);
+            f.summary = summary(f, script_unknown_alone, is_context);
         }
         findings
     }
@@ -337,6 +384,8 @@ fn rank(f: &Finding) -> u8 {
         Some(Detail::Timeout { limit, .. }) => Some(*limit),
         _ => None,
     };
+    // A crash names the pool and the signal, not the script: after what names a file, before what only names a
+    // request. A closed connection is only the web server's view of a worker that died.
     match f.cause {
         Cause::BackendDown => 0,
         Cause::ParseError => 1,
@@ -345,12 +394,14 @@ fn rank(f: &Finding) -> u8 {
         Cause::Timeout => match limit {
             Some(Limit::MaxExecutionTime) => 4,
             Some(Limit::RequestTerminateTimeout) => 5,
-            _ => 6,
+            _ => 7,
         },
-        Cause::Failing => 7,
-        Cause::Saturated => 8,
-        Cause::Slow => 9,
-        Cause::ScriptUnknown => 10,
+        Cause::Crashed => 6,
+        Cause::BackendClosed => 8,
+        Cause::Failing => 9,
+        Cause::Saturated => 10,
+        Cause::Slow => 11,
+        Cause::ScriptUnknown => 12,
     }
 }
 
@@ -358,7 +409,8 @@ fn when(ms: Option<i64>) -> String {
     ms.map_or_else(|| "?".into(), |ms| lookout_core::Timestamp::from_millis(ms).to_rfc3339_seconds())
 }
 
-fn summary(f: &Finding, script_unknown_alone: bool) -> String {
+/// `is_context`: the finding is context for a root cause found beside it (a closed connection beside a crash).
+fn summary(f: &Finding, script_unknown_alone: bool, is_context: bool) -> String {
     let p = f.path.display();
     let seen = format!(
         "{} error-log line{} from {} to {}",
@@ -452,6 +504,8 @@ fn summary(f: &Finding, script_unknown_alone: bool) -> String {
             )
         }
         Cause::Timeout | Cause::Slow => timeout_summary(f, &seen),
+        Cause::Crashed => crash_summary(f, &seen),
+        Cause::BackendClosed => closed_summary(f, &seen, is_context),
         Cause::ScriptUnknown => {
             let requests = match &f.detail {
                 Some(Detail::ScriptUnknown { requests }) if !requests.is_empty() => {
@@ -475,6 +529,66 @@ fn summary(f: &Finding, script_unknown_alone: bool) -> String {
         // The error log classifies only the causes above; a trace finds other errnos.
         Cause::Failing => format!("Probable root cause: the server cannot use {p} ({seen})"),
     }
+}
+
+/// Which pool's workers crashed, of which signals, and where to look.
+fn crash_summary(f: &Finding, seen: &str) -> String {
+    let Some(Detail::Crash { pool, signals, core_dumped }) = &f.detail else {
+        return format!("Probable root cause: PHP-FPM workers crashed ({seen})");
+    };
+    let signals: Vec<String> = signals
+        .iter()
+        .map(|s| if s.count > 1 { format!("{} {}×", s.signal, s.count) } else { s.signal.clone() })
+        .collect();
+    let signals = signals.join(", ");
+    let who = if f.occurrences == 1 {
+        format!("a PHP-FPM worker of pool {pool} crashed")
+    } else {
+        format!("PHP-FPM workers of pool {pool} crashed {}×", f.occurrences)
+    };
+    // Without a core there is nothing to load into gdb: say how to get one.
+    let look = if *core_dumped {
+        "the core dump (core_pattern says where; `coredumpctl` under systemd) or `dmesg` says in which library"
+    } else {
+        "`dmesg` says in which library; for a core dump set rlimit_core = unlimited in the pool"
+    };
+    let dumped = if *core_dumped { ", core dumped" } else { "" };
+    format!(
+        "Probable root cause: {who} ({signals}{dumped}; {seen}): the request each was serving got no answer (nginx answers 502, Apache 503); a PHP extension or opcache is failing, not a script's own error: {look}"
+    )
+}
+
+/// A backend that closed connections mid-request: alone a root cause (its log says more), beside a crash or a
+/// kill its effect.
+fn closed_summary(f: &Finding, seen: &str, is_context: bool) -> String {
+    let Some(Detail::Closed { upstream, reason, requests, php }) = &f.detail else {
+        return format!(
+            "Probable root cause: the backend {} closed connections mid-request ({seen})",
+            f.path.display()
+        );
+    };
+    let backend = match (upstream, php) {
+        (Some(u), _) => format!("the backend at {u}"),
+        (None, true) => "PHP-FPM".to_string(),
+        (None, false) => "the backend".to_string(),
+    };
+    let n = f.occurrences;
+    let what = if n == 1 { "a request".to_string() } else { format!("{n} requests") };
+    let examples = if requests.is_empty() { String::new() } else { format!("e.g. {}; ", requests.join(", ")) };
+    // nginx answers 502; Apache's proxy_fcgi (which names no upstream) 503.
+    let status = if upstream.is_some() { 502 } else { 503 };
+    let context = format!("{reason}; {examples}answered {status}; {seen}");
+    if is_context {
+        return format!(
+            "Also: {backend} closed the connection before answering {what} ({context}): the worker serving each died (above)"
+        );
+    }
+    let why = if *php {
+        "a PHP-FPM worker died mid-request: PHP-FPM's log says why (`child N exited on signal 11 (SIGSEGV)` is a crash, `execution timed out` a request_terminate_timeout kill); read it too (--error-log)"
+    } else {
+        "the upstream server dropped the request: its own log says why"
+    };
+    format!("Probable root cause: {backend} closed the connection before answering {what} ({context}): {why}")
 }
 
 /// What ran out of time, which limit it ran into and what to do, for `Timeout` and `Slow`.

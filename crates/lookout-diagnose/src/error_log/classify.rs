@@ -42,6 +42,13 @@ pub enum Detail {
     },
     /// PHP-FPM found no script (`Primary script unknown`) for these requests (a few, distinct).
     ScriptUnknown { requests: Vec<String> },
+    /// PHP-FPM workers of `pool` that died of a crash signal: each signal with how often, and whether any dumped
+    /// core (where to look next differs).
+    Crash { pool: String, signals: Vec<SignalCount>, core_dumped: bool },
+    /// A backend that closed the connection before the web server had its answer's header: the upstream when the
+    /// web server says (nginx does, Apache's proxy_fcgi does not), what it saw, a few requests it happened to
+    /// (distinct, without query strings), and whether the backend is PHP-FPM.
+    Closed { upstream: Option<String>, reason: String, requests: Vec<String>, php: bool },
     /// Why a file may not be read: whose credentials were checked (a live process's, else `www-data`'s) and each
     /// step of the path with what it lacks.
     Access { reader: Option<crate::hints::Reader>, steps: Vec<crate::hints::Step> },
@@ -59,6 +66,14 @@ pub enum Limit {
     Upstream,
     /// PHP-FPM's `request_slowlog_timeout`: only logged (with a stack trace in the slowlog).
     Slowlog,
+}
+
+/// One signal FPM workers died of, and how many times.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SignalCount {
+    /// `SIGSEGV`, or `signal 42` when FPM names none.
+    pub signal: String,
+    pub count: u64,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -89,6 +104,9 @@ pub(super) fn classify(message: &str, entry: &Entry) -> Option<Classified> {
         return Some(c);
     }
     if let Some(c) = timeout(message, entry) {
+        return Some(c);
+    }
+    if let Some(c) = crash(message, entry).or_else(|| closed(message, entry)) {
         return Some(c);
     }
     if message.trim() == "Primary script unknown" {
@@ -368,4 +386,77 @@ pub(super) fn fpm_child_signalled(message: &str) -> Option<u32> {
     let (child, rest) = message.strip_prefix("child ")?.split_once(" exited on signal ")?;
     rest.starts_with(|c: char| c.is_ascii_digit()).then_some(())?;
     child.parse().ok()
+}
+
+/// Signals that mean a worker crashed rather than was stopped. SIGTERM, SIGQUIT and SIGKILL are how FPM's master
+/// (and an operator, or the OOM killer) stops workers — at a reload, at `request_terminate_timeout` (which
+/// [`super::Gather`] reads as the timeout's evidence) — so they are not crashes by themselves.
+const CRASH_SIGNALS: [&str; 7] = ["SIGSEGV", "SIGABRT", "SIGBUS", "SIGILL", "SIGFPE", "SIGSYS", "SIGTRAP"];
+
+/// FPM's master: `[pool www] child 1234 exited on signal 11 (SIGSEGV - core dumped) after 12.345000 seconds from
+/// start` (from `fpm_children_bury`; the pool is the entry's module) → [`Cause::Crashed`], when the signal is
+/// one of [`CRASH_SIGNALS`] (or it dumped core, and is not SIGQUIT).
+fn crash(message: &str, entry: &Entry) -> Option<Classified> {
+    let (_, rest) = message.strip_prefix("child ")?.split_once(" exited on signal ")?;
+    let (number, rest) = rest.split_once(' ')?;
+    let number: u32 = number.parse().ok()?;
+    let inside = rest.strip_prefix('(')?.split_once(')').map(|(s, _)| s)?;
+    let (name, core_dumped) = match inside.strip_suffix(" - core dumped") {
+        Some(name) => (name, true),
+        None => (inside, false),
+    };
+    let crashed = CRASH_SIGNALS.contains(&name) || (core_dumped && name != "SIGQUIT");
+    if !crashed {
+        return None;
+    }
+    let signal = if name.is_empty() { format!("signal {number}") } else { lookout_core::text::truncate(name, 16) };
+    let pool = if entry.module.is_empty() { "?".to_string() } else { entry.module.clone() };
+    Some(Classified::new(
+        Cause::Crashed,
+        PathBuf::from(format!("pool {pool}")),
+        Some(Detail::Crash { pool, signals: vec![SignalCount { signal, count: 1 }], core_dumped }),
+    ))
+}
+
+/// A backend gone mid-request, as the web server saw it. nginx: `recv() failed (104: Connection reset by peer)
+/// while reading response header from upstream`, `upstream prematurely closed connection while reading response
+/// header from upstream` (the generic upstream's EOF), `upstream prematurely closed FastCGI stdout while reading
+/// response header from upstream` (fastcgi's); Apache's proxy_fcgi: `AH01067: Failed to read FastCGI header`, and
+/// `(104)Connection reset by peer: [client …] AH01075: Error dispatching request to :18978:` (which
+/// [`super::Gather`] takes as the AH01067's evidence when it follows one).
+fn closed(message: &str, entry: &Entry) -> Option<Classified> {
+    let reason = if message.starts_with("recv() failed (104: Connection reset by peer) while reading response header")
+        || (message.starts_with("(104)Connection reset by peer: ") && message.contains(" AH01075: "))
+    {
+        "connection reset by peer"
+    } else if message.starts_with("upstream prematurely closed FastCGI stdout while reading response header") {
+        "closed FastCGI stdout before the header"
+    } else if message.starts_with("upstream prematurely closed connection while reading response header") {
+        "closed the connection"
+    } else if message.contains("AH01067: Failed to read FastCGI header") {
+        "no FastCGI header"
+    } else {
+        return None;
+    };
+    let upstream = entry.upstream.trim_end_matches(':');
+    let upstream = (!upstream.is_empty()).then(|| lookout_core::text::truncate(upstream, 300));
+    let php = upstream.as_deref().is_none_or(|u| u.starts_with("fastcgi://")) || entry.module == "proxy_fcgi";
+    let path = upstream.clone().unwrap_or_else(|| "proxy_fcgi backend".into());
+    let requests = request_of(entry).into_iter().collect();
+    Some(Classified::new(
+        Cause::BackendClosed,
+        PathBuf::from(path),
+        Some(Detail::Closed { upstream, reason: reason.into(), requests, php }),
+    ))
+}
+
+/// Apache's `AH01067` (proxy_fcgi found no FastCGI header): the `AH01075` the same thread logs next is its
+/// evidence.
+pub(super) fn apache_no_header(message: &str) -> bool {
+    message.contains("AH01067: Failed to read FastCGI header")
+}
+
+/// Apache's `AH01075: Error dispatching request to …` that is not a timeout (those are [`Cause::Timeout`]).
+pub(super) fn apache_dispatch_error(message: &str) -> bool {
+    message.contains(" AH01075: Error dispatching request to ") && !message.starts_with("(70007)")
 }

@@ -49,8 +49,54 @@ const APACHE_SCRIPT_UNKNOWN: &str = "[Mon Nov 30 21:21:14.798750 2026] [proxy_fc
 /// Apache's AH01079 without the AH02454 before it (a log cut by `--since`, or read from its end).
 const APACHE_AH01079: &str = "[Mon Nov 30 21:21:15.110613 2026] [proxy_fcgi:error] [pid 13660:tid 13715] [client 127.0.0.1:47936] AH01079: failed to make connection to backend: localhost\n";
 
+/// PHP-FPM 8.2's own log, workers of a `pm = static` pool killing themselves with `posix_kill(getmypid(), N)`
+/// (11, 6, 7, 11), first without a core limit, then with `rlimit_core = unlimited`; then a reload (children exit
+/// on SIGQUIT, logged at a level below the default) and a stop.
+const FPM_CRASH: &str = r#"[30-Nov-2026 23:13:01] NOTICE: fpm is running, pid 20915
+[30-Nov-2026 23:13:01] NOTICE: ready to handle connections
+[30-Nov-2026 23:13:02] WARNING: [pool www] child 20918 exited on signal 11 (SIGSEGV) after 0.985691 seconds from start
+[30-Nov-2026 23:13:02] NOTICE: [pool www] child 21131 started
+[30-Nov-2026 23:13:02] WARNING: [pool www] child 20917 exited on signal 6 (SIGABRT) after 1.003361 seconds from start
+[30-Nov-2026 23:13:02] NOTICE: [pool www] child 21134 started
+[30-Nov-2026 23:13:02] WARNING: [pool www] child 21131 exited on signal 7 (SIGBUS) after 0.024918 seconds from start
+[30-Nov-2026 23:13:02] NOTICE: [pool www] child 21138 started
+[30-Nov-2026 23:13:02] WARNING: [pool www] child 21134 exited on signal 11 (SIGSEGV) after 0.022626 seconds from start
+[30-Nov-2026 23:13:02] NOTICE: [pool www] child 21145 started
+[30-Nov-2026 23:13:16] WARNING: [pool www] child 22412 exited on signal 11 (SIGSEGV - core dumped) after 0.348478 seconds from start
+[30-Nov-2026 23:13:16] NOTICE: [pool www] child 22421 started
+[30-Nov-2026 23:13:18] NOTICE: Reloading in progress ...
+[30-Nov-2026 23:13:19] NOTICE: Terminating ...
+[30-Nov-2026 23:13:19] NOTICE: exiting, bye-bye!
+"#;
+
+/// nginx 1.22 in front of that pool, for the same four requests.
+const NGINX_CRASH: &str = r#"2026/11/30 23:13:02 [error] 19970#19970: *29 recv() failed (104: Connection reset by peer) while reading response header from upstream, client: 127.0.0.1, server: , request: "GET /crash.php?sig=11 HTTP/1.1", upstream: "fastcgi://unix:/tmp/crash/run/fpm.sock:", host: "127.0.0.1:18915"
+2026/11/30 23:13:02 [error] 19970#19970: *31 recv() failed (104: Connection reset by peer) while reading response header from upstream, client: 127.0.0.1, server: , request: "GET /crash.php?sig=6 HTTP/1.1", upstream: "fastcgi://unix:/tmp/crash/run/fpm.sock:", host: "127.0.0.1:18915"
+2026/11/30 23:13:02 [error] 19970#19970: *33 recv() failed (104: Connection reset by peer) while reading response header from upstream, client: 127.0.0.1, server: , request: "GET /crash.php?sig=7 HTTP/1.1", upstream: "fastcgi://unix:/tmp/crash/run/fpm.sock:", host: "127.0.0.1:18915"
+2026/11/30 23:13:02 [error] 19970#19970: *35 recv() failed (104: Connection reset by peer) while reading response header from upstream, client: 127.0.0.1, server: , request: "GET /crash.php?sig=11 HTTP/1.1", upstream: "fastcgi://unix:/tmp/crash/run/fpm.sock:", host: "127.0.0.1:18915"
+"#;
+
+/// nginx when the backend closed instead of resetting: FastCGI's empty STDOUT record, or the connection itself.
+const NGINX_CLOSED: &str = r#"2026/11/30 21:20:53 [error] 13490#13490: *7 upstream prematurely closed FastCGI stdout while reading response header from upstream, client: 127.0.0.1, server: , request: "GET /crash.php HTTP/1.1", upstream: "fastcgi://unix:/run/php/php8.2-fpm.sock:", host: "127.0.0.1:18915"
+2026/11/30 21:20:54 [error] 13490#13490: *9 upstream prematurely closed connection while reading response header from upstream, client: 127.0.0.1, server: , request: "POST /api/save HTTP/1.1", upstream: "http://127.0.0.1:8080/api/save", host: "127.0.0.1:18915"
+"#;
+
+/// Apache 2.4.71 (mpm_event, `SetHandler "proxy:unix:…|fcgi://localhost"`) in front of that pool, three requests
+/// whose workers crashed: each thread logs AH01067, then AH01075 with the reset.
+const APACHE_CRASH: &str = "[Mon Nov 30 23:13:15.397937 2026] [proxy_fcgi:error] [pid 22112:tid 22116] [client 127.0.0.1:51086] AH01067: Failed to read FastCGI header
+[Mon Nov 30 23:13:15.398040 2026] [proxy_fcgi:error] [pid 22112:tid 22116] (104)Connection reset by peer: [client 127.0.0.1:51086] AH01075: Error dispatching request to :18978: 
+[Mon Nov 30 23:13:15.596692 2026] [proxy_fcgi:error] [pid 22112:tid 22117] [client 127.0.0.1:51100] AH01067: Failed to read FastCGI header
+[Mon Nov 30 23:13:15.596726 2026] [proxy_fcgi:error] [pid 22112:tid 22117] (104)Connection reset by peer: [client 127.0.0.1:51100] AH01075: Error dispatching request to :18978: 
+[Mon Nov 30 23:13:15.971248 2026] [proxy_fcgi:error] [pid 22113:tid 22144] [client 127.0.0.1:51112] AH01067: Failed to read FastCGI header
+[Mon Nov 30 23:13:15.971341 2026] [proxy_fcgi:error] [pid 22113:tid 22144] (104)Connection reset by peer: [client 127.0.0.1:51112] AH01075: Error dispatching request to :18978: 
+";
+
 /// Every fixture here, for the garbage test.
-pub const REAL: [&str; 10] = [
+pub const REAL: [&str; 14] = [
+    FPM_CRASH,
+    NGINX_CRASH,
+    NGINX_CLOSED,
+    APACHE_CRASH,
     FPM_SLOW,
     NGINX_TIMEOUT,
     APACHE_TIMEOUT,
@@ -170,6 +216,7 @@ fn apache_proxy_timeouts_and_not_every_dispatch_error() {
             (Cause::Timeout, Path::new("/srv/www/loop.php")),
             (Cause::Timeout, Path::new("proxy_fcgi backend")),
             (Cause::Timeout, Path::new("127.0.0.1:8081")),
+            (Cause::BackendClosed, Path::new("proxy_fcgi backend")),
         ],
         "a connection reset is no timeout: {findings:#?}"
     );
@@ -378,4 +425,156 @@ fn a_denial_checks_the_credentials_of_the_server_process_that_logged_it() {
     let f = &diagnose([own.as_str()], ErrorFormat::Auto, None)[0];
     let Some(Detail::Access { reader, .. }) = &f.detail else { panic!("{f:#?}") };
     assert_ne!(reader.as_ref().and_then(|r| r.pid), Some(pid));
+}
+
+fn write_logs(dir: &Path, logs: &[&str]) -> Vec<PathBuf> {
+    logs.iter()
+        .enumerate()
+        .map(|(i, log)| {
+            let p = dir.join(format!("{i}.log"));
+            std::fs::write(&p, log).unwrap();
+            p
+        })
+        .collect()
+}
+
+#[test]
+fn fpm_workers_dying_of_a_crash_signal_are_a_root_cause() {
+    let findings = diagnose(FPM_CRASH.lines(), ErrorFormat::Auto, None);
+    assert_eq!(findings.len(), 1, "started, reloading and stopping are no findings: {findings:#?}");
+    let f = &findings[0];
+    assert_eq!((f.cause, f.path.as_path(), f.occurrences), (Cause::Crashed, Path::new("pool www"), 5));
+    let Some(Detail::Crash { pool, signals, core_dumped }) = &f.detail else { panic!("{f:#?}") };
+    let signals: Vec<(&str, u64)> = signals.iter().map(|s| (s.signal.as_str(), s.count)).collect();
+    assert_eq!(
+        (pool.as_str(), signals, *core_dumped),
+        ("www", vec![("SIGSEGV", 3), ("SIGABRT", 1), ("SIGBUS", 1)], true)
+    );
+    assert_eq!(
+        f.summary,
+        "Probable root cause: PHP-FPM workers of pool www crashed 5× (SIGSEGV 3×, SIGABRT, SIGBUS, core dumped; 5 error-log lines from 2026-11-30T23:13:02Z to 2026-11-30T23:13:16Z): the request each was serving got no answer (nginx answers 502, Apache 503); a PHP extension or opcache is failing, not a script's own error: the core dump (core_pattern says where; `coredumpctl` under systemd) or `dmesg` says in which library"
+    );
+    assert!(f.evidence[0].ends_with("child 20918 exited on signal 11 (SIGSEGV) after 0.985691 seconds from start"));
+    let d = f.diagnosis();
+    assert_eq!((d.cause.map(Cause::as_str), d.path), (Some("crashed"), None), "a pool is not a file");
+    // Without a core limit: how to get a core.
+    let one = "[30-Nov-2026 23:13:02] WARNING: [pool api] child 20917 exited on signal 6 (SIGABRT) after 1.003361 seconds from start";
+    let f = &diagnose([one], ErrorFormat::Auto, None)[0];
+    assert_eq!(
+        f.summary,
+        "Probable root cause: a PHP-FPM worker of pool api crashed (SIGABRT; 1 error-log line from 2026-11-30T23:13:02Z to 2026-11-30T23:13:02Z): the request each was serving got no answer (nginx answers 502, Apache 503); a PHP extension or opcache is failing, not a script's own error: `dmesg` says in which library; for a core dump set rlimit_core = unlimited in the pool"
+    );
+}
+
+#[test]
+fn workers_stopped_by_the_master_or_an_operator_are_no_crash() {
+    for line in [
+        "[30-Nov-2026 23:13:19] WARNING: [pool www] child 20918 exited on signal 15 (SIGTERM) after 12.500000 seconds from start",
+        "[30-Nov-2026 23:13:19] WARNING: [pool www] child 20918 exited on signal 9 (SIGKILL) after 12.500000 seconds from start",
+        "[30-Nov-2026 23:13:19] NOTICE: [pool www] child 20918 exited on signal 3 (SIGQUIT) after 12.500000 seconds from start",
+        "[30-Nov-2026 23:13:19] NOTICE: [pool www] child 20918 exited on signal 3 (SIGQUIT - core dumped) after 12.500000 seconds from start",
+        "[30-Nov-2026 23:13:19] NOTICE: [pool www] child 20918 exited with code 0 after 12.500000 seconds from start",
+        "[30-Nov-2026 23:13:19] NOTICE: [pool www] child 20918 started",
+    ] {
+        assert_eq!(diagnose([line], ErrorFormat::Auto, None), [], "{line}");
+    }
+    // A signal FPM has no name for, with a core: a crash all the same.
+    let unnamed = "[30-Nov-2026 23:13:19] WARNING: [pool www] child 20918 exited on signal 40 ( - core dumped) after 1.000000 seconds from start";
+    let f = &diagnose([unnamed], ErrorFormat::Auto, None)[0];
+    assert_eq!(f.cause, Cause::Crashed);
+    assert!(f.summary.contains("(signal 40, core dumped;"), "{}", f.summary);
+    // After request_terminate_timeout, the SIGTERM stays the kill's evidence; a crash beside it is its own finding.
+    let both = format!("{FPM_SLOW}{FPM_CRASH}");
+    let findings = diagnose(both.lines(), ErrorFormat::Auto, None);
+    let causes: Vec<(Cause, u64)> = findings.iter().map(|f| (f.cause, f.occurrences)).collect();
+    assert_eq!(
+        causes,
+        [(Cause::Crashed, 5), (Cause::Timeout, 2), (Cause::Saturated, 1), (Cause::Slow, 1)],
+        "{findings:#?}"
+    );
+    assert!(findings[1].evidence.iter().any(|e| e.contains("exited on signal 15 (SIGTERM)")));
+}
+
+#[test]
+fn nginx_names_the_requests_a_backend_closed_mid_request() {
+    let findings = diagnose(NGINX_CRASH.lines(), ErrorFormat::Auto, None);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!(
+        (f.cause, f.path.as_path(), f.occurrences),
+        (Cause::BackendClosed, Path::new("fastcgi://unix:/tmp/crash/run/fpm.sock"), 4)
+    );
+    assert_eq!(
+        f.summary,
+        "Probable root cause: the backend at fastcgi://unix:/tmp/crash/run/fpm.sock closed the connection before answering 4 requests (connection reset by peer; e.g. GET /crash.php; answered 502; 4 error-log lines from 2026-11-30T23:13:02Z to 2026-11-30T23:13:02Z): a PHP-FPM worker died mid-request: PHP-FPM's log says why (`child N exited on signal 11 (SIGSEGV)` is a crash, `execution timed out` a request_terminate_timeout kill); read it too (--error-log)"
+    );
+    assert_eq!(f.pid, None, "nginx's pid is not the process that died");
+    assert_eq!(f.diagnosis().path, None);
+    // Closed rather than reset: FastCGI's empty STDOUT, and an HTTP upstream's EOF (not PHP-FPM).
+    let findings = diagnose(NGINX_CLOSED.lines(), ErrorFormat::Auto, None);
+    let paths: Vec<&Path> = findings.iter().map(|f| f.path.as_path()).collect();
+    assert_eq!(
+        paths,
+        [Path::new("fastcgi://unix:/run/php/php8.2-fpm.sock"), Path::new("http://127.0.0.1:8080/api/save")]
+    );
+    assert!(
+        findings[0].summary.starts_with("Probable root cause: the backend at fastcgi://unix:/run/php/php8.2-fpm.sock closed the connection before answering a request (closed FastCGI stdout before the header; e.g. GET /crash.php; answered 502;"),
+        "{}",
+        findings[0].summary
+    );
+    assert!(
+        findings[1].summary.ends_with("(closed the connection; e.g. POST /api/save; answered 502; 1 error-log line from 2026-11-30T21:20:54Z to 2026-11-30T21:20:54Z): the upstream server dropped the request: its own log says why"),
+        "{}",
+        findings[1].summary
+    );
+}
+
+/// The choice made when nginx's and FPM's logs are read together: the crash is the root cause; the closed
+/// connections stay a finding of their own after it, since they name the requests that failed.
+#[test]
+fn with_fpm_log_the_crash_comes_first_and_closed_connections_are_context() {
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_logs(dir.path(), &[NGINX_CRASH, FPM_CRASH, FPM_SLOW]);
+    for logs in [vec![paths[0].clone(), paths[1].clone()], vec![paths[1].clone(), paths[0].clone()]] {
+        let d = diagnose_files(&logs, ErrorFormat::Auto, None).unwrap();
+        let causes: Vec<Cause> = d.findings.iter().map(|f| f.cause).collect();
+        assert_eq!(causes, [Cause::Crashed, Cause::BackendClosed], "{logs:?}");
+        assert_eq!(
+            d.findings[1].summary,
+            "Also: the backend at fastcgi://unix:/tmp/crash/run/fpm.sock closed the connection before answering 4 requests (connection reset by peer; e.g. GET /crash.php; answered 502; 4 error-log lines from 2026-11-30T23:13:02Z to 2026-11-30T23:13:02Z): the worker serving each died (above)"
+        );
+    }
+    // A request_terminate_timeout kill explains closed connections as well.
+    let d = diagnose_files(&[paths[0].clone(), paths[2].clone()], ErrorFormat::Auto, None).unwrap();
+    let causes: Vec<Cause> = d.findings.iter().map(|f| f.cause).collect();
+    assert_eq!(causes, [Cause::Timeout, Cause::BackendClosed, Cause::Saturated, Cause::Slow]);
+    assert!(d.findings[1].summary.starts_with("Also: "), "{}", d.findings[1].summary);
+}
+
+#[test]
+fn apache_proxy_fcgi_failing_to_read_a_header_is_a_closed_backend() {
+    let findings = diagnose(APACHE_CRASH.lines(), ErrorFormat::Auto, None);
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let f = &findings[0];
+    assert_eq!(
+        (f.cause, f.path.as_path(), f.occurrences),
+        (Cause::BackendClosed, Path::new("proxy_fcgi backend"), 3),
+        "each AH01075 is the evidence of the AH01067 before it"
+    );
+    assert!(f.evidence[1].ends_with("AH01075: Error dispatching request to :18978:"), "{:?}", f.evidence);
+    assert_eq!(
+        f.summary,
+        "Probable root cause: PHP-FPM closed the connection before answering 3 requests (no FastCGI header; answered 503; 3 error-log lines from 2026-11-30T23:13:15Z to 2026-11-30T23:13:15Z): a PHP-FPM worker died mid-request: PHP-FPM's log says why (`child N exited on signal 11 (SIGSEGV)` is a crash, `execution timed out` a request_terminate_timeout kill); read it too (--error-log)"
+    );
+    // The reset alone (a log cut between the two lines) says the same.
+    let reset = APACHE_CRASH.lines().nth(1).unwrap_or_default();
+    let f = &diagnose([reset], ErrorFormat::Auto, None)[0];
+    assert_eq!((f.cause, f.path.as_path()), (Cause::BackendClosed, Path::new("proxy_fcgi backend")));
+    assert!(f.summary.contains("(connection reset by peer; answered 503;"), "{}", f.summary);
+    // With FPM's log: the crash first.
+    let dir = tempfile::tempdir().unwrap();
+    let paths = write_logs(dir.path(), &[APACHE_CRASH, FPM_CRASH]);
+    let d = diagnose_files(&paths, ErrorFormat::Auto, None).unwrap();
+    assert_eq!(d.findings.iter().map(|f| f.cause).collect::<Vec<_>>(), [Cause::Crashed, Cause::BackendClosed]);
+    assert!(d.findings[1].summary.starts_with("Also: PHP-FPM closed the connection before answering 3 requests"));
 }
