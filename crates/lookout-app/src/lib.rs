@@ -13,6 +13,7 @@ pub mod activity;
 pub mod check;
 pub mod checks;
 pub mod cluster;
+pub mod crawl;
 pub mod health;
 pub mod holding;
 pub mod impact;

@@ -1,5 +1,6 @@
 //! Probes: turn a configured target into an [`Observation`] of what happened: HTTP(S) (HTTP/2 by ALPN), TCP
-//! connect, TLS certificate, DNS query (`dns`) and ICMP ping (`icmp`).
+//! connect, TLS certificate, DNS query (`dns`) and ICMP ping (`icmp`); and `crawl`, the after-deploy smoke test
+//! that follows a site's own links.
 //!
 //! A probe never fails: connection refused, timeouts, DNS and TLS failures and malformed responses are all
 //! recorded in the observation's `error`, with the timings of the phases that did happen.
@@ -7,6 +8,7 @@
 //! The HTTP(S) client itself (phase timings, redirects, TLS, the [`MAX_BODY`] cap an HTTP probe reads up to) is
 //! [`lookout_http`], shared with the notifiers.
 
+pub mod crawl;
 pub mod dns;
 pub mod icmp;
 pub mod tcp;

@@ -4,6 +4,7 @@
 
 pub mod agents_cmd;
 pub mod check;
+pub mod crawl_cmd;
 pub mod demo;
 pub mod demo_site;
 pub mod diagnose_cmd;
@@ -11,6 +12,7 @@ pub mod http_server;
 pub mod incidents_cmd;
 pub mod logs_cmd;
 pub mod postmortem_cmd;
+pub mod preflight_cmd;
 pub mod runtime;
 pub mod silence_cmd;
 pub mod store_cmd;

@@ -116,6 +116,25 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Before deploy: every PHP include and require under PATH resolved like PHP and checked like Linux (exact
+    /// case, dangling symlinks, the web server user's permissions). Exit 0 no errors, 1 errors, 2 usage error.
+    Preflight {
+        /// Files or directories to check.
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// A php.ini whose include_path applies (default: `.`).
+        #[arg(long, value_name = "FILE")]
+        php_ini: Option<PathBuf>,
+        /// The web server's user (e.g. www-data): a target it cannot read or reach is an error.
+        #[arg(long, value_name = "USER")]
+        web_user: Option<String>,
+        /// text (like a compiler's) or json.
+        #[arg(long, value_enum, default_value_t = PreflightFormat::Text)]
+        format: PreflightFormat,
+        /// List the includes whose path is known only at run time (always counted).
+        #[arg(long)]
+        show_unresolved: bool,
+    },
     /// A postmortem draft (Markdown) of a recorded incident, or of an outage found in the logs (--from-logs), with
     /// measured impact and the root cause.
     Postmortem {
@@ -179,6 +198,28 @@ enum Command {
         #[command(subcommand)]
         action: StoreCommand,
     },
+    /// The smoke test after a deploy: follow the site's own links (same scheme, host and port) from URL and
+    /// fail on a 5xx, a PHP error printed in a page, a page slower than --slow or one that cannot be fetched.
+    /// Exit 0 ok, 1 failed, 2 usage error. A linked page's 4xx is a broken link: a warning unless --fail-on-4xx.
+    Crawl {
+        /// Where to start: http:// or https:// with a host.
+        url: String,
+        /// Pages fetched at most, the start page included.
+        #[arg(long, default_value_t = 200)]
+        max_pages: usize,
+        /// Requests in flight at once (1 to 64).
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// A page taking longer than this (to its last byte) fails the crawl.
+        #[arg(long, default_value = "2s")]
+        slow: String,
+        /// Also fail (exit 1) on linked pages answering 4xx.
+        #[arg(long)]
+        fail_on_4xx: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// A one-minute, self-contained demo: a site breaks the way it did in the postmortem, lookout alerts.
     Demo {
         /// Keep the demo directory (site, logs, config, database) afterwards.
@@ -197,6 +238,12 @@ enum Command {
         #[arg(long)]
         error_log: Option<PathBuf>,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PreflightFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -383,6 +430,15 @@ async fn main() -> ExitCode {
             let mut stdout = std::io::stdout();
             exit_code(lookout::diagnose_cmd::run(args, &mut stdout).await.map(|found| if found { 0 } else { 1 }), 2)
         }
+        Command::Preflight { paths, php_ini, web_user, format, show_unresolved } => {
+            use lookout::preflight_cmd::{Format, PreflightArgs};
+            let format = match format {
+                PreflightFormat::Text => Format::Text,
+                PreflightFormat::Json => Format::Json,
+            };
+            let args = PreflightArgs { paths, php_ini, web_user, format, show_unresolved };
+            exit_code(lookout::preflight_cmd::run(args, &mut std::io::stdout().lock()), 2)
+        }
         Command::Postmortem { id, config, from_logs, error_log, format, window, output } => {
             init_tracing(cli.log_format, "warn");
             let to_file = output.is_some();
@@ -448,6 +504,11 @@ async fn main() -> ExitCode {
             init_tracing(cli.log_format, "warn");
             let args = lookout::store_cmd::CopyArgs { from, to, json };
             exit_code(lookout::store_cmd::copy(args, &mut std::io::stdout().lock()).await, 2)
+        }
+        Command::Crawl { url, max_pages, concurrency, slow, fail_on_4xx, json } => {
+            init_tracing(cli.log_format, "warn");
+            let args = lookout::crawl_cmd::CrawlArgs { url, max_pages, concurrency, slow, fail_on_4xx, json };
+            exit_code(lookout::crawl_cmd::run(args, &mut std::io::stdout().lock()).await, 2)
         }
         Command::Demo { keep } => {
             init_tracing(cli.log_format, "error");

@@ -16,6 +16,7 @@ const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
     ("lookout-probe", &["lookout-core", "lookout-config", "lookout-http"]),
     ("lookout-diagnose", &["lookout-core", "lookout-logs", "lookout-http"]),
     ("lookout-notify", &["lookout-core", "lookout-engine", "lookout-config", "lookout-store", "lookout-http"]),
+    ("lookout-preflight", &["lookout-core", "lookout-diagnose"]),
     (
         "lookout-app",
         &[
@@ -39,6 +40,7 @@ const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
             "lookout-config",
             "lookout-store",
             "lookout-diagnose",
+            "lookout-preflight",
             "lookout-app",
             "lookout-web",
         ],

@@ -1,0 +1,189 @@
+//! What Linux will do with a path: each step is looked up among its directory's real entries (exact bytes), so a
+//! name that differs only by case is missing even when preflight runs on a case-insensitive file system; a
+//! symlink whose target is gone is named with its target; with a web server user, a step it may not traverse or
+//! a file it may not read is named (`lookout_diagnose::hints`).
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+
+use lookout_diagnose::hints::{self, Reader};
+
+/// The result of looking a path up.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// It exists (and the reader, if any, may read it).
+    Found,
+    /// `missing` is not an entry of `dir` (`last`: it is the file's own name, else a directory on the way).
+    Missing { dir: PathBuf, missing: String, last: bool },
+    /// It exists only with other case at some step: `real` is the path on disk.
+    CaseOnly { real: PathBuf },
+    /// `link` (the path or a directory on it) is a symlink to `target`, which does not exist.
+    Dangling { link: PathBuf, target: PathBuf },
+    /// The reader may not read it: `why` names the blocking step.
+    Unreadable { why: String },
+}
+
+impl Outcome {
+    pub fn is_found(&self) -> bool {
+        *self == Outcome::Found
+    }
+}
+
+/// Each directory's entries, read once and shared by every thread (a tree's files include from the same few
+/// directories).
+#[derive(Debug, Default)]
+pub struct DirCache {
+    entries: RwLock<HashMap<PathBuf, Option<Arc<HashSet<OsString>>>>>,
+}
+
+impl DirCache {
+    fn get(&self, dir: &Path) -> Option<Arc<HashSet<OsString>>> {
+        if let Some(e) = self.entries.read().unwrap_or_else(PoisonError::into_inner).get(dir) {
+            return e.clone();
+        }
+        let read = std::fs::read_dir(dir)
+            .ok()
+            .map(|rd| Arc::new(rd.flatten().map(|e| e.file_name()).collect::<HashSet<OsString>>()));
+        self.entries.write().unwrap_or_else(PoisonError::into_inner).insert(dir.to_path_buf(), read.clone());
+        read
+    }
+}
+
+/// Looks paths up for one reader (or none).
+pub struct Checker<'r> {
+    cache: &'r DirCache,
+    reader: Option<&'r Reader>,
+}
+
+impl<'r> Checker<'r> {
+    pub fn new(cache: &'r DirCache, reader: Option<&'r Reader>) -> Checker<'r> {
+        Checker { cache, reader }
+    }
+
+    fn entries(&mut self, dir: &Path) -> Option<Arc<HashSet<OsString>>> {
+        self.cache.get(dir)
+    }
+
+    /// Looks up an absolute, normalized `path`.
+    pub fn check(&mut self, path: &Path) -> Outcome {
+        let components: Vec<Component<'_>> = path.components().collect();
+        let mut current = PathBuf::from("/");
+        let mut real = PathBuf::from("/");
+        let mut case_differs = false;
+        for (i, c) in components.iter().enumerate() {
+            let Component::Normal(name) = c else { continue };
+            let last = i + 1 == components.len();
+            let Some(entries) = self.entries(&real) else {
+                if let Some(target) = hints::dangling(&real) {
+                    return Outcome::Dangling { link: real, target };
+                }
+                // Not a directory we may list: trust the kernel's answer for this step.
+                if real.join(name).symlink_metadata().is_err() {
+                    return Outcome::Missing { dir: real, missing: name.to_string_lossy().into_owned(), last };
+                }
+                current.push(name);
+                real.push(name);
+                continue;
+            };
+            current.push(name);
+            if entries.contains(*name) {
+                real.push(name);
+                continue;
+            }
+            let wanted = name.to_string_lossy().to_lowercase();
+            let mut same = entries.iter().filter(|e| e.to_string_lossy().to_lowercase() == wanted);
+            match (same.next(), same.next()) {
+                (Some(one), None) => {
+                    real.push(one);
+                    case_differs = true;
+                }
+                _ => {
+                    return Outcome::Missing { dir: real, missing: name.to_string_lossy().into_owned(), last };
+                }
+            }
+        }
+        if case_differs {
+            return Outcome::CaseOnly { real };
+        }
+        if std::fs::metadata(path).is_err()
+            && let Some(target) = hints::dangling(path)
+        {
+            return Outcome::Dangling { link: path.to_path_buf(), target };
+        }
+        if let Some(reader) = self.reader
+            && hints::eacces(path, reader.uid, &reader.gids).iter().any(|s| s.missing.is_some())
+        {
+            return Outcome::Unreadable { why: hints::eacces_says(path, Some(reader)) };
+        }
+        Outcome::Found
+    }
+}
+
+/// What to suggest for a missing name: the closest existing name in its directory and how it differs.
+pub fn suggestion(dir: &Path, missing: &str) -> Option<(String, hints::Difference)> {
+    let best = hints::closest_names(dir, missing).into_iter().next()?;
+    let difference = hints::Difference::between(missing, &best);
+    Some((best, difference))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn each_step_is_matched_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir_all(root.join("inc")).unwrap();
+        std::fs::write(root.join("inc/Settings.php"), "<?php").unwrap();
+        let cache = DirCache::default();
+        let mut c = Checker::new(&cache, None);
+        assert_eq!(c.check(&root.join("inc/Settings.php")), Outcome::Found);
+        assert_eq!(c.check(&root.join("INC/settings.php")), Outcome::CaseOnly { real: root.join("inc/Settings.php") });
+        assert_eq!(
+            c.check(&root.join("inc/settings.phpp")),
+            Outcome::Missing { dir: root.join("inc"), missing: "settings.phpp".into(), last: true }
+        );
+        assert_eq!(
+            c.check(&root.join("lib/x.php")),
+            Outcome::Missing { dir: root.clone(), missing: "lib".into(), last: false }
+        );
+        assert_eq!(suggestion(&root.join("inc"), "settings.phpp").map(|s| s.0), Some("Settings.php".into()));
+    }
+
+    #[test]
+    fn a_dangling_symlink_is_named_with_its_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::os::unix::fs::symlink("/nonexistent-lookout/lib", root.join("lib")).unwrap();
+        std::os::unix::fs::symlink("/nonexistent-lookout/x.php", root.join("x.php")).unwrap();
+        let cache = DirCache::default();
+        let mut c = Checker::new(&cache, None);
+        let target = PathBuf::from("/nonexistent-lookout/x.php");
+        assert_eq!(c.check(&root.join("x.php")), Outcome::Dangling { link: root.join("x.php"), target });
+        assert_eq!(
+            c.check(&root.join("lib/a.php")),
+            Outcome::Dangling { link: root.join("lib"), target: PathBuf::from("/nonexistent-lookout/lib") }
+        );
+    }
+
+    #[test]
+    fn a_reader_that_may_not_read_is_told_where() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let file = root.join("secret.php");
+        std::fs::write(&file, "<?php").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let me = std::fs::metadata(&file).map(|m| std::os::unix::fs::MetadataExt::uid(&m)).unwrap();
+        let other = Reader { name: Some("someone".into()), uid: me.wrapping_add(4242), gids: vec![], pid: None };
+        let cache = DirCache::default();
+        let Outcome::Unreadable { why } = Checker::new(&cache, Some(&other)).check(&file) else { panic!("readable") };
+        assert!(why.contains("mode 0600") && why.contains("someone"), "{why}");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(Checker::new(&DirCache::default(), Some(&other)).check(&file), Outcome::Found);
+    }
+}

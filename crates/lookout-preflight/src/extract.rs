@@ -1,0 +1,474 @@
+//! From a file's tokens: its include and require statements (where, the expression as written, whether `@`
+//! silences it and whether a test makes it optional), its constants (`define('NAME', expr)` and top-level
+//! `const NAME = expr;`) and its `set_include_path` / `ini_set('include_path', …)` calls.
+//!
+//! **The guard rule**, kept simple so it is predictable: an include is *guarded* when
+//! 1. it is inside the body of an `if`/`elseif` (braced, `:` … `endif`, or a single statement) whose condition
+//!    calls `file_exists`, `is_file` or `is_readable` on the same expression (tokens compared, outer parentheses
+//!    and case of names ignored), or calls `defined(…)` at all; or
+//! 2. one of those three functions was called on the same expression earlier in the same block (`{ … }` or the
+//!    file's top level): `if (!is_file($f)) return; require $f;`, `$ok = file_exists(X); … require X;`, a ternary.
+
+use std::collections::HashSet;
+
+use crate::token::{Kind, Token};
+
+/// One token of an extracted expression, owned (the file's bytes are dropped after extraction).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Tok {
+    pub kind: Kind,
+    pub text: Box<[u8]>,
+    /// A string literal's constant value.
+    pub value: Option<Box<[u8]>>,
+}
+
+impl Tok {
+    pub fn is(&self, p: &str) -> bool {
+        self.kind == Kind::Punct && &*self.text == p.as_bytes()
+    }
+
+    pub fn is_word(&self, word: &str) -> bool {
+        self.kind == Kind::Ident && self.text.eq_ignore_ascii_case(word.as_bytes())
+    }
+}
+
+fn own(t: &Token<'_>) -> Tok {
+    Tok { kind: t.kind, text: t.text.into(), value: t.value.as_deref().map(Into::into) }
+}
+
+/// The include statement's keyword.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Keyword {
+    Include,
+    IncludeOnce,
+    Require,
+    RequireOnce,
+}
+
+impl Keyword {
+    fn of(t: &Token<'_>) -> Option<Keyword> {
+        if t.kind != Kind::Ident || t.text.len() > 12 {
+            return None;
+        }
+        match t.text.to_ascii_lowercase().as_slice() {
+            b"include" => Some(Keyword::Include),
+            b"include_once" => Some(Keyword::IncludeOnce),
+            b"require" => Some(Keyword::Require),
+            b"require_once" => Some(Keyword::RequireOnce),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Keyword::Include => "include",
+            Keyword::IncludeOnce => "include_once",
+            Keyword::Require => "require",
+            Keyword::RequireOnce => "require_once",
+        }
+    }
+
+    /// A failed `require` is fatal whatever `@` says (E_COMPILE_ERROR); a failed `include` only warns.
+    pub fn is_require(self) -> bool {
+        matches!(self, Keyword::Require | Keyword::RequireOnce)
+    }
+}
+
+/// What makes an include optional.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Guard {
+    /// Tested with this function (`file_exists`, `is_file`, `is_readable`) on the same expression.
+    Tested(&'static str),
+    /// Inside `if (defined(…))`.
+    Defined,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Include {
+    pub keyword: Keyword,
+    pub line: u32,
+    pub column: u32,
+    /// The expression's tokens, outer parentheses removed.
+    pub expr: Vec<Tok>,
+    /// The expression as written (tokens joined by single spaces where they were apart).
+    pub written: String,
+    pub silenced: bool,
+    pub guard: Option<Guard>,
+    /// The last `set_include_path` before it in the file (index into [`Facts::include_paths`]).
+    pub include_path: Option<usize>,
+}
+
+/// A constant's definition in a file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Define {
+    pub name: String,
+    pub line: u32,
+    pub expr: Vec<Tok>,
+}
+
+/// What preflight needs from one file.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    pub includes: Vec<Include>,
+    pub defines: Vec<Define>,
+    /// Expressions given to `set_include_path` or `ini_set('include_path', …)`, in file order.
+    pub include_paths: Vec<Vec<Tok>>,
+}
+
+const TESTS: [&str; 3] = ["file_exists", "is_file", "is_readable"];
+
+/// Extracts the facts of one file's tokens.
+pub fn extract(tokens: &[Token<'_>]) -> Facts {
+    // Code only: inline HTML and open tags end statements like `;` (a `?>` token does too).
+    let code: Vec<&Token<'_>> = tokens.iter().filter(|t| t.kind != Kind::InlineHtml).collect();
+    let n = code.len();
+    let closes = matching(&code);
+    let blocks = enclosing_blocks(&code);
+    let class_bodies = class_bodies(&code, &closes);
+    let spans = guard_spans(&code, &closes);
+    // Every test call: (position, block, function, argument key).
+    let mut tests: Vec<(usize, usize, &'static str, Vec<Tok>)> = Vec::new();
+    let mut facts = Facts::default();
+    for i in 0..n {
+        let t = code[i];
+        if t.kind != Kind::Ident {
+            continue;
+        }
+        let prev = i.checked_sub(1).map(|p| code[p]);
+        let member = prev.is_some_and(|p| p.is("->") || p.is("?->") || p.is("::") || p.is_word("function"));
+        if member {
+            continue;
+        }
+        let next_open = code.get(i + 1).is_some_and(|t| t.is("("));
+        if let Some(keyword) = Keyword::of(t) {
+            if code.get(i + 1).is_some_and(|t| t.is(":") || t.is("=>")) {
+                continue;
+            }
+            let end = expression_end(&code, &closes, i + 1);
+            let expr = strip_parens(&code[i + 1..end]);
+            let key = key_of(&expr);
+            let guard = spans
+                .iter()
+                .filter(|s| s.start < i && i <= s.end)
+                .find_map(|s| {
+                    if s.defined {
+                        Some(Guard::Defined)
+                    } else {
+                        s.tests.iter().find(|(_, k)| *k == key).map(|(f, _)| Guard::Tested(f))
+                    }
+                })
+                .or_else(|| {
+                    tests.iter().find(|(_, b, _, k)| *b == blocks[i] && *k == key).map(|(_, _, f, _)| Guard::Tested(f))
+                });
+            facts.includes.push(Include {
+                keyword,
+                line: t.line,
+                column: t.column,
+                written: written(&code[i + 1..end]),
+                expr,
+                silenced: prev.is_some_and(|p| p.is("@")),
+                guard,
+                include_path: facts.include_paths.len().checked_sub(1),
+            });
+        } else if next_open && let Some(f) = TESTS.iter().find(|f| t.is_word(f)) {
+            let args = arguments(&code, &closes, i + 1);
+            if let Some(first) = args.first() {
+                tests.push((i, blocks[i], f, key_of(&strip_parens(first))));
+            }
+        } else if next_open && t.is_word("define") {
+            let args = arguments(&code, &closes, i + 1);
+            if let [name, value, ..] = args.as_slice()
+                && let [name] = *name
+                && let Some(v) = &name.value
+            {
+                let name = String::from_utf8_lossy(v).trim_start_matches('\\').to_string();
+                facts.defines.push(Define { name, line: t.line, expr: strip_parens(value) });
+            }
+        } else if t.is_word("const") && !class_bodies.contains(&blocks[i]) {
+            facts.defines.extend(constants(&code, &closes, i + 1));
+        } else if next_open && t.is_word("set_include_path") {
+            if let Some(first) = arguments(&code, &closes, i + 1).first() {
+                facts.include_paths.push(strip_parens(first));
+            }
+        } else if next_open && t.is_word("ini_set") {
+            let args = arguments(&code, &closes, i + 1);
+            if let [name, value, ..] = args.as_slice()
+                && let [name] = *name
+                && name.value.as_deref() == Some(b"include_path")
+            {
+                facts.include_paths.push(strip_parens(value));
+            }
+        }
+    }
+    facts
+}
+
+/// For each opening `(`, `[` or `{`, the index of its closing partner (`n` when unclosed); other tokens map to
+/// themselves.
+fn matching(code: &[&Token<'_>]) -> Vec<usize> {
+    let n = code.len();
+    let mut closes: Vec<usize> = (0..n).collect();
+    let mut stack: Vec<usize> = Vec::new();
+    for (i, t) in code.iter().enumerate() {
+        if t.is("(") || t.is("[") || t.is("{") {
+            closes[i] = n;
+            stack.push(i);
+        } else if (t.is(")") || t.is("]") || t.is("}"))
+            && let Some(open) = stack.pop()
+        {
+            closes[open] = i;
+        }
+    }
+    closes
+}
+
+/// For each token, the index of the innermost `{` around it (`usize::MAX` at the top level).
+fn enclosing_blocks(code: &[&Token<'_>]) -> Vec<usize> {
+    let mut stack: Vec<usize> = Vec::new();
+    code.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let here = stack.last().copied().unwrap_or(usize::MAX);
+            if t.is("{") {
+                stack.push(i);
+            } else if t.is("}") {
+                stack.pop();
+                return stack.last().copied().unwrap_or(usize::MAX);
+            }
+            here
+        })
+        .collect()
+}
+
+/// The `{` indices that open a class, interface, trait or enum body (their `const`s are class constants).
+fn class_bodies(code: &[&Token<'_>], closes: &[usize]) -> HashSet<usize> {
+    let mut bodies = HashSet::new();
+    for (i, t) in code.iter().enumerate() {
+        let declares = ["class", "interface", "trait", "enum"].iter().any(|w| t.is_word(w));
+        let after_member = i.checked_sub(1).is_some_and(|p| code[p].is("::") || code[p].is("->"));
+        if !declares || after_member {
+            continue;
+        }
+        let mut j = i + 1;
+        while j < code.len() && !code[j].is("{") && !code[j].is(";") {
+            j = if code[j].is("(") { closes[j] + 1 } else { j + 1 };
+        }
+        if j < code.len() && code[j].is("{") {
+            bodies.insert(j);
+        }
+    }
+    bodies
+}
+
+/// A region of tokens governed by an `if` condition that tests files or `defined`.
+struct Span {
+    start: usize,
+    end: usize,
+    tests: Vec<(&'static str, Vec<Tok>)>,
+    defined: bool,
+}
+
+fn guard_spans(code: &[&Token<'_>], closes: &[usize]) -> Vec<Span> {
+    let mut spans = Vec::new();
+    for (i, t) in code.iter().enumerate() {
+        if !(t.is_word("if") || t.is_word("elseif")) || !code.get(i + 1).is_some_and(|t| t.is("(")) {
+            continue;
+        }
+        let close = closes[i + 1];
+        let cond = &code[(i + 2).min(close)..close.min(code.len())];
+        let mut tests = Vec::new();
+        let mut defined = false;
+        for (j, c) in cond.iter().enumerate() {
+            if !cond.get(j + 1).is_some_and(|t| t.is("(")) {
+                continue;
+            }
+            if let Some(f) = TESTS.iter().find(|f| c.is_word(f)) {
+                if let Some(first) = arguments(code, closes, i + 2 + j + 1).first() {
+                    tests.push((*f, key_of(&strip_parens(first))));
+                }
+            } else if c.is_word("defined") {
+                defined = true;
+            }
+        }
+        if tests.is_empty() && !defined {
+            continue;
+        }
+        let body = close + 1;
+        let end = match code.get(body) {
+            Some(b) if b.is("{") => closes[body],
+            Some(b) if b.is(":") => alternative_end(code, closes, body + 1),
+            Some(_) => statement_end(code, closes, body),
+            None => continue,
+        };
+        spans.push(Span { start: close, end, tests, defined });
+    }
+    spans
+}
+
+/// The `endif` closing an `if (…):` body that starts at `from` (nested alternative ifs counted).
+fn alternative_end(code: &[&Token<'_>], closes: &[usize], from: usize) -> usize {
+    let mut depth = 0usize;
+    let mut j = from;
+    while j < code.len() {
+        let t = code[j];
+        if t.is_word("if") && code.get(j + 1).is_some_and(|t| t.is("(")) {
+            let after = closes[j + 1] + 1;
+            if code.get(after).is_some_and(|t| t.is(":")) {
+                depth += 1;
+            }
+        } else if t.is_word("endif") {
+            if depth == 0 {
+                return j;
+            }
+            depth -= 1;
+        }
+        j += 1;
+    }
+    code.len()
+}
+
+/// The `;` or `?>` ending the statement that starts at `from`.
+fn statement_end(code: &[&Token<'_>], closes: &[usize], from: usize) -> usize {
+    let mut j = from;
+    while j < code.len() {
+        let t = code[j];
+        if t.is(";") || t.kind == Kind::CloseTag || t.kind == Kind::OpenTag {
+            return j;
+        }
+        if t.is("(") || t.is("[") || t.is("{") {
+            if t.is("{") && j == from {
+                return closes[j];
+            }
+            j = closes[j];
+        }
+        j += 1;
+    }
+    code.len()
+}
+
+/// Where an include's expression ends: `;`, `?>`, or a `,` `)` `]` `}` that closes what encloses the statement.
+fn expression_end(code: &[&Token<'_>], closes: &[usize], from: usize) -> usize {
+    let mut j = from;
+    while j < code.len() {
+        let t = code[j];
+        if t.is(";")
+            || t.is(",")
+            || t.is(")")
+            || t.is("]")
+            || t.is("}")
+            || t.kind == Kind::CloseTag
+            || t.kind == Kind::OpenTag
+        {
+            return j;
+        }
+        if t.is("(") || t.is("[") || t.is("{") {
+            j = closes[j];
+        }
+        j += 1;
+    }
+    code.len()
+}
+
+/// The arguments of the call whose `(` is at `open`: each a slice of tokens, split at top-level commas.
+fn arguments<'t, 'a>(code: &'t [&'t Token<'a>], closes: &[usize], open: usize) -> Vec<&'t [&'t Token<'a>]> {
+    let close = closes.get(open).copied().unwrap_or(code.len()).min(code.len());
+    let mut args = Vec::new();
+    let mut start = open + 1;
+    let mut j = open + 1;
+    while j < close {
+        let t = code[j];
+        if t.is(",") {
+            args.push(&code[start..j]);
+            start = j + 1;
+        } else if t.is("(") || t.is("[") || t.is("{") {
+            j = closes[j].min(close);
+        }
+        j += 1;
+    }
+    if start < close {
+        args.push(&code[start..close]);
+    }
+    args
+}
+
+/// `NAME = expr, NAME2 = expr;` after a top-level `const`.
+fn constants(code: &[&Token<'_>], closes: &[usize], from: usize) -> Vec<Define> {
+    let mut out = Vec::new();
+    let mut j = from;
+    while let (Some(name), Some(eq)) = (code.get(j), code.get(j + 1)) {
+        if name.kind != Kind::Ident || !eq.is("=") {
+            break;
+        }
+        let start = j + 2;
+        let end = expression_end(code, closes, start);
+        out.push(Define {
+            name: String::from_utf8_lossy(name.text).into_owned(),
+            line: name.line,
+            expr: strip_parens(&code[start..end]),
+        });
+        if !code.get(end).is_some_and(|t| t.is(",")) {
+            break;
+        }
+        j = end + 1;
+    }
+    out
+}
+
+/// The tokens, owned, without parentheses around the whole.
+fn strip_parens(tokens: &[&Token<'_>]) -> Vec<Tok> {
+    let mut t = tokens;
+    while t.len() >= 2 && t[0].is("(") && t[t.len() - 1].is(")") && closes_at_end(t) {
+        t = &t[1..t.len() - 1];
+    }
+    t.iter().map(|t| own(t)).collect()
+}
+
+/// Whether the `(` at the start of `t` is closed by its last token.
+fn closes_at_end(t: &[&Token<'_>]) -> bool {
+    let mut depth = 0i32;
+    for (i, tok) in t.iter().enumerate() {
+        if tok.is("(") {
+            depth += 1;
+        } else if tok.is(")") {
+            depth -= 1;
+            if depth == 0 {
+                return i == t.len() - 1;
+            }
+        }
+    }
+    false
+}
+
+/// The tokens as a comparison key: names lower-cased (PHP's functions and magic constants ignore case).
+fn key_of(tokens: &[Tok]) -> Vec<Tok> {
+    tokens
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            if t.kind == Kind::Ident {
+                t.text = t.text.to_ascii_lowercase().into();
+            }
+            t
+        })
+        .collect()
+}
+
+/// The expression as written: its tokens, a space where the source had one.
+fn written(tokens: &[&Token<'_>]) -> String {
+    let mut out = String::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if i > 0 {
+            let prev = tokens[i - 1];
+            let prev_end_col = prev.column as usize + String::from_utf8_lossy(prev.text).chars().count();
+            if prev.line != t.line || prev_end_col != t.column as usize {
+                out.push(' ');
+            }
+        }
+        out.push_str(&String::from_utf8_lossy(t.text));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,451 @@
+//! A PHP tokenizer good enough to find include and require statements: it knows where PHP code starts and ends
+//! (`<?php`, `<?=`, `?>`), strings (with their escapes; interpolation makes a string "not constant"),
+//! heredocs and nowdocs, and comments — so an `include` written inside any of those is not taken for one. It
+//! works on bytes (PHP files need not be UTF-8) and never panics: an unterminated string or comment runs to the
+//! end of the file.
+//!
+//! Short open tags (`<?` alone) are not code: Debian's php.ini ships `short_open_tag = Off`.
+
+/// What a token is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Text outside `<?php … ?>`, sent to the client as is.
+    InlineHtml,
+    /// `<?php` or `<?=`.
+    OpenTag,
+    /// `?>` (ends a statement, like `;`).
+    CloseTag,
+    /// A name, keyword or namespaced name (`include`, `__DIR__`, `\Foo\bar`).
+    Ident,
+    /// `$name`.
+    Variable,
+    /// A string literal: quoted, heredoc, nowdoc or backticks.
+    Str,
+    Number,
+    /// Punctuation and operators: one byte, or `->`, `?->`, `::`.
+    Punct,
+}
+
+/// A token: its bytes in the file, where it starts (1-based line and column, the column in characters), and for
+/// a string its value when the value is constant (no interpolation, not a shell command).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Token<'a> {
+    pub kind: Kind,
+    pub text: &'a [u8],
+    pub line: u32,
+    pub column: u32,
+    pub value: Option<Vec<u8>>,
+}
+
+impl Token<'_> {
+    /// Whether this is the punctuation `p`.
+    pub fn is(&self, p: &str) -> bool {
+        self.kind == Kind::Punct && self.text == p.as_bytes()
+    }
+
+    /// Whether this is the name `word`, ignoring ASCII case (PHP keywords and function names ignore it).
+    pub fn is_word(&self, word: &str) -> bool {
+        self.kind == Kind::Ident && self.text.eq_ignore_ascii_case(word.as_bytes())
+    }
+}
+
+/// The tokens of a PHP file (comments and white space left out).
+pub fn tokenize(src: &[u8]) -> Vec<Token<'_>> {
+    let mut lexer = Lexer { src, pos: 0, cursor: 0, line: 1, column: 1, out: Vec::new() };
+    lexer.run();
+    lexer.out
+}
+
+struct Lexer<'a> {
+    src: &'a [u8],
+    pos: usize,
+    /// Where `line` and `column` were last computed (token starts only move forward).
+    cursor: usize,
+    line: u32,
+    column: u32,
+    out: Vec<Token<'a>>,
+}
+
+fn is_ident_start(b: u8) -> bool {
+    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+}
+
+fn is_ident_byte(b: u8) -> bool {
+    is_ident_start(b) || b.is_ascii_digit()
+}
+
+impl<'a> Lexer<'a> {
+    fn at(&self, i: usize) -> u8 {
+        self.src.get(i).copied().unwrap_or(0)
+    }
+
+    fn starts_with(&self, i: usize, s: &[u8]) -> bool {
+        self.src.get(i..i + s.len()).is_some_and(|b| b.eq_ignore_ascii_case(s))
+    }
+
+    /// Line and column of byte `at`, advancing the cursor (columns count characters, not UTF-8 continuation bytes).
+    fn position(&mut self, at: usize) -> (u32, u32) {
+        let at = at.min(self.src.len());
+        for &b in &self.src[self.cursor.min(at)..at] {
+            if b == b'\n' {
+                self.line += 1;
+                self.column = 1;
+            } else if b & 0xC0 != 0x80 {
+                self.column += 1;
+            }
+        }
+        self.cursor = self.cursor.max(at);
+        (self.line, self.column)
+    }
+
+    fn push(&mut self, kind: Kind, start: usize, end: usize, value: Option<Vec<u8>>) {
+        let end = end.min(self.src.len());
+        let (line, column) = self.position(start);
+        self.out.push(Token { kind, text: &self.src[start..end], line, column, value });
+    }
+
+    fn run(&mut self) {
+        let mut in_php = false;
+        while self.pos < self.src.len() {
+            if in_php {
+                in_php = self.code_token();
+            } else {
+                let start = self.pos;
+                match self.find_open_tag(start) {
+                    Some((tag, len)) => {
+                        if tag > start {
+                            self.push(Kind::InlineHtml, start, tag, None);
+                        }
+                        self.push(Kind::OpenTag, tag, tag + len, None);
+                        self.pos = tag + len;
+                        in_php = true;
+                    }
+                    None => {
+                        self.push(Kind::InlineHtml, start, self.src.len(), None);
+                        self.pos = self.src.len();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next `<?php` (followed by white space or the end) or `<?=`: where and how long.
+    fn find_open_tag(&self, from: usize) -> Option<(usize, usize)> {
+        let mut i = from;
+        while let Some(off) = self.src.get(i..).and_then(memchr_lt) {
+            let at = i + off;
+            if self.starts_with(at, b"<?=") {
+                return Some((at, 3));
+            }
+            if self.starts_with(at, b"<?php") {
+                let next = self.at(at + 5);
+                if at + 5 >= self.src.len() || next.is_ascii_whitespace() {
+                    return Some((at, 5));
+                }
+            }
+            i = at + 1;
+        }
+        None
+    }
+
+    /// One token (or comment, or white space) of PHP code; false when `?>` left PHP mode.
+    fn code_token(&mut self) -> bool {
+        let start = self.pos;
+        let b = self.at(start);
+        let next = self.at(start + 1);
+        match b {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => self.pos += 1,
+            b'?' if next == b'>' => {
+                self.push(Kind::CloseTag, start, start + 2, None);
+                self.pos = start + 2;
+                // PHP eats one newline right after ?>.
+                if self.at(self.pos) == b'\n' {
+                    self.pos += 1;
+                } else if self.at(self.pos) == b'\r' && self.at(self.pos + 1) == b'\n' {
+                    self.pos += 2;
+                }
+                return false;
+            }
+            b'#' if next == b'[' => {
+                // An attribute: `#[` is code, not a comment.
+                self.push(Kind::Punct, start, start + 1, None);
+                self.pos += 1;
+            }
+            b'#' => self.line_comment(start + 1),
+            b'/' if next == b'/' => self.line_comment(start + 2),
+            b'/' if next == b'*' => {
+                self.pos = find(self.src, start + 2, b"*/").map_or(self.src.len(), |e| e + 2);
+            }
+            b'\'' => self.single_quoted(start),
+            b'"' => {
+                let end = self.closing(start + 1, b'"');
+                let body = &self.src[(start + 1).min(end)..end];
+                let value = interpolated_value(body, Some(b'"'));
+                self.push(Kind::Str, start, end + 1, value);
+                self.pos = end + 1;
+            }
+            b'`' => {
+                let end = self.closing(start + 1, b'`');
+                self.push(Kind::Str, start, end + 1, None);
+                self.pos = end + 1;
+            }
+            b'<' if self.starts_with(start, b"<<<") => {
+                if !self.heredoc(start) {
+                    self.push(Kind::Punct, start, start + 1, None);
+                    self.pos += 1;
+                }
+            }
+            b'$' if is_ident_start(next) => {
+                let end = self.ident_end(start + 1);
+                self.push(Kind::Variable, start, end, None);
+                self.pos = end;
+            }
+            b'\\' if is_ident_start(next) => self.name(start),
+            _ if is_ident_start(b) => self.name(start),
+            _ if b.is_ascii_digit() || (b == b'.' && next.is_ascii_digit()) => {
+                let mut end = start + 1;
+                while is_ident_byte(self.at(end)) || (self.at(end) == b'.' && self.at(end + 1).is_ascii_digit()) {
+                    end += 1;
+                }
+                self.push(Kind::Number, start, end, None);
+                self.pos = end;
+            }
+            _ => {
+                let len = if (b == b'-' && next == b'>') || (b == b':' && next == b':') {
+                    2
+                } else if b == b'?' && next == b'-' && self.at(start + 2) == b'>' {
+                    3
+                } else {
+                    1
+                };
+                self.push(Kind::Punct, start, start + len, None);
+                self.pos = start + len;
+            }
+        }
+        true
+    }
+
+    fn ident_end(&self, mut i: usize) -> usize {
+        while i < self.src.len() && is_ident_byte(self.src[i]) {
+            i += 1;
+        }
+        i
+    }
+
+    /// A name, possibly namespaced: `foo`, `Foo\Bar`, `\strlen`.
+    fn name(&mut self, start: usize) {
+        let mut end = if self.at(start) == b'\\' { start + 1 } else { start };
+        loop {
+            end = self.ident_end(end);
+            if self.at(end) == b'\\' && is_ident_start(self.at(end + 1)) {
+                end += 1;
+            } else {
+                break;
+            }
+        }
+        self.push(Kind::Ident, start, end, None);
+        self.pos = end;
+    }
+
+    /// A `//` or `#` comment: to the end of the line, or to a `?>` on it (which still ends PHP mode).
+    fn line_comment(&mut self, from: usize) {
+        let mut i = from;
+        while i < self.src.len() {
+            match self.src[i] {
+                b'\n' => break,
+                b'?' if self.at(i + 1) == b'>' => break,
+                _ => i += 1,
+            }
+        }
+        self.pos = i;
+    }
+
+    /// Index of the unescaped `quote` closing a string whose body starts at `from` (the end of the file if none).
+    fn closing(&self, from: usize, quote: u8) -> usize {
+        let mut i = from;
+        while i < self.src.len() {
+            match self.src[i] {
+                b'\\' => i += 2,
+                c if c == quote => return i,
+                _ => i += 1,
+            }
+        }
+        self.src.len()
+    }
+
+    fn single_quoted(&mut self, start: usize) {
+        let end = self.closing(start + 1, b'\'');
+        let body = &self.src[(start + 1).min(end)..end];
+        let mut value = Vec::with_capacity(body.len());
+        let mut i = 0;
+        while i < body.len() {
+            if body[i] == b'\\' && matches!(body.get(i + 1), Some(b'\\' | b'\'')) {
+                value.push(body[i + 1]);
+                i += 2;
+            } else {
+                value.push(body[i]);
+                i += 1;
+            }
+        }
+        self.push(Kind::Str, start, end + 1, Some(value));
+        self.pos = end + 1;
+    }
+
+    /// `<<<ID`, `<<<"ID"` (heredoc) or `<<<'ID'` (nowdoc) up to the closing `ID` on a line of its own (PHP 7.3:
+    /// it may be indented, and that indentation is removed from every line). False if this is no heredoc start.
+    fn heredoc(&mut self, start: usize) -> bool {
+        let mut i = start + 3;
+        while matches!(self.at(i), b' ' | b'\t') {
+            i += 1;
+        }
+        let quote = match self.at(i) {
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                Some(q)
+            }
+            _ => None,
+        };
+        if !is_ident_start(self.at(i)) {
+            return false;
+        }
+        let id_start = i;
+        let id_end = self.ident_end(i);
+        i = id_end;
+        if let Some(q) = quote {
+            if self.at(i) != q {
+                return false;
+            }
+            i += 1;
+        }
+        match (self.at(i), self.at(i + 1)) {
+            (b'\n', _) => i += 1,
+            (b'\r', b'\n') => i += 2,
+            _ => return false,
+        }
+        let id = &self.src[id_start..id_end];
+        let body_start = i;
+        // Find the closing line: optional spaces or tabs, the identifier, then no identifier byte.
+        let mut line = body_start;
+        let closing = loop {
+            if line >= self.src.len() {
+                break None;
+            }
+            let mut j = line;
+            while matches!(self.at(j), b' ' | b'\t') {
+                j += 1;
+            }
+            if self.src.get(j..j + id.len()) == Some(id) && !is_ident_byte(self.at(j + id.len())) {
+                break Some((line, j - line, j + id.len()));
+            }
+            match find(self.src, line, b"\n") {
+                Some(nl) => line = nl + 1,
+                None => break None,
+            }
+        };
+        let Some((closing_line, indent, end)) = closing else {
+            // Unterminated: the rest of the file is the string.
+            self.push(Kind::Str, start, self.src.len(), None);
+            self.pos = self.src.len();
+            return true;
+        };
+        // The body is everything before the newline that precedes the closing line.
+        let mut body_end = closing_line.saturating_sub(1).max(body_start);
+        if body_end > body_start && self.at(body_end - 1) == b'\r' {
+            body_end -= 1;
+        }
+        let raw = &self.src[body_start..body_end.max(body_start)];
+        let dedented: Vec<u8> = raw
+            .split(|&b| b == b'\n')
+            .map(|l| {
+                let cut = l.iter().take(indent).take_while(|b| matches!(b, b' ' | b'\t')).count();
+                &l[cut..]
+            })
+            .collect::<Vec<_>>()
+            .join(&b'\n');
+        let value = if quote == Some(b'\'') { Some(dedented) } else { interpolated_value(&dedented, None) };
+        self.push(Kind::Str, start, end, value);
+        self.pos = end;
+        true
+    }
+}
+
+/// Position of the next `<` in `s`.
+fn memchr_lt(s: &[u8]) -> Option<usize> {
+    s.iter().position(|&b| b == b'<')
+}
+
+/// The first occurrence of `needle` in `src` at or after `from`.
+pub(crate) fn find(src: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
+    let hay = src.get(from..)?;
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+}
+
+/// The value of a double-quoted string or heredoc body with its escapes applied, or `None` when it
+/// interpolates a variable (`$x`, `{$x}`, `${x}`): then its value is known only when the code runs.
+fn interpolated_value(body: &[u8], quote: Option<u8>) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        let b = body[i];
+        let next = body.get(i + 1).copied().unwrap_or(0);
+        match b {
+            b'$' if is_ident_start(next) || next == b'{' => return None,
+            b'{' if next == b'$' => return None,
+            b'\\' => {
+                i += 2;
+                match next {
+                    b'n' => out.push(b'\n'),
+                    b't' => out.push(b'\t'),
+                    b'r' => out.push(b'\r'),
+                    b'v' => out.push(0x0b),
+                    b'e' => out.push(0x1b),
+                    b'f' => out.push(0x0c),
+                    b'\\' | b'$' => out.push(next),
+                    q if Some(q) == quote => out.push(q),
+                    b'0'..=b'7' => {
+                        let digits = body[i - 1..].iter().take(3).take_while(|d| (b'0'..=b'7').contains(d)).count();
+                        let v = body[i - 1..i - 1 + digits].iter().fold(0u32, |v, d| v * 8 + u32::from(d - b'0'));
+                        out.push((v & 0xff) as u8);
+                        i += digits - 1;
+                    }
+                    b'x' if body.get(i).is_some_and(u8::is_ascii_hexdigit) => {
+                        let digits = body[i..].iter().take(2).take_while(|d| d.is_ascii_hexdigit()).count();
+                        let text = std::str::from_utf8(&body[i..i + digits]).unwrap_or("0");
+                        out.push(u8::from_str_radix(text, 16).unwrap_or(0));
+                        i += digits;
+                    }
+                    b'u' if body.get(i) == Some(&b'{') => {
+                        let close = body[i..].iter().position(|&c| c == b'}').map(|p| p + i);
+                        let ch = close
+                            .and_then(|c| std::str::from_utf8(&body[i + 1..c]).ok())
+                            .and_then(|h| u32::from_str_radix(h, 16).ok())
+                            .and_then(char::from_u32);
+                        match (ch, close) {
+                            (Some(ch), Some(c)) => {
+                                out.extend_from_slice(ch.encode_utf8(&mut [0; 4]).as_bytes());
+                                i = c + 1;
+                            }
+                            _ => out.extend_from_slice(b"\\u"),
+                        }
+                    }
+                    0 if i > body.len() => out.push(b'\\'),
+                    other => {
+                        out.push(b'\\');
+                        out.push(other);
+                    }
+                }
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests;
