@@ -6,6 +6,12 @@ pub fn one_line(text: &str) -> String {
     text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
+/// Text from a file, a log or a server made safe for a terminal, keeping every character visible: control
+/// characters (escape sequences, line breaks) become `\u{..}` escapes.
+pub fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() }).collect()
+}
+
 /// At most `max` (≥ 1) characters: the text itself when it fits, else its first `max - 1` characters and `…`.
 pub fn truncate(text: &str, max: usize) -> String {
     match text.char_indices().nth(max.saturating_sub(1)) {

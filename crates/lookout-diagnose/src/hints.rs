@@ -60,11 +60,14 @@ pub fn enoent(path: &Path) -> Option<Missing> {
 /// extension, then small edit distances.
 pub fn closest_names(dir: &Path, wanted: &str) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    closest_among(entries.flatten().filter_map(|e| e.file_name().into_string().ok()), wanted)
+}
+
+/// As [`closest_names`], among `names` already read (preflight reads each directory once for a whole tree).
+pub fn closest_among(names: impl Iterator<Item = String>, wanted: &str) -> Vec<String> {
     let wanted_lower = wanted.to_lowercase();
     let (wanted_stem, _) = split_ext(wanted);
-    let mut scored: Vec<(usize, String)> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().into_string().ok())
+    let mut scored: Vec<(usize, String)> = names
         .filter_map(|name| {
             let score = if name.to_lowercase() == wanted_lower {
                 0

@@ -128,6 +128,19 @@ pub fn suggestion(dir: &Path, missing: &str) -> Option<(String, hints::Differenc
     Some((best, difference))
 }
 
+impl Checker<'_> {
+    /// [`suggestion`] from the directory listing already cached: a tree with thousands of missing optional
+    /// includes in one directory reads it once, not once per finding.
+    pub fn suggestion(&self, dir: &Path, missing: &str) -> Option<(String, hints::Difference)> {
+        let names = self.cache.get(dir)?;
+        let best = hints::closest_among(names.iter().filter_map(|n| n.to_str().map(str::to_owned)), missing)
+            .into_iter()
+            .next()?;
+        let difference = hints::Difference::between(missing, &best);
+        Some((best, difference))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

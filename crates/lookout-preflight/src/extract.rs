@@ -5,8 +5,12 @@
 //! **The guard rule**, kept simple so it is predictable: an include is *guarded* when
 //! 1. it is inside the body of an `if`/`elseif` (braced, `:` … `endif`, or a single statement) whose condition
 //!    calls `file_exists`, `is_file` or `is_readable` on the same expression (tokens compared, outer parentheses
-//!    and case of names ignored), or calls `defined(…)` at all; or
-//! 2. one of those three functions was called on the same expression earlier in the same block (`{ … }` or the
+//!    and case of names ignored), or calls `defined(…)` at all, or WordPress's `is_plugin_active(…)` /
+//!    `is_plugin_active_for_network(…)` (a plugin's files exist only where it is installed: WordPress's own
+//!    `wp-admin/press-this.php` includes `WP_PLUGIN_DIR . '/press-this/…'` only inside such a test); or
+//! 2. it is an `include` (not a `require`, whose failure is fatal) inside an `if`/`elseif`/`while` condition — its
+//!    result is tested, as PEAR's `if (!include_once 'Net/DNS.php') { return $this->_raiseError(…); }`; or
+//! 3. one of those three functions was called on the same expression earlier in the same block (`{ … }` or the
 //!    file's top level): `if (!is_file($f)) return; require $f;`, `$ok = file_exists(X); … require X;`, a ternary.
 
 use std::collections::HashSet;
@@ -44,6 +48,8 @@ pub enum Keyword {
     IncludeOnce,
     Require,
     RequireOnce,
+    /// A web-server configuration directive (`webconfig`): its name and arguments are the finding's expression.
+    Directive,
 }
 
 impl Keyword {
@@ -66,6 +72,7 @@ impl Keyword {
             Keyword::IncludeOnce => "include_once",
             Keyword::Require => "require",
             Keyword::RequireOnce => "require_once",
+            Keyword::Directive => "directive",
         }
     }
 
@@ -82,6 +89,11 @@ pub enum Guard {
     Tested(&'static str),
     /// Inside `if (defined(…))`.
     Defined,
+    /// Inside an `if` whose condition calls this function, which says an optional component is installed
+    /// (`is_plugin_active`).
+    Condition(&'static str),
+    /// An `include` inside an `if`/`elseif`/`while` condition: the code tests whether it worked.
+    ResultTested,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,6 +129,9 @@ pub struct Facts {
 }
 
 const TESTS: [&str; 3] = ["file_exists", "is_file", "is_readable"];
+/// Calls in an `if` condition that make everything in its body optional: the component they ask about may not
+/// be installed.
+const CONDITIONS: [&str; 2] = ["is_plugin_active", "is_plugin_active_for_network"];
 
 /// Extracts the facts of one file's tokens.
 pub fn extract(tokens: &[Token<'_>]) -> Facts {
@@ -127,6 +142,7 @@ pub fn extract(tokens: &[Token<'_>]) -> Facts {
     let blocks = enclosing_blocks(&code);
     let class_bodies = class_bodies(&code, &closes);
     let spans = guard_spans(&code, &closes);
+    let conditions = condition_ranges(&code, &closes);
     // Every test call: (position, block, function, argument key).
     let mut tests: Vec<(usize, usize, &'static str, Vec<Tok>)> = Vec::new();
     let mut facts = Facts::default();
@@ -154,9 +170,15 @@ pub fn extract(tokens: &[Token<'_>]) -> Facts {
                 .find_map(|s| {
                     if s.defined {
                         Some(Guard::Defined)
+                    } else if let Some(f) = s.condition {
+                        Some(Guard::Condition(f))
                     } else {
                         s.tests.iter().find(|(_, k)| *k == key).map(|(f, _)| Guard::Tested(f))
                     }
+                })
+                .or_else(|| {
+                    let tested = !keyword.is_require() && conditions.iter().any(|&(open, close)| open < i && i < close);
+                    tested.then_some(Guard::ResultTested)
                 })
                 .or_else(|| {
                     tests.iter().find(|(_, b, _, k)| *b == blocks[i] && *k == key).map(|(_, _, f, _)| Guard::Tested(f))
@@ -267,6 +289,7 @@ struct Span {
     end: usize,
     tests: Vec<(&'static str, Vec<Tok>)>,
     defined: bool,
+    condition: Option<&'static str>,
 }
 
 fn guard_spans(code: &[&Token<'_>], closes: &[usize]) -> Vec<Span> {
@@ -279,6 +302,7 @@ fn guard_spans(code: &[&Token<'_>], closes: &[usize]) -> Vec<Span> {
         let cond = &code[(i + 2).min(close)..close.min(code.len())];
         let mut tests = Vec::new();
         let mut defined = false;
+        let mut condition = None;
         for (j, c) in cond.iter().enumerate() {
             if !cond.get(j + 1).is_some_and(|t| t.is("(")) {
                 continue;
@@ -289,9 +313,11 @@ fn guard_spans(code: &[&Token<'_>], closes: &[usize]) -> Vec<Span> {
                 }
             } else if c.is_word("defined") {
                 defined = true;
+            } else if let Some(f) = CONDITIONS.iter().find(|f| c.is_word(f)) {
+                condition = condition.or(Some(*f));
             }
         }
-        if tests.is_empty() && !defined {
+        if tests.is_empty() && !defined && condition.is_none() {
             continue;
         }
         let body = close + 1;
@@ -301,9 +327,18 @@ fn guard_spans(code: &[&Token<'_>], closes: &[usize]) -> Vec<Span> {
             Some(_) => statement_end(code, closes, body),
             None => continue,
         };
-        spans.push(Span { start: close, end, tests, defined });
+        spans.push(Span { start: close, end, tests, defined, condition });
     }
     spans
+}
+
+/// The `(`…`)` of every `if`, `elseif` and `while` condition.
+fn condition_ranges(code: &[&Token<'_>], closes: &[usize]) -> Vec<(usize, usize)> {
+    (0..code.len())
+        .filter(|&i| ["if", "elseif", "while"].iter().any(|w| code[i].is_word(w)))
+        .filter(|&i| code.get(i + 1).is_some_and(|t| t.is("(")))
+        .map(|i| (i + 1, closes[i + 1]))
+        .collect()
 }
 
 /// The `endif` closing an `if (…):` body that starts at `from` (nested alternative ifs counted).

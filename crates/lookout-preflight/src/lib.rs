@@ -6,11 +6,15 @@
 //! includes and constants; the constants are then evaluated (each in the file that defines it); the second
 //! resolves and checks each include.
 
+pub mod baseline;
 pub mod check;
+pub mod composer;
 pub mod extract;
 mod files;
+pub mod report;
 pub mod resolve;
 pub mod token;
+pub mod webconfig;
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -37,6 +41,10 @@ pub struct Options {
     pub show_unresolved: bool,
     /// Worker threads (default: all cores).
     pub threads: Option<usize>,
+    /// Apache configurations to check (`--apache-config`); with no PATH given, only the configurations are read.
+    pub apache_configs: Vec<PathBuf>,
+    /// nginx configurations to check (`--nginx-config`).
+    pub nginx_configs: Vec<PathBuf>,
 }
 
 /// A usage error: exit 2.
@@ -48,6 +56,12 @@ pub enum Error {
     UnknownUser(String),
     #[error("--php-ini {path}: {source}")]
     PhpIni { path: PathBuf, source: std::io::Error },
+    /// `--apache-config F` or `--nginx-config F` that cannot be read.
+    #[error("{flag} {path}: {io}")]
+    WebConfig { flag: &'static str, path: PathBuf, io: std::io::Error },
+    /// `--baseline F` that cannot be read or is not a baseline.
+    #[error("--baseline {path}: {why}")]
+    Baseline { path: PathBuf, why: String },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -81,6 +95,8 @@ pub enum FindingKind {
     Unresolved,
     /// One definition of a constant leads to a file that does not exist; the others do.
     ConstantDefinition,
+    /// A file or directory named in Composer's generated autoload maps does not exist.
+    ComposerAutoload,
 }
 
 /// One finding, located like a compiler's.
@@ -122,6 +138,12 @@ pub struct Summary {
 pub struct Report {
     pub findings: Vec<Finding>,
     pub summary: Summary,
+    /// `include_path`s the web servers' configurations give PHP (Apache's `php_value`/`php_admin_value`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub php_include_paths: Vec<webconfig::PhpIncludePath>,
+    /// What `--baseline` matched and which of its entries no longer occur.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<baseline::Applied>,
 }
 
 /// Checks every include under `opts.paths`.
@@ -139,7 +161,9 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
         }
         None => b".".to_vec(),
     };
-    let files = roots.files();
+    let web = web_configs(opts, reader.as_ref())?;
+    let config_only = opts.paths.is_empty() && !(opts.apache_configs.is_empty() && opts.nginx_configs.is_empty());
+    let files = if config_only { Vec::new() } else { roots.files() };
     let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(4, |n| n.get()));
 
     // Pass 1: read, tokenize and extract every file.
@@ -161,6 +185,7 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
         })
         .collect();
     let constants = Constants::build(&defs, &ini_path);
+    let composer_paths = resolve::composer_include_paths(&files, &ini_path);
 
     // Pass 2: resolve and check each include.
     let cache = DirCache::default();
@@ -168,6 +193,7 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
         roots: &roots,
         constants: &constants,
         ini_path: &ini_path,
+        composer_paths: &composer_paths,
         reader: reader.as_ref(),
         cache: &cache,
         opts,
@@ -183,6 +209,9 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
         report.summary.unresolved += unresolved;
         report.findings.extend(findings);
     }
+    report.findings.extend(web.findings);
+    report.php_include_paths = web.php_include_paths;
+    report.findings.extend(composer::check(&files, &roots, &cache, reader.as_ref()));
     report.findings.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     let s = &mut report.summary;
     s.files = files.len();
@@ -194,6 +223,29 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
         report.findings.iter().filter(|f| f.severity == Severity::Info && f.kind != FindingKind::Unresolved).count();
     s.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     Ok(report)
+}
+
+/// Every `--apache-config` and `--nginx-config`, each with what it includes; a configuration that cannot be read
+/// is a usage error.
+fn web_configs(
+    opts: &Options,
+    reader: Option<&lookout_diagnose::hints::Reader>,
+) -> Result<webconfig::ConfigReport, Error> {
+    let cache = DirCache::default();
+    let mut all = webconfig::ConfigReport::default();
+    let configs = opts.apache_configs.iter().map(|p| ("--apache-config", p));
+    for (flag, path) in configs.chain(opts.nginx_configs.iter().map(|p| ("--nginx-config", p))) {
+        let one = if flag == "--apache-config" {
+            webconfig::apache::check(path, &cache, reader)
+        } else {
+            webconfig::nginx::check(path, &cache, reader)
+        }
+        .map_err(|io| Error::WebConfig { flag, path: path.clone(), io })?;
+        all.findings.extend(one.findings);
+        all.php_include_paths.extend(one.php_include_paths);
+        all.files += one.files;
+    }
+    Ok(all)
 }
 
 /// `include_path = ".:/usr/share/php"` from a php.ini (the last one wins, like PHP).
@@ -221,6 +273,8 @@ struct Context<'a> {
     roots: &'a Roots,
     constants: &'a Constants,
     ini_path: &'a [u8],
+    /// Composer projects' include paths (`vendor/composer/include_paths.php`).
+    composer_paths: &'a [(PathBuf, Vec<u8>)],
     reader: Option<&'a lookout_diagnose::hints::Reader>,
     cache: &'a DirCache,
     opts: &'a Options,
@@ -231,22 +285,23 @@ impl Context<'_> {
     fn file(&self, path: &Path, facts: &Facts) -> (Vec<Finding>, usize, usize) {
         let dir = path.parent().unwrap_or(Path::new("/"));
         let display = self.roots.display(path);
+        let ini_path = resolve::include_path_for(path, self.composer_paths, self.ini_path);
         // Each set_include_path, evaluated where it is written.
         let include_paths: Vec<Vec<u8>> = facts
             .include_paths
             .iter()
             .map(|expr| {
-                let scope = Scope { file: path, include_path: self.ini_path, constants: self.constants };
+                let scope = Scope { file: path, include_path: ini_path, constants: self.constants };
                 resolve::evaluate(expr, &scope)
                     .ok()
                     .and_then(|v| v.into_iter().next())
-                    .map_or_else(|| self.ini_path.to_vec(), |a| a.value)
+                    .map_or_else(|| ini_path.to_vec(), |a| a.value)
             })
             .collect();
         let mut checker = Checker::new(self.cache, self.reader);
         let (mut findings, mut resolved, mut unresolved) = (Vec::new(), 0, 0);
         for inc in &facts.includes {
-            let include_path = inc.include_path.and_then(|i| include_paths.get(i)).map_or(self.ini_path, |p| p);
+            let include_path = inc.include_path.and_then(|i| include_paths.get(i)).map_or(ini_path, |p| p);
             let scope = Scope { file: path, include_path, constants: self.constants };
             let finding = |severity, kind, resolved: Option<&Path>, suggestion, message| Finding {
                 file: display.clone(),
@@ -289,7 +344,10 @@ impl Context<'_> {
             }
             let several = failing.len() < outcomes.len();
             for (alt, target, outcome) in failing {
-                let (kind, sentence, suggestion) = describe(inc.keyword, target, outcome);
+                // An optional include that is missing is expected to be, often: no nearest-name search for it (a
+                // tree of thousands of them spent most of its time there).
+                let suggest = severity == Severity::Error;
+                let (kind, sentence, suggestion) = describe(&checker, suggest, inc.keyword, target, outcome);
                 let mut message = sentence;
                 let kind = if several {
                     let defs: Vec<String> = alt
@@ -326,6 +384,8 @@ fn severity_of(inc: &Include) -> (Severity, &'static str) {
             },
         ),
         (Some(Guard::Defined), _) => (Severity::Info, " (inside if (defined(…)))"),
+        (Some(Guard::Condition(_)), _) => (Severity::Info, " (inside if (is_plugin_active(…)): an optional plugin)"),
+        (Some(Guard::ResultTested), _) => (Severity::Info, " (its result is tested: a failed include returns false)"),
         (None, true) if !inc.keyword.is_require() => (Severity::Info, " (silenced with @)"),
         (None, true) => (Severity::Error, " (@ does not help: a failed require is fatal)"),
         (None, false) => (Severity::Error, ""),
@@ -367,7 +427,13 @@ fn lookup(checker: &mut Checker<'_>, value: &[u8], dir: &Path, include_path: &[u
 }
 
 /// The finding's kind, sentence and suggestion for a failed lookup.
-fn describe(keyword: Keyword, target: &Path, outcome: &Outcome) -> (FindingKind, String, Option<String>) {
+fn describe(
+    checker: &Checker<'_>,
+    suggest: bool,
+    keyword: Keyword,
+    target: &Path,
+    outcome: &Outcome,
+) -> (FindingKind, String, Option<String>) {
     let kw = keyword.as_str();
     let shown = target.display();
     match outcome {
@@ -378,7 +444,7 @@ fn describe(keyword: Keyword, target: &Path, outcome: &Outcome) -> (FindingKind,
             } else {
                 format!("directory {} (on the way to {kw} target {shown})", dir.join(missing).display())
             };
-            match check::suggestion(dir, missing) {
+            match if suggest { checker.suggestion(dir, missing) } else { None } {
                 Some((name, difference)) => {
                     let extra = difference.says().map(|s| format!(" ({s})")).unwrap_or_default();
                     (FindingKind::Missing, format!("{what} does not exist; did you mean {name}?{extra}"), Some(name))

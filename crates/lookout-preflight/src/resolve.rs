@@ -341,5 +341,106 @@ pub fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// Composer's `include-path` autoload (PEAR-style libraries such as MediaWiki's `vendor/pear/*`): when a tree has
+/// `vendor/composer/include_paths.php`, the autoloader runs `set_include_path(implode(PATH_SEPARATOR,
+/// $includePaths + [get_include_path()]))` before any application code, so a bare `require_once 'PEAR.php'` is
+/// looked up there first. For each such file among `files`: the directory above `vendor` (the project) and the
+/// include path its files see — the generated entries, then `include_path`. Without this, every PEAR
+/// `require_once 'Net/Socket.php'` would be a false "does not exist".
+pub fn composer_include_paths(files: &[PathBuf], include_path: &[u8]) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    for file in files.iter().filter(|f| f.ends_with("vendor/composer/include_paths.php")) {
+        let Ok(bytes) = std::fs::read(file) else { continue };
+        let entries = returned_paths(file, &bytes, include_path);
+        let Some(project) = file.parent().and_then(Path::parent).and_then(Path::parent) else { continue };
+        if entries.is_empty() {
+            continue;
+        }
+        let mut joined = entries.join(&b':');
+        joined.push(b':');
+        joined.extend_from_slice(include_path);
+        out.push((project.to_path_buf(), joined));
+    }
+    out
+}
+
+/// The include path a file starts with: its Composer project's (the deepest that contains it), else `default`.
+pub fn include_path_for<'a>(file: &Path, composer: &'a [(PathBuf, Vec<u8>)], default: &'a [u8]) -> &'a [u8] {
+    composer
+        .iter()
+        .filter(|(project, _)| file.starts_with(project))
+        .max_by_key(|(project, _)| project.as_os_str().len())
+        .map_or(default, |(_, path)| path.as_slice())
+}
+
+/// The strings of a generated `return array(…);` / `return […];`, with the file's simple variable assignments
+/// (`$vendorDir = dirname(__DIR__);`, `$baseDir = dirname($vendorDir);`) substituted.
+fn returned_paths(file: &Path, bytes: &[u8], include_path: &[u8]) -> Vec<Vec<u8>> {
+    let tokens: Vec<Tok> = crate::token::tokenize(bytes)
+        .iter()
+        .filter(|t| t.kind != Kind::InlineHtml && t.kind != Kind::OpenTag)
+        .map(|t| Tok { kind: t.kind, text: t.text.into(), value: t.value.as_deref().map(Into::into) })
+        .collect();
+    let none = Constants::default();
+    let scope = Scope { file, include_path, constants: &none };
+    let mut vars: HashMap<Box<[u8]>, Vec<u8>> = HashMap::new();
+    let value_of = |expr: &[Tok], vars: &HashMap<Box<[u8]>, Vec<u8>>| -> Option<Vec<u8>> {
+        let substituted: Vec<Tok> = expr
+            .iter()
+            .map(|t| match (t.kind, vars.get(&t.text)) {
+                (Kind::Variable, Some(v)) => {
+                    Tok { kind: Kind::Str, text: t.text.clone(), value: Some(v.as_slice().into()) }
+                }
+                _ => t.clone(),
+            })
+            .collect();
+        evaluate(&substituted, &scope).ok()?.into_iter().next().map(|a| a.value)
+    };
+    let statement_end = |from: usize| tokens[from..].iter().position(|t| t.is(";")).map_or(tokens.len(), |p| from + p);
+    let mut i = 0;
+    while i < tokens.len() {
+        let t = &tokens[i];
+        if t.kind == Kind::Variable && tokens.get(i + 1).is_some_and(|t| t.is("=")) {
+            let end = statement_end(i + 2);
+            if let Some(v) = value_of(&tokens[i + 2..end], &vars) {
+                vars.insert(t.text.clone(), v);
+            }
+            i = end;
+        } else if t.is_word("return") {
+            let (open, close) = match tokens.get(i + 1) {
+                Some(a) if a.is_word("array") && tokens.get(i + 2).is_some_and(|t| t.is("(")) => (i + 3, ")"),
+                Some(b) if b.is("[") => (i + 2, "]"),
+                _ => return Vec::new(),
+            };
+            let mut out = Vec::new();
+            let (mut depth, mut start) = (0usize, open);
+            for j in open..tokens.len() {
+                let t = &tokens[j];
+                let at_end = depth == 0 && t.is(close);
+                if (depth == 0 && t.is(",")) || at_end {
+                    if start < j
+                        && let Some(v) = value_of(&tokens[start..j], &vars)
+                    {
+                        out.push(v);
+                    }
+                    start = j + 1;
+                }
+                if at_end {
+                    break;
+                }
+                if t.is("(") || t.is("[") {
+                    depth += 1;
+                } else if t.is(")") || t.is("]") {
+                    depth = depth.saturating_sub(1);
+                }
+            }
+            return out;
+        } else {
+            i += 1;
+        }
+    }
+    Vec::new()
+}
+
 #[cfg(test)]
 mod tests;

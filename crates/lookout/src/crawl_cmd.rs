@@ -3,6 +3,7 @@
 //! answered 5xx, printed a PHP error, was slower than `--slow`, could not be fetched, or the start page answered
 //! 4xx (a linked page's 4xx is a warning unless `--fail-on-4xx`), 2 on usage errors.
 
+use lookout_core::text::printable;
 use std::io::Write;
 use std::time::Duration;
 
@@ -101,12 +102,6 @@ pub fn render(report: &CrawlReport, options: &CrawlOptions) -> String {
         );
     }
     text
-}
-
-/// Text from a remote server (URLs it linked to, a PHP error line) made safe for a terminal: control characters
-/// become `\u{..}` escapes, as `lookout diagnose` prints log lines.
-fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() }).collect()
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! (`--error-log`, repeatable: Apache, nginx, PHP-FPM and PHP logs, each recognised from its first lines).
 //! Exit 0 when a probable cause was found, 1 when none, 2 on usage errors.
 
+use lookout_core::text::printable;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -280,9 +281,4 @@ pub fn render(findings: &[Finding]) -> String {
         }
     }
     s
-}
-
-/// Text from a log or a path, made safe for a terminal: control characters become `\u{..}` escapes.
-fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() }).collect()
 }

@@ -119,8 +119,7 @@ enum Command {
     /// Before deploy: every PHP include and require under PATH resolved like PHP and checked like Linux (exact
     /// case, dangling symlinks, the web server user's permissions). Exit 0 no errors, 1 errors, 2 usage error.
     Preflight {
-        /// Files or directories to check.
-        #[arg(default_value = ".")]
+        /// Files or directories to check (default: `.`, unless only web-server configurations are given).
         paths: Vec<PathBuf>,
         /// A php.ini whose include_path applies (default: `.`).
         #[arg(long, value_name = "FILE")]
@@ -128,12 +127,26 @@ enum Command {
         /// The web server's user (e.g. www-data): a target it cannot read or reach is an error.
         #[arg(long, value_name = "USER")]
         web_user: Option<String>,
-        /// text (like a compiler's) or json.
+        /// text (like a compiler's), json, sarif (SARIF 2.1.0 for code scanning) or github (Actions annotations).
         #[arg(long, value_enum, default_value_t = PreflightFormat::Text)]
         format: PreflightFormat,
+        /// Only errors not recorded in this baseline fail (see --write-baseline).
+        #[arg(long, value_name = "FILE", conflicts_with = "write_baseline")]
+        baseline: Option<PathBuf>,
+        /// Record today's errors (file, kind, expression, count; no line numbers) in FILE and exit 0.
+        #[arg(long, value_name = "FILE")]
+        write_baseline: Option<PathBuf>,
         /// List the includes whose path is known only at run time (always counted).
         #[arg(long)]
         show_unresolved: bool,
+        /// An Apache configuration (e.g. /etc/apache2/apache2.conf) whose paths must exist: DocumentRoot, Alias,
+        /// DirectoryIndex, logs, TLS files, modules, includes. Repeatable.
+        #[arg(long, value_name = "FILE")]
+        apache_config: Vec<PathBuf>,
+        /// An nginx configuration (e.g. /etc/nginx/nginx.conf): root, alias, index, include, TLS files, logs,
+        /// FastCGI socket directories. Repeatable.
+        #[arg(long, value_name = "FILE")]
+        nginx_config: Vec<PathBuf>,
     },
     /// A postmortem draft (Markdown) of a recorded incident, or of an outage found in the logs (--from-logs), with
     /// measured impact and the root cause.
@@ -244,6 +257,8 @@ enum Command {
 enum PreflightFormat {
     Text,
     Json,
+    Sarif,
+    Github,
 }
 
 #[derive(Subcommand)]
@@ -430,13 +445,35 @@ async fn main() -> ExitCode {
             let mut stdout = std::io::stdout();
             exit_code(lookout::diagnose_cmd::run(args, &mut stdout).await.map(|found| if found { 0 } else { 1 }), 2)
         }
-        Command::Preflight { paths, php_ini, web_user, format, show_unresolved } => {
+        Command::Preflight {
+            apache_config,
+            nginx_config,
+            paths,
+            php_ini,
+            web_user,
+            format,
+            show_unresolved,
+            baseline,
+            write_baseline,
+        } => {
             use lookout::preflight_cmd::{Format, PreflightArgs};
             let format = match format {
                 PreflightFormat::Text => Format::Text,
                 PreflightFormat::Json => Format::Json,
+                PreflightFormat::Sarif => Format::Sarif,
+                PreflightFormat::Github => Format::Github,
             };
-            let args = PreflightArgs { paths, php_ini, web_user, format, show_unresolved };
+            let args = PreflightArgs {
+                apache_configs: apache_config,
+                nginx_configs: nginx_config,
+                paths,
+                php_ini,
+                web_user,
+                format,
+                show_unresolved,
+                baseline,
+                write_baseline,
+            };
             exit_code(lookout::preflight_cmd::run(args, &mut std::io::stdout().lock()), 2)
         }
         Command::Postmortem { id, config, from_logs, error_log, format, window, output } => {

@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use lookout_preflight::{Options, Report, Severity};
+use lookout_core::text::printable;
+use lookout_preflight::Options;
 
 /// How the findings are printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -12,6 +13,10 @@ pub enum Format {
     Text,
     /// `{"findings": [...], "summary": {...}}`.
     Json,
+    /// SARIF 2.1.0, for GitHub code scanning (`github/codeql-action/upload-sarif`) and other SARIF viewers.
+    Sarif,
+    /// GitHub Actions workflow commands: each finding an annotation on the pull request.
+    Github,
 }
 
 pub struct PreflightArgs {
@@ -20,6 +25,14 @@ pub struct PreflightArgs {
     pub web_user: Option<String>,
     pub format: Format,
     pub show_unresolved: bool,
+    /// `--apache-config F`, each checked with what it includes.
+    pub apache_configs: Vec<PathBuf>,
+    /// `--nginx-config F`.
+    pub nginx_configs: Vec<PathBuf>,
+    /// Known errors to subtract: only new ones fail.
+    pub baseline: Option<PathBuf>,
+    /// Write today's errors to this file as a baseline and exit 0.
+    pub write_baseline: Option<PathBuf>,
 }
 
 /// Checks and prints; the exit code: 0 no errors, 1 errors. A usage error (a PATH that does not exist, an unknown
@@ -31,59 +44,64 @@ pub fn run(args: PreflightArgs, out: &mut dyn Write) -> anyhow::Result<u8> {
         web_user: args.web_user,
         show_unresolved: args.show_unresolved,
         threads: None,
+        apache_configs: args.apache_configs,
+        nginx_configs: args.nginx_configs,
     };
-    let report = lookout_preflight::run(&opts)?;
+    // Read the baseline first: a bad one is a usage error before any work.
+    let baseline = args.baseline.as_deref().map(lookout_preflight::baseline::load).transpose()?;
+    let mut report = lookout_preflight::run(&opts)?;
+    if let Some(path) = &args.write_baseline {
+        let written = lookout_preflight::baseline::of(&report);
+        lookout_preflight::baseline::write(&written, path)?;
+        let n: usize = written.entries.iter().map(|e| e.count).sum();
+        writeln!(
+            out,
+            "preflight: wrote {n} error{} ({} entr{}) to the baseline {}",
+            if n == 1 { "" } else { "s" },
+            written.entries.len(),
+            if written.entries.len() == 1 { "y" } else { "ies" },
+            printable(&path.display().to_string())
+        )?;
+        return Ok(0);
+    }
+    if let (Some(b), Some(path)) = (&baseline, &args.baseline) {
+        lookout_preflight::baseline::apply(&mut report, b, &path.display().to_string());
+    }
     match args.format {
-        Format::Text => out.write_all(text(&report).as_bytes())?,
+        Format::Text => out.write_all(lookout_preflight::report::text(&report).as_bytes())?,
         Format::Json => {
             serde_json::to_writer_pretty(&mut *out, &report)?;
             writeln!(out)?;
+        }
+        Format::Sarif => {
+            let root = sarif_root(&opts.paths);
+            let log = lookout_preflight::report::sarif(&report, env!("CARGO_PKG_VERSION"), root.as_deref());
+            serde_json::to_writer_pretty(&mut *out, &log)?;
+            writeln!(out)?;
+        }
+        Format::Github => {
+            out.write_all(lookout_preflight::report::github(&report, &github_prefix(&opts.paths)).as_bytes())?;
+            out.write_all(lookout_preflight::report::baseline_text(&report).as_bytes())?;
         }
     }
     Ok(if report.summary.errors > 0 { 1 } else { 0 })
 }
 
-/// The text report: `file:line:column: severity: message` lines, then the summary.
-pub fn text(report: &Report) -> String {
-    let mut s = String::new();
-    for f in &report.findings {
-        s.push_str(&format!(
-            "{}:{}:{}: {}: {}\n",
-            printable(&f.file),
-            f.line,
-            f.column,
-            f.severity.as_str(),
-            printable(&f.message)
-        ));
-    }
-    let m = &report.summary;
-    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    let unreadable =
-        if m.files_unreadable > 0 { format!(" ({} could not be read)", m.files_unreadable) } else { String::new() };
-    s.push_str(&format!(
-        "preflight: {} read{unreadable}, {} found, {} resolved, {} unresolved{}; {}, {} ({:.2} s)\n",
-        plural(m.files, "file", "files"),
-        plural(m.includes, "include", "includes"),
-        m.resolved,
-        m.unresolved,
-        if m.unresolved > 0
-            && !report
-                .findings
-                .iter()
-                .any(|f| f.severity == Severity::Info && f.kind == lookout_preflight::FindingKind::Unresolved)
-        {
-            " (--show-unresolved lists them)"
-        } else {
-            ""
-        },
-        plural(m.errors, "error", "errors"),
-        plural(m.infos, "info", "infos"),
-        m.elapsed_ms as f64 / 1000.0
-    ));
-    s
+/// With one directory PATH, its absolute `file://` URI (SARIF's `%SRCROOT%`: results are relative to it).
+fn sarif_root(paths: &[PathBuf]) -> Option<String> {
+    let [one] = paths else { return None };
+    let real = one.canonicalize().ok().filter(|p| p.is_dir())?;
+    let uri = lookout_preflight::report::uri_of(&real.display().to_string());
+    Some(format!("file://{}/", uri.trim_end_matches('/')))
 }
 
-/// Text from a file or a path, made safe for a terminal: control characters become `\u{..}` escapes.
-fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_unicode().to_string() } else { c.to_string() }).collect()
+/// With one directory PATH other than `.`, the PATH as written: annotations name files from where the job runs
+/// (the checkout), not from inside PATH.
+fn github_prefix(paths: &[PathBuf]) -> String {
+    match paths {
+        [one] if one.is_dir() && one != std::path::Path::new(".") => {
+            one.display().to_string().trim_end_matches('/').trim_start_matches("./").to_owned()
+        }
+        _ => String::new(),
+    }
 }

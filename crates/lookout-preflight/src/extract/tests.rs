@@ -80,3 +80,34 @@ fn constants_and_include_paths_are_collected() {
     assert_eq!(paths, [Some(0), Some(1), Some(1)]);
     assert_eq!(facts("<?php require 'a';").includes[0].include_path, None);
 }
+
+/// WordPress's `wp-admin/press-this.php` and `wp-includes/deprecated.php` include a plugin's class only where
+/// `is_plugin_active(…)` says the plugin is installed: pristine WordPress has no `wp-content/plugins/press-this`.
+#[test]
+fn an_include_inside_a_plugin_test_is_optional() {
+    let press_this = "<?php if ( ! current_user_can( 'edit_posts' ) ) { wp_die(); }
+        elseif ( is_plugin_active( $plugin_file ) ) { include WP_PLUGIN_DIR . '/press-this/class-wp-press-this-plugin.php'; }
+        else { include WP_PLUGIN_DIR . '/press-this/x.php'; }
+        include WP_PLUGIN_DIR . '/press-this/y.php';";
+    let got = found(press_this);
+    assert_eq!(got[0].5, Some(Guard::Condition("is_plugin_active")));
+    // The else branch and what follows the if are not inside the test.
+    assert_eq!((got[1].5.clone(), got[2].5.clone()), (None, None));
+    let network = "<?php if (IS_MS && is_plugin_active_for_network('a/a.php')) require WP_PLUGIN_DIR . '/a/b.php';";
+    assert_eq!(found(network)[0].5, Some(Guard::Condition("is_plugin_active_for_network")));
+    // Only a call counts: a function of a similar name or a method defined with that name does not.
+    let similar = "<?php if (my_is_plugin_active_check('a')) { require 'a.php'; }";
+    assert_eq!(found(similar)[0].5, None);
+}
+
+/// PEAR's Mail/smtpmx.php: `if (!include_once 'Net/DNS.php') { return $this->_raiseError('no_resolver'); }` —
+/// the code handles a missing file. A `require` there is still fatal, so it stays unguarded.
+#[test]
+fn an_include_whose_result_is_tested_is_optional() {
+    let pear = "<?php function f() { if (!include_once 'Net/DNS.php') { return 1; } include 'after.php'; }";
+    let got = found(pear);
+    assert_eq!((got[0].5.clone(), got[1].5.clone()), (Some(Guard::ResultTested), None));
+    let others = "<?php while ((include 'a.php') === false) {} if (require 'b.php') {} $x = include 'c.php';";
+    let got = found(others);
+    assert_eq!((got[0].5.clone(), got[1].5.clone(), got[2].5.clone()), (Some(Guard::ResultTested), None, None));
+}
