@@ -54,16 +54,18 @@ pub enum Keyword {
 
 impl Keyword {
     fn of(t: &Token<'_>) -> Option<Keyword> {
-        if t.kind != Kind::Ident || t.text.len() > 12 {
+        // Asked of every name in every file: compared in place, without a lower-cased copy.
+        if t.kind != Kind::Ident || !matches!(t.text.len(), 7 | 12) {
             return None;
         }
-        match t.text.to_ascii_lowercase().as_slice() {
-            b"include" => Some(Keyword::Include),
-            b"include_once" => Some(Keyword::IncludeOnce),
-            b"require" => Some(Keyword::Require),
-            b"require_once" => Some(Keyword::RequireOnce),
-            _ => None,
-        }
+        [
+            ("include", Keyword::Include),
+            ("include_once", Keyword::IncludeOnce),
+            ("require", Keyword::Require),
+            ("require_once", Keyword::RequireOnce),
+        ]
+        .into_iter()
+        .find_map(|(word, k)| t.is_word(word).then_some(k))
     }
 
     pub fn as_str(self) -> &'static str {

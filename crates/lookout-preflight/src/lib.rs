@@ -11,6 +11,7 @@ pub mod check;
 pub mod composer;
 pub mod extract;
 mod files;
+pub mod ini;
 pub mod report;
 pub mod resolve;
 pub mod token;
@@ -186,14 +187,22 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
         .collect();
     let constants = Constants::build(&defs, &ini_path);
     let composer_paths = resolve::composer_include_paths(&files, &ini_path);
+    // Where each file's include_path comes from: .user.ini/.htaccess, Apache's php_value, php.ini (crate::ini).
+    let given = if opts.paths.is_empty() { vec![PathBuf::from(".")] } else { opts.paths.clone() };
+    let root_dirs: Vec<PathBuf> = given
+        .iter()
+        .filter_map(|p| p.canonicalize().ok())
+        .map(|p| if p.is_dir() { p } else { p.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf) })
+        .collect();
+    let start_paths = ini::IncludePaths::build(&files, &root_dirs, &web.php_include_paths, ini_path.clone());
 
     // Pass 2: resolve and check each include.
     let cache = DirCache::default();
     let ctx = Context {
         roots: &roots,
         constants: &constants,
-        ini_path: &ini_path,
         composer_paths: &composer_paths,
+        start_paths: &start_paths,
         reader: reader.as_ref(),
         cache: &cache,
         opts,
@@ -272,9 +281,10 @@ pub fn include_path_of_ini(text: &[u8]) -> Option<Vec<u8>> {
 struct Context<'a> {
     roots: &'a Roots,
     constants: &'a Constants,
-    ini_path: &'a [u8],
     /// Composer projects' include paths (`vendor/composer/include_paths.php`).
     composer_paths: &'a [(PathBuf, Vec<u8>)],
+    /// The include path each file starts with (`.user.ini`, `.htaccess`, Apache, php.ini).
+    start_paths: &'a ini::IncludePaths,
     reader: Option<&'a lookout_diagnose::hints::Reader>,
     cache: &'a DirCache,
     opts: &'a Options,
@@ -285,7 +295,8 @@ impl Context<'_> {
     fn file(&self, path: &Path, facts: &Facts) -> (Vec<Finding>, usize, usize) {
         let dir = path.parent().unwrap_or(Path::new("/"));
         let display = self.roots.display(path);
-        let ini_path = resolve::include_path_for(path, self.composer_paths, self.ini_path);
+        let ini_path = resolve::include_path_for(path, self.composer_paths, self.start_paths.for_file(path));
+        let ini_path: &[u8] = &ini_path;
         // Each set_include_path, evaluated where it is written.
         let include_paths: Vec<Vec<u8>> = facts
             .include_paths

@@ -8,6 +8,7 @@
 //!
 //! Then [`candidates`]: the paths PHP would try for that string, in order.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::os::unix::ffi::OsStrExt;
@@ -345,8 +346,8 @@ pub fn normalize(path: &Path) -> PathBuf {
 /// `vendor/composer/include_paths.php`, the autoloader runs `set_include_path(implode(PATH_SEPARATOR,
 /// $includePaths + [get_include_path()]))` before any application code, so a bare `require_once 'PEAR.php'` is
 /// looked up there first. For each such file among `files`: the directory above `vendor` (the project) and the
-/// include path its files see — the generated entries, then `include_path`. Without this, every PEAR
-/// `require_once 'Net/Socket.php'` would be a false "does not exist".
+/// generated entries, joined with `:` ([`include_path_for`] appends the include path the file started with).
+/// Without this, every PEAR `require_once 'Net/Socket.php'` would be a false "does not exist".
 pub fn composer_include_paths(files: &[PathBuf], include_path: &[u8]) -> Vec<(PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     for file in files.iter().filter(|f| f.ends_with("vendor/composer/include_paths.php")) {
@@ -356,21 +357,27 @@ pub fn composer_include_paths(files: &[PathBuf], include_path: &[u8]) -> Vec<(Pa
         if entries.is_empty() {
             continue;
         }
-        let mut joined = entries.join(&b':');
-        joined.push(b':');
-        joined.extend_from_slice(include_path);
-        out.push((project.to_path_buf(), joined));
+        out.push((project.to_path_buf(), entries.join(&b':')));
     }
     out
 }
 
-/// The include path a file starts with: its Composer project's (the deepest that contains it), else `default`.
-pub fn include_path_for<'a>(file: &Path, composer: &'a [(PathBuf, Vec<u8>)], default: &'a [u8]) -> &'a [u8] {
-    composer
+/// The include path a file's code sees: its Composer project's entries (the deepest project that contains it)
+/// before `base` (what `.user.ini`, `.htaccess`, Apache or php.ini give it: [`crate::ini`]), else `base`.
+pub fn include_path_for<'a>(file: &Path, composer: &[(PathBuf, Vec<u8>)], base: &'a [u8]) -> Cow<'a, [u8]> {
+    let project = composer
         .iter()
         .filter(|(project, _)| file.starts_with(project))
-        .max_by_key(|(project, _)| project.as_os_str().len())
-        .map_or(default, |(_, path)| path.as_slice())
+        .max_by_key(|(project, _)| project.as_os_str().len());
+    match project {
+        Some((_, entries)) => {
+            let mut joined = entries.clone();
+            joined.push(b':');
+            joined.extend_from_slice(base);
+            Cow::Owned(joined)
+        }
+        None => Cow::Borrowed(base),
+    }
 }
 
 /// The strings of a generated `return array(…);` / `return […];`, with the file's simple variable assignments

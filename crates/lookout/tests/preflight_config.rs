@@ -112,3 +112,39 @@ fn a_copy_with_a_broken_document_root_and_root_fails_naming_file_and_line() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--nginx-config /nonexistent-lookout/nginx.conf"), "{err}");
 }
+
+/// The include_path production gives PHP outside php.ini: Apache's `php_admin_value include_path` for the
+/// DocumentRoot's `<Directory>`, and a `.user.ini` below it (nearer, so it wins there). Without the configuration
+/// the bare `require 'lib/x.php'` is an error; with it, it resolves.
+#[test]
+fn include_path_from_apache_config_and_user_ini() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    for (path, text) in [
+        ("index.php", "<?php require 'lib/x.php';\n"),
+        ("shared/lib/x.php", "<?php\n"),
+        ("admin/index.php", "<?php require 'lib/admin.php';\n"),
+        ("admin/.user.ini", "include_path = \".:../shared/admin\"\n"),
+        ("shared/admin/lib/admin.php", "<?php\n"),
+    ] {
+        let p = app.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    let conf = dir.path().join("site.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "<VirtualHost *:80>\n  DocumentRoot {a}\n  DirectoryIndex index.php\n  <Directory {a}>\n    \
+             php_admin_value include_path \".:{a}/shared\"\n  </Directory>\n</VirtualHost>\n",
+            a = app.display()
+        ),
+    )
+    .unwrap();
+    let (code, out, err) = preflight(&[app.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("index.php:1:") && out.contains("lib/x.php"), "{out}");
+    let (code, out, err) = preflight(&[app.to_str().unwrap(), "--apache-config", conf.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(out.lines().filter(|l| l.contains(": error:")).count(), 0, "{out}");
+}

@@ -123,3 +123,17 @@ fn never_panics_on_any_input() {
         let _ = crate::extract::extract(&tokens);
     }
 }
+
+/// The fast paths (no escapes, interpolation found before a value is built, positions counted a gap at a time)
+/// give what the slow ones give.
+#[test]
+fn fast_paths_keep_values_and_positions() {
+    let src = "<?php\n$a = <<<EOT\n    one\\t$x\n    EOT;\n$b = <<<EOT\n    two\n      \\x41\n    EOT;\n$c = \"\\$y {\\$z} plain\";\n$d = '\\\\a';";
+    assert_eq!(strings(src), [None, Some("two\n  A".into()), Some("$y {$z} plain".into()), Some("\\a".into())]);
+    let t = tokenize("<?php /* é\n é */ $é = 'ü';  \n\n  foo();".as_bytes());
+    let at: Vec<(String, u32, u32)> =
+        t.iter().map(|t| (String::from_utf8_lossy(t.text).into_owned(), t.line, t.column)).collect();
+    assert_eq!(at[1], ("$é".into(), 2, 7));
+    assert_eq!(at[3], ("'ü'".into(), 2, 12));
+    assert_eq!(at[5], ("foo".into(), 4, 3));
+}
