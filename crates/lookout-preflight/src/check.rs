@@ -36,6 +36,9 @@ impl Outcome {
 #[derive(Debug, Default)]
 pub struct DirCache {
     entries: RwLock<HashMap<PathBuf, Option<Arc<HashSet<OsString>>>>>,
+    /// Whole lookups already made, by path and the reader's uid (one reader per run): a file included from a
+    /// hundred places is walked and stat'ed once.
+    outcomes: RwLock<HashMap<(PathBuf, Option<u32>), Outcome>>,
 }
 
 impl DirCache {
@@ -66,8 +69,18 @@ impl<'r> Checker<'r> {
         self.cache.get(dir)
     }
 
-    /// Looks up an absolute, normalized `path`.
+    /// Looks up an absolute, normalized `path` (each path once per run: see [`DirCache`]).
     pub fn check(&mut self, path: &Path) -> Outcome {
+        let key = (path.to_path_buf(), self.reader.map(|r| r.uid));
+        if let Some(o) = self.cache.outcomes.read().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            return o.clone();
+        }
+        let outcome = self.check_uncached(path);
+        self.cache.outcomes.write().unwrap_or_else(PoisonError::into_inner).insert(key, outcome.clone());
+        outcome
+    }
+
+    fn check_uncached(&mut self, path: &Path) -> Outcome {
         let components: Vec<Component<'_>> = path.components().collect();
         let mut current = PathBuf::from("/");
         let mut real = PathBuf::from("/");
