@@ -4,12 +4,12 @@
 //! Apache's `AH01071: Got error 'PHP message: …'` lines name the file without tracing, and a lookout killed
 //! mid-trace leaves every worker serving.
 
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use crate::support::apache_fpm::ApacheFpm;
 use crate::support::tracing::{
-    MISNAMED_REQUIRE, assert_untraced, diagnose, get, routine_listed, shown, tracing_allowed,
+    MISNAMED_REQUIRE, assert_untraced, diagnose, get, routine_listed, shown, sigkill_mid_trace, tracing_allowed,
 };
 
 /// `lookout diagnose --process php-fpm8.2 --url URL --duration 3s`, as a user would run it.
@@ -21,8 +21,6 @@ async fn diagnose_fpm(url: String) -> Output {
 fn untraced(site: &ApacheFpm, when: &str) {
     assert_untraced(site.workers(), site.master(), when);
 }
-
-use crate::support::lookout_bin;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn names_the_missing_required_file_by_tracing_and_from_apaches_error_log() {
@@ -132,39 +130,8 @@ async fn every_worker_keeps_serving_untraced_after_sigkill_of_lookout_mid_trace(
         return;
     }
     let Some(site) = ApacheFpm::start(&[("index.php", "<?php echo 'alive';\n")]) else { return };
-    let workers = site.workers();
-    let mut child = Command::new(lookout_bin())
-        .args(["diagnose", "--process", ApacheFpm::COMM, "--duration", "30s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let traced = |p: i32| {
-        std::fs::read_to_string(format!("/proc/{p}/status"))
-            .is_ok_and(|s| s.lines().any(|l| l.starts_with("TracerPid:") && l != "TracerPid:\t0"))
-    };
-    let mut attached = false;
-    for _ in 0..100 {
-        if site.workers().iter().all(|p| traced(*p)) {
-            attached = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // Traffic through the traced workers (3 workers, so each is likely mid-syscall at the kill).
-    for _ in 0..6 {
-        assert_eq!(get(&site.url("/")).await, (Some(200), "alive".to_string()));
-    }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
-    let _ = child.wait();
-    assert!(attached, "lookout attached to every worker");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    untraced(&site, "after SIGKILL");
-    for _ in 0..9 {
-        assert_eq!(get(&site.url("/")).await, (Some(200), "alive".to_string()), "every worker keeps serving");
-    }
-    untraced(&site, "after serving");
-    assert_eq!(site.workers(), workers, "the same workers: none died and was replaced");
+    let args = ["--process".to_string(), ApacheFpm::COMM.to_string()];
+    sigkill_mid_trace(&args, &site.url("/"), || site.workers(), site.master(), false).await;
 }
 
 /// The whole site down (no successful request to compare with), Apache negotiating `DirectoryIndex index.html

@@ -8,7 +8,8 @@ use std::time::Duration;
 use crate::support::lookout_bin;
 use crate::support::php_fpm::PhpFpm;
 use crate::support::tracing::{
-    MISNAMED_REQUIRE, assert_untraced, diagnose_process as diagnose_fpm, get, routine_listed, tracing_allowed,
+    MISNAMED_REQUIRE, assert_untraced, diagnose_process as diagnose_fpm, get, routine_listed, sigkill_mid_trace,
+    tracing_allowed,
 };
 
 /// What lookout printed (shown in the test's output).
@@ -110,40 +111,9 @@ async fn every_worker_keeps_serving_untraced_after_sigkill_of_lookout_mid_trace(
         return;
     }
     let Some(fpm) = PhpFpm::start(&[("index.php", "<?php echo 'alive';\n")]) else { return };
-    let workers = fpm.workers();
     // `--pid` of the master traces it and its workers.
-    let mut child = Command::new(lookout_bin())
-        .args(["diagnose", "--pid", &fpm.master().to_string(), "--duration", "30s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let traced = |p: i32| {
-        std::fs::read_to_string(format!("/proc/{p}/status"))
-            .is_ok_and(|s| s.lines().any(|l| l.starts_with("TracerPid:") && l != "TracerPid:\t0"))
-    };
-    let mut attached = false;
-    for _ in 0..100 {
-        if fpm.workers().iter().all(|p| traced(*p)) && traced(fpm.master()) {
-            attached = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // Traffic through the traced workers (3 workers, so each is likely mid-syscall at the kill).
-    for _ in 0..6 {
-        assert_eq!(get(&fpm.url("/")).await, (Some(200), "alive".to_string()));
-    }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
-    let _ = child.wait();
-    assert!(attached, "lookout attached to the master and every worker");
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    untraced(&fpm, "after SIGKILL");
-    for _ in 0..9 {
-        assert_eq!(get(&fpm.url("/")).await, (Some(200), "alive".to_string()), "every worker keeps serving");
-    }
-    untraced(&fpm, "after serving");
-    assert_eq!(fpm.workers(), workers, "the same workers: none died and was replaced");
+    let args = ["--pid".to_string(), fpm.master().to_string()];
+    sigkill_mid_trace(&args, &fpm.url("/"), || fpm.workers(), fpm.master(), true).await;
 }
 
 /// The whole site down (no successful request to compare with), nginx negotiating `index index.html index.php`

@@ -1,7 +1,7 @@
 //! What the diagnosis tests of every stack share: whether tracing is allowed here, running `lookout diagnose` as a
 //! user would, and checking that no traced process is left traced or stopped.
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use super::lookout_bin;
@@ -68,4 +68,51 @@ pub fn routine_listed(stdout: &str) -> Vec<&str> {
         .filter(|l| l.contains("also failing"))
         .filter(|l| [".user.ini", ".htaccess", "index.html"].iter().any(|r| l.contains(r)))
         .collect()
+}
+
+/// SIGKILL of `lookout diagnose ARGS` in the middle of a trace of a pool serving `url` (a page answering `alive`):
+/// once every worker (and the master, with `master_traced`) is traced and requests pass through them, lookout is
+/// killed; then none is left traced or stopped, every worker keeps serving, and none died and was replaced.
+pub async fn sigkill_mid_trace(
+    args: &[String],
+    url: &str,
+    workers: impl Fn() -> Vec<i32>,
+    master: i32,
+    master_traced: bool,
+) {
+    let before = workers();
+    let mut child = Command::new(lookout_bin())
+        .arg("diagnose")
+        .args(args)
+        .args(["--duration", "30s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let traced = |p: i32| {
+        std::fs::read_to_string(format!("/proc/{p}/status"))
+            .is_ok_and(|s| s.lines().any(|l| l.starts_with("TracerPid:") && l != "TracerPid:\t0"))
+    };
+    let mut attached = false;
+    for _ in 0..100 {
+        if workers().iter().all(|p| traced(*p)) && (!master_traced || traced(master)) {
+            attached = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Traffic through the traced workers (3 workers, so each is likely mid-syscall at the kill).
+    for _ in 0..6 {
+        assert_eq!(get(url).await, (Some(200), "alive".to_string()));
+    }
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let _ = child.wait();
+    assert!(attached, "lookout attached to every worker{}", if master_traced { " and the master" } else { "" });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_untraced(workers(), master, "after SIGKILL");
+    for _ in 0..9 {
+        assert_eq!(get(url).await, (Some(200), "alive".to_string()), "every worker keeps serving");
+    }
+    assert_untraced(workers(), master, "after serving");
+    assert_eq!(workers(), before, "the same workers: none died and was replaced");
 }
