@@ -5,17 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{lookout_bin, missing_package};
-
-fn site(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, text) in files {
-        let p = dir.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-    dir
-}
+use crate::support::{lookout_bin, missing_package, site};
 
 /// Runs `lookout preflight ARGS...`: (exit code, stdout, stderr).
 fn preflight(args: &[&str], dir: &Path) -> (i32, String, String) {

@@ -4,17 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::lookout_bin;
-
-fn site(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, text) in files {
-        let p = dir.path().join(path);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
-    dir
-}
+use crate::support::{lookout_bin, site};
 
 /// Runs `lookout preflight ARGS... DIR` in `cwd`: (exit code, stdout, stderr).
 fn preflight(args: &[&str], dir: &Path, cwd: &Path) -> (i32, String, String) {

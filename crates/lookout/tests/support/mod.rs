@@ -191,6 +191,18 @@ pub fn reserved_port() -> ReservedPort {
     ReservedPort { port, _socket: socket }
 }
 
+/// A temporary directory holding `files` (path under it → content), directories made as needed: a PHP site for
+/// the preflight tests.
+pub fn site(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (path, text) in files {
+        let p = dir.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
 pub async fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     l.local_addr().unwrap().port()
