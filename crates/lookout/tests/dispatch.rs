@@ -209,7 +209,8 @@ async fn a_receiver_down_for_a_minute_and_a_kill_mid_send_lose_nothing_and_send_
         target("b", &b.url("/"), "")
     );
     let config = write_config(dir.path(), &text);
-    let mut lookout = spawn_run(&config);
+    // Killed on drop too: a failed assertion must not leave it running (one was found alive 100 minutes later).
+    let mut lookout = Running(spawn_run(&config));
     let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
     wait_until("both firing messages queued", Duration::from_secs(10), || async {
         store.messages(10).await.unwrap().len() == 2
@@ -234,20 +235,20 @@ async fn a_receiver_down_for_a_minute_and_a_kill_mid_send_lose_nothing_and_send_
     let receiver = Receiver::start_on(port).await;
     receiver.set_delay(Duration::from_secs(3));
     receiver.wait_for_message("the first send", Duration::from_secs(10), |_| true).await;
-    lookout.kill().unwrap();
-    lookout.wait().unwrap();
+    lookout.0.kill().unwrap();
+    lookout.0.wait().unwrap();
     let cut = receiver.received()[0].key.clone();
     receiver.set_delay(Duration::ZERO);
 
-    let mut restarted = spawn_run(&config);
+    let mut restarted = Running(spawn_run(&config));
     let expected: Vec<String> = store.messages(10).await.unwrap().into_iter().map(|m| m.key).collect();
     wait_until("every message delivered", Duration::from_secs(20), || async {
         store.messages(10).await.unwrap().iter().all(|m| m.delivered_at.is_some())
     })
     .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    restarted.kill().unwrap();
-    restarted.wait().unwrap();
+    restarted.0.kill().unwrap();
+    restarted.0.wait().unwrap();
     let mut per_key: HashMap<String, usize> = HashMap::new();
     for r in receiver.received() {
         *per_key.entry(r.key).or_default() += 1;
