@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use crate::support::apache_fpm::ApacheFpm;
 use crate::support::tracing::{
-    MISNAMED_REQUIRE, assert_untraced, diagnose, get, routine_listed, shown, sigkill_mid_trace, tracing_allowed,
+    MISNAMED_REQUIRE, assert_eacces_verdict, assert_untraced, diagnose, get, root_only, routine_listed, shown,
+    sigkill_mid_trace, tracing_allowed,
 };
 
 /// `lookout diagnose --process php-fpm8.2 --url URL --duration 3s`, as a user would run it.
@@ -86,25 +87,14 @@ async fn names_the_unreadable_required_file_with_eacces() {
         return;
     };
     let secret = site.docroot.join("inc/settings.php");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    root_only(&secret);
     assert_eq!(get(&site.url("/")).await.0, Some(500), "root-owned 0600: the www-data worker cannot read it");
     let out = diagnose_fpm(site.url("/")).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let all = shown("--process php-fpm8.2", &out);
     assert_eq!(out.status.code(), Some(0), "{all}");
-    let first = stdout.lines().next().unwrap_or_default();
-    assert!(
-        first.starts_with(&format!(
-            "Probable root cause: {} cannot be opened by the server (permission denied) (EACCES in ",
-            secret.display()
-        )),
-        "{stdout}"
-    );
+    let first = assert_eacces_verdict(&stdout, &secret);
     assert!(first.contains("in 5 of 5 failing requests"), "{stdout}");
-    assert!(first.ends_with(&format!("lacks read (r) on {} (owner 0:0, mode 600)", secret.display())), "{stdout}");
     untraced(&site, "after the trace");
 }
 

@@ -230,10 +230,7 @@ async fn an_unreadable_file_is_explained_with_owner_mode_and_the_missing_permiss
         return;
     };
     let secret = apache.docroot.join("inc/settings.php");
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    crate::support::tracing::root_only(&secret);
     let pid = apache.pid().to_string();
     let url = apache.url("/");
     let out = tokio::task::spawn_blocking(move || {

@@ -116,3 +116,20 @@ pub async fn sigkill_mid_trace(
     assert_untraced(workers(), master, "after serving");
     assert_eq!(workers(), before, "the same workers: none died and was replaced");
 }
+
+/// Makes `path` readable by its owner only: root here, so the www-data workers are refused (the EACCES outage).
+pub fn root_only(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// The verdict (first line of `stdout`) names `path` as unreadable with EACCES and says which permission the worker
+/// lacks on it; returned for the test's own checks.
+pub fn assert_eacces_verdict<'a>(stdout: &'a str, path: &std::path::Path) -> &'a str {
+    let first = stdout.lines().next().unwrap_or_default();
+    let p = path.display();
+    let head = format!("Probable root cause: {p} cannot be opened by the server (permission denied) (EACCES in ");
+    assert!(first.starts_with(&head), "{stdout}");
+    assert!(first.ends_with(&format!("lacks read (r) on {p} (owner 0:0, mode 600)")), "{stdout}");
+    first
+}
