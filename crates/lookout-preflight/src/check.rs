@@ -36,9 +36,10 @@ impl Outcome {
 #[derive(Debug, Default)]
 pub struct DirCache {
     entries: RwLock<HashMap<PathBuf, Option<Arc<HashSet<OsString>>>>>,
-    /// Whole lookups already made, by path and the reader's uid (one reader per run): a file included from a
-    /// hundred places is walked and stat'ed once.
-    outcomes: RwLock<HashMap<(PathBuf, Option<u32>), Outcome>>,
+    /// Whole lookups already made, by the reader's uid (one reader per run) and path: a file included from a
+    /// hundred places is walked and stat'ed once. Nested so that a lookup borrows the path instead of building a
+    /// key.
+    outcomes: RwLock<HashMap<Option<u32>, HashMap<PathBuf, Outcome>>>,
 }
 
 impl DirCache {
@@ -71,12 +72,15 @@ impl<'r> Checker<'r> {
 
     /// Looks up an absolute, normalized `path` (each path once per run: see [`DirCache`]).
     pub fn check(&mut self, path: &Path) -> Outcome {
-        let key = (path.to_path_buf(), self.reader.map(|r| r.uid));
-        if let Some(o) = self.cache.outcomes.read().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        let uid = self.reader.map(|r| r.uid);
+        let known = self.cache.outcomes.read().unwrap_or_else(PoisonError::into_inner);
+        if let Some(o) = known.get(&uid).and_then(|by_path| by_path.get(path)) {
             return o.clone();
         }
+        drop(known);
         let outcome = self.check_uncached(path);
-        self.cache.outcomes.write().unwrap_or_else(PoisonError::into_inner).insert(key, outcome.clone());
+        let mut known = self.cache.outcomes.write().unwrap_or_else(PoisonError::into_inner);
+        known.entry(uid).or_default().insert(path.to_path_buf(), outcome.clone());
         outcome
     }
 

@@ -196,11 +196,12 @@ pub fn entries(bytes: &[u8], path: &Path) -> Vec<Entry> {
             {
                 let written =
                     tokens[i..j].iter().map(|t| String::from_utf8_lossy(t.text)).collect::<Vec<_>>().join(" ");
+                let (line, column) = tokens.position(t);
                 out.push(Entry {
                     want,
                     key: if want == Want::File { String::new() } else { key.clone() },
-                    line: t.line,
-                    column: t.column,
+                    line,
+                    column,
                     written,
                     path: crate::resolve::normalize(Path::new(OsStr::from_bytes(&value))),
                 });
@@ -245,7 +246,7 @@ impl Vars {
             Kind::Ident if t.is_word("__DIR__") => Some(self.dir.clone()),
             Kind::Variable if t.text == b"$vendorDir" => self.vendor.clone(),
             Kind::Variable if t.text == b"$baseDir" => self.base.clone(),
-            Kind::Str => t.value.clone(),
+            Kind::Str => t.value.as_deref().map(<[u8]>::to_vec),
             Kind::Ident if t.is_word("dirname") => {
                 tokens.get(*pos).filter(|p| p.is("("))?;
                 *pos += 1;

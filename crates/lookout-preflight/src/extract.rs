@@ -15,7 +15,7 @@
 
 use std::collections::HashSet;
 
-use crate::token::{Kind, Token};
+use crate::token::{Kind, Token, Tokens};
 
 /// One token of an extracted expression, owned (the file's bytes are dropped after extraction).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -136,7 +136,7 @@ const TESTS: [&str; 3] = ["file_exists", "is_file", "is_readable"];
 const CONDITIONS: [&str; 2] = ["is_plugin_active", "is_plugin_active_for_network"];
 
 /// Extracts the facts of one file's tokens.
-pub fn extract(tokens: &[Token<'_>]) -> Facts {
+pub fn extract(tokens: &Tokens<'_>) -> Facts {
     // Code only: inline HTML and open tags end statements like `;` (a `?>` token does too).
     let code: Vec<&Token<'_>> = tokens.iter().filter(|t| t.kind != Kind::InlineHtml).collect();
     let n = code.len();
@@ -185,10 +185,11 @@ pub fn extract(tokens: &[Token<'_>]) -> Facts {
                 .or_else(|| {
                     tests.iter().find(|(_, b, _, k)| *b == blocks[i] && *k == key).map(|(_, _, f, _)| Guard::Tested(f))
                 });
+            let (line, column) = tokens.position(t);
             facts.includes.push(Include {
                 keyword,
-                line: t.line,
-                column: t.column,
+                line,
+                column,
                 written: written(&code[i + 1..end]),
                 expr,
                 silenced: prev.is_some_and(|p| p.is("@")),
@@ -207,10 +208,10 @@ pub fn extract(tokens: &[Token<'_>]) -> Facts {
                 && let Some(v) = &name.value
             {
                 let name = String::from_utf8_lossy(v).trim_start_matches('\\').to_string();
-                facts.defines.push(Define { name, line: t.line, expr: strip_parens(value) });
+                facts.defines.push(Define { name, line: tokens.position(t).0, expr: strip_parens(value) });
             }
         } else if t.is_word("const") && !class_bodies.contains(&blocks[i]) {
-            facts.defines.extend(constants(&code, &closes, i + 1));
+            facts.defines.extend(constants(tokens, &code, &closes, i + 1));
         } else if next_open && t.is_word("set_include_path") {
             if let Some(first) = arguments(&code, &closes, i + 1).first() {
                 facts.include_paths.push(strip_parens(first));
@@ -430,7 +431,7 @@ fn arguments<'t, 'a>(code: &'t [&'t Token<'a>], closes: &[usize], open: usize) -
 }
 
 /// `NAME = expr, NAME2 = expr;` after a top-level `const`.
-fn constants(code: &[&Token<'_>], closes: &[usize], from: usize) -> Vec<Define> {
+fn constants(tokens: &Tokens<'_>, code: &[&Token<'_>], closes: &[usize], from: usize) -> Vec<Define> {
     let mut out = Vec::new();
     let mut j = from;
     while let (Some(name), Some(eq)) = (code.get(j), code.get(j + 1)) {
@@ -441,7 +442,7 @@ fn constants(code: &[&Token<'_>], closes: &[usize], from: usize) -> Vec<Define> 
         let end = expression_end(code, closes, start);
         out.push(Define {
             name: String::from_utf8_lossy(name.text).into_owned(),
-            line: name.line,
+            line: tokens.position(name).0,
             expr: strip_parens(&code[start..end]),
         });
         if !code.get(end).is_some_and(|t| t.is(",")) {
@@ -497,8 +498,7 @@ fn written(tokens: &[&Token<'_>]) -> String {
     for (i, t) in tokens.iter().enumerate() {
         if i > 0 {
             let prev = tokens[i - 1];
-            let prev_end_col = prev.column as usize + String::from_utf8_lossy(prev.text).chars().count();
-            if prev.line != t.line || prev_end_col != t.column as usize {
+            if prev.offset + prev.text.len() != t.offset {
                 out.push(' ');
             }
         }

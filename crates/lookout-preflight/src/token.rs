@@ -6,6 +6,10 @@
 //!
 //! Short open tags (`<?` alone) are not code: Debian's php.ini ships `short_open_tag = Off`.
 
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::ops::Deref;
+
 /// What a token is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Kind {
@@ -26,15 +30,17 @@ pub enum Kind {
     Punct,
 }
 
-/// A token: its bytes in the file, where it starts (1-based line and column, the column in characters), and for
-/// a string its value when the value is constant (no interpolation, not a shell command).
+/// A token: its bytes in the file, the byte offset where it starts, and for a string its value when the value is
+/// constant (no interpolation, not a shell command) — borrowed from the file when no escape changes it.
+///
+/// Line and column are not counted per token (most tokens never need them, and counting was a fifth of the
+/// tokenizer's time): [`Tokens::position`] gives them for the few that are reported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Token<'a> {
     pub kind: Kind,
     pub text: &'a [u8],
-    pub line: u32,
-    pub column: u32,
-    pub value: Option<Vec<u8>>,
+    pub offset: usize,
+    pub value: Option<Cow<'a, [u8]>>,
 }
 
 impl Token<'_> {
@@ -52,22 +58,64 @@ impl Token<'_> {
     }
 }
 
+/// The tokens of a PHP file (comments and white space left out), with the file to say where each one is.
+#[derive(Debug)]
+pub struct Tokens<'a> {
+    src: &'a [u8],
+    list: Vec<Token<'a>>,
+    /// The last position computed: (offset, line, column). Reports ask in file order, so each asks for the gap
+    /// since the last one only.
+    cursor: Cell<(usize, u32, u32)>,
+}
+
+impl<'a> Deref for Tokens<'a> {
+    type Target = [Token<'a>];
+
+    fn deref(&self) -> &[Token<'a>] {
+        &self.list
+    }
+}
+
+impl Tokens<'_> {
+    /// Line and column (1-based, the column in characters: UTF-8 continuation bytes are not counted) of `t`.
+    pub fn position(&self, t: &Token<'_>) -> (u32, u32) {
+        self.position_of(t.offset)
+    }
+
+    /// Line and column of byte `at`.
+    pub fn position_of(&self, at: usize) -> (u32, u32) {
+        let at = at.min(self.src.len());
+        let (mut from, mut line, mut column) = self.cursor.get();
+        if at < from {
+            (from, line, column) = (0, 1, 1);
+        }
+        let gap = &self.src[from..at];
+        // Counted a whole gap at a time (these loops vectorise), not byte by byte with a branch.
+        let chars = |s: &[u8]| s.iter().filter(|&&b| b & 0xC0 != 0x80).count() as u32;
+        match memchr::memrchr(b'\n', gap) {
+            Some(last) => {
+                line += memchr::memchr_iter(b'\n', gap).count() as u32;
+                column = 1 + chars(&gap[last + 1..]);
+            }
+            None => column += chars(gap),
+        }
+        self.cursor.set((at, line, column));
+        (line, column)
+    }
+}
+
 /// The tokens of a PHP file (comments and white space left out).
-pub fn tokenize(src: &[u8]) -> Vec<Token<'_>> {
+pub fn tokenize(src: &[u8]) -> Tokens<'_> {
     // Real PHP code has a token every 5 to 8 bytes: reserving for that avoids regrowing (and copying) the vector.
     let out = Vec::with_capacity(src.len() / 6 + 8);
-    let mut lexer = Lexer { src, pos: 0, cursor: 0, line: 1, column: 1, out };
+    let mut lexer = Lexer { src, pos: 0, out };
     lexer.run();
-    lexer.out
+    Tokens { src, list: lexer.out, cursor: Cell::new((0, 1, 1)) }
 }
 
 struct Lexer<'a> {
     src: &'a [u8],
     pos: usize,
-    /// Where `line` and `column` were last computed (token starts only move forward).
-    cursor: usize,
-    line: u32,
-    column: u32,
     out: Vec<Token<'a>>,
 }
 
@@ -88,27 +136,10 @@ impl<'a> Lexer<'a> {
         self.src.get(i..i + s.len()).is_some_and(|b| b.eq_ignore_ascii_case(s))
     }
 
-    /// Line and column of byte `at`, advancing the cursor (columns count characters, not UTF-8 continuation bytes).
-    fn position(&mut self, at: usize) -> (u32, u32) {
-        let at = at.min(self.src.len());
-        let gap = &self.src[self.cursor.min(at)..at];
-        // Counted a whole gap at a time (these loops vectorise), not byte by byte with a branch.
-        let chars = |s: &[u8]| s.iter().filter(|&&b| b & 0xC0 != 0x80).count() as u32;
-        match gap.iter().rposition(|&b| b == b'\n') {
-            Some(last) => {
-                self.line += gap.iter().filter(|&&b| b == b'\n').count() as u32;
-                self.column = 1 + chars(&gap[last + 1..]);
-            }
-            None => self.column += chars(gap),
-        }
-        self.cursor = self.cursor.max(at);
-        (self.line, self.column)
-    }
-
-    fn push(&mut self, kind: Kind, start: usize, end: usize, value: Option<Vec<u8>>) {
+    fn push(&mut self, kind: Kind, start: usize, end: usize, value: Option<Cow<'a, [u8]>>) {
         let end = end.min(self.src.len());
-        let (line, column) = self.position(start);
-        self.out.push(Token { kind, text: &self.src[start..end], line, column, value });
+        let start = start.min(end);
+        self.out.push(Token { kind, text: &self.src[start..end], offset: start, value });
     }
 
     fn run(&mut self) {
@@ -262,25 +293,26 @@ impl<'a> Lexer<'a> {
     /// A `//` or `#` comment: to the end of the line, or to a `?>` on it (which still ends PHP mode).
     fn line_comment(&mut self, from: usize) {
         let mut i = from;
-        while i < self.src.len() {
-            match self.src[i] {
-                b'\n' => break,
-                b'?' if self.at(i + 1) == b'>' => break,
-                _ => i += 1,
+        while let Some(off) = self.src.get(i..).and_then(|rest| memchr::memchr2(b'\n', b'?', rest)) {
+            let at = i + off;
+            if self.src[at] == b'\n' || self.at(at + 1) == b'>' {
+                self.pos = at;
+                return;
             }
+            i = at + 1;
         }
-        self.pos = i;
+        self.pos = self.src.len();
     }
 
     /// Index of the unescaped `quote` closing a string whose body starts at `from` (the end of the file if none).
     fn closing(&self, from: usize, quote: u8) -> usize {
         let mut i = from;
-        while i < self.src.len() {
-            match self.src[i] {
-                b'\\' => i += 2,
-                c if c == quote => return i,
-                _ => i += 1,
+        while let Some(off) = self.src.get(i..).and_then(|rest| memchr::memchr2(b'\\', quote, rest)) {
+            let at = i + off;
+            if self.src[at] == quote {
+                return at;
             }
+            i = at + 2;
         }
         self.src.len()
     }
@@ -288,8 +320,8 @@ impl<'a> Lexer<'a> {
     fn single_quoted(&mut self, start: usize) {
         let end = self.closing(start + 1, b'\'');
         let body = &self.src[(start + 1).min(end)..end];
-        if !body.contains(&b'\\') {
-            self.push(Kind::Str, start, end + 1, Some(body.to_vec()));
+        if memchr::memchr(b'\\', body).is_none() {
+            self.push(Kind::Str, start, end + 1, Some(Cow::Borrowed(body)));
             self.pos = end + 1;
             return;
         }
@@ -304,7 +336,7 @@ impl<'a> Lexer<'a> {
                 i += 1;
             }
         }
-        self.push(Kind::Str, start, end + 1, Some(value));
+        self.push(Kind::Str, start, end + 1, Some(Cow::Owned(value)));
         self.pos = end + 1;
     }
 
@@ -377,7 +409,10 @@ impl<'a> Lexer<'a> {
             // Removing indentation (spaces and tabs) cannot make or unmake `$x`, `{$` or `${`.
             None
         } else {
-            interpolated_value(&dedent(raw, indent), None)
+            match dedent(raw, indent) {
+                Cow::Borrowed(b) => interpolated_value(b, None),
+                Cow::Owned(v) => interpolated_value(&v, None).map(|c| Cow::Owned(c.into_owned())),
+            }
         };
         self.push(Kind::Str, start, end, value);
         self.pos = end;
@@ -386,9 +421,9 @@ impl<'a> Lexer<'a> {
 }
 
 /// A heredoc body without the closing line's indentation (at most `indent` spaces or tabs) on each line.
-fn dedent(raw: &[u8], indent: usize) -> Vec<u8> {
+fn dedent(raw: &[u8], indent: usize) -> Cow<'_, [u8]> {
     if indent == 0 {
-        return raw.to_vec();
+        return Cow::Borrowed(raw);
     }
     let mut out = Vec::with_capacity(raw.len());
     for (n, l) in raw.split(|&b| b == b'\n').enumerate() {
@@ -398,7 +433,7 @@ fn dedent(raw: &[u8], indent: usize) -> Vec<u8> {
         let cut = l.iter().take(indent).take_while(|b| matches!(b, b' ' | b'\t')).count();
         out.extend_from_slice(&l[cut..]);
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Whether a double-quoted string or heredoc body interpolates a variable (`$x`, `{$x}`, `${x}`) outside an
@@ -419,24 +454,24 @@ fn interpolates(body: &[u8]) -> bool {
 
 /// Position of the next `<` in `s`.
 fn memchr_lt(s: &[u8]) -> Option<usize> {
-    s.iter().position(|&b| b == b'<')
+    memchr::memchr(b'<', s)
 }
 
 /// The first occurrence of `needle` in `src` at or after `from`.
 pub(crate) fn find(src: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
     let hay = src.get(from..)?;
-    if needle.is_empty() || hay.len() < needle.len() {
+    if needle.is_empty() {
         return None;
     }
-    hay.windows(needle.len()).position(|w| w == needle).map(|p| p + from)
+    memchr::memmem::find(hay, needle).map(|p| p + from)
 }
 
 /// The value of a double-quoted string or heredoc body with its escapes applied, or `None` when it
 /// interpolates a variable (`$x`, `{$x}`, `${x}`): then its value is known only when the code runs.
-fn interpolated_value(body: &[u8], quote: Option<u8>) -> Option<Vec<u8>> {
-    if !body.contains(&b'\\') {
+fn interpolated_value(body: &[u8], quote: Option<u8>) -> Option<Cow<'_, [u8]>> {
+    if memchr::memchr(b'\\', body).is_none() {
         // No escapes: the value is the body, unless it interpolates.
-        return (!interpolates(body)).then(|| body.to_vec());
+        return (!interpolates(body)).then_some(Cow::Borrowed(body));
     }
     let mut out = Vec::with_capacity(body.len());
     let mut i = 0;
@@ -496,7 +531,7 @@ fn interpolated_value(body: &[u8], quote: Option<u8>) -> Option<Vec<u8>> {
             }
         }
     }
-    Some(out)
+    Some(Cow::Owned(out))
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 use super::*;
 
 fn kinds(src: &str) -> Vec<(Kind, String)> {
-    tokenize(src.as_bytes()).into_iter().map(|t| (t.kind, String::from_utf8_lossy(t.text).into_owned())).collect()
+    tokenize(src.as_bytes()).iter().map(|t| (t.kind, String::from_utf8_lossy(t.text).into_owned())).collect()
 }
 
 fn idents(src: &str) -> Vec<String> {
@@ -10,9 +10,9 @@ fn idents(src: &str) -> Vec<String> {
 
 fn strings(src: &str) -> Vec<Option<String>> {
     tokenize(src.as_bytes())
-        .into_iter()
+        .iter()
         .filter(|t| t.kind == Kind::Str)
-        .map(|t| t.value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+        .map(|t| t.value.as_deref().map(|v| String::from_utf8_lossy(v).into_owned()))
         .collect()
 }
 
@@ -84,12 +84,14 @@ fn names_variables_numbers_and_operators() {
 fn lines_and_columns_are_counted_in_characters() {
     let t = tokenize("<?php\n\t$é = 1;\n  require 'x';".as_bytes());
     let req = t.iter().find(|t| t.is_word("require")).unwrap();
-    assert_eq!((req.line, req.column), (3, 3));
+    assert_eq!(t.position(req), (3, 3));
     let one = t.iter().find(|t| t.kind == Kind::Number).unwrap();
-    assert_eq!((one.line, one.column), (2, 7));
+    // Asked out of order: the cursor starts again from the top.
+    assert_eq!(t.position(one), (2, 7));
+    assert_eq!(t.position(req), (3, 3));
     // Newline eaten after ?> belongs to the tag; HTML after it starts on the next line.
     let t = tokenize(b"<?php ?>\nhtml");
-    assert_eq!((t[2].kind, t[2].text, t[2].line), (Kind::InlineHtml, &b"html"[..], 2));
+    assert_eq!((t[2].kind, t[2].text, t.position(&t[2]).0), (Kind::InlineHtml, &b"html"[..], 2));
 }
 
 #[test]
@@ -108,7 +110,10 @@ fn never_panics_on_any_input() {
     for s in samples {
         for cut in 0..=s.len() {
             let t = tokenize(&s[..cut]);
-            assert!(t.iter().all(|t| t.line >= 1 && t.column >= 1));
+            assert!(t.iter().all(|tok| {
+                let (line, column) = t.position(tok);
+                line >= 1 && column >= 1
+            }));
         }
     }
     let alphabet = b"<?php =>'\"`\\$#/*{}()[];.:\n\r\t EOTinclude_0x1\xc3\xa9\xff";
@@ -131,8 +136,10 @@ fn fast_paths_keep_values_and_positions() {
     let src = "<?php\n$a = <<<EOT\n    one\\t$x\n    EOT;\n$b = <<<EOT\n    two\n      \\x41\n    EOT;\n$c = \"\\$y {\\$z} plain\";\n$d = '\\\\a';";
     assert_eq!(strings(src), [None, Some("two\n  A".into()), Some("$y {$z} plain".into()), Some("\\a".into())]);
     let t = tokenize("<?php /* é\n é */ $é = 'ü';  \n\n  foo();".as_bytes());
-    let at: Vec<(String, u32, u32)> =
-        t.iter().map(|t| (String::from_utf8_lossy(t.text).into_owned(), t.line, t.column)).collect();
+    let at: Vec<(String, u32, u32)> = t
+        .iter()
+        .map(|tok| (String::from_utf8_lossy(tok.text).into_owned(), t.position(tok).0, t.position(tok).1))
+        .collect();
     assert_eq!(at[1], ("$é".into(), 2, 7));
     assert_eq!(at[3], ("'ü'".into(), 2, 12));
     assert_eq!(at[5], ("foo".into(), 4, 3));
