@@ -3,7 +3,7 @@
 //! symlink whose target is gone is named with its target; with a web server user, a step it may not traverse or
 //! a file it may not read is named (`lookout_diagnose::hints`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -35,7 +35,7 @@ impl Outcome {
 /// directories).
 #[derive(Debug, Default)]
 pub struct DirCache {
-    entries: RwLock<HashMap<PathBuf, Option<Arc<HashSet<OsString>>>>>,
+    entries: RwLock<HashMap<PathBuf, Option<Arc<Entries>>>>,
     /// Whole lookups already made, by the reader's uid (one reader per run) and path: a file included from a
     /// hundred places is walked and stat'ed once. Nested so that a lookup borrows the path instead of building a
     /// key.
@@ -43,17 +43,22 @@ pub struct DirCache {
 }
 
 impl DirCache {
-    fn get(&self, dir: &Path) -> Option<Arc<HashSet<OsString>>> {
+    fn get(&self, dir: &Path) -> Option<Arc<Entries>> {
         if let Some(e) = self.entries.read().unwrap_or_else(PoisonError::into_inner).get(dir) {
             return e.clone();
         }
-        let read = std::fs::read_dir(dir)
-            .ok()
-            .map(|rd| Arc::new(rd.flatten().map(|e| e.file_name()).collect::<HashSet<OsString>>()));
+        let read = std::fs::read_dir(dir).ok().map(|rd| {
+            let names = rd.flatten().map(|e| (e.file_name(), e.file_type().map_or(true, |t| t.is_symlink())));
+            Arc::new(names.collect::<Entries>())
+        });
         self.entries.write().unwrap_or_else(PoisonError::into_inner).insert(dir.to_path_buf(), read.clone());
         read
     }
 }
+
+/// A directory's entry names, each with whether it is (or may be) a symlink: only those are stat'ed to see
+/// whether they lead anywhere.
+type Entries = HashMap<OsString, bool>;
 
 /// Looks paths up for one reader (or none).
 pub struct Checker<'r> {
@@ -66,7 +71,7 @@ impl<'r> Checker<'r> {
         Checker { cache, reader }
     }
 
-    fn entries(&mut self, dir: &Path) -> Option<Arc<HashSet<OsString>>> {
+    fn entries(&mut self, dir: &Path) -> Option<Arc<Entries>> {
         self.cache.get(dir)
     }
 
@@ -89,6 +94,8 @@ impl<'r> Checker<'r> {
         let mut current = PathBuf::from("/");
         let mut real = PathBuf::from("/");
         let mut case_differs = false;
+        // Whether the step just taken may be a symlink (unknown: yes).
+        let mut last_is_link = true;
         for (i, c) in components.iter().enumerate() {
             let Component::Normal(name) = c else { continue };
             let last = i + 1 == components.len();
@@ -102,15 +109,22 @@ impl<'r> Checker<'r> {
                 }
                 current.push(name);
                 real.push(name);
+                last_is_link = true;
                 continue;
             };
             current.push(name);
-            if entries.contains(*name) {
+            if let Some(&link) = entries.get(*name) {
+                last_is_link = link;
                 real.push(name);
                 continue;
             }
             let wanted = name.to_string_lossy().to_lowercase();
-            let mut same = entries.iter().filter(|e| e.to_string_lossy().to_lowercase() == wanted);
+            // ASCII names (nearly all) are compared in place; others through Unicode lower case.
+            let same_name = |e: &OsString| match (e.to_str(), wanted.is_ascii()) {
+                (Some(e), true) if e.is_ascii() => e.eq_ignore_ascii_case(&wanted),
+                _ => e.to_string_lossy().to_lowercase() == wanted,
+            };
+            let mut same = entries.iter().filter(|(e, _)| same_name(e)).map(|(e, _)| e);
             match (same.next(), same.next()) {
                 (Some(one), None) => {
                     real.push(one);
@@ -124,7 +138,9 @@ impl<'r> Checker<'r> {
         if case_differs {
             return Outcome::CaseOnly { real };
         }
-        if std::fs::metadata(path).is_err()
+        // Only a symlink can be there and lead nowhere (a directory on the way that did would not have listed).
+        if last_is_link
+            && std::fs::metadata(path).is_err()
             && let Some(target) = hints::dangling(path)
         {
             return Outcome::Dangling { link: path.to_path_buf(), target };
@@ -150,7 +166,7 @@ impl Checker<'_> {
     /// includes in one directory reads it once, not once per finding.
     pub fn suggestion(&self, dir: &Path, missing: &str) -> Option<(String, hints::Difference)> {
         let names = self.cache.get(dir)?;
-        let best = hints::closest_among(names.iter().filter_map(|n| n.to_str().map(str::to_owned)), missing)
+        let best = hints::closest_among(names.keys().filter_map(|n| n.to_str().map(str::to_owned)), missing)
             .into_iter()
             .next()?;
         let difference = hints::Difference::between(missing, &best);

@@ -10,6 +10,7 @@
 //! shortest-path code Composer wrote for a custom vendor-dir). Each path is checked like an include target (exact
 //! case, dangling symlinks, the web server user).
 
+use std::borrow::Cow;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -183,7 +184,7 @@ pub fn entries(bytes: &[u8], path: &Path) -> Vec<Entry> {
         {
             // Keys of the maps are quoted; the numeric keys of autoload_static's PSR-4 lists are not, so the
             // namespace they belong to stays the key.
-            key = String::from_utf8_lossy(t.value.as_deref().unwrap_or(b"")).into_owned();
+            key = String::from_utf8_lossy(&t.value().unwrap_or_default()).into_owned();
         } else if let Some(want) = section
             && starts_path(t)
             && i.checked_sub(1)
@@ -246,7 +247,7 @@ impl Vars {
             Kind::Ident if t.is_word("__DIR__") => Some(self.dir.clone()),
             Kind::Variable if t.text == b"$vendorDir" => self.vendor.clone(),
             Kind::Variable if t.text == b"$baseDir" => self.base.clone(),
-            Kind::Str => t.value.as_deref().map(<[u8]>::to_vec),
+            Kind::Str => t.value().map(Cow::into_owned),
             Kind::Ident if t.is_word("dirname") => {
                 tokens.get(*pos).filter(|p| p.is("("))?;
                 *pos += 1;

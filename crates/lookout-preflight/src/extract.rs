@@ -37,7 +37,7 @@ impl Tok {
 }
 
 fn own(t: &Token<'_>) -> Tok {
-    Tok { kind: t.kind, text: t.text.into(), value: t.value.as_deref().map(Into::into) }
+    Tok { kind: t.kind, text: t.text.into(), value: t.value().map(|v| v.into_owned().into_boxed_slice()) }
 }
 
 /// The include statement's keyword.
@@ -205,9 +205,9 @@ pub fn extract(tokens: &Tokens<'_>) -> Facts {
             let args = arguments(&code, &closes, i + 1);
             if let [name, value, ..] = args.as_slice()
                 && let [name] = *name
-                && let Some(v) = &name.value
+                && let Some(v) = name.value()
             {
-                let name = String::from_utf8_lossy(v).trim_start_matches('\\').to_string();
+                let name = String::from_utf8_lossy(&v).trim_start_matches('\\').to_string();
                 facts.defines.push(Define { name, line: tokens.position(t).0, expr: strip_parens(value) });
             }
         } else if t.is_word("const") && !class_bodies.contains(&blocks[i]) {
@@ -220,7 +220,7 @@ pub fn extract(tokens: &Tokens<'_>) -> Facts {
             let args = arguments(&code, &closes, i + 1);
             if let [name, value, ..] = args.as_slice()
                 && let [name] = *name
-                && name.value.as_deref() == Some(b"include_path")
+                && name.value().as_deref() == Some(&b"include_path"[..])
             {
                 facts.include_paths.push(strip_parens(value));
             }

@@ -173,8 +173,8 @@ fn one(value: Vec<u8>) -> Vec<Alternative> {
     vec![Alternative { value, via: Vec::new() }]
 }
 
-impl Parser<'_, '_> {
-    fn peek(&self) -> Option<&Tok> {
+impl<'t> Parser<'t, '_> {
+    fn peek(&self) -> Option<&'t Tok> {
         self.t.get(self.i)
     }
 
@@ -212,18 +212,20 @@ impl Parser<'_, '_> {
     }
 
     fn term(&mut self) -> Result<Vec<Alternative>, String> {
-        let Some(t) = self.peek().cloned() else { return Err("the expression ends early".into()) };
+        let Some(t) = self.peek() else { return Err("the expression ends early".into()) };
         self.i += 1;
         match t.kind {
-            Kind::Str => t.value.map(|v| one(v.into())).ok_or_else(|| "a string with variables in it".to_string()),
-            Kind::Number => Ok(one(t.text.into())),
+            Kind::Str => {
+                t.value.as_deref().map(|v| one(v.to_vec())).ok_or_else(|| "a string with variables in it".to_string())
+            }
+            Kind::Number => Ok(one(t.text.to_vec())),
             Kind::Variable => Err(format!("the variable {}", String::from_utf8_lossy(&t.text))),
             Kind::Punct if t.is("(") => {
                 let v = self.concat()?;
                 self.expect(")")?;
                 Ok(v)
             }
-            Kind::Ident => self.name(&t),
+            Kind::Ident => self.name(t),
             _ => Err(format!("`{}`", String::from_utf8_lossy(&t.text))),
         }
     }
@@ -231,10 +233,10 @@ impl Parser<'_, '_> {
     fn name(&mut self, t: &Tok) -> Result<Vec<Alternative>, String> {
         let text = String::from_utf8_lossy(&t.text);
         let name = text.trim_start_matches('\\');
-        let lower = name.to_ascii_lowercase();
         let call = self.peek().is_some_and(|t| t.is("("));
         if call {
             self.i += 1;
+            let lower = name.to_ascii_lowercase();
             return match lower.as_str() {
                 "dirname" => {
                     let path = self.concat()?;
@@ -261,9 +263,10 @@ impl Parser<'_, '_> {
                 _ => Err(format!("the call {name}()")),
             };
         }
-        match lower.as_str() {
-            "__dir__" => Ok(one(dirname(self.scope.file.as_os_str().as_bytes(), 1))),
-            "__file__" => Ok(one(self.scope.file.as_os_str().as_bytes().to_vec())),
+        // Magic constants ignore case; others do not.
+        match name {
+            _ if name.eq_ignore_ascii_case("__dir__") => Ok(one(dirname(self.scope.file.as_os_str().as_bytes(), 1))),
+            _ if name.eq_ignore_ascii_case("__file__") => Ok(one(self.scope.file.as_os_str().as_bytes().to_vec())),
             _ => match name {
                 "DIRECTORY_SEPARATOR" => Ok(one(b"/".to_vec())),
                 "PATH_SEPARATOR" => Ok(one(b":".to_vec())),
@@ -386,7 +389,7 @@ fn returned_paths(file: &Path, bytes: &[u8], include_path: &[u8]) -> Vec<Vec<u8>
     let tokens: Vec<Tok> = crate::token::tokenize(bytes)
         .iter()
         .filter(|t| t.kind != Kind::InlineHtml && t.kind != Kind::OpenTag)
-        .map(|t| Tok { kind: t.kind, text: t.text.into(), value: t.value.as_deref().map(Into::into) })
+        .map(|t| Tok { kind: t.kind, text: t.text.into(), value: t.value().map(|v| v.into_owned().into_boxed_slice()) })
         .collect();
     let none = Constants::default();
     let scope = Scope { file, include_path, constants: &none };

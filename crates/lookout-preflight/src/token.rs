@@ -30,20 +30,38 @@ pub enum Kind {
     Punct,
 }
 
-/// A token: its bytes in the file, the byte offset where it starts, and for a string its value when the value is
-/// constant (no interpolation, not a shell command) — borrowed from the file when no escape changes it.
+/// A token: its bytes in the file and the byte offset where it starts.
 ///
-/// Line and column are not counted per token (most tokens never need them, and counting was a fifth of the
-/// tokenizer's time): [`Tokens::position`] gives them for the few that are reported.
+/// Nothing more is computed while tokenizing, because few tokens are ever asked more: line and column come from
+/// [`Tokens::position`] for the findings reported, a string's value from [`Token::value`] for the strings in an
+/// include, a define or a Composer map (counting lines per token was a fifth of the tokenizer's time, and every
+/// string's unescaped value another).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Token<'a> {
     pub kind: Kind,
     pub text: &'a [u8],
     pub offset: usize,
-    pub value: Option<Cow<'a, [u8]>>,
 }
 
-impl Token<'_> {
+impl<'a> Token<'a> {
+    /// A string literal's value when it is constant (no interpolation, not a shell command): borrowed from the
+    /// file when no escape changes it. `None` for every other token.
+    pub fn value(&self) -> Option<Cow<'a, [u8]>> {
+        if self.kind != Kind::Str {
+            return None;
+        }
+        let text = self.text;
+        match text.first()? {
+            b'\'' => {
+                let body = &text[1..closing(text, 1, b'\'')];
+                Some(single_quoted_value(body))
+            }
+            b'"' => interpolated_value(&text[1..closing(text, 1, b'"')], Some(b'"')),
+            b'<' => heredoc_value(text),
+            _ => None,
+        }
+    }
+
     /// Whether this is the punctuation `p`.
     #[inline]
     pub fn is(&self, p: &str) -> bool {
@@ -136,10 +154,10 @@ impl<'a> Lexer<'a> {
         self.src.get(i..i + s.len()).is_some_and(|b| b.eq_ignore_ascii_case(s))
     }
 
-    fn push(&mut self, kind: Kind, start: usize, end: usize, value: Option<Cow<'a, [u8]>>) {
+    fn push(&mut self, kind: Kind, start: usize, end: usize) {
         let end = end.min(self.src.len());
         let start = start.min(end);
-        self.out.push(Token { kind, text: &self.src[start..end], offset: start, value });
+        self.out.push(Token { kind, text: &self.src[start..end], offset: start });
     }
 
     fn run(&mut self) {
@@ -152,14 +170,14 @@ impl<'a> Lexer<'a> {
                 match self.find_open_tag(start) {
                     Some((tag, len)) => {
                         if tag > start {
-                            self.push(Kind::InlineHtml, start, tag, None);
+                            self.push(Kind::InlineHtml, start, tag);
                         }
-                        self.push(Kind::OpenTag, tag, tag + len, None);
+                        self.push(Kind::OpenTag, tag, tag + len);
                         self.pos = tag + len;
                         in_php = true;
                     }
                     None => {
-                        self.push(Kind::InlineHtml, start, self.src.len(), None);
+                        self.push(Kind::InlineHtml, start, self.src.len());
                         self.pos = self.src.len();
                     }
                 }
@@ -199,7 +217,7 @@ impl<'a> Lexer<'a> {
                 }
             }
             b'?' if next == b'>' => {
-                self.push(Kind::CloseTag, start, start + 2, None);
+                self.push(Kind::CloseTag, start, start + 2);
                 self.pos = start + 2;
                 // PHP eats one newline right after ?>.
                 if self.at(self.pos) == b'\n' {
@@ -211,7 +229,7 @@ impl<'a> Lexer<'a> {
             }
             b'#' if next == b'[' => {
                 // An attribute: `#[` is code, not a comment.
-                self.push(Kind::Punct, start, start + 1, None);
+                self.push(Kind::Punct, start, start + 1);
                 self.pos += 1;
             }
             b'#' => self.line_comment(start + 1),
@@ -219,28 +237,25 @@ impl<'a> Lexer<'a> {
             b'/' if next == b'*' => {
                 self.pos = find(self.src, start + 2, b"*/").map_or(self.src.len(), |e| e + 2);
             }
-            b'\'' => self.single_quoted(start),
-            b'"' => {
-                let end = self.closing(start + 1, b'"');
-                let body = &self.src[(start + 1).min(end)..end];
-                let value = interpolated_value(body, Some(b'"'));
-                self.push(Kind::Str, start, end + 1, value);
+            b'"' | b'\'' => {
+                let end = closing(self.src, start + 1, b);
+                self.push(Kind::Str, start, end + 1);
                 self.pos = end + 1;
             }
             b'`' => {
-                let end = self.closing(start + 1, b'`');
-                self.push(Kind::Str, start, end + 1, None);
+                let end = closing(self.src, start + 1, b'`');
+                self.push(Kind::Str, start, end + 1);
                 self.pos = end + 1;
             }
             b'<' if self.starts_with(start, b"<<<") => {
                 if !self.heredoc(start) {
-                    self.push(Kind::Punct, start, start + 1, None);
+                    self.push(Kind::Punct, start, start + 1);
                     self.pos += 1;
                 }
             }
             b'$' if is_ident_start(next) => {
                 let end = self.ident_end(start + 1);
-                self.push(Kind::Variable, start, end, None);
+                self.push(Kind::Variable, start, end);
                 self.pos = end;
             }
             b'\\' if is_ident_start(next) => self.name(start),
@@ -250,7 +265,7 @@ impl<'a> Lexer<'a> {
                 while is_ident_byte(self.at(end)) || (self.at(end) == b'.' && self.at(end + 1).is_ascii_digit()) {
                     end += 1;
                 }
-                self.push(Kind::Number, start, end, None);
+                self.push(Kind::Number, start, end);
                 self.pos = end;
             }
             _ => {
@@ -261,7 +276,7 @@ impl<'a> Lexer<'a> {
                 } else {
                     1
                 };
-                self.push(Kind::Punct, start, start + len, None);
+                self.push(Kind::Punct, start, start + len);
                 self.pos = start + len;
             }
         }
@@ -286,7 +301,7 @@ impl<'a> Lexer<'a> {
                 break;
             }
         }
-        self.push(Kind::Ident, start, end, None);
+        self.push(Kind::Ident, start, end);
         self.pos = end;
     }
 
@@ -302,42 +317,6 @@ impl<'a> Lexer<'a> {
             i = at + 1;
         }
         self.pos = self.src.len();
-    }
-
-    /// Index of the unescaped `quote` closing a string whose body starts at `from` (the end of the file if none).
-    fn closing(&self, from: usize, quote: u8) -> usize {
-        let mut i = from;
-        while let Some(off) = self.src.get(i..).and_then(|rest| memchr::memchr2(b'\\', quote, rest)) {
-            let at = i + off;
-            if self.src[at] == quote {
-                return at;
-            }
-            i = at + 2;
-        }
-        self.src.len()
-    }
-
-    fn single_quoted(&mut self, start: usize) {
-        let end = self.closing(start + 1, b'\'');
-        let body = &self.src[(start + 1).min(end)..end];
-        if memchr::memchr(b'\\', body).is_none() {
-            self.push(Kind::Str, start, end + 1, Some(Cow::Borrowed(body)));
-            self.pos = end + 1;
-            return;
-        }
-        let mut value = Vec::with_capacity(body.len());
-        let mut i = 0;
-        while i < body.len() {
-            if body[i] == b'\\' && matches!(body.get(i + 1), Some(b'\\' | b'\'')) {
-                value.push(body[i + 1]);
-                i += 2;
-            } else {
-                value.push(body[i]);
-                i += 1;
-            }
-        }
-        self.push(Kind::Str, start, end + 1, Some(Cow::Owned(value)));
-        self.pos = end + 1;
     }
 
     /// `<<<ID`, `<<<"ID"` (heredoc) or `<<<'ID'` (nowdoc) up to the closing `ID` on a line of its own (PHP 7.3:
@@ -384,39 +363,111 @@ impl<'a> Lexer<'a> {
                 j += 1;
             }
             if self.src.get(j..j + id.len()) == Some(id) && !is_ident_byte(self.at(j + id.len())) {
-                break Some((line, j - line, j + id.len()));
+                break Some(j + id.len());
             }
             match find(self.src, line, b"\n") {
                 Some(nl) => line = nl + 1,
                 None => break None,
             }
         };
-        let Some((closing_line, indent, end)) = closing else {
+        let Some(end) = closing else {
             // Unterminated: the rest of the file is the string.
-            self.push(Kind::Str, start, self.src.len(), None);
+            self.push(Kind::Str, start, self.src.len());
             self.pos = self.src.len();
             return true;
         };
-        // The body is everything before the newline that precedes the closing line.
-        let mut body_end = closing_line.saturating_sub(1).max(body_start);
-        if body_end > body_start && self.at(body_end - 1) == b'\r' {
-            body_end -= 1;
-        }
-        let raw = &self.src[body_start..body_end.max(body_start)];
-        let value = if quote == Some(b'\'') {
-            Some(dedent(raw, indent))
-        } else if interpolates(raw) {
-            // Removing indentation (spaces and tabs) cannot make or unmake `$x`, `{$` or `${`.
-            None
-        } else {
-            match dedent(raw, indent) {
-                Cow::Borrowed(b) => interpolated_value(b, None),
-                Cow::Owned(v) => interpolated_value(&v, None).map(|c| Cow::Owned(c.into_owned())),
-            }
-        };
-        self.push(Kind::Str, start, end, value);
+        self.push(Kind::Str, start, end);
         self.pos = end;
         true
+    }
+}
+
+/// Index of the unescaped `quote` closing a string whose body starts at `from` in `src` (`src.len()` if none).
+fn closing(src: &[u8], from: usize, quote: u8) -> usize {
+    let mut i = from;
+    while let Some(off) = src.get(i..).and_then(|rest| memchr::memchr2(b'\\', quote, rest)) {
+        let at = i + off;
+        if src[at] == quote {
+            return at;
+        }
+        i = at + 2;
+    }
+    src.len()
+}
+
+/// A single-quoted string's value: only `\\` and `\'` are escapes.
+fn single_quoted_value(body: &[u8]) -> Cow<'_, [u8]> {
+    if memchr::memchr(b'\\', body).is_none() {
+        return Cow::Borrowed(body);
+    }
+    let mut value = Vec::with_capacity(body.len());
+    let mut i = 0;
+    while i < body.len() {
+        if body[i] == b'\\' && matches!(body.get(i + 1), Some(b'\\' | b'\'')) {
+            value.push(body[i + 1]);
+            i += 2;
+        } else {
+            value.push(body[i]);
+            i += 1;
+        }
+    }
+    Cow::Owned(value)
+}
+
+/// A heredoc's or nowdoc's value from its token (`<<<ID` … the closing `ID`), read the way the lexer found it:
+/// the body runs to the newline before the closing line, whose indentation is removed from every line. `None`
+/// when it interpolates, or when it is unterminated (its last line is then not the identifier alone).
+fn heredoc_value(text: &[u8]) -> Option<Cow<'_, [u8]>> {
+    let at = |i: usize| text.get(i).copied().unwrap_or(0);
+    let mut i = 3;
+    while matches!(at(i), b' ' | b'\t') {
+        i += 1;
+    }
+    let quote = matches!(at(i), b'\'' | b'"').then(|| at(i));
+    if quote.is_some() {
+        i += 1;
+    }
+    let id_start = i;
+    while is_ident_byte(at(i)) {
+        i += 1;
+    }
+    let id = &text[id_start.min(i)..i];
+    if id.is_empty() {
+        return None;
+    }
+    if quote.is_some() {
+        i += 1;
+    }
+    let body_start = match (at(i), at(i + 1)) {
+        (b'\n', _) => i + 1,
+        (b'\r', b'\n') => i + 2,
+        _ => return None,
+    };
+    let closing_line = memchr::memrchr(b'\n', text).map_or(0, |nl| nl + 1);
+    if closing_line < body_start {
+        return None;
+    }
+    let line = &text[closing_line..];
+    let indent = line.iter().take_while(|&&b| matches!(b, b' ' | b'\t')).count();
+    if &line[indent..] != id {
+        return None;
+    }
+    // The body is everything before the newline that precedes the closing line.
+    let mut body_end = closing_line.saturating_sub(1).max(body_start);
+    if body_end > body_start && text[body_end - 1] == b'\r' {
+        body_end -= 1;
+    }
+    let raw = &text[body_start..body_end];
+    if quote == Some(b'\'') {
+        Some(dedent(raw, indent))
+    } else if interpolates(raw) {
+        // Removing indentation (spaces and tabs) cannot make or unmake `$x`, `{$` or `${`.
+        None
+    } else {
+        match dedent(raw, indent) {
+            Cow::Borrowed(b) => interpolated_value(b, None),
+            Cow::Owned(v) => interpolated_value(&v, None).map(|c| Cow::Owned(c.into_owned())),
+        }
     }
 }
 

@@ -12,7 +12,7 @@ fn strings(src: &str) -> Vec<Option<String>> {
     tokenize(src.as_bytes())
         .iter()
         .filter(|t| t.kind == Kind::Str)
-        .map(|t| t.value.as_deref().map(|v| String::from_utf8_lossy(v).into_owned()))
+        .map(|t| t.value().map(|v| String::from_utf8_lossy(&v).into_owned()))
         .collect()
 }
 
@@ -143,4 +143,22 @@ fn fast_paths_keep_values_and_positions() {
     assert_eq!(at[1], ("$é".into(), 2, 7));
     assert_eq!(at[3], ("'ü'".into(), 2, 12));
     assert_eq!(at[5], ("foo".into(), 4, 3));
+}
+
+/// Values are read from the token when asked: a heredoc's from its own text (its last line is the closing one),
+/// an unterminated string or heredoc's as far as the file goes.
+#[test]
+fn values_are_read_back_from_the_token_alone() {
+    assert_eq!(strings("<?php $a = <<<EOT\nEOT;"), [Some(String::new())]);
+    assert_eq!(strings("<?php $a = <<<'N'\r\n  a\\n\r\n  b\r\n  N;"), [Some("a\\n\r\nb".into())]);
+    assert_eq!(strings("<?php $a = <<<\"Q\"\n\tx\\ty\n\tQ;"), [Some("x\ty".into())]);
+    // Unterminated: the rest of the file is the string, and its value is unknown.
+    assert_eq!(strings("<?php $a = <<<EOT\nabc\nEOTX"), [None]);
+    assert_eq!(strings("<?php $a = <<<EOT\nabc\n"), [None]);
+    // An unterminated quoted string runs to the end of the file, escapes and all.
+    assert_eq!(strings("<?php $a = 'ab\\'"), [Some("ab'".into())]);
+    assert_eq!(strings("<?php $a = \"a\\tb"), [Some("a\tb".into())]);
+    // Other tokens have no value.
+    let t = tokenize(b"<?php foo('x');");
+    assert!(t.iter().filter(|t| t.kind != Kind::Str).all(|t| t.value().is_none()));
 }
