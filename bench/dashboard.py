@@ -125,11 +125,12 @@ p.wait()
 now_ms = int(time.time() * 1000)
 con = sqlite3.connect(db)
 t0 = time.time()
+# The compact schema (migration 0007): targets by integer id, latency in microseconds, NULL where a column is empty.
+con.executemany("INSERT OR IGNORE INTO targets (name) VALUES (?)", [(n,) for n in names])
+ids = dict(con.execute("SELECT name, id FROM targets"))
 for n in names:
-    rows = ((n, now_ms - 86_400_000 + i * 1000, 1, 200, 2.0 + (i % 50) / 10, None, "[]", '{"total_ms": 2.0}', "ok")
-            for i in range(86_400))
-    con.executemany("INSERT INTO results (target, at, ok, status, latency_ms, error, failed_conditions, timings, "
-                    "body_excerpt) VALUES (?,?,?,?,?,?,?,?,?)", rows)
+    rows = ((ids[n], now_ms - 86_400_000 + i * 1000, 0, 1, 200, 2000 + (i % 50) * 100) for i in range(86_400))
+    con.executemany("INSERT INTO results (target, at, seq, ok, status, latency_us) VALUES (?,?,?,?,?,?)", rows)
 con.commit()
 con.close()
 print(f"stored {len(names)} × 86,400 results in {time.time() - t0:.1f} s")

@@ -93,7 +93,8 @@ fn validate(
     Ok(Config { source: path.to_path_buf(), store, agent, web, targets, notify, logs, routes, maintenance })
 }
 
-/// Names are identifiers in messages, keys and (later) URLs: restricted characters, unique per table kind.
+/// Names are identifiers in messages, keys and URLs (`/api/v1/targets/NAME/results`): restricted characters,
+/// unique per table kind.
 fn check_name(
     name: &toml::Spanned<String>,
     table: &str,

@@ -1,4 +1,4 @@
-//! What sources observe: one [`Event`] per probe run (and, later, per log batch).
+//! What sources observe: one [`Event`] per probe run, and one per log batch of a `[[log]]` source.
 //!
 //! An observation records what happened, not whether it is good: judging it is the engine's job.
 

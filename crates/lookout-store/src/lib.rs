@@ -312,8 +312,7 @@ pub const LEADER_LEASE: &str = "leader";
 /// `S: OutboxStore`, so its bound says exactly what it reads and writes, and a test double for it implements ten
 /// methods rather than all of [`Store`]. It is a supertrait of [`Store`], so every `Store` is an `OutboxStore` and
 /// callers that hold a `Store` pass it unchanged; a backend implements both traits (the methods are split between
-/// them, none is declared twice). [`AnyStore`] also has these methods as inherent methods, so code that imports
-/// only [`Store`] calls them on it as before.
+/// them, none is declared twice). Code that calls these methods on [`AnyStore`] imports this trait.
 pub trait OutboxStore: Send + Sync + 'static {
     /// The pending message of a channel (neither delivered, abandoned nor suppressed) that is due first.
     fn next_pending(&self, channel: String) -> impl Future<Output = Result<Option<OutboxMessage>>> + Send;

@@ -1,5 +1,5 @@
 //! A minimal HTTP/1.1 server on hyper for lookout's own small servers: the demo site and the demo's webhook
-//! receiver (and, in tests, targets and receivers). The dashboard will get a full router later.
+//! receiver (and, in tests, targets and receivers). The dashboard and API are `lookout-web`'s axum router.
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use lookout_app::incidents::{self, ChangeError, IncidentView, change};
 use lookout_config::Config;
-use lookout_core::text::one_line;
+use lookout_core::text::{one_line, truncate};
 use lookout_core::{Incident, IncidentStatus, Timestamp, format_duration};
 use lookout_store::Store;
 
@@ -92,7 +92,7 @@ fn list_table(incidents: &[Incident], now: Timestamp) -> String {
     let _ = writeln!(s, "{:<28} {:<9} {:<21} {:>9}  {:<12} TITLE", "ID", "STATUS", "OPENED (UTC)", "DURATION", "ACK");
     for i in incidents {
         let ack = i.ack.as_ref().map_or("-".to_string(), |a| one_line(&a.by));
-        let title: String = one_line(&i.title()).chars().take(100).collect();
+        let title = truncate(&one_line(&i.title()), 100);
         let _ = writeln!(
             s,
             "{:<28} {:<9} {:<21} {:>9}  {:<12} {title}",

@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::support::apache::Apache;
-use crate::support::lookout_bin;
+use crate::support::{lookout_bin, missing_package};
 
 fn diagnose(args: &[&str]) -> std::process::Output {
     Command::new(lookout_bin()).arg("diagnose").args(args).output().unwrap()
@@ -127,7 +127,7 @@ const TRACED_OK: &str = "<?php @file_exists(dirname(__DIR__) . '/optional.conf')
 #[tokio::test(flavor = "multi_thread")]
 async fn traces_a_real_apache_and_names_the_file_not_the_noise() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: tracing Apache's www-data workers needs root here");
+        missing_package("tracing Apache's www-data workers needs root here");
         return;
     }
     // DirectoryIndex is "index.html index.php": every request for a directory first fails to find index.html.
@@ -220,7 +220,7 @@ async fn traces_a_real_apache_and_names_the_file_not_the_noise() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreadable_file_is_explained_with_owner_mode_and_the_missing_permission() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: needs root (www-data workers, a root-owned 0600 file)");
+        missing_package("needs root (www-data workers, a root-owned 0600 file)");
         return;
     }
     let Some(apache) = Apache::start(&[
@@ -254,7 +254,7 @@ async fn an_unreadable_file_is_explained_with_owner_mode_and_the_missing_permiss
 #[tokio::test(flavor = "multi_thread")]
 async fn the_server_keeps_serving_after_sigkill_or_ctrl_c_of_lookout_mid_trace() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: tracing Apache's www-data workers needs root here");
+        missing_package("tracing Apache's www-data workers needs root here");
         return;
     }
     let Some(apache) = Apache::start(&[("index.php", "<?php echo 'alive';\n")]) else { return };
@@ -336,7 +336,7 @@ async fn a_url_that_refuses_is_a_clear_error() {
 #[test]
 fn without_the_privilege_to_trace_it_says_which_and_falls_back_to_the_error_log() {
     if !nix::unistd::geteuid().is_root() || !std::path::Path::new("/usr/bin/setpriv").exists() {
-        eprintln!("SKIPPED: needs root to run lookout as an unprivileged user (setpriv)");
+        missing_package("needs root to run lookout as an unprivileged user (setpriv)");
         return;
     }
     // A root process that an unprivileged lookout may not trace.
@@ -412,7 +412,7 @@ fn durations_and_urls_are_refused_before_anything_is_traced() {
 fn another_users_process_is_not_said_not_to_exist_even_when_proc_hides_it() {
     let tools = ["/usr/bin/setpriv", "/usr/bin/unshare"];
     if !nix::unistd::geteuid().is_root() || tools.iter().any(|t| !std::path::Path::new(t).exists()) {
-        eprintln!("SKIPPED: needs root, setpriv and unshare (to run lookout as nobody under hidepid)");
+        missing_package("needs root, setpriv and unshare (to run lookout as nobody under hidepid)");
         return;
     }
     let target = Sleeper::start();
@@ -441,7 +441,7 @@ fn another_users_process_is_not_said_not_to_exist_even_when_proc_hides_it() {
 #[test]
 fn eperm_as_root_says_what_is_the_matter_instead_of_run_as_root() {
     if !nix::unistd::geteuid().is_root() || !std::path::Path::new("/usr/bin/setpriv").exists() {
-        eprintln!("SKIPPED: needs root and setpriv");
+        missing_package("needs root and setpriv");
         return;
     }
     let target = Sleeper::start();

@@ -6,7 +6,7 @@
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 
-use crate::support::lookout_bin;
+use crate::support::{lookout_bin, missing_package};
 
 const SERVER_PY: &str = r#"
 import http.server, os, sys
@@ -82,7 +82,7 @@ impl Drop for PythonServer {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_python_server_answering_by_sendto_sendmsg_and_sendfile_is_diagnosed() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: tracing needs root here");
+        missing_package("tracing needs root here");
         return;
     }
     if Command::new("python3").arg("--version").output().is_err() {

@@ -185,7 +185,7 @@ async fn ping_of_loopback_answers_with_a_round_trip() {
 /// root), then as `user` (`root` or `nobody`). `None` where namespaces cannot be made (not root, no unshare).
 fn check_in_netns(config: &Path, setup: &str, as_nobody: bool) -> Option<serde_json::Value> {
     if !nix::unistd::geteuid().is_root() || which("unshare").is_none() || which("setpriv").is_none() {
-        eprintln!("SKIPPED: network namespaces need root, unshare and setpriv");
+        missing_package("network namespaces need root, unshare and setpriv");
         return None;
     }
     let bin = lookout_bin();

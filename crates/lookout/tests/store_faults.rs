@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use lookout_store::{OutboxStore, Store};
 
-use crate::support::{Receiver, Target, lookout_bin, wait_until, write_config};
+use crate::support::{Receiver, Target, lookout_bin, missing_package, wait_until, write_config};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -239,7 +239,7 @@ fn fill(filler: &Path) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_does_not_silence_alerts() {
     if !is_root() {
-        eprintln!("SKIPPED: mounting a small tmpfs needs root");
+        missing_package("mounting a small tmpfs needs root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -259,7 +259,7 @@ async fn a_full_disk_does_not_silence_alerts() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_database_file_lookout_may_only_read_does_not_silence_alerts_and_recovers_when_mended() {
     if !is_root() {
-        eprintln!("SKIPPED: running lookout as nobody needs root");
+        missing_package("running lookout as nobody needs root");
         return;
     }
     let dir = tempfile::tempdir().unwrap();

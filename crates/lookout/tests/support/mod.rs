@@ -500,9 +500,9 @@ pub fn open_store(path: &Path) -> lookout_store::AnyStore {
     lookout_store::AnyStore::sqlite(path).expect("the test's store opens")
 }
 
-/// A real component a test needs is not installed: the test is skipped, visibly. Under `LOOKOUT_REQUIRE_ALL=1`
-/// (set by `.ci/run`) that is a failure, so a missing install step cannot pass CI unseen. (Tests that need root
-/// and find none print their own SKIPPED line: a privilege, not a package.)
+/// A real component a test needs is not installed (or a privilege it needs is not held): the test is skipped,
+/// visibly. Under `LOOKOUT_REQUIRE_ALL=1` (set by `.ci/run`, which runs the tests as root) that is a failure, so a
+/// missing install step cannot pass CI unseen.
 pub fn missing_package(what: &str) {
     if std::env::var("LOOKOUT_REQUIRE_ALL").is_ok_and(|v| v == "1") {
         panic!("SKIPPED but LOOKOUT_REQUIRE_ALL=1: {what}");

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use super::lookout_bin;
 
-/// Tracing another user's workers needs root here; says SKIPPED otherwise (a privilege, not a package).
+/// Tracing another user's workers needs root here; says SKIPPED otherwise (a failure under
+/// `LOOKOUT_REQUIRE_ALL=1`: [`super::missing_package`]).
 pub fn tracing_allowed() -> bool {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("SKIPPED: tracing the server's www-data workers needs root here");
+        super::missing_package("tracing the server's www-data workers needs root here");
         return false;
     }
     true
