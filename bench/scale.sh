@@ -7,6 +7,8 @@
 #   from /metrics before and after the window, so only the window counts);
 # - CPU ≤ 25 % of one core: lookout's utime+stime over the window (/proc/PID/stat);
 # - RSS ≤ 100 MB: peak (VmHWM) and final (VmRSS).
+# - nothing lost at shutdown (part 2): after SIGTERM, lookout exits 0 and its store holds a result for every request
+#   the server answered during the whole run (nginx's log against the store's rows).
 # Needs nginx (Debian: nginx-light). RUNS=3 repeats the whole measurement (the issue's figures are medians of 3).
 # Extra environment for lookout (e.g. MALLOC_ARENA_MAX) is passed through unchanged.
 set -euo pipefail
@@ -80,17 +82,22 @@ for run in $(seq 1 "$RUNS"); do
   t1=$(date +%s.%N); c1=$(cpu_ticks "$LOOKOUT")
   rss=$(status_kb "$LOOKOUT" VmRSS); hwm=$(status_kb "$LOOKOUT" VmHWM); threads=$(status_kb "$LOOKOUT" Threads)
   scrape "$work/m1"
-  kill -TERM "$LOOKOUT"; wait "$LOOKOUT" || true
+  ts0=$(date +%s.%N)
+  kill -TERM "$LOOKOUT"; rc=0; wait "$LOOKOUT" || rc=$?
+  stop_s=$(echo "$(date +%s.%N) - $ts0" | bc -l)
   sleep 1.5 # nginx flushes its log buffer every second
-  python3 - "$work" "$t0" "$t1" "$c0" "$c1" "$CLK_TCK" "$rss" "$hwm" "$threads" "$TARGETS" "$run" << 'PY'
-import collections, re, sys
+  python3 - "$work" "$t0" "$t1" "$c0" "$c1" "$CLK_TCK" "$rss" "$hwm" "$threads" "$TARGETS" "$run" "$rc" "$stop_s" << 'PY'
+import collections, re, sqlite3, sys
 work, t0, t1 = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
-c0, c1, tck, rss, hwm, threads, targets, run = (int(x) for x in sys.argv[4:])
+c0, c1, tck, rss, hwm, threads, targets, run, rc = (int(x) for x in sys.argv[4:13])
+stop_s = float(sys.argv[13])
 # Requests per whole second inside the window (partial seconds at the edges left out).
 buckets = collections.Counter()
 codes = collections.Counter()
+answered = 0
 for line in open(f"{work}/nginx/logs/access.log"):
     ts, code = line.split()
+    answered += 1
     t = float(ts)
     if int(t0) + 1 <= t < int(t1):
         buckets[int(t)] += 1
@@ -130,6 +137,13 @@ print(f"  {ok(ratio <= 1.5)} evenness: max/mean {ratio:.2f} <= 1.5")
 print(f"  {ok(under100 >= 0.99)} p99 start delay <= 100 ms")
 print(f"  {ok(cpu <= 25)} CPU {cpu:.1f} % <= 25 % of one core")
 print(f"  {ok(hwm <= 100 * 1024)} RSS peak {hwm / 1024:.0f} MB <= 100 MB")
+con = sqlite3.connect(f"{work}/lookout.sqlite")
+recorded = con.execute("SELECT count(*) FROM results").fetchone()[0]
+recorded += con.execute("SELECT coalesce(sum(n), 0) FROM result_blocks").fetchone()[0]
+con.close()
+print(f"  shutdown: exit {rc} after {stop_s:.2f} s; the server answered {answered} requests in the run, the store "
+      f"holds {recorded} results (lost: {max(0, answered - recorded)})")
+print(f"  {ok(rc == 0 and recorded >= answered)} nothing lost at shutdown")
 print(f"  {ok(mean >= 0.98 * expected)} throughput: {mean:.0f}/s >= 98 % of {expected:.0f}/s (no missed interval)")
 PY
 done

@@ -1,6 +1,7 @@
 //! `[[log]]` sources under faults, through the real `lookout run`: a log path that turns into a FIFO is refused,
 //! fires the source's own alert (state `error` in the API and on the dashboard) and is read again once it is a
-//! file; a restart inside a firing window neither resolves the alert nor opens a new incident.
+//! file; a log lookout may not read does the same until it may; a restart inside a firing window neither resolves
+//! the alert nor opens a new incident.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -9,7 +10,7 @@ use std::time::Duration;
 use lookout_store::Store;
 
 use crate::log_alerts::{access_line, append};
-use crate::support::{Receiver, free_port, lookout_bin, open_store, wait_until, write_config};
+use crate::support::{Receiver, free_port, lookout_bin, missing_package, open_store, wait_until, write_config};
 
 fn lines(n: usize, status: u16) -> Vec<String> {
     (0..n).map(|i| access_line(i, status)).collect()
@@ -39,7 +40,20 @@ impl Drop for Lookout {
 
 /// `lookout run` with its stderr in `log` (to count warnings).
 fn start(config: &Path, log: &Path) -> Lookout {
-    let child = Command::new(lookout_bin())
+    start_as(config, log, None)
+}
+
+/// [`start`], as `nobody` when given a copy of the binary that `nobody` may run.
+fn start_as(config: &Path, log: &Path, as_nobody: Option<&Path>) -> Lookout {
+    let mut cmd = match as_nobody {
+        Some(bin) => {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin);
+            c
+        }
+        None => Command::new(lookout_bin()),
+    };
+    let child = cmd
         .args(["run", "--config"])
         .arg(config)
         .stdout(Stdio::null())
@@ -130,6 +144,51 @@ async fn log_path_turned_fifo_fires_as_error_and_is_read_again_as_a_file() {
     assert_eq!(warnings, 1, "one warning for ten seconds of failed reads (not one per 100 ms):\n{log}");
     assert!(log.contains("Reading the access log again"), "{log}");
     assert!(!log.contains("Illegal seek"), "{log}");
+}
+
+/// The EACCES case of a blind source: lookout runs as `nobody` and the access log is root's, mode 0600 (a log
+/// rotated with the wrong `create` mode). The source fires with the reason, warns once, and once the mode is
+/// mended reads the file and resolves.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_log_lookout_may_not_read_fires_as_error_and_is_read_once_it_may() {
+    if !nix::unistd::geteuid().is_root() || !Path::new("/usr/bin/setpriv").exists() {
+        missing_package("running lookout as nobody needs root and setpriv");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let access = dir.path().join("access.log");
+    append(&access, &lines(5, 200));
+    std::fs::set_permissions(&access, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let bin = dir.path().join("lookout");
+    std::fs::copy(lookout_bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let receiver = Receiver::start().await;
+    let port = free_port().await;
+    let text = config(dir.path(), &receiver.url(), port, "window = \"2s\"\nfire_when = [\"[5XX_RATIO] > 50%\"]");
+    let config = write_config(dir.path(), &text);
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let stderr = dir.path().join("stderr.log");
+    let lookout = start_as(&config, &stderr, Some(&bin));
+
+    let firing = receiver.wait_for_target("apache", "firing", Duration::from_secs(25)).await;
+    let reason = firing.body["reasons"][0].as_str().unwrap().to_string();
+    assert!(reason.starts_with(&format!("cannot read {}: ", access.display())), "{reason}");
+    assert!(reason.contains("Permission denied"), "{reason}");
+    let api = apache_in_api(port).await;
+    assert_eq!(api["state"], "error", "{api}");
+
+    // Mended: what is written from now on is read and counted, and the alert resolves.
+    std::fs::set_permissions(&access, std::fs::Permissions::from_mode(0o644)).unwrap();
+    append(&access, &lines(40, 200));
+    receiver.wait_for_target("apache", "resolved", Duration::from_secs(15)).await;
+    let api = apache_in_api(port).await;
+    assert_eq!(api["state"], "ok", "{api}");
+    assert_eq!(receiver.problems(), Vec::<String>::new());
+    sigterm(lookout).await;
+    let log = std::fs::read_to_string(&stderr).unwrap();
+    assert_eq!(log.matches("Cannot read the access log").count(), 1, "one warning, not one per read:\n{log}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

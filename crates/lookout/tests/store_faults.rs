@@ -1,7 +1,8 @@
 //! Alerting survives the store: with the store made unwritable for real — another process holding SQLite's
 //! exclusive lock, a full file system, a database file lookout may only read, a corrupted outbox page — a target
-//! that breaks during the fault is still notified (firing and resolved), lookout alerts about itself on the channel,
-//! and once the fault ends everything held in memory is in the store, with nothing sent twice.
+//! that breaks during the fault is still notified (firing and resolved), lookout alerts about itself on every
+//! channel (also one its routes never send the target to) and says so in `/api/v1/health`, `/metrics` and on the
+//! dashboard, and once the fault ends everything held in memory is in the store, with nothing sent twice.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -14,16 +15,17 @@ use crate::support::{Receiver, Target, lookout_bin, missing_package, wait_until,
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn config_text(db: &Path, target_url: &str, hook_url: &str, web: Option<u16>) -> String {
-    let web = match web {
-        Some(port) => format!("listen = \"127.0.0.1:{port}\""),
-        None => "enabled = false".into(),
-    };
+/// A site probed every 200 ms; its alerts are routed to `ops` only, so `pager` hears of nothing but lookout's own
+/// alert about its store.
+fn config_text(db: &Path, target_url: &str, hook_url: &str, pager_url: &str, web: u16) -> String {
+    let web = format!("listen = \"127.0.0.1:{web}\"");
     format!(
         "[store]\npath = \"{}\"\n\n[web]\n{web}\n\n\
          [[target]]\nname = \"site\"\nurl = \"{target_url}\"\ninterval = \"200ms\"\ntimeout = \"1s\"\n\
          conditions = [\"[STATUS] == 200\"]\nfailure_threshold = 2\nsuccess_threshold = 2\n\n\
-         [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{hook_url}\"\nretry_initial = \"1s\"\nretry_max = \"2s\"\n",
+         [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{hook_url}\"\nretry_initial = \"1s\"\nretry_max = \"2s\"\n\n\
+         [[notify]]\nname = \"pager\"\ntype = \"webhook\"\nurl = \"{pager_url}\"\nretry_initial = \"1s\"\nretry_max = \"2s\"\n\n\
+         [[route]]\nmatch = [\"target=site\"]\nchannels = [\"ops\"]\n",
         db.display()
     )
 }
@@ -76,13 +78,23 @@ fn deliveries(receiver: &Receiver) -> HashMap<String, usize> {
     n
 }
 
-/// Breaks the site and mends it while the fault lasts; returns the self-alert's firing summary.
-async fn site_breaks_and_recovers_during_the_fault(site: &Target, receiver: &Receiver) -> String {
+/// Breaks the site and mends it while the fault lasts; checks that the API, `/metrics` and the dashboard say the
+/// store cannot be written and that the self-alert reached both channels; returns its firing summary.
+async fn site_breaks_and_recovers_during_the_fault(s: &Setup) -> String {
+    let (site, receiver) = (&s.site, &s.receiver);
     site.set(500, "broken");
     receiver.wait_for_target("site", "firing", WAIT).await;
     let own = receiver.wait_for_target("lookout", "firing", WAIT).await;
+    // On every channel: `pager`, which the site's route leaves out, hears of it too.
+    s.pager.wait_for_target("lookout", "firing", WAIT).await;
+    assert_eq!(store_health(s.web).await, (false, true, true), "the API, /metrics and the dashboard say so");
     site.set(200, "ok");
     receiver.wait_for_target("site", "resolved", WAIT).await;
+    assert!(
+        !s.pager.received().iter().any(|r| r.body.to_string().contains("\"site\"")),
+        "the site's alerts follow their route (ops only): {:?}",
+        s.pager.received()
+    );
     let alerts = own.body["alerts"].as_array().cloned().unwrap_or_else(|| vec![own.body.clone()]);
     let own = alerts.iter().find(|a| a["target"] == "lookout").cloned().unwrap_or_default();
     own["summary"].as_str().unwrap_or("").to_string()
@@ -90,8 +102,10 @@ async fn site_breaks_and_recovers_during_the_fault(site: &Target, receiver: &Rec
 
 /// After the fault: the self-alert resolves, and the store has everything that happened meanwhile, each
 /// notification recorded as delivered, none delivered twice.
-async fn everything_held_reaches_the_store(db: &Path, receiver: &Receiver) {
+async fn everything_held_reaches_the_store(s: &Setup) {
+    let (db, receiver) = (&s.db, &s.receiver);
     receiver.wait_for_target("lookout", "resolved", Duration::from_secs(60)).await;
+    s.pager.wait_for_target("lookout", "resolved", WAIT).await;
     let store = crate::support::open_store(db);
     wait_until("the site's notifications recorded as delivered", WAIT, || async {
         let m = store.messages(100).await.unwrap();
@@ -111,6 +125,7 @@ async fn everything_held_reaches_the_store(db: &Path, receiver: &Receiver) {
     let twice: Vec<(String, usize)> = deliveries(receiver).into_iter().filter(|(_, n)| *n > 1).collect();
     assert!(twice.is_empty(), "delivered more than once: {twice:?}");
     assert!(store.next_pending("ops".into()).await.unwrap().is_none(), "nothing left pending");
+    assert!(store.next_pending("pager".into()).await.unwrap().is_none(), "nothing left pending");
     assert!(receiver.problems().is_empty(), "{:?}", receiver.problems());
 }
 
@@ -145,20 +160,22 @@ struct Setup {
     db: PathBuf,
     config: PathBuf,
     site: Target,
+    /// The `ops` channel: the site's alerts and lookout's own.
     receiver: Receiver,
+    /// The `pager` channel: lookout's own alert only.
+    pager: Receiver,
+    web: u16,
 }
 
 async fn setup(dir: tempfile::TempDir, store_dir: &Path) -> Setup {
-    setup_with_web(dir, store_dir, None).await
-}
-
-async fn setup_with_web(dir: tempfile::TempDir, store_dir: &Path, web: Option<u16>) -> Setup {
     let db = store_dir.join("lookout.sqlite");
     let site = Target::start().await;
     site.set(200, "ok");
     let receiver = Receiver::start().await;
-    let config = write_config(dir.path(), &config_text(&db, &site.url("/"), &receiver.url(), web));
-    Setup { dir: dir.path().to_path_buf(), _dir: dir, db, config, site, receiver }
+    let pager = Receiver::start().await;
+    let web = crate::support::free_port().await;
+    let config = write_config(dir.path(), &config_text(&db, &site.url("/"), &receiver.url(), &pager.url(), web));
+    Setup { dir: dir.path().to_path_buf(), _dir: dir, db, config, site, receiver, pager, web }
 }
 
 /// Waits until lookout has recorded a few results (it runs normally).
@@ -176,11 +193,10 @@ async fn running(db: &Path) {
 async fn an_exclusive_lock_held_60_s_does_not_silence_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().to_path_buf();
-    let web = crate::support::free_port().await;
-    let s = setup_with_web(dir, &path, Some(web)).await;
+    let s = setup(dir, &path).await;
     let _lookout = Lookout::start(&s.config, None);
     running(&s.db).await;
-    assert_eq!(store_health(web).await, (true, false, false), "healthy before the fault");
+    assert_eq!(store_health(s.web).await, (true, false, false), "healthy before the fault");
     let script = "import sqlite3, sys, time\n\
                   c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)\n\
                   c.execute('BEGIN EXCLUSIVE')\nprint('locked', flush=True)\ntime.sleep(60)\nc.execute('COMMIT')\n";
@@ -193,12 +209,11 @@ async fn an_exclusive_lock_held_60_s_does_not_silence_alerts() {
     let mut line = String::new();
     std::io::BufRead::read_line(&mut std::io::BufReader::new(locker.stdout.take().unwrap()), &mut line).unwrap();
     assert_eq!(line.trim(), "locked");
-    let summary = site_breaks_and_recovers_during_the_fault(&s.site, &s.receiver).await;
+    let summary = site_breaks_and_recovers_during_the_fault(&s).await;
     assert!(summary.contains("cannot write its store since"), "{summary}");
-    assert_eq!(store_health(web).await, (false, true, true), "the API, /metrics and the dashboard say so");
     // The lock ends by itself after 60 s.
-    everything_held_reaches_the_store(&s.db, &s.receiver).await;
-    assert_eq!(store_health(web).await, (true, false, false), "healthy again");
+    everything_held_reaches_the_store(&s).await;
+    assert_eq!(store_health(s.web).await, (true, false, false), "healthy again");
     let _ = locker.wait();
 }
 
@@ -250,10 +265,10 @@ async fn a_full_disk_does_not_silence_alerts() {
     running(&s.db).await;
     let filler = store_dir.join("filler");
     fill(&filler);
-    let summary = site_breaks_and_recovers_during_the_fault(&s.site, &s.receiver).await;
+    let summary = site_breaks_and_recovers_during_the_fault(&s).await;
     assert!(summary.contains("full"), "the self-alert says why: {summary}");
     std::fs::remove_file(&filler).unwrap();
-    everything_held_reaches_the_store(&s.db, &s.receiver).await;
+    everything_held_reaches_the_store(&s).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -275,11 +290,11 @@ async fn a_database_file_lookout_may_only_read_does_not_silence_alerts_and_recov
     std::fs::set_permissions(&s.db, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::set_permissions(&s.config, std::fs::Permissions::from_mode(0o644)).unwrap();
     let _lookout = Lookout::start(&s.config, Some(&bin));
-    let summary = site_breaks_and_recovers_during_the_fault(&s.site, &s.receiver).await;
+    let summary = site_breaks_and_recovers_during_the_fault(&s).await;
     assert!(summary.contains("readonly") || summary.contains("read-only"), "the self-alert says why: {summary}");
     // Mended: lookout opens the file again and writes everything it held.
     std::fs::set_permissions(&s.db, std::fs::Permissions::from_mode(0o666)).unwrap();
-    everything_held_reaches_the_store(&s.db, &s.receiver).await;
+    everything_held_reaches_the_store(&s).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -298,7 +313,7 @@ async fn a_corrupted_outbox_page_does_not_silence_alerts() {
     let ok = Command::new("python3").args(["-c", script]).arg(&s.db).status().unwrap().success();
     assert!(ok, "corrupting the outbox page");
     let _lookout = Lookout::start(&s.config, None);
-    let summary = site_breaks_and_recovers_during_the_fault(&s.site, &s.receiver).await;
+    let summary = site_breaks_and_recovers_during_the_fault(&s).await;
     assert!(summary.contains("malformed"), "the self-alert says why: {summary}");
     // It does not mend itself; what matters is that both notifications went out, each once.
     let twice: Vec<(String, usize)> = deliveries(&s.receiver).into_iter().filter(|(_, n)| *n > 1).collect();
