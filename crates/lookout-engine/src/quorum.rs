@@ -9,32 +9,51 @@
 //! A location not heard from for longer than the policy's `stale_after` does not count: an agent that died while
 //! its location was failing must not keep the target firing, nor help a later failure elsewhere reach its quorum.
 
-use std::collections::HashMap;
-
 use lookout_core::{AlertState, Phase, Timestamp, Transition, TransitionKind, alert_id};
 
 use crate::condition::Verdict;
 use crate::engine::{TargetPolicy, step};
 
 /// One target's state in each location, and when each was last heard from.
+///
+/// A list, not a map: a target has one location, or a handful, and 10,000 targets each with a hash table of one
+/// entry held ~6 MB more than this.
 #[derive(Debug, Default)]
 pub(crate) struct Locations {
-    by_name: HashMap<String, (AlertState, Timestamp)>,
+    by_name: Vec<(String, AlertState, Timestamp)>,
 }
 
 impl Locations {
+    /// `location`'s entry, made (with `make`) when it has none yet.
+    fn entry(
+        &mut self,
+        location: &str,
+        make: impl FnOnce() -> (AlertState, Timestamp),
+    ) -> &mut (String, AlertState, Timestamp) {
+        let i = match self.by_name.iter().position(|(l, _, _)| l == location) {
+            Some(i) => i,
+            None => {
+                let (state, heard) = make();
+                self.by_name.push((location.to_string(), state, heard));
+                self.by_name.len() - 1
+            }
+        };
+        &mut self.by_name[i]
+    }
+
     /// Puts back a location's persisted state; it counts as heard from now (it gets `stale_after` to speak).
     pub(crate) fn restore(&mut self, location: &str, state: AlertState, now: Timestamp) {
-        self.by_name.insert(location.to_string(), (state, now));
+        let entry = self.entry(location, || (AlertState::default(), now));
+        (entry.1, entry.2) = (state, now);
     }
 
     /// A target state restored without per-location states is `home`'s (unless that location was restored).
     pub(crate) fn seed(&mut self, home: &str, state: &AlertState, now: Timestamp) {
-        self.by_name.entry(home.to_string()).or_insert_with(|| (state.clone(), now));
+        self.entry(home, || (state.clone(), now));
     }
 
     pub(crate) fn states(&self) -> Vec<(&str, &AlertState)> {
-        let mut all: Vec<(&str, &AlertState)> = self.by_name.iter().map(|(l, (s, _))| (l.as_str(), s)).collect();
+        let mut all: Vec<(&str, &AlertState)> = self.by_name.iter().map(|(l, s, _)| (l.as_str(), s)).collect();
         all.sort_by(|a, b| a.0.cmp(b.0));
         all
     }
@@ -49,11 +68,11 @@ impl Locations {
         observed_at: Timestamp,
         now: Timestamp,
     ) -> AlertState {
-        let entry = self.by_name.entry(location.to_string()).or_insert_with(|| (AlertState::default(), now));
-        entry.1 = now;
+        let entry = self.entry(location, || (AlertState::default(), now));
+        entry.2 = now;
         // The location's own transition is not an alert's: the target's is decided from all of them.
-        let _ = step(&mut entry.0, policy, target, verdict, observed_at, now);
-        entry.0.clone()
+        let _ = step(&mut entry.1, policy, target, verdict, observed_at, now);
+        entry.1.clone()
     }
 
     /// The target's transition, if any, after a location's verdict (`seen`: that location's state after it):
@@ -71,10 +90,10 @@ impl Locations {
     ) -> Option<Transition> {
         let counted = self
             .by_name
-            .values()
-            .filter(|(_, heard)| policy.stale_after.is_zero() || now.since(*heard) <= policy.stale_after);
+            .iter()
+            .filter(|(_, _, heard)| policy.stale_after.is_zero() || now.since(*heard) <= policy.stale_after);
         let (mut firing, mut failing, mut since) = (0u32, 0u32, None::<Timestamp>);
-        for (s, _) in counted {
+        for (_, s, _) in counted {
             if s.phase != Phase::Ok {
                 failing += 1;
                 since = match (since, s.failing_since) {

@@ -26,10 +26,12 @@ pub async fn run(
     let activity = activity.or_else(|| config.web.enabled.then(|| broadcast::channel(1024).0));
     let metrics = Arc::new(Metrics::new());
     let health = lookout_app::health::Health::default();
+    // One copy of the configuration, shared by the pipeline, every probe loop and the web.
+    let config = Arc::new(config);
     let monitor =
         Monitor::start(config.clone(), store.clone(), metrics.clone(), health.clone(), activity.clone()).await?;
     let web = config.web.enabled.then(|| {
-        let state = lookout_web::WebState { store, config: Arc::new(config), metrics, events: activity, health };
+        let state = lookout_web::WebState { store, config, metrics, events: activity, health };
         tokio::spawn(lookout_web::serve(state, shutdown.clone()))
     });
     monitor.run(shutdown).await;

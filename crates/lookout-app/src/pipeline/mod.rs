@@ -58,7 +58,8 @@ fn start_error(what: &'static str) -> impl FnOnce(StoreError) -> StartError {
 
 /// Everything `lookout run` runs, wired and resumed, ready to [`run`](Monitor::run).
 pub struct Monitor<S: Store> {
-    config: Config,
+    /// Shared with the probe loops (and, through the caller, the web): the targets are held once.
+    config: Arc<Config>,
     store: Arc<S>,
     /// Whether the store takes writes (a cluster of one beats only then).
     health: Health,
@@ -76,12 +77,13 @@ impl<S: Store> Monitor<S> {
     /// (an alert firing before a restart resolves after it); alerts of targets no longer configured are closed.
     /// `health` learns whether the store takes writes (the web shows it).
     pub async fn start(
-        config: Config,
+        config: impl Into<Arc<Config>>,
         store: Arc<S>,
         metrics: Arc<Metrics>,
         health: Health,
         activity: Option<ActivitySender>,
     ) -> Result<Monitor<S>, StartError> {
+        let config: Arc<Config> = config.into();
         if config.targets.is_empty() && config.logs.is_empty() {
             tracing::warn!(config = %config.source.display(), "No [[target]] or [[log]] configured: nothing to monitor.");
         }
@@ -204,8 +206,11 @@ impl<S: Store> Monitor<S> {
             shutdown.clone(),
         ));
         let here: Arc<str> = location.as_str().into();
-        for mut target in self.config.targets.iter().filter(|t| t.probed_from(&location)).cloned() {
-            say_where_from(&mut target, &location);
+        for (i, target) in self.config.targets.iter().enumerate().filter(|(_, t)| t.probed_from(&location)) {
+            let target = match say_where_from(target, &location) {
+                Some(own) => loops::TargetRef::Own(Box::new(own)),
+                None => loops::TargetRef::Shared(self.config.clone(), i),
+            };
             sources.spawn(loops::probe(
                 target,
                 here.clone(),
@@ -255,15 +260,20 @@ impl<S: Store> Monitor<S> {
 /// Lets an HTTP target's server see which location probes it (`User-Agent: lookout/0.x (location eu)`) when
 /// agents are in several places and the target sets no User-Agent of its own: its logs then tell a regional
 /// fault apart.
-fn say_where_from(target: &mut lookout_config::Target, location: &str) {
+/// The target with that header, or `None` when it stays as configured.
+fn say_where_from(target: &lookout_config::Target, location: &str) -> Option<lookout_config::Target> {
     if location == lookout_config::DEFAULT_LOCATION {
-        return;
+        return None;
     }
-    if let lookout_config::Check::Http(h) = &mut target.check
-        && !h.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("user-agent"))
-    {
+    let lookout_config::Check::Http(h) = &target.check else { return None };
+    if h.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("user-agent")) {
+        return None;
+    }
+    let mut own = target.clone();
+    if let lookout_config::Check::Http(h) = &mut own.check {
         h.headers.push(("User-Agent".into(), format!("lookout/{} (location {location})", env!("CARGO_PKG_VERSION"))));
     }
+    Some(own)
 }
 
 /// Where each target and log source looks for a root cause: a target's `[target.diagnose]`, a log source's error
