@@ -125,3 +125,8 @@ for pair in "wc -l:$wc_s" "lookout logs --threads 1:$logs_s"; do
   printf '%-34s %14.0f %14.3f %14.3f\n' "$name" "$(echo "$LINES / $s" | bc -l)" "$(echo "$rate * $s / $LINES" | bc -l)" \
     "$(echo "$rate2 * $s / $LINES" | bc -l)"
 done
+echo
+per_core=$(echo "$n / ($cpu_s + 0.001)" | bc -l)
+verdict() { [ "$(echo "$1 >= 1000000" | bc)" = 1 ] && echo PASS || echo FAIL; }
+printf '%s one core sustains %.0f lines/s (per CPU-second) >= 1,000,000 (issue 13 part 7)\n' "$(verdict "$per_core")" "$per_core"
+printf '%s backlog read at %.0f lines/s >= 1,000,000\n' "$(verdict "$rate2")" "$rate2"

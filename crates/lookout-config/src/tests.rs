@@ -733,8 +733,9 @@ fn dns_icmp_and_http2_errors_name_file_line_and_key() {
 }
 
 #[test]
-fn raw_retention_defaults_to_two_days_and_is_checked_against_retention() {
+fn raw_retention_defaults_to_a_day_and_is_checked_against_retention() {
     let store = |text: &str| parse(text).unwrap().store;
+    assert_eq!(store("[store]\n").raw_retention, Duration::from_secs(24 * 3600), "the default");
     assert_eq!(store("[store]\nraw_retention = \"12h\"\n").raw_retention, Duration::from_secs(12 * 3600));
     assert_eq!(
         store("[store]\nretention = \"1d\"\n").raw_retention,

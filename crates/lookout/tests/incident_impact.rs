@@ -157,7 +157,7 @@ async fn impact_numbers_match_a_generated_log_with_known_answers() {
     assert!(r.note.as_deref().is_some_and(|n| n.starts_with("access.log could not be read: ")), "{:?}", r.note);
 }
 
-/// Three days later the raw results have been rolled up (raw window 48 h): the impact still finds the failures,
+/// Three days later the raw results have been rolled up (raw window 24 h): the impact still finds the failures,
 /// when the target was down and back, and counts its checks (the rolled-up 5 minutes pro-rated at the window's
 /// edges); the postmortem drafted from it says the same as on the day.
 #[tokio::test]

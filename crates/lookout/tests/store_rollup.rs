@@ -1,5 +1,5 @@
 //! The store stays small and the pages stay right: 100 days of probe results, rolled up by `lookout run`'s own
-//! loop (raw window 48 h), give the status page the same 90 daily uptime bars as the raw results did.
+//! loop (raw window 24 h), give the status page the same 90 daily uptime bars as the raw results did.
 
 use std::time::Duration;
 
@@ -126,7 +126,7 @@ async fn ninety_days_of_uptime_read_the_same_after_lookout_rolls_them_up() {
     assert!(raw.1.contains("over 90 days"), "{raw:?}");
     assert!(raw.2.contains('%') && raw.2.contains(" / "), "the dashboard's 7- and 30-day uptime: {raw:?}");
 
-    // The defaults (raw 48 h, failures 7 d, hours 90 d): lookout rolls up at start.
+    // The defaults (raw 24 h, failures 7 d, hours 90 d): lookout rolls up at start.
     let rolled = run_and_read(dir.path(), &site.url("/"), "", async || old_rows().await < 100).await;
     assert_eq!(rolled, raw, "the same bars and uptime from the aggregates");
     let kept = store.results_between("site".into(), Timestamp(now - 7 * DAY), Timestamp(now - 3 * DAY)).await.unwrap();
