@@ -231,6 +231,9 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
     s.infos =
         report.findings.iter().filter(|f| f.severity == Severity::Info && f.kind != FindingKind::Unresolved).count();
     s.elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    // Freeing every file's facts and the lookup caches took ~15 ms of a 10,000-file run, after the work was done:
+    // they go on a thread of their own while the caller prints (a process that exits first just exits).
+    std::thread::spawn(move || drop((facts, cache, constants, files, start_paths)));
     Ok(report)
 }
 

@@ -2,6 +2,7 @@
 //! commands (`::error file=…,line=…::…`) that annotate the pull request's diff without an upload step.
 
 use serde_json::{Value, json};
+use std::fmt::Write as _;
 
 use lookout_core::text::printable;
 
@@ -157,16 +158,17 @@ pub fn escape_property(text: &str) -> String {
 
 /// The text report: `file:line:column: severity: message` lines, then the summary.
 pub fn text(report: &Report) -> String {
-    let mut s = String::new();
+    let mut s = String::with_capacity(report.findings.iter().map(|f| f.file.len() + f.message.len() + 24).sum());
     for f in &report.findings {
-        s.push_str(&format!(
-            "{}:{}:{}: {}: {}\n",
+        let _ = writeln!(
+            s,
+            "{}:{}:{}: {}: {}",
             printable(&f.file),
             f.line,
             f.column,
             f.severity.as_str(),
             printable(&f.message)
-        ));
+        );
     }
     let m = &report.summary;
     let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });

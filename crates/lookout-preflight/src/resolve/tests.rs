@@ -112,6 +112,19 @@ fn candidates_follow_php_rules() {
     assert_eq!(p("phar://x.phar/a.php", "."), Vec::<String>::new());
     assert_eq!(p("", "."), Vec::<String>::new());
     assert_eq!(normalize(Path::new("/../a/./b/..")), PathBuf::from("/a"));
+    // The fast path (already normal) and each thing that sends a path down the slow one.
+    for (given, normal) in [
+        ("/srv/app/a.php", "/srv/app/a.php"),
+        ("/", "/"),
+        ("/srv//app/a.php", "/srv/app/a.php"),
+        ("/srv/app/", "/srv/app"),
+        ("/srv/app/.", "/srv/app"),
+        ("/srv/app/..", "/srv"),
+        ("/srv/./app/../b.php", "/srv/b.php"),
+        ("srv/a.php", "srv/a.php"),
+    ] {
+        assert_eq!(normalize(Path::new(given)), PathBuf::from(normal), "{given}");
+    }
 }
 
 /// MediaWiki's Composer autoloader puts `vendor/pear/*` on the include path (`vendor/composer/include_paths.php`,
