@@ -103,6 +103,10 @@ struct MemMessage {
     /// Handed to a sender until then: its record is not written meanwhile, so a delivery is never recorded as
     /// pending (and sent again).
     sending_until: Option<tokio::time::Instant>,
+    /// Its record is being written: no sender is handed it meanwhile. Once the write commits, the store has it
+    /// pending too, and until this copy is forgotten a sender could be handed both and send it twice (seen in CI:
+    /// the self-alert's resolve delivered twice, 7 ms apart).
+    writing: bool,
 }
 
 #[derive(Default)]
@@ -200,7 +204,11 @@ impl<S: Store> HoldingStore<S> {
                 }
                 return Ok(());
             }
-            records.into_iter().map(|r| with_fates(&held, r)).collect()
+            let records: Vec<Record> = records.into_iter().map(|r| with_fates(&held, r)).collect();
+            for r in &records {
+                flag_writing(&mut held, r, true);
+            }
+            records
         };
         let inner = self.inner.clone();
         let attempt = records.clone();
@@ -214,16 +222,23 @@ impl<S: Store> HoldingStore<S> {
                 }
                 return Ok(());
             }
-            Ok(Ok(Err(e @ StoreError::Conflict { .. }))) => return Err(e),
+            Ok(Ok(Err(e @ StoreError::Conflict { .. }))) => {
+                for r in &records {
+                    flag_writing(&mut held, r, false);
+                }
+                return Err(e);
+            }
             Ok(Ok(Err(e))) => e.to_string(),
             Ok(Err(e)) => format!("the write failed: {e}"),
             Err(_) => {
+                // Still being written: its copies stay out of the senders' hands until the drain knows its fate.
                 let why = format!("a write took longer than {} s (is the store locked?)", SLOW_WRITE.as_secs());
                 self.hold(&mut held, Entry::InFlight(write, records), Some(Problem::Slow(why)));
                 return Ok(());
             }
         };
         for r in records {
+            flag_writing(&mut held, &r, false);
             self.hold(&mut held, Entry::Record(r), Some(Problem::Refused(error.clone())));
         }
         Ok(())
@@ -340,6 +355,10 @@ impl<S: Store> HoldingStore<S> {
     /// Writes held entries in order until the journal is empty (then holding ends) or one fails. Consecutive
     /// records go in one transaction (up to [`DRAIN_BATCH`]), so a long journal is written in seconds.
     async fn drain(&self) {
+        // Whether the store took a write in this pass: only then are the copies in memory kept from the senders
+        // while their records are written (see [`MemMessage::writing`]). Before that, a write may block for the
+        // store's busy timeout and fail, and the copies must stay sendable meanwhile: alerts keep flowing.
+        let mut proven = false;
         loop {
             let step = {
                 let mut held = self.held();
@@ -360,10 +379,13 @@ impl<S: Store> HoldingStore<S> {
                     }
                     Entry::Record(r) => {
                         let mut batch = vec![with_fates(&held, r)];
+                        flag_writing(&mut held, &batch[0], proven);
                         while batch.len() < DRAIN_BATCH {
                             match held.journal.pop_front() {
                                 Some(Entry::Record(r)) if !record_is_being_sent(&held, &r) => {
-                                    batch.push(with_fates(&held, r));
+                                    let r = with_fates(&held, r);
+                                    flag_writing(&mut held, &r, proven);
+                                    batch.push(r);
                                 }
                                 Some(other) => {
                                     held.journal.push_front(other);
@@ -392,6 +414,7 @@ impl<S: Store> HoldingStore<S> {
             };
             let failed = match result {
                 Ok(()) => {
+                    proven = true;
                     let mut held = self.held();
                     for r in &records {
                         forget_messages(&mut held, r);
@@ -404,6 +427,11 @@ impl<S: Store> HoldingStore<S> {
                 Err(StoreError::Conflict { .. }) if records.len() > 1 => self.write_one_by_one(records).await,
                 Err(StoreError::Conflict { incident }) => {
                     tracing::warn!(%incident, "A held incident change met a newer one; the pipeline redoes it.");
+                    let mut held = self.held();
+                    for r in &records {
+                        flag_writing(&mut held, r, false);
+                    }
+                    drop(held);
                     for r in records {
                         let _ = self.redo.send(r);
                     }
@@ -413,7 +441,9 @@ impl<S: Store> HoldingStore<S> {
             };
             let mut held = self.held();
             if let Some((e, records, mark)) = failed {
+                self.wake_outbox();
                 for r in records.into_iter().rev() {
+                    flag_writing(&mut held, &r, false);
                     remember(&mut held, &r);
                     held.journal.push_front(Entry::Record(r));
                 }
@@ -440,6 +470,7 @@ impl<S: Store> HoldingStore<S> {
                 Ok(()) => forget_messages(&mut self.held(), &r),
                 Err(StoreError::Conflict { incident }) => {
                     tracing::warn!(%incident, "A held incident change met a newer one; the pipeline redoes it.");
+                    flag_writing(&mut self.held(), &r, false);
                     let _ = self.redo.send(r);
                 }
                 Err(e) => return Some((e, std::iter::once(r).chain(rest).collect(), None)),
@@ -515,6 +546,15 @@ fn with_fates(held: &Held, mut record: Record) -> Record {
 }
 
 /// The store has the record: its messages are the store's to send from now on.
+/// Marks (or unmarks) the in-memory copies of a record's messages as being written: see [`MemMessage::writing`].
+fn flag_writing(held: &mut Held, record: &Record, writing: bool) {
+    for x in held.messages.iter_mut() {
+        if record.messages.iter().any(|m| m.channel == x.msg.channel && m.key == x.msg.key) {
+            x.writing = writing;
+        }
+    }
+}
+
 fn forget_messages(held: &mut Held, record: &Record) {
     if held.messages.is_empty() {
         return;
@@ -550,6 +590,7 @@ fn remember(held: &mut Held, record: &Record) {
                 group_key: m.group_key.clone(),
             },
             sending_until: None,
+            writing: false,
         });
     }
 }

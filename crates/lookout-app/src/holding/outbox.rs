@@ -93,7 +93,7 @@ impl<S: Store> OutboxStore for HoldingStore<S> {
             let head = held
                 .messages
                 .iter()
-                .filter(|m| m.msg.channel == channel && pending(&m.msg))
+                .filter(|m| m.msg.channel == channel && pending(&m.msg) && !m.writing)
                 .min_by_key(|m| (m.msg.next_attempt_at, -m.msg.id))
                 .map(|m| m.msg.clone());
             (held.holding, head)
@@ -120,7 +120,7 @@ impl<S: Store> OutboxStore for HoldingStore<S> {
             let until = tokio::time::Instant::now() + SENDING_LEASE;
             let mut mine = Vec::new();
             for m in held.messages.iter_mut() {
-                if m.msg.channel == channel && m.msg.group_key == group_key && pending(&m.msg) {
+                if m.msg.channel == channel && m.msg.group_key == group_key && pending(&m.msg) && !m.writing {
                     m.sending_until = Some(until);
                     mine.push(m.msg.clone());
                 }

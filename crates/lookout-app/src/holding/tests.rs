@@ -131,3 +131,29 @@ async fn a_slow_write_that_lands_is_held_briefly_without_an_alert() {
     assert_eq!(store.recent_results("a".into(), 5).await.unwrap().len(), 1, "written once");
     assert!(store.messages(10).await.unwrap().is_empty(), "no message about the store");
 }
+
+/// A copy in memory whose record is being written is handed to no sender: once the write commits, the store has
+/// the message pending too, and a sender handed both sent it twice (CI: the self-alert's resolve, 7 ms apart).
+#[tokio::test]
+async fn a_message_whose_record_is_being_written_is_handed_to_no_sender() {
+    use lookout_store::OutboxStore;
+    let store = Arc::new(lookout_store::AnyStore::in_memory().unwrap());
+    let (holding, _redo) = HoldingStore::new(store, Health::default(), Arc::new(Metrics::new()));
+    let record = Record { messages: vec![message("lookout/x@1/resolved")], ..Record::default() };
+    {
+        let mut held = holding.held();
+        held.holding = true;
+        remember(&mut held, &record);
+        held.journal.push_back(Entry::Record(record.clone()));
+    }
+    let head = holding.next_pending("ops".into()).await.unwrap();
+    assert_eq!(head.map(|m| m.key), Some("lookout/x@1/resolved".to_string()), "sendable from memory");
+
+    flag_writing(&mut holding.held(), &record, true);
+    assert_eq!(holding.next_pending("ops".into()).await.unwrap(), None, "not while its record is written");
+    assert!(holding.pending_in_group("ops".into(), String::new()).await.unwrap().is_empty());
+
+    // The write failed: sendable again.
+    flag_writing(&mut holding.held(), &record, false);
+    assert!(holding.next_pending("ops".into()).await.unwrap().is_some());
+}
