@@ -56,7 +56,7 @@ impl std::fmt::Display for Unavailable {
 /// pass CI unseen — the same convention as `missing_package` in `crates/lookout/tests/support`. A server that is
 /// installed but fails to start always panics, with its log.
 ///
-/// ```ignore
+/// ```text
 /// let Some(pg) = lookout_store::testing::postgres_or_skip() else { return };
 /// let url = pg.fresh_database().await;
 /// ```
