@@ -81,13 +81,15 @@ pids+=($!)
     sleep 1
   done ) & pids+=($!)
 
-sample() { # seconds, rss MB, fds
-  local rss fds
+sample() { # seconds, rss MB, fds, anonymous rss MB (RSS less the binary's and libraries' pages, which grow as
+  # code paths are first run: what a leak would grow)
+  local rss fds anon
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$LOOKOUT/status")
+  anon=$(awk '/RssAnon/ {print $2}' "/proc/$LOOKOUT/status")
   fds=$(ls "/proc/$LOOKOUT/fd" | wc -l)
-  echo "$1,$((rss / 1024)),$fds"
+  echo "$1,$((rss / 1024)),$fds,$((anon / 1024))"
 }
-echo "seconds,rss_mb,fds" > "$CSV"
+echo "seconds,rss_mb,fds,anon_mb" > "$CSV"
 sleep "${WARMUP:-120}"
 start=$(date +%s)
 while true; do
@@ -112,4 +114,5 @@ print(f"open fds first {first['fds']:>5}  peak {max(int(r['fds']) for r in rows)
 # minutes, adding its series to /metrics; caches fill): the second half says whether memory keeps growing.
 mid = rows[len(rows) // 2]
 print(f"second half: RSS {mid['rss_mb']} -> {last['rss_mb']} MB (x{int(last['rss_mb'])/max(1,int(mid['rss_mb'])):.2f}), fds {mid['fds']} -> {last['fds']}")
+print(f"anonymous RSS (heap, stacks): first {first['anon_mb']} MB, second half {mid['anon_mb']} -> {last['anon_mb']} MB (x{int(last['anon_mb'])/max(1,int(mid['anon_mb'])):.2f})")
 PY

@@ -363,9 +363,22 @@ fn exit_code(result: anyhow::Result<u8>, on_error: u8) -> ExitCode {
     }
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    if matches!(cli.command, Command::Run { .. }) {
+        // Before any thread starts: it may re-execute this process.
+        lookout::runtime::bound_malloc_arenas();
+    }
+    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(command(cli)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn command(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Check { config, targets, json, nagios } => {
             init_tracing(cli.log_format, "warn");

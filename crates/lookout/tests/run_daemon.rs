@@ -1,5 +1,6 @@
 //! `lookout run` as a process: SIGKILL mid-delivery loses nothing and duplicates nothing, a restart resumes
-//! alert state (no zombie alerts), SIGTERM shuts down cleanly, and logs can be JSON.
+//! alert state (no zombie alerts), SIGTERM shuts down cleanly, logs can be JSON, and it runs with two malloc
+//! arenas.
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -90,6 +91,10 @@ async fn sigterm_stops_cleanly_and_logs_can_be_json() {
         !store.recent_results("site".into(), 1).await.unwrap().is_empty()
     })
     .await;
+    // `run` re-executed itself with two malloc arenas (runtime::bound_malloc_arenas): the same process, its
+    // arguments kept (the log is JSON below).
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    assert!(environ.split(|&b| b == 0).any(|v| v == b"MALLOC_ARENA_MAX=2"), "MALLOC_ARENA_MAX=2 in the environment");
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
