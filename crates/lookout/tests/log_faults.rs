@@ -45,14 +45,7 @@ fn start(config: &Path, log: &Path) -> Lookout {
 
 /// [`start`], as `nobody` when given a copy of the binary that `nobody` may run.
 fn start_as(config: &Path, log: &Path, as_nobody: Option<&Path>) -> Lookout {
-    let mut cmd = match as_nobody {
-        Some(bin) => {
-            let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin);
-            c
-        }
-        None => Command::new(lookout_bin()),
-    };
+    let mut cmd = crate::support::lookout_command(as_nobody);
     let child = cmd
         .args(["run", "--config"])
         .arg(config)

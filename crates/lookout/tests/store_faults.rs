@@ -39,14 +39,7 @@ struct Lookout(Child);
 
 impl Lookout {
     fn start(config: &Path, as_nobody: Option<&Path>) -> Lookout {
-        let mut cmd = match as_nobody {
-            Some(bin) => {
-                let mut c = Command::new("setpriv");
-                c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin);
-                c
-            }
-            None => Command::new(lookout_bin()),
-        };
+        let mut cmd = crate::support::lookout_command(as_nobody);
         let child = cmd
             .args(["run", "--config"])
             .arg(config)

@@ -408,6 +408,19 @@ pub fn lookout_bin() -> PathBuf {
     }
 }
 
+/// A command that runs lookout: the build under test, or `bin` (a copy `nobody` may run) as `nobody` via
+/// `setpriv` — for the faults only an unprivileged lookout meets (a file it may not read or write).
+pub fn lookout_command(as_nobody: Option<&Path>) -> std::process::Command {
+    match as_nobody {
+        Some(bin) => {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin);
+            c
+        }
+        None => std::process::Command::new(lookout_bin()),
+    }
+}
+
 /// Runs the lookout binary with `args` and `--config config`; returns (exit code, stdout, stderr).
 pub async fn lookout_with_config(args: &[&str], config: &Path) -> (i32, String, String) {
     let out =
