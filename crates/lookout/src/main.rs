@@ -128,8 +128,8 @@ enum Command {
         #[arg(long, value_name = "USER")]
         web_user: Option<String>,
         /// text (like a compiler's), json, sarif (SARIF 2.1.0 for code scanning) or github (Actions annotations).
-        #[arg(long, value_enum, default_value_t = PreflightFormat::Text)]
-        format: PreflightFormat,
+        #[arg(long, value_enum, default_value_t = lookout::preflight_cmd::Format::Text)]
+        format: lookout::preflight_cmd::Format,
         /// Only errors not recorded in this baseline fail (see --write-baseline).
         #[arg(long, value_name = "FILE", conflicts_with = "write_baseline")]
         baseline: Option<PathBuf>,
@@ -251,14 +251,6 @@ enum Command {
         #[arg(long)]
         error_log: Option<PathBuf>,
     },
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum PreflightFormat {
-    Text,
-    Json,
-    Sarif,
-    Github,
 }
 
 #[derive(Subcommand)]
@@ -469,14 +461,7 @@ async fn command(cli: Cli) -> ExitCode {
             baseline,
             write_baseline,
         } => {
-            use lookout::preflight_cmd::{Format, PreflightArgs};
-            let format = match format {
-                PreflightFormat::Text => Format::Text,
-                PreflightFormat::Json => Format::Json,
-                PreflightFormat::Sarif => Format::Sarif,
-                PreflightFormat::Github => Format::Github,
-            };
-            let args = PreflightArgs {
+            let args = lookout::preflight_cmd::PreflightArgs {
                 apache_configs: apache_config,
                 nginx_configs: nginx_config,
                 paths,

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use lookout_core::text::printable;
 use lookout_preflight::Options;
 
-/// How the findings are printed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the findings are printed (`--format`: the command line takes this type as it is).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// One line per finding like a compiler's, then a summary line.
     Text,
