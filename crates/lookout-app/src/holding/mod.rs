@@ -125,11 +125,22 @@ struct Held {
     /// Alert states of held records, newest last.
     states: HashMap<String, AlertState>,
     dropped_results: u64,
-    /// The self-alert firing now: its alert id and since when.
-    self_alert: Option<(String, Timestamp)>,
+    /// lookout's alert about its store, from when it fires until holding ends.
+    self_alert: Option<SelfAlert>,
     /// Last good answers, for when the store cannot be read either.
     silences: Vec<Silence>,
     alert_states: Vec<(String, AlertState)>,
+}
+
+/// The self-alert of one spell of holding.
+#[derive(Debug)]
+struct SelfAlert {
+    id: String,
+    since: Timestamp,
+    /// The journal is written and the resolve is on its way: holding lasts until the resolve itself is written,
+    /// and meanwhile the alert must not fire again (CI saw the same firing message made anew by the slow-store
+    /// escalation, sent after its resolve on one channel and suppressed with it as a flap on the other).
+    resolving: bool,
 }
 
 /// See the module documentation.
@@ -275,16 +286,22 @@ impl<S: Store> HoldingStore<S> {
         self.wake_writer.notify_one();
     }
 
-    /// Fires the self-alert, once per spell of holding.
+    /// Fires the self-alert, once per spell of holding. If the store refuses a write again while the resolve of
+    /// the last one is on its way, that is a new spell: a new alert, since now.
     fn fire_self_alert(&self, held: &mut Held) {
-        if held.self_alert.is_some() || !held.holding {
+        if !held.holding {
             return;
+        }
+        match &held.self_alert {
+            Some(a) if !a.resolving => return,
+            Some(_) => held.since = Some(Timestamp::now()),
+            None => {}
         }
         let since = held.since.unwrap_or_else(Timestamp::now);
         let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner).clone();
         let error = held.error.clone().unwrap_or_default();
-        let (alert_id, messages) = self_alert::firing(since, &error, &channels);
-        held.self_alert = Some((alert_id, since));
+        let (id, messages) = self_alert::firing(since, &error, &channels);
+        held.self_alert = Some(SelfAlert { id, since, resolving: false });
         self.hold_messages(held, Record { messages, ..Record::default() });
         self.wake_outbox();
     }
@@ -493,13 +510,15 @@ impl<S: Store> HoldingStore<S> {
     /// The journal is written. The self-alert's resolve goes in first (holding stays on until it is written);
     /// then holding ends and the outbox reads the store again.
     fn recovered(&self, held: &mut Held) {
-        if let Some((alert_id, since)) = held.self_alert.take() {
+        if let Some(alert) = held.self_alert.as_mut().filter(|a| !a.resolving) {
+            alert.resolving = true;
             let channels = self.channels.lock().unwrap_or_else(PoisonError::into_inner).clone();
-            let record = self_alert::resolved(&alert_id, since, &channels);
+            let record = self_alert::resolved(&alert.id, alert.since, &channels);
             self.hold_messages(held, record);
             self.wake_outbox();
             return;
         }
+        held.self_alert = None;
         held.holding = false;
         held.marked.clear();
         held.seen.clear();

@@ -157,3 +157,43 @@ async fn a_message_whose_record_is_being_written_is_handed_to_no_sender() {
     flag_writing(&mut holding.held(), &record, false);
     assert!(holding.next_pending("ops".into()).await.unwrap().is_some());
 }
+
+/// Once the journal is written and the self-alert's resolve is on its way, the alert does not fire again — not by
+/// the slow-store escalation (CI: the same firing message made anew, sent after its resolve on one channel and
+/// suppressed with it as a flap on the other) — and a store that refuses again then is a new spell, a new alert.
+#[tokio::test]
+async fn the_self_alert_fires_once_per_spell_and_not_again_while_its_resolve_is_written() {
+    let store = Arc::new(lookout_store::AnyStore::in_memory().unwrap());
+    let (holding, _redo) = HoldingStore::new(store, Health::default(), Arc::new(Metrics::new()));
+    *holding.channels.lock().unwrap() = vec!["ops".into(), "pager".into()];
+    let firing_keys = |held: &Held| -> Vec<String> {
+        held.messages.iter().filter(|m| m.msg.key.ends_with("/firing")).map(|m| m.msg.key.clone()).collect()
+    };
+    let first = {
+        let mut held = holding.held();
+        held.holding = true;
+        held.since = Some(Timestamp(Timestamp::now().0 - 60_000));
+        held.error = Some("database is locked".into());
+        holding.fire_self_alert(&mut held);
+        assert_eq!(firing_keys(&held).len(), 2, "one firing message per channel");
+        let first = held.self_alert.as_ref().map(|a| a.id.clone()).unwrap();
+        // The store took the journal: the records, and with them the copies in memory, are gone.
+        held.journal.clear();
+        held.messages.clear();
+        holding.recovered(&mut held);
+        assert_eq!(held.messages.len(), 2, "the resolve, one per channel");
+        assert!(held.messages.iter().all(|m| m.msg.key.ends_with("/resolved")));
+        assert!(held.holding, "holding lasts until the resolve is written");
+        first
+    };
+    holding.escalate();
+    assert!(firing_keys(&holding.held()).is_empty(), "no firing message again while the resolve is on its way");
+    // The store refuses again: a new spell, a new alert (its own keys), since now.
+    let mut held = holding.held();
+    holding.fire_self_alert(&mut held);
+    let second = held.self_alert.as_ref().map(|a| a.id.clone()).unwrap();
+    assert_ne!(second, first);
+    assert_eq!(firing_keys(&held).len(), 2);
+    assert!(firing_keys(&held).iter().all(|k| k.contains(&second)));
+    assert!(held.since.is_some_and(|s| Timestamp::now().since(s) < Duration::from_secs(5)), "since now");
+}
