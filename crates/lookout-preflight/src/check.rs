@@ -50,7 +50,7 @@ impl DirCache {
         }
         let read = std::fs::read_dir(dir).ok().map(|rd| {
             let names = rd.flatten().map(|e| (e.file_name(), e.file_type().map_or(true, |t| t.is_symlink())));
-            Arc::new(names.collect::<Entries>())
+            Arc::new(Entries::new(names.collect()))
         });
         self.entries.write().unwrap_or_else(PoisonError::into_inner).insert(dir.as_os_str().to_owned(), read.clone());
         read
@@ -91,9 +91,32 @@ impl Hasher for BytesHasher {
     }
 }
 
-/// A directory's entry names, each with whether it is (or may be) a symlink: only those are stat'ed to see
-/// whether they lead anywhere.
-type Entries = HashMap<OsString, bool>;
+/// A directory's entries.
+#[derive(Debug)]
+struct Entries {
+    /// Each name, with whether it is (or may be) a symlink: only those are stat'ed to see whether they lead
+    /// anywhere.
+    names: HashMap<OsString, bool>,
+    /// The names by their lower-case form, for the case-only check of a name that is missing — asked for every
+    /// missing optional include, where scanning the whole directory each time was a fifteenth of a run.
+    folded: HashMap<String, Vec<OsString>>,
+}
+
+impl Entries {
+    fn new(names: HashMap<OsString, bool>) -> Entries {
+        let mut folded: HashMap<String, Vec<OsString>> = HashMap::with_capacity(names.len());
+        for name in names.keys() {
+            folded.entry(fold(name)).or_default().push(name.clone());
+        }
+        Entries { names, folded }
+    }
+}
+
+/// A name in lower case (Unicode's, which is ASCII's for ASCII names), for comparing names without case.
+fn fold(name: &std::ffi::OsStr) -> String {
+    let name = name.to_string_lossy();
+    if name.is_ascii() { name.to_ascii_lowercase() } else { name.to_lowercase() }
+}
 
 /// Looks paths up for one reader (or none).
 pub struct Checker<'r> {
@@ -148,20 +171,13 @@ impl<'r> Checker<'r> {
                 continue;
             };
             current.push(name);
-            if let Some(&link) = entries.get(*name) {
+            if let Some(&link) = entries.names.get(*name) {
                 last_is_link = link;
                 real.push(name);
                 continue;
             }
-            let wanted = name.to_string_lossy().to_lowercase();
-            // ASCII names (nearly all) are compared in place; others through Unicode lower case.
-            let same_name = |e: &OsString| match (e.to_str(), wanted.is_ascii()) {
-                (Some(e), true) if e.is_ascii() => e.eq_ignore_ascii_case(&wanted),
-                _ => e.to_string_lossy().to_lowercase() == wanted,
-            };
-            let mut same = entries.iter().filter(|(e, _)| same_name(e)).map(|(e, _)| e);
-            match (same.next(), same.next()) {
-                (Some(one), None) => {
+            match entries.folded.get(&fold(name)).map(Vec::as_slice) {
+                Some([one]) => {
                     real.push(one);
                     case_differs = true;
                 }
@@ -201,7 +217,7 @@ impl Checker<'_> {
     /// includes in one directory reads it once, not once per finding.
     pub fn suggestion(&self, dir: &Path, missing: &str) -> Option<(String, hints::Difference)> {
         let names = self.cache.get(dir)?;
-        let best = hints::closest_among(names.keys().filter_map(|n| n.to_str().map(str::to_owned)), missing)
+        let best = hints::closest_among(names.names.keys().filter_map(|n| n.to_str().map(str::to_owned)), missing)
             .into_iter()
             .next()?;
         let difference = hints::Difference::between(missing, &best);

@@ -38,7 +38,9 @@ impl Roots {
                 out.push(real.clone());
             }
         }
-        out.sort();
+        // By bytes: `Path`'s own order compares component by component, which took 15 ms of a 10,000-file run on
+        // the main thread. Any fixed order will do (findings are sorted for the report).
+        out.sort_unstable_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
         out.dedup();
         out
     }
@@ -82,12 +84,14 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-/// `work(i, &items[i])` for every item on `threads` threads; results in the items' order.
-pub(crate) fn parallel<T, R, F>(items: &[T], threads: usize, work: F) -> Vec<R>
+/// `work(state, i, &items[i])` for every item on `threads` threads, results in the items' order. Each thread makes
+/// its `state` once with `init` (a read buffer, a checker): what would otherwise be made per item.
+pub(crate) fn parallel_with<T, S, R, I, F>(items: &[T], threads: usize, init: I, work: F) -> Vec<R>
 where
     T: Sync,
     R: Send,
-    F: Fn(usize, &T) -> R + Sync,
+    I: Fn() -> S + Sync,
+    F: Fn(&mut S, usize, &T) -> R + Sync,
 {
     let next = AtomicUsize::new(0);
     let threads = threads.clamp(1, items.len().max(1));
@@ -95,11 +99,12 @@ where
         let handles: Vec<_> = (0..threads)
             .map(|_| {
                 s.spawn(|| {
+                    let mut state = init();
                     let mut mine = Vec::new();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(item) = items.get(i) else { break };
-                        mine.push((i, work(i, item)));
+                        mine.push((i, work(&mut state, i, item)));
                     }
                     mine
                 })

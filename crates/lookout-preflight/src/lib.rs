@@ -168,10 +168,21 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
     let threads = opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(4, |n| n.get()));
 
     // Pass 1: read, tokenize and extract every file.
-    let facts: Vec<Option<Facts>> = files::parallel(&files, threads, |_, path| {
-        let bytes = std::fs::read(path).ok()?;
-        Some(extract::extract(&token::tokenize(&bytes)))
-    });
+    // Each thread reads into one buffer of its own (a fresh one per file cost page faults and frees).
+    let facts: Vec<Option<Facts>> = files::parallel_with(
+        &files,
+        threads,
+        || (Vec::new(), token::Spare::default()),
+        |(buf, spare), _, path| {
+            use std::io::Read;
+            buf.clear();
+            std::fs::File::open(path).and_then(|mut f| f.read_to_end(buf)).ok()?;
+            let tokens = token::tokenize_into(buf, std::mem::take(spare));
+            let facts = extract::extract(&tokens);
+            *spare = tokens.spare();
+            Some(facts)
+        },
+    );
     let defs: Vec<ConstDef> = files
         .iter()
         .zip(&facts)
@@ -203,14 +214,17 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
         constants: &constants,
         composer_paths: &composer_paths,
         start_paths: &start_paths,
-        reader: reader.as_ref(),
-        cache: &cache,
         opts,
     };
-    let per_file: Vec<(Vec<Finding>, usize, usize)> = files::parallel(&files, threads, |i, path| {
-        let Some(facts) = &facts[i] else { return (Vec::new(), 0, 0) };
-        ctx.file(path, facts)
-    });
+    let per_file: Vec<(Vec<Finding>, usize, usize)> = files::parallel_with(
+        &files,
+        threads,
+        || Checker::new(&cache, reader.as_ref()),
+        |checker, i, path| {
+            let Some(facts) = &facts[i] else { return (Vec::new(), 0, 0) };
+            ctx.file(checker, path, facts)
+        },
+    );
 
     let mut report = Report::default();
     for (findings, resolved, unresolved) in per_file {
@@ -288,14 +302,12 @@ struct Context<'a> {
     composer_paths: &'a [(PathBuf, Vec<u8>)],
     /// The include path each file starts with (`.user.ini`, `.htaccess`, Apache, php.ini).
     start_paths: &'a ini::IncludePaths,
-    reader: Option<&'a lookout_diagnose::hints::Reader>,
-    cache: &'a DirCache,
     opts: &'a Options,
 }
 
 impl Context<'_> {
     /// One file's findings, and how many of its includes resolved and did not.
-    fn file(&self, path: &Path, facts: &Facts) -> (Vec<Finding>, usize, usize) {
+    fn file(&self, checker: &mut Checker<'_>, path: &Path, facts: &Facts) -> (Vec<Finding>, usize, usize) {
         let dir = path.parent().unwrap_or(Path::new("/"));
         let display = self.roots.display(path);
         let ini_path = resolve::include_path_for(path, self.composer_paths, self.start_paths.for_file(path));
@@ -312,7 +324,6 @@ impl Context<'_> {
                     .map_or_else(|| ini_path.to_vec(), |a| a.value)
             })
             .collect();
-        let mut checker = Checker::new(self.cache, self.reader);
         let (mut findings, mut resolved, mut unresolved) = (Vec::new(), 0, 0);
         for inc in &facts.includes {
             let include_path = inc.include_path.and_then(|i| include_paths.get(i)).map_or(ini_path, |p| p);
@@ -348,7 +359,7 @@ impl Context<'_> {
             let (severity, optional) = severity_of(inc);
             let outcomes: Vec<(&Alternative, PathBuf, Outcome)> = alternatives
                 .iter()
-                .map(|a| (a, lookup(&mut checker, &a.value, dir, include_path)))
+                .map(|a| (a, lookup(checker, &a.value, dir, include_path)))
                 .map(|(a, (p, o))| (a, p, o))
                 .collect();
             let failing: Vec<&(&Alternative, PathBuf, Outcome)> =
@@ -361,7 +372,7 @@ impl Context<'_> {
                 // An optional include that is missing is expected to be, often: no nearest-name search for it (a
                 // tree of thousands of them spent most of its time there).
                 let suggest = severity == Severity::Error;
-                let (kind, sentence, suggestion) = describe(&checker, suggest, inc.keyword, target, outcome);
+                let (kind, sentence, suggestion) = describe(checker, suggest, inc.keyword, target, outcome);
                 let mut message = sentence;
                 let kind = if several {
                     let defs: Vec<String> = alt

@@ -124,11 +124,42 @@ impl Tokens<'_> {
 
 /// The tokens of a PHP file (comments and white space left out).
 pub fn tokenize(src: &[u8]) -> Tokens<'_> {
+    tokenize_into(src, Spare::default())
+}
+
+/// [`tokenize`] into the vector of an earlier file's tokens ([`Tokens::spare`]): a thread that tokenizes
+/// thousands of files allocates one vector, not one of tens of kilobytes per file (freeing them was a tenth of a
+/// 10,000-file run).
+pub fn tokenize_into(src: &[u8], spare: Spare) -> Tokens<'_> {
+    let mut out = spare.take();
     // Real PHP code has a token every 5 to 8 bytes: reserving for that avoids regrowing (and copying) the vector.
-    let out = Vec::with_capacity(src.len() / 6 + 8);
+    out.reserve(src.len() / 6 + 8);
     let mut lexer = Lexer { src, pos: 0, out };
     lexer.run();
     Tokens { src, list: lexer.out, cursor: Cell::new((0, 1, 1)) }
+}
+
+/// The allocation of a token vector no longer needed, to tokenize the next file into.
+#[derive(Default)]
+pub struct Spare(Vec<Token<'static>>);
+
+impl Spare {
+    /// The empty vector, for tokens that borrow another file. The collect reuses the allocation in place (the
+    /// element type has the same layout, only its lifetime differs), and nothing is ever collected from it.
+    fn take<'a>(self) -> Vec<Token<'a>> {
+        let mut v = self.0;
+        v.clear();
+        v.into_iter().map(|t| t as Token<'a>).collect()
+    }
+}
+
+impl<'a> Tokens<'a> {
+    /// The token vector's allocation, for [`tokenize_into`].
+    pub fn spare(self) -> Spare {
+        let mut list = self.list;
+        list.clear();
+        Spare(list.into_iter().map(|_: Token<'a>| Token { kind: Kind::Punct, text: &[], offset: 0 }).collect())
+    }
 }
 
 struct Lexer<'a> {
