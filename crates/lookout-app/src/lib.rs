@@ -16,6 +16,7 @@ pub mod cluster;
 pub mod crawl;
 pub mod health;
 pub mod holding;
+pub mod host;
 pub mod impact;
 pub mod incidents;
 pub mod log_source;

@@ -37,6 +37,229 @@ struct ChannelLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerLabel {
+    server: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerStateLabel {
+    server: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeriodLabel {
+    period: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MountLabel {
+    mountpoint: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProcessLabel {
+    process: String,
+}
+
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+/// Where a target's readings go in `/metrics`: its label, by the kind of thing it reads.
+#[derive(Clone, Debug)]
+enum ReadingSource {
+    Server(String),
+    Host,
+    Filesystem(String),
+    Process(String),
+}
+
+/// The readings of status pages and of the host, under conventional names and units (bytes, seconds, ratios),
+/// each labelled by what the configuration names (a server, a mount point, a process): bounded label sets.
+#[derive(Default)]
+struct Readings {
+    sources: Mutex<std::collections::HashMap<String, ReadingSource>>,
+    workers: Family<ServerStateLabel, FloatGauge>,
+    worker_limit: Family<ServerLabel, FloatGauge>,
+    worker_saturation: Family<ServerLabel, FloatGauge>,
+    requests_per_second: Family<ServerLabel, FloatGauge>,
+    connections: Family<ServerStateLabel, FloatGauge>,
+    listen_queue: Family<ServerLabel, FloatGauge>,
+    cpu_busy: FloatGauge,
+    load: Family<PeriodLabel, FloatGauge>,
+    memory_used: FloatGauge,
+    memory_available: FloatGauge,
+    swap_used: FloatGauge,
+    open_files: FloatGauge,
+    open_files_ratio: FloatGauge,
+    fs_used: Family<MountLabel, FloatGauge>,
+    fs_available: Family<MountLabel, FloatGauge>,
+    fs_inodes_used: Family<MountLabel, FloatGauge>,
+    fs_time_to_full: Family<MountLabel, FloatGauge>,
+    process_count: Family<ProcessLabel, FloatGauge>,
+    process_resident: Family<ProcessLabel, FloatGauge>,
+}
+
+const MIB: f64 = 1024.0 * 1024.0;
+
+impl Readings {
+    fn register(&self, r: &mut Registry) {
+        use prometheus_client::registry::Unit;
+        // Prometheus's convention is `_ratio` (the crate's `Unit::Ratios` would say `_ratios`).
+        let ratio = || Unit::Other("ratio".into());
+        r.register(
+            "lookout_server_workers",
+            "Workers of a server by state (busy, idle), from its status page",
+            self.workers.clone(),
+        );
+        r.register("lookout_server_worker_limit", "The most workers a server can have", self.worker_limit.clone());
+        r.register_with_unit(
+            "lookout_server_worker_saturation",
+            "Busy workers over the worker limit",
+            ratio(),
+            self.worker_saturation.clone(),
+        );
+        r.register(
+            "lookout_server_requests_per_second",
+            "Requests served per second since the previous reading",
+            self.requests_per_second.clone(),
+        );
+        r.register(
+            "lookout_server_connections",
+            "Client connections of a server by state (active, reading, writing, waiting)",
+            self.connections.clone(),
+        );
+        r.register(
+            "lookout_server_listen_queue",
+            "Requests waiting for a free PHP-FPM process",
+            self.listen_queue.clone(),
+        );
+        r.register_with_unit(
+            "lookout_host_cpu_busy",
+            "CPU time not idle since the previous reading, over all CPUs",
+            ratio(),
+            self.cpu_busy.clone(),
+        );
+        r.register("lookout_host_load", "Load average by period (1, 5, 15 minutes)", self.load.clone());
+        r.register_with_unit(
+            "lookout_host_memory_used",
+            "Memory not available (1 - MemAvailable / MemTotal)",
+            ratio(),
+            self.memory_used.clone(),
+        );
+        r.register_with_unit(
+            "lookout_host_memory_available",
+            "MemAvailable",
+            Unit::Bytes,
+            self.memory_available.clone(),
+        );
+        r.register_with_unit("lookout_host_swap_used", "Swap in use", ratio(), self.swap_used.clone());
+        r.register("lookout_host_open_files", "File handles open on the host", self.open_files.clone());
+        r.register_with_unit(
+            "lookout_host_open_files_used",
+            "File handles open over the kernel's maximum",
+            ratio(),
+            self.open_files_ratio.clone(),
+        );
+        r.register_with_unit(
+            "lookout_host_filesystem_used",
+            "A filesystem's space used, as df counts it",
+            ratio(),
+            self.fs_used.clone(),
+        );
+        r.register_with_unit(
+            "lookout_host_filesystem_available",
+            "A filesystem's space available to users",
+            Unit::Bytes,
+            self.fs_available.clone(),
+        );
+        r.register_with_unit(
+            "lookout_host_filesystem_inodes_used",
+            "A filesystem's inodes used",
+            ratio(),
+            self.fs_inodes_used.clone(),
+        );
+        r.register_with_unit(
+            "lookout_host_filesystem_time_to_full",
+            "Until the filesystem is full at its recent growth (absent when not growing)",
+            Unit::Seconds,
+            self.fs_time_to_full.clone(),
+        );
+        r.register("lookout_process_count", "Processes of a name", self.process_count.clone());
+        r.register_with_unit(
+            "lookout_process_resident",
+            "Resident memory of the processes of a name",
+            Unit::Bytes,
+            self.process_resident.clone(),
+        );
+    }
+
+    fn observe(&self, obs: &Observation) {
+        let Some(source) =
+            self.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&obs.target).cloned()
+        else {
+            return;
+        };
+        let server = |s: &str| ServerLabel { server: s.to_string() };
+        let state = |s: &str, st: &str| ServerStateLabel { server: s.to_string(), state: st.to_string() };
+        if let ReadingSource::Filesystem(mount) = &source {
+            // A filesystem that stopped growing has no time to full: its series goes rather than stays stale.
+            let m = MountLabel { mountpoint: mount.clone() };
+            if obs.reading("TIME_TO_FULL").is_none() {
+                self.fs_time_to_full.remove(&m);
+            }
+        }
+        for (name, v) in &obs.readings {
+            let v = *v;
+            match (&source, name.as_str()) {
+                (ReadingSource::Server(s), "BUSY_WORKERS") => self.workers.get_or_create(&state(s, "busy")).set(v),
+                (ReadingSource::Server(s), "IDLE_WORKERS") => self.workers.get_or_create(&state(s, "idle")).set(v),
+                (ReadingSource::Server(s), "WORKER_LIMIT") => self.worker_limit.get_or_create(&server(s)).set(v),
+                (ReadingSource::Server(s), "WORKER_SATURATION") => {
+                    self.worker_saturation.get_or_create(&server(s)).set(v)
+                }
+                (ReadingSource::Server(s), "REQUESTS_PER_SECOND") => {
+                    self.requests_per_second.get_or_create(&server(s)).set(v)
+                }
+                (ReadingSource::Server(s), "ACTIVE_CONNECTIONS") => {
+                    self.connections.get_or_create(&state(s, "active")).set(v)
+                }
+                (ReadingSource::Server(s), "READING") => self.connections.get_or_create(&state(s, "reading")).set(v),
+                (ReadingSource::Server(s), "WRITING") => self.connections.get_or_create(&state(s, "writing")).set(v),
+                (ReadingSource::Server(s), "WAITING") => self.connections.get_or_create(&state(s, "waiting")).set(v),
+                (ReadingSource::Server(s), "LISTEN_QUEUE") => self.listen_queue.get_or_create(&server(s)).set(v),
+                (ReadingSource::Host, "CPU_BUSY_RATIO") => self.cpu_busy.set(v),
+                (ReadingSource::Host, "LOAD1" | "LOAD5" | "LOAD15") => {
+                    self.load.get_or_create(&PeriodLabel { period: name[4..].to_string() }).set(v)
+                }
+                (ReadingSource::Host, "MEMORY_USED_RATIO") => self.memory_used.set(v),
+                (ReadingSource::Host, "MEMORY_AVAILABLE_MB") => self.memory_available.set(v * MIB),
+                (ReadingSource::Host, "SWAP_USED_RATIO") => self.swap_used.set(v),
+                (ReadingSource::Host, "OPEN_FILES") => self.open_files.set(v),
+                (ReadingSource::Host, "OPEN_FILES_RATIO") => self.open_files_ratio.set(v),
+                (ReadingSource::Filesystem(m), reading) => {
+                    let m = MountLabel { mountpoint: m.clone() };
+                    match reading {
+                        "FS_USED_RATIO" => self.fs_used.get_or_create(&m).set(v),
+                        "FS_AVAILABLE_MB" => self.fs_available.get_or_create(&m).set(v * MIB),
+                        "FS_INODES_USED_RATIO" => self.fs_inodes_used.get_or_create(&m).set(v),
+                        "TIME_TO_FULL" => self.fs_time_to_full.get_or_create(&m).set(v / 1000.0),
+                        _ => 0.0,
+                    };
+                    continue;
+                }
+                (ReadingSource::Process(p), "PROCESS_COUNT") => {
+                    self.process_count.get_or_create(&ProcessLabel { process: p.clone() }).set(v)
+                }
+                (ReadingSource::Process(p), "PROCESS_RSS_MB") => {
+                    self.process_resident.get_or_create(&ProcessLabel { process: p.clone() }).set(v * MIB)
+                }
+                _ => continue,
+            };
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabel {
     version: String,
 }
@@ -56,6 +279,7 @@ pub struct Metrics {
     store_held: Gauge,
     notifications: Family<ChannelLabel, Counter>,
     start_delay: Histogram,
+    readings: Readings,
 }
 
 impl Default for Metrics {
@@ -118,6 +342,8 @@ impl Metrics {
         let build_info = Family::<BuildLabel, Gauge>::default();
         build_info.get_or_create(&BuildLabel { version: env!("CARGO_PKG_VERSION").to_string() }).set(1);
         registry.register("lookout_build_info", "The running lookout's version", build_info);
+        let readings = Readings::default();
+        readings.register(&mut registry);
         Metrics {
             registry: Mutex::new(registry),
             probe_success,
@@ -129,6 +355,26 @@ impl Metrics {
             store_held,
             notifications,
             start_delay,
+            readings,
+        }
+    }
+
+    /// Where the readings of status pages (`[[status]]`) and of the host (`[host]`, `[[process]]`) go, by
+    /// target: their series are labelled with the server's name, the mount point or the process.
+    pub fn watch_readings(&self, targets: &[lookout_config::Target]) {
+        use lookout_config::{Check, HostCheck};
+        let mut sources = self.readings.sources.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for t in targets {
+            let source = match &t.check {
+                Check::Status(_) => ReadingSource::Server(t.name.clone()),
+                Check::Host(HostCheck::Filesystem { mount, .. }) => {
+                    ReadingSource::Filesystem(mount.display().to_string())
+                }
+                Check::Host(HostCheck::Process(_)) => ReadingSource::Process(t.name.clone()),
+                Check::Host(_) => ReadingSource::Host,
+                _ => continue,
+            };
+            sources.insert(t.name.clone(), source);
         }
     }
 
@@ -143,6 +389,9 @@ impl Metrics {
         self.probe_duration.get_or_create(&t).observe(obs.timings.total_ms / 1000.0);
         if let Some(code) = obs.status {
             self.http_status.get_or_create(&StatusLabel { target: obs.target.clone(), code: code.to_string() }).inc();
+        }
+        if !obs.readings.is_empty() {
+            self.readings.observe(obs);
         }
     }
 
@@ -263,6 +512,53 @@ impl std::fmt::Write for ToPrometheus {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readings_of_servers_and_the_host_have_conventional_names_units_and_bounded_labels() {
+        let config = lookout_config::Config::parse(
+            "[[status]]\nname = \"apache\"\ntype = \"apache\"\nurl = \"http://127.0.0.1/server-status\"\n\n\
+             [[process]]\nname = \"apache2\"\n",
+            std::path::Path::new("lookout.toml"),
+            &|_| None,
+        )
+        .unwrap();
+        let mut targets = config.targets.clone();
+        targets.extend(config.host.targets(&[std::path::PathBuf::from("/")]));
+        let m = Metrics::new();
+        m.watch_readings(&targets);
+        let observe = |target: &str, readings: &[(&str, f64)]| {
+            let mut o = Observation::new(target, lookout_core::ProbeKind::Status, lookout_core::Timestamp(0));
+            o.readings = readings.iter().map(|(n, v)| ((*n).to_string(), *v)).collect();
+            m.observe_probe(&o, true);
+        };
+        observe("apache", &[("BUSY_WORKERS", 4.0), ("IDLE_WORKERS", 1.0), ("WORKER_SATURATION", 0.8)]);
+        observe("fs-root", &[("FS_USED_RATIO", 0.5), ("FS_AVAILABLE_MB", 2.0), ("TIME_TO_FULL", 90_000.0)]);
+        observe("host-memory", &[("MEMORY_USED_RATIO", 0.25), ("MEMORY_AVAILABLE_MB", 1.0)]);
+        observe("host-cpu", &[("LOAD1", 0.5)]);
+        observe("apache2", &[("PROCESS_COUNT", 5.0), ("PROCESS_RSS_MB", 10.0)]);
+        // A target that is not a status page or the host adds nothing, whatever it carries.
+        observe("unknown", &[("BUSY_WORKERS", 9.0)]);
+        let text = m.render_prometheus();
+        for line in [
+            "lookout_server_workers{server=\"apache\",state=\"busy\"} 4.0",
+            "lookout_server_workers{server=\"apache\",state=\"idle\"} 1.0",
+            "lookout_server_worker_saturation_ratio{server=\"apache\"} 0.8",
+            "lookout_host_filesystem_used_ratio{mountpoint=\"/\"} 0.5",
+            "lookout_host_filesystem_available_bytes{mountpoint=\"/\"} 2097152.0",
+            "lookout_host_filesystem_time_to_full_seconds{mountpoint=\"/\"} 90.0",
+            "lookout_host_memory_used_ratio 0.25",
+            "lookout_host_memory_available_bytes 1048576.0",
+            "lookout_host_load{period=\"1\"} 0.5",
+            "lookout_process_count{process=\"apache2\"} 5.0",
+            "lookout_process_resident_bytes{process=\"apache2\"} 10485760.0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+        assert!(!text.contains("server=\"unknown\""), "{text}");
+        // Stopped growing: the time-to-full series goes.
+        observe("fs-root-critical", &[("FS_USED_RATIO", 0.5)]);
+        assert!(!m.render_prometheus().contains("lookout_host_filesystem_time_to_full_seconds{"));
+    }
 
     #[test]
     fn both_text_formats() {

@@ -14,11 +14,13 @@ mod agent;
 mod alerting;
 mod dns;
 mod error;
+mod host;
 mod load;
 mod log_source;
 mod notify;
 mod policy;
 mod raw;
+mod status;
 mod store;
 mod target;
 mod url;
@@ -28,9 +30,11 @@ pub use agent::{AgentConfig, DEFAULT_LOCATION};
 pub use alerting::{AlertMeta, SEVERITIES};
 pub use dns::{DnsCheck, RecordType};
 pub use error::ConfigError;
+pub use host::{HOST_GROUP, HostCheck, HostConfig, filesystem_name};
 pub use log_source::LogSource;
 pub use notify::{EmailConfig, Notify, NotifyKind, Secret, SmtpTls};
 pub use policy::{Maintenance, Route};
+pub use status::{Server, StatusCheck};
 pub use store::{HOURLY_RETENTION_MIN, StoreBackend, StoreConfig, redact_url};
 pub use target::{Check, DiagnoseSpec, HttpCheck, Target};
 pub use web::WebConfig;
@@ -58,6 +62,8 @@ pub struct Config {
     pub agent: AgentConfig,
     pub web: WebConfig,
     pub targets: Vec<Target>,
+    /// The machine's own targets, added when `lookout run` starts (see [`HostConfig::targets`]).
+    pub host: HostConfig,
     pub notify: Vec<Notify>,
     pub logs: Vec<LogSource>,
     /// Which channels get which alerts, first match first (see [`Route`]).

@@ -67,6 +67,39 @@ fn validate(
         targets.push(target);
     }
 
+    // Status pages are targets of their own kind: one namespace with them.
+    for s in raw.status {
+        check_name(&s.name, "status", &mut names, &at)?;
+        let span = s.depends_on.as_ref().map_or(s.name.span(), |d| d.span());
+        let (own_metrics, name_span) = (s.metrics, s.name.span());
+        let base = s.name.get_ref().clone();
+        for mut target in crate::status::validate_status(s, &at)? {
+            // A default level's name (`web-critical`) is taken like any other.
+            if target.name != base && (!valid_name(&target.name) || !names.insert(target.name.clone())) {
+                return Err(at(
+                    name_span.clone(),
+                    format!(
+                        "[[status]] {base:?} alerts as {:?} too (a default level), a name another section has or too long: rename one",
+                        target.name
+                    ),
+                ));
+            }
+            target.metrics = own_metrics.unwrap_or(target_metrics);
+            depends_spans.push(span.clone());
+            targets.push(target);
+        }
+    }
+
+    for p in raw.process {
+        check_name(&p.name, "process", &mut names, &at)?;
+        depends_spans.push(p.name.span());
+        targets.push(crate::host::validate_process(p, &at)?);
+    }
+    let host = match raw.host {
+        Some(h) => crate::host::validate_host(h, &at)?,
+        None => crate::HostConfig::default(),
+    };
+
     let mut logs = Vec::new();
     for l in raw.log {
         check_name(&l.name, "log", &mut names, &at)?;
@@ -90,7 +123,7 @@ fn validate(
     policy::check_dependencies(&targets, &depends_spans, &logs, &at)?;
 
     let web = web_config(raw.web.unwrap_or_default(), env, store_env, &at)?;
-    Ok(Config { source: path.to_path_buf(), store, agent, web, targets, notify, logs, routes, maintenance })
+    Ok(Config { source: path.to_path_buf(), store, agent, web, targets, host, notify, logs, routes, maintenance })
 }
 
 /// Names are identifiers in messages, keys and URLs (`/api/v1/targets/NAME/results`): restricted characters,

@@ -19,6 +19,11 @@ pub(crate) struct RawConfig {
     #[serde(default)]
     pub log: Vec<RawLog>,
     #[serde(default)]
+    pub status: Vec<RawStatus>,
+    pub host: Option<RawHost>,
+    #[serde(default)]
+    pub process: Vec<RawProcess>,
+    #[serde(default)]
     pub route: Vec<RawRoute>,
     #[serde(default)]
     pub maintenance: Vec<RawMaintenance>,
@@ -70,6 +75,55 @@ pub(crate) struct RawLog {
     pub severity: Option<Spanned<String>>,
     pub labels: Option<Spanned<toml::Table>>,
     pub agent: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawStatus {
+    pub name: Spanned<String>,
+    #[serde(rename = "type")]
+    pub kind: Spanned<String>,
+    pub url: Spanned<String>,
+    pub interval: Option<Spanned<Dur>>,
+    pub timeout: Option<Spanned<Dur>>,
+    pub workers: Option<Spanned<u32>>,
+    pub fire_when: Option<Vec<Spanned<String>>>,
+    #[serde(rename = "for")]
+    pub pending_for: Option<Spanned<Dur>>,
+    pub failure_threshold: Option<Spanned<u32>>,
+    pub success_threshold: Option<Spanned<u32>>,
+    pub group: Option<Spanned<String>>,
+    pub severity: Option<Spanned<String>>,
+    pub labels: Option<Spanned<toml::Table>>,
+    pub depends_on: Option<Spanned<Vec<String>>>,
+    pub metrics: Option<bool>,
+    pub hysteresis: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawHost {
+    pub enabled: Option<bool>,
+    pub interval: Option<Spanned<Dur>>,
+    pub cpu: Option<bool>,
+    pub memory: Option<bool>,
+    pub filesystems: Option<bool>,
+    pub mounts: Option<Spanned<Vec<String>>>,
+    pub descriptors: Option<bool>,
+    pub trend: Option<Spanned<Dur>>,
+    pub hysteresis: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawProcess {
+    pub name: Spanned<String>,
+    pub command: Option<Spanned<String>>,
+    pub interval: Option<Spanned<Dur>>,
+    pub fire_when: Option<Vec<Spanned<String>>>,
+    pub group: Option<Spanned<String>>,
+    pub severity: Option<Spanned<String>>,
+    pub labels: Option<Spanned<toml::Table>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

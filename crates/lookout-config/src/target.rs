@@ -81,6 +81,10 @@ pub enum Check {
     Icmp {
         host: String,
     },
+    /// A web server's status page (`[[status]]`).
+    Status(crate::status::StatusCheck),
+    /// The machine lookout runs on (`[host]`, `[[process]]`).
+    Host(crate::host::HostCheck),
 }
 
 impl Check {
@@ -92,6 +96,8 @@ impl Check {
             Check::Tls { .. } => "tls",
             Check::Dns(_) => "dns",
             Check::Icmp { .. } => "icmp",
+            Check::Status(_) => "status",
+            Check::Host(_) => "host",
         }
     }
 }
@@ -339,6 +345,8 @@ fn default_condition(check: &Check) -> Condition {
         Check::Http(_) => "[STATUS] < 400",
         Check::Tcp { .. } | Check::Tls { .. } | Check::Icmp { .. } => "[CONNECTED] == true",
         Check::Dns(_) => "[DNS_RCODE] == NOERROR",
+        Check::Status(_) => "[STATUS] == 200",
+        Check::Host(_) => "[CONNECTED] == true",
     };
     match Condition::parse(src) {
         Ok(c) => c,

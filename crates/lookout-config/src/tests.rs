@@ -27,7 +27,7 @@ url = "http://127.0.0.1:8080/"
 fn example_file_parses_and_shows_every_option() {
     let text = include_str!("../../../lookout.example.toml");
     let cfg = Config::parse(text, Path::new("/etc/lookout/lookout.example.toml"), &|_| None).unwrap();
-    assert_eq!(cfg.targets.len(), 4);
+    assert_eq!(cfg.targets.len(), 6, "four targets, a status page and a process");
     assert_eq!(cfg.store.backend, StoreBackend::Sqlite { path: "/etc/lookout/lookout.sqlite".into() });
     assert_eq!(cfg.store.retention, Duration::from_secs(7 * 86400));
     assert_eq!(cfg.store.raw_retention, Duration::from_secs(86400));
@@ -139,7 +139,7 @@ fn unknown_key_names_file_line_section_and_suggestion() {
     );
     assert_eq!(
         err("colour = 1\n"),
-        "lookout.toml:1: unknown key \"colour\" in the top level; known keys: store, agent, web, target, notify, log, route, maintenance"
+        "lookout.toml:1: unknown key \"colour\" in the top level; known keys: store, agent, web, target, notify, log, status, host, process, route, maintenance"
     );
     // The name may come after the bad key; a nameless table is numbered.
     assert_eq!(
@@ -171,7 +171,7 @@ fn bad_condition_points_at_it() {
     let text = format!("{SITE}conditions = [\n  \"[STATUS] == 200\",\n  \"[STAUS] == 200\",\n]\n");
     assert_eq!(
         err(&text),
-        "lookout.toml:7: invalid condition in [[target]] \"site\": unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [DNS_RCODE], [PROTOCOL], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED], [LATENCY_P50], [LATENCY_P95], [LATENCY_P99]\n    [STAUS] == 200\n    ^^^^^^^"
+        "lookout.toml:7: invalid condition in [[target]] \"site\": unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [DNS_RCODE], [PROTOCOL], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED], [LATENCY_P50], [LATENCY_P95], [LATENCY_P99], and the readings of status pages and the host ([BUSY_WORKERS], [FS_USED_RATIO], …: README, \"Server status pages\")\n    [STAUS] == 200\n    ^^^^^^^"
     );
 }
 
@@ -797,4 +797,68 @@ fn an_agent_is_named_by_the_file_or_the_environment_and_defaults_to_the_host() {
     let env = |k: &str| (k == "LOOKOUT_WEB_LISTEN").then(|| "nine".to_string());
     let bad = Config::parse(text, Path::new("lookout.toml"), &env).map(|_| ()).unwrap_err().to_string();
     assert!(bad.starts_with("$LOOKOUT_WEB_LISTEN is not an address"), "{bad}");
+}
+
+#[test]
+fn a_status_page_is_a_target_of_its_own_kind_with_fire_when_rules() {
+    let c = parse(
+        "[[status]]\nname = \"apache\"\ntype = \"apache\"\nurl = \"http://127.0.0.1:8080/server-status\"\n\n\
+         [[status]]\nname = \"fpm\"\ntype = \"php-fpm\"\nurl = \"http://127.0.0.1:8080/fpm-status\"\nworkers = 8\n\
+         fire_when = [\"[LISTEN_QUEUE] > 0\"]\nfor = \"30s\"\nseverity = \"warning\"\n\n\
+         [[status]]\nname = \"pool\"\ntype = \"php-fpm\"\nurl = \"http://127.0.0.1:8080/fpm-status\"\nworkers = 8\n",
+    )
+    .unwrap();
+    // Default rules: a warning (80 % for 2 minutes) that is not sent while the critical level (95 %) fires.
+    let apache = c.target("apache").unwrap();
+    let Check::Status(check) = &apache.check else { panic!("{:?}", apache.check) };
+    assert_eq!(check.server, crate::Server::Apache);
+    assert_eq!(check.http.url.to_string(), "http://127.0.0.1:8080/server-status?auto", "the machine-readable page");
+    assert_eq!(apache.interval, Duration::from_secs(10));
+    assert_eq!(apache.conditions.len(), 1);
+    assert!(apache.conditions[0].fires() && apache.conditions[0].source() == "[WORKER_SATURATION] >= 80%");
+    assert_eq!((apache.alert.severity.as_str(), apache.policy.pending_for), ("warning", Duration::from_secs(120)));
+    assert_eq!(apache.depends_on, ["apache-critical"]);
+    let critical = c.target("apache-critical").unwrap();
+    assert_eq!(critical.conditions[0].source(), "[WORKER_SATURATION] >= 95%");
+    assert_eq!((critical.alert.severity.as_str(), critical.policy.pending_for), ("critical", Duration::ZERO));
+    assert_eq!(critical.group, "apache", "one incident for the server");
+    // FPM: a third level for requests queueing 30 s.
+    let queue = c.target("pool-queue").unwrap();
+    assert_eq!(
+        (queue.conditions[0].source(), queue.policy.pending_for),
+        ("[LISTEN_QUEUE] > 0", Duration::from_secs(30))
+    );
+    // Its own rules: one target, with its own severity and `for`.
+    let fpm = c.target("fpm").unwrap();
+    let Check::Status(check) = &fpm.check else { panic!() };
+    assert_eq!((check.workers, check.http.url.query()), (Some(8), Some("json")));
+    assert_eq!(fpm.policy.pending_for, Duration::from_secs(30));
+    assert_eq!(fpm.alert.severity, "warning");
+    assert_eq!(fpm.check.kind_name(), "status");
+    assert!(c.target("fpm-critical").is_none());
+}
+
+#[test]
+fn status_page_mistakes_name_the_line() {
+    let e = err("[[status]]\nname = \"web\"\ntype = \"lighttpd\"\nurl = \"http://127.0.0.1/s\"\n");
+    assert!(e.starts_with("lookout.toml:3:") && e.contains("use one of apache, nginx, php-fpm"), "{e}");
+    let e = err("[[status]]\nname = \"web\"\ntype = \"apache\"\nurl = \"http://127.0.0.1/s\"\nworkers = 0\n");
+    assert!(e.starts_with("lookout.toml:5:") && e.contains("\"workers\""), "{e}");
+    let e = err("[[status]]\nname = \"web\"\ntype = \"apache\"\nurl = \"http://127.0.0.1/s\"\n\
+                 fire_when = [\"[BUSY_WORKER] > 3\"]\n");
+    assert!(e.starts_with("lookout.toml:5:") && e.contains("did you mean [BUSY_WORKERS]?"), "{e}");
+    let e = err("[[status]]\nname = \"web\"\ntype = \"nginx\"\nurl = \"ftp://127.0.0.1/s\"\n");
+    assert!(e.starts_with("lookout.toml:4:"), "{e}");
+    // One namespace with targets: alerts, incidents and URLs name them alike.
+    let e = err(
+        "[[target]]\nname = \"web\"\nurl = \"http://127.0.0.1/\"\n\n[[status]]\nname = \"web\"\ntype = \"nginx\"\nurl = \"http://127.0.0.1/s\"\n",
+    );
+    assert!(e.contains("duplicate status name \"web\""), "{e}");
+    // A default level's name is taken too.
+    let e = err("[[target]]\nname = \"web-critical\"\nurl = \"http://127.0.0.1/\"\n\n\
+                 [[status]]\nname = \"web\"\ntype = \"apache\"\nurl = \"http://127.0.0.1/s\"\n");
+    assert!(e.starts_with("lookout.toml:6:") && e.contains("\"web-critical\""), "{e}");
+    // `severity` and `for` belong to one's own rules.
+    let e = err("[[status]]\nname = \"web\"\ntype = \"apache\"\nurl = \"http://127.0.0.1/s\"\nfor = \"1m\"\n");
+    assert!(e.starts_with("lookout.toml:5:") && e.contains("fire_when"), "{e}");
 }

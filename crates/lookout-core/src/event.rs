@@ -78,6 +78,11 @@ pub enum ProbeKind {
     Tls,
     Dns,
     Icmp,
+    /// A server's status page (Apache `mod_status`, nginx `stub_status`, PHP-FPM's `pm.status_path`), read
+    /// into [`Observation::readings`].
+    Status,
+    /// The machine lookout runs on (`[host]`, `[[process]]`): CPU, memory, filesystems, descriptors, processes.
+    Host,
 }
 
 /// Phase timings of one probe, in milliseconds. A phase that did not happen is `None`.
@@ -167,6 +172,10 @@ pub struct Observation {
     /// on their own, and its quorum decides (see the engine's quorum). Empty before the agent stamps it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub location: String,
+    /// What a status page said, by the names conditions use (`BUSY_WORKERS`, `LISTEN_QUEUE`, …); empty for
+    /// every other probe.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub readings: Vec<(String, f64)>,
 }
 
 /// An HTTP version as conditions write it (`[PROTOCOL] == HTTP/2`).
@@ -232,7 +241,13 @@ impl Observation {
             dns_rcode: None,
             error: None,
             location: String::new(),
+            readings: Vec::new(),
         }
+    }
+
+    /// A status page's reading by name.
+    pub fn reading(&self, name: &str) -> Option<f64> {
+        self.readings.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
     }
 
     /// First header with this name, case-insensitively.

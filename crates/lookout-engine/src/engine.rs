@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use lookout_core::{AlertState, Clock, Event, IncidentChange, Phase, Timestamp, Transition, TransitionKind, alert_id};
 
-use crate::condition::{Condition, Verdict, judge};
+use crate::condition::{Condition, Verdict, judge_while};
 use crate::incident::IncidentBook;
 use crate::log_window::{LogWindow, WindowChange, WindowEntry};
 use crate::quorum::Locations;
@@ -256,7 +256,8 @@ impl Engine {
         let policy = rules.policy;
         match (&mut rules.rules, event) {
             (Rules::Probe(conditions), Event::Probe(obs)) => {
-                let verdict = judge(conditions, obs);
+                let firing = self.states.get(target).is_some_and(|s| s.phase == Phase::Firing);
+                let verdict = judge_while(conditions, obs, firing);
                 // Each location judges by the thresholds; the target fires by its quorum of locations.
                 // An observation nobody stamped (one machine, `lookout check`) is from this agent's location.
                 let location = if obs.location.is_empty() { &self.home } else { &obs.location };

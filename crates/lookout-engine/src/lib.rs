@@ -12,7 +12,7 @@ pub mod reminder;
 pub mod resolution;
 pub mod schedule;
 
-pub use condition::{Condition, ConditionError, Verdict, judge};
+pub use condition::{Condition, ConditionError, READINGS, Verdict, judge, judge_while};
 pub use engine::{Engine, LogRules, Outcome, RETIRED_REASON, TargetPolicy};
 pub use incident::{IncidentBook, IncidentError};
 pub use log_window::{MIN_BLIND, WindowChange, WindowEntry};

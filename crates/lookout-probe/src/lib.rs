@@ -10,7 +10,9 @@
 
 pub mod crawl;
 pub mod dns;
+pub mod host;
 pub mod icmp;
+pub mod status;
 pub mod tcp;
 pub mod tls;
 
@@ -18,10 +20,49 @@ use lookout_config::{Check, Target};
 use lookout_core::{Observation, ProbeKind, Timestamp};
 use lookout_http::{FetchOptions, HttpRequest, MAX_BODY, fetch_with};
 
+/// What a target's probe keeps from one reading to the next (a probe loop owns one): a status page's counters,
+/// the host's CPU times, a filesystem's recent use, a process's start.
+#[derive(Clone, Debug, Default)]
+pub struct Memory {
+    status: status::Memory,
+    host: host::Memory,
+}
+
 /// Runs one probe of `target` now.
 pub async fn probe(target: &Target) -> Observation {
+    probe_with(target, &mut Memory::default()).await
+}
+
+/// Runs one probe of `target` now, against what `memory` kept of the previous one (rates, trends, restarts).
+pub async fn probe_with(target: &Target, memory: &mut Memory) -> Observation {
     let at = Timestamp::now();
     match &target.check {
+        Check::Status(check) => status::probe(&target.name, check, target.timeout, &mut memory.status).await,
+        // On a blocking thread, within the timeout: /proc answers at once, but statvfs on a hung network mount
+        // never does (the thread is then given up; the next reading starts a new trend).
+        Check::Host(check) => {
+            let (name, check, mut kept) = (target.name.clone(), check.clone(), std::mem::take(&mut memory.host));
+            let read = tokio::task::spawn_blocking(move || {
+                let obs = host::probe(&name, &check, &mut kept);
+                (obs, kept)
+            });
+            match tokio::time::timeout(target.timeout, read).await {
+                Ok(Ok((obs, kept))) => {
+                    memory.host = kept;
+                    obs
+                }
+                failed => {
+                    let mut obs = Observation::new(&target.name, ProbeKind::Host, at);
+                    let message = match failed {
+                        Err(_) => format!("no answer from the kernel in {} ms", target.timeout.as_millis()),
+                        Ok(Err(e)) => format!("the reading failed: {e}"),
+                        Ok(Ok(_)) => unreachable!("handled above"),
+                    };
+                    obs.error = Some(lookout_core::ProbeError { kind: lookout_core::ProbeErrorKind::Timeout, message });
+                    obs
+                }
+            }
+        }
         Check::Http(h) => {
             let req = HttpRequest {
                 url: h.url.clone(),

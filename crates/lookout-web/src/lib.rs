@@ -22,7 +22,7 @@ use lookout_app::health::Health;
 use lookout_app::incidents::{ChangeError, change};
 use lookout_app::metrics::Metrics;
 use lookout_app::silences;
-use lookout_config::{Check, Config};
+use lookout_config::Config;
 use lookout_core::{IncidentChange, Timestamp};
 use lookout_store::Store;
 use serde::{Deserialize, Serialize};
@@ -211,13 +211,7 @@ async fn targets<S: Store>(State(state): State<WebState<S>>) -> ApiResult<SafeJs
         }
     };
     for t in &state.config.targets {
-        let kind = match t.check {
-            Check::Http(_) => "http",
-            Check::Tcp { .. } => "tcp",
-            Check::Tls { .. } => "tls",
-            Check::Dns(_) => "dns",
-            Check::Icmp { .. } => "icmp",
-        };
+        let kind = t.check.kind_name();
         let mut v = view(&t.name, kind, &t.group, &t.alert.severity);
         v.last = state.store.recent_results(t.name.clone(), 1).await?.into_iter().next();
         v.locations = by_location.remove(&t.name).unwrap_or_default();

@@ -19,7 +19,6 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use lookout_config::Check;
 use lookout_core::{IncidentStatus, Phase, Timestamp, format_duration};
 use lookout_store::Store;
 use minijinja::context;
@@ -231,13 +230,7 @@ async fn target_rows<S: Store>(state: &WebState<S>, uptimes: &Uptimes) -> ApiRes
     };
     let mut by_location = crate::locations::by_target(state.store.as_ref(), &state.config).await?;
     for t in &state.config.targets {
-        let kind = match t.check {
-            Check::Http(_) => "http",
-            Check::Tcp { .. } => "tcp",
-            Check::Tls { .. } => "tls",
-            Check::Dns(_) => "dns",
-            Check::Icmp { .. } => "icmp",
-        };
+        let kind = t.check.kind_name();
         let mut row = base(&t.name, kind, &t.group);
         let name = || t.name.clone();
         if let Some([day, week, month]) = uptimes.get(&t.name) {

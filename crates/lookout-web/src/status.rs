@@ -102,7 +102,10 @@ pub async fn status<S: Store>(State(state): State<WebState<S>>) -> ApiResult<Res
     let phase = |name: &str| states.get(name).map(|s| s.phase).unwrap_or_default();
     let mut groups: BTreeMap<String, Vec<StatusRow>> = BTreeMap::new();
     let mut all_ok = true;
-    for t in &state.config.targets {
+    // The services users reach, not the machine under them (its disks, memory, processes): those are the team's,
+    // on the dashboard.
+    let services = state.config.targets.iter().filter(|t| !matches!(t.check, lookout_config::Check::Host(_)));
+    for t in services {
         let p = phase(&t.name);
         all_ok &= p == Phase::Ok;
         let (st, label) = state_of(p);

@@ -221,6 +221,10 @@ path = "lookout.sqlite"
 [web]
 enabled = false
 
+# The story is the shop's outage: this machine's disks and memory (watched by default, see [host]) stay out of it.
+[host]
+enabled = false
+
 [[target]]
 name = "{TARGET}"
 url = "{site_url}"

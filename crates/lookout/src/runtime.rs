@@ -15,13 +15,14 @@ pub use lookout_app::Activity;
 /// Runs probes, log sources, engine, store, outbox and (if enabled) the web side until `shutdown` turns true.
 /// `activity` receives what the pipeline does (the demo narrates it); live pages get their own channel.
 pub async fn run(
-    config: Config,
+    mut config: Config,
     shutdown: watch::Receiver<bool>,
     activity: Option<ActivitySender>,
 ) -> anyhow::Result<()> {
     // Probes, channels, log files and web connections all need descriptors: take what the hard limit allows.
     lookout_web::raise_descriptor_limit();
     let store: Arc<AnyStore> = Arc::new(lookout_store::open(&config.store).await?);
+    lookout_app::host::add_host_targets(&mut config);
     tracing::info!(store = %config.store.backend, targets = config.targets.len(), channels = config.notify.len(), "Lookout starting.");
     let activity = activity.or_else(|| config.web.enabled.then(|| broadcast::channel(1024).0));
     let metrics = Arc::new(Metrics::new());

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use lookout_store::{OutboxStore, Store};
 
-use crate::support::{Receiver, Target, lookout_bin, missing_package, wait_until, write_config};
+use crate::support::{Receiver, Target, Tmpfs, lookout_bin, missing_package, wait_until, write_config};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -208,29 +208,6 @@ async fn an_exclusive_lock_held_60_s_does_not_silence_alerts() {
     everything_held_reaches_the_store(&s).await;
     assert_eq!(store_health(s.web).await, (true, false, false), "healthy again");
     let _ = locker.wait();
-}
-
-/// Mounts a small tmpfs (root only) and unmounts it when dropped.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(at: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(at).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "mount a tmpfs at {}", at.display());
-        Tmpfs(at.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
 }
 
 /// Fills the file system at `dir` with `filler` until no space is left.

@@ -28,6 +28,7 @@ pub(super) async fn probe(
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + first, target.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut assignments = true;
+    let mut memory = lookout_probe::Memory::default();
     loop {
         let scheduled = tokio::select! {
             at = ticker.tick() => Some(at),
@@ -61,7 +62,7 @@ pub(super) async fn probe(
         // only while the probe runs (a few at a time), and the loop's own future stays small (see the test).
         // The observation and the send's future (~600 bytes) live in the box too, for the same reason.
         let sent = Box::pin(async {
-            let mut obs = lookout_probe::probe(target).await;
+            let mut obs = lookout_probe::probe_with(target, &mut memory).await;
             obs.location = location.to_string();
             tx.send(Event::Probe(obs)).await.is_ok()
         })

@@ -90,6 +90,7 @@ impl<S: Store> Monitor<S> {
         if config.notify.is_empty() {
             tracing::warn!(config = %config.source.display(), "No [[notify]] channel configured: alerts are only logged and stored.");
         }
+        metrics.watch_readings(&config.targets);
         let mut engine = Engine::new(Arc::new(SystemClock));
         engine.set_home(&config.agent.location);
         for t in &config.targets {

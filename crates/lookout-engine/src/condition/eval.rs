@@ -20,6 +20,8 @@ enum Value {
     Bool(bool),
     /// A fraction shown as a percentage.
     Ratio(f64),
+    /// Milliseconds shown as a duration.
+    Millis(f64),
     Null,
     /// A JSON array or object (kept as JSON for `len` and display).
     Json(serde_json::Value),
@@ -40,7 +42,7 @@ impl Value {
 
     fn as_num(&self) -> Option<f64> {
         match self {
-            Value::Num(n) | Value::Ratio(n) => Some(*n),
+            Value::Num(n) | Value::Ratio(n) | Value::Millis(n) => Some(*n),
             Value::Str(s) => s.trim().parse().ok(),
             _ => None,
         }
@@ -50,6 +52,7 @@ impl Value {
         match self {
             Value::Num(n) => format_number(*n),
             Value::Ratio(r) => format!("{:.1}%", r * 100.0),
+            Value::Millis(ms) => lookout_core::format_duration(std::time::Duration::from_millis(ms.max(0.0) as u64)),
             Value::Str(s) => s.clone(),
             Value::Bool(b) => b.to_string(),
             Value::Null => "null".into(),
@@ -142,7 +145,7 @@ impl Condition {
         format!("{l} {} {r}", self.op.as_str())
     }
 
-    fn sides_source(&self) -> (&str, &str) {
+    pub(super) fn sides_source(&self) -> (&str, &str) {
         match find_operator(&self.source) {
             Ok((_, start, len)) => (self.source[..start].trim(), self.source[start + len..].trim()),
             Err(_) => (self.source.as_str(), ""),
@@ -224,6 +227,12 @@ fn placeholder_value(p: &Placeholder, subject: Subject<'_>, json: &mut JsonCache
         | Placeholder::ErrorLog
         | Placeholder::ClientsAffected
         | Placeholder::LatencyPercentile(_) => Value::Missing("a log placeholder in a probe condition"),
+        Placeholder::Reading(name) => match (obs.reading(name), super::READINGS.iter().find(|(r, _, _)| r == name)) {
+            (Some(v), Some((_, super::Unit::Ratio, _))) => Value::Ratio(v),
+            (Some(v), Some((_, super::Unit::Duration, _))) => Value::Millis(v),
+            (Some(v), _) => Value::Num(v),
+            (None, _) => Value::Missing("not read from this source"),
+        },
         Placeholder::Status => obs.status.map_or(Value::Missing("no response"), |s| Value::Num(f64::from(s))),
         Placeholder::ResponseTime => Value::Num(obs.timings.total_ms.round()),
         Placeholder::Connected => Value::Bool(obs.connected),

@@ -38,16 +38,22 @@ impl Verdict {
     }
 }
 
-/// Judges an observation: it passes when every condition holds and the probe completed. A probe error does not
-/// fail the observation on its own when a condition looks at `[CONNECTED]` (e.g. `[CONNECTED] == false` to
-/// assert a port is closed).
+/// Judges an observation: it passes when every condition holds, no `fire_when` rule holds (a status page's) and
+/// the probe completed. A probe error does not fail the observation on its own when a condition looks at
+/// `[CONNECTED]` (e.g. `[CONNECTED] == false` to assert a port is closed).
 pub fn judge(conditions: &[Condition], obs: &Observation) -> Verdict {
+    judge_while(conditions, obs, false)
+}
+
+/// [`judge`], knowing whether the target's alert fires now: then a rule with hysteresis is judged by its clearing
+/// threshold ([`Condition::with_hysteresis`]).
+pub fn judge_while(conditions: &[Condition], obs: &Observation, firing: bool) -> Verdict {
     let mut json = JsonCache::default();
     let failed: Vec<String> = conditions
         .iter()
         .filter_map(|c| {
-            let (ok, description) = c.evaluate_subject(Subject::Probe(obs), &mut json);
-            (!ok).then_some(description)
+            let (holds, description) = c.deciding(firing).evaluate_subject(Subject::Probe(obs), &mut json);
+            (holds == c.fires()).then_some(description)
         })
         .collect();
     let checks_connectivity = conditions.iter().any(Condition::checks_connectivity);

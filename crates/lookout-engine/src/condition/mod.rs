@@ -34,7 +34,7 @@ use std::fmt;
 use regex::Regex;
 use thiserror::Error;
 
-pub use judge::{Verdict, judge, judge_log};
+pub use judge::{Verdict, judge, judge_log, judge_while};
 
 /// A condition that did not parse, with the part of it that is wrong.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
@@ -129,7 +129,55 @@ pub enum Placeholder {
     ClientsAffected,
     /// A percentile (50, 95 or 99) of request durations in the window, in milliseconds.
     LatencyPercentile(u8),
+    /// A status page's reading (`[BUSY_WORKERS]`, `[WORKER_SATURATION]`, …): see [`READINGS`].
+    Reading(&'static str),
 }
+
+/// How a reading is shown and compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unit {
+    Number,
+    /// A fraction, compared with `80%` and shown as a percentage.
+    Ratio,
+    /// Milliseconds, compared with `8h` and shown as a duration.
+    Duration,
+}
+
+/// The readings of status pages (`[[status]]`) and of the host (`[host]`, `[[process]]`), each with its unit and
+/// what it means. Which source gives which is the probe's business (`lookout_probe::status`, `::host`); a reading
+/// a source does not give has no value, so a condition on it is false.
+pub const READINGS: &[(&str, Unit, &str)] = &[
+    ("BUSY_WORKERS", Unit::Number, "workers serving a request (Apache), active processes (PHP-FPM)"),
+    ("IDLE_WORKERS", Unit::Number, "workers waiting for a request (Apache), idle processes (PHP-FPM)"),
+    ("WORKER_LIMIT", Unit::Number, "the most workers there can be: `workers = N`, else Apache's scoreboard slots"),
+    ("WORKER_SATURATION", Unit::Ratio, "busy workers ÷ the worker limit"),
+    ("REQUESTS_PER_SECOND", Unit::Number, "requests served per second since the previous reading"),
+    ("ACTIVE_CONNECTIONS", Unit::Number, "open client connections (nginx; Apache's event MPM)"),
+    ("READING", Unit::Number, "connections reading a request (nginx)"),
+    ("WRITING", Unit::Number, "connections writing a response (nginx)"),
+    ("WAITING", Unit::Number, "idle keep-alive connections (nginx)"),
+    ("LISTEN_QUEUE", Unit::Number, "requests waiting for a free PHP-FPM process"),
+    ("MAX_CHILDREN_REACHED", Unit::Number, "times PHP-FPM hit pm.max_children since the previous reading"),
+    ("SLOW_REQUESTS", Unit::Number, "requests past request_slowlog_timeout since the previous reading (PHP-FPM)"),
+    ("CPU_LOAD", Unit::Number, "Apache's CPU load, percent of one CPU"),
+    ("CPU_BUSY_RATIO", Unit::Ratio, "the host's CPU time not idle since the previous reading, over all CPUs"),
+    ("LOAD1", Unit::Number, "load average over 1 minute"),
+    ("LOAD5", Unit::Number, "load average over 5 minutes"),
+    ("LOAD15", Unit::Number, "load average over 15 minutes"),
+    ("CPUS", Unit::Number, "CPUs lookout may use"),
+    ("MEMORY_USED_RATIO", Unit::Ratio, "memory not available (1 - MemAvailable ÷ MemTotal)"),
+    ("MEMORY_AVAILABLE_MB", Unit::Number, "MemAvailable, in MiB"),
+    ("SWAP_USED_RATIO", Unit::Ratio, "swap in use (none without swap)"),
+    ("OPEN_FILES", Unit::Number, "file handles open on the host"),
+    ("OPEN_FILES_RATIO", Unit::Ratio, "file handles open ÷ the kernel's maximum (fs.file-max)"),
+    ("FS_USED_RATIO", Unit::Ratio, "a filesystem's space used, as df counts it"),
+    ("FS_AVAILABLE_MB", Unit::Number, "a filesystem's space available to users, in MiB"),
+    ("FS_INODES_USED_RATIO", Unit::Ratio, "a filesystem's inodes used"),
+    ("TIME_TO_FULL", Unit::Duration, "until the filesystem is full at its growth over the last hour"),
+    ("PROCESS_COUNT", Unit::Number, "processes of the name"),
+    ("PROCESS_RSS_MB", Unit::Number, "their resident memory, in MiB"),
+    ("PROCESS_RESTARTS", Unit::Number, "1 when the oldest of them started since the previous reading"),
+];
 
 impl Placeholder {
     /// Whether this placeholder reads a log window (`[[log]]`) rather than a probe result (`[[target]]`).
@@ -192,6 +240,10 @@ impl Operand {
 #[derive(Clone, Debug)]
 pub struct Condition {
     source: String,
+    /// A `fire_when` rule in a probe's list (`[[status]]`): the observation fails when it holds.
+    fires: bool,
+    /// What decides instead once the alert fires (hysteresis, see [`Condition::with_hysteresis`]).
+    clear: Option<Box<Condition>>,
     lhs: Operand,
     op: Op,
     rhs: Operand,
@@ -217,6 +269,53 @@ impl Condition {
     /// Whether any side reads a probe result (`[STATUS]`, `[BODY]`, ...).
     pub fn uses_probe_placeholders(&self) -> bool {
         [&self.lhs, &self.rhs].iter().any(|o| o.placeholder().is_some_and(|p| !p.is_log()))
+    }
+
+    /// This condition as a `fire_when` rule: judging an observation, it fails when the condition holds (and the
+    /// reason is the condition with the value seen).
+    pub fn fire_when(mut self) -> Condition {
+        self.fires = true;
+        self
+    }
+
+    /// This rule with hysteresis: once its alert fires, it goes on holding until the value is `fraction` of the
+    /// threshold back past it — `[MEMORY_USED_RATIO] >= 90%` with 0.05 keeps firing down to 85.5 %, `[TIME_TO_FULL]
+    /// < 8h` up to 8.4 h — so a value that wavers at the threshold does not fire and resolve on every reading.
+    /// Only a comparison of a placeholder with a number, percentage or duration has a threshold to move.
+    pub fn with_hysteresis(mut self, fraction: f64) -> Condition {
+        let usable = fraction > 0.0 && fraction < 1.0 && self.op.is_ordering();
+        if !usable || self.lhs.placeholder().is_none() {
+            return self;
+        }
+        let Operand::Literal(literal) = &self.rhs else { return self };
+        let (lhs, rhs) = self.sides_source();
+        let factor = if matches!(self.op, Op::Gt | Op::Ge) { 1.0 - fraction } else { 1.0 + fraction };
+        let short = |v: f64| format!("{v:.2}").trim_end_matches('0').trim_end_matches('.').to_string();
+        let threshold = match literal {
+            Literal::Number(x) if rhs.ends_with('%') => format!("{}%", short(x * 100.0 * factor)),
+            Literal::Number(x) => short(x * factor),
+            Literal::Duration(ms) => {
+                lookout_core::format_duration(std::time::Duration::from_millis((ms * factor).max(0.0) as u64))
+            }
+            _ => return self,
+        };
+        if let Ok(clear) = Condition::parse(&format!("{lhs} {} {threshold}", self.op.as_str())) {
+            self.clear = Some(Box::new(clear));
+        }
+        self
+    }
+
+    /// The condition that decides now: the hysteresis one while the alert fires.
+    pub(crate) fn deciding(&self, firing: bool) -> &Condition {
+        match &self.clear {
+            Some(c) if firing => c,
+            _ => self,
+        }
+    }
+
+    /// Whether this is a `fire_when` rule (see [`Condition::fire_when`]).
+    pub fn fires(&self) -> bool {
+        self.fires
     }
 
     /// Whether this condition looks at `[CONNECTED]`.

@@ -115,7 +115,7 @@ impl Condition {
         } else {
             None
         };
-        Ok(Condition { source: source.trim().to_string(), lhs, op, rhs, regex })
+        Ok(Condition { source: source.trim().to_string(), fires: false, clear: None, lhs, op, rhs, regex })
     }
 }
 
@@ -381,6 +381,11 @@ fn parse_placeholder(s: &str, at: usize) -> Result<Placeholder, ConditionError> 
         "[LATENCY_P50]" => simple(Placeholder::LatencyPercentile(50)),
         "[LATENCY_P95]" => simple(Placeholder::LatencyPercentile(95)),
         "[LATENCY_P99]" => simple(Placeholder::LatencyPercentile(99)),
+        _ if let Some(&(reading, _, _)) =
+            super::READINGS.iter().find(|(r, _, _)| name.get(1..name.len() - 1) == Some(*r)) =>
+        {
+            simple(Placeholder::Reading(reading))
+        }
         "[HEADER]" => match rest.strip_prefix('.') {
             Some(h) if !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') => {
                 Ok(Placeholder::Header(h.to_string()))
@@ -388,9 +393,15 @@ fn parse_placeholder(s: &str, at: usize) -> Result<Placeholder, ConditionError> 
             _ => Err(ConditionError::new("[HEADER] needs a header name, e.g. [HEADER].Content-Type", at, s.len())),
         },
         other => {
-            let hint = strsim_hint(other, PLACEHOLDERS).map(|h| format!(" (did you mean {h}?)")).unwrap_or_default();
+            let readings: Vec<String> = super::READINGS.iter().map(|(r, _, _)| format!("[{r}]")).collect();
+            let known: Vec<&str> = PLACEHOLDERS.iter().copied().chain(readings.iter().map(String::as_str)).collect();
+            let hint = strsim_hint(other, &known).map(|h| format!(" (did you mean {h}?)")).unwrap_or_default();
             Err(ConditionError::new(
-                format!("unknown placeholder {other}{hint}; known: {}", PLACEHOLDERS.join(", ")),
+                format!(
+                    "unknown placeholder {other}{hint}; known: {}, and the readings of status pages and the host \
+                     ([BUSY_WORKERS], [FS_USED_RATIO], …: README, \"Server status pages\")",
+                    PLACEHOLDERS.join(", ")
+                ),
                 at,
                 name.len(),
             ))

@@ -135,7 +135,7 @@ fn every_parse_error_says_what_to_do() {
     );
     assert_eq!(
         err("[STAUS] == 200"),
-        "unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [DNS_RCODE], [PROTOCOL], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED], [LATENCY_P50], [LATENCY_P95], [LATENCY_P99]"
+        "unknown placeholder [STAUS] (did you mean [STATUS]?); known: [STATUS], [RESPONSE_TIME], [BODY], [CONNECTED], [CERTIFICATE_EXPIRATION], [DNS_RCODE], [PROTOCOL], [HEADER], [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED], [LATENCY_P50], [LATENCY_P95], [LATENCY_P99], and the readings of status pages and the host ([BUSY_WORKERS], [FS_USED_RATIO], …: README, \"Server status pages\")"
     );
     assert_eq!(err("== 200"), "nothing on the left of \"==\": put a placeholder such as [STATUS] there");
     assert_eq!(err("[STATUS] =="), "nothing on the right of \"==\": put the expected value there");
@@ -289,4 +289,54 @@ fn dns_rcode_protocol_and_address_literals() {
         Some("unknown placeholder [DNS_CODE] (did you mean [DNS_RCODE]?)")
     );
     assert!(err("[BODY] == 127.0.0.1.5").contains("neither a number nor a duration"));
+}
+
+#[test]
+fn status_readings_are_placeholders_and_fire_when_rules_fail_an_observation_when_they_hold() {
+    let mut o = Observation::new("apache-status", ProbeKind::Status, Timestamp(0));
+    o.status = Some(200);
+    o.connected = true;
+    o.readings = vec![("BUSY_WORKERS".into(), 5.0), ("WORKER_LIMIT".into(), 5.0), ("WORKER_SATURATION".into(), 1.0)];
+    let saturated = Condition::parse("[WORKER_SATURATION] >= 95%").unwrap().fire_when();
+    let busy = Condition::parse("[BUSY_WORKERS] > 3").unwrap().fire_when();
+    let v = judge(&[saturated.clone(), busy], &o);
+    assert!(!v.ok);
+    assert_eq!(v.failed_conditions, ["[WORKER_SATURATION] (100.0%) >= 95%", "[BUSY_WORKERS] (5) > 3"]);
+    // Below the threshold: nothing holds, the observation passes.
+    o.readings = vec![("WORKER_SATURATION".into(), 0.4)];
+    assert!(judge(std::slice::from_ref(&saturated), &o).ok);
+    // A reading the page does not give has no value: the rule does not hold (the page's own failure is the error).
+    o.readings.clear();
+    let queue = Condition::parse("[LISTEN_QUEUE] > 0").unwrap().fire_when();
+    assert!(judge(&[queue], &o).ok);
+    // The same placeholder as an ordinary condition must hold.
+    let healthy = Condition::parse("[LISTEN_QUEUE] == 0").unwrap();
+    let v = judge(&[healthy], &o);
+    assert!(!v.ok && v.failed_conditions[0].contains("not read from this source"), "{v:?}");
+    // An unknown reading is a parse error that lists the known ones.
+    let e = Condition::parse("[BUSY_WORKER] > 1").unwrap_err();
+    assert!(e.message.contains("did you mean [BUSY_WORKERS]?"), "{}", e.message);
+}
+
+#[test]
+fn hysteresis_keeps_a_firing_rule_holding_until_the_value_is_back_past_a_lower_threshold() {
+    let mut o = Observation::new("host-memory", ProbeKind::Host, Timestamp(0));
+    o.connected = true;
+    let rule = Condition::parse("[MEMORY_USED_RATIO] >= 90%").unwrap().fire_when().with_hysteresis(0.05);
+    let at = |o: &mut Observation, v: f64| o.readings = vec![("MEMORY_USED_RATIO".into(), v)];
+    at(&mut o, 0.88);
+    assert!(judge_while(std::slice::from_ref(&rule), &o, false).ok, "not firing: 88 % is below 90 %");
+    let v = judge_while(std::slice::from_ref(&rule), &o, true);
+    assert!(!v.ok, "firing: 88 % is still above 85.5 %");
+    assert_eq!(v.failed_conditions, ["[MEMORY_USED_RATIO] (88.0%) >= 85.5%"]);
+    at(&mut o, 0.85);
+    assert!(judge_while(std::slice::from_ref(&rule), &o, true).ok, "85 % clears it");
+    // Below a threshold, the other way: `< 8h` fires at 7 h and keeps firing up to 8.4 h.
+    let ttf = Condition::parse("[TIME_TO_FULL] < 8h").unwrap().fire_when().with_hysteresis(0.05);
+    o.readings = vec![("TIME_TO_FULL".into(), 8.2 * 3_600_000.0)];
+    assert!(judge_while(std::slice::from_ref(&ttf), &o, false).ok);
+    assert!(!judge_while(std::slice::from_ref(&ttf), &o, true).ok);
+    // Nothing to move on an equality or a string.
+    let eq = Condition::parse("[LISTEN_QUEUE] == 0").unwrap().with_hysteresis(0.05);
+    assert!(eq.deciding(true).source() == "[LISTEN_QUEUE] == 0");
 }

@@ -31,6 +31,11 @@ impl Apache {
     /// Starts Apache serving `files` (relative path → content). `None`, with the reason printed, where Apache
     /// or mod_php is not installed (CI installs both, so there it always runs).
     pub fn start(files: &[(&str, &str)]) -> Option<Apache> {
+        Self::start_with(files, "")
+    }
+
+    /// As [`Apache::start`], with `extra` appended to the configuration (later directives win: `StartServers 5`).
+    pub fn start_with(files: &[(&str, &str)], extra: &str) -> Option<Apache> {
         let Ok(apache2) = which("apache2") else {
             crate::support::missing_package("apache2 is not installed (apt-get install apache2 libapache2-mod-php)");
             return None;
@@ -82,6 +87,7 @@ MaxSpareServers 3
 <Directory {root}/www>
     Require all granted
 </Directory>
+{extra}
 "#,
             root = root.display(),
             php = php.display(),

@@ -29,7 +29,7 @@ impl FpmPool {
     pub const COMM: &str = "php-fpm8.2";
     const BINARY: &str = "/usr/sbin/php-fpm8.2";
     /// `pm = static`: the pool always has this many workers.
-    const WORKERS: usize = 3;
+    pub const WORKERS: usize = 3;
 
     /// Whether Debian's php-fpm is installed.
     pub fn installed() -> bool {
@@ -66,7 +66,7 @@ impl FpmPool {
         let fpm_conf = format!(
             "[global]\npid = {r}/run/fpm.pid\nerror_log = {r}/logs/fpm.log\ndaemonize = yes\n\n[www]\n{pool_user}\
              listen = {r}/run/fpm.sock\nlisten.mode = 0666\npm = static\npm.max_children = {}\n\
-             catch_workers_output = yes\nphp_admin_flag[log_errors] = on\n",
+             catch_workers_output = yes\nphp_admin_flag[log_errors] = on\npm.status_path = /fpm-status\n",
             Self::WORKERS
         );
         std::fs::write(root.join("fpm.conf"), fpm_conf).unwrap();

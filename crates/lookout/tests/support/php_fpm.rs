@@ -60,6 +60,13 @@ http {{
         listen 127.0.0.1:{port};
         root {r}/www;
         index {index};
+        location = /nginx-status {{ stub_status; }}
+        location = /fpm-status {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param SCRIPT_NAME /fpm-status;
+            fastcgi_param SCRIPT_FILENAME /fpm-status;
+            fastcgi_pass unix:{socket};
+        }}
         location ~ \.php$ {{
             include /etc/nginx/fastcgi_params;
             fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
@@ -111,6 +118,11 @@ http {{
 
     pub fn url(&self, path: &str) -> String {
         self.pool.url(path)
+    }
+
+    /// nginx's port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.pool.port
     }
 }
 

@@ -1,0 +1,122 @@
+//! `[[status]]` against the real servers: a private Apache with mod_status and a pool of five workers saturated
+//! by slow PHP requests fires the saturation alert and resolves once they finish; nginx's `stub_status` and a
+//! PHP-FPM pool (`pm.status_path`) with every child busy are read and alerted the same way. The reasons carry
+//! the readings seen. (The levels of one page share a group, so the first message waits one round — interval and
+//! timeout, and 2 s to settle — for the others: the slow requests outlast it, or the alert would be a flap.)
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use crate::support::apache::Apache;
+use crate::support::fpm_pool::FpmPool;
+use crate::support::php_fpm::PhpFpm;
+use crate::support::{Receiver, Running, spawn_run, write_config};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Sends `n` GETs of `path` to 127.0.0.1:`port` at once and leaves them running (each on a thread, reading the
+/// whole answer): slow requests that hold a worker each.
+fn hold_workers(port: u16, path: &str, n: usize) -> Vec<std::thread::JoinHandle<String>> {
+    (0..n)
+        .map(|_| {
+            let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+                s.write_all(request.as_bytes()).unwrap();
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                out
+            })
+        })
+        .collect()
+}
+
+/// The reasons of the firing message about `target`.
+fn reasons(r: &crate::support::Received, target: &str) -> String {
+    let alerts = r.body["alerts"].as_array().cloned().unwrap_or_else(|| vec![r.body.clone()]);
+    let a = alerts.iter().find(|a| a["target"] == target).cloned().unwrap_or_default();
+    a["reasons"].to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apache_worker_saturation_fires_while_every_worker_is_busy_and_resolves_after() {
+    // Five workers (prefork: the scoreboard has one slot per ServerLimit, so it is the limit too); the status
+    // request itself takes one.
+    let extra = "LoadModule status_module /usr/lib/apache2/modules/mod_status.so\n\
+                 <Location /server-status>\n    SetHandler server-status\n    Require all granted\n</Location>\n\
+                 ServerLimit 5\nMaxRequestWorkers 5\nStartServers 5\nMinSpareServers 5\nMaxSpareServers 5\n";
+    let Some(apache) = Apache::start_with(&[("slow.php", "<?php sleep(9); echo 'done';")], extra) else { return };
+    let hook = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[store]\npath = \"{}/lookout.sqlite\"\n\n[web]\nenabled = false\n\n\
+             [[status]]\nname = \"apache\"\ntype = \"apache\"\nurl = \"{}\"\ninterval = \"300ms\"\ntimeout = \"2s\"\n\n\
+             [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+            dir.path().display(),
+            apache.url("/server-status"),
+            hook.url()
+        ),
+    );
+    let _lookout = Running(spawn_run(&config));
+    // Idle: one busy worker of five (the status request) is 20 %; nothing fires.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(hook.received().is_empty(), "an idle server fired: {:?}", hook.received().first().map(|r| &r.body));
+
+    let slow = hold_workers(apache.port, "/slow.php", 4);
+    // The default levels: saturated is critical at once (the warning, 80 % for 2 minutes, is not sent beside it).
+    let firing = hook.wait_for_target("apache-critical", "firing", WAIT).await;
+    let why = reasons(&firing, "apache-critical");
+    assert!(why.contains("[WORKER_SATURATION] (100.0%) >= 95%"), "{why}");
+    for s in slow {
+        assert!(s.join().unwrap().contains("done"), "the slow requests were served");
+    }
+    hook.wait_for_target("apache-critical", "resolved", WAIT).await;
+    assert!(
+        !hook.received().iter().any(|r| r.body.to_string().contains("\"target\":\"apache\"")),
+        "the warning level waits 2 minutes"
+    );
+    assert!(hook.problems().is_empty(), "{:?}", hook.problems());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nginx_stub_status_and_a_php_fpm_pool_with_every_child_busy_fire_and_resolve() {
+    let Some(stack) = PhpFpm::start(&[("slow.php", "<?php sleep(9); echo 'done';")]) else { return };
+    let hook = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "[store]\npath = \"{}/lookout.sqlite\"\n\n[web]\nenabled = false\n\n\
+             [[status]]\nname = \"nginx\"\ntype = \"nginx\"\nurl = \"{}\"\ninterval = \"300ms\"\ntimeout = \"1s\"\n\
+             fire_when = [\"[ACTIVE_CONNECTIONS] >= 3\"]\n\n\
+             [[status]]\nname = \"fpm\"\ntype = \"php-fpm\"\nurl = \"{}\"\ninterval = \"300ms\"\ntimeout = \"1s\"\nworkers = {}\n\n\
+             [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{}\"\n",
+            dir.path().display(),
+            stack.url("/nginx-status"),
+            stack.url("/fpm-status"),
+            FpmPool::WORKERS,
+            hook.url()
+        ),
+    );
+    let _lookout = Running(spawn_run(&config));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(hook.received().is_empty(), "idle servers fired: {:?}", hook.received().first().map(|r| &r.body));
+
+    // Two slow requests: with the status request, every one of FPM's three children is busy, and nginx holds
+    // three connections.
+    let slow = hold_workers(stack.port(), "/slow.php", FpmPool::WORKERS - 1);
+    let fpm = hook.wait_for_target("fpm-critical", "firing", WAIT).await;
+    let why = reasons(&fpm, "fpm-critical");
+    assert!(why.contains("[WORKER_SATURATION] (100.0%) >= 95%"), "{why}");
+    let nginx = hook.wait_for_target("nginx", "firing", WAIT).await;
+    assert!(reasons(&nginx, "nginx").contains("[ACTIVE_CONNECTIONS] ("), "{}", reasons(&nginx, "nginx"));
+    for s in slow {
+        assert!(s.join().unwrap().contains("done"), "the slow requests were served");
+    }
+    hook.wait_for_target("fpm-critical", "resolved", WAIT).await;
+    hook.wait_for_target("nginx", "resolved", WAIT).await;
+    assert!(hook.problems().is_empty(), "{:?}", hook.problems());
+}
