@@ -74,6 +74,7 @@ macro_rules! suite {
                 forwarded_events_are_consumed_exactly_once_with_their_record,
                 check_leases_give_each_target_to_one_agent_per_location,
                 diagnosis_requests_are_taken_once_by_their_agent_and_answered,
+                readings_read_the_same_across_the_roll_up_and_go_at_their_horizon,
             ]
             harness: [
                 survives_reopen_and_prunes,
@@ -120,6 +121,7 @@ pub(crate) async fn record_is_atomic_and_readable<S: Store>(s: &S) {
         log: None,
         incidents: vec![],
         locations: vec![],
+        readings: vec![],
         consumed: vec![],
     })
     .await
@@ -733,4 +735,59 @@ pub(crate) async fn agents_beat_and_one_of_them_leads<S: Store>(s: &S) {
     s.release_lease(crate::LEADER_LEASE.into(), "a".into()).await.unwrap();
     let (x, y) = tokio::join!(lease("a", 60_000), lease("b", 60_000));
     assert_eq!(x.unwrap().holder, y.unwrap().holder);
+}
+
+/// A status page's readings every 10 s for 3 days: read per hour, they are the same raw, per minute and per hour
+/// (means, minima, maxima, counts); the per-hour rows older than the hourly horizon are gone.
+pub(crate) async fn readings_read_the_same_across_the_roll_up_and_go_at_their_horizon<S: Store>(s: &S) {
+    let now = T0 + 3 * DAY;
+    let mut records = Vec::new();
+    for i in 0..(3 * 8640) {
+        let at = T0 + i * 10_000;
+        let busy = (i % 7) as f64;
+        let readings = vec![
+            crate::Reading { target: "apache".into(), at: Timestamp(at), name: "BUSY_WORKERS".into(), value: busy },
+            crate::Reading {
+                target: "apache".into(),
+                at: Timestamp(at),
+                name: "WORKER_SATURATION".into(),
+                value: busy / 10.0,
+            },
+        ];
+        records.push(Record { readings, ..Record::default() });
+    }
+    for chunk in records.chunks(2000) {
+        s.record_all(chunk.to_vec()).await.unwrap();
+    }
+    let read = || s.readings_between("apache".into(), Timestamp(T0), Timestamp(now), 3_600_000);
+    let before = read().await.unwrap();
+    assert_eq!(before.len(), 2 * 72, "two names, 72 hours");
+    let first = &before[0];
+    assert_eq!((first.name.as_str(), first.start, first.n), ("BUSY_WORKERS", Timestamp(T0), 360));
+    assert_eq!((first.min, first.max), (0.0, 6.0));
+    assert!(s.readings_between("nobody".into(), Timestamp(T0), Timestamp(now), 60_000).await.unwrap().is_empty());
+
+    // Raw after a day, per minute after two, per hour after that; nothing past 2.5 days back is kept.
+    let horizons = crate::Horizons {
+        pack: Timestamp(now - 3_600_000),
+        raw: Timestamp(now - DAY),
+        detail: Timestamp(now - 2 * DAY),
+        hourly: Timestamp(T0 + 12 * 3_600_000),
+    };
+    s.roll_up(horizons).await.unwrap();
+    let after = read().await.unwrap();
+    let kept: Vec<&crate::ReadingBucket> = before.iter().filter(|b| b.start.0 >= T0 + 12 * 3_600_000).collect();
+    assert_eq!(after.len(), kept.len(), "the first 12 hours are past the hourly horizon");
+    for (a, b) in after.iter().zip(kept) {
+        assert_eq!((a.name.as_str(), a.start, a.n, a.min, a.max), (b.name.as_str(), b.start, b.n, b.min, b.max));
+        assert!((a.mean - b.mean).abs() < 1e-9, "{a:?} vs {b:?}");
+    }
+    // Per minute, the rolled-up day reads as one point a minute.
+    let minutes =
+        s.readings_between("apache".into(), Timestamp(now - 2 * DAY), Timestamp(now - DAY - 1), 60_000).await.unwrap();
+    assert_eq!(minutes.len(), 2 * 1440);
+    assert!(minutes.iter().all(|b| b.n == 6));
+    // Running it again changes nothing.
+    s.roll_up(horizons).await.unwrap();
+    assert_eq!(read().await.unwrap(), after);
 }

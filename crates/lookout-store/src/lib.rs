@@ -182,6 +182,29 @@ pub struct OutboxMessage {
     pub suppressed_at: Option<Timestamp>,
 }
 
+/// One reading of a status page or the host, for its charts. Kept raw for `raw_retention`, then as per-minute
+/// aggregates until `retention`, then per hour (like probe results' roll-ups: [`Store::roll_up`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reading {
+    pub target: String,
+    pub at: Timestamp,
+    pub name: String,
+    pub value: f64,
+}
+
+/// A target's readings of one name in one slice of time ([`Store::readings_between`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReadingBucket {
+    pub name: String,
+    /// The slice's start (`from` + n × the slice length).
+    pub start: Timestamp,
+    /// Readings in it.
+    pub n: u64,
+    pub mean: f64,
+    pub min: f64,
+    pub max: f64,
+}
+
 /// Everything one event produced, written atomically.
 #[derive(Clone, Debug, Default)]
 pub struct Record {
@@ -201,6 +224,8 @@ pub struct Record {
     /// Each location's view of a target after the event, upserted by (target, location): what quorum and
     /// per-location pages read back ([`Store::location_states`]).
     pub locations: Vec<LocationState>,
+    /// Readings of a status page or the host (`[[status]]`, `[host]`): kept for charts.
+    pub readings: Vec<Reading>,
     /// Ids of forwarded events ([`Store::forwarded`]) this record handles: deleted with it, in its transaction, so
     /// an agent's observation is handled exactly once even if the leader dies half-way (a record refused, for a
     /// conflict too, leaves them for the next try).
@@ -455,6 +480,16 @@ pub trait Store: OutboxStore {
         to: Timestamp,
         bucket_ms: i64,
     ) -> impl Future<Output = Result<Vec<ResultBucket>>> + Send;
+
+    /// A target's readings from `from` to `to` inclusive, per name and slice of `bucket_ms` (slices without
+    /// readings are left out), by name then oldest first; from raw readings and roll-ups alike.
+    fn readings_between(
+        &self,
+        target: String,
+        from: Timestamp,
+        to: Timestamp,
+        bucket_ms: i64,
+    ) -> impl Future<Output = Result<Vec<ReadingBucket>>> + Send;
 
     /// Latency percentiles (each `q` from 0 to 1, nearest rank: the result at `round((n - 1) × q)` by latency) of a
     /// target's results from `from` to `to` inclusive, computed by the store; `None` for each when there are none.

@@ -105,6 +105,7 @@ impl Store for AnyStore {
         fn log_counts_between(&self, source: String, from: Timestamp, to: Timestamp) -> Vec<LogCount>;
         fn result_buckets(&self, target: String, from: Timestamp, to: Timestamp, bucket_ms: i64) -> Vec<crate::ResultBucket>;
         fn latency_percentiles(&self, target: String, from: Timestamp, to: Timestamp, qs: Vec<f64>) -> Vec<Option<f64>>;
+        fn readings_between(&self, target: String, from: Timestamp, to: Timestamp, bucket_ms: i64) -> Vec<crate::ReadingBucket>;
         fn heartbeat(&self, agent: crate::AgentInfo) -> ();
         fn agents(&self) -> Vec<crate::AgentRow>;
         fn acquire_lease(&self, name: String, holder: String, ttl: std::time::Duration) -> crate::Lease;

@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0003_agents.sql"),
     include_str!("../migrations/postgres/0004_checks.sql"),
     include_str!("../migrations/postgres/0005_diagnosis_requests.sql"),
+    include_str!("../migrations/postgres/0006_readings.sql"),
 ];
 
 /// The key of the transaction-scoped advisory lock that serialises migrations ("lookout" in ASCII).
@@ -315,6 +316,10 @@ impl Store for PgStore {
         if !results.is_empty() {
             results::insert_all(&tx, &results).await?;
         }
+        let readings: Vec<&crate::Reading> = records.iter().flat_map(|r| &r.readings).collect();
+        if !readings.is_empty() {
+            readings::insert_all(&tx, &readings).await?;
+        }
         tx.commit().await.map_err(q(OP))
     }
 
@@ -377,7 +382,9 @@ impl Store for PgStore {
     }
 
     async fn roll_up(&self, horizons: crate::Horizons) -> Result<crate::RollUp> {
-        results::roll_up(&self.pool, &horizons).await
+        let done = results::roll_up(&self.pool, &horizons).await?;
+        readings::roll_up(&self.pool, &horizons).await?;
+        Ok(done)
     }
 
     async fn incidents(&self, limit: usize) -> Result<Vec<Incident>> {
@@ -433,6 +440,16 @@ impl Store for PgStore {
         bucket_ms: i64,
     ) -> Result<Vec<crate::ResultBucket>> {
         results::buckets(&self.pool, &target, from.0, to.0, bucket_ms.max(1)).await
+    }
+
+    async fn readings_between(
+        &self,
+        target: String,
+        from: Timestamp,
+        to: Timestamp,
+        bucket_ms: i64,
+    ) -> Result<Vec<crate::ReadingBucket>> {
+        readings::between(&self.pool, &target, from.0, to.0, bucket_ms.max(1)).await
     }
 
     async fn latency_percentiles(
@@ -520,6 +537,7 @@ mod agents;
 mod checks;
 mod diagnosis;
 mod incidents;
+mod readings;
 mod record;
 mod results;
 mod rows;

@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_agents.sql"),
     include_str!("../migrations/0010_checks.sql"),
     include_str!("../migrations/0011_diagnosis_requests.sql"),
+    include_str!("../migrations/0012_readings.sql"),
 ];
 
 #[derive(Clone)]
@@ -458,6 +459,7 @@ impl Store for SqliteStore {
             done.deleted += part.deleted;
             done.packed += part.packed;
         }
+        self.with("roll up readings", move |conn| readings::roll_up(conn, &horizons)).await?;
         Ok(done)
     }
 
@@ -531,6 +533,17 @@ impl Store for SqliteStore {
     ) -> Result<Vec<crate::ResultBucket>> {
         let bucket_ms = bucket_ms.max(1);
         self.with("read result buckets", move |conn| results::buckets(conn, &target, from.0, to.0, bucket_ms)).await
+    }
+
+    async fn readings_between(
+        &self,
+        target: String,
+        from: Timestamp,
+        to: Timestamp,
+        bucket_ms: i64,
+    ) -> Result<Vec<crate::ReadingBucket>> {
+        let bucket_ms = bucket_ms.max(1);
+        self.with("read readings", move |conn| readings::between(conn, &target, from.0, to.0, bucket_ms)).await
     }
 
     async fn latency_percentiles(
@@ -636,6 +649,7 @@ mod blocks;
 mod checks;
 mod diagnosis;
 mod incidents;
+mod readings;
 mod record;
 mod results;
 mod rows;

@@ -34,6 +34,7 @@ mod guard_tests;
 mod locations;
 mod pages;
 mod server;
+mod server_page;
 mod status;
 
 pub use server::{BODY_LIMIT, HEADER_TIMEOUT, REQUEST_TIMEOUT, connection_limit, raise_descriptor_limit};
@@ -125,6 +126,7 @@ pub fn router<S: Store>(state: WebState<S>) -> axum::Router {
         .route("/", get(pages::dashboard::<S>))
         .route("/incidents", get(pages::incidents::<S>))
         .route("/incidents/{id}", get(pages::incident::<S>))
+        .route("/server", get(server_page::server::<S>))
         .route("/status", get(status::status::<S>))
         .route("/events", get(pages::events::<S>))
         .route("/assets/{name}", get(pages::asset))

@@ -47,6 +47,7 @@ fn templates() -> &'static minijinja::Environment<'static> {
             ("incidents.html", include_str!("templates/incidents.html")),
             ("incident.html", include_str!("templates/incident.html")),
             ("status.html", include_str!("templates/status.html")),
+            ("server.html", include_str!("templates/server.html")),
             ("signin.html", include_str!("templates/signin.html")),
         ] {
             if let Err(e) = env.add_template(name, source) {

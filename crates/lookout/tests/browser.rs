@@ -143,3 +143,62 @@ async fn the_dashboard_works_with_private_reads_once_the_token_is_stored() {
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
 }
+
+/// The server page in a real browser: this machine's readings (memory, CPU, filesystems) as charts with axes,
+/// units and hover values; and what was read before a restart is still there after it.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_page_charts_the_host_and_keeps_its_readings_across_a_restart() {
+    use lookout_store::Store;
+    let Some(browser) = Browser::start().await else { return };
+    let port = free_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[store]\npath = \"lookout.sqlite\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\n\n[host]\ninterval = \"200ms\"\n"
+    );
+    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg.clone(), stop_rx, None));
+    let base = format!("http://127.0.0.1:{port}");
+    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    let charts = || async { browser.run("return document.querySelectorAll('svg.chart').length").await };
+    browser
+        .wait_for("charts of the host", Duration::from_secs(20), || async {
+            browser.goto(&format!("{base}/server?hours=1")).await;
+            charts().await.as_u64().unwrap_or(0) >= 3
+        })
+        .await;
+    let captions = browser.run("return [...document.querySelectorAll('figcaption b')].map(e => e.textContent)").await;
+    let captions: Vec<String> = serde_json::from_value(captions).unwrap();
+    for reading in ["MEMORY_USED_RATIO", "FS_USED_RATIO", "LOAD1"] {
+        assert!(captions.iter().any(|c| c == reading), "no chart of {reading}: {captions:?}");
+    }
+    let ticks =
+        browser.run("return [...document.querySelectorAll('svg.chart text.tick')].map(e => e.textContent)").await;
+    let ticks: Vec<String> = serde_json::from_value(ticks).unwrap();
+    assert!(ticks.iter().any(|t| t == "100.0%"), "a ratio's axis in percent: {ticks:?}");
+    assert!(ticks.iter().any(|t| t.len() == 5 && t.as_bytes()[2] == b':'), "times on the x axis: {ticks:?}");
+    let hover = browser.run("return document.querySelector('svg.chart circle.point title').textContent").await;
+    assert!(hover.as_str().is_some_and(|t| t.contains(" UTC: ") && t.contains("readings)")), "{hover}");
+    browser.screenshot(&artifacts.join("4-server-page.png")).await;
+
+    // Stop, and start again: the readings of before are read back from the store.
+    stop.send(true).unwrap();
+    runtime.await.unwrap().unwrap();
+    let stopped = lookout_core::Timestamp::now();
+    let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
+    let hour_ago = lookout_core::Timestamp(stopped.0 - 3_600_000);
+    let before = store.readings_between("host-memory".into(), hour_ago, stopped, 1000).await.unwrap();
+    assert!(before.len() >= 2, "{before:?}");
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    browser
+        .wait_for("the page after the restart", Duration::from_secs(20), || async {
+            browser.goto(&format!("{base}/server?hours=1")).await;
+            charts().await.as_u64().unwrap_or(0) >= 3
+        })
+        .await;
+    let after = store.readings_between("host-memory".into(), hour_ago, stopped, 1000).await.unwrap();
+    assert_eq!(after, before, "the readings of before the restart are all still there");
+    stop.send(true).unwrap();
+    runtime.await.unwrap().unwrap();
+}

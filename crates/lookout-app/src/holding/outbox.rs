@@ -413,6 +413,16 @@ impl<S: Store> Store for HoldingStore<S> {
         self.inner.latency_percentiles(target, from, to, qs).await
     }
 
+    async fn readings_between(
+        &self,
+        target: String,
+        from: Timestamp,
+        to: Timestamp,
+        bucket_ms: i64,
+    ) -> Result<Vec<lookout_store::ReadingBucket>> {
+        self.inner.readings_between(target, from, to, bucket_ms).await
+    }
+
     async fn log_counts_between(&self, source: String, from: Timestamp, to: Timestamp) -> Result<Vec<LogCount>> {
         self.inner.log_counts_between(source, from, to).await
     }

@@ -107,8 +107,23 @@ pub(super) fn record_for(obs: &Observation, outcome: &Outcome) -> (Record, LastR
         error: v.error.clone(),
         failed_conditions: v.failed_conditions.clone(),
     };
-    let record =
-        Record { result: Some(result), state: Some((obs.target.clone(), outcome.state.clone())), ..Record::default() };
+    // A status page's or the host's readings, for its charts.
+    let readings = obs
+        .readings
+        .iter()
+        .map(|(name, value)| lookout_store::Reading {
+            target: obs.target.clone(),
+            at: obs.at,
+            name: name.clone(),
+            value: *value,
+        })
+        .collect();
+    let record = Record {
+        result: Some(result),
+        state: Some((obs.target.clone(), outcome.state.clone())),
+        readings,
+        ..Record::default()
+    };
     (record, last)
 }
 

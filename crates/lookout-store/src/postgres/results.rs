@@ -33,12 +33,12 @@ const MAX_ATTEMPTS: usize = 8;
 const COLUMNS: &str = "at, ok, status, latency_us, error, failed_conditions, timings, body_excerpt";
 
 /// A connection from the pool.
-async fn connect(pool: &Pool, op: &'static str) -> Result<Object> {
+pub(super) async fn connect(pool: &Pool, op: &'static str) -> Result<Object> {
     pool.get().await.map_err(|e| StoreError::Query { op, message: super::pool_error(e) })
 }
 
 /// One query through the connection's statement cache.
-async fn fetch<C: GenericClient>(
+pub(super) async fn fetch<C: GenericClient>(
     c: &C,
     op: &'static str,
     sql: &str,
@@ -49,7 +49,12 @@ async fn fetch<C: GenericClient>(
 }
 
 /// One statement through the connection's statement cache; returns the rows it changed.
-async fn exec<C: GenericClient>(c: &C, op: &'static str, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+pub(super) async fn exec<C: GenericClient>(
+    c: &C,
+    op: &'static str,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<u64> {
     let stmt = c.prepare_cached(sql).await.map_err(q(op))?;
     c.execute(&stmt, params).await.map_err(q(op))
 }
@@ -203,7 +208,7 @@ async fn after_others<'a>(
 
 /// The ids of the targets named, those not yet known added (in name order, so concurrent writers adding the same
 /// names wait on each other in one order). Usually one round trip: every target but a new one is known.
-async fn intern_targets<'n>(
+pub(super) async fn intern_targets<'n>(
     tx: &Transaction<'_>,
     names: impl Iterator<Item = &'n str>,
 ) -> Result<HashMap<&'n str, i64>> {
@@ -240,7 +245,7 @@ async fn intern_targets<'n>(
 }
 
 /// A target's id, `None` if it has no results.
-async fn target_id<C: GenericClient>(c: &C, op: &'static str, name: &str) -> Result<Option<i64>> {
+pub(super) async fn target_id<C: GenericClient>(c: &C, op: &'static str, name: &str) -> Result<Option<i64>> {
     let rows = fetch(c, op, "SELECT id FROM targets WHERE name = $1", &[&name]).await?;
     rows.first().map(|r| get(op, r, 0)).transpose()
 }

@@ -21,6 +21,9 @@ pub(super) fn write(tx: &rusqlite::Transaction<'_>, record: &Record) -> rusqlite
     if let Some(r) = &record.result {
         super::results::insert(tx, r)?;
     }
+    if !record.readings.is_empty() {
+        super::readings::insert(tx, &record.readings)?;
+    }
     for l in &record.locations {
         super::checks::upsert_location(tx, l)?;
     }

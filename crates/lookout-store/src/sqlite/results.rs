@@ -47,7 +47,7 @@ pub(super) fn insert(tx: &Connection, r: &ResultRow) -> rusqlite::Result<()> {
     Ok(())
 }
 
-fn intern_target(conn: &Connection, name: &str) -> rusqlite::Result<i64> {
+pub(super) fn intern_target(conn: &Connection, name: &str) -> rusqlite::Result<i64> {
     if let Some(id) = target_id(conn, name)? {
         return Ok(id);
     }
@@ -56,7 +56,7 @@ fn intern_target(conn: &Connection, name: &str) -> rusqlite::Result<i64> {
     target_id(conn, name)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
 }
 
-fn target_id(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
+pub(super) fn target_id(conn: &Connection, name: &str) -> rusqlite::Result<Option<i64>> {
     conn.prepare_cached("SELECT id FROM targets WHERE name = ?1")?.query_row([name], |r| r.get(0)).optional()
 }
 

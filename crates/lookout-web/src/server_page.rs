@@ -1,0 +1,225 @@
+//! `/server`: the machine and its web servers over the last hours — one chart per reading of each status page
+//! (`[[status]]`), host part (`[host]`) and process (`[[process]]`), read from the store's readings (raw, or the
+//! per-minute and per-hour roll-ups further back), with axes, units, a value on hover and the periods its alerts
+//! fired shaded. Server-rendered SVG: nothing to load, and readable without JavaScript.
+
+use axum::extract::{Query, State};
+use axum::response::Response;
+use lookout_config::{Check, Target};
+use lookout_core::{Timestamp, TransitionKind};
+use lookout_engine::condition::Unit;
+use lookout_store::{ReadingBucket, Store};
+use minijinja::context;
+
+use crate::pages::page;
+use crate::{ApiResult, WebState};
+
+/// Points per chart: the range is cut into this many slices.
+const POINTS: i64 = 90;
+
+#[derive(serde::Deserialize)]
+pub struct Range {
+    /// Hours back from now (1 to 720; default 6).
+    hours: Option<i64>,
+}
+
+/// The targets that read something, each once: a warning and its critical twin read the same page, so the first
+/// of them is charted and the periods both fired are shaded.
+fn charted(targets: &[Target]) -> Vec<(&Target, Vec<&str>)> {
+    let mut out: Vec<(&Target, Vec<&str>)> = Vec::new();
+    for t in targets.iter().filter(|t| matches!(t.check, Check::Status(_) | Check::Host(_))) {
+        let key = format!("{:?}", t.check);
+        match out.iter_mut().find(|(c, _)| format!("{:?}", c.check) == key) {
+            Some((_, names)) => names.push(&t.name),
+            None => out.push((t, vec![&t.name])),
+        }
+    }
+    out
+}
+
+pub async fn server<S: Store>(State(state): State<WebState<S>>, Query(range): Query<Range>) -> ApiResult<Response> {
+    let hours = range.hours.unwrap_or(6).clamp(1, 720);
+    let to = Timestamp::now();
+    let from = Timestamp(to.0 - hours * 3_600_000);
+    let bucket = (hours * 3_600_000 / POINTS).max(1000);
+    let mut sections = Vec::new();
+    for (target, names) in charted(&state.config.targets) {
+        let readings = state.store.readings_between(target.name.clone(), from, to, bucket).await?;
+        let mut fired = Vec::new();
+        for name in &names {
+            fired.extend(fired_periods(state.store.as_ref(), name, from, to).await?);
+        }
+        let mut charts = Vec::new();
+        for (reading, unit, meaning) in lookout_engine::READINGS {
+            let points: Vec<&ReadingBucket> = readings.iter().filter(|b| b.name == *reading).collect();
+            if points.is_empty() {
+                continue;
+            }
+            let last = points.last().map(|b| format_value(b.mean, *unit)).unwrap_or_default();
+            charts.push(context! {
+                name => reading,
+                meaning => meaning,
+                last => last,
+                svg => minijinja::Value::from_safe_string(svg(&points, from.0, to.0, *unit, &fired, reading)),
+            });
+        }
+        let label = target
+            .alert
+            .labels
+            .get("mountpoint")
+            .map_or_else(|| target.name.clone(), |m| format!("{} ({m})", target.name));
+        sections.push(
+            context! { name => label, kind => target.check.kind_name(), charts => charts, fired => !fired.is_empty() },
+        );
+    }
+    page(
+        "server.html",
+        context! { title => "Server", live => false, public => false, hours => hours, sections => sections },
+    )
+}
+
+/// The spans (ms) a target's alert fired within the range: firing → resolved, or still firing at its end.
+async fn fired_periods<S: Store>(
+    store: &S,
+    target: &str,
+    from: Timestamp,
+    to: Timestamp,
+) -> lookout_store::Result<Vec<(i64, i64)>> {
+    let mut spans = Vec::new();
+    let mut open: Option<i64> = None;
+    let mut transitions = store.transitions(Some(target.to_string())).await?;
+    transitions.sort_by_key(|t| t.at);
+    for t in transitions {
+        match t.kind {
+            TransitionKind::Firing => open = Some(t.at.0),
+            TransitionKind::Resolved => {
+                if let Some(start) = open.take() {
+                    spans.push((start, t.at.0));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(start) = open {
+        spans.push((start, to.0));
+    }
+    Ok(spans.into_iter().filter(|(s, e)| *e >= from.0 && *s <= to.0).collect())
+}
+
+/// A value as people read it: `85.5%`, `2h6m`, `1.25`.
+pub(crate) fn format_value(v: f64, unit: Unit) -> String {
+    match unit {
+        Unit::Ratio => format!("{:.1}%", v * 100.0),
+        Unit::Duration => lookout_core::format_duration(std::time::Duration::from_millis(v.max(0.0) as u64)),
+        Unit::Number if v.abs() >= 100.0 || v.fract() == 0.0 => format!("{v:.0}"),
+        Unit::Number => format!("{v:.2}"),
+    }
+}
+
+const W: f64 = 600.0;
+const H: f64 = 140.0;
+const LEFT: f64 = 58.0;
+const BOTTOM: f64 = 22.0;
+
+/// One chart: the mean per slice as a line, a dot per slice whose tooltip says its time, mean, min and max; the
+/// y axis from 0 (ratios to 100 %) to the top with three labels, the x axis with the range's start, middle and
+/// end (UTC), and the periods in `fired` shaded.
+pub(crate) fn svg(
+    points: &[&ReadingBucket],
+    from: i64,
+    to: i64,
+    unit: Unit,
+    fired: &[(i64, i64)],
+    name: &str,
+) -> String {
+    let span = (to - from).max(1) as f64;
+    let top = match unit {
+        Unit::Ratio => 1.0,
+        _ => points.iter().map(|b| b.max).fold(0.0_f64, f64::max).max(f64::MIN_POSITIVE) * 1.1,
+    };
+    let plot_w = W - LEFT - 8.0;
+    let plot_h = H - BOTTOM - 8.0;
+    let x = |t: i64| LEFT + (t - from) as f64 / span * plot_w;
+    let y = |v: f64| 8.0 + plot_h - (v / top).clamp(0.0, 1.0) * plot_h;
+    // `name` is one of the fixed reading names (ASCII capitals and `_`): nothing to escape.
+    let mut s = format!("<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{name}\">");
+    for (start, end) in fired {
+        let (a, b) = (x((*start).max(from)), x((*end).min(to)));
+        s.push_str(&format!(
+            "<rect class=\"fired\" x=\"{a:.1}\" y=\"8\" width=\"{:.1}\" height=\"{plot_h:.1}\"><title>alert firing</title></rect>",
+            (b - a).max(1.0)
+        ));
+    }
+    // Axes and labels.
+    s.push_str(&format!(
+        "<line class=\"axis\" x1=\"{LEFT}\" y1=\"8\" x2=\"{LEFT}\" y2=\"{:.1}\"/><line class=\"axis\" x1=\"{LEFT}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/>",
+        8.0 + plot_h,
+        8.0 + plot_h,
+        W - 8.0,
+        8.0 + plot_h
+    ));
+    for frac in [0.0, 0.5, 1.0] {
+        let v = top * frac;
+        s.push_str(&format!(
+            "<text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text><line class=\"grid\" x1=\"{LEFT}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/>",
+            LEFT - 4.0,
+            y(v) + 4.0,
+            format_value(v, unit),
+            y(v),
+            W - 8.0,
+            y(v)
+        ));
+    }
+    for (t, anchor) in [(from, "start"), ((from + to) / 2, "middle"), (to, "end")] {
+        s.push_str(&format!(
+            "<text class=\"tick\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
+            x(t),
+            H - 6.0,
+            hh_mm(t)
+        ));
+    }
+    let line: Vec<String> = points.iter().map(|b| format!("{:.1},{:.1}", x(b.start.0), y(b.mean))).collect();
+    s.push_str(&format!("<polyline class=\"series\" points=\"{}\"/>", line.join(" ")));
+    for b in points {
+        s.push_str(&format!(
+            "<circle class=\"point\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\"><title>{} UTC: {} (min {}, max {}, {} readings)</title></circle>",
+            x(b.start.0),
+            y(b.mean),
+            hh_mm(b.start.0),
+            format_value(b.mean, unit),
+            format_value(b.min, unit),
+            format_value(b.max, unit),
+            b.n
+        ));
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// `14:05` (UTC) of a time in ms.
+fn hh_mm(ms: i64) -> String {
+    let minutes = ms.div_euclid(60_000).rem_euclid(1440);
+    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bucket(start: i64, mean: f64) -> ReadingBucket {
+        ReadingBucket { name: "X".into(), start: Timestamp(start), n: 6, mean, min: mean / 2.0, max: mean * 1.5 }
+    }
+
+    #[test]
+    fn a_chart_has_axes_units_hover_values_and_shaded_alerts() {
+        let points = [bucket(0, 0.25), bucket(3_600_000, 0.5)];
+        let refs: Vec<&ReadingBucket> = points.iter().collect();
+        let svg = svg(&refs, 0, 7_200_000, Unit::Ratio, &[(3_000_000, 4_000_000)], "WORKER_SATURATION");
+        assert!(svg.contains(">100.0%</text>") && svg.contains(">0.0%</text>"), "y axis in percent: {svg}");
+        assert!(svg.contains(">00:00</text>") && svg.contains(">02:00</text>"), "x axis in UTC: {svg}");
+        assert!(svg.contains("<title>01:00 UTC: 50.0% (min 25.0%, max 75.0%, 6 readings)</title>"), "{svg}");
+        assert_eq!(svg.matches("<rect class=\"fired\"").count(), 1);
+        assert_eq!(format_value(7_560_000.0, Unit::Duration), "2h6m");
+        assert_eq!(format_value(3.0, Unit::Number), "3");
+    }
+}
