@@ -57,7 +57,13 @@ python3 "$work/hook.py" "$HOOK" "$work/hooks" & pids+=($!)
 } > "$work/lookout.toml"
 touch "$work/access.log"
 
-./target/release/lookout run --config "$work/lookout.toml" 2> "$work/lookout.err" & LOOKOUT=$!; pids+=($LOOKOUT)
+# LOOKOUT_RUN_PREFIX runs it under a profiler (e.g. "heaptrack -o /tmp/soak"); the samples are then of lookout's
+# own process, found by its command line.
+${LOOKOUT_RUN_PREFIX:-} ./target/release/lookout run --config "$work/lookout.toml" 2> "$work/lookout.err" & LOOKOUT=$!; pids+=($LOOKOUT)
+if [ -n "${LOOKOUT_RUN_PREFIX:-}" ]; then
+  sleep 5
+  LOOKOUT=$(pgrep -n -f "target/release/lookout run --config $work/lookout.toml")
+fi
 
 # Log traffic: ~50 lines/s, a burst of 5xx for 20 s every 5 minutes.
 python3 - "$work/access.log" << 'PY' &

@@ -59,6 +59,22 @@ impl Reminders {
         (!delivered && !waiting).then_some(0)
     }
 
+    /// Forgets every alert but those `firing` names: a resolved alert is never reminded of, and its entries would
+    /// otherwise stay for the life of the process (one per alert and channel, ever).
+    pub fn keep_only<'a>(&mut self, firing: impl IntoIterator<Item = &'a str>) {
+        let firing: std::collections::HashSet<&str> = firing.into_iter().collect();
+        self.enqueued.retain(|(alert, _), _| firing.contains(alert.as_str()));
+    }
+
+    /// How many (alert, channel) entries are kept.
+    pub fn len(&self) -> usize {
+        self.enqueued.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.enqueued.is_empty()
+    }
+
     /// Reminder `n` was enqueued (recorded in the store).
     pub fn enqueued(&mut self, alert_id: &str, channel: &str, n: u32) {
         self.enqueued.insert((alert_id.to_string(), channel.to_string()), n);
@@ -89,6 +105,19 @@ mod tests {
             Due::Nothing,
             "a zero interval never divides by zero"
         );
+    }
+
+    #[test]
+    fn resolved_alerts_are_forgotten() {
+        let mut r = Reminders::default();
+        r.enqueued("a", "ops", 1);
+        r.enqueued("b", "ops", 2);
+        r.enqueued("b", "pager", 2);
+        r.keep_only(["b"]);
+        assert_eq!(r.len(), 2, "only b's entries stay");
+        assert_eq!(r.due("b", "ops", at(0), at(150), MIN, false), Due::Nothing, "b's count is kept");
+        r.keep_only([]);
+        assert!(r.is_empty());
     }
 
     #[test]

@@ -17,6 +17,7 @@ impl<S: Store> Pipeline<S> {
         let mut enqueued = Vec::new();
         let firing: Vec<(String, lookout_core::AlertState)> =
             self.engine.firing().map(|(t, s)| (t.clone(), s.clone())).collect();
+        self.reminders.keep_only(firing.iter().filter_map(|(_, s)| s.alert_id.as_deref()));
         for (target, state) in &firing {
             let Some(alert_id) = &state.alert_id else { continue };
             let t = Transition {
