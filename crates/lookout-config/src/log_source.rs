@@ -46,6 +46,9 @@ impl LogSource {
     }
 }
 
+/// The default rule on a server's error log for a saturated worker pool.
+pub const SATURATION_RULE: &str = "[ERROR_LOG] matches \"AH00161|reached pm.max_children\"";
+
 pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<LogSource, ConfigError> {
     let section = format!("[[log]] {:?}", l.name.get_ref());
     let resolve = |p: &str| {
@@ -71,7 +74,11 @@ pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<Lo
             return Err(at(span, format!("start_at = {other:?} in {section}: use \"end\" or \"beginning\"")));
         }
     };
-    let default_rule = || vec![toml::Spanned::new(0..0, "[5XX_RATIO] > 5%".to_string())];
+    // Beside the 5xx ratio, a worker pool that ran out fires at once: Apache's AH00161 ("server reached
+    // MaxRequestWorkers setting") and PHP-FPM's "server reached pm.max_children setting" come before the errors do.
+    let default_rule = || {
+        ["[5XX_RATIO] > 5%", SATURATION_RULE].iter().map(|r| toml::Spanned::new(0..0, (*r).to_string())).collect()
+    };
     let fire_when = parse_conditions(l.fire_when.unwrap_or_else(default_rule), &section, Reads::Log, at)?;
     let window = l.window.as_ref().map_or(Duration::from_secs(60), |w| w.get_ref().0);
     if window < Duration::from_secs(1) {

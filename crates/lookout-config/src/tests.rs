@@ -293,6 +293,17 @@ fn log_sections() {
     let log = &cfg.logs[0];
     assert_eq!(log.access.as_deref(), Some(Path::new("logs/access.log")));
     assert_eq!(log.rules.fire_when[0].source(), "[5XX_RATIO] > 5%", "a default rule");
+    // The other default: a worker pool that ran out, said in Apache's or PHP-FPM's error log, fires at once.
+    for line in [
+        "[mpm_prefork:error] [pid 1] AH00161: server reached MaxRequestWorkers setting, consider raising the MaxRequestWorkers setting",
+        "WARNING: [pool www] server reached pm.max_children setting (5), consider raising it",
+    ] {
+        let view = lookout_engine::condition::LogView { error_log: line.into(), ..Default::default() };
+        let verdict = lookout_engine::condition::judge_log(&log.rules.fire_when, &view);
+        assert!(!verdict.ok && verdict.failed_conditions[0].starts_with("[ERROR_LOG]"), "{line}: {verdict:?}");
+    }
+    let quiet = lookout_engine::condition::LogView { error_log: "AH00094: Command line: apache2".into(), ..Default::default() };
+    assert!(lookout_engine::condition::judge_log(&log.rules.fire_when, &quiet).ok);
     assert_eq!(log.rules.window, Duration::from_secs(60));
     assert_eq!(log.policy.failure_threshold, 1);
     assert_eq!(
