@@ -23,6 +23,7 @@ pub mod log_source;
 pub mod metrics;
 pub mod pipeline;
 pub mod postmortem;
+pub mod server_curves;
 pub mod silences;
 
 pub use activity::Activity;

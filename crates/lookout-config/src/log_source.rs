@@ -76,9 +76,8 @@ pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<Lo
     };
     // Beside the 5xx ratio, a worker pool that ran out fires at once: Apache's AH00161 ("server reached
     // MaxRequestWorkers setting") and PHP-FPM's "server reached pm.max_children setting" come before the errors do.
-    let default_rule = || {
-        ["[5XX_RATIO] > 5%", SATURATION_RULE].iter().map(|r| toml::Spanned::new(0..0, (*r).to_string())).collect()
-    };
+    let default_rule =
+        || ["[5XX_RATIO] > 5%", SATURATION_RULE].iter().map(|r| toml::Spanned::new(0..0, (*r).to_string())).collect();
     let fire_when = parse_conditions(l.fire_when.unwrap_or_else(default_rule), &section, Reads::Log, at)?;
     let window = l.window.as_ref().map_or(Duration::from_secs(60), |w| w.get_ref().0);
     if window < Duration::from_secs(1) {

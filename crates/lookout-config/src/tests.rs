@@ -302,7 +302,8 @@ fn log_sections() {
         let verdict = lookout_engine::condition::judge_log(&log.rules.fire_when, &view);
         assert!(!verdict.ok && verdict.failed_conditions[0].starts_with("[ERROR_LOG]"), "{line}: {verdict:?}");
     }
-    let quiet = lookout_engine::condition::LogView { error_log: "AH00094: Command line: apache2".into(), ..Default::default() };
+    let quiet =
+        lookout_engine::condition::LogView { error_log: "AH00094: Command line: apache2".into(), ..Default::default() };
     assert!(lookout_engine::condition::judge_log(&log.rules.fire_when, &quiet).ok);
     assert_eq!(log.rules.window, Duration::from_secs(60));
     assert_eq!(log.policy.failure_threshold, 1);

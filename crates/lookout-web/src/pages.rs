@@ -407,9 +407,20 @@ pub async fn incident<S: Store>(State(state): State<WebState<S>>, Path(id): Path
         .collect();
     let impact = view.impact.lines();
     let postmortem = markdown_to_html(&lookout_app::postmortem::from_incident::render(&view));
+    // The server's curves that reached their warning level in the incident's window, the incident shaded.
+    let fired = [(i.first_failure_at.0, i.resolved_at.unwrap_or(now).0)];
+    let server: Vec<minijinja::Value> = view
+        .curves
+        .iter()
+        .map(|c| {
+            let points: Vec<&lookout_store::ReadingBucket> = c.points.iter().collect();
+            let svg = crate::server_page::svg(&points, c.from.0, c.to.0, c.unit, &fired, c.reading);
+            context! { sentence => c.sentence.clone(), svg => minijinja::Value::from_safe_string(svg) }
+        })
+        .collect();
     page(
         "incident.html",
-        context! { title => format!("Incident {}", i.id), live => true, public => false, i => row, diagnoses, timeline, impact, postmortem },
+        context! { title => format!("Incident {}", i.id), live => true, public => false, i => row, diagnoses, timeline, impact, server, postmortem },
     )
 }
 

@@ -5,7 +5,6 @@
 
 use axum::extract::{Query, State};
 use axum::response::Response;
-use lookout_config::{Check, Target};
 use lookout_core::{Timestamp, TransitionKind};
 use lookout_engine::condition::Unit;
 use lookout_store::{ReadingBucket, Store};
@@ -23,27 +22,13 @@ pub struct Range {
     hours: Option<i64>,
 }
 
-/// The targets that read something, each once: a warning and its critical twin read the same page, so the first
-/// of them is charted and the periods both fired are shaded.
-fn charted(targets: &[Target]) -> Vec<(&Target, Vec<&str>)> {
-    let mut out: Vec<(&Target, Vec<&str>)> = Vec::new();
-    for t in targets.iter().filter(|t| matches!(t.check, Check::Status(_) | Check::Host(_))) {
-        let key = format!("{:?}", t.check);
-        match out.iter_mut().find(|(c, _)| format!("{:?}", c.check) == key) {
-            Some((_, names)) => names.push(&t.name),
-            None => out.push((t, vec![&t.name])),
-        }
-    }
-    out
-}
-
 pub async fn server<S: Store>(State(state): State<WebState<S>>, Query(range): Query<Range>) -> ApiResult<Response> {
     let hours = range.hours.unwrap_or(6).clamp(1, 720);
     let to = Timestamp::now();
     let from = Timestamp(to.0 - hours * 3_600_000);
     let bucket = (hours * 3_600_000 / POINTS).max(1000);
     let mut sections = Vec::new();
-    for (target, names) in charted(&state.config.targets) {
+    for (target, names) in lookout_app::server_curves::charted(&state.config.targets) {
         let readings = state.store.readings_between(target.name.clone(), from, to, bucket).await?;
         let mut fired = Vec::new();
         for name in &names {

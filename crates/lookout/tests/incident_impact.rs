@@ -191,9 +191,21 @@ async fn an_incident_from_three_days_ago_has_the_same_impact_after_the_roll_up()
     assert_eq!((a.total, a.failed), (b.total, b.failed), "checks at 14:00:40..14:05:10, failing 14:01:40..14:05:00");
     assert_eq!((a.down_from, a.down_until), (Some(ts(100)), Some(ts(310))));
 
-    let view = lookout_app::incidents::IncidentView { incident: incident.clone(), timeline: vec![], impact: after };
+    let view = lookout_app::incidents::IncidentView {
+        incident: incident.clone(),
+        timeline: vec![],
+        impact: after,
+        server: vec![],
+        curves: vec![],
+    };
     let draft = lookout_app::postmortem::from_incident::render(&view);
-    let same_day = lookout_app::incidents::IncidentView { incident, timeline: vec![], impact: on_the_day };
+    let same_day = lookout_app::incidents::IncidentView {
+        incident,
+        timeline: vec![],
+        impact: on_the_day,
+        server: vec![],
+        curves: vec![],
+    };
     assert_eq!(draft, lookout_app::postmortem::from_incident::render(&same_day));
     assert!(draft.contains("21 of 28 checks failed"), "{draft}");
 }

@@ -49,10 +49,11 @@ async fn apache_worker_saturation_fires_while_every_worker_is_busy_and_resolves_
     let Some(apache) = Apache::start_with(&[("slow.php", "<?php sleep(9); echo 'done';")], extra) else { return };
     let hook = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
+    let web = crate::support::free_port().await;
     let config = write_config(
         dir.path(),
         &format!(
-            "[store]\npath = \"{}/lookout.sqlite\"\n\n[web]\nenabled = false\n\n\
+            "[store]\npath = \"{}/lookout.sqlite\"\n\n[web]\nlisten = \"127.0.0.1:{web}\"\n\n\
              [[status]]\nname = \"apache\"\ntype = \"apache\"\nurl = \"{}\"\ninterval = \"300ms\"\ntimeout = \"2s\"\n\n\
              [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{}\"\n",
             dir.path().display(),
@@ -73,7 +74,25 @@ async fn apache_worker_saturation_fires_while_every_worker_is_busy_and_resolves_
     for s in slow {
         assert!(s.join().unwrap().contains("done"), "the slow requests were served");
     }
-    hook.wait_for_target("apache-critical", "resolved", WAIT).await;
+    let resolved = hook.wait_for_target("apache-critical", "resolved", WAIT).await;
+    // The incident's postmortem draft says what the workers did, from the stored readings.
+    let incident =
+        resolved.body["alerts"][0]["incident"].as_str().or(resolved.body["incident"].as_str()).unwrap().to_string();
+    let draft = dir.path().join("postmortem.md");
+    let (code, _, stderr) =
+        crate::support::lookout_with_config(&["postmortem", &incident, "-o", draft.to_str().unwrap()], &config).await;
+    assert_eq!(code, 0, "{stderr}");
+    let markdown = std::fs::read_to_string(&draft).unwrap();
+    assert!(
+        markdown.contains("apache: WORKER\\_SATURATION at or above 80 % from ")
+            && markdown.contains("(peak 100.0 % at "),
+        "{markdown}"
+    );
+    // So does its page, with the chart of the workers and the incident shaded.
+    let (status, page) = crate::support::http_get(&format!("http://127.0.0.1:{web}/incidents/{incident}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("The server meanwhile") && page.contains("<svg class=\"chart\""), "{page}");
+    assert!(page.contains("<rect class=\"fired\""), "the incident is shaded: {page}");
     assert!(
         !hook.received().iter().any(|r| r.body.to_string().contains("\"target\":\"apache\"")),
         "the warning level waits 2 minutes"

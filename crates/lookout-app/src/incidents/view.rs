@@ -15,6 +15,12 @@ pub struct IncidentView {
     pub incident: Incident,
     pub timeline: Vec<TimelineEntry>,
     pub impact: Impact,
+    /// What the server's readings said in the incident's window (from 10 minutes before the first failure): one
+    /// sentence per saturation or resource curve that reached its warning level.
+    pub server: Vec<String>,
+    /// Those curves' points, for charts.
+    #[serde(skip)]
+    pub curves: Vec<crate::server_curves::Curve>,
 }
 
 /// Reads an incident with its timeline and measures its impact; `None` if there is no such incident.
@@ -29,7 +35,23 @@ pub async fn load<S: Store>(
     };
     let timeline = timeline(store, &incident).await?;
     let impact = impact::measure(store, config, &incident, now).await;
-    Ok(Some(IncidentView { incident, timeline, impact }))
+    let from = Timestamp(incident.first_failure_at.0 - 600_000);
+    let to = incident.resolved_at.unwrap_or(now).max(from);
+    let curves = crate::server_curves::notable(store, &reading_targets(config), from, to).await?;
+    let server = curves.iter().map(|c| c.sentence.clone()).collect();
+    Ok(Some(IncidentView { incident, timeline, impact, server, curves }))
+}
+
+/// The targets whose readings are looked at: the configuration's, with the host's when `lookout run` added them
+/// (the web's configuration) or would add them (a command reading the store it wrote).
+fn reading_targets(config: &Config) -> Vec<lookout_config::Target> {
+    use lookout_config::{Check, HostCheck};
+    let mut targets = config.targets.clone();
+    let has_host = targets.iter().any(|t| matches!(&t.check, Check::Host(h) if !matches!(h, HostCheck::Process(_))));
+    if !has_host {
+        targets.extend(config.host.targets(&lookout_probe::host::mounts()));
+    }
+    targets
 }
 
 /// The stored timeline plus one entry per notification of its alerts (delivered, or still trying), by time.

@@ -155,6 +155,9 @@ fn timeline(f: &Facts<'_>) -> Vec<(Timestamp, String)> {
             ));
         }
     }
+    for c in &v.curves {
+        rows.push((c.crossed, md(&c.sentence)));
+    }
     rows.sort_by_key(|(at, _)| *at);
     rows
 }
@@ -528,6 +531,8 @@ mod tests {
             impact: impact(&i, vec![requests(4321, 987, &[("/", 4000), ("/cart.php", 321)])]),
             incident: i,
             timeline,
+            server: vec![],
+            curves: vec![],
         };
         let md = render(&view);
         insta::assert_snapshot!(md);
@@ -568,6 +573,8 @@ mod tests {
                 ),
             ],
             incident: i,
+            server: vec![],
+            curves: vec![],
         };
         let md = render(&view);
         insta::assert_snapshot!(md);
@@ -591,6 +598,8 @@ mod tests {
             impact: impact(&i, vec![requests(10, 1, &[(evil, 10)])]),
             timeline: vec![entry(30, EntryKind::Note, evil, Some(evil))],
             incident: i,
+            server: vec![],
+            curves: vec![],
         };
         let md = render(&view);
         insta::assert_snapshot!(md);
@@ -615,7 +624,7 @@ mod tests {
         imp.end = at(600);
         imp.ongoing = true;
         imp.probes.clear();
-        let view = IncidentView { impact: imp, timeline: vec![], incident: i };
+        let view = IncidentView { impact: imp, timeline: vec![], incident: i, server: vec![], curves: vec![] };
         let md = render(&view);
         assert!(md.contains("to 2026-11-25T14:10:00Z (still open when this draft was written) (10m10s)"), "{md}");
         assert!(md.contains("The incident is still open."), "{md}");
