@@ -57,10 +57,66 @@ pub async fn server<S: Store>(State(state): State<WebState<S>>, Query(range): Qu
             context! { name => label, kind => target.check.kind_name(), charts => charts, fired => !fired.is_empty() },
         );
     }
+    // The web servers' own account, from their access logs: requests per second and the 5xx ratio per slice.
+    for log in &state.config.logs {
+        let minutes = state.store.log_counts_between(log.name.clone(), from, to).await?;
+        if minutes.is_empty() {
+            continue;
+        }
+        let fired = fired_periods(state.store.as_ref(), &log.name, from, to).await?;
+        let (rate, ratio) = log_points(&minutes, from.0, bucket);
+        let mut charts = Vec::new();
+        for (name, unit, meaning, points) in [
+            ("REQUESTS_PER_SECOND", Unit::Number, "requests per second in the access log", &rate),
+            ("5XX_RATIO", Unit::Ratio, "5xx answers ÷ requests in the access log", &ratio),
+        ] {
+            let refs: Vec<&ReadingBucket> = points.iter().collect();
+            let last = refs.last().map(|b| format_value(b.mean, unit)).unwrap_or_default();
+            charts.push(context! {
+                name => name,
+                meaning => meaning,
+                last => last,
+                svg => minijinja::Value::from_safe_string(svg(&refs, from.0, to.0, unit, &fired, name)),
+            });
+        }
+        sections
+            .push(context! { name => log.name.clone(), kind => "log", charts => charts, fired => !fired.is_empty() });
+    }
     page(
         "server.html",
         context! { title => "Server", live => false, public => false, hours => hours, sections => sections },
     )
+}
+
+/// A log source's minutes as points per slice of `bucket` ms: requests per second, and the 5xx ratio (slices
+/// without requests have none).
+fn log_points(minutes: &[lookout_core::LogCount], from: i64, bucket: i64) -> (Vec<ReadingBucket>, Vec<ReadingBucket>) {
+    let mut slices: std::collections::BTreeMap<i64, (u64, u64, u64)> = Default::default();
+    for m in minutes {
+        let slice = (m.minute * 1000 - from).div_euclid(bucket.max(60_000));
+        let e = slices.entry(slice).or_default();
+        e.0 += m.requests;
+        e.1 += m.classes[4];
+        e.2 += 1;
+    }
+    let width = bucket.max(60_000);
+    let point = |name: &str, start: i64, v: f64, n: u64| ReadingBucket {
+        name: name.into(),
+        start: Timestamp(from + start * width),
+        n,
+        mean: v,
+        min: v,
+        max: v,
+    };
+    let mut rate = Vec::new();
+    let mut ratio = Vec::new();
+    for (slice, (requests, errors, n)) in slices {
+        rate.push(point("REQUESTS_PER_SECOND", slice, requests as f64 / (n as f64 * 60.0), n));
+        if requests > 0 {
+            ratio.push(point("5XX_RATIO", slice, errors as f64 / requests as f64, n));
+        }
+    }
+    (rate, ratio)
 }
 
 /// The spans (ms) a target's alert fired within the range: firing → resolved, or still firing at its end.
@@ -193,6 +249,19 @@ mod tests {
 
     fn bucket(start: i64, mean: f64) -> ReadingBucket {
         ReadingBucket { name: "X".into(), start: Timestamp(start), n: 6, mean, min: mean / 2.0, max: mean * 1.5 }
+    }
+
+    #[test]
+    fn a_log_s_minutes_become_requests_per_second_and_a_5xx_ratio() {
+        let minute = |m: i64, requests: u64, errors: u64| lookout_core::LogCount {
+            minute: m * 60,
+            requests,
+            classes: [0, requests - errors, 0, 0, errors],
+            malformed: 0,
+        };
+        let (rate, ratio) = log_points(&[minute(0, 120, 0), minute(1, 60, 30), minute(5, 0, 0)], 0, 120_000);
+        assert_eq!(rate.iter().map(|p| p.mean).collect::<Vec<_>>(), [1.5, 0.0], "two minutes a slice: 180 / 120 s");
+        assert_eq!(ratio.iter().map(|p| p.mean).collect::<Vec<_>>(), [30.0 / 180.0], "no ratio without requests");
     }
 
     #[test]
