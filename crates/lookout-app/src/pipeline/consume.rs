@@ -47,6 +47,9 @@ pub(super) struct Pipeline<S: Store> {
     pub(super) group_waits: HashMap<String, Duration>,
     /// Targets whose per-target series `/metrics` leaves out (`metrics = false`).
     pub(super) without_metrics: std::collections::HashSet<String>,
+    /// The targets whose readings are stored: one of each page or host part (a critical level reads what its
+    /// warning level does, and storing both would double the readings' rows).
+    pub(super) keep_readings: std::collections::HashSet<String>,
     /// Each target's parents (`depends_on`).
     pub(super) depends_on: HashMap<String, Vec<String>>,
     /// The reminders enqueued so far, so a tick writes only new ones.
@@ -242,7 +245,7 @@ impl<S: Store> Pipeline<S> {
                 self.attach_diagnosis(&mut outcome.transitions).await;
             }
             let (mut base, last) = match &event {
-                Event::Probe(obs) => record_for(obs, &outcome),
+                Event::Probe(obs) => record_for(obs, &outcome, self.keep_readings.contains(&obs.target)),
                 Event::Log(batch) => record_for_log(batch, &outcome),
             };
             if let (true, Event::Probe(obs), Some((location, state))) = (self.relay.shared, &event, &outcome.location) {

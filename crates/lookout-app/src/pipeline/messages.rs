@@ -87,7 +87,7 @@ pub(super) fn record_for_log(batch: &LogBatch, outcome: &Outcome) -> (Record, La
 
 /// A probe result's record (the body as an excerpt) with the alert state. Returns the last result the messages
 /// carry.
-pub(super) fn record_for(obs: &Observation, outcome: &Outcome) -> (Record, LastResult) {
+pub(super) fn record_for(obs: &Observation, outcome: &Outcome, keep_readings: bool) -> (Record, LastResult) {
     let v = &outcome.verdict;
     let result = ResultRow {
         target: obs.target.clone(),
@@ -107,10 +107,11 @@ pub(super) fn record_for(obs: &Observation, outcome: &Outcome) -> (Record, LastR
         error: v.error.clone(),
         failed_conditions: v.failed_conditions.clone(),
     };
-    // A status page's or the host's readings, for its charts.
+    // A status page's or the host's readings, for its charts (once per page: see `keep_readings`).
     let readings = obs
         .readings
         .iter()
+        .filter(|_| keep_readings)
         .map(|(name, value)| lookout_store::Reading {
             target: obs.target.clone(),
             at: obs.at,

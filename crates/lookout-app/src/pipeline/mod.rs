@@ -178,6 +178,10 @@ impl<S: Store> Monitor<S> {
             routes: config.routes.clone(),
             group_waits: config.default_group_waits(),
             without_metrics: config.targets.iter().filter(|t| !t.metrics).map(|t| t.name.clone()).collect(),
+            keep_readings: crate::server_curves::charted(&config.targets)
+                .into_iter()
+                .map(|(t, _)| t.name.clone())
+                .collect(),
             depends_on: config.targets.iter().map(|t| (t.name.clone(), t.depends_on.clone())).collect(),
             reminders: Reminders::default(),
             metrics,
