@@ -97,6 +97,11 @@ pub(crate) const TABLES: &[Table] = &[
         ],
         key: &["target", "level", "start"],
     },
+    Table {
+        name: "readings",
+        columns: &["target", "name", "level", "start", "n", "sum", "min", "max"],
+        key: &["target", "name", "level", "start"],
+    },
     Table { name: "alert_state", columns: &["target", "state", "updated_at"], key: &["target"] },
     Table {
         name: "location_states",

@@ -32,6 +32,12 @@ async fn fill(path: &std::path::Path) {
                 timings: Timings { total_ms: 12.0 + i as f64, ..Timings::default() },
                 body_excerpt: None,
             }),
+            readings: vec![lookout_store::Reading {
+                target: "shop".into(),
+                at: Timestamp(t0 + i * 10_000),
+                name: "BUSY_WORKERS".into(),
+                value: i as f64,
+            }],
             ..Record::default()
         })
         .collect();
@@ -94,12 +100,13 @@ async fn a_sqlite_store_moves_to_postgresql_with_its_counts_verified() {
     assert!(out.contains(&format!("Copied sqlite:{sqlite_arg} to postgresql://postgres:***@127.0.0.1:")), "{out}");
     assert_eq!(counts(&out, "results"), Some((10, 10)), "{out}");
     assert_eq!(counts(&out, "targets"), Some((1, 1)), "{out}");
+    assert_eq!(counts(&out, "readings"), Some((10, 10)), "{out}");
     assert_eq!(counts(&out, "outbox"), Some((1, 1)), "{out}");
     assert_eq!(counts(&out, "silences"), Some((1, 1)), "{out}");
     assert_eq!(counts(&out, "incidents"), Some((1, 1)), "{out}");
     assert_eq!(counts(&out, "incident_timeline"), Some((2, 2)), "{out}");
     assert_eq!(counts(&out, "log_cursors"), Some((1, 1)), "{out}");
-    assert!(out.contains("All 15 tables match: 19 rows copied."), "{out}");
+    assert!(out.contains("All 16 tables match: 29 rows copied."), "{out}");
     assert!(!out.contains("s3cret") && !err.contains("s3cret"), "the password stays out: {out}{err}");
 
     // lookout reads the copy as its store.
@@ -128,7 +135,7 @@ async fn a_sqlite_store_moves_to_postgresql_with_its_counts_verified() {
     assert_eq!(code, 0, "{err}");
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(json["matches"], true);
-    assert_eq!(json["copied"], 19);
+    assert_eq!(json["copied"], 29);
     assert!(json["from"].as_str().unwrap().contains("postgres:***@"), "{out}");
     let results = json["tables"].as_array().unwrap().iter().find(|t| t["table"] == "results").unwrap();
     assert_eq!((results["source"].as_u64(), results["target"].as_u64()), (Some(10), Some(10)));

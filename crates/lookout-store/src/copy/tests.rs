@@ -62,7 +62,14 @@ async fn fill<S: Store>(s: &S) {
         let records: Vec<Record> = (0..2 * 1440)
             .map(|i| {
                 let r = result(target, T0 + i * 60_000 + 1_500, i % 7 != 3, 5.0 + ((i * 37) % 196) as f64 + 0.25);
-                Record { result: Some(r), ..Record::default() }
+                // And readings, which the roll-up turns into per-minute and per-hour rows.
+                let reading = crate::Reading {
+                    target: target.into(),
+                    at: Timestamp(T0 + i * 60_000 + 1_500),
+                    name: "BUSY_WORKERS".into(),
+                    value: (i % 5) as f64 + 0.5,
+                };
+                Record { result: Some(r), readings: vec![reading], ..Record::default() }
             })
             .collect();
         s.record_all(records).await.unwrap();
