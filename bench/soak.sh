@@ -63,6 +63,7 @@ ${LOOKOUT_RUN_PREFIX:-} ./target/release/lookout run --config "$work/lookout.tom
 if [ -n "${LOOKOUT_RUN_PREFIX:-}" ]; then
   sleep 5
   LOOKOUT=$(pgrep -n -f "target/release/lookout run --config $work/lookout.toml")
+  pids+=($LOOKOUT)
 fi
 
 # Log traffic: ~50 lines/s, a burst of 5xx for 20 s every 5 minutes.

@@ -88,6 +88,11 @@ pub async fn add_degraded(reports: &mut [lookout_app::check::CheckReport], confi
 /// from inside needs `mallopt` (unsafe FFI), so `lookout run` re-executes itself once with it set — the same
 /// process (pid, descriptors, parent) — unless the environment already says otherwise. If the exec fails,
 /// lookout runs on as it is.
+///
+/// The same exec fixes glibc's mmap and trim thresholds at 128 KiB (their starting values). Left alone, glibc
+/// raises the mmap threshold each time a large block is freed, after which large temporaries (a `/metrics`
+/// text, a page) come from the arenas and stay there when freed: a 15-minute soak under heaptrack showed the live
+/// heap flat at ~10 MB while anonymous RSS crept from 27 to 29 MB.
 pub fn bound_malloc_arenas() {
     use std::os::unix::process::CommandExt;
     if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
@@ -96,6 +101,12 @@ pub fn bound_malloc_arenas() {
     let Ok(exe) = std::env::current_exe() else { return };
     let mut args = std::env::args_os();
     let arg0 = args.next().unwrap_or_else(|| exe.clone().into_os_string());
-    let error = std::process::Command::new(&exe).arg0(arg0).args(args).env("MALLOC_ARENA_MAX", "2").exec();
+    let error = std::process::Command::new(&exe)
+        .arg0(arg0)
+        .args(args)
+        .env("MALLOC_ARENA_MAX", "2")
+        .env("MALLOC_MMAP_THRESHOLD_", "131072")
+        .env("MALLOC_TRIM_THRESHOLD_", "131072")
+        .exec();
     eprintln!("warning: could not re-execute {} with MALLOC_ARENA_MAX=2 ({error}); running on", exe.display());
 }
