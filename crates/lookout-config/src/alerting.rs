@@ -97,6 +97,11 @@ pub(crate) enum Reads {
     Log,
 }
 
+/// A condition written in lookout's own code (a default rule): it parses, or the build is wrong.
+pub(crate) fn built_in(src: &str) -> Condition {
+    Condition::parse(src).unwrap_or_else(|e| unreachable!("built-in condition {src:?} must parse: {e}"))
+}
+
 /// Parses conditions, pointing at the one that does not parse or reads the wrong kind of placeholder.
 pub(crate) fn parse_conditions(
     list: Vec<toml::Spanned<String>>,

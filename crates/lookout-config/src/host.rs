@@ -14,7 +14,7 @@ use std::time::Duration;
 use lookout_engine::{Condition, TargetPolicy};
 
 use crate::At;
-use crate::alerting::{AlertMeta, Reads, alert_meta, group_name, parse_conditions};
+use crate::alerting::{AlertMeta, Reads, alert_meta, built_in, group_name, parse_conditions};
 use crate::error::ConfigError;
 use crate::notify::at_least;
 use crate::raw::{RawHost, RawProcess};
@@ -150,11 +150,8 @@ impl HostConfig {
         labels: BTreeMap<String, String>,
         depends_on: Vec<String>,
     ) -> Target {
-        let conditions = rules
-            .iter()
-            .map(|src| Condition::parse(src).unwrap_or_else(|e| unreachable!("built-in rule {src:?}: {e}")))
-            .map(|c| c.fire_when().with_hysteresis(self.hysteresis))
-            .collect();
+        let conditions =
+            rules.iter().map(|src| built_in(src)).map(|c| c.fire_when().with_hysteresis(self.hysteresis)).collect();
         reading_target(
             name,
             Check::Host(check),
@@ -279,10 +276,7 @@ pub(crate) fn validate_process(p: RawProcess, at: &At<'_>) -> Result<Target, Con
     let interval = at_least(&p.interval, "interval", Duration::from_secs(10), MIN_INTERVAL, &section, at)?;
     let rules = match p.fire_when {
         Some(list) => parse_conditions(list, &section, Reads::Probe, at)?,
-        None => ["[PROCESS_COUNT] < 1", "[PROCESS_RESTARTS] > 0"]
-            .iter()
-            .map(|src| Condition::parse(src).unwrap_or_else(|e| unreachable!("built-in rule {src:?}: {e}")))
-            .collect(),
+        None => ["[PROCESS_COUNT] < 1", "[PROCESS_RESTARTS] > 0"].iter().map(|src| built_in(src)).collect(),
     };
     let conditions = rules.into_iter().map(Condition::fire_when).collect();
     let group = group_name(&p.group, &name, &section, at)?;

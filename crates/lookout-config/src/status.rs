@@ -9,11 +9,11 @@ use std::time::Duration;
 use lookout_engine::{Condition, TargetPolicy};
 
 use crate::At;
-use crate::alerting::{Reads, alert_meta, group_name, parse_conditions};
+use crate::alerting::{Reads, alert_meta, built_in, group_name, parse_conditions};
 use crate::error::ConfigError;
 use crate::notify::{MIN_TIMEOUT, at_least};
 use crate::raw::RawStatus;
-use crate::target::{Check, HttpCheck, MIN_INTERVAL, Target};
+use crate::target::{Check, HttpCheck, MIN_INTERVAL, Target, count};
 use crate::url::{Shown, http_url};
 
 /// Which server's status page.
@@ -120,13 +120,7 @@ pub(crate) fn validate_status(s: RawStatus, at: &At<'_>) -> Result<Vec<Target>, 
     let interval = at_least(&s.interval, "interval", Duration::from_secs(10), MIN_INTERVAL, &section, at)?;
     let timeout = at_least(&s.timeout, "timeout", Duration::from_secs(5), MIN_TIMEOUT, &section, at)?;
     let hysteresis = crate::host::hysteresis(&s.hysteresis, &section, at)?;
-    let threshold = |v: &Option<toml::Spanned<u32>>, key: &str, default: u32| -> Result<u32, ConfigError> {
-        match v {
-            Some(t) if *t.get_ref() == 0 => Err(at(t.span(), format!("{key:?} in {section} must be at least 1"))),
-            Some(t) => Ok(*t.get_ref()),
-            None => Ok(default),
-        }
-    };
+    let threshold = |v: &Option<toml::Spanned<u32>>, key: &str, default: u32| count(v, key, default, &section, at);
     let policy = TargetPolicy {
         failure_threshold: threshold(&s.failure_threshold, "failure_threshold", 2)?,
         success_threshold: threshold(&s.success_threshold, "success_threshold", 2)?,
@@ -168,10 +162,7 @@ pub(crate) fn validate_status(s: RawStatus, at: &At<'_>) -> Result<Vec<Target>, 
     Ok(levels
         .iter()
         .map(|(suffix, severity, sources, wait)| {
-            let parsed = sources
-                .iter()
-                .map(|src| Condition::parse(src).unwrap_or_else(|e| unreachable!("built-in rule {src:?}: {e}")))
-                .collect();
+            let parsed = sources.iter().map(|src| built_in(src)).collect();
             let mut t = base.clone();
             t.name = format!("{name}{suffix}");
             t.conditions = rules(parsed);

@@ -233,13 +233,7 @@ pub(crate) fn validate_target(
         conditions.push(default_condition(&check));
     }
 
-    let threshold = |v: &Option<toml::Spanned<u32>>, key: &str, default: u32| -> Result<u32, ConfigError> {
-        match v {
-            Some(s) if *s.get_ref() == 0 => Err(at(s.span(), format!("{key:?} in {section} must be at least 1"))),
-            Some(s) => Ok(*s.get_ref()),
-            None => Ok(default),
-        }
-    };
+    let threshold = |v: &Option<toml::Spanned<u32>>, key: &str, default: u32| count(v, key, default, section, at);
     let locations = match &t.locations {
         None => Vec::new(),
         Some(l) => {
@@ -338,6 +332,21 @@ pub(crate) fn validate_target(
     })
 }
 
+/// A count key (`failure_threshold`, `quorum`, …) or its default; 0 is refused at its line.
+pub(crate) fn count(
+    v: &Option<toml::Spanned<u32>>,
+    key: &str,
+    default: u32,
+    section: &str,
+    at: &At<'_>,
+) -> Result<u32, ConfigError> {
+    match v {
+        Some(n) if *n.get_ref() == 0 => Err(at(n.span(), format!("{key:?} in {section} must be at least 1"))),
+        Some(n) => Ok(*n.get_ref()),
+        None => Ok(default),
+    }
+}
+
 /// When a target lists no conditions: HTTP must answer below 400, TCP, TLS and ping must connect (answer), DNS
 /// must answer `NOERROR`.
 fn default_condition(check: &Check) -> Condition {
@@ -348,10 +357,7 @@ fn default_condition(check: &Check) -> Condition {
         Check::Status(_) => "[STATUS] == 200",
         Check::Host(_) => "[CONNECTED] == true",
     };
-    match Condition::parse(src) {
-        Ok(c) => c,
-        Err(e) => unreachable!("built-in condition {src:?} must parse: {e}"),
-    }
+    crate::alerting::built_in(src)
 }
 
 pub(crate) fn check_headers(

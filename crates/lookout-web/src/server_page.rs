@@ -239,8 +239,7 @@ pub(crate) fn svg(
 
 /// `14:05` (UTC) of a time in ms.
 fn hh_mm(ms: i64) -> String {
-    let minutes = ms.div_euclid(60_000).rem_euclid(1440);
-    format!("{:02}:{:02}", minutes / 60, minutes % 60)
+    lookout_app::server_curves::hh_mm(Timestamp(ms))
 }
 
 #[cfg(test)]
