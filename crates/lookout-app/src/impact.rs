@@ -107,8 +107,9 @@ pub async fn measure<S: Store>(store: &S, config: &Config, incident: &Incident, 
         |name: &str, group: &str| group == incident.group || incident.alerts.iter().any(|a| a.target == name);
 
     let mut requests = Vec::new();
+    // A warning level reads its source's requests: counted once, as the source's.
     for source in config.logs.iter().filter(|l| in_incident(&l.name, &l.group)) {
-        if source.access.is_none() {
+        if source.access.is_none() || source.follows.is_some() {
             continue;
         }
         requests.push(request_impact(store, source, from, end).await);

@@ -147,6 +147,8 @@ pub struct SourceReader {
     times: TimeCache,
     /// The last read stopped at [`MAX_BATCH_BYTES`]: there is more to read now.
     more: bool,
+    /// Request durations of the minutes still open, for their percentiles.
+    latency: lookout_logs::latency::PerMinute,
 }
 
 impl SourceReader {
@@ -174,6 +176,7 @@ impl SourceReader {
             error_health: Health::default(),
             times: TimeCache::default(),
             more: false,
+            latency: Default::default(),
         })
     }
 
@@ -201,7 +204,7 @@ impl SourceReader {
                     let mut failing = HashSet64::default();
                     let mut sample: Option<(&[u8], &'static str)> = None;
                     for line in b.lines() {
-                        if let Err(why) = count_access_line(
+                        match count_access_line(
                             &self.source,
                             line,
                             now,
@@ -210,7 +213,11 @@ impl SourceReader {
                             &mut counts,
                             &mut failing,
                         ) {
-                            sample.get_or_insert((line, why.as_str()));
+                            Ok(Some((minute, us))) => self.latency.record(minute, us),
+                            Ok(None) => {}
+                            Err(why) => {
+                                sample.get_or_insert((line, why.as_str()));
+                            }
                         }
                     }
                     if let Some((line, why)) = sample
@@ -263,6 +270,7 @@ impl SourceReader {
             bucket(&mut counts, minute).malformed += batch.malformed;
         }
         batch.counts = counts;
+        batch.latency = self.latency.close(now.as_millis().div_euclid(1000));
         batch.unreadable = match (self.access_health.unreadable(), self.error_health.unreadable()) {
             (Some(a), Some(e)) => {
                 Some(Unreadable { since: a.since.min(e.since), reason: format!("{}; {}", a.reason, e.reason) })
@@ -322,7 +330,8 @@ fn bucket(counts: &mut Vec<LogCount>, minute: i64) -> &mut LogCount {
     &mut counts[i]
 }
 
-/// Counts one access-log line; a malformed one is counted as such and its reason returned.
+/// Counts one access-log line; a malformed one is counted as such and its reason returned. A request with a
+/// duration gives its minute and duration (µs).
 fn count_access_line(
     source: &LogSource,
     line: &[u8],
@@ -331,7 +340,7 @@ fn count_access_line(
     batch: &mut LogBatch,
     counts: &mut Vec<LogCount>,
     failing: &mut HashSet64,
-) -> Result<(), lookout_logs::access::Malformed> {
+) -> Result<Option<(i64, u64)>, lookout_logs::access::Malformed> {
     match source.format.parse_line_cached(line, times) {
         Err(why) => {
             batch.malformed += 1;
@@ -339,7 +348,7 @@ fn count_access_line(
         }
         Ok(rec) => {
             if source.vhost.as_deref().is_some_and(|v| v != rec.vhost) {
-                return Ok(());
+                return Ok(None);
             }
             let minute = rec.time.unwrap_or(now.as_millis().div_euclid(1000)).div_euclid(60) * 60;
             let c = bucket(counts, minute);
@@ -356,7 +365,7 @@ fn count_access_line(
                 batch.status_5xx += 1;
                 failing.insert(source.clients.hash(rec.client, rec.user_agent));
             }
-            Ok(())
+            Ok(rec.duration_us.map(|us| (minute, us)))
         }
     }
 }

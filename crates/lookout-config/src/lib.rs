@@ -102,3 +102,5 @@ impl Config {
 mod tests;
 #[cfg(test)]
 mod tests_limits;
+#[cfg(test)]
+mod tests_logs;

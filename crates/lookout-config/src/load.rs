@@ -103,7 +103,15 @@ fn validate(
     let mut logs = Vec::new();
     for l in raw.log {
         check_name(&l.name, "log", &mut names, &at)?;
-        logs.push(validate_log(l, &base_dir, &at)?);
+        let span = l.name.span();
+        for level in validate_log(l, &base_dir, &at)? {
+            if level.follows.is_some() && !names.insert(level.name.clone()) {
+                let why =
+                    "names must be unique (a [[log]]'s warning level is NAME-warning; set warn_when = [] to have none)";
+                return Err(at(span, format!("duplicate log name {:?}: {why}", level.name)));
+            }
+            logs.push(level);
+        }
     }
 
     let mut notify = Vec::new();

@@ -37,19 +37,34 @@ pub struct LogSource {
     /// The agent whose machine has these files (`agent = "web-1"`): only it reads them. None: every agent does,
     /// which is right for one machine.
     pub agent: Option<String>,
+    /// A second level of a source (`NAME-warning`, from `warn_when`) reads no file: it is judged on the batches
+    /// of the source it follows, over a window of its own, and alerts as a source of its own.
+    pub follows: Option<String>,
+    /// Sources whose firing makes this one's notifications redundant: a warning level's own source.
+    pub depends_on: Vec<String>,
 }
 
 impl LogSource {
     /// Whether the agent `name` reads this source.
     pub fn read_by(&self, name: &str) -> bool {
-        self.agent.as_deref().is_none_or(|a| a == name)
+        self.follows.is_none() && self.agent.as_deref().is_none_or(|a| a == name)
     }
 }
+
+/// The default critical rule on an access log: more than 5 % of the window's requests failed with a 5xx.
+pub const RATIO_CRITICAL: &str = "[5XX_RATIO] > 5%";
+/// The default warning rule (`NAME-warning`): more than 2 %, as Netdata's web-log alarms.
+pub const RATIO_WARNING: &str = "[5XX_RATIO] > 2%";
+/// The warning level counts only above this many requests a minute (Netdata's floor): 2 % of a handful of
+/// requests is one unlucky request. The critical level keeps `min_requests` (10 a window by default), because
+/// the founding site served ~40 requests a minute and a floor of 120 would never have told it.
+pub const WARNING_MIN_PER_MINUTE: u64 = 120;
 
 /// The default rule on a server's error log for a saturated worker pool.
 pub const SATURATION_RULE: &str = "[ERROR_LOG] matches \"AH00161|reached pm.max_children\"";
 
-pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<LogSource, ConfigError> {
+/// A `[[log]]` and, when it has warning rules, its `NAME-warning` level.
+pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<Vec<LogSource>, ConfigError> {
     let section = format!("[[log]] {:?}", l.name.get_ref());
     let resolve = |p: &str| {
         let p = PathBuf::from(p);
@@ -76,9 +91,26 @@ pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<Lo
     };
     // Beside the 5xx ratio, a worker pool that ran out fires at once: Apache's AH00161 ("server reached
     // MaxRequestWorkers setting") and PHP-FPM's "server reached pm.max_children setting" come before the errors do.
-    let default_rule =
-        || ["[5XX_RATIO] > 5%", SATURATION_RULE].iter().map(|r| toml::Spanned::new(0..0, (*r).to_string())).collect();
-    let fire_when = parse_conditions(l.fire_when.unwrap_or_else(default_rule), &section, Reads::Log, at)?;
+    let spanned = |rules: &[&str]| rules.iter().map(|r| toml::Spanned::new(0..0, (*r).to_string())).collect();
+    // Own `fire_when` and no `warn_when`: the user chose the rules, so no warning level comes of itself.
+    let warn_when = match (&l.fire_when, l.warn_when) {
+        (_, Some(w)) => w,
+        (None, None) => spanned(&[RATIO_WARNING]),
+        (Some(_), None) => Vec::new(),
+    };
+    // Hysteresis as on status pages and the host: a ratio that fired at 5 % holds until 4.75 %, so a window
+    // hovering on the threshold does not page and resolve by turns.
+    let steady = |rules: Vec<lookout_engine::Condition>| {
+        rules.into_iter().map(|c| c.with_hysteresis(crate::host::DEFAULT_HYSTERESIS)).collect::<Vec<_>>()
+    };
+    let warn_when = steady(parse_conditions(warn_when, &section, Reads::Log, at)?);
+    let fire_when = parse_conditions(
+        l.fire_when.unwrap_or_else(|| spanned(&[RATIO_CRITICAL, SATURATION_RULE])),
+        &section,
+        Reads::Log,
+        at,
+    )?;
+    let fire_when = steady(fire_when);
     let window = l.window.as_ref().map_or(Duration::from_secs(60), |w| w.get_ref().0);
     if window < Duration::from_secs(1) {
         let span = l.window.as_ref().map_or(l.name.span(), |w| w.span());
@@ -103,8 +135,11 @@ pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<Lo
     };
     let alert = alert_meta(&l.severity, &l.labels, &section, at)?;
     let agent = crate::agent::pinned_agent(&l.agent, &section, at)?;
-    Ok(LogSource {
+    let min_requests = l.min_requests.unwrap_or(10);
+    let source = LogSource {
         agent,
+        follows: None,
+        depends_on: Vec::new(),
         group,
         clients,
         alert,
@@ -114,7 +149,7 @@ pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<Lo
         error: l.error.as_ref().map(|e| resolve(e.get_ref())),
         error_format,
         vhost: l.vhost,
-        rules: LogRules { fire_when, window, min_requests: l.min_requests.unwrap_or(10) },
+        rules: LogRules { fire_when, window, min_requests },
         policy: TargetPolicy {
             failure_threshold: 1,
             success_threshold,
@@ -122,5 +157,18 @@ pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<Lo
             ..TargetPolicy::default()
         },
         start_at,
-    })
+    };
+    if warn_when.is_empty() {
+        return Ok(vec![source]);
+    }
+    let floor = (WARNING_MIN_PER_MINUTE as f64 * window.as_secs_f64() / 60.0).ceil() as u64;
+    let warning = LogSource {
+        name: format!("{}-warning", source.name),
+        follows: Some(source.name.clone()),
+        depends_on: vec![source.name.clone()],
+        rules: LogRules { fire_when: warn_when, window, min_requests: min_requests.max(floor) },
+        alert: AlertMeta { severity: "warning".into(), ..source.alert.clone() },
+        ..source.clone()
+    };
+    Ok(vec![source, warning])
 }

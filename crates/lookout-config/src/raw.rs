@@ -66,6 +66,7 @@ pub(crate) struct RawLog {
     pub window: Option<Spanned<Dur>>,
     pub min_requests: Option<u64>,
     pub fire_when: Option<Vec<Spanned<String>>>,
+    pub warn_when: Option<Vec<Spanned<String>>>,
     #[serde(rename = "for")]
     pub pending_for: Option<Dur>,
     pub success_threshold: Option<Spanned<u32>>,

@@ -288,52 +288,6 @@ fn target_diagnose_tables() {
 }
 
 #[test]
-fn log_sections() {
-    let cfg = parse("[[log]]\nname = \"web\"\naccess = \"logs/access.log\"\n").unwrap();
-    let log = &cfg.logs[0];
-    assert_eq!(log.access.as_deref(), Some(Path::new("logs/access.log")));
-    assert_eq!(log.rules.fire_when[0].source(), "[5XX_RATIO] > 5%", "a default rule");
-    // The other default: a worker pool that ran out, said in Apache's or PHP-FPM's error log, fires at once.
-    for line in [
-        "[mpm_prefork:error] [pid 1] AH00161: server reached MaxRequestWorkers setting, consider raising the MaxRequestWorkers setting",
-        "WARNING: [pool www] server reached pm.max_children setting (5), consider raising it",
-    ] {
-        let view = lookout_engine::condition::LogView { error_log: line.into(), ..Default::default() };
-        let verdict = lookout_engine::condition::judge_log(&log.rules.fire_when, &view);
-        assert!(!verdict.ok && verdict.failed_conditions[0].starts_with("[ERROR_LOG]"), "{line}: {verdict:?}");
-    }
-    let quiet =
-        lookout_engine::condition::LogView { error_log: "AH00094: Command line: apache2".into(), ..Default::default() };
-    assert!(lookout_engine::condition::judge_log(&log.rules.fire_when, &quiet).ok);
-    assert_eq!(log.rules.window, Duration::from_secs(60));
-    assert_eq!(log.policy.failure_threshold, 1);
-    assert_eq!(
-        err("[[log]]\nname = \"web\"\n"),
-        "lookout.toml:2: [[log]] \"web\" reads no file: set access = \"/var/log/apache2/access.log\" and/or error = \"...\""
-    );
-    assert_eq!(
-        err("[[log]]\nname = \"web\"\naccess = \"a\"\nformat = \"%h %Z\"\n"),
-        "lookout.toml:4: invalid format in [[log]] \"web\": log format \"%h %Z\": unknown directive %Z at column 4"
-    );
-    assert_eq!(
-        err("[[log]]\nname = \"web\"\naccess = \"a\"\nfire_when = [\"[STATUS] == 500\"]\n"),
-        "lookout.toml:4: condition \"[STATUS] == 500\" in [[log]] \"web\" reads a probe result; log conditions use [REQUESTS], [5XX], [5XX_RATIO], [ERROR_LOG], [CLIENTS_AFFECTED] or [LATENCY_P50/P95/P99]"
-    );
-    assert_eq!(
-        err(&format!("{SITE}conditions = [\"[5XX_RATIO] > 1%\"]\n")),
-        "lookout.toml:5: condition \"[5XX_RATIO] > 1%\" in [[target]] \"site\" reads a log window; put it in a [[log]] section's fire_when"
-    );
-    assert_eq!(
-        err("[[log]]\nname = \"web\"\nerror = \"e\"\nerror_format = \"iis\"\n"),
-        "lookout.toml:4: unknown error_format \"iis\" in [[log]] \"web\"; use \"apache\" or \"nginx\" (or \"fpm\", \"php\", \"auto\")"
-    );
-    assert_eq!(
-        err(&format!("{SITE}[[log]]\nname = \"site\"\naccess = \"a\"\n")),
-        "lookout.toml:6: duplicate log name \"site\": names must be unique"
-    );
-}
-
-#[test]
 fn secret_url_from_env_is_used_but_never_echoed() {
     let cfg = parse("[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl_env = \"HOOK\"\n").unwrap();
     let NotifyKind::Webhook { url, .. } = &cfg.notify[0].kind else { panic!("a webhook") };
@@ -374,29 +328,6 @@ mod properties {
             }
         }
     }
-}
-
-#[test]
-fn groups_and_client_keys() {
-    let cfg = parse(&format!("{SITE}group = \"shop\"\n[[log]]\nname = \"apache\"\naccess = \"a.log\"\ngroup = \"shop\"\nclients = \"address+user-agent\"\n")).unwrap();
-    assert_eq!(cfg.targets[0].group, "shop");
-    assert_eq!(cfg.logs[0].group, "shop");
-    assert_eq!(cfg.logs[0].clients, lookout_logs::distinct::ClientKey::AddressAndUserAgent);
-    let plain = parse(&format!("{SITE}[[log]]\nname = \"apache\"\naccess = \"a.log\"\n")).unwrap();
-    assert_eq!(
-        (plain.targets[0].group.as_str(), plain.logs[0].group.as_str()),
-        ("site", "apache"),
-        "own name by default"
-    );
-    assert_eq!(plain.logs[0].clients, lookout_logs::distinct::ClientKey::Address);
-    assert_eq!(
-        err(&format!("{SITE}group = \"my shop\"\n")),
-        "lookout.toml:5: invalid group \"my shop\" in [[target]] \"site\": use letters, digits, '-', '_' or '.' (at most 64)"
-    );
-    assert_eq!(
-        err("[[log]]\nname = \"apache\"\naccess = \"a.log\"\nclients = \"ip\"\n"),
-        "lookout.toml:4: unknown clients = \"ip\" in [[log]] \"apache\"; use \"address\" or \"address+user-agent\""
-    );
 }
 
 #[test]

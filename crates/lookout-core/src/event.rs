@@ -42,6 +42,9 @@ pub struct LogBatch {
     pub malformed: u64,
     /// Per-minute counts, for the store.
     pub counts: Vec<LogCount>,
+    /// Request-duration percentiles of the minutes that closed since the last batch, for the store's readings.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency: Vec<MinuteLatency>,
     /// Where each file of the source now stands: (`access` | `error`, cursor as JSON).
     pub cursors: Vec<(String, String)>,
     /// Set while a file of the source cannot be read, so that the engine can tell a blind source from a quiet one.
@@ -56,6 +59,18 @@ pub struct Unreadable {
     pub since: crate::Timestamp,
     /// E.g. `cannot read /var/log/apache2/access.log: Permission denied (os error 13)`.
     pub reason: String,
+}
+
+/// Request durations of one source in one minute (from `%D`/`%T`), as percentiles.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MinuteLatency {
+    /// Unix seconds of the minute's start.
+    pub minute: i64,
+    /// Requests with a duration in the minute.
+    pub requests: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
 }
 
 /// Requests of one source in one minute.

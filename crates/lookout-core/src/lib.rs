@@ -17,8 +17,8 @@ pub use alert::{AlertState, Phase, Transition, TransitionKind, alert_id};
 pub use clock::{Clock, ManualClock, SystemClock, Timestamp};
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use event::{
-    Event, HttpVersion, LogBatch, LogCount, Observation, ProbeError, ProbeErrorKind, ProbeKind, Timings, Unreadable,
-    dns_rcode_name,
+    Event, HttpVersion, LogBatch, LogCount, MinuteLatency, Observation, ProbeError, ProbeErrorKind, ProbeKind, Timings,
+    Unreadable, dns_rcode_name,
 };
 pub use incident::{
     Ack, Cause, Diagnosis, EntryKind, Incident, IncidentAlert, IncidentChange, IncidentStatus, TimelineEntry,

@@ -274,7 +274,8 @@ impl Engine {
                 })
             }
             (Rules::Log(log_rules, window), Event::Log(batch)) => {
-                let (verdict, change, blind) = window.observe(log_rules, batch, now);
+                let firing = self.states.get(target).is_some_and(|s| s.phase == Phase::Firing);
+                let (verdict, change, blind) = window.observe(log_rules, batch, now, firing);
                 let state = self.states.entry(target.to_string()).or_default();
                 let transition = step(state, policy, target, &verdict, batch.at, now);
                 state.error = blind;

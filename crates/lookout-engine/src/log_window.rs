@@ -14,7 +14,7 @@ use hdrhistogram::Histogram;
 use lookout_core::{LogBatch, Timestamp};
 use serde::{Deserialize, Serialize};
 
-use crate::condition::{LogView, Verdict, judge_log};
+use crate::condition::{LogView, Verdict, judge_log_while};
 use crate::engine::LogRules;
 
 /// Error-log messages kept per window.
@@ -90,6 +90,7 @@ impl LogWindow {
         rules: &LogRules,
         batch: &LogBatch,
         now: Timestamp,
+        firing: bool,
     ) -> (Verdict, WindowChange, Option<String>) {
         let now_sec = now.as_millis().div_euclid(1000);
         let entry = WindowEntry::of(batch, now_sec);
@@ -102,7 +103,7 @@ impl LogWindow {
             let verdict = Verdict { ok: false, failed_conditions: Vec::new(), error: Some(reason.clone()) };
             return (verdict, change, Some(reason));
         }
-        (judge_log(&rules.fire_when, &self.view(rules, now_sec)), change, None)
+        (judge_log_while(&rules.fire_when, &self.view(rules, now_sec), firing), change, None)
     }
 
     /// Puts back entries persisted before a restart (oldest first); what has slid out meanwhile is dropped at the

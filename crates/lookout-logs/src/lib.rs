@@ -8,6 +8,7 @@ pub mod distinct;
 pub mod error_log;
 pub mod fast;
 pub mod format;
+pub mod latency;
 pub mod offline;
 pub mod report;
 pub mod tail;

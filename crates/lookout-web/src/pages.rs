@@ -266,7 +266,9 @@ async fn target_rows<S: Store>(state: &WebState<S>, uptimes: &Uptimes) -> ApiRes
     }
     for l in &state.config.logs {
         let mut row = base(&l.name, "log", &l.group);
-        let counts = state.store.log_counts_between(l.name.clone(), hour_ago, now).await?;
+        // A warning level counts its source's requests.
+        let counted = l.follows.as_ref().unwrap_or(&l.name);
+        let counts = state.store.log_counts_between(counted.clone(), hour_ago, now).await?;
         let requests: u64 = counts.iter().map(|c| c.requests).sum();
         let failed: u64 = counts.iter().map(|c| c.classes[4]).sum();
         row.requests = Some(requests);

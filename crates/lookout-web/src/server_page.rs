@@ -53,23 +53,46 @@ pub async fn server<S: Store>(State(state): State<WebState<S>>, Query(range): Qu
             .labels
             .get("mountpoint")
             .map_or_else(|| target.name.clone(), |m| format!("{} ({m})", target.name));
-        sections.push(
-            context! { name => label, kind => target.check.kind_name(), charts => charts, fired => !fired.is_empty() },
-        );
+        let scoreboard = match &target.check {
+            lookout_config::Check::Status(s) if s.server == lookout_config::Server::Apache => {
+                let last = state.store.recent_results(target.name.clone(), 1).await?;
+                last.into_iter().next().and_then(|r| Some(scoreboard(r.body_excerpt?.strip_prefix("Scoreboard: ")?)))
+            }
+            _ => None,
+        };
+        sections.push(context! {
+            name => label,
+            kind => target.check.kind_name(),
+            charts => charts,
+            fired => !fired.is_empty(),
+            scoreboard => scoreboard,
+        });
     }
-    // The web servers' own account, from their access logs: requests per second and the 5xx ratio per slice.
-    for log in &state.config.logs {
+    // The web servers' own account, from their access logs: requests per second, the 5xx ratio and the request
+    // time's percentiles per slice.
+    for log in state.config.logs.iter().filter(|l| l.follows.is_none()) {
         let minutes = state.store.log_counts_between(log.name.clone(), from, to).await?;
         if minutes.is_empty() {
             continue;
         }
         let fired = fired_periods(state.store.as_ref(), &log.name, from, to).await?;
         let (rate, ratio) = log_points(&minutes, from.0, bucket);
+        // Each minute's percentiles of the request durations (`%D`/`%T`), if the format has them; a slice of
+        // several minutes shows their mean, and its worst minute on hover.
+        let latency = state.store.readings_between(log.name.clone(), from, to, bucket.max(60_000)).await?;
+        let percentile = |name: &str| latency.iter().filter(|b| b.name == name).cloned().collect::<Vec<_>>();
+        let (p50, p95, p99) = (percentile("LATENCY_P50"), percentile("LATENCY_P95"), percentile("LATENCY_P99"));
         let mut charts = Vec::new();
         for (name, unit, meaning, points) in [
             ("REQUESTS_PER_SECOND", Unit::Number, "requests per second in the access log", &rate),
             ("5XX_RATIO", Unit::Ratio, "5xx answers ÷ requests in the access log", &ratio),
+            ("LATENCY_P50", Unit::Duration, "median request time per minute (access log)", &p50),
+            ("LATENCY_P95", Unit::Duration, "95th percentile of request time per minute", &p95),
+            ("LATENCY_P99", Unit::Duration, "99th percentile of request time per minute", &p99),
         ] {
+            if points.is_empty() && name.starts_with("LATENCY") {
+                continue;
+            }
             let refs: Vec<&ReadingBucket> = points.iter().collect();
             let last = refs.last().map(|b| format_value(b.mean, unit)).unwrap_or_default();
             charts.push(context! {
@@ -86,6 +109,51 @@ pub async fn server<S: Store>(State(state): State<WebState<S>>, Query(range): Qu
         "server.html",
         context! { title => "Server", live => false, public => false, hours => hours, sections => sections },
     )
+}
+
+/// The states of Apache's scoreboard, as mod_status's own key says them.
+const SLOTS: &[(char, &str)] = &[
+    ('_', "waiting for connection"),
+    ('S', "starting up"),
+    ('R', "reading request"),
+    ('W', "sending reply"),
+    ('K', "keepalive (read)"),
+    ('D', "DNS lookup"),
+    ('C', "closing connection"),
+    ('L', "logging"),
+    ('G', "gracefully finishing"),
+    ('I', "idle cleanup of worker"),
+    ('.', "open slot with no current process"),
+];
+
+/// Apache's scoreboard as the server saw it at the last reading: one cell per worker slot, and how many are in
+/// each state. The page is the server's text: any character that is not a known state is drawn as `?`, so
+/// nothing from it reaches the HTML unescaped.
+fn scoreboard(line: &str) -> minijinja::Value {
+    let mut cells = String::with_capacity(line.len() * 40);
+    let mut counts: Vec<(char, &str, usize)> = Vec::new();
+    for c in line.trim().chars() {
+        let (c, meaning) = SLOTS.iter().find(|(k, _)| *k == c).copied().unwrap_or(('?', "unknown state"));
+        let class = match c {
+            '_' => "idle",
+            '.' => "open",
+            'W' | 'R' => "busy",
+            '?' => "unknown",
+            _ => "other",
+        };
+        cells.push_str(&format!("<span class=\"slot {class}\" title=\"{meaning}\">{c}</span>"));
+        match counts.iter_mut().find(|(k, ..)| *k == c) {
+            Some(n) => n.2 += 1,
+            None => counts.push((c, meaning, 1)),
+        }
+    }
+    counts.sort_by_key(|(c, ..)| SLOTS.iter().position(|(k, _)| k == c).unwrap_or(SLOTS.len()));
+    let legend: Vec<String> = counts.iter().map(|(c, meaning, n)| format!("{c} {n} {meaning}")).collect();
+    minijinja::Value::from_serialize(serde_json::json!({
+        "cells": cells,
+        "legend": legend,
+        "slots": line.trim().chars().count(),
+    }))
 }
 
 /// A log source's minutes as points per slice of `bucket` ms: requests per second, and the 5xx ratio (slices
@@ -245,6 +313,27 @@ fn hh_mm(ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scoreboard_is_drawn_cell_by_cell_with_its_states_counted_and_nothing_else_passes() {
+        let board = scoreboard("_WW_K....<b>");
+        let cells = board.get_attr("cells").unwrap().to_string();
+        assert_eq!(cells.matches("class=\"slot busy\"").count(), 2);
+        assert_eq!(cells.matches("class=\"slot open\"").count(), 4);
+        assert!(!cells.contains("<b>") && cells.matches(">?<").count() == 3, "{cells}");
+        let legend: Vec<String> =
+            serde_json::from_value(serde_json::to_value(board.get_attr("legend").unwrap()).unwrap()).unwrap();
+        assert_eq!(
+            legend,
+            [
+                "_ 2 waiting for connection",
+                "W 2 sending reply",
+                "K 1 keepalive (read)",
+                ". 4 open slot with no current process",
+                "? 3 unknown state"
+            ]
+        );
+    }
 
     fn bucket(start: i64, mean: f64) -> ReadingBucket {
         ReadingBucket { name: "X".into(), start: Timestamp(start), n: 6, mean, min: mean / 2.0, max: mean * 1.5 }

@@ -120,8 +120,14 @@ pub async fn status<S: Store>(State(state): State<WebState<S>>) -> ApiResult<Res
             uptime: uptime_text(&days, today),
         });
     }
-    for l in &state.config.logs {
-        let p = phase(&l.name);
+    // A source's warning level is not a service of its own: while only it fires, the source is degraded.
+    for l in state.config.logs.iter().filter(|l| l.follows.is_none()) {
+        let warned =
+            state.config.logs.iter().any(|w| w.follows.as_ref() == Some(&l.name) && phase(&w.name) == Phase::Firing);
+        let p = match phase(&l.name) {
+            Phase::Ok if warned => Phase::Pending,
+            p => p,
+        };
         all_ok &= p == Phase::Ok;
         let (st, label) = state_of(p);
         groups.entry(l.group.clone()).or_default().push(StatusRow {

@@ -82,6 +82,155 @@ async fn a_5xx_burst_in_the_access_log_fires_and_resolves_through_the_webhook() 
     tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
 }
 
+/// The default levels: more than 2 % of the requests failing warns (`apache-warning`), more than 5 % pages
+/// (`apache`), and only the worse is sent while both hold.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_small_5xx_ratio_warns_a_large_one_pages_and_only_the_worse_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let access = dir.path().join("access.log");
+    let receiver = Receiver::start().await;
+    let text = config(dir.path(), &receiver.url(), "window = \"3s\"");
+    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let traffic =
+        |failing: usize| (0..200).map(|i| access_line(i, if i < failing { 500 } else { 200 })).collect::<Vec<_>>();
+    let healthy = || async {
+        for _ in 0..10 {
+            append(&access, &traffic(0));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
+    let sent = |target: &str, state: &str| {
+        receiver.received().iter().filter(|r| r.body["target"] == target && r.body["state"] == state).count()
+    };
+
+    // 10 %: both levels hold; the page goes out, the warning does not while the page holds.
+    append(&access, &traffic(20));
+    let page = receiver.wait_for_target("apache", "firing", Duration::from_secs(10)).await;
+    assert_eq!(page.body["severity"], "critical");
+    assert_eq!(page.body["reasons"], serde_json::json!(["[5XX_RATIO] (10.0%) > 5%"]));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sent("apache-warning", "firing"), 0, "the warning is not sent while the page holds");
+    healthy().await;
+    receiver.wait_for_target("apache", "resolved", Duration::from_secs(10)).await;
+    // Healthy traffic thins the ratio out: once the page has resolved at 4.75 % (hysteresis), the warning still
+    // holding may be sent, never before.
+    let order: Vec<(String, String)> = receiver
+        .received()
+        .iter()
+        .map(|r| {
+            (r.body["target"].as_str().unwrap_or("").to_string(), r.body["state"].as_str().unwrap_or("").to_string())
+        })
+        .collect();
+    let at = |t: &str, s: &str| order.iter().position(|(a, b)| a == t && b == s);
+    assert!(at("apache-warning", "firing").is_none_or(|w| w > at("apache", "resolved").unwrap()), "{order:?}");
+    if at("apache-warning", "firing").is_some() {
+        receiver.wait_for_target("apache-warning", "resolved", Duration::from_secs(10)).await;
+    }
+    let before = receiver.received().len();
+
+    // 3 %: a warning only.
+    append(&access, &traffic(6));
+    let after = |target: &'static str, state: &'static str| {
+        let receiver = &receiver;
+        async move {
+            for _ in 0..200 {
+                let got = receiver.received().split_off(before);
+                if let Some(r) = got.into_iter().find(|r| r.body["target"] == target && r.body["state"] == state) {
+                    return r;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("no {target} {state} within 10 s: {:?}", receiver.received());
+        }
+    };
+    let warning = after("apache-warning", "firing").await;
+    assert_eq!(warning.body["severity"], "warning");
+    assert_eq!(warning.body["reasons"], serde_json::json!(["[5XX_RATIO] (3.0%) > 2%"]));
+    healthy().await;
+    after("apache-warning", "resolved").await;
+    assert_eq!(sent("apache", "firing"), 1, "3 % does not page");
+    assert_eq!(receiver.received().len(), before + 2, "one warning and its resolve");
+    assert_eq!(receiver.problems(), Vec::<String>::new());
+
+    // The source's counts are stored once, not once per level.
+    let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
+    let totals = store.log_totals("apache".into()).await.unwrap();
+    assert_eq!((totals.requests, totals.classes[4]), (2 * 200 + 20 * 200, 26));
+    assert_eq!(store.log_totals("apache-warning".into()).await.unwrap().requests, 0);
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
+}
+
+/// Request times (`%D`) become each minute's percentiles, stored as the source's readings and charted on the
+/// server page: lines of minutes long over close at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn request_times_in_the_access_log_become_per_minute_percentiles_on_the_server_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let access = dir.path().join("access.log");
+    let port = crate::support::free_port().await;
+    let text = format!(
+        "[store]\npath = \"{}\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\n\n[host]\nenabled = false\n\n[[log]]\nname = \"apache\"\naccess = \"{}\"\nformat = \"%h %l %u %t \\\"%r\\\" %>s %b %D\"\n",
+        dir.path().join("lookout.sqlite").display(),
+        access.display()
+    );
+    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Five minutes ago: 100 requests of 1 to 100 ms; four minutes ago: 20 of 2 s.
+    let now = lookout_core::Timestamp::now().as_millis() / 1000;
+    let (first, second) = (now / 60 * 60 - 300, now / 60 * 60 - 240);
+    let line = |minute: i64, i: usize, us: u64| {
+        let t = lookout_core::Timestamp((minute + (i % 60) as i64) * 1000).to_rfc3339_seconds();
+        // 2026-12-01T07:30:05Z → [01/Dec/2026:07:30:05 +0000]
+        let (date, time) = (&t[..10], &t[11..19]);
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        let month = months[date[5..7].parse::<usize>().unwrap() - 1];
+        format!(
+            "10.0.0.{} - - [{}/{month}/{}:{time} +0000] \"GET / HTTP/1.1\" 200 12 {us}",
+            i % 250,
+            &date[8..10],
+            &date[..4]
+        )
+    };
+    let mut lines: Vec<String> = (1..=100).map(|i| line(first, i, i as u64 * 1000)).collect();
+    lines.extend((0..20).map(|i| line(second, i, 2_000_000)));
+    append(&access, &lines);
+
+    let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
+    let hour_ago = lookout_core::Timestamp((now / 60 * 60 - 3600) * 1000); // slices start on minutes
+    let mut readings = Vec::new();
+    for _ in 0..100 {
+        readings =
+            store.readings_between("apache".into(), hour_ago, lookout_core::Timestamp::now(), 60_000).await.unwrap();
+        if readings.len() >= 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let value = |name: &str, minute: i64| {
+        readings.iter().find(|b| b.name == name && b.start.as_millis() == minute * 1000).map(|b| b.mean)
+    };
+    let near = |v: Option<f64>, want: f64| v.is_some_and(|v| (v - want).abs() <= want * 0.01 + 0.5);
+    assert!(near(value("LATENCY_P50", first), 50.0), "{readings:?}");
+    assert!(near(value("LATENCY_P95", first), 95.0), "{readings:?}");
+    assert!(near(value("LATENCY_P99", first), 99.0), "{readings:?}");
+    assert!(near(value("LATENCY_P95", second), 2000.0), "{readings:?}");
+
+    let (status, page) = crate::support::http_get(&format!("http://127.0.0.1:{port}/server?hours=1")).await;
+    assert_eq!(status, 200);
+    for chart in
+        ["aria-label=\"LATENCY_P50\"", "aria-label=\"LATENCY_P95\"", "aria-label=\"LATENCY_P99\"", "UTC: 2.0s (min"]
+    {
+        assert!(page.contains(chart), "no {chart} on the server page");
+    }
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_php_fatal_error_in_the_error_log_fires() {
     let dir = tempfile::tempdir().unwrap();

@@ -71,6 +71,11 @@ async fn apache_worker_saturation_fires_while_every_worker_is_busy_and_resolves_
     let firing = hook.wait_for_target("apache-critical", "firing", WAIT).await;
     let why = reasons(&firing, "apache-critical");
     assert!(why.contains("[WORKER_SATURATION] (100.0%) >= 95%"), "{why}");
+    // The server page draws the scoreboard of the last reading: every slot busy (4 sleeping, 1 the status).
+    let (status, page) = crate::support::http_get(&format!("http://127.0.0.1:{web}/server?hours=1")).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<b>Scoreboard</b> 5 worker slots at the last reading: W 5 sending reply"), "{page}");
+    assert_eq!(page.matches("<span class=\"slot busy\" title=\"sending reply\">W</span>").count(), 5);
     for s in slow {
         assert!(s.join().unwrap().contains("done"), "the slow requests were served");
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lookout_config::{AlertMeta, DiagnoseSpec, Route};
-use lookout_core::{AlertState, Event, IncidentChange, Transition};
+use lookout_core::{AlertState, Event, IncidentChange, LogBatch, Transition};
 use lookout_engine::{Engine, Outcome, Reminders};
 use lookout_notify::{LastResult, OutboxWaker};
 use lookout_store::{Record, Store, StoreError};
@@ -52,6 +52,8 @@ pub(super) struct Pipeline<S: Store> {
     pub(super) keep_readings: std::collections::HashSet<String>,
     /// Each target's parents (`depends_on`).
     pub(super) depends_on: HashMap<String, Vec<String>>,
+    /// The warning levels judged on each log source's batches (`NAME-warning`, see `LogSource::follows`).
+    pub(super) followers: HashMap<String, Vec<String>>,
     /// The reminders enqueued so far, so a tick writes only new ones.
     pub(super) reminders: Reminders,
     pub(super) metrics: Arc<Metrics>,
@@ -226,6 +228,7 @@ impl<S: Store> Pipeline<S> {
         stop_by: Option<tokio::time::Instant>,
         shutdown: &mut watch::Receiver<bool>,
     ) -> bool {
+        let events = self.with_followers(events);
         let mut items = Vec::with_capacity(events.len());
         let mut handled = Vec::with_capacity(events.len());
         for event in events {
@@ -235,6 +238,7 @@ impl<S: Store> Pipeline<S> {
             match &event {
                 Event::Probe(obs) if self.without_metrics.contains(&obs.target) => {}
                 Event::Probe(obs) => self.metrics.observe_probe(obs, outcome.verdict.ok),
+                Event::Log(batch) if self.is_follower(&batch.target) => {}
                 Event::Log(batch) => self.metrics.observe_log(batch),
             }
             if !outcome.transitions.is_empty() {
@@ -290,6 +294,36 @@ impl<S: Store> Pipeline<S> {
             self.publish(event, outcome, changes);
         }
         true
+    }
+
+    /// Each log batch followed by a copy for each of its source's warning levels: the same requests and error
+    /// lines, judged over their own window; the counts, cursors and latency readings stay the source's (stored
+    /// once).
+    fn with_followers(&self, events: Vec<Event>) -> Vec<Event> {
+        if self.followers.is_empty() {
+            return events;
+        }
+        let mut out = Vec::with_capacity(events.len() * 2);
+        for event in events {
+            let copies = match &event {
+                Event::Log(batch) => self.followers.get(&batch.target).map(|names| {
+                    let names = names.clone();
+                    let copy =
+                        LogBatch { counts: Vec::new(), cursors: Vec::new(), latency: Vec::new(), ..batch.clone() };
+                    (names, copy)
+                }),
+                Event::Probe(_) => None,
+            };
+            out.push(event);
+            if let Some((names, copy)) = copies {
+                out.extend(names.into_iter().map(|target| Event::Log(LogBatch { target, ..copy.clone() })));
+            }
+        }
+        out
+    }
+
+    fn is_follower(&self, name: &str) -> bool {
+        self.followers.values().any(|f| f.iter().any(|n| n == name))
     }
 
     /// A record held while the store could not be written met a newer incident change when it was written at

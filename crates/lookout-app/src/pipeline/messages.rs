@@ -80,9 +80,42 @@ pub(super) fn record_for_log(batch: &LogBatch, outcome: &Outcome) -> (Record, La
             counts: batch.counts.clone(),
             window: crate::log_source::window_write(outcome),
         }),
+        readings: latency_readings(batch),
         ..Record::default()
     };
     (record, last)
+}
+
+/// What is kept of a body: its start; of an Apache status page, its scoreboard line (what the server page
+/// draws), whole up to [`SCOREBOARD_MAX`] slots.
+fn excerpt(obs: &Observation) -> String {
+    let scoreboard = (obs.kind == lookout_core::ProbeKind::Status)
+        .then(|| obs.body.lines().find(|l| l.starts_with("Scoreboard: ")))
+        .flatten();
+    match scoreboard {
+        Some(line) => lookout_core::text::truncate(line, SCOREBOARD_MAX + "Scoreboard: ".len()),
+        None => obs.body_excerpt(BODY_EXCERPT),
+    }
+}
+
+/// Worker slots of an Apache scoreboard kept (event MPM's default is 400: 16 processes × 25 threads).
+const SCOREBOARD_MAX: usize = 4096;
+
+/// The request-duration percentiles of the minutes a batch closed, as the source's readings (`LATENCY_P50`, …,
+/// in ms, at the minute's start): what the server page charts for an access log.
+fn latency_readings(batch: &LogBatch) -> Vec<lookout_store::Reading> {
+    let mut out = Vec::with_capacity(batch.latency.len() * 3);
+    for m in &batch.latency {
+        for (name, value) in [("LATENCY_P50", m.p50_ms), ("LATENCY_P95", m.p95_ms), ("LATENCY_P99", m.p99_ms)] {
+            out.push(lookout_store::Reading {
+                target: batch.target.clone(),
+                at: lookout_core::Timestamp(m.minute * 1000),
+                name: name.into(),
+                value,
+            });
+        }
+    }
+    out
 }
 
 /// A probe result's record (the body as an excerpt) with the alert state. Returns the last result the messages
@@ -98,7 +131,7 @@ pub(super) fn record_for(obs: &Observation, outcome: &Outcome, keep_readings: bo
         error: v.error.clone(),
         failed_conditions: v.failed_conditions.clone(),
         timings: obs.timings.clone(),
-        body_excerpt: (!obs.body.is_empty()).then(|| obs.body_excerpt(BODY_EXCERPT)),
+        body_excerpt: (!obs.body.is_empty()).then(|| excerpt(obs)),
     };
     let last = LastResult {
         ok: v.ok,

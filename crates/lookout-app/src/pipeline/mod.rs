@@ -140,12 +140,7 @@ impl<S: Store> Monitor<S> {
             .collect();
         let policy = lookout_notify::Policy {
             maintenance: config.maintenance.clone(),
-            depends_on: config
-                .targets
-                .iter()
-                .filter(|t| !t.depends_on.is_empty())
-                .map(|t| (t.name.clone(), t.depends_on.clone()))
-                .collect(),
+            depends_on: parents(&config).filter(|(_, p)| !p.is_empty()).collect(),
         };
         let observed = metrics.clone();
         let (holding, redo) = HoldingStore::new(store.clone(), health.clone(), metrics.clone());
@@ -182,7 +177,13 @@ impl<S: Store> Monitor<S> {
                 .into_iter()
                 .map(|(t, _)| t.name.clone())
                 .collect(),
-            depends_on: config.targets.iter().map(|t| (t.name.clone(), t.depends_on.clone())).collect(),
+            depends_on: parents(&config).collect(),
+            followers: config.logs.iter().fold(HashMap::new(), |mut f, l| {
+                if let Some(leader) = &l.follows {
+                    f.entry(leader.clone()).or_insert_with(Vec::new).push(l.name.clone());
+                }
+                f
+            }),
             reminders: Reminders::default(),
             metrics,
             relay: relay::Relay::new(store.is_shared(), config.agent.name.clone()),
@@ -279,6 +280,12 @@ fn say_where_from(target: &lookout_config::Target, location: &str) -> Option<loo
         h.headers.push(("User-Agent".into(), format!("lookout/{} (location {location})", env!("CARGO_PKG_VERSION"))));
     }
     Some(own)
+}
+
+/// Each target's and log source's parents (`depends_on`; a warning level's is its source).
+fn parents(config: &Config) -> impl Iterator<Item = (String, Vec<String>)> + '_ {
+    let targets = config.targets.iter().map(|t| (t.name.clone(), t.depends_on.clone()));
+    targets.chain(config.logs.iter().map(|l| (l.name.clone(), l.depends_on.clone())))
 }
 
 /// Where each target and log source looks for a root cause: a target's `[target.diagnose]`, a log source's error

@@ -65,11 +65,17 @@ pub fn judge_while(conditions: &[Condition], obs: &Observation, firing: bool) ->
 /// Judges a log window against `fire_when` conditions: it fails when any of them holds; the ones that hold are
 /// listed (with the values seen) as the reasons.
 pub fn judge_log(fire_when: &[Condition], view: &LogView) -> Verdict {
+    judge_log_while(fire_when, view, false)
+}
+
+/// [`judge_log`] knowing whether the source's alert fires: a rule with hysteresis then holds until the value is
+/// back past its clearing threshold ([`Condition::with_hysteresis`]).
+pub fn judge_log_while(fire_when: &[Condition], view: &LogView, alert_firing: bool) -> Verdict {
     let mut json = JsonCache::default();
     let firing: Vec<String> = fire_when
         .iter()
         .filter_map(|c| {
-            let (holds, description) = c.evaluate_subject(Subject::Log(view), &mut json);
+            let (holds, description) = c.deciding(alert_firing).evaluate_subject(Subject::Log(view), &mut json);
             holds.then_some(description)
         })
         .collect();

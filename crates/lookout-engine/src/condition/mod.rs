@@ -34,7 +34,7 @@ use std::fmt;
 use regex::Regex;
 use thiserror::Error;
 
-pub use judge::{Verdict, judge, judge_log, judge_while};
+pub use judge::{Verdict, judge, judge_log, judge_log_while, judge_while};
 
 /// A condition that did not parse, with the part of it that is wrong.
 #[derive(Clone, Debug, Error, PartialEq, Eq)]
