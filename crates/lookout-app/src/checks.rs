@@ -54,8 +54,10 @@ pub fn taken_over(assigned: &Assigned, target: &str) -> bool {
 pub const TAKEOVER_WINDOW: Duration = Duration::from_secs(CHECK_TTL.as_secs() + 2 * HEARTBEAT_EVERY.as_secs());
 
 /// The targets agents at `location` probe, by this config.
+/// A machine's own targets are not shared out: its agent alone probes them.
 pub fn targets_at(config: &Config, location: &str) -> Vec<(String, Duration)> {
-    config.targets.iter().filter(|t| t.probed_from(location)).map(|t| (t.name.clone(), t.interval)).collect()
+    let shared_out = |t: &&lookout_config::Target| t.probed_from(location) && t.machine.is_none();
+    config.targets.iter().filter(shared_out).map(|t| (t.name.clone(), t.interval)).collect()
 }
 
 /// This agent's fair share of `checks` among `agents` live agents of its location (itself included).

@@ -39,6 +39,7 @@ pub fn agent_info(config: &Config) -> AgentInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
         config_hash: config_hash(config),
         started_at: Timestamp::now(),
+        mounts: crate::host::own_mounts(config),
     }
 }
 
@@ -47,13 +48,20 @@ pub fn agent_info(config: &Config) -> AgentInfo {
 /// secrets' values. Hex of the first 6 bytes of SHA-256: enough to tell configs apart at a glance.
 pub fn config_hash(config: &Config) -> String {
     let mut text = String::new();
-    for t in &config.targets {
+    // A machine's own targets differ by machine (its name, its disks): the `[host]` and `[[process]]` they come
+    // from are what the agents share.
+    // Processes last, wherever they are kept (`lookout agents` reads the file as written; a running agent keeps
+    // them aside, see `crate::host`), so both digests agree.
+    let own = |t: &&lookout_config::Target| t.machine.is_none();
+    let (processes, rest): (Vec<_>, Vec<_>) =
+        config.targets.iter().filter(own).partition(|t| crate::host::is_process(t));
+    for t in rest.into_iter().chain(processes).chain(&config.processes) {
         text.push_str(&format!(
             "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{:?}\n",
             t.name, t.check, t.interval, t.timeout, t.conditions, t.policy, t.group, t.alert, t.depends_on
         ));
     }
-    text.push_str(&format!("{:?}\n", config.routes));
+    text.push_str(&format!("{:?}\n{:?}\n", config.routes, config.host));
     for n in &config.notify {
         text.push_str(&format!("{}\n", n.name));
     }

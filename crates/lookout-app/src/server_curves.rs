@@ -36,8 +36,9 @@ fn notable_level(reading: &str, unit: Unit) -> Option<f64> {
 pub fn charted(targets: &[Target]) -> Vec<(&Target, Vec<&str>)> {
     let mut out: Vec<(&Target, Vec<&str>)> = Vec::new();
     for t in targets.iter().filter(|t| matches!(t.check, Check::Status(_) | Check::Host(_))) {
-        let key = format!("{:?}", t.check);
-        match out.iter_mut().find(|(c, _)| format!("{:?}", c.check) == key) {
+        // One machine's levels of one check share a chart; two machines' memory are two.
+        let key = format!("{:?}{:?}", t.machine, t.check);
+        match out.iter_mut().find(|(c, _)| format!("{:?}{:?}", c.machine, c.check) == key) {
             Some((_, names)) => names.push(&t.name),
             None => out.push((t, vec![&t.name])),
         }

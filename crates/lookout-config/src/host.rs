@@ -198,6 +198,7 @@ fn reading_target(
         alert: AlertMeta { severity: severity.to_string(), labels },
         depends_on,
         locations: Vec::new(),
+        machine: None,
     }
 }
 

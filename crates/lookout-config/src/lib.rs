@@ -69,6 +69,9 @@ pub struct Config {
     /// Which channels get which alerts, first match first (see [`Route`]).
     pub routes: Vec<Route>,
     pub maintenance: Vec<Maintenance>,
+    /// The `[[process]]` targets as configured, when several agents share the store: each agent watches its own
+    /// machine's, under its own name (see `lookout_app::host`); set when `lookout run` starts, empty otherwise.
+    pub processes: Vec<Target>,
 }
 
 /// What a group's default wait adds to one check round: room for late starts and recording on a busy machine.

@@ -131,7 +131,19 @@ fn validate(
     policy::check_dependencies(&targets, &depends_spans, &logs, &at)?;
 
     let web = web_config(raw.web.unwrap_or_default(), env, store_env, &at)?;
-    Ok(Config { source: path.to_path_buf(), store, agent, web, targets, host, notify, logs, routes, maintenance })
+    Ok(Config {
+        source: path.to_path_buf(),
+        store,
+        agent,
+        web,
+        targets,
+        host,
+        notify,
+        logs,
+        routes,
+        maintenance,
+        processes: Vec::new(),
+    })
 }
 
 /// Names are identifiers in messages, keys and URLs (`/api/v1/targets/NAME/results`): restricted characters,

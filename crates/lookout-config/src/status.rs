@@ -142,6 +142,7 @@ pub(crate) fn validate_status(s: RawStatus, at: &At<'_>) -> Result<Vec<Target>, 
         diagnose: None,
         metrics: s.metrics.unwrap_or(true),
         locations: Vec::new(),
+        machine: None,
     };
     if let Some(list) = s.fire_when {
         return Ok(vec![Target { conditions: rules(parse_conditions(list, &section, Reads::Probe, at)?), ..base }]);

@@ -36,6 +36,9 @@ pub struct Target {
     pub depends_on: Vec<String>,
     /// The agents' locations it is probed from (`locations = [...]`); empty: every location.
     pub locations: Vec<String>,
+    /// The agent whose machine this target watches (its host parts and processes when several agents share the
+    /// store): that agent alone probes it, outside its location's share of the checks. None: any agent may.
+    pub machine: Option<String>,
 }
 
 impl Target {
@@ -329,6 +332,7 @@ pub(crate) fn validate_target(
         alert,
         depends_on,
         locations,
+        machine: None,
     })
 }
 

@@ -27,7 +27,7 @@ pub use email::Email;
 pub use message::{LastResult, Meta, Notification};
 pub use outbox::{Backoff, Outbox, OutboxWaker, ResultObserver};
 pub use pagerduty::PagerDuty;
-pub use policy::Policy;
+pub use policy::{Parents, Policy};
 pub use route::{Destination, destinations};
 pub use slack::Slack;
 pub use webhook::Webhook;

@@ -16,8 +16,34 @@ use crate::Notification;
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
     pub maintenance: Vec<Maintenance>,
-    /// Each target's parents.
-    pub depends_on: HashMap<String, Vec<String>>,
+    /// Each target's parents. Shared: targets learnt while running (another agent's machine) add theirs.
+    pub depends_on: Parents,
+}
+
+/// Each target's parents (`depends_on`), shared between the pipeline that learns targets and the outbox.
+#[derive(Clone, Debug, Default)]
+pub struct Parents(std::sync::Arc<std::sync::RwLock<HashMap<String, Vec<String>>>>);
+
+impl Parents {
+    pub fn new(map: HashMap<String, Vec<String>>) -> Self {
+        Parents(std::sync::Arc::new(std::sync::RwLock::new(map)))
+    }
+
+    /// Adds (or replaces) a target's parents.
+    pub fn insert(&self, target: String, parents: Vec<String>) {
+        if let Ok(mut map) = self.0.write() {
+            map.insert(target, parents);
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Vec<String>>> {
+        // A writer that panicked left a whole map (inserts are single calls): read it all the same.
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
 }
 
 /// What is true right now: the silences in force and the targets whose alert is firing.
@@ -76,7 +102,8 @@ impl Policy {
             }
         }
         if n.state == "firing"
-            && let Some(parent) = self.depends_on.get(&n.target).into_iter().flatten().find(|p| s.firing.contains(*p))
+            && let Some(parent) =
+                self.depends_on.read().get(&n.target).into_iter().flatten().find(|p| s.firing.contains(*p)).cloned()
         {
             return Some(format!("{parent} is down and {} depends on it: told with {parent}'s alert", n.target));
         }
@@ -87,6 +114,7 @@ impl Policy {
     pub fn affected(&self, parent: &str, s: &Situation) -> Vec<String> {
         let mut children: Vec<String> = self
             .depends_on
+            .read()
             .iter()
             .filter(|(child, parents)| parents.iter().any(|p| p == parent) && s.firing.contains(*child))
             .map(|(child, _)| child.clone())
@@ -180,8 +208,9 @@ mod tests {
         };
         let p = Policy {
             maintenance: vec![window],
-            depends_on: [("web".to_string(), vec!["db".to_string()]), ("api".to_string(), vec!["db".to_string()])]
-                .into(),
+            depends_on: Parents::new(
+                [("web".to_string(), vec!["db".to_string()]), ("api".to_string(), vec!["db".to_string()])].into(),
+            ),
         };
         let night = Situation::new(at("2026-11-25T03:00:00Z"), vec![], HashSet::new());
         assert_eq!(p.suppress(&n("db", "firing"), &night).as_deref(), Some("in maintenance window \"backup\""));

@@ -683,6 +683,7 @@ fn agent(name: &str, location: &str) -> crate::AgentInfo {
         version: "0.1.0".into(),
         config_hash: "abc".into(),
         started_at: Timestamp(1_000),
+        mounts: Vec::new(),
     }
 }
 
@@ -693,7 +694,10 @@ pub(crate) async fn agents_beat_and_one_of_them_leads<S: Store>(s: &S) {
     assert!(s.agents().await.unwrap().is_empty());
     s.heartbeat(agent("b", "eu")).await.unwrap();
     s.heartbeat(agent("a", "local")).await.unwrap();
-    s.heartbeat(crate::AgentInfo { config_hash: "def".into(), ..agent("a", "local") }).await.unwrap();
+    let mounts = vec!["/".to_string(), "/srv/data".to_string()];
+    s.heartbeat(crate::AgentInfo { config_hash: "def".into(), mounts: mounts.clone(), ..agent("a", "local") })
+        .await
+        .unwrap();
     // Another process (another start) under a live agent's name is refused, and changes nothing.
     let twin = crate::AgentInfo { started_at: Timestamp(2_000), config_hash: "twin".into(), ..agent("a", "eu") };
     assert!(matches!(s.heartbeat(twin).await, Err(StoreError::NameTaken { name }) if name == "a"));
@@ -710,6 +714,7 @@ pub(crate) async fn agents_beat_and_one_of_them_leads<S: Store>(s: &S) {
     let agents: Vec<crate::AgentRow> = s.agents().await.unwrap().into_iter().filter(|a| a.info.name != "c").collect();
     assert_eq!(agents.iter().map(|a| a.info.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
     assert_eq!(agents[0].info.config_hash, "def", "a heartbeat refreshes what the agent says");
+    assert_eq!((&agents[0].info.mounts, &agents[1].info.mounts), (&mounts, &Vec::new()), "its machine's mounts too");
     let now = Timestamp::now().0;
     assert!(agents.iter().all(|a| (a.last_seen.0 - now).abs() < 60_000 && !a.leader), "{agents:?}");
 

@@ -306,6 +306,19 @@ pub struct AgentInfo {
     /// A digest of the targets (and what decides about them) it was configured with: agents that disagree show it.
     pub config_hash: String,
     pub started_at: Timestamp,
+    /// Its machine's mounted data filesystems, watched by `[host]`: what the leader needs to judge them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mounts: Vec<String>,
+}
+
+/// An agent's mounts as stored (a JSON array of paths).
+pub(crate) fn mounts_json(mounts: &[String]) -> String {
+    serde_json::to_string(mounts).unwrap_or_else(|_| "[]".into())
+}
+
+/// An agent's mounts read back; a value that is not a list of paths (written by hand) is no mounts.
+pub(crate) fn mounts_of_json(text: &str) -> Vec<String> {
+    serde_json::from_str(text).unwrap_or_default()
 }
 
 /// An agent as the store knows it.

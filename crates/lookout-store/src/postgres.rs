@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0004_checks.sql"),
     include_str!("../migrations/postgres/0005_diagnosis_requests.sql"),
     include_str!("../migrations/postgres/0006_readings.sql"),
+    include_str!("../migrations/postgres/0007_agent_mounts.sql"),
 ];
 
 /// The key of the transaction-scoped advisory lock that serialises migrations ("lookout" in ASCII).

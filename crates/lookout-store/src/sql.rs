@@ -26,18 +26,21 @@ pub(crate) const RELEASE_LEASE: &str = "DELETE FROM leases WHERE name = $1 AND h
 /// A clean stop: `$1` a last_seen old enough that the name is free at once, `$2` name, `$3` started_at (numbered
 /// in order of appearance: SQLite binds `$N` by first appearance, not by N).
 pub(crate) const LEAVE: &str = "UPDATE agents SET last_seen = $1 WHERE name = $2 AND started_at = $3";
-/// `$7`: the store's now less [`AGENT_NAME_HELD_MS`]. The row is another process's while it started at another
-/// time and beat since `$7`: then nothing is written (0 rows), and the caller says the name is taken.
-pub(crate) const HEARTBEAT: &str = "INSERT INTO agents (name, location, version, config_hash, started_at, last_seen)
-     VALUES ($1, $2, $3, $4, $5, $6)
+/// `$7`: the machine's mounts (JSON); `$8`: the store's now less [`AGENT_NAME_HELD_MS`]. The row is another
+/// process's while it started at another time and beat since `$8`: then nothing is written (0 rows), and the
+/// caller says the name is taken.
+pub(crate) const HEARTBEAT: &str =
+    "INSERT INTO agents (name, location, version, config_hash, started_at, last_seen, mounts)
+     VALUES ($1, $2, $3, $4, $5, $6, $7)
      ON CONFLICT (name) DO UPDATE SET location = excluded.location, version = excluded.version,
-       config_hash = excluded.config_hash, started_at = excluded.started_at, last_seen = excluded.last_seen
-     WHERE agents.started_at = excluded.started_at OR agents.last_seen <= $7";
+       config_hash = excluded.config_hash, started_at = excluded.started_at, last_seen = excluded.last_seen,
+       mounts = excluded.mounts
+     WHERE agents.started_at = excluded.started_at OR agents.last_seen <= $8";
 /// How long an agent's name stays its own after its last heartbeat: a lease's time (10 s).
 pub(crate) const AGENT_NAME_HELD_MS: i64 = 10_000;
 /// `$1` the leader lease's name, `$2` the store's clock.
 pub(crate) const AGENTS: &str = "SELECT a.name, a.location, a.version, a.config_hash, a.started_at, a.last_seen,
-            l.holder IS NOT NULL
+            l.holder IS NOT NULL, a.mounts
      FROM agents a LEFT JOIN leases l ON l.name = $1 AND l.holder = a.name AND l.expires_at > $2
      ORDER BY a.name";
 

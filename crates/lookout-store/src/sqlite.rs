@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_checks.sql"),
     include_str!("../migrations/0011_diagnosis_requests.sql"),
     include_str!("../migrations/0012_readings.sql"),
+    include_str!("../migrations/0013_agent_mounts.sql"),
 ];
 
 #[derive(Clone)]

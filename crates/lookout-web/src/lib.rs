@@ -212,7 +212,8 @@ async fn targets<S: Store>(State(state): State<WebState<S>>) -> ApiResult<SafeJs
             last: None,
         }
     };
-    for t in &state.config.targets {
+    let others = other_machines(&state).await?;
+    for t in state.config.targets.iter().chain(&others) {
         let kind = t.check.kind_name();
         let mut v = view(&t.name, kind, &t.group, &t.alert.severity);
         v.last = state.store.recent_results(t.name.clone(), 1).await?.into_iter().next();
@@ -234,12 +235,21 @@ struct Range {
     to: Option<i64>,
 }
 
+/// The other agents' machine targets (several agents on one store: see `lookout_app::host`); none on one machine,
+/// without asking the store.
+pub(crate) async fn other_machines<S: Store>(state: &WebState<S>) -> ApiResult<Vec<lookout_config::Target>> {
+    if !state.store.is_shared() {
+        return Ok(Vec::new());
+    }
+    Ok(lookout_app::host::others(&state.config, &state.store.agents().await?))
+}
+
 async fn results<S: Store>(
     State(state): State<WebState<S>>,
     Path(name): Path<String>,
     Query(range): Query<Range>,
 ) -> ApiResult<SafeJson<Vec<lookout_store::ResultRow>>> {
-    if state.config.target(&name).is_none() {
+    if state.config.target(&name).is_none() && !other_machines(&state).await?.iter().any(|t| t.name == name) {
         return Err(err(StatusCode::NOT_FOUND, format!("no target {name:?}")));
     }
     let to = range.to.map_or_else(Timestamp::now, Timestamp::from_millis);

@@ -191,7 +191,8 @@ async fn uptimes<S: Store>(state: &WebState<S>) -> ApiResult<Uptimes> {
     let today = now.as_millis().div_euclid(DAY_MS);
     let day_ago = Timestamp::from_millis(now.as_millis() - DAY_MS);
     let mut out = HashMap::new();
-    for t in &state.config.targets {
+    let others = crate::other_machines(state).await?;
+    for t in state.config.targets.iter().chain(&others) {
         let hours = state.store.result_buckets(t.name.clone(), day_ago, now, HOUR_MS).await?;
         let (ok, total) = hours.iter().fold((0, 0), |(o, n), b| (o + b.ok, n + b.total));
         let days = state.store.daily_uptime(t.name.clone(), Timestamp::from_millis((today - 30) * DAY_MS)).await?;
@@ -230,7 +231,8 @@ async fn target_rows<S: Store>(state: &WebState<S>, uptimes: &Uptimes) -> ApiRes
         }
     };
     let mut by_location = crate::locations::by_target(state.store.as_ref(), &state.config).await?;
-    for t in &state.config.targets {
+    let others = crate::other_machines(state).await?;
+    for t in state.config.targets.iter().chain(&others) {
         let kind = t.check.kind_name();
         let mut row = base(&t.name, kind, &t.group);
         let name = || t.name.clone();

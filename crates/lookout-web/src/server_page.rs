@@ -28,7 +28,9 @@ pub async fn server<S: Store>(State(state): State<WebState<S>>, Query(range): Qu
     let from = Timestamp(to.0 - hours * 3_600_000);
     let bucket = (hours * 3_600_000 / POINTS).max(1000);
     let mut sections = Vec::new();
-    for (target, names) in lookout_app::server_curves::charted(&state.config.targets) {
+    let mut targets = state.config.targets.clone();
+    targets.extend(crate::other_machines(&state).await?);
+    for (target, names) in lookout_app::server_curves::charted(&targets) {
         let readings = state.store.readings_between(target.name.clone(), from, to, bucket).await?;
         let mut fired = Vec::new();
         for name in &names {

@@ -1,7 +1,7 @@
 //! What is on one machine stays with that machine's agent: a `[[log]]` pinned to agent "web" is read only by it
-//! (its batches reach the leader through the store and fire there), and a `[target.diagnose]` pinned to "web" is
-//! run by it at the leader's request, its verdict riding on the leader's firing notification. Real processes, a
-//! real PostgreSQL.
+//! (its batches reach the leader through the store and fire there), a `[target.diagnose]` pinned to "web" is
+//! run by it at the leader's request, its verdict riding on the leader's firing notification, and each agent
+//! watches its own machine (host and `[[process]]`), judged by the leader. Real processes, a real PostgreSQL.
 
 use std::time::Duration;
 
@@ -128,4 +128,88 @@ async fn an_agent_with_another_config_says_so_and_probes_only_what_it_knows() {
     let incidents: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     assert_eq!(incidents.len(), 1, "{out}");
     assert_eq!(incidents[0]["status"], "open", "t3's incident stays open: {out}");
+}
+
+/// Each agent watches its own machine: the follower's process and host targets (`follow.…`) are probed by it and
+/// judged by the leader, which learnt them from the follower's heartbeat; both machines are on the leader's
+/// dashboard and server page.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_agent_watches_its_own_machine_and_the_leader_judges_them_all() {
+    let Some(pg) = lookout_store::testing::postgres_or_skip() else { return };
+    let url = pg.fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let hook = Receiver::start().await;
+    // A process name no other test has, not running yet: both machines miss it.
+    let sleeper = dir.path().join("lkt-machines");
+    std::os::unix::fs::symlink("/bin/sleep", &sleeper).unwrap();
+    let config = write(
+        dir.path(),
+        &format!(
+            "[store]\nurl = \"{url}\"\n[web]\nlisten = \"127.0.0.1:1\"\n\n[host]\ninterval = \"500ms\"\nmounts = [\"/\"]\n\n\
+             [[process]]\nname = \"lkt-machines\"\ninterval = \"500ms\"\n\n\
+             [[notify]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{}\"\nretry_initial = \"200ms\"\n",
+            hook.url()
+        ),
+    );
+    let (lead_port, follow_port) = (crate::support::free_port().await, crate::support::free_port().await);
+    let listen = |port: u16| format!("127.0.0.1:{port}");
+    let _lead = crate::agents::spawn_agent_with(
+        &config,
+        dir.path(),
+        "lead",
+        "eu",
+        &[("LOOKOUT_WEB_LISTEN", &listen(lead_port))],
+    );
+    wait_until("lead to lead", Duration::from_secs(20), || async { leaders(&agents(&config).await) == ["lead"] }).await;
+    let _follow = crate::agents::spawn_agent_with(
+        &config,
+        dir.path(),
+        "follow",
+        "eu",
+        &[("LOOKOUT_WEB_LISTEN", &listen(follow_port))],
+    );
+    wait_until("both agents to beat", Duration::from_secs(20), || async { agents(&config).await.len() == 2 }).await;
+    let follow = agents(&config).await.into_iter().find(|a| a["name"] == "follow").unwrap();
+    assert_eq!(follow["mounts"], serde_json::json!(["/"]), "the heartbeat says what the machine watches");
+
+    // Neither machine runs the process: each fires, in a group of its machine, labelled with its agent.
+    for machine in ["lead", "follow"] {
+        let fired = hook.wait_for_target(&format!("{machine}.lkt-machines"), "firing", Duration::from_secs(30)).await;
+        let alert = fired.body["alerts"].as_array().and_then(|a| a.first()).cloned().unwrap_or(fired.body.clone());
+        assert_eq!(alert["labels"]["agent"], machine, "{alert}");
+        assert_eq!(
+            alert["group"],
+            format!("{machine}.lkt-machines"),
+            "its own group, named after its machine: {alert}"
+        );
+    }
+    // Both machines on the leader's dashboard and server page.
+    let (status, targets) = crate::support::http_get(&format!("http://127.0.0.1:{lead_port}/api/v1/targets")).await;
+    assert_eq!(status, 200, "{targets}");
+    for name in ["lead.host-memory", "follow.host-memory", "follow.fs-root", "follow.lkt-machines"] {
+        assert!(targets.contains(&format!("\"name\":\"{name}\"")), "no {name} in {targets}");
+    }
+    wait_until("the follower's readings on the leader's server page", Duration::from_secs(20), || async {
+        let (_, page) = crate::support::http_get(&format!("http://127.0.0.1:{lead_port}/server?hours=1")).await;
+        // Charted from the readings the leader stored of the follower's machine.
+        let charted = |name: &str| {
+            page.split(&format!("<h2>{name} <small>"))
+                .nth(1)
+                .is_some_and(|rest| rest[..200.min(rest.len())].contains("class=\"charts\""))
+        };
+        charted("follow.host-memory") && charted("follow.fs-root (&#x2f;)") && charted("lead.host-memory")
+    })
+    .await;
+
+    // The process starts: both resolve.
+    let mut running = std::process::Command::new(&sleeper).arg("300").spawn().unwrap();
+    for machine in ["lead", "follow"] {
+        hook.wait_for_target(&format!("{machine}.lkt-machines"), "resolved", Duration::from_secs(30)).await;
+    }
+    let _ = running.kill();
+    let _ = running.wait();
+    assert!(hook.problems().is_empty(), "{:?}", hook.problems());
+    let follow_log = log_of(dir.path(), "follow");
+    assert!(!follow_log.contains("This agent leads"), "follow never led: {follow_log}");
+    assert!(log_of(dir.path(), "lead").contains("Watching another agent's machine."));
 }

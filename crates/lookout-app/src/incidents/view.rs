@@ -37,7 +37,12 @@ pub async fn load<S: Store>(
     let impact = impact::measure(store, config, &incident, now).await;
     let from = Timestamp(incident.first_failure_at.0 - 600_000);
     let to = incident.resolved_at.unwrap_or(now).max(from);
-    let curves = crate::server_curves::notable(store, &reading_targets(config), from, to).await?;
+    let mut targets = reading_targets(config);
+    // Another agent's machine's targets, on a shared store (that machine's incident reads its curves).
+    if store.is_shared() {
+        targets.extend(crate::host::others(config, &store.agents().await?));
+    }
+    let curves = crate::server_curves::notable(store, &targets, from, to).await?;
     let server = curves.iter().map(|c| c.sentence.clone()).collect();
     Ok(Some(IncidentView { incident, timeline, impact, server, curves }))
 }

@@ -52,6 +52,10 @@ pub(super) struct Pipeline<S: Store> {
     pub(super) keep_readings: std::collections::HashSet<String>,
     /// Each target's parents (`depends_on`).
     pub(super) depends_on: HashMap<String, Vec<String>>,
+    /// The same, as the outbox reads them: targets learnt while running add theirs.
+    pub(super) parents: lookout_notify::Parents,
+    /// The other agents' machines, learnt from the store (see [`super::machines`]).
+    pub(super) machines: super::machines::Machines,
     /// The warning levels judged on each log source's batches (`NAME-warning`, see `LogSource::follows`).
     pub(super) followers: HashMap<String, Vec<String>>,
     /// The reminders enqueued so far, so a tick writes only new ones.
@@ -232,6 +236,9 @@ impl<S: Store> Pipeline<S> {
         let mut items = Vec::with_capacity(events.len());
         let mut handled = Vec::with_capacity(events.len());
         for event in events {
+            if self.unknown_machine(&event) {
+                self.learn_machines(false).await;
+            }
             let Some(mut outcome) = self.engine.observe(&event) else {
                 continue;
             };

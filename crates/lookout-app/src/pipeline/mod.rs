@@ -13,6 +13,7 @@
 mod consume;
 mod diagnosis;
 mod loops;
+mod machines;
 pub(crate) use loops::phase_delay;
 mod messages;
 mod relay;
@@ -138,10 +139,8 @@ impl<S: Store> Monitor<S> {
             .iter()
             .map(|n| (lookout_notify::from_config(n), Backoff { initial: n.retry_initial, max: n.retry_max }))
             .collect();
-        let policy = lookout_notify::Policy {
-            maintenance: config.maintenance.clone(),
-            depends_on: parents(&config).filter(|(_, p)| !p.is_empty()).collect(),
-        };
+        let parents_of = lookout_notify::Parents::new(parents(&config).filter(|(_, p)| !p.is_empty()).collect());
+        let policy = lookout_notify::Policy { maintenance: config.maintenance.clone(), depends_on: parents_of.clone() };
         let observed = metrics.clone();
         let (holding, redo) = HoldingStore::new(store.clone(), health.clone(), metrics.clone());
         let outbox = Outbox::new(holding.clone(), channels, policy)
@@ -178,6 +177,8 @@ impl<S: Store> Monitor<S> {
                 .map(|(t, _)| t.name.clone())
                 .collect(),
             depends_on: parents(&config).collect(),
+            parents: parents_of,
+            machines: machines::Machines { config: store.is_shared().then(|| config.clone()), looked: None },
             followers: config.logs.iter().fold(HashMap::new(), |mut f, l| {
                 if let Some(leader) = &l.follows {
                     f.entry(leader.clone()).or_insert_with(Vec::new).push(l.name.clone());
@@ -212,7 +213,10 @@ impl<S: Store> Monitor<S> {
             shutdown.clone(),
         ));
         let here: Arc<str> = location.as_str().into();
+        // This machine's own targets are always this agent's (`None`: no share; the sender's end, dropped, keeps it).
+        let (_, always) = watch::channel(None);
         for (i, target) in self.config.targets.iter().enumerate().filter(|(_, t)| t.probed_from(&location)) {
+            let assigned = if target.machine.is_some() { always.clone() } else { assigned.clone() };
             let target = match say_where_from(target, &location) {
                 Some(own) => loops::TargetRef::Own(Box::new(own)),
                 None => loops::TargetRef::Shared(self.config.clone(), i),
@@ -220,7 +224,7 @@ impl<S: Store> Monitor<S> {
             sources.spawn(loops::probe(
                 target,
                 here.clone(),
-                assigned.clone(),
+                assigned,
                 tx.clone(),
                 shutdown.clone(),
                 self.pipeline.metrics.clone(),

@@ -106,6 +106,8 @@ impl<S: Store> Pipeline<S> {
     }
 
     async fn resume(&mut self) {
+        // The other machines first: their alerts are this leader's to judge, not to close as unknown.
+        self.learn_machines(true).await;
         match self.store.live_incidents().await {
             Ok((live, seqs)) => self.engine.incidents_mut().restore(live, seqs),
             Err(e) => {

@@ -22,8 +22,12 @@ pub(super) async fn heartbeat(store: &PgStore, a: &AgentInfo) -> Result<()> {
     let now = now(&client, OP).await?;
     let stmt = client.prepare_cached(HEARTBEAT).await.map_err(q(OP))?;
     let held_since = now - AGENT_NAME_HELD_MS;
+    let mounts = crate::mounts_json(&a.mounts);
     let written = client
-        .execute(&stmt, &[&a.name, &a.location, &a.version, &a.config_hash, &a.started_at.0, &now, &held_since])
+        .execute(
+            &stmt,
+            &[&a.name, &a.location, &a.version, &a.config_hash, &a.started_at.0, &now, &mounts, &held_since],
+        )
         .await
         .map_err(q(OP))?;
     if written == 0 {
@@ -47,6 +51,7 @@ pub(super) async fn agents(store: &PgStore) -> Result<Vec<AgentRow>> {
                     version: get(OP, r, 2)?,
                     config_hash: get(OP, r, 3)?,
                     started_at: Timestamp(get(OP, r, 4)?),
+                    mounts: crate::mounts_of_json(&get::<String>(OP, r, 7)?),
                 },
                 last_seen: Timestamp(get(OP, r, 5)?),
                 leader: get(OP, r, 6)?,

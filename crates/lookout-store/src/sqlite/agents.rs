@@ -17,6 +17,7 @@ pub(super) fn heartbeat(conn: &Connection, a: &AgentInfo) -> rusqlite::Result<bo
         a.config_hash,
         a.started_at.0,
         now,
+        crate::mounts_json(&a.mounts),
         now - AGENT_NAME_HELD_MS
     ])?;
     Ok(written > 0)
@@ -32,6 +33,7 @@ pub(super) fn agents(conn: &Connection) -> rusqlite::Result<Vec<AgentRow>> {
                 version: r.get(2)?,
                 config_hash: r.get(3)?,
                 started_at: Timestamp(r.get(4)?),
+                mounts: crate::mounts_of_json(&r.get::<_, String>(7)?),
             },
             last_seen: Timestamp(r.get(5)?),
             leader: r.get(6)?,
