@@ -88,8 +88,8 @@ impl<S: OutboxStore> Outbox<S> {
         OutboxWaker(self.wake_tx.clone())
     }
 
-    /// Runs one sender per channel until `shutdown` turns true. A send in flight at shutdown is abandoned and
-    /// retried on the next start.
+    /// Runs one sender per channel until `shutdown` turns true. A send in flight at shutdown is finished and
+    /// recorded first (a process killed meanwhile sends it again at its next start, under the same key).
     pub async fn run(self, shutdown: watch::Receiver<bool>) {
         let mut tasks = JoinSet::new();
         for (notifier, backoff) in self.channels {
@@ -152,11 +152,10 @@ impl<S: OutboxStore> Sender<S> {
                     head.next_attempt_at.since(Timestamp::now())
                 }
                 Ok(Some(head)) => {
-                    let sent = tokio::select! {
-                        r = self.send_group(&channel, &head) => r,
-                        _ = shutdown.changed() => return,
-                    };
-                    match sent {
+                    // A send under way at a stop is finished and recorded (one attempt, bounded by the channel's
+                    // timeout): the receiver may have it already, and sending it again after the restart would be
+                    // a second delivery of one message.
+                    match self.send_group(&channel, &head).await {
                         Ok(()) => continue,
                         Err(e) => {
                             tracing::error!(%channel, error = %e, "Cannot update the outbox; retrying.");

@@ -80,6 +80,33 @@ async fn sigkill_while_pending_then_restart_delivers_exactly_once_and_resolves()
     assert_eq!(receiver.received().len(), 2);
 }
 
+/// A stop (SIGTERM) while a notification is on its way waits for the receiver's answer and records the delivery:
+/// the next start does not send it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_send_finishes_it_and_the_next_start_does_not_send_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lookout.sqlite");
+    let site = Target::start().await;
+    site.set(500, "");
+    let receiver = Receiver::start().await;
+    receiver.set_delay(Duration::from_secs(2));
+    let config = write_config(dir.path(), &config_text(&db, &site.url("/"), &receiver.url()));
+    let first = start(&config, &[]);
+    receiver.wait_for("/firing", Duration::from_secs(15)).await;
+    // The request has arrived; its answer comes in 2 s. Stop now.
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(first.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    receiver.set_delay(Duration::ZERO);
+    let mut second = start(&config, &[]);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    second.kill().unwrap();
+    second.wait().unwrap();
+    let keys: Vec<String> = receiver.received().into_iter().map(|r| r.key).collect();
+    assert_eq!(keys.len(), 1, "sent once, not again after the restart: {keys:?}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_cleanly_and_logs_can_be_json() {
     let dir = tempfile::tempdir().unwrap();
