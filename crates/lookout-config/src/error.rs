@@ -8,7 +8,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{}: cannot read config: {message}; pass the right file with --config", path.display())]
+    #[error(
+        "{}: cannot read config: {message}; pass the right file with --config, or start one from lookout.example.toml (the source tree's top: every option, its default and what it does)",
+        path.display()
+    )]
     Io { path: PathBuf, message: String },
     /// The file is wrong at a place.
     #[error("{}", Located { path, line: *line, message })]

@@ -33,9 +33,28 @@ pub fn truncate(text: &str, max: usize) -> String {
     }
 }
 
+/// `n` with its noun in the right number: `1 check`, `2 checks`, `1 distinct client address`, `3 distinct
+/// client addresses` (`plural` when adding an `s` is not how the word goes, else `None`).
+pub fn count(n: impl Into<u64>, singular: &str, plural: Option<&str>) -> String {
+    let n = n.into();
+    match (n, plural) {
+        (1, _) => format!("1 {singular}"),
+        (n, Some(p)) => format!("{n} {p}"),
+        (n, None) => format!("{n} {singular}s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_say_one_thing_and_several_things() {
+        assert_eq!(count(1u64, "check", None), "1 check");
+        assert_eq!(count(0u64, "check", None), "0 checks");
+        assert_eq!(count(3u32, "client address", Some("client addresses")), "3 client addresses");
+        assert_eq!(count(1u32, "client address", Some("client addresses")), "1 client address");
+    }
 
     #[test]
     fn cuts_to_at_most_max_characters_with_an_ellipsis() {

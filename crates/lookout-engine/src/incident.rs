@@ -157,7 +157,11 @@ fn fired_entries(alert: &IncidentAlert, t: &Transition) -> Vec<TimelineEntry> {
         entry(
             t.at,
             EntryKind::AlertFired,
-            format!("{}: alert fired after {} failing checks: {reasons}", t.target, t.consecutive),
+            format!(
+                "{}: alert fired after {}: {reasons}",
+                t.target,
+                lookout_core::text::count(t.consecutive, "failing check", None)
+            ),
         ),
     ];
     if let Some(d) = &t.diagnosis {

@@ -89,7 +89,8 @@ fn write_table(reports: &[CheckReport], out: &mut dyn Write, color: bool) -> std
         )?;
     }
     let failed = reports.iter().filter(|r| !r.ok).count();
-    writeln!(out, "\n{} checks, {} passed, {} failed", reports.len(), reports.len() - failed, failed)?;
+    let checks = lookout_core::text::count(reports.len() as u64, "check", None);
+    writeln!(out, "\n{checks}, {} passed, {failed} failed", reports.len() - failed)?;
     Ok(())
 }
 
@@ -97,10 +98,15 @@ fn write_table(reports: &[CheckReport], out: &mut dyn Write, color: bool) -> std
 fn nagios_line(reports: &[CheckReport]) -> String {
     let failed: Vec<&CheckReport> = reports.iter().filter(|r| !r.ok).collect();
     let text = if failed.is_empty() {
-        format!("LOOKOUT OK - {} of {} checks passed", reports.len(), reports.len())
+        format!(
+            "LOOKOUT OK - {} of {} passed",
+            reports.len(),
+            lookout_core::text::count(reports.len() as u64, "check", None)
+        )
     } else {
         let parts: Vec<String> = failed.iter().map(|r| format!("{}: {}", r.name, r.detail())).collect();
-        format!("LOOKOUT CRITICAL - {} of {} checks failed: {}", failed.len(), reports.len(), parts.join("; "))
+        let checks = lookout_core::text::count(reports.len() as u64, "check", None);
+        format!("LOOKOUT CRITICAL - {} of {checks} failed: {}", failed.len(), parts.join("; "))
     };
     // '|' separates perfdata in the plugin protocol: it must not appear in the text.
     let text = text.replace('|', "/").replace(['\n', '\r'], " ");
@@ -158,7 +164,7 @@ mod tests {
     fn nagios_line_follows_the_plugin_convention() {
         assert_eq!(
             nagios_line(&[report("site", true)]),
-            "LOOKOUT OK - 1 of 1 checks passed | 'site_time'=0.012s;;;0 'site_ok'=1;;;0;1"
+            "LOOKOUT OK - 1 of 1 check passed | 'site_time'=0.012s;;;0 'site_ok'=1;;;0;1"
         );
         let mut bad = report("api", false);
         bad.failed_conditions = vec!["[BODY] (a|b) contains \"x\"".into()];

@@ -43,6 +43,28 @@ async fn fixture() -> Fixture {
     Fixture { config: path.display().to_string(), _dir: dir, good, bad }
 }
 
+/// `check` neither serves nor sends: a web token and a channel secret named by a config need not be set.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_needs_no_web_token_or_channel_secret() {
+    let good = Target::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_config(
+        dir.path(),
+        &format!(
+            "[web]\ntokens_env = \"LOOKOUT_TEST_UNSET_TOKENS\"\n\n[[target]]\nname = \"good\"\nurl = \"{}\"\n\n\
+             [[notify]]\nname = \"pager\"\ntype = \"pagerduty\"\nrouting_key_env = \"LOOKOUT_TEST_UNSET_KEY\"\n",
+            good.url("/")
+        ),
+    );
+    let out = lookout(&["check", "--config", &path.display().to_string()]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("1 check, 1 passed"), "{}", text(&out.stdout));
+    // `run` serves and sends: there, they must be set.
+    let run = lookout(&["run", "--config", &path.display().to_string()]).await;
+    assert_eq!(run.status.code(), Some(2));
+    assert!(text(&run.stderr).contains("is not set"), "{}", text(&run.stderr));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn all_passing_exits_0_with_a_table() {
     let f = fixture().await;
@@ -109,7 +131,7 @@ async fn nagios_convention() {
     let out = lookout(&["check", "--config", &f.config, "--nagios", "--target", "good"]).await;
     assert_eq!(out.status.code(), Some(0));
     let line = text(&out.stdout);
-    assert!(line.starts_with("LOOKOUT OK - 1 of 1 checks passed | 'good_time'="), "{line}");
+    assert!(line.starts_with("LOOKOUT OK - 1 of 1 check passed | 'good_time'="), "{line}");
     assert_eq!(line.lines().count(), 1);
 
     let out = lookout(&["check", "--config", &f.config, "--nagios"]).await;

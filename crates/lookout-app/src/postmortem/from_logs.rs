@@ -47,14 +47,14 @@ pub fn render(r: &Report, w: &ErrorWindow, findings: &[lookout_diagnose::Finding
                 .map_or_else(|| access_log.display().to_string(), |n| n.to_string_lossy().into_owned()))
         ),
         summary: format!(
-            "From {} to {} ({}), {} of {} requests ({:.1}%) were answered with a 5xx error; {} distinct client addresses received at least one. {}",
+            "From {} to {} ({}), {} of {} requests ({:.1}%) were answered with a 5xx error; {} received at least one. {}",
             time(w.start),
             time(w.end),
             duration(w),
             w.failed,
             w.requests,
             100.0 * w.failed as f64 / w.requests.max(1) as f64,
-            w.clients_affected,
+            lookout_core::text::count(w.clients_affected, "distinct client address", Some("distinct client addresses")),
             verdict
                 .as_deref()
                 .map_or("The root cause is not known from the logs; see the analysis below.".to_string(), |v| format!(
