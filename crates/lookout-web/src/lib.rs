@@ -166,10 +166,8 @@ pub async fn serve<S: Store>(state: WebState<S>, shutdown: tokio::sync::watch::R
         }
     };
     let limit = connection_limit(state.config.web.max_connections);
-    match listener.local_addr() {
-        Ok(a) => tracing::info!(addr = %a, max_connections = limit, "Serving the API and /metrics."),
-        Err(_) => tracing::info!(%addr, max_connections = limit, "Serving the API and /metrics."),
-    }
+    let at = listener.local_addr().unwrap_or(addr);
+    tracing::info!(max_connections = limit, "Dashboard at http://{at}/ (API under /api/v1, Prometheus at /metrics).");
     server::serve_with_limits(listener, router(state), limit, shutdown).await;
 }
 

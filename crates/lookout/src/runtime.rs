@@ -23,7 +23,13 @@ pub async fn run(
     lookout_web::raise_descriptor_limit();
     let store: Arc<AnyStore> = Arc::new(lookout_store::open(&config.store).await?);
     lookout_app::host::add_host_targets(&mut config);
-    tracing::info!(store = %config.store.backend, targets = config.targets.len(), channels = config.notify.len(), "Lookout starting.");
+    tracing::info!(
+        store = %config.store.backend,
+        targets = config.targets.len(),
+        logs = config.logs.iter().filter(|l| l.follows.is_none()).count(),
+        channels = config.notify.len(),
+        "Lookout starting."
+    );
     let activity = activity.or_else(|| config.web.enabled.then(|| broadcast::channel(1024).0));
     let metrics = Arc::new(Metrics::new());
     let health = lookout_app::health::Health::default();

@@ -140,6 +140,44 @@ async fn sigterm_stops_cleanly_and_logs_can_be_json() {
     assert_eq!(result.body_excerpt.as_deref(), Some("<h1>hello</h1>"));
 }
 
+/// The text log as a newcomer reads it in a file: where the dashboard is, every source counted, no colour codes,
+/// no Rust `Debug` (`Some("…")`), a firing as a warning and its resolve as information.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_text_log_says_where_the_dashboard_is_and_reads_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("lookout.sqlite");
+    let site = Target::start().await;
+    site.set(500, "");
+    let receiver = Receiver::start().await;
+    let text = format!(
+        "[web]\nlisten = \"127.0.0.1:0\"\n[host]\nenabled = false\n\n[[log]]\nname = \"apache\"\naccess = \"{}\"\n\n{}",
+        dir.path().join("access.log").display(),
+        config_text(&db, &site.url("/"), &receiver.url())
+    );
+    let config = write_config(dir.path(), &text);
+    let child = start(&config, &[]);
+    receiver.wait_for("/firing", Duration::from_secs(15)).await;
+    site.set(200, "ok");
+    receiver.wait_for("/resolved", Duration::from_secs(15)).await;
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains('\x1b'), "no colour codes in a file: {log}");
+    assert!(!log.contains("Some("), "no Debug formatting: {log}");
+    let line = |what: &str| {
+        log.lines().find(|l| l.contains(what)).unwrap_or_else(|| panic!("no {what:?} in {log}")).to_string()
+    };
+    assert!(line("Dashboard at http://127.0.0.1:").contains(" INFO "), "{log}");
+    let starting = line("Lookout starting.");
+    assert!(
+        starting.contains("targets=1") && starting.contains("logs=1") && starting.contains("channels=1"),
+        "{starting}"
+    );
+    assert!(line("Alert firing.").contains(" WARN "), "{log}");
+    assert!(line("Alert resolved.").contains(" INFO "), "{log}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn run_with_a_bad_config_exits_2_with_the_location() {
     let dir = tempfile::tempdir().unwrap();

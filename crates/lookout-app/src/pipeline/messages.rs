@@ -163,9 +163,15 @@ pub(super) fn record_for(obs: &Observation, outcome: &Outcome, keep_readings: bo
 
 pub(super) fn log_transition(t: &Transition) {
     match t.kind {
-        TransitionKind::Firing | TransitionKind::Resolved => {
-            tracing::warn!(target = %t.target, transition = %t.kind, alert = ?t.alert_id, reasons = ?t.reasons, "Alert {}.", t.kind);
+        // A firing is a warning; a resolve is good news, said as information.
+        TransitionKind::Firing => {
+            tracing::warn!(target = %t.target, alert = t.alert_id.as_deref().unwrap_or(""), reasons = %t.reasons.join("; "), "Alert firing.");
         }
-        _ => tracing::info!(target = %t.target, transition = %t.kind, reasons = ?t.reasons, "Target {}.", t.kind),
+        TransitionKind::Resolved => {
+            tracing::info!(target = %t.target, alert = t.alert_id.as_deref().unwrap_or(""), "Alert resolved.");
+        }
+        _ => {
+            tracing::info!(target = %t.target, transition = %t.kind, reasons = %t.reasons.join("; "), "Target {}.", t.kind)
+        }
     }
 }
