@@ -11,6 +11,7 @@
 
 pub mod activity;
 pub mod check;
+pub mod check_output;
 pub mod checks;
 pub mod cluster;
 pub mod crawl;
@@ -23,6 +24,7 @@ pub mod log_source;
 pub mod metrics;
 pub mod pipeline;
 pub mod postmortem;
+pub mod reload;
 pub mod server_curves;
 pub mod silences;
 

@@ -280,6 +280,8 @@ pub struct Metrics {
     notifications: Family<ChannelLabel, Counter>,
     start_delay: Histogram,
     readings: Readings,
+    reload_ok: Gauge,
+    reload_at: Gauge,
 }
 
 impl Default for Metrics {
@@ -344,7 +346,24 @@ impl Metrics {
         registry.register("lookout_build_info", "The running lookout's version", build_info);
         let readings = Readings::default();
         readings.register(&mut registry);
+        // As Prometheus names its own: 1 until a reload fails, and when the last one succeeded (or the start).
+        let reload_ok = Gauge::default();
+        reload_ok.set(1);
+        registry.register(
+            "lookout_config_last_reload_successful",
+            "Whether the last configuration reload succeeded (1) or the old configuration runs on (0)",
+            reload_ok.clone(),
+        );
+        let reload_at = Gauge::default();
+        reload_at.set(lookout_core::Timestamp::now().as_millis() / 1000);
+        registry.register(
+            "lookout_config_last_reload_success_timestamp_seconds",
+            "When the configuration was last loaded successfully (the start, or a reload)",
+            reload_at.clone(),
+        );
         Metrics {
+            reload_ok,
+            reload_at,
             registry: Mutex::new(registry),
             probe_success,
             probe_duration,
@@ -399,6 +418,18 @@ impl Metrics {
         let label = |result: &str| LogLabel { source: batch.target.clone(), result: result.into() };
         self.log_lines.get_or_create(&label("parsed")).inc_by(batch.requests);
         self.log_lines.get_or_create(&label("malformed")).inc_by(batch.malformed);
+    }
+
+    /// A reload's outcome. A successful one forgets the per-target series: targets removed by it leave none
+    /// behind (the others are there again at their next check).
+    pub fn reloaded(&self, ok: bool) {
+        self.reload_ok.set(i64::from(ok));
+        if ok {
+            self.reload_at.set(lookout_core::Timestamp::now().as_millis() / 1000);
+            self.probe_success.clear();
+            self.probe_duration.clear();
+            self.http_status.clear();
+        }
     }
 
     pub fn set_firing(&self, n: usize) {

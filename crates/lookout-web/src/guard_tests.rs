@@ -29,6 +29,7 @@ fn app(public_reads: bool) -> axum::Router {
         metrics: Arc::new(Metrics::new()),
         events: None,
         health: Default::default(),
+        reload: None,
     })
 }
 

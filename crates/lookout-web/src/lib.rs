@@ -48,6 +48,8 @@ pub struct WebState<S> {
     pub events: Option<ActivitySender>,
     /// Whether the store takes writes (`/api/v1/health`, the dashboard's banner).
     pub health: Health,
+    /// Where `POST /-/reload` asks `lookout run` to read its configuration again (`None`: it cannot).
+    pub reload: Option<lookout_app::reload::Sender>,
 }
 
 // Not derived: the store itself need not be `Clone`, only its `Arc`.
@@ -59,6 +61,7 @@ impl<S> Clone for WebState<S> {
             metrics: self.metrics.clone(),
             events: self.events.clone(),
             health: self.health.clone(),
+            reload: self.reload.clone(),
         }
     }
 }
@@ -144,6 +147,7 @@ pub fn router<S: Store>(state: WebState<S>) -> axum::Router {
         .route("/api/v1/silences", get(silences::<S>).post(add_silence::<S>))
         .route("/api/v1/silences/{id}", axum::routing::delete(expire_silence::<S>))
         .route("/metrics", get(metrics::<S>))
+        .route("/-/reload", post(reload::<S>))
         .fallback(auth::no_route)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::Extension(auth::Limits::default()))
@@ -231,6 +235,24 @@ struct Range {
     /// Milliseconds since the epoch; default: the last hour.
     from: Option<i64>,
     to: Option<i64>,
+}
+
+/// `POST /-/reload` (a token, as every change): `lookout run` reads its configuration file again. 200 with what
+/// changed once the new one is in place; 422 with the error when it does not load (the old one runs on); 503 when
+/// this process cannot reload (lookout embedded in a test or the demo).
+async fn reload<S: Store>(State(state): State<WebState<S>>) -> ApiResult<SafeJson<serde_json::Value>> {
+    let Some(tx) = &state.reload else {
+        return Err(err(StatusCode::SERVICE_UNAVAILABLE, "this lookout cannot reload its configuration"));
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    tx.send(lookout_app::reload::Request { reply: Some(reply) })
+        .await
+        .map_err(|_| err(StatusCode::SERVICE_UNAVAILABLE, "lookout is stopping"))?;
+    match answer.await {
+        Ok(Ok(changes)) => Ok(SafeJson(json!({ "reloaded": true, "changes": changes }))),
+        Ok(Err(why)) => Err(err(StatusCode::UNPROCESSABLE_ENTITY, why)),
+        Err(_) => Err(err(StatusCode::SERVICE_UNAVAILABLE, "lookout stopped before answering")),
+    }
 }
 
 /// The other agents' machine targets (several agents on one store: see `lookout_app::host`); none on one machine,

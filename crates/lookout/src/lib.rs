@@ -3,7 +3,7 @@
 //! `main.rs` only parses arguments and maps results to exit codes; integration tests reuse the pieces here.
 
 pub mod agents_cmd;
-pub mod check;
+pub use lookout_app::check_output as check;
 pub mod crawl_cmd;
 pub mod demo;
 pub mod demo_site;

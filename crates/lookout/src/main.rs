@@ -46,9 +46,16 @@ enum Command {
         #[arg(long)]
         nagios: bool,
     },
-    /// Monitor continuously: probes, alerts and notifications, until SIGINT/SIGTERM.
+    /// Monitor continuously: probes, alerts and notifications, until SIGINT/SIGTERM (SIGHUP reloads the config).
     Run {
         /// Config file.
+        #[arg(short, long, default_value = "lookout.toml", env = "LOOKOUT_CONFIG")]
+        config: PathBuf,
+    },
+    /// Ask the running `lookout run` to read its config again (POST /-/reload with the config's web token),
+    /// after checking that the file loads. Exit 0 reloaded, 1 refused, 2 config or connection errors.
+    Reload {
+        /// Config file (the running one's).
         #[arg(short, long, default_value = "lookout.toml", env = "LOOKOUT_CONFIG")]
         config: PathBuf,
     },
@@ -410,9 +417,9 @@ async fn command(cli: Cli) -> ExitCode {
                 }
             }
         }
-        Command::Run { config } => {
+        Command::Run { config: path } => {
             init_tracing(cli.log_format, "info");
-            let config = match Config::load(&config) {
+            let config = match Config::load(&path) {
                 Ok(c) => c,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -420,7 +427,13 @@ async fn command(cli: Cli) -> ExitCode {
                 }
             };
             let shutdown = lookout::runtime::shutdown_on_signals();
-            exit_code(lookout::runtime::run(config, shutdown, None).await.map(|()| 0), 1)
+            let reloads = lookout::runtime::Reloads::new(path);
+            lookout::runtime::reload_on_sighup(reloads.tx.clone());
+            exit_code(lookout::runtime::run_reloading(config, shutdown, None, Some(reloads)).await.map(|()| 0), 1)
+        }
+        Command::Reload { config } => {
+            let mut out = std::io::stdout().lock();
+            exit_code(lookout_app::reload::ask(&config, &mut out).await, 2)
         }
         Command::Logs { files, format, since, until, json, threshold, min_requests, bucket, threads } => {
             init_tracing(cli.log_format, "warn");

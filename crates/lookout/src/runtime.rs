@@ -15,13 +15,56 @@ pub use lookout_app::Activity;
 /// Runs probes, log sources, engine, store, outbox and (if enabled) the web side until `shutdown` turns true.
 /// `activity` receives what the pipeline does (the demo narrates it); live pages get their own channel.
 pub async fn run(
-    mut config: Config,
+    config: Config,
     shutdown: watch::Receiver<bool>,
     activity: Option<ActivitySender>,
+) -> anyhow::Result<()> {
+    run_reloading(config, shutdown, activity, None).await
+}
+
+pub use lookout_app::reload::{Reloads, reload_on_sighup};
+
+/// [`run`], reading the configuration again on each request of `reloads` (see [`lookout_app::reload`]).
+pub async fn run_reloading(
+    config: Config,
+    shutdown: watch::Receiver<bool>,
+    activity: Option<ActivitySender>,
+    reloads: Option<Reloads>,
 ) -> anyhow::Result<()> {
     // Probes, channels, log files and web connections all need descriptors: take what the hard limit allows.
     lookout_web::raise_descriptor_limit();
     let store: Arc<AnyStore> = Arc::new(lookout_store::open(&config.store).await?);
+    let activity = activity.or_else(|| config.web.enabled.then(|| broadcast::channel(1024).0));
+    let metrics = Arc::new(Metrics::new());
+    let health = lookout_app::health::Health::default();
+    let reload = reloads.as_ref().map(|r| r.tx.clone());
+    let start = |config: Config, stop: watch::Receiver<bool>| {
+        let parts = Parts {
+            store: store.clone(),
+            metrics: metrics.clone(),
+            health: health.clone(),
+            activity: activity.clone(),
+            reload: reload.clone(),
+        };
+        generation(config, parts, stop)
+    };
+    lookout_app::reload::run_generations(config, shutdown, reloads, metrics.clone(), start).await?;
+    tracing::info!("Lookout stopped.");
+    Ok(())
+}
+
+/// What every generation of a reloading run shares.
+struct Parts {
+    store: Arc<AnyStore>,
+    metrics: Arc<Metrics>,
+    health: lookout_app::health::Health,
+    activity: Option<ActivitySender>,
+    reload: Option<lookout_app::reload::Sender>,
+}
+
+/// One configuration's run, until `stop`.
+async fn generation(mut config: Config, parts: Parts, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let Parts { store, metrics, health, activity, reload } = parts;
     lookout_app::host::add_host_targets(&mut config);
     tracing::info!(
         store = %config.store.backend,
@@ -30,22 +73,18 @@ pub async fn run(
         channels = config.notify.len(),
         "Lookout starting."
     );
-    let activity = activity.or_else(|| config.web.enabled.then(|| broadcast::channel(1024).0));
-    let metrics = Arc::new(Metrics::new());
-    let health = lookout_app::health::Health::default();
     // One copy of the configuration, shared by the pipeline, every probe loop and the web.
     let config = Arc::new(config);
     let monitor =
         Monitor::start(config.clone(), store.clone(), metrics.clone(), health.clone(), activity.clone()).await?;
     let web = config.web.enabled.then(|| {
-        let state = lookout_web::WebState { store, config, metrics, events: activity, health };
-        tokio::spawn(lookout_web::serve(state, shutdown.clone()))
+        let state = lookout_web::WebState { store, config, metrics, events: activity, health, reload };
+        tokio::spawn(lookout_web::serve(state, stop.clone()))
     });
-    monitor.run(shutdown).await;
+    monitor.run(stop).await;
     if let Some(web) = web {
         let _ = web.await;
     }
-    tracing::info!("Lookout stopped.");
     Ok(())
 }
 

@@ -28,6 +28,7 @@ const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
             "lookout-probe",
             "lookout-diagnose",
             "lookout-notify",
+            "lookout-http",
         ],
     ),
     ("lookout-web", &["lookout-core", "lookout-engine", "lookout-config", "lookout-store", "lookout-app"]),

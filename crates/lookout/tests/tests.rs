@@ -37,6 +37,7 @@ mod preflight_config;
 mod preflight_formats;
 mod probe_kinds;
 mod probes;
+mod reload;
 mod run_daemon;
 mod status_pages;
 mod store_choice;

@@ -4,7 +4,7 @@
 
 use std::io::{IsTerminal, Write};
 
-use lookout_app::check::CheckReport;
+use crate::check::CheckReport;
 
 /// Output styles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
