@@ -545,7 +545,11 @@ mod tests {
         let start = source.find("pub fn router<").unwrap();
         let end = start + source[start..].find("\n}\n").unwrap();
         let mut registered: Vec<(String, String)> = Vec::new();
-        for line in source[start..end].lines().map(str::trim).filter(|l| l.starts_with(".route(\"/api/v1")) {
+        for line in source[start..end]
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with(".route(\"/api/v1") || l.starts_with(".route(\"/-/"))
+        {
             let path = line.split('"').nth(1).unwrap().to_string();
             let handlers = &line[line.find(',').unwrap()..];
             for method in ["get", "post", "delete", "put", "patch"] {

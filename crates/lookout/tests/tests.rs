@@ -30,6 +30,7 @@ mod log_alerts;
 mod log_faults;
 mod logs_cli;
 mod notify;
+mod packaging;
 mod postmortem_cli;
 mod preflight;
 mod preflight_apps;
