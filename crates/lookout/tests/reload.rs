@@ -3,12 +3,12 @@
 //! configuration that does not load is refused and the old one runs on (and `/metrics` says so).
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use lookout_store::{OutboxStore, Store};
 
-use crate::support::{Receiver, Target, free_port, lookout_bin, open_store, wait_until, write_config};
+use crate::support::{Receiver, Running, Target, free_port, lookout_bin, open_store, wait_until, write_config};
 
 const TOKEN: &str = "reload-token";
 
@@ -26,19 +26,22 @@ fn config(dir: &Path, port: u16, hook: &str, targets: &[(&str, &str, &str)]) -> 
     text
 }
 
-fn start(config: &Path, log: &Path) -> Child {
-    Command::new(lookout_bin())
-        .args(["run", "--config"])
-        .arg(config)
-        .env("LOOKOUT_TEST_RELOAD_TOKENS", TOKEN)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap()
+/// Killed when dropped, so a failing assertion leaves no lookout running.
+fn start(config: &Path, log: &Path) -> Running {
+    Running(
+        Command::new(lookout_bin())
+            .args(["run", "--config"])
+            .arg(config)
+            .env("LOOKOUT_TEST_RELOAD_TOKENS", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log).unwrap())
+            .spawn()
+            .unwrap(),
+    )
 }
 
-fn hup(child: &Child) {
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+fn hup(lookout: &Running) {
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(lookout.0.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGHUP).unwrap();
 }
 
@@ -75,7 +78,7 @@ async fn sighup_post_and_lookout_reload_read_the_config_again_without_losing_sta
         &config(dir.path(), port, &hook.url(), &[("keep", &down_url, "300ms"), ("gone", &down_url, "300ms")]),
     );
     let log = dir.path().join("lookout.log");
-    let mut lookout = start(&path, &log);
+    let lookout = start(&path, &log);
     for target in ["keep", "gone"] {
         hook.wait_for_target(target, "firing", Duration::from_secs(15)).await;
     }
@@ -154,6 +157,5 @@ async fn sighup_post_and_lookout_reload_read_the_config_again_without_losing_sta
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "reloaded: added new");
     assert_eq!(sent("keep"), keep_before, "three reloads later, still the one alert");
     assert!(hook.problems().is_empty(), "{:?}", hook.problems());
-    lookout.kill().unwrap();
-    lookout.wait().unwrap();
+    drop(lookout);
 }
