@@ -21,9 +21,16 @@ pub enum Action {
     Resolve { id: String, note: Option<String>, by: String },
 }
 
-/// Who did it when `--by` is not given: the login name.
+/// Who did it when `--by` is not given: `$USER`, else the name of the user running it (cron and systemd leave
+/// `$USER` unset), else the uid.
 pub fn default_actor() -> String {
-    std::env::var("USER").ok().filter(|u| !u.trim().is_empty()).unwrap_or_else(|| "cli".into())
+    std::env::var("USER").ok().filter(|u| !u.trim().is_empty()).or_else(login).unwrap_or_else(|| "cli".into())
+}
+
+fn login() -> Option<String> {
+    // The owner of /proc/self is this process's user.
+    let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").ok()?);
+    Some(lookout_diagnose::hints::user_name(uid).unwrap_or_else(|| format!("uid {uid}")))
 }
 
 pub async fn run(config: &Path, action: Action, out: &mut dyn std::io::Write) -> anyhow::Result<u8> {

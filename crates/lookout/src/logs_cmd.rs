@@ -27,7 +27,9 @@ pub struct LogsArgs {
 }
 
 /// Runs the analysis and prints the report. Errors are usage errors (exit 2).
-pub fn run(args: LogsArgs, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+/// Exit 0 with a report; 1 when there were lines and not one of them fits the format (a wrong `--format` must
+/// not pass for an empty log).
+pub fn run(args: LogsArgs, out: &mut dyn std::io::Write) -> anyhow::Result<u8> {
     let format = LogFormat::named_or_custom(&args.format)?;
     let parse_time = |flag: &str, v: &Option<String>| -> anyhow::Result<Option<i64>> {
         v.as_deref()
@@ -88,7 +90,15 @@ pub fn run(args: LogsArgs, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     } else {
         out.write_all(render(&report, &args.files).as_bytes())?;
     }
-    Ok(())
+    if report.lines > 0 && report.requests == 0 {
+        eprintln!(
+            "error: none of the {} lines fits the format {:?}: name the right one with --format (a name, or the server's LogFormat string)",
+            thousands(report.lines),
+            args.format
+        );
+        return Ok(1);
+    }
+    Ok(0)
 }
 
 /// Counts bytes read into the progress bar (compressed bytes for .gz, so the bar tracks the file).
@@ -149,6 +159,7 @@ pub fn render(r: &Report, files: &[PathBuf]) -> String {
             time(b),
             format_duration(std::time::Duration::from_secs((b - a).max(0) as u64))
         ),
+        _ if r.requests == 0 => "no request read".into(),
         _ => "no timestamps (%t) in this format".into(),
     };
     let _ = writeln!(s, "  {span}");

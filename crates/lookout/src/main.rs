@@ -240,7 +240,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// A one-minute, self-contained demo: a site breaks the way it did in the postmortem, lookout alerts.
+    /// A self-contained demo (about 15 s): a site breaks the way it did in the postmortem, lookout alerts.
     Demo {
         /// Keep the demo directory (site, logs, config, database) afterwards.
         #[arg(long)]
@@ -448,7 +448,7 @@ async fn command(cli: Cli) -> ExitCode {
                 bucket,
                 threads,
             };
-            exit_code(lookout::logs_cmd::run(args, &mut std::io::stdout().lock()).map(|()| 0), 2)
+            exit_code(lookout::logs_cmd::run(args, &mut std::io::stdout().lock()), 2)
         }
         Command::Diagnose { processes, pids, urls, requests, duration, error_log, error_format, since, json } => {
             init_tracing(cli.log_format, "warn");

@@ -152,6 +152,25 @@ async fn incidents_follow_alerts_and_people_ack_note_and_resolve_them_while_look
     assert_eq!(ids, [format!("{day}-shop-3"), id2.clone(), id.clone()], "newest first");
     assert_eq!(list[1]["resolved_by"], "bob");
 
+    // Without --by and without $USER (cron, systemd): the name of the user running it, not a made-up one.
+    let out = tokio::process::Command::new(crate::support::lookout_bin())
+        .args(["incidents", "note", &third.body["incident"].as_str().unwrap().to_string(), "from", "cron", "--config"])
+        .arg(&config)
+        .env_remove("USER")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (_, shown, _) =
+        lookout(&["incidents", "show", third.body["incident"].as_str().unwrap(), "--json"], &config).await;
+    let me = String::from_utf8_lossy(&std::process::Command::new("id").arg("-un").output().unwrap().stdout)
+        .trim()
+        .to_string();
+    assert!(
+        shown.contains(&format!("\"by\": \"{me}\"")) || shown.contains(&format!("\"by\":\"{me}\"")),
+        "{me}: {shown}"
+    );
+
     let (code, _, err) = lookout(&["incidents", "show", "2026-01-01-nope-1"], &config).await;
     assert_eq!(code, 2);
     assert!(err.contains("no incident \"2026-01-01-nope-1\"; `lookout incidents` lists them"), "{err}");

@@ -112,10 +112,23 @@ fn bad_input_gives_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("access.log");
     std::fs::write(&path, b"\xff\xfe binary \x00 garbage\nnot a log line\n").unwrap();
+    // Not one line fits: the report is printed, and the exit code and stderr say the format is wrong.
     let out = logs(&[path.to_str().unwrap(), "--json"]);
-    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.status.code(), Some(1));
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((r["lines"].as_u64(), r["malformed"].as_u64()), (Some(2), Some(2)));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("none of the 2 lines fits the format \"combined\": name the right one with --format"),
+        "{err}"
+    );
+    let out = logs(&[path.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("  no request read\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 
     let out = logs(&[path.to_str().unwrap(), "--format", "%h %Z"]);
     assert_eq!(out.status.code(), Some(2));
