@@ -154,7 +154,7 @@ async fn incidents_follow_alerts_and_people_ack_note_and_resolve_them_while_look
 
     // Without --by and without $USER (cron, systemd): the name of the user running it, not a made-up one.
     let out = tokio::process::Command::new(crate::support::lookout_bin())
-        .args(["incidents", "note", &third.body["incident"].as_str().unwrap().to_string(), "from", "cron", "--config"])
+        .args(["incidents", "note", third.body["incident"].as_str().unwrap(), "from", "cron", "--config"])
         .arg(&config)
         .env_remove("USER")
         .output()
