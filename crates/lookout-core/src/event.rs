@@ -100,16 +100,39 @@ pub enum ProbeKind {
     Host,
 }
 
-/// Phase timings of one probe, in milliseconds. A phase that did not happen is `None`.
+/// Phase timings of one probe, in milliseconds, each the phase's own duration (not the time since the start, so
+/// `first_byte_ms` — the server's wait — may well be shorter than `connect_ms`). A phase that did not happen is
+/// `None`. Written to the microsecond (`0.44`, not `0.44024599999999997`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Timings {
+    #[serde(serialize_with = "micros_opt")]
     pub dns_ms: Option<f64>,
+    #[serde(serialize_with = "micros_opt")]
     pub connect_ms: Option<f64>,
+    #[serde(serialize_with = "micros_opt")]
     pub tls_ms: Option<f64>,
     /// From sending the request to the response head.
+    #[serde(serialize_with = "micros_opt")]
     pub first_byte_ms: Option<f64>,
     /// From the start of the probe to its end (including body download and redirects).
+    #[serde(serialize_with = "micros")]
     pub total_ms: f64,
+}
+
+/// Milliseconds to the microsecond: three decimals are all a clock of this kind says.
+pub fn round_micros(ms: f64) -> f64 {
+    (ms * 1000.0).round() / 1000.0
+}
+
+fn micros<S: serde::Serializer>(ms: &f64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(round_micros(*ms))
+}
+
+fn micros_opt<S: serde::Serializer>(ms: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match ms {
+        Some(ms) => s.serialize_some(&round_micros(*ms)),
+        None => s.serialize_none(),
+    }
 }
 
 /// Why a probe could not complete. Every failure mode is a result, never a crash.
@@ -279,6 +302,13 @@ impl Observation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timings_are_written_to_the_microsecond() {
+        let t = Timings { connect_ms: Some(0.440_245_999_999_999_97), total_ms: 12.345_678_9, ..Timings::default() };
+        let json = serde_json::to_string(&t).unwrap_or_default();
+        assert_eq!(json, r#"{"dns_ms":null,"connect_ms":0.44,"tls_ms":null,"first_byte_ms":null,"total_ms":12.346}"#);
+    }
 
     #[test]
     fn excerpt_cuts_on_char_boundaries() {
