@@ -347,7 +347,8 @@ fn count_access_line(
             Err(why)
         }
         Ok(rec) => {
-            if source.vhost.as_deref().is_some_and(|v| v != rec.vhost) {
+            // Another virtual host's request, or lookout's own diagnosis: not this source's users.
+            if source.vhost.as_deref().is_some_and(|v| v != rec.vhost) || rec.is_lookout_diagnosis() {
                 return Ok(None);
             }
             let minute = rec.time.unwrap_or(now.as_millis().div_euclid(1000)).div_euclid(60) * 60;

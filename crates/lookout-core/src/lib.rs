@@ -24,3 +24,7 @@ pub use incident::{
     Ack, Cause, Diagnosis, EntryKind, Incident, IncidentAlert, IncidentChange, IncidentStatus, TimelineEntry,
     incident_id, utc_day,
 };
+
+/// The `User-Agent` of the requests `lookout diagnose` (and a firing alert's diagnosis) sends while it traces:
+/// lookout's own, not a user's, so access logs read for alerts and impact leave them out.
+pub const DIAGNOSE_USER_AGENT: &str = concat!("lookout-diagnose/", env!("CARGO_PKG_VERSION"));

@@ -64,7 +64,9 @@ pub async fn trace_while_requesting(
                 if started.elapsed() >= duration || tracer.is_finished() {
                     break 'requests;
                 }
-                let req = lookout_http::HttpRequest::get(uri.clone(), Duration::from_secs(2));
+                let mut req = lookout_http::HttpRequest::get(uri.clone(), Duration::from_secs(2));
+                // Named as lookout's, so the site's log alerts and impact do not count them as users' failures.
+                req.headers.push(("User-Agent".into(), lookout_core::DIAGNOSE_USER_AGENT.into()));
                 made.sent += 1;
                 let answer = lookout_http::fetch(&req).await;
                 made.failed += u32::from(answer.status.is_some_and(|s| s >= 500));

@@ -33,6 +33,14 @@ pub struct AccessRecord<'a> {
     pub forwarded_for: &'a str,
 }
 
+impl AccessRecord<'_> {
+    /// A request lookout's diagnosis sent while tracing (its `User-Agent`): not a user's, so neither alerts nor
+    /// impact count it.
+    pub fn is_lookout_diagnosis(&self) -> bool {
+        self.user_agent.starts_with("lookout-diagnose/")
+    }
+}
+
 /// Why a line did not fit its format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

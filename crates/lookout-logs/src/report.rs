@@ -132,6 +132,10 @@ impl Partial {
     }
 
     fn add_record(&mut self, opts: &ReportOptions, rec: &AccessRecord<'_>) {
+        if rec.is_lookout_diagnosis() {
+            self.filtered += 1;
+            return;
+        }
         if let Some(t) = rec.time {
             if opts.since.is_some_and(|s| t < s) || opts.until.is_some_and(|u| t >= u) {
                 self.filtered += 1;
@@ -589,6 +593,18 @@ mod tests {
         assert_eq!((by_pair.failing_clients, by_pair.distinct_clients), (3, 3));
         assert_eq!(by_pair.error_windows[0].clients_affected, 3);
         assert_eq!(by_pair.client_key, ClientKey::AddressAndUserAgent);
+    }
+
+    #[test]
+    fn lookout_s_own_diagnosis_requests_are_not_counted() {
+        let mut lines: Vec<String> = (0..5).map(|m| line("1.1.1.1", m, 200, "/")).collect();
+        for m in 0..5 {
+            let own = format!("\"{}\"", lookout_core::DIAGNOSE_USER_AGENT);
+            lines.push(line("127.0.0.1", m, 500, "/").replace("\"ua\"", &own));
+        }
+        let r = report(&lines, &ReportOptions::default());
+        assert_eq!((r.requests, r.failed, r.filtered_out, r.distinct_clients), (5, 0, 5, 1));
+        assert!(r.error_windows.is_empty(), "the diagnosis's 500s are not an outage");
     }
 
     #[test]

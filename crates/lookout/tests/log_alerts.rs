@@ -231,6 +231,30 @@ async fn request_times_in_the_access_log_become_per_minute_percentiles_on_the_se
     tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
 }
 
+/// `lookout diagnose`'s own requests (its User-Agent) failing are not users failing: they neither fire the log
+/// alert nor count; the same failures from users do.
+#[tokio::test(flavor = "multi_thread")]
+async fn lookout_s_own_diagnosis_requests_do_not_trip_the_log_alert() {
+    let dir = tempfile::tempdir().unwrap();
+    let access = dir.path().join("access.log");
+    let receiver = Receiver::start().await;
+    let text = config(dir.path(), &receiver.url(), "window = \"3s\"\nfire_when = [\"[5XX_RATIO] > 20%\"]");
+    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let own = format!("\"{}\"", lookout_core::DIAGNOSE_USER_AGENT);
+    append(&access, &(0..30).map(|i| access_line(i, 500).replace("\"test\"", &own)).collect::<Vec<_>>());
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(receiver.received().is_empty(), "the diagnosis's requests fired: {:?}", receiver.received());
+    append(&access, &(0..30).map(|i| access_line(i, 500)).collect::<Vec<_>>());
+    receiver.wait_for_target("apache", "firing", Duration::from_secs(10)).await;
+    let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
+    assert_eq!(store.log_totals("apache".into()).await.unwrap().requests, 30, "only the users' requests counted");
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_php_fatal_error_in_the_error_log_fires() {
     let dir = tempfile::tempdir().unwrap();
