@@ -407,7 +407,11 @@ fn returned_paths(file: &Path, bytes: &[u8], include_path: &[u8]) -> Vec<Vec<u8>
     let tokens: Vec<Tok> = crate::token::tokenize(bytes)
         .iter()
         .filter(|t| t.kind != Kind::InlineHtml && t.kind != Kind::OpenTag)
-        .map(|t| Tok { kind: t.kind, text: t.text.into(), value: t.value().map(|v| v.into_owned().into_boxed_slice()) })
+        .map(|t| Tok {
+            kind: t.kind,
+            text: crate::extract::Bytes::from_slice(t.text),
+            value: t.value().map(|v| crate::extract::Bytes::from_slice(&v)),
+        })
         .collect();
     let none = Constants::default();
     let scope = Scope { file, include_path, constants: &none };
@@ -415,9 +419,9 @@ fn returned_paths(file: &Path, bytes: &[u8], include_path: &[u8]) -> Vec<Vec<u8>
     let value_of = |expr: &[Tok], vars: &HashMap<Box<[u8]>, Vec<u8>>| -> Option<Vec<u8>> {
         let substituted: Vec<Tok> = expr
             .iter()
-            .map(|t| match (t.kind, vars.get(&t.text)) {
+            .map(|t| match (t.kind, vars.get(&*t.text)) {
                 (Kind::Variable, Some(v)) => {
-                    Tok { kind: Kind::Str, text: t.text.clone(), value: Some(v.as_slice().into()) }
+                    Tok { kind: Kind::Str, text: t.text.clone(), value: Some(crate::extract::Bytes::from_slice(v)) }
                 }
                 _ => t.clone(),
             })
@@ -431,7 +435,7 @@ fn returned_paths(file: &Path, bytes: &[u8], include_path: &[u8]) -> Vec<Vec<u8>
         if t.kind == Kind::Variable && tokens.get(i + 1).is_some_and(|t| t.is("=")) {
             let end = statement_end(i + 2);
             if let Some(v) = value_of(&tokens[i + 2..end], &vars) {
-                vars.insert(t.text.clone(), v);
+                vars.insert((*t.text).into(), v);
             }
             i = end;
         } else if t.is_word("return") {
