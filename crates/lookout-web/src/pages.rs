@@ -93,10 +93,48 @@ fn ms(v: Option<&Option<f64>>) -> String {
 
 #[derive(Clone, Serialize)]
 struct LastView {
-    status: Option<u16>,
-    error: Option<String>,
-    latency: String,
+    /// The check in words: `HTTP 200 in 12 ms`, `connected in 0.4 ms`, `connection refused after 1 ms`.
+    what: String,
+    /// `12 s ago`, with `at` (UTC) on hover.
+    ago: String,
     at: String,
+}
+
+impl LastView {
+    fn of(r: &lookout_store::ResultRow, kind: &str, now: Timestamp) -> LastView {
+        let took = took_ms(r.latency_ms);
+        let what = match (r.status, &r.error) {
+            (_, Some(e)) if !r.ok || r.status.is_none() => format!("{e} after {took}"),
+            (Some(status), _) => format!("HTTP {status} in {took}"),
+            (None, _) => {
+                let verb = match kind {
+                    "tcp" => "connected",
+                    "tls" => "handshake done",
+                    "dns" => "answered",
+                    "icmp" => "replied",
+                    _ => "read",
+                };
+                format!("{verb} in {took}")
+            }
+        };
+        LastView { what, ago: ago(r.at, now), at: r.at.to_rfc3339_seconds() }
+    }
+}
+
+/// A duration in ms as people read it: `0.4 ms` below 10 ms, `12 ms` above.
+fn took_ms(v: f64) -> String {
+    if v < 10.0 { format!("{v:.1} ms") } else { format!("{v:.0} ms") }
+}
+
+/// How long ago, roughly: `12 s ago`, `3 min ago`, `2 h ago`, `4 d ago`.
+pub(crate) fn ago(at: Timestamp, now: Timestamp) -> String {
+    let s = (now.as_millis() - at.as_millis()).max(0) / 1000;
+    match s {
+        0..60 => format!("{s} s ago"),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..86_400 => format!("{} h ago", s / 3600),
+        _ => format!("{} d ago", s / 86_400),
+    }
 }
 
 #[derive(Clone, Serialize)]
@@ -258,12 +296,7 @@ async fn target_rows<S: Store>(state: &WebState<S>, uptimes: &Uptimes) -> ApiRes
                 stale: l.stale,
             })
             .collect();
-        row.last = state.store.recent_results(name(), 1).await?.into_iter().next().map(|r| LastView {
-            status: r.status,
-            error: r.error.clone(),
-            latency: format!("{:.0}", r.latency_ms),
-            at: r.at.to_rfc3339_seconds(),
-        });
+        row.last = state.store.recent_results(name(), 1).await?.into_iter().next().map(|r| LastView::of(&r, kind, now));
         rows.push(row);
     }
     for l in &state.config.logs {
@@ -475,6 +508,37 @@ pub async fn events<S: Store>(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_check_reads_as_words_with_how_long_ago() {
+        let now = Timestamp(1_000_000_000);
+        let row = |status: Option<u16>, error: Option<&str>, ok: bool, latency_ms: f64| lookout_store::ResultRow {
+            target: "t".into(),
+            at: Timestamp(now.0 - 12_500),
+            ok,
+            status,
+            latency_ms,
+            error: error.map(str::to_string),
+            failed_conditions: Vec::new(),
+            timings: Default::default(),
+            body_excerpt: None,
+        };
+        let http = LastView::of(&row(Some(200), None, true, 12.3), "http", now);
+        assert_eq!((http.what.as_str(), http.ago.as_str()), ("HTTP 200 in 12 ms", "12 s ago"));
+        assert_eq!(http.at, "1970-01-12T13:46:27Z");
+        assert_eq!(
+            LastView::of(&row(None, None, true, 0.42), "tcp", now).what,
+            "connected in 0.4 ms",
+            "not 'None in 0 ms'"
+        );
+        let refused = LastView::of(&row(None, Some("connection refused"), false, 1.0), "tcp", now);
+        assert_eq!(refused.what, "connection refused after 1.0 ms");
+        assert_eq!(LastView::of(&row(Some(500), None, false, 40.0), "http", now).what, "HTTP 500 in 40 ms");
+        assert_eq!(ago(Timestamp(now.0 - 3 * 60_000 - 5), now), "3 min ago");
+        assert_eq!(ago(Timestamp(now.0 - 26 * 3_600_000), now), "1 d ago");
+    }
+
     #[test]
     fn the_postmortem_renders_as_html_without_markup_from_logs() {
         let md = "## Summary\n\nfailed: \\[ERROR\\_LOG\\] (&lt;script&gt;alert(1)&lt;/script&gt;)\n\n<b>raw</b>\n\n| time | event |\n|---|---|\n| 14:00 | a \\| b |\n";

@@ -25,6 +25,21 @@
     if (doc.body) document.body.dataset.live = doc.body.dataset.live;
   }
 
+  // "12 s ago" stays true between refreshes (the absolute time, UTC, is the title).
+  function ago(ms) {
+    var s = Math.max(0, Math.floor(ms / 1000));
+    if (s < 60) return s + " s ago";
+    if (s < 3600) return Math.floor(s / 60) + " min ago";
+    if (s < 86400) return Math.floor(s / 3600) + " h ago";
+    return Math.floor(s / 86400) + " d ago";
+  }
+  setInterval(function () {
+    document.querySelectorAll("time[datetime]").forEach(function (t) {
+      var at = Date.parse(t.getAttribute("datetime"));
+      if (!isNaN(at)) t.textContent = ago(Date.now() - at);
+    });
+  }, 5000);
+
   // The store is read at most once a second whatever the number of pages; a page asks at most every two seconds.
   var refreshing = false;
   function refresh() {
