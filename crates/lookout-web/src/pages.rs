@@ -419,15 +419,14 @@ pub async fn incident<S: Store>(State(state): State<WebState<S>>, Path(id): Path
         duration => incident_row(i, now).duration,
         ack => i.ack.as_ref().map(|a| a.by.clone()),
     };
-    let mut seen = Vec::new();
-    let diagnoses: Vec<&lookout_core::Diagnosis> = i
-        .diagnoses()
-        .map(|(_, d)| d)
-        .filter(|d| {
-            !seen.contains(&d.verdict) && {
-                seen.push(d.verdict.clone());
-                true
-            }
+    // One block per cause (the alerts of an incident find the same file, with more lines each time), its verdict
+    // under the heading that already says "Probable root cause".
+    let diagnoses: Vec<minijinja::Value> = i
+        .distinct_diagnoses()
+        .into_iter()
+        .map(|d| {
+            let verdict = d.verdict.strip_prefix("Probable root cause: ").unwrap_or(&d.verdict);
+            context! { verdict => verdict, source => d.source.clone(), evidence => d.evidence.clone() }
         })
         .collect();
     let timeline: Vec<BTreeMap<&str, String>> = view
@@ -438,7 +437,8 @@ pub async fn incident<S: Store>(State(state): State<WebState<S>>, Path(id): Path
                 ("at", e.at.to_rfc3339_seconds()),
                 ("kind", e.kind.as_str().to_string()),
                 ("text", e.text.clone()),
-                ("by", e.by.clone().unwrap_or_default()),
+                // "acknowledged by alice", not "acknowledged by alice (alice)".
+                ("by", e.by.clone().filter(|by| !e.text.contains(by.as_str())).unwrap_or_default()),
             ])
         })
         .collect();

@@ -42,9 +42,13 @@ async fn a_missing_required_file_on_apache_fires_probe_and_log_alerts() {
 
     let dir = tempfile::tempdir().unwrap();
     let receiver = Receiver::start().await;
+    let web_port = crate::support::free_port().await;
     let text = format!(
         r#"[store]
 path = "{db}"
+
+[web]
+listen = "127.0.0.1:{web}"
 
 [[target]]
 name = "site"
@@ -74,6 +78,7 @@ type = "webhook"
 url = "{hook}"
 retry_initial = "100ms"
 "#,
+        web = web_port,
         db = dir.path().join("lookout.sqlite").display(),
         url = apache.url("/"),
         access = apache.access_log.display(),
@@ -135,6 +140,15 @@ retry_initial = "100ms"
         store.incident(incident.clone()).await.unwrap().is_some_and(|i| i.resolved_at.is_some())
     })
     .await;
+    // Its page: the probe's and the log's alerts found one cause, shown once, under a heading that says what it
+    // is (not "Probable root cause" twice).
+    let (status, page) = crate::support::http_get(&format!("http://127.0.0.1:{web_port}/incidents/{incident}")).await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page.matches("<section class=\"diagnosis\">").count(), 1, "one cause, one block: {page}");
+    assert!(
+        page.contains("<h2>Probable root cause</h2><p><b>&#x2f;"),
+        "the verdict without the heading's words: {page}"
+    );
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
 

@@ -74,6 +74,8 @@ async fn the_dashboard_shows_a_target_go_red_and_acknowledges_its_incident() {
             browser.text("main").await.unwrap_or_default().contains("acknowledged by alice")
         })
         .await;
+    let main = browser.text("main").await.unwrap_or_default();
+    assert!(!main.contains("(alice)"), "who acknowledged is said once, not 'by alice (alice)': {main}");
     browser.screenshot(&artifacts.join("3-incident-acknowledged.png")).await;
     let url = browser.run("return location.pathname").await;
     let id = url.as_str().unwrap().trim_start_matches("/incidents/").to_string();
