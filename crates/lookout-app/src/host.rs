@@ -119,7 +119,7 @@ mod tests {
         let names: Vec<&str> = config.targets.iter().map(|t| t.name.as_str()).collect();
         assert!(names.contains(&"web-1.apache2") && names.contains(&"web-1.host-memory-critical"), "{names:?}");
         assert!(!names.contains(&"apache2"), "the configured process is a template, not a target: {names:?}");
-        let memory = config.targets.iter().find(|t| t.name == "web-1.host-memory").map(|t| t.clone());
+        let memory = config.targets.iter().find(|t| t.name == "web-1.host-memory").cloned();
         let Some(memory) = memory else { panic!("{names:?}") };
         assert_eq!(memory.group, "web-1.host");
         assert_eq!(memory.depends_on, ["web-1.host-memory-critical"]);
