@@ -266,7 +266,12 @@ async fn lookout_run_names_the_root_cause_on_nginx_and_fpm_in_the_message_incide
     // The incident page shows the same, escaped as HTML.
     let (status, page) = read(&format!("{base}/incidents/{id}"), Some(TOKEN)).await;
     assert_eq!(status, 200, "{page}");
-    assert!(page.contains(&format!("<b>{}</b>", html(verdict))), "the verdict, escaped: {page}");
+    // Under the heading "Probable root cause", the verdict without those words again.
+    let shown = verdict.strip_prefix("Probable root cause: ").unwrap_or(verdict);
+    assert!(
+        page.contains(&format!("<h2>Probable root cause</h2><p><b>{}</b>", html(shown))),
+        "the verdict, escaped: {page}"
+    );
     assert!(page.contains("Evidence from the trace:"), "{page}");
     for e in &from_logs {
         assert!(page.contains(&format!("<li><code>{}</code></li>", html(e))), "{e:?} on the page: {page}");
