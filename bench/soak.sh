@@ -12,7 +12,14 @@ CSV=${CSV:-/tmp/lookout-soak.csv}
 TARGETS=${TARGETS:-1000}
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done; wait 2> /dev/null || true; rm -rf "$work"; }
+# STOP_SIGNAL=KILL ends lookout without its clean stop: under heaptrack, everything still allocated then is reported
+# as "leaked", and two soaks of different lengths diffed (heaptrack_print --diff) show what grows.
+cleanup() {
+  [ -n "${LOOKOUT:-}" ] && kill -s "${STOP_SIGNAL:-TERM}" "$LOOKOUT" 2> /dev/null
+  for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
+  wait 2> /dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 cargo build --release -q

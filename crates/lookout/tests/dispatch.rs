@@ -34,7 +34,8 @@ async fn a_storm_is_one_message(n: usize) {
     site.set(500, "down");
     let receiver = Receiver::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut text = format!("[store]\npath = \"lookout.sqlite\"\n\n{}", hook(&receiver.url()));
+    let mut text =
+        format!("[store]\npath = \"lookout.sqlite\"\n\n[host]\nenabled = false\n\n{}", hook(&receiver.url()));
     for i in 0..n {
         text.push_str(&format!(
             "[[target]]\nname = \"web-{i}\"\nurl = \"{}\"\ninterval = \"3s\"\ntimeout = \"2s\"\nconditions = [\"[STATUS] == 200\"]\nfailure_threshold = 1\ngroup = \"shop\"\n\n",
@@ -77,7 +78,7 @@ async fn reminders_dependencies_silences_and_maintenance() {
     let now = std::process::Command::new("date").args(["-u", "+%Y-%m-%dT%H:%M"]).output().unwrap();
     let now = String::from_utf8(now.stdout).unwrap();
     let text = format!(
-        "[store]\npath = \"lookout.sqlite\"\n\n{}{}{}{}{}\
+        "[store]\npath = \"lookout.sqlite\"\n\n[host]\nenabled = false\n\n{}{}{}{}{}\
          [[route]]\nmatch = [\"target=db\"]\nrepeat_interval = \"1m\"\n\n\
          [[maintenance]]\nname = \"cron-upgrade\"\nmatch = [\"target=cron\"]\nstart = \"{}\"\nduration = \"1h\"\n",
         hook(&receiver.url()),
@@ -203,7 +204,7 @@ async fn a_receiver_down_for_a_minute_and_a_kill_mid_send_lose_nothing_and_send_
     let port = reserved.port;
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "[store]\npath = \"lookout.sqlite\"\n\n{}{}{}",
+        "[store]\npath = \"lookout.sqlite\"\n\n[host]\nenabled = false\n\n{}{}{}",
         hook(&format!("http://127.0.0.1:{port}/hook")),
         target("a", &a.url("/"), ""),
         target("b", &b.url("/"), "")

@@ -33,7 +33,7 @@ async fn incidents_follow_alerts_and_people_ack_note_and_resolve_them_while_look
         )
     };
     let text = format!(
-        "[store]\npath = \"{}\"\n\n{}{}[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{}\"\nretry_initial = \"100ms\"\n",
+        "[store]\npath = \"{}\"\n\n[host]\nenabled = false\n\n{}{}[[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{}\"\nretry_initial = \"100ms\"\n",
         dir.path().join("lookout.sqlite").display(),
         target("web", web.url("/")),
         target("api", api.url("/")),
@@ -200,7 +200,7 @@ async fn an_alert_recorded_after_the_store_was_locked_still_opens_its_incident()
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("lookout.sqlite");
     let text = format!(
-        "[store]\npath = \"{}\"\n\n[[target]]\nname = \"site\"\nurl = \"{}\"\ninterval = \"3s\"\ntimeout = \"1s\"\n\
+        "[store]\npath = \"{}\"\n\n[host]\nenabled = false\n\n[[target]]\nname = \"site\"\nurl = \"{}\"\ninterval = \"3s\"\ntimeout = \"1s\"\n\
          conditions = [\"[STATUS] == 200\"]\nfailure_threshold = 1\nsuccess_threshold = 1\n\n\
          [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{}\"\nretry_initial = \"100ms\"\n",
         db.display(),

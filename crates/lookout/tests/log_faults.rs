@@ -18,7 +18,7 @@ fn lines(n: usize, status: u16) -> Vec<String> {
 
 fn config(dir: &Path, hook: &str, web_port: u16, rules: &str) -> String {
     format!(
-        "[store]\npath = \"{}\"\n\n[web]\nlisten = \"127.0.0.1:{web_port}\"\n\n\
+        "[store]\npath = \"{}\"\n\n[host]\nenabled = false\n\n[web]\nlisten = \"127.0.0.1:{web_port}\"\n\n\
          [[log]]\nname = \"apache\"\naccess = \"{}\"\nmin_requests = 10\n{rules}\n\n\
          [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{hook}\"\nretry_initial = \"100ms\"\nretry_max = \"300ms\"\n",
         dir.join("lookout.sqlite").display(),
