@@ -6,18 +6,18 @@ use lookout_engine::TargetPolicy;
 use lookout_logs::error_log::ErrorFormat;
 use lookout_logs::tail::StartAt;
 
-fn parse(text: &str) -> Result<Config, ConfigError> {
+pub(crate) fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(text, Path::new("lookout.toml"), &|k| (k == "HOOK").then(|| "http://127.0.0.1:9/secret".to_string()))
 }
 
-fn err(text: &str) -> String {
+pub(crate) fn err(text: &str) -> String {
     match parse(text) {
         Ok(_) => panic!("should not parse:\n{text}"),
         Err(e) => e.to_string(),
     }
 }
 
-const SITE: &str = r#"
+pub(crate) const SITE: &str = r#"
 [[target]]
 name = "site"
 url = "http://127.0.0.1:8080/"

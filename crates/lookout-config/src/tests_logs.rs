@@ -4,23 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-
-fn parse(text: &str) -> Result<Config, ConfigError> {
-    Config::parse(text, Path::new("lookout.toml"), &|_| None)
-}
-
-fn err(text: &str) -> String {
-    match parse(text) {
-        Ok(_) => panic!("should not parse:\n{text}"),
-        Err(e) => e.to_string(),
-    }
-}
-
-const SITE: &str = r#"
-[[target]]
-name = "site"
-url = "http://127.0.0.1:8080/"
-"#;
+use crate::tests::{SITE, err, parse};
 
 #[test]
 fn log_sections() {
