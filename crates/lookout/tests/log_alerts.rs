@@ -29,6 +29,25 @@ pub(crate) fn access_line(i: usize, status: u16) -> String {
     )
 }
 
+/// `lookout run` in this process on a config's text, stopped (and its clean exit checked) by [`Embedded::stop`].
+struct Embedded {
+    stop: watch::Sender<bool>,
+    runtime: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Embedded {
+    fn start(dir: &Path, text: &str) -> Embedded {
+        let cfg = Config::parse(text, &dir.join("lookout.toml"), &|_| None).unwrap();
+        let (stop, stop_rx) = watch::channel(false);
+        Embedded { stop, runtime: tokio::spawn(lookout::runtime::run(cfg, stop_rx, None)) }
+    }
+
+    async fn stop(self) {
+        self.stop.send(true).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), self.runtime).await.unwrap().unwrap().unwrap();
+    }
+}
+
 fn config(dir: &Path, hook: &str, extra: &str) -> String {
     format!(
         "[store]\npath = \"{}\"\n\n[[log]]\nname = \"apache\"\naccess = \"{}\"\nerror = \"{}\"\nmin_requests = 10\n{extra}\n\n\
@@ -47,9 +66,7 @@ async fn a_5xx_burst_in_the_access_log_fires_and_resolves_through_the_webhook() 
     append(&access, &(0..50).map(|i| access_line(i, 500)).collect::<Vec<_>>());
     let receiver = Receiver::start().await;
     let text = config(dir.path(), &receiver.url(), "window = \"3s\"\nfire_when = [\"[5XX_RATIO] > 20%\"]");
-    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
-    let (stop, stop_rx) = watch::channel(false);
-    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    let lookout = Embedded::start(dir.path(), &text);
 
     tokio::time::sleep(Duration::from_millis(500)).await;
     append(&access, &(0..40).map(|i| access_line(i, 200)).collect::<Vec<_>>());
@@ -78,8 +95,7 @@ async fn a_5xx_burst_in_the_access_log_fires_and_resolves_through_the_webhook() 
     assert_eq!(totals.requests, 40 + 30 + 160, "history skipped, everything after counted once");
     assert_eq!(totals.classes[4], 30);
     assert_eq!(totals.malformed, 3);
-    stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
+    lookout.stop().await;
 }
 
 /// The default levels: more than 2 % of the requests failing warns (`apache-warning`), more than 5 % pages
@@ -90,9 +106,7 @@ async fn a_small_5xx_ratio_warns_a_large_one_pages_and_only_the_worse_is_sent() 
     let access = dir.path().join("access.log");
     let receiver = Receiver::start().await;
     let text = config(dir.path(), &receiver.url(), "window = \"3s\"");
-    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
-    let (stop, stop_rx) = watch::channel(false);
-    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    let lookout = Embedded::start(dir.path(), &text);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let traffic =
         |failing: usize| (0..200).map(|i| access_line(i, if i < failing { 500 } else { 200 })).collect::<Vec<_>>();
@@ -161,8 +175,7 @@ async fn a_small_5xx_ratio_warns_a_large_one_pages_and_only_the_worse_is_sent() 
     let totals = store.log_totals("apache".into()).await.unwrap();
     assert_eq!((totals.requests, totals.classes[4]), (2 * 200 + 20 * 200, 26));
     assert_eq!(store.log_totals("apache-warning".into()).await.unwrap().requests, 0);
-    stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
+    lookout.stop().await;
 }
 
 /// Request times (`%D`) become each minute's percentiles, stored as the source's readings and charted on the
@@ -177,9 +190,7 @@ async fn request_times_in_the_access_log_become_per_minute_percentiles_on_the_se
         dir.path().join("lookout.sqlite").display(),
         access.display()
     );
-    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
-    let (stop, stop_rx) = watch::channel(false);
-    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    let lookout = Embedded::start(dir.path(), &text);
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Five minutes ago: 100 requests of 1 to 100 ms; four minutes ago: 20 of 2 s.
     let now = lookout_core::Timestamp::now().as_millis() / 1000;
@@ -228,8 +239,7 @@ async fn request_times_in_the_access_log_become_per_minute_percentiles_on_the_se
     {
         assert!(page.contains(chart), "no {chart} on the server page");
     }
-    stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
+    lookout.stop().await;
 }
 
 /// `lookout diagnose`'s own requests (its User-Agent) failing are not users failing: they neither fire the log
@@ -240,9 +250,7 @@ async fn lookout_s_own_diagnosis_requests_do_not_trip_the_log_alert() {
     let access = dir.path().join("access.log");
     let receiver = Receiver::start().await;
     let text = config(dir.path(), &receiver.url(), "window = \"3s\"\nfire_when = [\"[5XX_RATIO] > 20%\"]");
-    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
-    let (stop, stop_rx) = watch::channel(false);
-    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    let lookout = Embedded::start(dir.path(), &text);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let own = format!("\"{}\"", lookout_core::DIAGNOSE_USER_AGENT);
     append(&access, &(0..30).map(|i| access_line(i, 500).replace("\"test\"", &own)).collect::<Vec<_>>());
@@ -252,8 +260,7 @@ async fn lookout_s_own_diagnosis_requests_do_not_trip_the_log_alert() {
     receiver.wait_for_target("apache", "firing", Duration::from_secs(10)).await;
     let store = crate::support::open_store(&dir.path().join("lookout.sqlite"));
     assert_eq!(store.log_totals("apache".into()).await.unwrap().requests, 30, "only the users' requests counted");
-    stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
+    lookout.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -262,9 +269,7 @@ async fn a_php_fatal_error_in_the_error_log_fires() {
     let receiver = Receiver::start().await;
     let text =
         config(dir.path(), &receiver.url(), "fire_when = [\"[ERROR_LOG] matches \\\"PHP (Fatal|Parse) error\\\"\"]");
-    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
-    let (stop, stop_rx) = watch::channel(false);
-    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    let lookout = Embedded::start(dir.path(), &text);
     tokio::time::sleep(Duration::from_millis(300)).await;
     // The error log does not exist yet when lookout starts; Apache creates it.
     append(
@@ -274,8 +279,7 @@ async fn a_php_fatal_error_in_the_error_log_fires() {
     let firing = receiver.wait_for("/firing", Duration::from_secs(10)).await;
     let reason = firing.body["reasons"][0].as_str().unwrap();
     assert!(reason.starts_with("[ERROR_LOG] (PHP Fatal error:  Uncaught Error: Failed opening required"), "{reason}");
-    stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), runtime).await.unwrap().unwrap().unwrap();
+    lookout.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -46,18 +46,7 @@ fn hup(lookout: &Running) {
 }
 
 async fn post_reload(port: u16, token: Option<&str>) -> (u16, String) {
-    let req = lookout_http::HttpRequest {
-        url: format!("http://127.0.0.1:{port}/-/reload").parse().unwrap(),
-        method: http::Method::POST,
-        headers: token.map(|t| ("Authorization".to_string(), format!("Bearer {t}"))).into_iter().collect(),
-        body: None,
-        follow_redirects: false,
-        verify_tls: true,
-        timeout: Duration::from_secs(30),
-        max_body: 1 << 20,
-    };
-    let obs = lookout_http::fetch(&req).await;
-    (obs.status.unwrap_or(0), obs.body)
+    crate::support::http_call(http::Method::POST, &format!("http://127.0.0.1:{port}/-/reload"), token).await
 }
 
 async fn metric(port: u16, name: &str) -> Option<String> {

@@ -434,10 +434,15 @@ pub async fn lookout_with_config(args: &[&str], config: &Path) -> (i32, String, 
 
 /// GET `url` with lookout's own HTTP client: (status, body), status 0 when nothing answered.
 pub async fn http_get(url: &str) -> (u16, String) {
+    http_call(http::Method::GET, url, None).await
+}
+
+/// A request with `method` to `url`, with `Authorization: Bearer token` when given: (status, body).
+pub async fn http_call(method: http::Method, url: &str, token: Option<&str>) -> (u16, String) {
     let req = lookout_http::HttpRequest {
         url: url.parse().unwrap(),
-        method: http::Method::GET,
-        headers: Vec::new(),
+        method,
+        headers: token.map(|t| ("Authorization".to_string(), format!("Bearer {t}"))).into_iter().collect(),
         body: None,
         follow_redirects: false,
         verify_tls: true,
