@@ -140,19 +140,19 @@ async fn a_misnamed_require_and_a_php_warning_fail_the_crawl_naming_page_and_ref
     let (code, out, err) = crawl(&[&apache.url("/"), "--json"]).await;
     assert_eq!(code, 1, "{out}\n{err}");
     let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(report["failed"], true);
-    assert_eq!(report["start"], apache.url("/"));
-    assert_eq!(report["summary"]["pages"], 6);
-    assert_eq!(report["summary"]["server_errors"], 1);
-    assert_eq!(report["summary"]["php_errors"], 1);
-    assert_eq!(report["summary"]["other_origin_links"], 2);
+    assert_eq!(report["failed"], true, "{report:#}");
+    assert_eq!(report["start"], apache.url("/"), "{report:#}");
+    assert_eq!(report["summary"]["pages"], 6, "{report:#}");
+    assert_eq!(report["summary"]["server_errors"], 1, "{report:#}");
+    assert_eq!(report["summary"]["php_errors"], 1, "{report:#}");
+    assert_eq!(report["summary"]["other_origin_links"], 2, "{report:#}");
     let problems = report["problems"].as_array().unwrap();
-    let server_error = problems.iter().find(|p| p["kind"] == "server_error").unwrap();
-    assert_eq!(server_error["url"], item);
-    assert_eq!(server_error["referrer"], list);
-    assert_eq!(server_error["status"], 500);
-    assert_eq!(server_error["fails"], true);
-    let php = problems.iter().find(|p| p["kind"] == "php_error").unwrap();
+    let server_error = problems.iter().find(|p| p["kind"] == "server_error").expect("a 5xx problem");
+    assert_eq!(server_error["url"], item, "{report:#}");
+    assert_eq!(server_error["referrer"], list, "{report:#}");
+    assert_eq!(server_error["status"], 500, "{report:#}");
+    assert_eq!(server_error["fails"], true, "{report:#}");
+    let php = problems.iter().find(|p| p["kind"] == "php_error").expect("a PHP problem");
     assert!(php["detail"].as_str().unwrap().contains(" on line 1"), "{php}");
 }
 

@@ -340,7 +340,8 @@ Listen 127.0.0.1:{h1_port} https
             prologue = crate::support::apache::prologue(&root),
         );
         std::fs::write(root.join("apache2.conf"), conf).unwrap();
-        crate::support::apache::start_private(&apache2, &root, &[h2_port, h1_port]);
+        let ports = crate::support::apache::start_private(&apache2, &root, &[h2_port, h1_port]);
+        let (h2_port, h1_port) = (ports[0], ports[1]);
         Some(ApacheTls { root, h2_port, h1_port, _dir: dir })
     }
 

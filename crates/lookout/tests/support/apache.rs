@@ -94,7 +94,7 @@ MaxSpareServers 3
             prologue = prologue(&root),
         );
         std::fs::write(root.join("apache2.conf"), conf).unwrap();
-        start_private(&apache2, &root, &[port]);
+        let port = start_private(&apache2, &root, &[port])[0];
         Some(Apache {
             access_log: root.join("logs/access.log"),
             error_log: root.join("logs/error.log"),
@@ -144,18 +144,63 @@ pub fn prologue(root: &Path) -> String {
     )
 }
 
-/// Starts a private Apache from `root/apache2.conf` (server root `root`, logs in `root/logs`) and waits until it
-/// listens on every port.
-pub fn start_private(apache2: &Path, root: &Path, ports: &[u16]) {
-    let out = Command::new(apache2)
-        .arg("-d")
-        .arg(root)
-        .arg("-f")
-        .arg(root.join("apache2.conf"))
-        .args(["-k", "start"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "apache2 failed to start: {}", String::from_utf8_lossy(&out.stderr));
+/// Starts a private Apache from `root/apache2.conf` (server root `root`, logs in `root/logs`, the pid file of
+/// [`prologue`]) and waits until it listens on every port; returns the ports it listens on.
+///
+/// Why it may not be `ports`: a port is picked free before Apache binds it, and any process (another test's
+/// outgoing connection, another server) can take it in between. Then `apache2 -k start` fails with "could not
+/// bind" (or, should a bind fail after it detached, its error log says so and no pid file appears), and the
+/// configuration's `127.0.0.1:PORT` moves to newly picked ports and Apache starts again. Waiting for the pid
+/// file, which Apache writes once its sockets are bound, also makes sure the listener found is Apache's.
+pub fn start_private(apache2: &Path, root: &Path, ports: &[u16]) -> Vec<u16> {
+    let mut ports = ports.to_vec();
+    for _attempt in 0..5 {
+        let out = Command::new(apache2)
+            .arg("-d")
+            .arg(root)
+            .arg("-f")
+            .arg(root.join("apache2.conf"))
+            .args(["-k", "start"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() || stderr.contains("could not bind"), "apache2 failed to start: {stderr}");
+        if out.status.success() && started(root) {
+            wait_for_ports(root, &ports);
+            return ports;
+        }
+        let conf_path = root.join("apache2.conf");
+        let mut conf = std::fs::read_to_string(&conf_path).unwrap();
+        for port in &mut ports {
+            let new = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+            conf = conf.replace(&format!("127.0.0.1:{port}"), &format!("127.0.0.1:{new}"));
+            *port = new;
+        }
+        std::fs::write(&conf_path, conf).unwrap();
+        std::fs::write(root.join("logs/error.log"), "").unwrap();
+    }
+    panic!("apache2 could not bind a free port in five attempts");
+}
+
+/// Waits for the pid file of an Apache just started: `true` once it names a running process, `false` when the
+/// error log says a port could not be bound (Apache has exited).
+fn started(root: &Path) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let pid = std::fs::read_to_string(root.join("run/apache2.pid")).ok().and_then(|s| s.trim().parse::<u32>().ok());
+        if pid.is_some_and(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
+            return true;
+        }
+        let log = std::fs::read_to_string(root.join("logs/error.log")).unwrap_or_default();
+        if log.contains("could not bind") {
+            return false;
+        }
+        assert!(Instant::now() < deadline, "apache2 wrote no pid file:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn wait_for_ports(root: &Path, ports: &[u16]) {
     let deadline = Instant::now() + Duration::from_secs(10);
     for &port in ports {
         while TcpStream::connect(("127.0.0.1", port)).is_err() {

@@ -81,14 +81,14 @@ MaxRequestWorkers 16
             prologue = prologue(&pool.root),
         );
         std::fs::write(pool.root.join("apache2.conf"), apache_conf).unwrap();
-        let server = ApacheFpm {
+        let mut server = ApacheFpm {
             docroot: pool.docroot.clone(),
             error_log: pool.root.join("logs/error.log"),
             access_log: pool.root.join("logs/access.log"),
             pool,
         };
         server.pool.start();
-        start_private(Path::new(APACHE2), &server.pool.root, &[port]);
+        server.pool.port = start_private(Path::new(APACHE2), &server.pool.root, &[port])[0];
         Some(server)
     }
 
