@@ -174,7 +174,6 @@ pub async fn raw_server(bytes: &'static [u8]) -> (SocketAddr, tokio::task::JoinH
     (addr, task)
 }
 
-/// A port with nothing listening on it (bound, then released).
 /// A port on 127.0.0.1 held for a test and refusing connections (bound, never listening) until dropped. A receiver
 /// meant to be down must stay down: a port merely found free (as [`free_port`] does) can meanwhile be handed to
 /// another test's server, which then answers in its place.
@@ -203,6 +202,7 @@ pub fn site(files: &[(&str, &str)]) -> tempfile::TempDir {
     dir
 }
 
+/// A port with nothing listening on it (bound, then released): for a server the test starts at once.
 pub async fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     l.local_addr().unwrap().port()
