@@ -230,3 +230,27 @@ fn source_files_stay_readable_and_the_binary_stays_thin() {
         "crates/lookout/src has {binary_lines} lines: domain logic belongs in the library crates"
     );
 }
+
+#[test]
+fn the_only_unsafe_code_is_the_test_harness_atexit() {
+    let mut files = Vec::new();
+    for dir in crates() {
+        rust_files(&dir, &mut files);
+    }
+    let mut found = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (n, line) in text.lines().enumerate() {
+            // Split so that this file's own needle is not a hit.
+            if line.contains(concat!("allow(", "unsafe_code)"))
+                || line.trim_start().starts_with(concat!("unsafe", " {"))
+            {
+                found.push(format!("{}:{}", relative(f), n + 1));
+            }
+        }
+    }
+    assert!(files.len() > 100, "the scan saw the workspace: {} files", files.len());
+    let support: Vec<&String> =
+        found.iter().filter(|f| f.starts_with("crates/lookout/tests/support/mod.rs:")).collect();
+    assert_eq!((found.len(), support.len()), (2, 2), "unsafe code outside the test harness's atexit: {found:?}");
+}

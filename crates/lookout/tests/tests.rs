@@ -23,6 +23,7 @@ mod diagnose_fpm_stack;
 mod diagnose_php_logs;
 mod diagnose_python;
 mod dispatch;
+mod harness;
 mod host_resources;
 mod incident_impact;
 mod incidents_cli;

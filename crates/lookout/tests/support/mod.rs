@@ -1,6 +1,7 @@
 //! Real servers for tests: an HTTP target whose behaviour tests change at will, a TLS target with a
 //! certificate of chosen lifetime, and a webhook receiver that checks and records what it gets.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -521,11 +522,42 @@ pub fn open_store(path: &Path) -> lookout_store::AnyStore {
 /// A real component a test needs is not installed (or a privilege it needs is not held): the test is skipped,
 /// visibly. Under `LOOKOUT_REQUIRE_ALL=1` (set by `.ci/run`, which runs the tests as root) that is a failure, so a
 /// missing install step cannot pass CI unseen.
+///
+/// Visibly means in the run's summary, not only in captured output: libtest counts a returning test as passed
+/// and has no "skipped", so the line goes straight to standard error (past the capture, beside `test … ok`) and
+/// the whole list is printed again when the test binary exits, after libtest's `test result:` line.
 pub fn missing_package(what: &str) {
     if std::env::var("LOOKOUT_REQUIRE_ALL").is_ok_and(|v| v == "1") {
         panic!("SKIPPED but LOOKOUT_REQUIRE_ALL=1: {what}");
     }
-    eprintln!("SKIPPED: {what}");
+    let test = std::thread::current().name().unwrap_or("a test").to_string();
+    let line = format!("{test}: {what}");
+    let _ = writeln!(std::io::stderr(), "SKIPPED {line}");
+    let mut skipped = SKIPPED.lock().unwrap_or_else(|e| e.into_inner());
+    if skipped.is_empty() {
+        // SAFETY: `print_skipped` is an `extern "C" fn` without arguments that locks a static and writes to
+        // stderr; it is registered once, and a failed registration only loses the closing list.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::atexit(print_skipped);
+        }
+    }
+    skipped.push(line);
+}
+
+static SKIPPED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+extern "C" fn print_skipped() {
+    let skipped = SKIPPED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "\nSKIPPED: {} (a real component is missing; `sudo ./.ci/run` installs them all):",
+        lookout_core::text::count(skipped.len() as u64, "test", None)
+    );
+    for line in skipped.iter() {
+        let _ = writeln!(err, "  {line}");
+    }
 }
 
 /// Mounts a small tmpfs (root only) and unmounts it when dropped.
