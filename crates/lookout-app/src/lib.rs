@@ -20,6 +20,7 @@ pub mod holding;
 pub mod host;
 pub mod impact;
 pub mod incidents;
+pub mod init;
 pub mod log_source;
 pub mod metrics;
 pub mod pipeline;

@@ -9,7 +9,7 @@ use thiserror::Error;
 pub enum ConfigError {
     /// The file could not be read.
     #[error(
-        "{}: cannot read config: {message}; pass the right file with --config, or start one from lookout.example.toml (the source tree's top: every option, its default and what it does)",
+        "{}: cannot read config: {message}; pass the right file with --config, write one for this machine's web servers with `lookout init`, or start one from lookout.example.toml (the source tree's top: every option, its default and what it does)",
         path.display()
     )]
     Io { path: PathBuf, message: String },

@@ -308,7 +308,7 @@ fn secret_url_from_env_is_used_but_never_echoed() {
 fn missing_file_says_what_to_do() {
     let e = Config::load(Path::new("/nonexistent/lookout.toml")).unwrap_err().to_string();
     assert!(e.starts_with("/nonexistent/lookout.toml: cannot read config: "), "{e}");
-    assert!(e.contains("pass the right file with --config, or start one from lookout.example.toml"), "{e}");
+    assert!(e.contains("pass the right file with --config, write one for this machine's web servers with `lookout init`, or start one from lookout.example.toml"), "{e}");
 }
 
 mod properties {

@@ -259,11 +259,15 @@ where
     let authority = url.authority().map_or("", |a| a.as_str());
     // Host is host[:port] alone; userinfo becomes Basic credentials unless an Authorization header is configured.
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp).trim_end_matches(':');
+    // A configured Host replaces the URL's (probing 127.0.0.1 as the virtual host `shop.example`): sent twice,
+    // Apache and nginx answer 400.
+    let host_header = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("host")).map(|(_, v)| v.as_str());
     let mut builder = if h2 {
         // HTTP/2 carries scheme and authority as pseudo-headers taken from an absolute URI (no Host header).
-        Request::builder().method(method.clone()).uri(format!("https://{host_port}{path}"))
+        let authority = host_header.unwrap_or(host_port);
+        Request::builder().method(method.clone()).uri(format!("https://{authority}{path}"))
     } else {
-        Request::builder().method(method.clone()).uri(path).header(HOST, host_port)
+        Request::builder().method(method.clone()).uri(path).header(HOST, host_header.unwrap_or(host_port))
     };
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
         && let Some((user, password)) = credentials(authority)
@@ -273,7 +277,7 @@ where
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("user-agent")) {
         builder = builder.header(USER_AGENT, DEFAULT_USER_AGENT);
     }
-    for (k, v) in headers {
+    for (k, v) in headers.iter().filter(|(k, _)| !k.eq_ignore_ascii_case("host")) {
         builder = builder.header(k.as_str(), v.as_str());
     }
     let request = builder

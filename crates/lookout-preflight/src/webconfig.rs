@@ -41,6 +41,43 @@ pub struct ConfigReport {
     pub php_include_paths: Vec<PhpIncludePath>,
     /// Configuration files read (the one given and every file included).
     pub files: usize,
+    /// Every directive in the order the server reads them, includes followed: what `lookout init` builds its
+    /// configuration from, so that it reads a server's configuration exactly as preflight does.
+    pub directives: Vec<Directive>,
+}
+
+/// One directive as the server reads it: Apache's after `${VAR}` substitution, nginx's with its strings unquoted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Directive {
+    /// Apache's in lower case (its names are case-insensitive); nginx's as written.
+    pub name: String,
+    pub args: Vec<String>,
+    /// The enclosing sections, outermost first, as written: `<VirtualHost 127.0.0.1:80>`, or `http`, `server`,
+    /// `location = /status`.
+    pub sections: Vec<String>,
+    /// Which `<VirtualHost>` or nginx `server` block it is in (numbered from 1 in reading order).
+    pub block: Option<usize>,
+    /// What a relative path in it is relative to: Apache's `ServerRoot` in force, nginx's configuration directory.
+    pub base: PathBuf,
+    pub file: PathBuf,
+    pub line: u32,
+}
+
+impl Directive {
+    /// The path argument `i`, absolute (relative to [`Directive::base`]) and normalized.
+    pub fn path(&self, i: usize) -> Option<PathBuf> {
+        self.args.get(i).map(|a| absolute(&self.base, a))
+    }
+}
+
+/// Reads an Apache configuration and every file it includes, for its directives (findings are dropped).
+pub fn apache_directives(path: &Path) -> std::io::Result<Vec<Directive>> {
+    Ok(apache::check(path, &DirCache::default(), None)?.directives)
+}
+
+/// Reads an nginx configuration and every file it includes, for its directives (findings are dropped).
+pub fn nginx_directives(path: &Path) -> std::io::Result<Vec<Directive>> {
+    Ok(nginx::check(path, &DirCache::default(), None)?.directives)
 }
 
 /// Where a directive is written.

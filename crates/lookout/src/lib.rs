@@ -10,6 +10,7 @@ pub mod demo_site;
 pub mod diagnose_cmd;
 pub mod http_server;
 pub mod incidents_cmd;
+pub mod init_cmd;
 pub mod logs_cmd;
 pub mod postmortem_cmd;
 pub mod preflight_cmd;

@@ -240,6 +240,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Write a lookout.toml for the web servers running here: Apache, nginx and PHP-FPM are found in /proc and
+    /// their configurations read (sites, ports, access and error logs with their formats, status pages, pid
+    /// files). Exit 0 written, 1 nothing found, 2 usage errors (an existing file without --force).
+    Init {
+        /// Where to write it.
+        #[arg(short, long, default_value = "lookout.toml", env = "LOOKOUT_CONFIG")]
+        config: PathBuf,
+        /// Print it instead of writing it.
+        #[arg(long)]
+        dry_run: bool,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Also read this Apache configuration (repeatable), running or not.
+        #[arg(long, value_name = "FILE")]
+        apache_config: Vec<PathBuf>,
+        /// Also read this nginx configuration (repeatable).
+        #[arg(long, value_name = "FILE")]
+        nginx_config: Vec<PathBuf>,
+        /// Also read this PHP-FPM configuration (repeatable).
+        #[arg(long, value_name = "FILE")]
+        fpm_config: Vec<PathBuf>,
+        /// Only the configurations named: do not look for running servers.
+        #[arg(long)]
+        no_scan: bool,
+    },
     /// A self-contained demo (about 15 s): a site breaks the way it did in the postmortem, lookout alerts.
     Demo {
         /// Keep the demo directory (site, logs, config, database) afterwards.
@@ -560,6 +586,17 @@ async fn command(cli: Cli) -> ExitCode {
             init_tracing(cli.log_format, "warn");
             let args = lookout::crawl_cmd::CrawlArgs { url, max_pages, concurrency, slow, fail_on_4xx, json };
             exit_code(lookout::crawl_cmd::run(args, &mut std::io::stdout().lock()).await, 2)
+        }
+        Command::Init { config, dry_run, force, apache_config, nginx_config, fpm_config, no_scan } => {
+            init_tracing(cli.log_format, "warn");
+            let options = lookout_app::init::Options {
+                apache_configs: apache_config,
+                nginx_configs: nginx_config,
+                fpm_configs: fpm_config,
+                scan_processes: !no_scan,
+            };
+            let args = lookout::init_cmd::InitArgs { config, dry_run, force, options };
+            exit_code(lookout::init_cmd::run(&args, &mut std::io::stdout().lock()), 2)
         }
         Command::Demo { keep } => {
             init_tracing(cli.log_format, "error");

@@ -29,6 +29,7 @@ const MAY_DEPEND_ON: &[(&str, &[&str])] = &[
             "lookout-diagnose",
             "lookout-notify",
             "lookout-http",
+            "lookout-preflight",
         ],
     ),
     ("lookout-web", &["lookout-core", "lookout-engine", "lookout-config", "lookout-store", "lookout-app"]),

@@ -186,6 +186,18 @@ async fn method_headers_and_body_are_sent() {
     assert!(v.ok, "{v:?} {}", obs.body);
 }
 
+/// Probing 127.0.0.1 as a virtual host: the configured Host replaces the URL's (two would be a 400).
+#[tokio::test]
+async fn a_configured_host_header_replaces_the_urls() {
+    let site = Target::start().await;
+    let (obs, v) = probe(&format!(
+        "url = \"{}\"\nheaders = {{ Host = \"shop.example\" }}\nconditions = [\"[BODY].headers.host == shop.example\", \"[BODY].host_headers == 1\"]",
+        site.url("/echo")
+    ))
+    .await;
+    assert!(v.ok, "{v:?} {}", obs.body);
+}
+
 #[tokio::test]
 async fn large_bodies_are_capped() {
     let site = Target::start().await;

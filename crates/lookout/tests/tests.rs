@@ -27,6 +27,7 @@ mod harness;
 mod host_resources;
 mod incident_impact;
 mod incidents_cli;
+mod init;
 mod log_alerts;
 mod log_faults;
 mod logs_cli;

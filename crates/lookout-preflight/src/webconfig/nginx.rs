@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Loc, MAX_INCLUDE_DEPTH, Sink, absolute, context_of, glob, has_wildcard};
 use crate::check::DirCache;
-use crate::webconfig::ConfigReport;
+use crate::webconfig::{ConfigReport, Directive};
 use crate::{FindingKind, Severity};
 
 /// Reads `path` and everything it includes; an `Err` only when `path` itself cannot be read.
@@ -22,7 +22,7 @@ pub fn check(
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let file = absolute(&cwd, &path.to_string_lossy());
     let conf_dir = file.parent().map_or_else(|| PathBuf::from("/"), Path::to_path_buf);
-    let mut n = Nginx { sink: Sink::new(cache, reader), conf_dir, frames: Vec::new(), reading: Vec::new() };
+    let mut n = Nginx { sink: Sink::new(cache, reader), conf_dir, frames: Vec::new(), reading: Vec::new(), servers: 0 };
     n.file(path, &bytes, 0);
     Ok(n.sink.report)
 }
@@ -134,6 +134,8 @@ struct Frame {
     /// `server`, `location /x`…
     shown: String,
     name: String,
+    /// Which `server` block it is or is inside.
+    block: Option<usize>,
     /// This block's own `root`, when it exists.
     root: Option<(Loc, PathBuf)>,
     /// This block's own `index` names.
@@ -145,6 +147,8 @@ struct Nginx<'a> {
     conf_dir: PathBuf,
     frames: Vec<Frame>,
     reading: Vec<PathBuf>,
+    /// `server` blocks opened so far.
+    servers: usize,
 }
 
 impl Nginx<'_> {
@@ -175,7 +179,13 @@ impl Nginx<'_> {
                 Kind::Open => {
                     let shown: Vec<&str> = words.iter().map(|t| t.text.as_str()).collect();
                     let name = words.first().map(|t| t.text.clone()).unwrap_or_default();
-                    self.frames.push(Frame { shown: shown.join(" "), name, root: None, index: None });
+                    let block = if name == "server" && self.frames.last().is_some_and(|f| f.name == "http") {
+                        self.servers += 1;
+                        Some(self.servers)
+                    } else {
+                        self.frames.last().and_then(|f| f.block)
+                    };
+                    self.frames.push(Frame { shown: shown.join(" "), name, block, root: None, index: None });
                     words.clear();
                 }
                 Kind::Close => {
@@ -243,7 +253,17 @@ impl Nginx<'_> {
     }
 
     fn directive(&mut self, loc: &Loc, name: &str, args: &[String], depth: usize) {
-        let context = context_of(&self.frames.iter().map(|f| f.shown.clone()).collect::<Vec<_>>());
+        let sections: Vec<String> = self.frames.iter().map(|f| f.shown.clone()).collect();
+        let context = context_of(&sections);
+        self.sink.report.directives.push(Directive {
+            name: name.to_string(),
+            args: args.to_vec(),
+            sections,
+            block: self.frames.last().and_then(|f| f.block),
+            base: self.conf_dir.clone(),
+            file: loc.file.clone(),
+            line: loc.line,
+        });
         let Some(first) = args.first() else { return };
         if first.contains('$') && name != "index" {
             return; // known only per request

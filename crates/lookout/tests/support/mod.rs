@@ -66,6 +66,7 @@ impl Target {
                         let body = serde_json::json!({
                             "method": req.method.as_str(),
                             "headers": headers,
+                            "host_headers": req.headers.get_all("host").iter().count(),
                             "body": String::from_utf8_lossy(&req.body),
                         });
                         respond(200, "application/json", body.to_string())
