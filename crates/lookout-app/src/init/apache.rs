@@ -51,7 +51,16 @@ pub(super) fn from_directives(master: &Master, directives: &[Directive]) -> Serv
     let mut status_module = false;
     let mut status_locations: Vec<(Option<usize>, String)> = Vec::new();
     let mut fastcgi: Vec<(Option<usize>, PathBuf, String)> = Vec::new();
+    let mut loaded: Vec<String> = STATIC_MODULES.iter().map(|m| m.to_string()).collect();
     for d in directives {
+        if !in_loaded_modules(d, &loaded) {
+            continue;
+        }
+        if d.name == "loadmodule"
+            && let Some(m) = d.args.first()
+        {
+            loaded.push(m.clone());
+        }
         let vhost = d.block.map(|b| vhosts.entry(b).or_insert_with(|| new_vhost(d)));
         let first = d.args.first().map(String::as_str).unwrap_or("");
         match d.name.as_str() {
@@ -156,6 +165,42 @@ pub(super) fn from_directives(master: &Master, directives: &[Directive]) -> Serv
     }
 }
 
+/// The modules Debian's and upstream's httpd have built in: `<IfModule>` on them always holds.
+const STATIC_MODULES: [&str; 8] = [
+    "core_module",
+    "so_module",
+    "watchdog_module",
+    "http_module",
+    "log_config_module",
+    "logio_module",
+    "version_module",
+    "unixd_module",
+];
+
+/// Whether every `<IfModule>` around `d` holds for the modules loaded so far. Preflight reads every branch (a
+/// path in either may be wrong); what runs is only the branch of the modules loaded — Debian's `Listen 443`
+/// sits in `<IfModule ssl_module>` and is no site until mod_ssl is enabled.
+fn in_loaded_modules(d: &Directive, loaded: &[String]) -> bool {
+    d.sections.iter().all(|section| {
+        let Some(inner) = section.strip_prefix('<').and_then(|s| s.strip_suffix('>')) else { return true };
+        let mut words = inner.split_whitespace();
+        if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("ifmodule")) {
+            return true;
+        }
+        let Some(arg) = words.next() else { return true };
+        let (negated, module) = match arg.strip_prefix('!') {
+            Some(m) => (true, m),
+            None => (false, arg),
+        };
+        // `mod_ssl.c` is the source file's name for `ssl_module`.
+        let module = match module.strip_prefix("mod_").and_then(|m| m.strip_suffix(".c")) {
+            Some(short) => format!("{short}_module"),
+            None => module.to_string(),
+        };
+        loaded.contains(&module) != negated
+    })
+}
+
 fn clone_of(v: &Vhost) -> Vhost {
     Vhost {
         addresses: v.addresses.clone(),
@@ -177,8 +222,16 @@ fn new_vhost(d: &Directive) -> Vhost {
             s.trim_start_matches('<').trim_end_matches('>').split_whitespace().skip(1).map(str::to_string).collect()
         })
         .unwrap_or_default();
+    let mut addresses: Vec<String> = Vec::new();
+    for a in words.iter().filter_map(|w| local_address(w)) {
+        // `*:80 [::]:80` is one site reached twice: probe it once.
+        let port = a.rsplit(':').next().unwrap_or("");
+        if !addresses.iter().any(|b| b.rsplit(':').next() == Some(port)) {
+            addresses.push(a);
+        }
+    }
     Vhost {
-        addresses: words.iter().filter_map(|w| local_address(w)).collect(),
+        addresses,
         tls: words.iter().any(|w| w.ends_with(":443")),
         name: None,
         access: None,

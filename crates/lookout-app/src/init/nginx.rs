@@ -97,6 +97,14 @@ pub(super) fn from_directives(master: &Master, directives: &[Directive]) -> Serv
         if b.listens.is_empty() {
             b.listens.push(("127.0.0.1:80".into(), false)); // nginx's default for a server without listen
         }
+        // `listen 80; listen [::]:80;` is one site reached twice: probe it once, on IPv4.
+        let mut ports = Vec::new();
+        b.listens.retain(|(addr, _)| {
+            let port = addr.rsplit(':').next().unwrap_or("").to_string();
+            let new = !ports.contains(&port);
+            ports.push(port);
+            new
+        });
         let addr = b.listens[0].0.clone();
         status.extend(b.status.iter().map(|l| StatusPage { kind: "nginx", url: format!("http://{addr}{l}") }));
         fastcgi.extend(b.fastcgi.iter().map(|(socket, location)| FastCgiRoute {

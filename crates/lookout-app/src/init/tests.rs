@@ -23,6 +23,12 @@ PidFile run/httpd.pid
 Define LOGS /var/log/shop
 Listen 8080
 Listen 127.0.0.1:8443 https
+<IfModule ssl_module>
+    Listen 9443
+</IfModule>
+<IfModule !mod_ssl.c>
+    ServerAdmin webmaster@shop.example
+</IfModule>
 LoadModule status_module modules/mod_status.so
 LogFormat "%h %l %u %t \"%r\" %>s %O \"%{Referer}i\" \"%{User-Agent}i\" %D" timed
 ErrorLog ${LOGS}/error.log
@@ -78,6 +84,7 @@ fn an_apache_with_two_vhosts_status_and_an_fpm_pool_becomes_a_configuration_that
     let pid_file = d.join("httpd/run/httpd.pid");
     assert_eq!(apache.pid_file.as_deref(), Some(pid_file.as_path()));
     let addresses: Vec<&str> = apache.sites.iter().map(|s| s.address.as_str()).collect();
+    // Not 9443: its Listen is inside <IfModule ssl_module>, and mod_ssl is not loaded.
     assert_eq!(addresses, ["127.0.0.1:8080", "127.0.0.1:8443"]);
     let shop = &apache.sites[0];
     assert_eq!(shop.name.as_deref(), Some("shop.example"));
@@ -135,6 +142,7 @@ http {
     access_log /var/log/nginx/access.log;
     server {
         listen 80;
+        listen [::]:80;
         server_name blog.example www.blog.example;
         access_log /var/log/nginx/blog.log timed;
         location = /nginx-status { stub_status; }
@@ -153,7 +161,7 @@ fn an_nginx_with_a_translated_log_format_stub_status_and_an_untranslatable_forma
     write(dir.path(), &[("nginx.conf", NGINX)]);
     let found = detect(&Options { nginx_configs: vec![dir.path().join("nginx.conf")], ..Options::default() });
     let nginx = &found.servers[0];
-    assert_eq!(nginx.sites.len(), 2, "{nginx:#?}");
+    assert_eq!(nginx.sites.len(), 2, "one site per block, [::]:80 beside 80 is the same one: {nginx:#?}");
     let blog = &nginx.sites[0];
     assert_eq!((blog.name.as_deref(), blog.address.as_str()), (Some("blog.example"), "127.0.0.1:80"));
     assert_eq!(
