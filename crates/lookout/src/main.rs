@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use lookout::check::{self, Format};
 use lookout_config::Config;
 
@@ -266,6 +266,11 @@ enum Command {
         #[arg(long)]
         no_scan: bool,
     },
+    /// Print the completion script for SHELL (bash, zsh, fish, elvish, powershell), e.g.
+    /// `lookout completions bash > /usr/share/bash-completion/completions/lookout`.
+    Completions { shell: clap_complete::Shell },
+    /// Write the man pages (lookout.1 and one per command, lookout-init.1, …) into DIR.
+    ManPages { dir: PathBuf },
     /// A self-contained demo (about 15 s): a site breaks the way it did in the postmortem, lookout alerts.
     Demo {
         /// Keep the demo directory (site, logs, config, database) afterwards.
@@ -595,9 +600,14 @@ async fn command(cli: Cli) -> ExitCode {
                 fpm_configs: fpm_config,
                 scan_processes: !no_scan,
             };
-            let args = lookout::init_cmd::InitArgs { config, dry_run, force, options };
-            exit_code(lookout::init_cmd::run(&args, &mut std::io::stdout().lock()), 2)
+            let args = lookout_app::init::command::InitArgs { config, dry_run, force, options };
+            exit_code(lookout_app::init::command::run(&args, &mut std::io::stdout().lock()), 2)
         }
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "lookout", &mut std::io::stdout().lock());
+            ExitCode::SUCCESS
+        }
+        Command::ManPages { dir } => exit_code(lookout::man_pages::write(Cli::command(), &dir), 2),
         Command::Demo { keep } => {
             init_tracing(cli.log_format, "error");
             let result = lookout::demo::run(lookout::demo::DemoOptions { keep }).await;

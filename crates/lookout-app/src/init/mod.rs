@@ -10,6 +10,7 @@
 //! said, in the file and on the terminal, never guessed.
 
 mod apache;
+pub mod command;
 mod fpm;
 mod nginx;
 mod nginx_format;

@@ -1,12 +1,12 @@
-//! `lookout init`: writes (or prints) a lookout.toml for the web servers running here. The finding and the
-//! writing of the text are `lookout_app::init`'s; this checks the text loads before it is written, refuses to
-//! overwrite without `--force`, and tells the person what was found and what to run next.
+//! The command `lookout init`: writes (or prints) the configuration [`super::render`] made of what
+//! [`super::detect`] found; checks the text loads before it is written, refuses to overwrite without `--force`,
+//! and tells the person what was found and what to run next.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use lookout_app::init::{Options, detect, render};
+use super::{Options, detect, render};
 
 #[derive(Debug, Clone)]
 pub struct InitArgs {
