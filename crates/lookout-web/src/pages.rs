@@ -137,13 +137,30 @@ pub(crate) fn ago(at: Timestamp, now: Timestamp) -> String {
     }
 }
 
+/// A moment as people read it: `3 min ago`, the exact time in UTC on hover (`title`) and for machines
+/// (`datetime`): `<time datetime="{{ w.at }}" title="{{ w.utc }}">{{ w.ago }}</time>`.
+#[derive(Clone, Debug, Serialize)]
+pub(crate) struct When {
+    at: String,
+    ago: String,
+    utc: String,
+}
+
+impl When {
+    pub(crate) fn of(t: Timestamp, now: Timestamp) -> When {
+        let at = t.to_rfc3339_seconds();
+        let utc = format!("{} UTC", at.trim_end_matches('Z').replacen('T', " ", 1));
+        When { at, ago: ago(t, now), utc }
+    }
+}
+
 #[derive(Clone, Serialize)]
 pub(crate) struct TargetRow {
     name: String,
     kind: &'static str,
     group: String,
     state: &'static str,
-    since: Option<String>,
+    since: Option<When>,
     reason: Option<String>,
     last: Option<LastView>,
     uptime_24h: String,
@@ -251,7 +268,7 @@ async fn target_rows<S: Store>(state: &WebState<S>, uptimes: &Uptimes) -> ApiRes
             kind,
             group: group.into(),
             state: s.status(),
-            since: (s.phase != Phase::Ok && s.since.as_millis() > 0).then(|| s.since.to_rfc3339_seconds()),
+            since: (s.phase != Phase::Ok && s.since.as_millis() > 0).then(|| When::of(s.since, now)),
             reason: (s.phase != Phase::Ok).then_some(s.last_reason).flatten(),
             last: None,
             uptime_24h: "—".into(),
@@ -320,7 +337,7 @@ async fn target_rows<S: Store>(state: &WebState<S>, uptimes: &Uptimes) -> ApiRes
 pub(crate) struct IncidentRow {
     id: String,
     pub(crate) status: &'static str,
-    pub(crate) opened: String,
+    pub(crate) opened: When,
     pub(crate) duration: String,
     ack: Option<String>,
     title: String,
@@ -331,7 +348,7 @@ pub(crate) fn incident_row(i: &lookout_core::Incident, now: Timestamp) -> Incide
     IncidentRow {
         id: i.id.clone(),
         status: i.status.as_str(),
-        opened: i.opened_at.to_rfc3339_seconds(),
+        opened: When::of(i.opened_at, now),
         duration: format_duration(Duration::from_secs(
             i.resolved_at.unwrap_or(now).since(i.first_failure_at).as_secs(),
         )),
@@ -413,9 +430,9 @@ pub async fn incident<S: Store>(State(state): State<WebState<S>>, Path(id): Path
         id => i.id.clone(),
         status => i.status.as_str(),
         title => i.title(),
-        first_failure => i.first_failure_at.to_rfc3339_seconds(),
-        opened => i.opened_at.to_rfc3339_seconds(),
-        resolved => i.resolved_at.map(|t| t.to_rfc3339_seconds()),
+        first_failure => When::of(i.first_failure_at, now),
+        opened => When::of(i.opened_at, now),
+        resolved => i.resolved_at.map(|t| When::of(t, now)),
         duration => incident_row(i, now).duration,
         ack => i.ack.as_ref().map(|a| a.by.clone()),
     };
@@ -434,7 +451,8 @@ pub async fn incident<S: Store>(State(state): State<WebState<S>>, Path(id): Path
         .iter()
         .map(|e| {
             BTreeMap::from([
-                ("at", e.at.to_rfc3339_seconds()),
+                // The heading says UTC: `2026-12-01 10:43:40` reads (and wraps) better than the ISO form.
+                ("at", e.at.to_rfc3339_seconds().trim_end_matches('Z').replacen('T', " ", 1)),
                 ("kind", e.kind.as_str().to_string()),
                 ("text", e.text.clone()),
                 // "acknowledged by alice", not "acknowledged by alice (alice)".
@@ -537,6 +555,9 @@ mod tests {
         assert_eq!(LastView::of(&row(Some(500), None, false, 40.0), "http", now).what, "HTTP 500 in 40 ms");
         assert_eq!(ago(Timestamp(now.0 - 3 * 60_000 - 5), now), "3 min ago");
         assert_eq!(ago(Timestamp(now.0 - 26 * 3_600_000), now), "1 d ago");
+        let when = super::When::of(Timestamp(now.0 - 125_000), now);
+        assert_eq!((when.ago.as_str(), when.at.len(), when.utc.ends_with(" UTC")), ("2 min ago", 20, true));
+        assert_eq!(when.utc, format!("{} {} UTC", &when.at[..10], &when.at[11..19]), "{when:?}");
     }
 
     #[test]
@@ -559,7 +580,7 @@ mod tests {
             .get_template("incidents.html")
             .unwrap()
             .render(minijinja::context! { title => "<t>", live => false, public => false, incidents => vec![
-                minijinja::context! { id => "x", status => "open", opened => "", duration => "", ack => "<b>", title => "<script>alert(1)</script>" }
+                minijinja::context! { id => "x", status => "open", opened => super::When::of(Timestamp(0), Timestamp(0)), duration => "", ack => "<b>", title => "<script>alert(1)</script>" }
             ] })
             .unwrap();
         assert!(

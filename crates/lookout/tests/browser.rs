@@ -205,3 +205,89 @@ async fn the_server_page_charts_the_host_and_keeps_its_readings_across_a_restart
     stop.send(true).unwrap();
     runtime.await.unwrap().unwrap();
 }
+
+/// The pages at a desktop's 1400 px and a phone's 390 px, light and dark: the dashboard uses the width it has; on
+/// a phone no page scrolls sideways and each target is a card with its values named; the dark scheme follows the
+/// system. Screenshots of each land in the artifacts directory (`layout-*.png`).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_pages_use_a_wide_screen_fit_a_phone_and_follow_the_systems_dark_mode() {
+    let Some(browser) = Browser::start().await else { return };
+    let ok = Target::start().await;
+    let broken = Target::start().await;
+    broken.set(500, "down");
+    let port = free_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = format!(
+        "[store]\npath = \"lookout.sqlite\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\n\n[host]\nenabled = false\n"
+    );
+    for (name, site) in [("shop-front-page", &ok), ("checkout-api-with-a-long-name", &broken), ("blog", &ok)] {
+        text.push_str(&format!(
+            "\n[[target]]\nname = \"{name}\"\nurl = \"{}\"\ninterval = \"200ms\"\nconditions = [\"[STATUS] == 200\", \"[RESPONSE_TIME] < 500\"]\nfailure_threshold = 1\n",
+            site.url("/")
+        ));
+    }
+    let cfg = Config::parse(&text, &dir.path().join("lookout.toml"), &|_| None).unwrap();
+    let (stop, stop_rx) = watch::channel(false);
+    let runtime = tokio::spawn(lookout::runtime::run(cfg, stop_rx, None));
+    let base = format!("http://127.0.0.1:{port}");
+    let artifacts = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+
+    browser.viewport(1400, 900).await;
+    browser
+        .wait_for("the broken target firing", Duration::from_secs(15), || async {
+            browser.goto(&format!("{base}/")).await;
+            browser.attribute("#target-checkout-api-with-a-long-name", "class").await.as_deref() == Some("state-firing")
+        })
+        .await;
+    let used = browser.run("return document.querySelector('main').getBoundingClientRect().width / innerWidth").await;
+    assert!(used.as_f64().unwrap() > 0.95, "at 1400 px the page uses the screen: {used}");
+    assert_eq!(browser.run("return innerWidth").await, 1400);
+    // Times read as "12 s ago", the exact UTC time on hover.
+    let since = browser.text("#target-checkout-api-with-a-long-name time").await.unwrap_or_default();
+    let exact = browser.attribute("#target-checkout-api-with-a-long-name time", "title").await.unwrap_or_default();
+    assert!(
+        since.ends_with(" s ago") && exact.ends_with(" UTC") && exact.as_bytes().get(10) == Some(&b' '),
+        "{since:?} {exact:?}"
+    );
+    browser.screenshot(&artifacts.join("layout-1400-dashboard.png")).await;
+
+    browser.viewport(390, 844).await;
+    let href = browser.attribute("main ul a[href^='/incidents/']", "href").await.expect("a link to the incident");
+    for (page, file) in
+        [("/", "dashboard"), (href.as_str(), "incident"), ("/incidents", "incidents"), ("/status", "status")]
+    {
+        browser.goto(&format!("{base}{page}")).await;
+        browser
+            .wait_for(&format!("{page} at 390 px"), Duration::from_secs(10), || async {
+                browser.run("return document.readyState").await == "complete" && browser.find("main h1").await.is_some()
+            })
+            .await;
+        let (scroll, inner) =
+            (browser.run("return document.documentElement.scrollWidth").await, browser.run("return innerWidth").await);
+        assert_eq!(inner, 390);
+        assert!(scroll.as_u64().unwrap() <= 390, "{page} scrolls sideways on a phone: {scroll} px wide");
+        browser.screenshot(&artifacts.join(format!("layout-390-{file}.png"))).await;
+    }
+    browser.goto(&format!("{base}/")).await;
+    let card = browser.run("return getComputedStyle(document.querySelector('#target-blog')).display").await;
+    assert_eq!(card, "block", "on a phone a target is a card");
+    let label = browser
+        .run("return getComputedStyle(document.querySelector('#target-blog td[data-label=\"state\"]'), '::before').content")
+        .await;
+    assert_eq!(label, "\"state\"", "each value says what it is");
+
+    let background = || async { browser.run("return getComputedStyle(document.body).backgroundColor").await };
+    assert_eq!(background().await, "rgb(250, 250, 250)");
+    browser.color_scheme("dark").await;
+    assert_eq!(background().await, "rgb(17, 17, 19)", "the dark scheme follows the system");
+    let row = browser
+        .run("return getComputedStyle(document.querySelector('#target-checkout-api-with-a-long-name')).backgroundColor")
+        .await;
+    assert_eq!(row, "rgb(58, 20, 20)", "a firing target stays marked in the dark");
+    browser.screenshot(&artifacts.join("layout-390-dashboard-dark.png")).await;
+    browser.viewport(1400, 900).await;
+    browser.screenshot(&artifacts.join("layout-1400-dashboard-dark.png")).await;
+    eprintln!("screenshots in {}", artifacts.display());
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
+}

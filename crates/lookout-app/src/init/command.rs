@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use super::{Options, detect, render};
+use anyhow::Context as _;
 
 #[derive(Debug, Clone)]
 pub struct InitArgs {

@@ -112,6 +112,24 @@ impl Browser {
         self.call(Method::POST, &self.at("/execute/sync"), Some(json!({"script": script, "args": []}))).await
     }
 
+    /// Sizes the viewport to `width`×`height` CSS pixels, as a desktop screen or a phone (`mobile` below 700 px)
+    /// shows the page: Chromium's device metrics through chromedriver's DevTools bridge (a headless window's
+    /// rect does not fix its viewport).
+    pub async fn viewport(&self, width: u32, height: u32) {
+        let metrics = json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 700});
+        self.cdp("Emulation.setDeviceMetricsOverride", metrics).await;
+    }
+
+    /// Makes the page see the system's colour scheme as `scheme` (`dark`, `light`): `prefers-color-scheme`.
+    pub async fn color_scheme(&self, scheme: &str) {
+        let features = json!({"features": [{"name": "prefers-color-scheme", "value": scheme}]});
+        self.cdp("Emulation.setEmulatedMedia", features).await;
+    }
+
+    async fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(Method::POST, &self.at("/goog/cdp/execute"), Some(json!({"cmd": cmd, "params": params}))).await
+    }
+
     /// Saves a PNG screenshot.
     pub async fn screenshot(&self, path: &Path) {
         let b64 = self.call(Method::GET, &self.at("/screenshot"), None).await;
