@@ -441,9 +441,23 @@ pub struct StatusClasses {
     pub s5xx: u64,
 }
 
+/// The JSON report says times and durations in milliseconds, as the rest of lookout does (`latency.p50_ms`, the
+/// API); inside, the report counts whole seconds (an access log's `%t` has no finer resolution).
+fn secs_as_ms<S: serde::Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_i64(secs.saturating_mul(1000))
+}
+
+fn opt_secs_as_ms<S: serde::Serializer>(secs: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match secs {
+        Some(v) => s.serialize_some(&v.saturating_mul(1000)),
+        None => s.serialize_none(),
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct TimePoint {
-    /// Unix seconds.
+    /// Unix seconds (in JSON `start_ms`, milliseconds).
+    #[serde(rename = "start_ms", serialize_with = "secs_as_ms")]
     pub start: i64,
     pub requests: u64,
     pub failed: u64,
@@ -458,9 +472,11 @@ pub struct PathCount {
 /// A period where the 5xx ratio stayed at or above the threshold.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ErrorWindow {
-    /// Unix seconds, inclusive.
+    /// Unix seconds, inclusive (in JSON `start_ms`).
+    #[serde(rename = "start_ms", serialize_with = "secs_as_ms")]
     pub start: i64,
-    /// Unix seconds, exclusive (end of the last bucket).
+    /// Unix seconds, exclusive: the end of the last bucket (in JSON `end_ms`).
+    #[serde(rename = "end_ms", serialize_with = "secs_as_ms")]
     pub end: i64,
     pub requests: u64,
     pub failed: u64,
@@ -486,8 +502,10 @@ pub struct Report {
     pub malformed_reasons: Vec<(String, u64)>,
     pub malformed_samples: Vec<String>,
     pub filtered_out: u64,
-    /// Unix seconds of the first and last request.
+    /// Unix seconds of the first and last request (in JSON `first_ms`, `last_ms`).
+    #[serde(rename = "first_ms", serialize_with = "opt_secs_as_ms")]
     pub first: Option<i64>,
+    #[serde(rename = "last_ms", serialize_with = "opt_secs_as_ms")]
     pub last: Option<i64>,
     pub distinct_clients: u64,
     pub distinct_clients_precision: Precision,
@@ -499,6 +517,8 @@ pub struct Report {
     pub client_key: ClientKey,
     pub classes: StatusClasses,
     pub statuses: Vec<StatusCount>,
+    /// In JSON `bucket_ms`.
+    #[serde(rename = "bucket_ms", serialize_with = "secs_as_ms")]
     pub bucket_secs: i64,
     pub timeline: Vec<TimePoint>,
     pub failing_paths: Vec<PathCount>,

@@ -78,13 +78,18 @@ fn totals_match_an_independent_count_and_the_outage_is_found() {
     let windows = r["error_windows"].as_array().unwrap();
     assert_eq!(windows.len(), 1, "{windows:?}");
     let w = &windows[0];
-    assert_eq!(w["start"], 1_795_608_000 + 100 * 60);
-    assert_eq!(w["end"], 1_795_608_000 + 102 * 60);
+    // Milliseconds, as everywhere in lookout's JSON.
+    assert_eq!(w["start_ms"], (1_795_608_000_i64 + 100 * 60) * 1000);
+    assert_eq!(w["end_ms"], (1_795_608_000_i64 + 102 * 60) * 1000);
     assert_eq!(w["failed"], 100);
     assert_eq!(w["requests"], 100);
     assert_eq!(w["clients_affected"], 100, "50 distinct clients in each of the two minutes");
     assert_eq!(w["clients_precision"], "exact");
     assert_eq!(r["failing_paths"][0]["path"], "/index.php");
+    assert_eq!(r["bucket_ms"], 60_000);
+    let first = r["first_ms"].as_i64().unwrap();
+    assert_eq!(r["timeline"][0]["start_ms"], first - first % 60_000, "the first bucket holds the first request");
+    assert!(r.get("bucket_secs").is_none() && r.get("first").is_none(), "no field in seconds is left: {r}");
 }
 
 #[test]
