@@ -37,6 +37,17 @@ pub enum SilenceError {
     ZeroDuration,
 }
 
+impl SilenceError {
+    /// The request's field at fault, for an API error that names it.
+    pub fn field(&self) -> &'static str {
+        match self {
+            SilenceError::NoMatchers | SilenceError::Matcher(_) => "matchers",
+            SilenceError::NoComment => "comment",
+            SilenceError::Duration(_) | SilenceError::ZeroDuration => "duration",
+        }
+    }
+}
+
 impl SilenceRequest {
     /// The silence to store, or why not.
     pub fn validate(self) -> Result<NewSilence, SilenceError> {

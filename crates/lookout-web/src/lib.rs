@@ -97,12 +97,17 @@ impl<T: Serialize> IntoResponse for SafeJson<T> {
     }
 }
 
-/// An error as the API answers it: a status and `{"error": "..."}`.
-pub struct ApiError(StatusCode, String);
+/// An error as the API answers it: a status and `{"error": "..."}`, with `"field"` naming the request's field at
+/// fault when one is (`comment`, `matchers[0]`), so a client can point at it.
+pub struct ApiError(StatusCode, String, Option<String>);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut r = (self.0, SafeJson(json!({ "error": self.1 }))).into_response();
+        let body = match &self.2 {
+            Some(field) => json!({ "error": self.1, "field": field }),
+            None => json!({ "error": self.1 }),
+        };
+        let mut r = (self.0, SafeJson(body)).into_response();
         if self.0 == StatusCode::UNAUTHORIZED {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }
@@ -112,14 +117,19 @@ impl IntoResponse for ApiError {
 
 impl<E: std::fmt::Display> From<E> for ApiError {
     fn from(e: E) -> Self {
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string(), None)
     }
 }
 
 type ApiResult<T> = Result<T, ApiError>;
 
 fn err(status: StatusCode, text: impl Into<String>) -> ApiError {
-    ApiError(status, text.into())
+    ApiError(status, text.into(), None)
+}
+
+/// A 422 about one field of the request.
+fn invalid(field: &str, text: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::UNPROCESSABLE_ENTITY, text.into(), Some(field.to_string()))
 }
 
 /// Every route behind the same layers, outermost first: security headers, errors as JSON, then `auth::guard`
@@ -323,9 +333,7 @@ async fn apply<S: Store>(
     match change(state.store.as_ref(), id, f).await {
         Ok(c) => Ok(SafeJson(c.incident)),
         Err(ChangeError::NotFound(id)) => Err(err(StatusCode::NOT_FOUND, format!("no incident {id:?}"))),
-        Err(e @ ChangeError::Refused(lookout_engine::IncidentError::EmptyNote)) => {
-            Err(err(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))
-        }
+        Err(e @ ChangeError::Refused(lookout_engine::IncidentError::EmptyNote)) => Err(invalid("text", e.to_string())),
         Err(e @ (ChangeError::Refused(_) | ChangeError::KeptChanging(_))) => {
             Err(err(StatusCode::CONFLICT, e.to_string()))
         }
@@ -336,12 +344,19 @@ async fn apply<S: Store>(
 /// A JSON body: 400 when it is not JSON, 422 when it is JSON of the wrong shape. The content type is not required:
 /// the token already proves the caller means it (there is no ambient credential a form post could ride on).
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], example: &str) -> ApiResult<T> {
-    serde_json::from_slice(body).map_err(|e| {
-        let status = match e.classify() {
-            serde_json::error::Category::Data => StatusCode::UNPROCESSABLE_ENTITY,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        err(status, format!("the body is not JSON like {example}: {e}"))
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = format!("the body is not JSON like {example}: {inner}");
+        match inner.classify() {
+            serde_json::error::Category::Data => {
+                // A missing field is reported at its parent (`.`): name it from serde's message.
+                let missing = inner.to_string().split('`').nth(1).filter(|_| path == ".").map(str::to_string);
+                ApiError(StatusCode::UNPROCESSABLE_ENTITY, message, missing.or(Some(path)).filter(|p| p != "."))
+            }
+            _ => err(StatusCode::BAD_REQUEST, message),
+        }
     })
 }
 
@@ -377,7 +392,7 @@ async fn note<S: Store>(
     let w = who(&body)?;
     let (by, text) = (w.by(), w.text.clone().unwrap_or_default());
     if text.trim().is_empty() {
-        return Err(err(StatusCode::UNPROCESSABLE_ENTITY, r#"a note needs some text: send {"text": "..."}"#));
+        return Err(invalid("text", r#"a note needs some text: send {"text": "..."}"#));
     }
     apply(&state, &id, |i| lookout_engine::incident::note(i, &by, &text, Timestamp::now())).await
 }
@@ -432,7 +447,7 @@ async fn add_silence<S: Store>(
         by: req.by.filter(|b| !b.trim().is_empty()).unwrap_or_else(|| "api".into()),
     }
     .validate()
-    .map_err(|e| err(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    .map_err(|e| invalid(e.field(), e.to_string()))?;
     let id = state.store.add_silence(silence).await?;
     let stored = state.store.silences(true, now).await?.into_iter().find(|s| s.id == id);
     stored

@@ -184,6 +184,17 @@ async fn api_reads_changes_with_tokens_and_metrics() {
         .await;
     assert_eq!(status, 422, "a validation error, not a conflict");
     assert!(body.contains("has no operator"), "{body}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["field"], "matchers", "{body}");
+    // The field at fault is named: one missing, one of the wrong type (with its place in the list).
+    for (sent, field) in [
+        (serde_json::json!({"matchers": ["group=shop"]}), "comment"),
+        (serde_json::json!({"matchers": ["group=shop", 7], "comment": "x"}), "matchers[1]"),
+        (serde_json::json!({"matchers": ["group=shop"], "comment": "x", "duration": 5}), "duration"),
+    ] {
+        let (status, body) = api.call(Method::POST, "/api/v1/silences", Some(TOKEN), Some(sent.clone())).await;
+        assert_eq!(status, 422, "{sent}: {body}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["field"], field, "{sent}: {body}");
+    }
     // The same rule as `lookout silence add`: a silence of no length is refused, not stored.
     let (status, body) = api
         .call(
@@ -195,6 +206,7 @@ async fn api_reads_changes_with_tokens_and_metrics() {
         .await;
     assert_eq!(status, 422);
     assert!(body.contains("duration: must be more than 0s"), "{body}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["field"], "duration", "{body}");
     assert_eq!(api.get("/api/v1/silences").await.as_array().unwrap().len(), 1);
     let (status, _) = api.call(Method::DELETE, &format!("/api/v1/silences/{sid}"), None, None).await;
     assert_eq!(status, 401);
@@ -226,6 +238,7 @@ async fn api_reads_changes_with_tokens_and_metrics() {
         .await;
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("a note needs some text"), "{body}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&body).unwrap()["field"], "text", "{body}");
 
     // Every operation of the served OpenAPI document is served (a route-less 404 says "no route", a wrong method 405).
     let doc = api.get("/api/v1/openapi.json").await;
