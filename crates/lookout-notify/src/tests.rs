@@ -183,3 +183,18 @@ async fn a_failed_send_never_reveals_the_secret_url_path() {
     assert!(matches!(err, crate::SendError::Retry(_)), "a closed port is worth retrying: {err}");
     assert!(!err.to_string().contains("SECRETTOKEN"), "{err}");
 }
+
+/// The README's webhook payload is the one sent: the same fields, no more and no fewer (a reminder's `reminder`
+/// and a parent's `affected` are absent from an ordinary message, as the README says).
+#[test]
+fn the_readmes_webhook_payload_has_exactly_the_fields_sent() {
+    let readme = include_str!("../../../README.md");
+    let section = readme.split("### Webhook payload").nth(1).expect("the README's payload section");
+    let block = section.split("```json\n").nth(1).and_then(|b| b.split("\n```").next()).expect("its JSON block");
+    let documented: Value = serde_json::from_str(block).expect("the README's payload is JSON");
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<std::collections::BTreeSet<_>>();
+    let sent =
+        crate::webhook::default_body(&delivery(vec![notification("site", TransitionKind::Firing, false)])).unwrap();
+    assert_eq!(keys(&documented), keys(&sent));
+    assert!(section.contains("`\"reminder\": N`") && section.contains("`affected`"));
+}

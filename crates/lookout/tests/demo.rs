@@ -22,7 +22,8 @@ async fn demo_runs_to_completion() {
         "» ALERT FIRING for shop (from the probe, ",
         "» webhook delivered to the receiver: \"shop is DOWN: [STATUS] (500) == 200\"",
         "» ALERT FIRING for shop-logs (from the shop's own logs, ",
-        "): [ERROR_LOG] (PHP Warning:  require_once(",
+        // The reason quotes the message that matched, not the PHP Warning logged before it.
+        "): [ERROR_LOG] (PHP Fatal error:  Uncaught Error: Failed opening required '/…) matches \"PHP (Fatal|Parse) error\"",
         "PHP Fatal error:  Uncaught Error: Failed opening required",
         "» DIAGNOSIS: Probable root cause: ",
         "/www/inc/settings.conf does not exist (",

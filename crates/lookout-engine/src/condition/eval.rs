@@ -134,6 +134,19 @@ impl Condition {
             operand.placeholder().map(|_| lookout_core::text::truncate(&lookout_core::text::one_line(&v.as_text()), 61))
         };
         let (lhs_src, rhs_src) = self.sides_source();
+        // A text of many lines (the window's error-log messages) is shown from the line that matched, not from
+        // its first line: "[ERROR_LOG] (PHP Fatal error: …) matches …", not the PHP Warning logged before it.
+        let lhs = match (lhs, self.op) {
+            (Value::Str(text), Op::Matches | Op::Contains) if text.contains('\n') => {
+                let at = match self.op {
+                    Op::Matches => self.regex.as_ref().and_then(|r| r.find(text)).map(|m| m.start()),
+                    _ => text.find(rhs.as_text().as_str()),
+                };
+                let start = at.map_or(0, |at| text[..at].rfind('\n').map_or(0, |n| n + 1));
+                &Value::Str(text[start..].to_string())
+            }
+            _ => lhs,
+        };
         let l = match show(&self.lhs, lhs) {
             Some(v) => format!("{lhs_src} ({v})"),
             None => lhs_src.to_string(),

@@ -215,6 +215,13 @@ fn log_conditions_fire_when_they_hold() {
     assert_eq!(v.failed_conditions, vec!["[5XX_RATIO] (33.3%) > 5%".to_string()]);
     assert!(judge_log(&[c("[5XX_RATIO] > 50%")], &view).ok);
     assert!(c("[5XX_RATIO] > 1%").uses_log_placeholders() && !c("[5XX_RATIO] > 1%").uses_probe_placeholders());
+    // The reason quotes the message that matched, not the warning logged before it.
+    let both =
+        LogView { error_log: "PHP Warning:  require_once(x): Failed\nPHP Fatal error:  Uncaught Error".into(), ..view };
+    let (fired, reason) = c("[ERROR_LOG] matches \"PHP (Fatal|Parse) error\"").evaluate_log(&both);
+    assert!(fired && reason.starts_with("[ERROR_LOG] (PHP Fatal error:  Uncaught Error) matches"), "{reason}");
+    let (_, reason) = c("[ERROR_LOG] contains \"Uncaught\"").evaluate_log(&both);
+    assert!(reason.starts_with("[ERROR_LOG] (PHP Fatal error:"), "{reason}");
     assert!(c("[STATUS] == 200").uses_probe_placeholders());
 }
 
