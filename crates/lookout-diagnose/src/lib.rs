@@ -12,6 +12,7 @@ pub mod hints;
 pub mod live;
 mod refusal;
 mod routine;
+pub mod serving;
 pub mod trace;
 
 pub use error_log::{Cause, Finding, NOTHING_FOUND, diagnose, diagnose_file, diagnose_tails};

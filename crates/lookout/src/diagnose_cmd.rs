@@ -52,11 +52,20 @@ pub async fn run(args: DiagnoseArgs, out: &mut (dyn std::io::Write + Send)) -> a
     let mut pids: Vec<i32> = args.pids.iter().flat_map(|p| lookout_diagnose::trace::with_children(*p)).collect();
     let mut label = args.processes.first().cloned().unwrap_or_else(|| "process".into());
     for name in &args.processes {
-        let found = lookout_diagnose::trace::pids_by_name(name);
+        let mut found = lookout_diagnose::trace::pids_by_name(name);
         if found.is_empty() {
             anyhow::bail!(
                 "no process named {name:?} is running (names are as in /proc/PID/comm, e.g. apache2, php-fpm8.2, nginx)"
             );
+        }
+        // Of several servers of that name, the ones that answer the URL's port.
+        if let Some(url) = urls.first() {
+            let port = url.port_u16().unwrap_or(if url.scheme_str() == Some("https") { 443 } else { 80 });
+            let narrowed = lookout_diagnose::serving::serving_port(name, &found, port);
+            if !narrowed.why.is_empty() {
+                eprintln!("{}", narrowed.why);
+            }
+            found = narrowed.pids;
         }
         pids.extend(found);
     }

@@ -481,3 +481,32 @@ fn eperm_as_root_says_what_is_the_matter_instead_of_run_as_root() {
     );
     assert!(!error.contains("run as root"), "{error}");
 }
+
+/// `--process apache2` with two Apaches running (and any other test's): only the one listening on the URL's
+/// port is traced, and it says which it picked and why.
+#[tokio::test(flavor = "multi_thread")]
+async fn process_by_name_traces_only_the_server_listening_on_the_urls_port() {
+    if !nix::unistd::geteuid().is_root() {
+        missing_package("tracing Apache's www-data workers needs root here");
+        return;
+    }
+    let Some(broken) =
+        Apache::start(&[("index.php", TRACED_INDEX), ("inc/settings.php", "<?php $currency = 'EUR';\n")])
+    else {
+        return;
+    };
+    let Some(_other) = Apache::start(&[("index.php", "<?php echo 'other';\n")]) else { return };
+    let url = broken.url("/");
+    let out = tokio::task::spawn_blocking(move || {
+        diagnose(&["--process", "apache2", "--url", &url, "--requests", "3", "--duration", "1s", "--json"])
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{}{stderr}", String::from_utf8_lossy(&out.stdout));
+    let picked = format!("tracing apache2 pid {} and its workers (", broken.pid());
+    assert!(stderr.contains(&picked) && stderr.contains(&format!("they listen on port {}", broken.port)), "{stderr}");
+    assert!(stderr.contains("other apache2 processes left alone"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["candidates"][0]["path"], broken.docroot.join("inc/settings.phpp").to_str().unwrap(), "{v:#}");
+}
