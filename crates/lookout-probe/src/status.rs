@@ -23,6 +23,10 @@ pub struct Page {
     pub counters: Vec<(&'static str, f64)>,
 }
 
+/// How often a PHP-FPM status page that answered 500 (its scoreboard locked) is asked again, and the pause.
+const FPM_LOCKED_RETRIES: usize = 3;
+const FPM_RETRY_PAUSE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// Reads the status page `check` names into an observation of `target`.
 pub async fn probe(name: &str, check: &StatusCheck, timeout: std::time::Duration, memory: &mut Memory) -> Observation {
     let at = Timestamp::now();
@@ -37,7 +41,21 @@ pub async fn probe(name: &str, check: &StatusCheck, timeout: std::time::Duration
         timeout,
         max_body: lookout_http::MAX_BODY,
     };
+    let deadline = std::time::Instant::now() + timeout;
     let mut obs = lookout_http::fetch(&req).await;
+    // PHP-FPM answers 500 when its scoreboard is locked at that moment (fpm_status.c: "unable to find or access
+    // status shared memory"): two readers at once, or the master updating it. That says nothing about the pool,
+    // so ask again, briefly, a few times within the timeout.
+    for _ in 0..FPM_LOCKED_RETRIES {
+        if check.server != Server::PhpFpm
+            || obs.status != Some(500)
+            || std::time::Instant::now() + FPM_RETRY_PAUSE >= deadline
+        {
+            break;
+        }
+        tokio::time::sleep(FPM_RETRY_PAUSE).await;
+        obs = lookout_http::fetch(&req).await;
+    }
     obs.target = name.to_string();
     obs.kind = ProbeKind::Status;
     obs.at = at;

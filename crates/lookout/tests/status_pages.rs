@@ -144,3 +144,29 @@ async fn nginx_stub_status_and_a_php_fpm_pool_with_every_child_busy_fire_and_res
     hook.wait_for_target("nginx", "resolved", WAIT).await;
     assert!(hook.problems().is_empty(), "{:?}", hook.problems());
 }
+
+/// PHP-FPM answers 500 while its scoreboard is locked — two readers at once are enough — which says nothing about
+/// the pool: twenty levels read at once by `lookout check` (one `[[status]]` makes three), forty times, all pass
+/// (without asking again, a 500 came within twenty rounds here).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_php_fpm_status_page_read_by_many_at_once_is_not_a_failure() {
+    let Some(stack) = PhpFpm::start(&[("index.php", "<?php echo 'ok';")]) else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::from("[store]\npath = \"lookout.sqlite\"\n\n[host]\nenabled = false\n");
+    for n in 0..20 {
+        text.push_str(&format!(
+            "\n[[status]]\nname = \"fpm-{n}\"\ntype = \"php-fpm\"\nurl = \"{}\"\nworkers = 3\nfire_when = [\"[LISTEN_QUEUE] > 100\"]\n",
+            stack.url("/fpm-status")
+        ));
+    }
+    let config = write_config(dir.path(), &text);
+    for round in 0..40 {
+        let out = std::process::Command::new(crate::support::lookout_bin())
+            .args(["check", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "round {round}:\n{said}{}", String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -25,7 +25,8 @@ async fn status_page(port: u16) -> (Vec<String>, String, String) {
     let uptime = page.split("<small class=\"uptime\">").nth(1).and_then(|u| u.split('<').next()).unwrap_or("");
     let dashboard = get(port, "/").await;
     let week_and_month = dashboard
-        .split("<td>")
+        .split("<td data-label=\"uptime 24 h / 7 d / 30 d\">")
+        .skip(1)
         .filter_map(|c| c.split("</td>").next())
         .find(|c| c.matches(" / ").count() == 2)
         .and_then(|c| c.split_once(" / "))
