@@ -74,6 +74,7 @@ impl SilenceRequest {
             ends_at: self.starts_at.plus(length),
             created_by: self.by,
             comment: comment.to_string(),
+            pause: false,
         })
     }
 }

@@ -177,6 +177,7 @@ mod tests {
             comment: "deploying".into(),
             created_at: at(from),
             expired_at: None,
+            pause: false,
         }
     }
 

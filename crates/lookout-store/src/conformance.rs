@@ -399,11 +399,13 @@ pub(crate) async fn silences_are_added_listed_and_expired<S: Store>(s: &S) {
         ends_at: Timestamp(now.0 + hours * 3_600_000),
         created_by: "alice".into(),
         comment: "deploy".into(),
+        pause: hours > 1,
     };
     let a = s.add_silence(silence(2)).await.unwrap();
     let b = s.add_silence(silence(1)).await.unwrap();
     let active = s.silences(false, now).await.unwrap();
     assert_eq!(active.iter().map(|x| x.id).collect::<Vec<_>>(), [b, a], "newest first");
+    assert_eq!(active.iter().map(|x| x.pause).collect::<Vec<_>>(), [false, true], "a pause is kept as one");
     assert!(active[0].active(now));
     assert!(s.expire_silence(a, now).await.unwrap());
     assert!(!s.expire_silence(a, now).await.unwrap(), "already expired");

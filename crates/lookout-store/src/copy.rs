@@ -130,7 +130,17 @@ pub(crate) const TABLES: &[Table] = &[
     },
     Table {
         name: "silences",
-        columns: &["id", "matchers", "starts_at", "ends_at", "created_by", "comment", "created_at", "expired_at"],
+        columns: &[
+            "id",
+            "matchers",
+            "starts_at",
+            "ends_at",
+            "created_by",
+            "comment",
+            "created_at",
+            "expired_at",
+            "pause",
+        ],
         key: &["id"],
     },
     Table { name: "log_cursors", columns: &["source", "file", "cursor", "updated_at"], key: &["source", "file"] },

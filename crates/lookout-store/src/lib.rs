@@ -140,6 +140,8 @@ pub struct NewSilence {
     pub ends_at: Timestamp,
     pub created_by: String,
     pub comment: String,
+    /// A paused target (`target=NAME`): its probes stop too, until the silence is expired (resumed).
+    pub pause: bool,
 }
 
 /// A stored silence.
@@ -153,6 +155,8 @@ pub struct Silence {
     pub comment: String,
     pub created_at: Timestamp,
     pub expired_at: Option<Timestamp>,
+    /// A paused target: see [`NewSilence::pause`].
+    pub pause: bool,
 }
 
 impl Silence {

@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0005_diagnosis_requests.sql"),
     include_str!("../migrations/postgres/0006_readings.sql"),
     include_str!("../migrations/postgres/0007_agent_mounts.sql"),
+    include_str!("../migrations/postgres/0008_silence_pause.sql"),
 ];
 
 /// The key of the transaction-scoped advisory lock that serialises migrations ("lookout" in ASCII).
@@ -236,6 +237,7 @@ fn silence_from_row(r: &Row) -> Result<Silence> {
         comment: get(OP, r, 5)?,
         created_at: Timestamp(get(OP, r, 6)?),
         expired_at: get::<Option<i64>>(OP, r, 7)?.map(Timestamp),
+        pause: get(OP, r, 8)?,
     })
 }
 
@@ -292,7 +294,8 @@ impl OutboxStore for PgStore {
     }
 
     async fn silences(&self, include_ended: bool, now: Timestamp) -> Result<Vec<Silence>> {
-        let sql = "SELECT id, matchers, starts_at, ends_at, created_by, comment, created_at, expired_at FROM silences
+        let sql =
+            "SELECT id, matchers, starts_at, ends_at, created_by, comment, created_at, expired_at, pause FROM silences
                    WHERE $1 OR (ends_at > $2 AND expired_at IS NULL) ORDER BY id DESC";
         self.rows("read silences", sql, &[&include_ended, &now.0], silence_from_row).await
     }
@@ -326,11 +329,11 @@ impl Store for PgStore {
 
     async fn add_silence(&self, s: NewSilence) -> Result<i64> {
         const OP: &str = "add silence";
-        let sql = "INSERT INTO silences (matchers, starts_at, ends_at, created_by, comment, created_at)
-                   VALUES ($1, $2, $3, $4, $5, $6) RETURNING id";
+        let sql = "INSERT INTO silences (matchers, starts_at, ends_at, created_by, comment, created_at, pause)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
         let matchers = to_json(OP, &s.matchers)?;
-        let params: [&(dyn ToSql + Sync); 6] =
-            [&matchers, &s.starts_at.0, &s.ends_at.0, &s.created_by, &s.comment, &Timestamp::now().0];
+        let params: [&(dyn ToSql + Sync); 7] =
+            [&matchers, &s.starts_at.0, &s.ends_at.0, &s.created_by, &s.comment, &Timestamp::now().0, &s.pause];
         let ids = self.rows(OP, sql, &params, |r| get::<i64>(OP, r, 0)).await?;
         ids.first().copied().ok_or_else(|| bad(OP, "no id returned"))
     }

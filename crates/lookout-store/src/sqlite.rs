@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0011_diagnosis_requests.sql"),
     include_str!("../migrations/0012_readings.sql"),
     include_str!("../migrations/0013_agent_mounts.sql"),
+    include_str!("../migrations/0014_silence_pause.sql"),
 ];
 
 #[derive(Clone)]
@@ -299,7 +300,7 @@ impl OutboxStore for SqliteStore {
     async fn silences(&self, include_ended: bool, now: Timestamp) -> Result<Vec<Silence>> {
         self.with("read silences", move |conn| {
             let mut stmt = conn.prepare(
-                "SELECT id, matchers, starts_at, ends_at, created_by, comment, created_at, expired_at FROM silences
+                "SELECT id, matchers, starts_at, ends_at, created_by, comment, created_at, expired_at, pause FROM silences
                  WHERE ?1 OR (ends_at > ?2 AND expired_at IS NULL) ORDER BY id DESC",
             )?;
             let rows = stmt.query_map(params![include_ended, now.0], |r| {
@@ -312,6 +313,7 @@ impl OutboxStore for SqliteStore {
                     comment: r.get(5)?,
                     created_at: Timestamp(r.get(6)?),
                     expired_at: r.get::<_, Option<i64>>(7)?.map(Timestamp),
+                    pause: r.get(8)?,
                 })
             })?;
             rows.collect()
@@ -350,9 +352,17 @@ impl Store for SqliteStore {
     async fn add_silence(&self, s: NewSilence) -> Result<i64> {
         self.with("add silence", move |conn| {
             conn.execute(
-                "INSERT INTO silences (matchers, starts_at, ends_at, created_by, comment, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![to_json(&s.matchers)?, s.starts_at.0, s.ends_at.0, s.created_by, s.comment, Timestamp::now().0],
+                "INSERT INTO silences (matchers, starts_at, ends_at, created_by, comment, created_at, pause)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    to_json(&s.matchers)?,
+                    s.starts_at.0,
+                    s.ends_at.0,
+                    s.created_by,
+                    s.comment,
+                    Timestamp::now().0,
+                    s.pause
+                ],
             )?;
             Ok(conn.last_insert_rowid())
         })

@@ -74,6 +74,7 @@ async fn fill(path: &std::path::Path) {
         ends_at: Timestamp(Timestamp::now().0 + 3_600_000),
         created_by: "alice".into(),
         comment: "moving day".into(),
+        pause: true,
     };
     store.add_silence(silence).await.unwrap();
 }

@@ -157,6 +157,7 @@ async fn fill<S: Store>(s: &S) {
         ends_at: Timestamp(NOW + 365 * DAY),
         created_by: "alice".into(),
         comment: comment.into(),
+        pause: comment == "deploy",
     };
     s.add_silence(silence("migration")).await.unwrap();
     let expired = s.add_silence(silence("deploy")).await.unwrap();
@@ -316,6 +317,7 @@ async fn a_store_moves_from_sqlite_to_postgresql_and_back_losing_nothing() {
         ends_at: Timestamp(NOW + DAY),
         created_by: "bob".into(),
         comment: "after".into(),
+        pause: false,
     };
     assert_eq!(postgres.add_silence(silence).await.unwrap(), last_silence + 1);
     let late = Record {
