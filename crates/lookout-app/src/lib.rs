@@ -23,6 +23,7 @@ pub mod incidents;
 pub mod init;
 pub mod log_source;
 pub mod metrics;
+pub mod pause;
 pub mod pipeline;
 pub mod postmortem;
 pub mod reload;

@@ -33,6 +33,7 @@ mod auth;
 mod guard_tests;
 mod locations;
 mod pages;
+mod pause;
 mod server;
 mod server_page;
 mod status;
@@ -147,6 +148,8 @@ pub fn router<S: Store>(state: WebState<S>) -> axum::Router {
         .route("/api/v1/health", get(health::<S>))
         .route("/api/v1/targets", get(targets::<S>))
         .route("/api/v1/targets/{name}/results", get(results::<S>))
+        .route("/api/v1/targets/{name}/pause", post(pause::pause::<S>))
+        .route("/api/v1/targets/{name}/resume", post(pause::resume::<S>))
         .route("/api/v1/incidents", get(incidents::<S>))
         .route("/api/v1/incidents/{id}", get(incident::<S>))
         .route("/api/v1/incidents/{id}/postmortem", get(postmortem::<S>))
@@ -202,6 +205,8 @@ struct TargetView {
     /// Where it fails below its quorum (`degraded in l2`): shown, not paged.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     degraded: Vec<String>,
+    /// The pause's silence while the target is paused (`POST …/pause`): who, since when, why.
+    paused: Option<lookout_store::Silence>,
 }
 
 async fn targets<S: Store>(State(state): State<WebState<S>>) -> ApiResult<SafeJson<Vec<TargetView>>> {
@@ -222,8 +227,11 @@ async fn targets<S: Store>(State(state): State<WebState<S>>) -> ApiResult<SafeJs
             alert_id: s.alert_id,
             reason: s.last_reason,
             last: None,
+            paused: None,
         }
     };
+    let now = Timestamp::now();
+    let mut pauses = lookout_app::pause::paused(&state.store.silences(false, now).await?, now);
     let others = other_machines(&state).await?;
     for t in state.config.targets.iter().chain(&others) {
         let kind = t.check.kind_name();
@@ -232,6 +240,7 @@ async fn targets<S: Store>(State(state): State<WebState<S>>) -> ApiResult<SafeJs
         v.locations = by_location.remove(&t.name).unwrap_or_default();
         let phase = states.get(&t.name).map(|s| s.phase).unwrap_or_default();
         v.degraded = locations::degraded(phase, &v.locations);
+        v.paused = pauses.remove(&t.name);
         out.push(v);
     }
     for l in &state.config.logs {

@@ -178,6 +178,18 @@ pub(crate) struct TargetRow {
     locations: Vec<LocationCell>,
     /// "degraded in us, asia": failing there, below the quorum.
     degraded: Option<String>,
+    /// A configured target can be paused from the page (not a log source, not another machine's host target).
+    pausable: bool,
+    paused: Option<PausedView>,
+}
+
+/// Who paused a target, when, and why (`lookout_app::pause`).
+#[derive(Clone, Serialize)]
+struct PausedView {
+    by: String,
+    since: When,
+    /// Empty when none was given.
+    comment: String,
 }
 
 #[derive(Clone, Serialize)]
@@ -222,6 +234,11 @@ struct Cached {
 }
 
 impl DashboardCache {
+    /// Drops the rows (not the uptimes): a change made on the page (a pause) shows at its next refresh.
+    pub(crate) async fn forget(&self) {
+        self.0.lock().await.rows = None;
+    }
+
     async fn rows<S: Store>(&self, state: &WebState<S>) -> ApiResult<Arc<Vec<TargetRow>>> {
         let mut cached = self.0.lock().await;
         if let Some((_, rows)) = cached.rows.as_ref().filter(|(at, _)| at.elapsed() < ROWS_FRESH_FOR) {
@@ -283,11 +300,15 @@ async fn target_rows<S: Store>(state: &WebState<S>, uptimes: &Uptimes) -> ApiRes
             ratio: "—".into(),
             locations: Vec::new(),
             degraded: None,
+            pausable: false,
+            paused: None,
         }
     };
+    let pauses = lookout_app::pause::paused(&state.store.silences(false, now).await?, now);
     let mut by_location = crate::locations::by_target(state.store.as_ref(), &state.config).await?;
     let others = crate::other_machines(state).await?;
-    for t in state.config.targets.iter().chain(&others) {
+    let own = state.config.targets.len();
+    for (i, t) in state.config.targets.iter().chain(&others).enumerate() {
         let kind = t.check.kind_name();
         let mut row = base(&t.name, kind, &t.group);
         let name = || t.name.clone();
@@ -314,6 +335,16 @@ async fn target_rows<S: Store>(state: &WebState<S>, uptimes: &Uptimes) -> ApiRes
             })
             .collect();
         row.last = state.store.recent_results(name(), 1).await?.into_iter().next().map(|r| LastView::of(&r, kind, now));
+        // This agent's configuration's own targets; another machine's host targets are its agent's to pause.
+        row.pausable = i < own;
+        if let Some(p) = pauses.get(&t.name) {
+            row.state = "paused";
+            row.paused = Some(PausedView {
+                by: p.created_by.clone(),
+                since: When::of(p.starts_at, now),
+                comment: if p.comment == "paused" { String::new() } else { p.comment.clone() },
+            });
+        }
         rows.push(row);
     }
     for l in &state.config.logs {

@@ -85,6 +85,29 @@ async fn the_dashboard_shows_a_target_go_red_and_acknowledges_its_incident() {
     );
     let body: serde_json::Value = serde_json::from_str(&lookout_http::fetch(&req).await.body).unwrap();
     assert_eq!(body["incident"]["ack"]["by"], "alice");
+
+    // Pause the target from the dashboard, then resume it.
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .wait_for("the Pause button", Duration::from_secs(10), || async {
+            browser.find("button[data-action='pause'][data-target='site']").await.is_some()
+        })
+        .await;
+    browser.click("button[data-action='pause'][data-target='site']").await;
+    browser
+        .wait_for("the target paused", Duration::from_secs(10), || async {
+            row_class().await == "state-paused"
+                && browser.text("#target-site").await.unwrap_or_default().contains("paused by alice")
+        })
+        .await;
+    browser.screenshot(&artifacts.join("4-dashboard-paused.png")).await;
+    browser.click("button[data-action='resume'][data-target='site']").await;
+    browser
+        .wait_for("the target resumed", Duration::from_secs(10), || async {
+            let class = row_class().await;
+            !class.is_empty() && class != "state-paused"
+        })
+        .await;
     eprintln!("screenshots in {}", artifacts.display());
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
@@ -182,7 +205,7 @@ async fn the_server_page_charts_the_host_and_keeps_its_readings_across_a_restart
     assert!(ticks.iter().any(|t| t.len() == 5 && t.as_bytes()[2] == b':'), "times on the x axis: {ticks:?}");
     let hover = browser.run("return document.querySelector('svg.chart circle.point title').textContent").await;
     assert!(hover.as_str().is_some_and(|t| t.contains(" UTC: ") && t.contains("readings)")), "{hover}");
-    browser.screenshot(&artifacts.join("4-server-page.png")).await;
+    browser.screenshot(&artifacts.join("5-server-page.png")).await;
 
     // Stop, and start again: the readings of before are read back from the store.
     stop.send(true).unwrap();

@@ -33,6 +33,7 @@ mod log_faults;
 mod logs_cli;
 mod notify;
 mod packaging;
+mod pause;
 mod postmortem_cli;
 mod preflight;
 mod preflight_apps;

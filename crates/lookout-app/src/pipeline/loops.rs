@@ -14,11 +14,13 @@ use crate::metrics::Metrics;
 /// Probes one target every `interval`, at its own phase of it (see [`phase_delay`]), until `shutdown`; a probe
 /// under way then is finished first. How late each check starts goes to `metrics` (`bench/scale.sh` reads it).
 /// A tick when the target is not this agent's (another agent of its location holds it, see
-/// [`crate::checks`]) is skipped; each result says it comes from `location`.
+/// [`crate::checks`]) is skipped, and so is one while the target is paused ([`crate::pause`]); each result says
+/// it comes from `location`.
 pub(super) async fn probe(
     target: TargetRef,
     location: Arc<str>,
     mut assigned: Assigned,
+    paused: crate::pause::Paused,
     tx: mpsc::Sender<Event>,
     mut shutdown: watch::Receiver<bool>,
     metrics: Arc<Metrics>,
@@ -49,7 +51,7 @@ pub(super) async fn probe(
         if *shutdown.borrow() {
             return;
         }
-        if !is_mine(&assigned, &target.name) {
+        if !is_mine(&assigned, &target.name) || paused.borrow().contains(&target.name) {
             continue;
         }
         if let Some(at) = scheduled {
@@ -168,8 +170,9 @@ mod tests {
         let (tx, _rx) = mpsc::channel(1);
         let (_stop, shutdown) = watch::channel(false);
         let (_all, assigned) = watch::channel(None);
-        let task =
-            probe(TargetRef::Own(Box::new(target)), "local".into(), assigned, tx, shutdown, Arc::new(Metrics::new()));
+        let (_none, paused) = watch::channel(Arc::default());
+        let metrics = Arc::new(Metrics::new());
+        let task = probe(TargetRef::Own(Box::new(target)), "local".into(), assigned, paused, tx, shutdown, metrics);
         // Each target's task holds this future for as long as lookout runs (10,000 targets: × 10,000): a ticker,
         // the channels, select! state and a reference to its target (a probe inlined was ~11 KB, the target held
         // by value ~700 bytes more, and its heap parts a third copy of the configuration).

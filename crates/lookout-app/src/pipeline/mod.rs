@@ -212,6 +212,8 @@ impl<S: Store> Monitor<S> {
             assign,
             shutdown.clone(),
         ));
+        let (pause, paused) = watch::channel(Arc::default());
+        sources.spawn(crate::pause::watch(self.store.clone(), pause, shutdown.clone()));
         let here: Arc<str> = location.as_str().into();
         // This machine's own targets are always this agent's (`None`: no share; the sender's end, dropped, keeps it).
         let (_, always) = watch::channel(None);
@@ -225,6 +227,7 @@ impl<S: Store> Monitor<S> {
                 target,
                 here.clone(),
                 assigned,
+                paused.clone(),
                 tx.clone(),
                 shutdown.clone(),
                 self.pipeline.metrics.clone(),

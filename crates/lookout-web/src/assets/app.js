@@ -109,21 +109,27 @@
     var action = b.dataset.action, id = b.dataset.id, body = {};
     var t = token() || prompt("API token (from [web] tokens_env)");
     if (!t) return;
+    // Pause and Resume on the dashboard name a target; the incident page's buttons name an incident.
+    var url = b.dataset.target
+      ? "/api/v1/targets/" + encodeURIComponent(b.dataset.target) + "/" + action
+      : "/api/v1/incidents/" + encodeURIComponent(id) + "/" + action;
     if (action === "note") { body.text = prompt("Note"); if (!body.text) return; }
     if (action === "resolve") { body.note = prompt("Resolution note (optional)") || undefined; }
     var by = localStorage.getItem("lookoutName") || prompt("Your name");
     if (by) { body.by = by; localStorage.setItem("lookoutName", by); }
-    fetch("/api/v1/incidents/" + encodeURIComponent(id) + "/" + action, {
+    fetch(url, {
       method: "POST",
       headers: { "Authorization": "Bearer " + t, "Content-Type": "application/json" },
       body: JSON.stringify(body)
     }).then(function (r) {
       if (r.status === 401 || r.status === 403) { localStorage.removeItem("lookoutToken"); }
       else { localStorage.setItem("lookoutToken", t); }
-      return r.json().then(function (j) {
-        document.getElementById("action-result").textContent = r.ok ? action + ": done" : (j.error || r.status);
+      var said = function (j) {
+        document.getElementById("action-result").textContent = r.ok ? action + ": done" : ((j && j.error) || r.status);
         if (r.ok) refresh();
-      });
+      };
+      // A resume answers 204, without a body.
+      return r.status === 204 ? said(null) : r.json().then(said);
     });
   });
 })();
