@@ -264,7 +264,7 @@ impl<S: OutboxStore> Sender<S> {
             }
             Err(SendError::Retry(e)) => {
                 let delay = self.backoff.delay(attempts);
-                tracing::warn!(%channel, %key, count, attempts, error = %e, retry_in = ?delay, "Notification not delivered; will retry.");
+                tracing::warn!(%channel, %key, count, attempts, error = %e, retry_in = %lookout_core::format_duration(delay), "Notification not delivered; will retry.");
                 (self.observer)(channel, "retry", count as u64);
                 let next = Timestamp::now().plus(delay);
                 if !waiting.is_empty() {

@@ -255,3 +255,23 @@ fn the_only_unsafe_code_is_the_test_harness_atexit() {
         found.iter().filter(|f| f.starts_with("crates/lookout/tests/support/mod.rs:")).collect();
     assert_eq!((found.len(), support.len()), (2, 2), "unsafe code outside the test harness's atexit: {found:?}");
 }
+
+/// Logs read as sentences with plain values: no Rust `Debug` formatting (`Some("x")`, `1.234567ms`) in a log line.
+#[test]
+fn log_lines_carry_no_debug_formatting() {
+    let mut files = Vec::new();
+    for dir in crates() {
+        rust_files(&dir.join("src"), &mut files);
+    }
+    let mut found = Vec::new();
+    for f in &files {
+        let code = std::fs::read_to_string(f).unwrap();
+        for (n, line) in code.lines().enumerate() {
+            let logs = ["tracing::trace!", "tracing::debug!", "tracing::info!", "tracing::warn!", "tracing::error!"];
+            if logs.iter().any(|m| line.contains(m)) && (line.contains(" = ?") || line.contains("(?")) {
+                found.push(format!("{}:{}", relative(f), n + 1));
+            }
+        }
+    }
+    assert_eq!(found, Vec::<String>::new(), "a log field written with `?` (Debug): use `%` or a plain value");
+}

@@ -525,7 +525,10 @@ impl<S: Store> HoldingStore<S> {
         held.states.clear();
         held.error = None;
         let since = held.since.take();
-        tracing::warn!(since = ?since.map(Timestamp::to_rfc3339), "The store takes writes again; everything held was written.");
+        tracing::warn!(
+            since = since.map(Timestamp::to_rfc3339).unwrap_or_default(),
+            "The store takes writes again; everything held was written."
+        );
         self.report(held);
         self.wake_outbox();
     }

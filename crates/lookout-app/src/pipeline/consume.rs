@@ -73,7 +73,7 @@ impl<S: Store> Pipeline<S> {
         for (target, state) in retired {
             let transitions: Vec<Transition> = self.engine.retire(&target, &state).into_iter().collect();
             for t in &transitions {
-                tracing::warn!(%target, alert = ?t.alert_id, "Closing the alert of a target no longer in the configuration.");
+                tracing::warn!(%target, alert = t.alert_id.as_deref().unwrap_or("none"), "Closing the alert of a target no longer in the configuration.");
             }
             let base = Record { forget: vec![target], ..Record::default() };
             self.record_with_incidents(base, &transitions, None).await?;
@@ -196,11 +196,11 @@ impl<S: Store> Pipeline<S> {
                 }
                 _ = shutdown.changed(), if stop_by.is_none() => {
                     stop_by = Some(tokio::time::Instant::now() + drain);
-                    tracing::info!(within = ?drain, "Stopping: recording the results of probes in flight.");
+                    tracing::info!(within = %lookout_core::format_duration(drain), "Stopping: recording the results of probes in flight.");
                     continue;
                 }
                 _ = tokio::time::sleep_until(deadline), if stop_by.is_some() => {
-                    tracing::warn!(after = ?drain, "Stopped before every source finished; their last results are not recorded.");
+                    tracing::warn!(after = %lookout_core::format_duration(drain), "Stopped before every source finished; their last results are not recorded.");
                     return;
                 }
             };

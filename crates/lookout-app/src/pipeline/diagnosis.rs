@@ -63,7 +63,7 @@ impl<S: Store> Pipeline<S> {
                 Err(e) => tracing::debug!(%target, error = %e, "Cannot read the diagnosis answer yet."),
             }
             if tokio::time::Instant::now() >= deadline {
-                tracing::warn!(%target, %agent, after = ?limit, "The agent did not answer the diagnosis request in time (is it running?); sent without it.");
+                tracing::warn!(%target, %agent, after = %lookout_core::format_duration(limit), "The agent did not answer the diagnosis request in time (is it running?); sent without it.");
                 return None;
             }
         }
