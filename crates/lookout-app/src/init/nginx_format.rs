@@ -17,6 +17,9 @@ pub fn to_apache(nginx: &str) -> Result<String, String> {
             let body = braced.unwrap_or(after);
             let len = body.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(body.len());
             let name = &body[..len];
+            if braced.is_some() && !body[len..].starts_with('}') {
+                return Err(format!("${{{name} is not closed with }}"));
+            }
             let consumed = if braced.is_some() { len + 2 } else { len };
             out.push_str(&apache_for(name)?);
             rest = &after[consumed.min(after.len())..];
@@ -65,4 +68,19 @@ fn header_name(var: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::to_apache;
+
+    #[test]
+    fn variables_braces_percent_signs_and_bad_input() {
+        assert_eq!(to_apache("${remote_addr} [$time_local] \"$request\" $status").as_deref(), Ok("%h %t \"%r\" %>s"));
+        assert_eq!(to_apache("$remote_addr 100% $status").as_deref(), Ok("%h 100%% %>s"));
+        assert_eq!(to_apache("$http_x_forwarded_for").as_deref(), Ok("%{X-Forwarded-For}i"));
+        for bad in ["${remote_addré", "${abc", "$request_time", "$é"] {
+            assert!(to_apache(bad).is_err(), "{bad}");
+        }
+    }
 }
