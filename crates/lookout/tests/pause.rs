@@ -7,23 +7,12 @@ use std::time::Duration;
 use lookout_config::Config;
 use tokio::sync::watch;
 
-use crate::support::{Receiver, Target, free_port, http_call, http_get, wait_until};
+use crate::support::{Receiver, Target, free_port, http_call, http_get, http_send, wait_until};
 
 const TOKEN: &str = "pause-token";
 
 async fn post(url: &str, token: Option<&str>, body: &str) -> (u16, String) {
-    let req = lookout_http::HttpRequest {
-        url: url.parse().unwrap(),
-        method: http::Method::POST,
-        headers: token.map(|t| ("Authorization".to_string(), format!("Bearer {t}"))).into_iter().collect(),
-        body: Some(body.to_string().into()),
-        follow_redirects: false,
-        verify_tls: true,
-        timeout: Duration::from_secs(5),
-        max_body: 1 << 20,
-    };
-    let obs = lookout_http::fetch(&req).await;
-    (obs.status.unwrap_or(0), obs.body)
+    http_send(http::Method::POST, url, token, Some(body)).await
 }
 
 #[tokio::test(flavor = "multi_thread")]

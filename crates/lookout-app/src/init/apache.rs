@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use lookout_preflight::webconfig::{Directive, apache_directives};
 
 use super::processes::Master;
-use super::{AccessLog, FastCgiRoute, Kind, Server, Site, StatusPage, at};
+use super::{AccessLog, FastCgiRoute, Kind, Server, Site, StatusPage, at, one_per_port, port_of};
 
 pub fn read(master: &Master) -> Result<Server, String> {
     let directives = apache_directives(&master.config)
@@ -147,22 +147,12 @@ pub(super) fn from_directives(master: &Master, directives: &[Directive]) -> Serv
     }
     // Ports no <VirtualHost> covers answer with the server-level settings.
     for (addr, tls, defined_at) in &listens {
-        let port = addr.rsplit(':').next().unwrap_or("");
-        if !sites.iter().any(|s: &Site| s.address.rsplit(':').next() == Some(port)) {
+        if !sites.iter().any(|s: &Site| port_of(&s.address) == port_of(addr)) {
             let v = Vhost { defined_at: defined_at.clone(), ..clone_of(&server) };
             sites.push(site(&v, addr, *tls || server.tls, &formats, &default_access, &default_error));
         }
     }
-    Server {
-        kind: Kind::Apache,
-        config: master.config.clone(),
-        pid: master.pid,
-        command: master.command.clone(),
-        pid_file,
-        sites,
-        status,
-        fastcgi: routes,
-    }
+    Server { status, fastcgi: routes, ..Server::of(Kind::Apache, master, pid_file, sites) }
 }
 
 /// The modules Debian's and upstream's httpd have built in: `<IfModule>` on them always holds.
@@ -222,14 +212,8 @@ fn new_vhost(d: &Directive) -> Vhost {
             s.trim_start_matches('<').trim_end_matches('>').split_whitespace().skip(1).map(str::to_string).collect()
         })
         .unwrap_or_default();
-    let mut addresses: Vec<String> = Vec::new();
-    for a in words.iter().filter_map(|w| local_address(w)) {
-        // `*:80 [::]:80` is one site reached twice: probe it once.
-        let port = a.rsplit(':').next().unwrap_or("");
-        if !addresses.iter().any(|b| b.rsplit(':').next() == Some(port)) {
-            addresses.push(a);
-        }
-    }
+    let mut addresses: Vec<String> = words.iter().filter_map(|w| local_address(w)).collect();
+    one_per_port(&mut addresses);
     Vhost {
         addresses,
         tls: words.iter().any(|w| w.ends_with(":443")),

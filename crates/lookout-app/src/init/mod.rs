@@ -185,6 +185,38 @@ fn safe_name(raw: &str) -> String {
     if name.is_empty() { "site".to_string() } else { name }
 }
 
+/// The port of an address as [`Site::address`] holds it (`127.0.0.1:8080` → `8080`).
+fn port_of(address: &str) -> &str {
+    address.rsplit(':').next().unwrap_or("")
+}
+
+/// Keeps the first address of each port: `80` and `[::]:80` are one site reached twice, probed once (on IPv4,
+/// listed first by servers' convention).
+fn one_per_port(addresses: &mut Vec<String>) {
+    let mut ports: Vec<String> = Vec::new();
+    addresses.retain(|a| {
+        let port = port_of(a).to_string();
+        let new = !ports.contains(&port);
+        ports.push(port);
+        new
+    });
+}
+
+impl Server {
+    fn of(kind: Kind, master: &processes::Master, pid_file: Option<PathBuf>, sites: Vec<Site>) -> Server {
+        Server {
+            kind,
+            config: master.config.clone(),
+            pid: master.pid,
+            command: master.command.clone(),
+            pid_file,
+            sites,
+            status: Vec::new(),
+            fastcgi: Vec::new(),
+        }
+    }
+}
+
 /// `file:line` as a person reads it.
 fn at(file: &Path, line: u32) -> String {
     format!("{}:{line}", file.display())

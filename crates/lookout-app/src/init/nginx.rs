@@ -9,7 +9,7 @@ use lookout_preflight::webconfig::{Directive, nginx_directives};
 
 use super::apache::local_address;
 use super::processes::Master;
-use super::{AccessLog, FastCgiRoute, Kind, Server, Site, StatusPage, at, nginx_format};
+use super::{AccessLog, FastCgiRoute, Kind, Server, Site, StatusPage, at, nginx_format, one_per_port};
 
 pub fn read(master: &Master) -> Result<Server, String> {
     let directives =
@@ -97,14 +97,9 @@ pub(super) fn from_directives(master: &Master, directives: &[Directive]) -> Serv
         if b.listens.is_empty() {
             b.listens.push(("127.0.0.1:80".into(), false)); // nginx's default for a server without listen
         }
-        // `listen 80; listen [::]:80;` is one site reached twice: probe it once, on IPv4.
-        let mut ports = Vec::new();
-        b.listens.retain(|(addr, _)| {
-            let port = addr.rsplit(':').next().unwrap_or("").to_string();
-            let new = !ports.contains(&port);
-            ports.push(port);
-            new
-        });
+        let mut addresses: Vec<String> = b.listens.iter().map(|(a, _)| a.clone()).collect();
+        one_per_port(&mut addresses);
+        b.listens.retain(|(a, _)| addresses.contains(a));
         let addr = b.listens[0].0.clone();
         status.extend(b.status.iter().map(|l| StatusPage { kind: "nginx", url: format!("http://{addr}{l}") }));
         fastcgi.extend(b.fastcgi.iter().map(|(socket, location)| FastCgiRoute {
@@ -133,16 +128,7 @@ pub(super) fn from_directives(master: &Master, directives: &[Directive]) -> Serv
             });
         }
     }
-    Server {
-        kind: Kind::Nginx,
-        config: master.config.clone(),
-        pid: master.pid,
-        command: master.command.clone(),
-        pid_file,
-        sites,
-        status,
-        fastcgi,
-    }
+    Server { status, fastcgi, ..Server::of(Kind::Nginx, master, pid_file, sites) }
 }
 
 /// `/nginx-status` from `location = /nginx-status` or `location /nginx-status` (not a regex location).

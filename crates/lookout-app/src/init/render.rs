@@ -137,7 +137,7 @@ fn site_section(
     logs_written: &mut Vec<PathBuf>,
     notes: &mut Vec<String>,
 ) {
-    let port = site.address.rsplit(':').next().unwrap_or("");
+    let port = super::port_of(&site.address);
     let wanted = match &site.name {
         Some(n) => format!("{n}-{port}"),
         None => format!("{}-{port}", server.command),

@@ -441,11 +441,16 @@ pub async fn http_get(url: &str) -> (u16, String) {
 
 /// A request with `method` to `url`, with `Authorization: Bearer token` when given: (status, body).
 pub async fn http_call(method: http::Method, url: &str, token: Option<&str>) -> (u16, String) {
+    http_send(method, url, token, None).await
+}
+
+/// [`http_call`] with a request body.
+pub async fn http_send(method: http::Method, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, String) {
     let req = lookout_http::HttpRequest {
         url: url.parse().unwrap(),
         method,
         headers: token.map(|t| ("Authorization".to_string(), format!("Bearer {t}"))).into_iter().collect(),
-        body: None,
+        body: body.map(|b| b.to_string().into()),
         follow_redirects: false,
         verify_tls: true,
         timeout: Duration::from_secs(5),
