@@ -64,18 +64,42 @@ pub async fn run(config: &Config, only: &[String]) -> Result<Vec<CheckReport>, S
     if selected.is_empty() {
         return Err(format!("{} defines no [[target]]; add one (see lookout.example.toml)", config.source.display()));
     }
-    let mut set = tokio::task::JoinSet::new();
+    // The levels of one status page (NAME, NAME-critical, NAME-queue) are judged on one reading of it: read three
+    // times at once, the page counts its own readers among the busy workers (a pool of three PHP-FPM workers
+    // read 100 % busy), and the server is asked thrice for one answer.
+    let mut groups: Vec<Vec<(usize, lookout_config::Target)>> = Vec::new();
+    let mut by_page: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (i, t) in selected.into_iter().enumerate() {
+        let page = match &t.check {
+            lookout_config::Check::Status(s) => Some(s.http.url.to_string()),
+            _ => None,
+        };
+        match page.as_ref().and_then(|p| by_page.get(p)) {
+            Some(&g) => groups[g].push((i, t)),
+            None => {
+                if let Some(p) = page {
+                    by_page.insert(p, groups.len());
+                }
+                groups.push(vec![(i, t)]);
+            }
+        }
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for group in groups {
         set.spawn(async move {
-            let obs = lookout_probe::probe(&t).await;
-            let verdict = judge(&t.conditions, &obs);
-            (i, CheckReport::new(&obs, verdict))
+            let mut obs = lookout_probe::probe(&group[0].1).await;
+            let mut out = Vec::with_capacity(group.len());
+            for (i, t) in &group {
+                obs.target.clone_from(&t.name);
+                out.push((*i, CheckReport::new(&obs, judge(&t.conditions, &obs))));
+            }
+            out
         });
     }
     let mut reports: Vec<(usize, CheckReport)> = Vec::new();
     while let Some(r) = set.join_next().await {
         match r {
-            Ok(pair) => reports.push(pair),
+            Ok(group) => reports.extend(group),
             Err(e) => return Err(format!("a check crashed: {e}")),
         }
     }

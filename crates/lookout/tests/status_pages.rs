@@ -146,27 +146,47 @@ async fn nginx_stub_status_and_a_php_fpm_pool_with_every_child_busy_fire_and_res
 }
 
 /// PHP-FPM answers 500 while its scoreboard is locked — two readers at once are enough — which says nothing about
-/// the pool: twenty levels read at once by `lookout check` (one `[[status]]` makes three), forty times, all pass
-/// (without asking again, a 500 came within twenty rounds here).
+/// the pool: twenty pages read at once by `lookout check` (their URLs differ by a parameter FPM ignores), forty
+/// times, all pass (without asking again, a 500 came within twenty rounds here). And the levels of one page
+/// (`NAME`, `NAME-critical`, `NAME-queue`) are judged on one reading: the page is requested once, not three times
+/// at once (three readers of a three-worker pool read it 100 % busy).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_php_fpm_status_page_read_by_many_at_once_is_not_a_failure() {
     let Some(stack) = PhpFpm::start(&[("index.php", "<?php echo 'ok';")]) else { return };
     let dir = tempfile::tempdir().unwrap();
+    let check = |config: &std::path::Path| {
+        let out = std::process::Command::new(crate::support::lookout_bin())
+            .args(["check", "--config"])
+            .arg(config)
+            .output()
+            .unwrap();
+        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.code(), said)
+    };
     let mut text = String::from("[store]\npath = \"lookout.sqlite\"\n\n[host]\nenabled = false\n");
     for n in 0..20 {
         text.push_str(&format!(
             "\n[[status]]\nname = \"fpm-{n}\"\ntype = \"php-fpm\"\nurl = \"{}\"\nworkers = 3\nfire_when = [\"[LISTEN_QUEUE] > 100\"]\n",
-            stack.url("/fpm-status")
+            stack.url(&format!("/fpm-status?json&reader={n}"))
         ));
     }
     let config = write_config(dir.path(), &text);
     for round in 0..40 {
-        let out = std::process::Command::new(crate::support::lookout_bin())
-            .args(["check", "--config"])
-            .arg(&config)
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "round {round}:\n{said}{}", String::from_utf8_lossy(&out.stderr));
+        let (code, said) = check(&config);
+        assert_eq!(code, Some(0), "round {round}:\n{said}");
     }
+
+    let one = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[store]\npath = \"lookout.sqlite\"\n\n[host]\nenabled = false\n\n[[status]]\nname = \"fpm\"\ntype = \"php-fpm\"\nurl = \"{}\"\nworkers = 3\n",
+        stack.url("/fpm-status")
+    );
+    let config = write_config(one.path(), &text);
+    let log = stack.docroot.parent().unwrap().join("logs/nginx-access.log");
+    let reads = || std::fs::read_to_string(&log).unwrap_or_default().matches("GET /fpm-status?json ").count();
+    let before = reads();
+    let (code, said) = check(&config);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("fpm-critical") && said.contains("fpm-queue"), "the three levels: {said}");
+    assert_eq!(reads() - before, 1, "one reading for the three levels:\n{said}");
 }
