@@ -142,13 +142,30 @@ impl Found {
 
 /// Finds the servers: the running ones (when `options.scan_processes`), then the configurations named.
 pub fn detect(options: &Options) -> Found {
+    let running = if options.scan_processes { processes::masters() } else { Vec::new() };
+    detect_from(options, running, processes::installed_defaults)
+}
+
+/// [`detect`] with the running masters and the installed configurations given (tests give their own).
+fn detect_from(
+    options: &Options,
+    running: Vec<processes::Master>,
+    installed: impl FnOnce() -> Vec<processes::Master>,
+) -> Found {
     let mut found = Found::default();
     let mut seen: Vec<PathBuf> = Vec::new();
-    let mut running = if options.scan_processes { processes::masters() } else { Vec::new() };
-    if options.scan_processes && running.is_empty() {
-        running = processes::installed_defaults();
-        if !running.is_empty() {
-            found.notes.push("no web server or PHP-FPM runs: read the installed default configurations".into());
+    if options.scan_processes {
+        read_all(running, &mut found, &mut seen);
+        // Nothing runs (or what runs cannot be read: a configuration deleted under a running server): what is
+        // installed is what will run.
+        if found.is_empty() {
+            let before = found.notes.len();
+            read_all(installed(), &mut found, &mut seen);
+            if !found.is_empty() {
+                found
+                    .notes
+                    .insert(before, "no running web server could be read: read the installed configurations".into());
+            }
         }
     }
     let named = options
@@ -157,7 +174,13 @@ pub fn detect(options: &Options) -> Found {
         .map(|c| processes::Master::named(processes::MasterKind::Apache, c))
         .chain(options.nginx_configs.iter().map(|c| processes::Master::named(processes::MasterKind::Nginx, c)))
         .chain(options.fpm_configs.iter().map(|c| processes::Master::named(processes::MasterKind::Fpm, c)));
-    for master in running.into_iter().chain(named) {
+    read_all(named.collect(), &mut found, &mut seen);
+    found
+}
+
+/// Reads each master's configuration once (by path) into `found`; what cannot be read becomes a note.
+fn read_all(masters: Vec<processes::Master>, found: &mut Found, seen: &mut Vec<PathBuf>) {
+    for master in masters {
         if seen.contains(&master.config) {
             continue;
         }
@@ -171,7 +194,6 @@ pub fn detect(options: &Options) -> Found {
             found.notes.push(why);
         }
     }
-    found
 }
 
 /// A name lookout accepts for a target or log (letters, digits, `-`, `_`, `.`; at most 64), from `raw`.

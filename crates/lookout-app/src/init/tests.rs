@@ -188,3 +188,20 @@ fn nothing_found_renders_nothing_to_watch_and_names_are_made_safe_and_unique() {
     assert_eq!(safe_name("shop example/8080"), "shop-example-8080");
     assert_eq!(safe_name("***"), "site");
 }
+
+#[test]
+fn a_running_server_that_cannot_be_read_falls_back_to_the_installed_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), &[("nginx.conf", NGINX)]);
+    let gone = processes::Master::named(processes::MasterKind::Apache, Path::new("/nonexistent/apache2.conf"));
+    let installed = processes::Master::named(processes::MasterKind::Nginx, &dir.path().join("nginx.conf"));
+    let options = Options { scan_processes: true, ..Options::default() };
+    let found = detect_from(&options, vec![gone.clone()], || vec![installed.clone()]);
+    assert_eq!(found.servers.len(), 1, "{found:?}");
+    assert_eq!(found.servers[0].kind, Kind::Nginx);
+    assert!(found.notes[0].contains("cannot read /nonexistent/apache2.conf"), "{:?}", found.notes);
+    assert!(found.notes[1].contains("read the installed configurations"), "{:?}", found.notes);
+    // A readable running server is enough: the installed ones are not read then.
+    let found = detect_from(&options, vec![installed.clone()], || panic!("not asked"));
+    assert_eq!(found.servers.len(), 1);
+}
