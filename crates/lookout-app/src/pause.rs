@@ -72,8 +72,12 @@ pub async fn pause<S: Store>(
             pause: true,
         })
         .await?;
+    // Read back for what the store set (its creation time): the caller shows the stored pause.
     let stored = store.silences(false, now).await?.into_iter().find(|s| s.id == id);
-    stored.ok_or_else(|| PauseError::NotPaused(target.to_string()))
+    stored.ok_or_else(|| {
+        let message = format!("pause #{id} of {target} was written but is not in force when read back");
+        PauseError::Store(lookout_store::StoreError::Query { op: "read the pause back", message })
+    })
 }
 
 /// Resumes `target`: its pause silence expires now, and its probes start again within [`REFRESH`].

@@ -128,6 +128,27 @@ impl<'a> Sink<'a> {
         });
     }
 
+    /// Records a directive the server reads (see [`ConfigReport::directives`]).
+    pub fn record(
+        &mut self,
+        loc: &Loc,
+        name: &str,
+        args: &[String],
+        sections: Vec<String>,
+        block: Option<usize>,
+        base: &Path,
+    ) {
+        self.report.directives.push(Directive {
+            name: name.to_string(),
+            args: args.to_vec(),
+            sections,
+            block,
+            base: base.to_path_buf(),
+            file: loc.file.clone(),
+            line: loc.line,
+        });
+    }
+
     /// Looks `path` up (absolute, normalized).
     pub fn lookup(&mut self, path: &Path) -> Outcome {
         self.checker.check(path)

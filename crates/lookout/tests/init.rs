@@ -6,27 +6,21 @@
 use std::path::Path;
 
 use crate::support::apache::Apache;
-use crate::support::lookout_bin;
 use crate::support::php_fpm::PhpFpm;
+use crate::support::{lookout_with, lookout_with_config};
 
-fn init(args: &[&str]) -> (i32, String, String) {
-    let out = std::process::Command::new(lookout_bin()).arg("init").args(args).output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+async fn init(args: &[&str]) -> (i32, String, String) {
+    lookout_with(&[&["init"], args].concat()).await
 }
 
-/// `lookout check` on the written file: every target probed once.
-fn check(config: &Path) -> (i32, String) {
-    let out = std::process::Command::new(lookout_bin()).arg("check").arg("--config").arg(config).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    (out.status.code().unwrap_or(-1), text)
+/// `lookout check` on the written file: every target probed once; (exit code, stdout and stderr).
+async fn check(config: &Path) -> (i32, String) {
+    let (code, out, err) = lookout_with_config(&["check"], config).await;
+    (code, format!("{out}{err}"))
 }
 
-#[test]
-fn finds_the_running_apache_and_writes_probes_logs_status_and_diagnosis_that_pass_check() {
+#[tokio::test(flavor = "multi_thread")]
+async fn finds_the_running_apache_and_writes_probes_logs_status_and_diagnosis_that_pass_check() {
     let extra = "LoadModule status_module /usr/lib/apache2/modules/mod_status.so\n\
                  <Location /server-status>\n    SetHandler server-status\n    Require all granted\n</Location>\n";
     let Some(apache) = Apache::start_with(&[("index.php", "<?php echo 'shop';")], extra) else { return };
@@ -34,7 +28,7 @@ fn finds_the_running_apache_and_writes_probes_logs_status_and_diagnosis_that_pas
     let conf = root.join("apache2.conf");
 
     // Found running: the whole machine is scanned (other tests' servers may be listed too).
-    let (code, text, err) = init(&["--dry-run"]);
+    let (code, text, err) = init(&["--dry-run"]).await;
     assert_eq!(code, 0, "{text}\n{err}");
     let pid = std::fs::read_to_string(root.join("run/apache2.pid")).unwrap();
     assert!(text.contains(&format!("#   Apache (pid {}): {} — 1 site", pid.trim(), conf.display())), "{text}");
@@ -55,7 +49,7 @@ fn finds_the_running_apache_and_writes_probes_logs_status_and_diagnosis_that_pas
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("lookout.toml");
     let (code, said, err) =
-        init(&["--no-scan", "--apache-config", conf.to_str().unwrap(), "--config", out.to_str().unwrap()]);
+        init(&["--no-scan", "--apache-config", conf.to_str().unwrap(), "--config", out.to_str().unwrap()]).await;
     assert_eq!(code, 0, "{said}\n{err}");
     assert!(said.contains(&format!("Found Apache ({}): 1 site.", conf.display())), "{said}");
     assert!(
@@ -66,26 +60,26 @@ fn finds_the_running_apache_and_writes_probes_logs_status_and_diagnosis_that_pas
     for line in &expected {
         assert!(written.contains(line.as_str()), "{line}\nnot in:\n{written}");
     }
-    let (code, report) = check(&out);
+    let (code, report) = check(&out).await;
     assert_eq!(code, 0, "every target of the written file passes:\n{report}\n{written}");
     assert!(report.contains(&format!("apache2-{}", apache.port)) && report.contains("apache2-status"), "{report}");
 
     // A second run does not overwrite it.
     let (code, said, err) =
-        init(&["--no-scan", "--apache-config", conf.to_str().unwrap(), "--config", out.to_str().unwrap()]);
+        init(&["--no-scan", "--apache-config", conf.to_str().unwrap(), "--config", out.to_str().unwrap()]).await;
     assert_eq!(code, 2, "{said}\n{err}");
     assert!(err.contains("exists; pass --force to replace it"), "{err}");
     assert_eq!(std::fs::read_to_string(&out).unwrap(), written);
 }
 
-#[test]
-fn finds_nginx_and_php_fpm_with_both_status_pages_and_the_pools_log_for_diagnosis() {
+#[tokio::test(flavor = "multi_thread")]
+async fn finds_nginx_and_php_fpm_with_both_status_pages_and_the_pools_log_for_diagnosis() {
     let Some(stack) = PhpFpm::start(&[("index.php", "<?php echo 'blog';")]) else { return };
     let root = stack.docroot.parent().unwrap();
     let (nginx_conf, fpm_conf) = (root.join("nginx.conf"), root.join("fpm.conf"));
     let port = stack.port();
 
-    let (code, text, err) = init(&["--dry-run"]);
+    let (code, text, err) = init(&["--dry-run"]).await;
     assert_eq!(code, 0, "{text}\n{err}");
     assert!(text.contains(&format!(": {} — 1 site", nginx_conf.display())), "nginx found running:\n{text}");
     assert!(text.contains(&format!("#   PHP-FPM pool www ({}), listening on ", fpm_conf.display())), "{text}");
@@ -94,7 +88,7 @@ fn finds_nginx_and_php_fpm_with_both_status_pages_and_the_pools_log_for_diagnosi
     let out = dir.path().join("lookout.toml");
     let args =
         ["--no-scan", "--nginx-config", nginx_conf.to_str().unwrap(), "--fpm-config", fpm_conf.to_str().unwrap()];
-    let (code, said, err) = init(&[&args[..], &["--config", out.to_str().unwrap()]].concat());
+    let (code, said, err) = init(&[&args[..], &["--config", out.to_str().unwrap()]].concat()).await;
     assert_eq!(code, 0, "{said}\n{err}");
     let written = std::fs::read_to_string(&out).unwrap();
     let expected = [
@@ -111,7 +105,7 @@ fn finds_nginx_and_php_fpm_with_both_status_pages_and_the_pools_log_for_diagnosi
     for line in &expected {
         assert!(written.contains(line.as_str()), "{line}\nnot in:\n{written}");
     }
-    let (code, report) = check(&out);
+    let (code, report) = check(&out).await;
     assert_eq!(code, 0, "every target of the written file passes:\n{report}\n{written}");
     assert!(report.contains("fpm-www-status") && report.contains("nginx-status"), "{report}");
 }

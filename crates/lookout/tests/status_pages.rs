@@ -154,14 +154,9 @@ async fn nginx_stub_status_and_a_php_fpm_pool_with_every_child_busy_fire_and_res
 async fn a_php_fpm_status_page_read_by_many_at_once_is_not_a_failure() {
     let Some(stack) = PhpFpm::start(&[("index.php", "<?php echo 'ok';")]) else { return };
     let dir = tempfile::tempdir().unwrap();
-    let check = |config: &std::path::Path| {
-        let out = std::process::Command::new(crate::support::lookout_bin())
-            .args(["check", "--config"])
-            .arg(config)
-            .output()
-            .unwrap();
-        let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-        (out.status.code(), said)
+    let check = |config: std::path::PathBuf| async move {
+        let (code, out, err) = crate::support::lookout_with_config(&["check"], &config).await;
+        (code, format!("{out}{err}"))
     };
     let mut text = String::from("[store]\npath = \"lookout.sqlite\"\n\n[host]\nenabled = false\n");
     for n in 0..20 {
@@ -172,8 +167,8 @@ async fn a_php_fpm_status_page_read_by_many_at_once_is_not_a_failure() {
     }
     let config = write_config(dir.path(), &text);
     for round in 0..40 {
-        let (code, said) = check(&config);
-        assert_eq!(code, Some(0), "round {round}:\n{said}");
+        let (code, said) = check(config.clone()).await;
+        assert_eq!(code, 0, "round {round}:\n{said}");
     }
 
     let one = tempfile::tempdir().unwrap();
@@ -185,8 +180,8 @@ async fn a_php_fpm_status_page_read_by_many_at_once_is_not_a_failure() {
     let log = stack.docroot.parent().unwrap().join("logs/nginx-access.log");
     let reads = || std::fs::read_to_string(&log).unwrap_or_default().matches("GET /fpm-status?json ").count();
     let before = reads();
-    let (code, said) = check(&config);
-    assert_eq!(code, Some(0), "{said}");
+    let (code, said) = check(config.clone()).await;
+    assert_eq!(code, 0, "{said}");
     assert!(said.contains("fpm-critical") && said.contains("fpm-queue"), "the three levels: {said}");
     assert_eq!(reads() - before, 1, "one reading for the three levels:\n{said}");
 }

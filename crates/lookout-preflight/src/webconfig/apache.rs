@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Loc, MAX_INCLUDE_DEPTH, Sink, absolute, context_of, glob, has_wildcard};
 use crate::check::DirCache;
-use crate::webconfig::{ConfigReport, Directive, PhpIncludePath};
+use crate::webconfig::{ConfigReport, PhpIncludePath};
 use crate::{FindingKind, Severity};
 
 /// How many files a directory `Include` reads at most (a mistaken `Include /` must not walk the disk).
@@ -196,15 +196,8 @@ impl Apache<'_> {
     fn directive(&mut self, loc: &Loc, name: &str, written: &str, args: &[String], depth: usize) {
         let sections: Vec<String> = self.sections.iter().map(|s| s.shown.clone()).collect();
         let context = context_of(&sections);
-        self.sink.report.directives.push(Directive {
-            name: name.to_string(),
-            args: args.to_vec(),
-            sections,
-            block: self.sections.last().and_then(|s| s.vhost),
-            base: self.server_root.clone(),
-            file: loc.file.clone(),
-            line: loc.line,
-        });
+        let block = self.sections.last().and_then(|s| s.vhost);
+        self.sink.record(loc, name, args, sections, block, &self.server_root);
         let first = args.first().map(String::as_str);
         match (name, first) {
             ("define", Some(n)) => {

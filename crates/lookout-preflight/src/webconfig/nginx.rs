@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Loc, MAX_INCLUDE_DEPTH, Sink, absolute, context_of, glob, has_wildcard};
 use crate::check::DirCache;
-use crate::webconfig::{ConfigReport, Directive};
+use crate::webconfig::ConfigReport;
 use crate::{FindingKind, Severity};
 
 /// Reads `path` and everything it includes; an `Err` only when `path` itself cannot be read.
@@ -255,15 +255,8 @@ impl Nginx<'_> {
     fn directive(&mut self, loc: &Loc, name: &str, args: &[String], depth: usize) {
         let sections: Vec<String> = self.frames.iter().map(|f| f.shown.clone()).collect();
         let context = context_of(&sections);
-        self.sink.report.directives.push(Directive {
-            name: name.to_string(),
-            args: args.to_vec(),
-            sections,
-            block: self.frames.last().and_then(|f| f.block),
-            base: self.conf_dir.clone(),
-            file: loc.file.clone(),
-            line: loc.line,
-        });
+        let block = self.frames.last().and_then(|f| f.block);
+        self.sink.record(loc, name, args, sections, block, &self.conf_dir);
         let Some(first) = args.first() else { return };
         if first.contains('$') && name != "index" {
             return; // known only per request

@@ -425,8 +425,16 @@ pub fn lookout_command(as_nobody: Option<&Path>) -> std::process::Command {
 
 /// Runs the lookout binary with `args` and `--config config`; returns (exit code, stdout, stderr).
 pub async fn lookout_with_config(args: &[&str], config: &Path) -> (i32, String, String) {
-    let out =
-        tokio::process::Command::new(lookout_bin()).args(args).arg("--config").arg(config).output().await.unwrap();
+    lookout_output(tokio::process::Command::new(lookout_bin()).args(args).arg("--config").arg(config)).await
+}
+
+/// Runs the lookout binary with `args`; returns (exit code, stdout, stderr).
+pub async fn lookout_with(args: &[&str]) -> (i32, String, String) {
+    lookout_output(tokio::process::Command::new(lookout_bin()).args(args)).await
+}
+
+async fn lookout_output(command: &mut tokio::process::Command) -> (i32, String, String) {
+    let out = command.output().await.unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
