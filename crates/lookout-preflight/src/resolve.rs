@@ -216,7 +216,7 @@ impl<'t> Parser<'t, '_> {
         self.i += 1;
         match t.kind {
             Kind::Str => {
-                t.value.as_deref().map(|v| one(v.to_vec())).ok_or_else(|| "a string with variables in it".to_string())
+                t.value().map(|v| one(v.into_owned())).ok_or_else(|| "a string with variables in it".to_string())
             }
             Kind::Number => Ok(one(t.text.to_vec())),
             Kind::Variable => Err(format!("the variable {}", String::from_utf8_lossy(&t.text))),
@@ -418,11 +418,7 @@ fn returned_paths(file: &Path, bytes: &[u8], include_path: &[u8]) -> Vec<Vec<u8>
     let tokens: Vec<Tok> = crate::token::tokenize(bytes)
         .iter()
         .filter(|t| t.kind != Kind::InlineHtml && t.kind != Kind::OpenTag)
-        .map(|t| Tok {
-            kind: t.kind,
-            text: crate::extract::Bytes::from_slice(t.text),
-            value: t.value().map(|v| crate::extract::Bytes::from_slice(&v)),
-        })
+        .map(|t| Tok { kind: t.kind, text: crate::extract::Bytes::from_slice(t.text) })
         .collect();
     let none = Constants::default();
     let scope = Scope { file, include_path, constants: &none };
@@ -431,9 +427,7 @@ fn returned_paths(file: &Path, bytes: &[u8], include_path: &[u8]) -> Vec<Vec<u8>
         let substituted: Vec<Tok> = expr
             .iter()
             .map(|t| match (t.kind, vars.get(&*t.text)) {
-                (Kind::Variable, Some(v)) => {
-                    Tok { kind: Kind::Str, text: t.text.clone(), value: Some(crate::extract::Bytes::from_slice(v)) }
-                }
+                (Kind::Variable, Some(v)) => Tok::string(v),
                 _ => t.clone(),
             })
             .collect();

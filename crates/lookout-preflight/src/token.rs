@@ -168,12 +168,42 @@ struct Lexer<'a> {
     out: Vec<Token<'a>>,
 }
 
+/// Byte classes, looked up once per byte: the lexer's loops over names and white space run on every byte of every
+/// file, and a table beats a chain of comparisons there.
+const SPACE: u8 = 1;
+const IDENT_START: u8 = 2;
+const IDENT: u8 = 4;
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
+            t[b] |= SPACE;
+        }
+        if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 {
+            t[b] |= IDENT_START | IDENT;
+        }
+        if c.is_ascii_digit() {
+            t[b] |= IDENT;
+        }
+        b += 1;
+    }
+    t
+};
+
 fn is_ident_start(b: u8) -> bool {
-    b.is_ascii_alphabetic() || b == b'_' || b >= 0x80
+    CLASS[b as usize] & IDENT_START != 0
 }
 
 fn is_ident_byte(b: u8) -> bool {
-    is_ident_start(b) || b.is_ascii_digit()
+    CLASS[b as usize] & IDENT != 0
+}
+
+/// Where the run of bytes of `class` starting at `from` ends.
+fn run_end(src: &[u8], from: usize, class: u8) -> usize {
+    let rest = src.get(from..).unwrap_or_default();
+    from + rest.iter().position(|&b| CLASS[b as usize] & class == 0).unwrap_or(rest.len())
 }
 
 impl<'a> Lexer<'a> {
@@ -241,12 +271,7 @@ impl<'a> Lexer<'a> {
         let b = self.at(start);
         let next = self.at(start + 1);
         match b {
-            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => {
-                self.pos += 1;
-                while matches!(self.at(self.pos), b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c) {
-                    self.pos += 1;
-                }
-            }
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => self.pos = run_end(self.src, start + 1, SPACE),
             b'?' if next == b'>' => {
                 self.push(Kind::CloseTag, start, start + 2);
                 self.pos = start + 2;
@@ -314,11 +339,8 @@ impl<'a> Lexer<'a> {
         true
     }
 
-    fn ident_end(&self, mut i: usize) -> usize {
-        while i < self.src.len() && is_ident_byte(self.src[i]) {
-            i += 1;
-        }
-        i
+    fn ident_end(&self, i: usize) -> usize {
+        run_end(self.src, i, IDENT)
     }
 
     /// A name, possibly namespaced: `foo`, `Foo\Bar`, `\strlen`.

@@ -111,3 +111,11 @@ fn an_include_whose_result_is_tested_is_optional() {
     let got = found(others);
     assert_eq!((got[0].5.clone(), got[1].5.clone(), got[2].5.clone()), (Some(Guard::ResultTested), None, None));
 }
+
+#[test]
+fn a_string_token_made_from_a_value_reads_back_as_that_value() {
+    for value in [&b"/srv/app"[..], b"C:\\dir\\", b"it's", b"\\'", b""] {
+        let t = Tok::string(value);
+        assert_eq!(t.value().as_deref(), Some(value), "{}", String::from_utf8_lossy(&t.text));
+    }
+}
