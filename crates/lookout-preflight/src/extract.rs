@@ -13,8 +13,6 @@
 //! 3. one of those three functions was called on the same expression earlier in the same block (`{ … }` or the
 //!    file's top level): `if (!is_file($f)) return; require $f;`, `$ok = file_exists(X); … require X;`, a ternary.
 
-use std::collections::HashSet;
-
 use crate::token::{Kind, Token, Tokens};
 
 /// One token of an extracted expression, owned (the file's bytes are dropped after extraction). A string's value
@@ -159,30 +157,101 @@ const TESTS: [&str; 3] = ["file_exists", "is_file", "is_readable"];
 /// be installed.
 const CONDITIONS: [&str; 2] = ["is_plugin_active", "is_plugin_active_for_network"];
 
+/// What a code token is to the passes below, computed once per token: each pass then compares one byte, not a
+/// token's kind and text (the passes ran at ~100 instructions a token before). Brackets, `;` and `@` are their own
+/// byte; the names that matter are codes from 0x80.
+mod sym {
+    pub const OTHER: u8 = 0;
+    /// `->`, `?->` or `::`: what follows is a member, not a function or keyword.
+    pub const MEMBER: u8 = 1;
+    pub const IF: u8 = 0x80;
+    pub const ELSEIF: u8 = 0x81;
+    pub const WHILE: u8 = 0x82;
+    pub const ENDIF: u8 = 0x83;
+    /// `class`, `interface`, `trait`, `enum`.
+    pub const CLASS: u8 = 0x84;
+    pub const FUNCTION: u8 = 0x85;
+    /// `include`, `include_once`, `require`, `require_once`.
+    pub const INCLUDE: u8 = 0x86;
+    /// `file_exists`, `is_file`, `is_readable`.
+    pub const TEST: u8 = 0x87;
+    pub const DEFINED: u8 = 0x88;
+    /// `is_plugin_active`, `is_plugin_active_for_network`.
+    pub const CONDITION: u8 = 0x89;
+    pub const DEFINE: u8 = 0x8a;
+    pub const CONST: u8 = 0x8b;
+    pub const SET_INCLUDE_PATH: u8 = 0x8c;
+    pub const INI_SET: u8 = 0x8d;
+}
+
+fn sym_of(t: &Token<'_>) -> u8 {
+    match t.kind {
+        Kind::Punct => match t.text {
+            [b @ (b'(' | b')' | b'[' | b']' | b'{' | b'}' | b';' | b'@' | b':' | b',')] => *b,
+            b"->" | b"?->" | b"::" => sym::MEMBER,
+            _ => sym::OTHER,
+        },
+        Kind::Ident => {
+            let w = |word: &str| t.text.eq_ignore_ascii_case(word.as_bytes());
+            match t.text.len() {
+                2 if w("if") => sym::IF,
+                4 if w("enum") => sym::CLASS,
+                5 if w("class") || w("trait") => sym::CLASS,
+                5 if w("while") => sym::WHILE,
+                5 if w("endif") => sym::ENDIF,
+                5 if w("const") => sym::CONST,
+                6 if w("elseif") => sym::ELSEIF,
+                6 if w("define") => sym::DEFINE,
+                7 if w("include") || w("require") => sym::INCLUDE,
+                7 if w("is_file") => sym::TEST,
+                7 if w("defined") => sym::DEFINED,
+                7 if w("ini_set") => sym::INI_SET,
+                8 if w("function") => sym::FUNCTION,
+                9 if w("interface") => sym::CLASS,
+                11 if w("file_exists") || w("is_readable") => sym::TEST,
+                12 if w("include_once") || w("require_once") => sym::INCLUDE,
+                16 if w("set_include_path") => sym::SET_INCLUDE_PATH,
+                16 if w("is_plugin_active") => sym::CONDITION,
+                28 if w("is_plugin_active_for_network") => sym::CONDITION,
+                _ => sym::OTHER,
+            }
+        }
+        _ => sym::OTHER,
+    }
+}
+
 /// Extracts the facts of one file's tokens.
 pub fn extract(tokens: &Tokens<'_>) -> Facts {
     // Code only: inline HTML and open tags end statements like `;` (a `?>` token does too).
     let code: Vec<&Token<'_>> = tokens.iter().filter(|t| t.kind != Kind::InlineHtml).collect();
+    let syms: Vec<u8> = code.iter().map(|t| sym_of(t)).collect();
     let n = code.len();
-    let closes = matching(&code);
-    let blocks = enclosing_blocks(&code);
-    let class_bodies = class_bodies(&code, &closes);
-    let spans = guard_spans(&code, &closes);
-    let conditions = condition_ranges(&code, &closes);
+    let mut facts = Facts::default();
+    // Most files include nothing and define nothing: they are done after one look at each token.
+    if !syms
+        .iter()
+        .any(|&s| matches!(s, sym::INCLUDE | sym::DEFINE | sym::CONST | sym::SET_INCLUDE_PATH | sym::INI_SET))
+    {
+        return facts;
+    }
+    let closes = matching(&syms);
+    let blocks = enclosing_blocks(&syms);
+    let class_bodies = class_bodies(&syms, &closes);
+    let spans = guard_spans(&code, &syms, &closes);
+    let conditions = condition_ranges(&syms, &closes);
     // Every test call: (position, block, function, argument key).
     let mut tests: Vec<(usize, usize, &'static str, &[&Token<'_>])> = Vec::new();
-    let mut facts = Facts::default();
     for i in 0..n {
-        let t = code[i];
-        if t.kind != Kind::Ident {
+        if syms[i] < 0x80 {
             continue;
         }
+        let t = code[i];
         let prev = i.checked_sub(1).map(|p| code[p]);
-        let member = prev.is_some_and(|p| p.is("->") || p.is("?->") || p.is("::") || p.is_word("function"));
+        let member = i.checked_sub(1).is_some_and(|p| matches!(syms[p], sym::MEMBER | sym::FUNCTION));
         if member {
             continue;
         }
-        let next_open = code.get(i + 1).is_some_and(|t| t.is("("));
+        let next_open = syms.get(i + 1) == Some(&b'(');
         if let Some(keyword) = Keyword::of(t) {
             if code.get(i + 1).is_some_and(|t| t.is(":") || t.is("=>")) {
                 continue;
@@ -222,12 +291,15 @@ pub fn extract(tokens: &Tokens<'_>) -> Facts {
                 guard,
                 include_path: facts.include_paths.len().checked_sub(1),
             });
-        } else if next_open && let Some(f) = TESTS.iter().find(|f| t.is_word(f)) {
+        } else if next_open
+            && syms[i] == sym::TEST
+            && let Some(f) = TESTS.iter().find(|f| t.is_word(f))
+        {
             let args = arguments(&code, &closes, i + 1);
             if let Some(first) = args.first() {
                 tests.push((i, blocks[i], f, outer_parens_off(first)));
             }
-        } else if next_open && t.is_word("define") {
+        } else if next_open && syms[i] == sym::DEFINE {
             let args = arguments(&code, &closes, i + 1);
             if let [name, value, ..] = args.as_slice()
                 && let [name] = *name
@@ -236,13 +308,13 @@ pub fn extract(tokens: &Tokens<'_>) -> Facts {
                 let name = String::from_utf8_lossy(&v).trim_start_matches('\\').to_string();
                 facts.defines.push(Define { name, line: tokens.position(t).0, expr: strip_parens(value) });
             }
-        } else if t.is_word("const") && !class_bodies.contains(&blocks[i]) {
+        } else if syms[i] == sym::CONST && !class_bodies.contains(&blocks[i]) {
             facts.defines.extend(constants(tokens, &code, &closes, i + 1));
-        } else if next_open && t.is_word("set_include_path") {
+        } else if next_open && syms[i] == sym::SET_INCLUDE_PATH {
             if let Some(first) = arguments(&code, &closes, i + 1).first() {
                 facts.include_paths.push(strip_parens(first));
             }
-        } else if next_open && t.is_word("ini_set") {
+        } else if next_open && syms[i] == sym::INI_SET {
             let args = arguments(&code, &closes, i + 1);
             if let [name, value, ..] = args.as_slice()
                 && let [name] = *name
@@ -257,33 +329,37 @@ pub fn extract(tokens: &Tokens<'_>) -> Facts {
 
 /// For each opening `(`, `[` or `{`, the index of its closing partner (`n` when unclosed); other tokens map to
 /// themselves.
-fn matching(code: &[&Token<'_>]) -> Vec<usize> {
-    let n = code.len();
+fn matching(syms: &[u8]) -> Vec<usize> {
+    let n = syms.len();
     let mut closes: Vec<usize> = (0..n).collect();
     let mut stack: Vec<usize> = Vec::new();
-    for (i, t) in code.iter().enumerate() {
-        if t.is("(") || t.is("[") || t.is("{") {
-            closes[i] = n;
-            stack.push(i);
-        } else if (t.is(")") || t.is("]") || t.is("}"))
-            && let Some(open) = stack.pop()
-        {
-            closes[open] = i;
+    for (i, s) in syms.iter().enumerate() {
+        match s {
+            b'(' | b'[' | b'{' => {
+                closes[i] = n;
+                stack.push(i);
+            }
+            b')' | b']' | b'}' => {
+                if let Some(open) = stack.pop() {
+                    closes[open] = i;
+                }
+            }
+            _ => {}
         }
     }
     closes
 }
 
 /// For each token, the index of the innermost `{` around it (`usize::MAX` at the top level).
-fn enclosing_blocks(code: &[&Token<'_>]) -> Vec<usize> {
+fn enclosing_blocks(syms: &[u8]) -> Vec<usize> {
     let mut stack: Vec<usize> = Vec::new();
-    code.iter()
+    syms.iter()
         .enumerate()
-        .map(|(i, t)| {
+        .map(|(i, s)| {
             let here = stack.last().copied().unwrap_or(usize::MAX);
-            if t.is("{") {
+            if *s == b'{' {
                 stack.push(i);
-            } else if t.is("}") {
+            } else if *s == b'}' {
                 stack.pop();
                 return stack.last().copied().unwrap_or(usize::MAX);
             }
@@ -293,20 +369,20 @@ fn enclosing_blocks(code: &[&Token<'_>]) -> Vec<usize> {
 }
 
 /// The `{` indices that open a class, interface, trait or enum body (their `const`s are class constants).
-fn class_bodies(code: &[&Token<'_>], closes: &[usize]) -> HashSet<usize> {
-    let mut bodies = HashSet::new();
-    for (i, t) in code.iter().enumerate() {
-        let declares = ["class", "interface", "trait", "enum"].iter().any(|w| t.is_word(w));
-        let after_member = i.checked_sub(1).is_some_and(|p| code[p].is("::") || code[p].is("->"));
-        if !declares || after_member {
+fn class_bodies(syms: &[u8], closes: &[usize]) -> Vec<usize> {
+    let mut bodies = Vec::new();
+    for (i, s) in syms.iter().enumerate() {
+        // `?->class` is a member too (the `->` and `::` checks before also missed it).
+        let after_member = i.checked_sub(1).is_some_and(|p| syms[p] == sym::MEMBER);
+        if *s != sym::CLASS || after_member {
             continue;
         }
         let mut j = i + 1;
-        while j < code.len() && !code[j].is("{") && !code[j].is(";") {
-            j = if code[j].is("(") { closes[j] + 1 } else { j + 1 };
+        while j < syms.len() && syms[j] != b'{' && syms[j] != b';' {
+            j = if syms[j] == b'(' { closes[j] + 1 } else { j + 1 };
         }
-        if j < code.len() && code[j].is("{") {
-            bodies.insert(j);
+        if j < syms.len() && syms[j] == b'{' {
+            bodies.push(j);
         }
     }
     bodies
@@ -321,10 +397,10 @@ struct Span<'t, 'a> {
     condition: Option<&'static str>,
 }
 
-fn guard_spans<'t, 'a>(code: &'t [&'t Token<'a>], closes: &[usize]) -> Vec<Span<'t, 'a>> {
+fn guard_spans<'t, 'a>(code: &'t [&'t Token<'a>], syms: &[u8], closes: &[usize]) -> Vec<Span<'t, 'a>> {
     let mut spans = Vec::new();
-    for (i, t) in code.iter().enumerate() {
-        if !(t.is_word("if") || t.is_word("elseif")) || !code.get(i + 1).is_some_and(|t| t.is("(")) {
+    for i in 0..syms.len() {
+        if !matches!(syms[i], sym::IF | sym::ELSEIF) || syms.get(i + 1) != Some(&b'(') {
             continue;
         }
         let close = closes[i + 1];
@@ -362,10 +438,9 @@ fn guard_spans<'t, 'a>(code: &'t [&'t Token<'a>], closes: &[usize]) -> Vec<Span<
 }
 
 /// The `(`…`)` of every `if`, `elseif` and `while` condition.
-fn condition_ranges(code: &[&Token<'_>], closes: &[usize]) -> Vec<(usize, usize)> {
-    (0..code.len())
-        .filter(|&i| ["if", "elseif", "while"].iter().any(|w| code[i].is_word(w)))
-        .filter(|&i| code.get(i + 1).is_some_and(|t| t.is("(")))
+fn condition_ranges(syms: &[u8], closes: &[usize]) -> Vec<(usize, usize)> {
+    (0..syms.len())
+        .filter(|&i| matches!(syms[i], sym::IF | sym::ELSEIF | sym::WHILE) && syms.get(i + 1) == Some(&b'('))
         .map(|i| (i + 1, closes[i + 1]))
         .collect()
 }
