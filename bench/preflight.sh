@@ -5,12 +5,14 @@
 #   - `php -l` over every .php file (`xargs -P2`, what a CI job often runs): real trees only, skipped if php is
 #     missing (apt-get install php-cli).
 # Goal: preflight within 3× of grep, and the 10,000-file tree in under 2 s. Each contender runs RUNS times (default
-# 3) on a warm page cache and its fastest run counts; php -l runs once (it takes minutes on MediaWiki). A tree that
+# 10), grep and preflight taking turns so that whatever else the machine does falls on both alike, on a warm page
+# cache after a `sync` (the synthetic tree is written just before: its writeback slowed the first contender), and
+# its fastest run counts; php -l runs once (it takes minutes on MediaWiki). A tree that
 # is not installed (apt-get install wordpress mediawiki) is reported and skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FILES=${FILES:-10000}
-RUNS=${RUNS:-3}
+RUNS=${RUNS:-10}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -86,9 +88,12 @@ declare -A nfiles summary
 for t in "${trees[@]}"; do
   name=$(basename "$t")
   nfiles[$name]=$(find "$t" -name '*.php' | wc -l)
+  sync
   grep -rc 'require\|include' "$t" > /dev/null || true  # warm the page cache for every contender alike
-  run "$name grep" "$RUNS" grep -rc 'require\|include' "$t"
-  run "$name preflight" "$RUNS" "$lookout" preflight "$t"
+  for _ in $(seq 1 "$RUNS"); do
+    run "$name grep" 1 grep -rc 'require\|include' "$t"
+    run "$name preflight" 1 "$lookout" preflight "$t"
+  done
   summary[$name]=$(grep '^preflight:' "$work/out" || true)
   if [ "$have_php" = 1 ] && [ "$t" != "$synthetic" ]; then
     run "$name php -l" 1 sh -c "find '$t' -name '*.php' -print0 | xargs -0 -n1 -P2 php -l > /dev/null 2>&1; exit 0"
@@ -118,4 +123,7 @@ s=${secs["synthetic preflight"]:-}
 if [ -n "$s" ]; then
   verdict=$([ "$(echo "$s < 2" | bc)" = 1 ] && echo "meets" || echo "MISSES")
   printf 'synthetic %d files: preflight %.3f s — %s the goal of under 2 s\n' "${nfiles[synthetic]}" "$s" "$verdict"
+  r=$(echo "$s / ${secs["synthetic grep"]}" | bc -l)
+  verdict=$([ "$(echo "$r < 3" | bc)" = 1 ] && echo "meets" || echo "MISSES")
+  printf 'synthetic: preflight %.2f× grep — %s the goal of within 3×\n' "$r" "$verdict"
 fi

@@ -41,6 +41,8 @@ pub struct DirCache {
     /// hundred places is walked and stat'ed once. Nested so that a lookup borrows the path instead of building a
     /// key.
     outcomes: RwLock<HashMap<Option<u32>, PathMap<Outcome>>>,
+    /// Directories walked from `/` (the same for every reader: the walk lists, it does not open).
+    dirs: RwLock<PathMap<Result<Reached, Outcome>>>,
 }
 
 impl DirCache {
@@ -149,49 +151,81 @@ impl<'r> Checker<'r> {
     }
 
     fn check_uncached(&mut self, path: &Path) -> Outcome {
-        let components: Vec<Component<'_>> = path.components().collect();
-        let mut current = PathBuf::from("/");
-        let mut real = PathBuf::from("/");
-        let mut case_differs = false;
-        // Whether the step just taken may be a symlink (unknown: yes).
-        let mut last_is_link = true;
-        for (i, c) in components.iter().enumerate() {
-            let Component::Normal(name) = c else { continue };
-            let last = i + 1 == components.len();
-            let Some(entries) = self.entries(&real) else {
-                if let Some(target) = hints::dangling(&real) {
-                    return Outcome::Dangling { link: real, target };
-                }
-                // Not a directory we may list: trust the kernel's answer for this step.
-                if real.join(name).symlink_metadata().is_err() {
-                    return Outcome::Missing { dir: real, missing: name.to_string_lossy().into_owned(), last };
-                }
-                current.push(name);
-                real.push(name);
-                last_is_link = true;
-                continue;
-            };
-            current.push(name);
-            if let Some(&link) = entries.names.get(*name) {
-                last_is_link = link;
-                real.push(name);
-                continue;
-            }
-            match entries.folded.get(&fold(name)).map(Vec::as_slice) {
-                Some([one]) => {
-                    real.push(one);
-                    case_differs = true;
-                }
-                _ => {
-                    return Outcome::Missing { dir: real, missing: name.to_string_lossy().into_owned(), last };
-                }
-            }
+        let reached = match (path.parent(), path.file_name()) {
+            (Some(dir), Some(name)) => self.reached(dir).and_then(|at| self.step(at, name, true)),
+            _ => self.walk(path, true),
+        };
+        match reached {
+            Ok(at) => self.finish(path, at),
+            Err(outcome) => outcome,
         }
-        if case_differs {
-            return Outcome::CaseOnly { real };
+    }
+
+    /// Directory `dir` walked from `/`, remembered: every file of a directory starts from the same walk (a
+    /// 10,000-file tree walked each of its 40,000 include targets from the root before).
+    fn reached(&mut self, dir: &Path) -> Result<Reached, Outcome> {
+        let known = self.cache.dirs.read().unwrap_or_else(PoisonError::into_inner).get(dir.as_os_str()).cloned();
+        if let Some(r) = known {
+            return r;
+        }
+        let r = self.walk(dir, false);
+        self.cache.dirs.write().unwrap_or_else(PoisonError::into_inner).insert(dir.as_os_str().to_owned(), r.clone());
+        r
+    }
+
+    /// Every step of `path` from `/` (`is_file`: its last name is the file's own).
+    fn walk(&mut self, path: &Path, is_file: bool) -> Result<Reached, Outcome> {
+        let names: Vec<&std::ffi::OsStr> = path
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(name) => Some(name),
+                _ => None,
+            })
+            .collect();
+        let mut at = Reached { real: PathBuf::from("/"), case_differs: false, last_is_link: true };
+        for (i, name) in names.iter().enumerate() {
+            at = self.step(at, name, is_file && i + 1 == names.len())?;
+        }
+        Ok(at)
+    }
+
+    /// One step: `name` among the entries of the directory reached (`last`: it is the file's own name).
+    fn step(&mut self, mut at: Reached, name: &std::ffi::OsStr, last: bool) -> Result<Reached, Outcome> {
+        let missing = |dir: PathBuf| Outcome::Missing { dir, missing: name.to_string_lossy().into_owned(), last };
+        let Some(entries) = self.entries(&at.real) else {
+            if let Some(target) = hints::dangling(&at.real) {
+                return Err(Outcome::Dangling { link: at.real, target });
+            }
+            // Not a directory we may list: trust the kernel's answer for this step.
+            if at.real.join(name).symlink_metadata().is_err() {
+                return Err(missing(at.real));
+            }
+            at.real.push(name);
+            at.last_is_link = true;
+            return Ok(at);
+        };
+        if let Some(&link) = entries.names.get(name) {
+            at.last_is_link = link;
+            at.real.push(name);
+            return Ok(at);
+        }
+        match entries.folded.get(&fold(name)).map(Vec::as_slice) {
+            Some([one]) => {
+                at.real.push(one);
+                at.case_differs = true;
+                Ok(at)
+            }
+            _ => Err(missing(at.real)),
+        }
+    }
+
+    /// The outcome for `path`, reached as `at`.
+    fn finish(&self, path: &Path, at: Reached) -> Outcome {
+        if at.case_differs {
+            return Outcome::CaseOnly { real: at.real };
         }
         // Only a symlink can be there and lead nowhere (a directory on the way that did would not have listed).
-        if last_is_link
+        if at.last_is_link
             && std::fs::metadata(path).is_err()
             && let Some(target) = hints::dangling(path)
         {
@@ -204,6 +238,16 @@ impl<'r> Checker<'r> {
         }
         Outcome::Found
     }
+}
+
+/// Where a walk from `/` got to.
+#[derive(Clone, Debug)]
+struct Reached {
+    /// The path as it is on disk (its case where a step differed only by case).
+    real: PathBuf,
+    case_differs: bool,
+    /// Whether the step just taken may be a symlink (unknown: yes).
+    last_is_link: bool,
 }
 
 /// What to suggest for a missing name: the closest existing name in its directory and how it differs.
