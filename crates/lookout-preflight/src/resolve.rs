@@ -193,6 +193,16 @@ impl<'t> Parser<'t, '_> {
         while self.peek().is_some_and(|t| t.is(".")) {
             self.i += 1;
             let right = self.term()?;
+            // One value on each side (nearly always): joined in place, without copying either.
+            if let ([a], [b]) = (acc.as_mut_slice(), right.as_slice()) {
+                a.value.extend_from_slice(&b.value);
+                for d in &b.via {
+                    if !a.via.contains(d) {
+                        a.via.push(d.clone());
+                    }
+                }
+                continue;
+            }
             let mut next = Vec::new();
             for a in &acc {
                 for b in &right {
