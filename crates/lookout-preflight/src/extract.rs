@@ -596,17 +596,18 @@ fn same_expression(a: &[&Token<'_>], b: &[&Token<'_>]) -> bool {
 
 /// The expression as written: its tokens, a space where the source had one.
 fn written(tokens: &[&Token<'_>]) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
         if i > 0 {
             let prev = tokens[i - 1];
             if prev.offset + prev.text.len() != t.offset {
-                out.push(' ');
+                out.push(b' ');
             }
         }
-        out.push_str(&String::from_utf8_lossy(t.text));
+        out.extend_from_slice(t.text);
     }
-    out
+    // Checked once as a whole, not token by token.
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 #[cfg(test)]

@@ -226,6 +226,11 @@ impl<'a> Lexer<'a> {
         while self.pos < self.src.len() {
             if in_php {
                 in_php = self.code_token();
+                // The white space after a token, skipped here rather than as a token of its own (a third of the
+                // loop's turns were white space).
+                if in_php {
+                    self.pos = run_end(self.src, self.pos, SPACE);
+                }
             } else {
                 let start = self.pos;
                 match self.find_open_tag(start) {
