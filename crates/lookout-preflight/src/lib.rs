@@ -171,19 +171,20 @@ pub fn run(opts: &Options) -> Result<Report, Error> {
         eprintln!("files listed: {:?}", started.elapsed());
     }
     // Pass 1: read, tokenize and extract every file.
-    // Each thread reads into one buffer of its own (a fresh one per file cost page faults and frees).
+    // Each thread reads into one buffer of its own (a fresh one per file cost page faults and frees), and keeps
+    // its token and extraction vectors from file to file.
     let facts: Vec<Option<Facts>> = files::parallel_with(
         &files,
         threads,
-        || (Vec::new(), token::Spare::default()),
-        |(buf, spare), _, path| {
+        || (Vec::new(), token::Spare::default(), extract::Scratch::default()),
+        |(buf, spare, scratch), _, path| {
             use std::io::Read;
             buf.clear();
             // Through `take`: `File::read_to_end` asks the size first (statx and lseek, two more system calls a
             // file); the reused buffer is large enough already, so this is open, read, read (0), close.
             std::fs::File::open(path).and_then(|f| f.take(u64::MAX).read_to_end(buf)).ok()?;
             let tokens = token::tokenize_into(buf, std::mem::take(spare));
-            let facts = extract::extract(&tokens);
+            let facts = extract::extract_with(&tokens, scratch);
             *spare = tokens.spare();
             Some(facts)
         },
