@@ -66,10 +66,13 @@ touch "$work/access.log"
 
 # LOOKOUT_RUN_PREFIX runs it under a profiler (e.g. "heaptrack -o /tmp/soak"); the samples are then of lookout's
 # own process, found by its command line.
-${LOOKOUT_RUN_PREFIX:-} ./target/release/lookout run --config "$work/lookout.toml" 2> "$work/lookout.err" & LOOKOUT=$!; pids+=($LOOKOUT)
+# A copy of the binary runs: a rebuild during the hour would delete the file under the running process, and gdb or
+# heaptrack attached later (`gdb /proc/PID/exe -p PID -batch -ex 'call (void)malloc_stats()'`) needs its symbols.
+cp ./target/release/lookout "$work/lookout"
+${LOOKOUT_RUN_PREFIX:-} "$work/lookout" run --config "$work/lookout.toml" 2> "$work/lookout.err" & LOOKOUT=$!; pids+=($LOOKOUT)
 if [ -n "${LOOKOUT_RUN_PREFIX:-}" ]; then
   sleep 5
-  LOOKOUT=$(pgrep -n -f "target/release/lookout run --config $work/lookout.toml")
+  LOOKOUT=$(pgrep -n -f "$work/lookout run --config $work/lookout.toml")
   pids+=($LOOKOUT)
 fi
 
