@@ -445,17 +445,20 @@ fn guard_spans<'t, 'a>(code: &'t [&'t Token<'a>], syms: &[u8], closes: &[usize])
         let mut defined = false;
         let mut condition = None;
         for (j, c) in cond.iter().enumerate() {
-            if !cond.get(j + 1).is_some_and(|t| t.is("(")) {
+            let k = i + 2 + j;
+            if syms.get(k + 1) != Some(&b'(') {
                 continue;
             }
-            if let Some(f) = TESTS.iter().find(|f| c.is_word(f)) {
-                if let Some(first) = arguments(code, closes, i + 2 + j + 1).first() {
-                    tests.push((*f, outer_parens_off(first)));
+            match syms[k] {
+                sym::TEST => {
+                    let f = TESTS.iter().find(|f| c.is_word(f));
+                    if let (Some(f), Some(first)) = (f, arguments(code, closes, k + 1).first()) {
+                        tests.push((*f, outer_parens_off(first)));
+                    }
                 }
-            } else if c.is_word("defined") {
-                defined = true;
-            } else if let Some(f) = CONDITIONS.iter().find(|f| c.is_word(f)) {
-                condition = condition.or(Some(*f));
+                sym::DEFINED => defined = true,
+                sym::CONDITION => condition = condition.or(CONDITIONS.iter().find(|f| c.is_word(f)).copied()),
+                _ => {}
             }
         }
         if tests.is_empty() && !defined && condition.is_none() {
@@ -464,7 +467,7 @@ fn guard_spans<'t, 'a>(code: &'t [&'t Token<'a>], syms: &[u8], closes: &[usize])
         let body = close + 1;
         let end = match code.get(body) {
             Some(b) if b.is("{") => closes[body],
-            Some(b) if b.is(":") => alternative_end(code, closes, body + 1),
+            Some(b) if b.is(":") => alternative_end(syms, closes, body + 1),
             Some(_) => statement_end(code, closes, body),
             None => continue,
         };
@@ -482,25 +485,19 @@ fn condition_ranges(syms: &[u8], closes: &[usize]) -> Vec<(usize, usize)> {
 }
 
 /// The `endif` closing an `if (…):` body that starts at `from` (nested alternative ifs counted).
-fn alternative_end(code: &[&Token<'_>], closes: &[usize], from: usize) -> usize {
+fn alternative_end(syms: &[u8], closes: &[usize], from: usize) -> usize {
     let mut depth = 0usize;
     let mut j = from;
-    while j < code.len() {
-        let t = code[j];
-        if t.is_word("if") && code.get(j + 1).is_some_and(|t| t.is("(")) {
-            let after = closes[j + 1] + 1;
-            if code.get(after).is_some_and(|t| t.is(":")) {
-                depth += 1;
-            }
-        } else if t.is_word("endif") {
-            if depth == 0 {
-                return j;
-            }
-            depth -= 1;
+    while j < syms.len() {
+        match syms[j] {
+            sym::IF if syms.get(j + 1) == Some(&b'(') && syms.get(closes[j + 1] + 1) == Some(&b':') => depth += 1,
+            sym::ENDIF if depth == 0 => return j,
+            sym::ENDIF => depth -= 1,
+            _ => {}
         }
         j += 1;
     }
-    code.len()
+    syms.len()
 }
 
 /// The `;` or `?>` ending the statement that starts at `from`.
