@@ -99,14 +99,17 @@ pids+=($!)
   done ) & pids+=($!)
 
 sample() { # seconds, rss MB, fds, anonymous rss MB (RSS less the binary's and libraries' pages, which grow as
-  # code paths are first run: what a leak would grow)
-  local rss fds anon
+  # code paths are first run: what a leak would grow), and where the anonymous pages are: the main malloc arena
+  # ([heap], grown by brk) and every other anonymous mapping (the second arena, thread stacks, large blocks).
+  local rss fds anon maps
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$LOOKOUT/status")
   anon=$(awk '/RssAnon/ {print $2}' "/proc/$LOOKOUT/status")
   fds=$(ls "/proc/$LOOKOUT/fd" | wc -l)
-  echo "$1,$((rss / 1024)),$fds,$((anon / 1024))"
+  maps=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {name = $6} /^Rss:/ {if (name == "[heap]") h += $2; else if (name == "") a += $2}
+    END {printf "%.1f,%.1f", h / 1024, a / 1024}' "/proc/$LOOKOUT/smaps")
+  echo "$1,$((rss / 1024)),$fds,$((anon / 1024)),$maps"
 }
-echo "seconds,rss_mb,fds,anon_mb" > "$CSV"
+echo "seconds,rss_mb,fds,anon_mb,brk_heap_mb,anon_maps_mb" > "$CSV"
 sleep "${WARMUP:-120}"
 start=$(date +%s)
 while true; do
@@ -132,4 +135,5 @@ print(f"open fds first {first['fds']:>5}  peak {max(int(r['fds']) for r in rows)
 mid = rows[len(rows) // 2]
 print(f"second half: RSS {mid['rss_mb']} -> {last['rss_mb']} MB (x{int(last['rss_mb'])/max(1,int(mid['rss_mb'])):.2f}), fds {mid['fds']} -> {last['fds']}")
 print(f"anonymous RSS (heap, stacks): first {first['anon_mb']} MB, second half {mid['anon_mb']} -> {last['anon_mb']} MB (x{int(last['anon_mb'])/max(1,int(mid['anon_mb'])):.2f})")
+print(f"  of it: main arena (brk) {first['brk_heap_mb']} -> {mid['brk_heap_mb']} -> {last['brk_heap_mb']} MB, other anonymous mappings {first['anon_maps_mb']} -> {mid['anon_maps_mb']} -> {last['anon_maps_mb']} MB")
 PY

@@ -177,7 +177,8 @@ impl Tailer {
             refresh_fingerprint(&mut cur.file, &mut self.cursor)?;
             let room = max_bytes.saturating_sub(batch.data.len());
             let (before_len, before_cursor, before_skipping) = (batch.data.len(), self.cursor.clone(), self.skipping);
-            let read = read_lines(&mut cur.file, &mut self.cursor, &mut self.skipping, room, batch)?;
+            let waiting = meta.len().saturating_sub(self.cursor.offset);
+            let read = read_lines(&mut cur.file, &mut self.cursor, &mut self.skipping, room, waiting, batch)?;
             // A copytruncate between the check above and the read would have us read the next generation from
             // the old offset: if the file's start changed meanwhile, forget what was read and look again.
             if read && !fingerprint_matches(&mut cur.file, &before_cursor)? {
@@ -412,14 +413,18 @@ fn read_lines(
     c: &mut Cursor,
     skipping: &mut bool,
     room: usize,
+    waiting: u64,
     batch: &mut Batch,
 ) -> io::Result<bool> {
     let chunk = room.clamp(64 << 10, 4 << 20);
     // Read straight into the batch: no zeroed scratch buffer and no second copy (`read_to_end` on a file fills
     // the spare capacity without clearing it first). What is not a complete line is cut off again below.
+    // The room reserved is what the file held past the cursor when its size was read (and a little for lines
+    // written since; `read_to_end` grows the vector if more came): reserving the whole chunk asked the
+    // allocator for 4 MB every poll of a log that grows by a few kilobytes a second (the soak's peak heap).
     let old = batch.data.len();
     file.seek(SeekFrom::Start(c.offset))?;
-    batch.data.reserve(chunk);
+    batch.data.reserve((waiting as usize).saturating_add(4 << 10).min(chunk));
     let read = file.take(chunk as u64).read_to_end(&mut batch.data);
     if let Err(e) = read {
         batch.data.truncate(old);
