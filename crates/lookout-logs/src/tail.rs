@@ -589,6 +589,24 @@ mod tests {
     }
 
     #[test]
+    fn a_poll_reserves_about_what_the_file_holds_not_the_whole_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("access.log");
+        append(&p, "a\nb\n");
+        let mut t = Tailer::new(&p, None, StartAt::Beginning);
+        let b = t.poll(8 << 20).unwrap();
+        assert_eq!(b.lines().count(), 2);
+        // It was 8 MB for every poll (4 MB reserved, doubled by `read_to_end` at its end): the soak's largest
+        // heap user, for a log growing by kilobytes a second.
+        assert!(b.data.capacity() < 64 << 10, "a 4-byte read kept {} bytes", b.data.capacity());
+        let line = "x".repeat(99) + "\n";
+        append(&p, &line.repeat(30_000));
+        let b = t.poll(8 << 20).unwrap();
+        assert_eq!(b.lines().count(), 30_000, "a 3 MB backlog is read in one poll");
+        assert!(b.data.capacity() < 4 << 20, "{} bytes kept for 3 MB", b.data.capacity());
+    }
+
+    #[test]
     fn waits_for_a_file_that_does_not_exist_yet() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("access.log");
