@@ -35,6 +35,11 @@ const MIGRATIONS: &[&str] = &[
 #[derive(Clone)]
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
+    /// One call at a time reaches the blocking pool: the others wait here, as tasks, not as threads blocked on
+    /// `conn`'s lock. Without it every concurrent call (results, outbox, dashboard, API) held a blocking thread
+    /// while it waited — 27 threads in the soak, each with its own stack and malloc cache, and the process's
+    /// memory crept up with the most that had ever waited at once.
+    gate: Arc<tokio::sync::Semaphore>,
     /// The file, to open again when SQLite opened it read-only (it does so silently when the file or its
     /// directory cannot be written) and a write was refused: once the permissions are mended, writes succeed
     /// again without a restart. `None` in memory.
@@ -45,6 +50,10 @@ impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SqliteStore")
     }
+}
+
+fn gate() -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(1))
 }
 
 fn q(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
@@ -109,7 +118,7 @@ impl SqliteStore {
                     ),
                 });
             }
-            return Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path: None });
+            return Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), gate: gate(), path: None });
         }
         let known = MIGRATIONS.len() as i64;
         loop {
@@ -128,7 +137,7 @@ impl SqliteStore {
             tx.pragma_update(None, "user_version", version + 1).map_err(q("migrate"))?;
             tx.commit().map_err(q("migrate"))?;
         }
-        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), path: None })
+        Ok(SqliteStore { conn: Arc::new(Mutex::new(conn)), gate: gate(), path: None })
     }
 
     /// Runs one outbox update (`?1` the id, `?2` a time, `?3` a text) for each message, in one transaction.
@@ -158,7 +167,16 @@ impl SqliteStore {
     {
         let conn = self.conn.clone();
         let path = self.path.clone();
+        // The permit goes with the work: a caller that stops waiting (a timeout) does not let the next call
+        // start a thread that would only block on the lock this one still holds.
+        let permit = self
+            .gate
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError::Query { op, message: format!("store closed: {e}") })?;
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             // A panic while holding the lock cannot leave SQLite inconsistent (transactions roll back), so a
             // poisoned mutex is safe to keep using.
             let mut guard = conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

@@ -141,3 +141,30 @@ async fn stale_diagnosis_requests_are_not_taken_and_old_ones_deleted() {
     };
     crate::conformance::stale_diagnosis_requests_are_not_taken_and_old_ones_deleted(&store, age).await;
 }
+
+/// Concurrent calls wait for the connection as tasks: they do not each take a thread of the blocking pool to
+/// block on its lock (the soak had 27 such threads, and its memory grew with the most that ever waited at once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_calls_do_not_each_hold_a_blocking_thread() {
+    let store = SqliteStore::in_memory().unwrap();
+    let threads = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let calls: Vec<_> = (0..64)
+        .map(|_| {
+            let (store, threads) = (store.clone(), threads.clone());
+            tokio::spawn(async move {
+                store
+                    .with("test", move |_| {
+                        threads.lock().unwrap().insert(std::thread::current().id());
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                        Ok(())
+                    })
+                    .await
+            })
+        })
+        .collect();
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    let used = threads.lock().unwrap().len();
+    assert!(used <= 4, "64 concurrent calls ran on {used} blocking threads");
+}
