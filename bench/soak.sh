@@ -107,9 +107,9 @@ sample() { # seconds, rss MB, fds, anonymous rss MB (RSS less the binary's and l
   fds=$(ls "/proc/$LOOKOUT/fd" | wc -l)
   maps=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {name = $6} /^Rss:/ {if (name == "[heap]") h += $2; else if (name == "") a += $2}
     END {printf "%.1f,%.1f", h / 1024, a / 1024}' "/proc/$LOOKOUT/smaps")
-  echo "$1,$((rss / 1024)),$fds,$((anon / 1024)),$maps"
+  echo "$1,$((rss / 1024)),$fds,$((anon / 1024)),$maps,$(ls "/proc/$LOOKOUT/task" | wc -l)"
 }
-echo "seconds,rss_mb,fds,anon_mb,brk_heap_mb,anon_maps_mb" > "$CSV"
+echo "seconds,rss_mb,fds,anon_mb,brk_heap_mb,anon_maps_mb,threads" > "$CSV"
 sleep "${WARMUP:-120}"
 start=$(date +%s)
 while true; do
@@ -136,4 +136,5 @@ mid = rows[len(rows) // 2]
 print(f"second half: RSS {mid['rss_mb']} -> {last['rss_mb']} MB (x{int(last['rss_mb'])/max(1,int(mid['rss_mb'])):.2f}), fds {mid['fds']} -> {last['fds']}")
 print(f"anonymous RSS (heap, stacks): first {first['anon_mb']} MB, second half {mid['anon_mb']} -> {last['anon_mb']} MB (x{int(last['anon_mb'])/max(1,int(mid['anon_mb'])):.2f})")
 print(f"  of it: main arena (brk) {first['brk_heap_mb']} -> {mid['brk_heap_mb']} -> {last['brk_heap_mb']} MB, other anonymous mappings {first['anon_maps_mb']} -> {mid['anon_maps_mb']} -> {last['anon_maps_mb']} MB")
+print(f"threads: first {first['threads']}, peak {max(int(r['threads']) for r in rows)}, last {last['threads']}")
 PY
