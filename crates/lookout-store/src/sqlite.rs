@@ -37,8 +37,7 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     /// One call at a time reaches the blocking pool: the others wait here, as tasks, not as threads blocked on
     /// `conn`'s lock. Without it every concurrent call (results, outbox, dashboard, API) held a blocking thread
-    /// while it waited — 27 threads in the soak, each with its own stack and malloc cache, and the process's
-    /// memory crept up with the most that had ever waited at once.
+    /// while it waited — 27 threads in the soak, each with its own stack and malloc cache.
     gate: Arc<tokio::sync::Semaphore>,
     /// The file, to open again when SQLite opened it read-only (it does so silently when the file or its
     /// directory cannot be written) and a write was refused: once the permissions are mended, writes succeed
