@@ -107,9 +107,12 @@ sample() { # seconds, rss MB, fds, anonymous rss MB (RSS less the binary's and l
   fds=$(ls "/proc/$LOOKOUT/fd" | wc -l)
   maps=$(awk '/^[0-9a-f]+-[0-9a-f]+ / {name = $6} /^Rss:/ {if (name == "[heap]") h += $2; else if (name == "") a += $2}
     END {printf "%.1f,%.1f", h / 1024, a / 1024}' "/proc/$LOOKOUT/smaps")
-  echo "$1,$((rss / 1024)),$fds,$((anon / 1024)),$maps,$(ls "/proc/$LOOKOUT/task" | wc -l)"
+  # CPU: user + system seconds used so far (fields 14 and 15 of stat; the command name has no spaces).
+  local cpu
+  cpu=$(awk -v hz="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / hz}' "/proc/$LOOKOUT/stat")
+  echo "$1,$((rss / 1024)),$fds,$((anon / 1024)),$maps,$(ls "/proc/$LOOKOUT/task" | wc -l),$cpu"
 }
-echo "seconds,rss_mb,fds,anon_mb,brk_heap_mb,anon_maps_mb,threads" > "$CSV"
+echo "seconds,rss_mb,fds,anon_mb,brk_heap_mb,anon_maps_mb,threads,cpu_s" > "$CSV"
 sleep "${WARMUP:-120}"
 start=$(date +%s)
 while true; do
@@ -120,7 +123,7 @@ while true; do
   sleep 60
 done
 
-hooks=$(wc -l < "$work/hooks" 2> /dev/null || echo 0)
+hooks=$(wc -l 2> /dev/null < "$work/hooks" || echo 0)
 errors=$(grep -c ERROR "$work/lookout.err" || true)
 python3 - "$hooks" "$errors" "$DURATION" "$TARGETS" "$CSV" << 'PY'
 import csv, sys
@@ -137,4 +140,6 @@ print(f"second half: RSS {mid['rss_mb']} -> {last['rss_mb']} MB (x{int(last['rss
 print(f"anonymous RSS (heap, stacks): first {first['anon_mb']} MB, second half {mid['anon_mb']} -> {last['anon_mb']} MB (x{int(last['anon_mb'])/max(1,int(mid['anon_mb'])):.2f})")
 print(f"  of it: main arena (brk) {first['brk_heap_mb']} -> {mid['brk_heap_mb']} -> {last['brk_heap_mb']} MB, other anonymous mappings {first['anon_maps_mb']} -> {mid['anon_maps_mb']} -> {last['anon_maps_mb']} MB")
 print(f"threads: first {first['threads']}, peak {max(int(r['threads']) for r in rows)}, last {last['threads']}")
+span = max(1, int(last["seconds"]) - int(first["seconds"]))
+print(f"CPU: {float(last['cpu_s']) - float(first['cpu_s']):.0f} s over {span} s sampled = {100 * (float(last['cpu_s']) - float(first['cpu_s'])) / span:.1f}% of one core")
 PY
