@@ -72,6 +72,31 @@ pub(crate) fn group_name(
     }
 }
 
+/// The longest `public_name`: a status page row, not a paragraph.
+pub const PUBLIC_NAME_MAX: usize = 80;
+
+/// `public_name = "Checkout"`: what the public status page calls a target or log source (default: its name) —
+/// the name users know, where the config name is the team's (`shop-php-fpm-2`). One line of text, escaped where
+/// shown.
+pub(crate) fn public_name(
+    value: &Option<toml::Spanned<String>>,
+    section: &str,
+    at: &At<'_>,
+) -> Result<Option<String>, ConfigError> {
+    let Some(v) = value else { return Ok(None) };
+    let text = v.get_ref().trim();
+    if text.is_empty() || text.chars().count() > PUBLIC_NAME_MAX || text.chars().any(char::is_control) {
+        return Err(at(
+            v.span(),
+            format!(
+                "invalid public_name {:?} in {section}: one line of 1 to {PUBLIC_NAME_MAX} characters",
+                v.get_ref()
+            ),
+        ));
+    }
+    Ok(Some(text.to_string()))
+}
+
 /// `error_format = "auto" | "apache" | "nginx" | "fpm" | "php"` (default auto: recognised from the log's first
 /// lines), wherever an error log is named.
 pub(crate) fn error_format(

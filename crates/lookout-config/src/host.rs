@@ -194,6 +194,7 @@ fn reading_target(
         },
         diagnose: None,
         group,
+        public_name: None,
         metrics: true,
         alert: AlertMeta { severity: severity.to_string(), labels },
         depends_on,

@@ -11,7 +11,7 @@ use lookout_logs::error_log::ErrorFormat;
 use lookout_logs::tail::StartAt;
 
 use crate::At;
-use crate::alerting::{AlertMeta, Reads, alert_meta, error_format, group_name, parse_conditions};
+use crate::alerting::{AlertMeta, Reads, alert_meta, error_format, group_name, parse_conditions, public_name};
 use crate::error::ConfigError;
 use crate::raw::RawLog;
 
@@ -31,6 +31,8 @@ pub struct LogSource {
     pub start_at: StartAt,
     /// Incident group: alerts of one group share an incident (default: the source's name).
     pub group: String,
+    /// What the public status page calls it (`public_name`; default: `name`).
+    pub public_name: Option<String>,
     /// What counts as one client affected.
     pub clients: ClientKey,
     pub alert: AlertMeta,
@@ -124,6 +126,7 @@ pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<Ve
         None => 1,
     };
     let group = group_name(&l.group, l.name.get_ref(), &section, at)?;
+    let public_name = public_name(&l.public_name, &section, at)?;
     let clients = match &l.clients {
         Some(c) => ClientKey::parse(c.get_ref()).ok_or_else(|| {
             at(
@@ -141,6 +144,7 @@ pub(crate) fn validate_log(l: RawLog, base_dir: &Path, at: &At<'_>) -> Result<Ve
         follows: None,
         depends_on: Vec::new(),
         group,
+        public_name,
         clients,
         alert,
         name: l.name.get_ref().clone(),

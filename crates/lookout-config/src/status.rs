@@ -131,6 +131,7 @@ pub(crate) fn validate_status(s: RawStatus, at: &At<'_>) -> Result<Vec<Target>, 
     let rules = |list: Vec<Condition>| list.into_iter().map(|c| c.fire_when().with_hysteresis(hysteresis)).collect();
     let base = Target {
         group: group_name(&s.group, &name, &section, at)?,
+        public_name: None,
         alert: alert_meta(&s.severity, &s.labels, &section, at)?,
         depends_on: s.depends_on.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default(),
         name: name.clone(),

@@ -8,7 +8,7 @@ use lookout_engine::{Condition, TargetPolicy};
 use lookout_logs::error_log::ErrorFormat;
 
 use crate::At;
-use crate::alerting::{AlertMeta, Reads, alert_meta, error_format, group_name, parse_conditions};
+use crate::alerting::{AlertMeta, Reads, alert_meta, error_format, group_name, parse_conditions, public_name};
 use crate::dns::{DnsCheck, validate_dns, validate_icmp};
 use crate::error::ConfigError;
 use crate::notify::{MIN_TIMEOUT, at_least};
@@ -28,6 +28,8 @@ pub struct Target {
     pub diagnose: Option<DiagnoseSpec>,
     /// Incident group: alerts of one group share an incident (default: the target's name).
     pub group: String,
+    /// What the public status page calls it (`public_name`; default: `name`).
+    pub public_name: Option<String>,
     /// Whether `/metrics` has its per-target series (`metrics = false` on the target, or `[web] target_metrics =
     /// false` for all): at 10,000 targets they are most of the scrape.
     pub metrics: bool,
@@ -316,6 +318,7 @@ pub(crate) fn validate_target(
         }
     };
     let group = group_name(&t.group, &name, section, at)?;
+    let public_name = public_name(&t.public_name, section, at)?;
     let alert = alert_meta(&t.severity, &t.labels, section, at)?;
     let depends_on = t.depends_on.as_ref().map(|d| d.get_ref().clone()).unwrap_or_default();
     let metrics = t.metrics.unwrap_or(true);
@@ -328,6 +331,7 @@ pub(crate) fn validate_target(
         policy,
         diagnose,
         group,
+        public_name,
         metrics,
         alert,
         depends_on,

@@ -110,6 +110,7 @@ fn example_file_parses_and_shows_every_option() {
         "listen",
         "tokens_env",
         "public_reads",
+        "public_name",
     ] {
         assert!(text.contains(&format!("{key} =")), "lookout.example.toml does not show {key:?}");
     }
@@ -144,7 +145,7 @@ fn unknown_key_names_file_line_section_and_suggestion() {
     // The name may come after the bad key; a nameless table is numbered.
     assert_eq!(
         err(&format!("{SITE}\n[[target]]\nfoo = 1\nname = \"b\"\n")),
-        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, dns, icmp, http2, metrics, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold, group, severity, labels, depends_on, locations, quorum, diagnose"
+        "lookout.toml:7: unknown key \"foo\" in [[target]] \"b\"; known keys: name, url, tcp, tls, dns, icmp, http2, metrics, interval, timeout, method, headers, body, follow_redirects, verify_tls, conditions, failure_threshold, success_threshold, group, public_name, severity, labels, depends_on, locations, quorum, diagnose"
     );
 }
 

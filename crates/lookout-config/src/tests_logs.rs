@@ -128,3 +128,24 @@ fn groups_and_client_keys() {
         "lookout.toml:4: unknown clients = \"ip\" in [[log]] \"apache\"; use \"address\" or \"address+user-agent\""
     );
 }
+
+#[test]
+fn public_names_are_one_short_line_and_default_to_none() {
+    let cfg = parse(&format!(
+        "{SITE}public_name = \"  Shop & Checkout \"\n[[log]]\nname = \"apache\"\naccess = \"a.log\"\npublic_name = \"Shop logs\"\n"
+    ))
+    .unwrap();
+    assert_eq!(cfg.targets[0].public_name.as_deref(), Some("Shop & Checkout"), "trimmed, kept as written");
+    assert_eq!(cfg.logs[0].public_name.as_deref(), Some("Shop logs"));
+    assert_eq!(cfg.logs[1].public_name.as_deref(), Some("Shop logs"), "the warning level follows its source");
+    let plain = parse(&format!("{SITE}[[log]]\nname = \"apache\"\naccess = \"a.log\"\n")).unwrap();
+    assert_eq!((plain.targets[0].public_name.as_deref(), plain.logs[0].public_name.as_deref()), (None, None));
+    for bad in ["\"\"", "\"   \"", "\"two\\nlines\"", &format!("\"{}\"", "x".repeat(81))] {
+        let e = err(&format!("{SITE}public_name = {bad}\n"));
+        assert!(
+            e.starts_with("lookout.toml:5: invalid public_name") && e.ends_with("one line of 1 to 80 characters"),
+            "{e}"
+        );
+    }
+    assert!(err("[[log]]\nname = \"apache\"\naccess = \"a.log\"\npublic_name = \"\"\n").starts_with("lookout.toml:4:"));
+}

@@ -1,4 +1,4 @@
-//! The public status page: every target and log source by group with its state, daily uptime bars and uptime
+//! The public status page: every target and log source by group (under its `public_name`) with its state, daily uptime bars and uptime
 //! over the days there is data for, and the incidents of the last 90 days — no reasons, paths or evidence.
 //!
 //! It tells the truth: the headline says "operational" only when every shown target and log source is ok *and*
@@ -29,6 +29,9 @@ struct Bar {
 
 #[derive(Serialize)]
 struct StatusRow {
+    /// The config name: the row's anchor (`/status#status-site`), stable when the shown name is reworded.
+    id: String,
+    /// What users read: `public_name`, or the config name.
     name: String,
     /// `target` or `log`.
     kind: &'static str,
@@ -112,7 +115,8 @@ pub async fn status<S: Store>(State(state): State<WebState<S>>) -> ApiResult<Res
         let days =
             state.store.daily_uptime(t.name.clone(), Timestamp::from_millis((today - (DAYS - 1)) * DAY_MS)).await?;
         groups.entry(t.group.clone()).or_default().push(StatusRow {
-            name: t.name.clone(),
+            id: t.name.clone(),
+            name: t.public_name.clone().unwrap_or_else(|| t.name.clone()),
             kind: "target",
             state: st,
             label,
@@ -131,7 +135,8 @@ pub async fn status<S: Store>(State(state): State<WebState<S>>) -> ApiResult<Res
         all_ok &= p == Phase::Ok;
         let (st, label) = state_of(p);
         groups.entry(l.group.clone()).or_default().push(StatusRow {
-            name: l.name.clone(),
+            id: l.name.clone(),
+            name: l.public_name.clone().unwrap_or_else(|| l.name.clone()),
             kind: "log",
             state: st,
             label,

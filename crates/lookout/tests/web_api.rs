@@ -485,7 +485,7 @@ async fn hostile_requests_are_refused_before_parsing_and_answered_in_json() {
     tokio::time::timeout(Duration::from_secs(10), runtime).await.unwrap().unwrap().unwrap();
 }
 
-/// The status page tells the truth: a firing log source is on it by name and the headline is not "operational"
+/// The status page tells the truth: a firing log source is on it by its public name and the headline is not "operational"
 /// while its group's incident is open; uptime says over how long it was measured.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_status_page_shows_log_sources_open_incidents_and_honest_uptime() {
@@ -503,7 +503,7 @@ async fn the_status_page_shows_log_sources_open_incidents_and_honest_uptime() {
     let text = format!(
         "[store]\npath = \"lookout.sqlite\"\n\n[web]\nlisten = \"127.0.0.1:{port}\"\n\n\
          [[target]]\nname = \"site\"\nurl = \"{}\"\ninterval = \"100ms\"\ngroup = \"shop\"\n\n\
-         [[log]]\nname = \"shop-logs\"\nerror = \"{}\"\nstart_at = \"beginning\"\nwindow = \"60s\"\ngroup = \"shop\"\nfire_when = [\"[ERROR_LOG] matches \\\"PHP Fatal\\\"\"]\n\n\
+         [[log]]\nname = \"shop-logs\"\npublic_name = \"Shop <checkout> & cart\"\nerror = \"{}\"\nstart_at = \"beginning\"\nwindow = \"60s\"\ngroup = \"shop\"\nfire_when = [\"[ERROR_LOG] matches \\\"PHP Fatal\\\"\"]\n\n\
          [[notify]]\nname = \"ops\"\ntype = \"webhook\"\nurl = \"{}\"\n",
         site.url("/"),
         error_log.display(),
@@ -529,7 +529,13 @@ async fn the_status_page_shows_log_sources_open_incidents_and_honest_uptime() {
     assert!(page.contains("Some systems are having problems"), "{page}");
     assert!(page.contains("id=\"status-shop-logs\""), "the log source is on the page: {page}");
     let logs_row = page.split("id=\"status-shop-logs\"").nth(1).unwrap_or("");
-    assert!(logs_row.split("</div>").next().unwrap_or("").contains("badge-down"), "{page}");
+    let logs_row = logs_row.split("</div>").next().unwrap_or("");
+    assert!(logs_row.contains("badge-down"), "{page}");
+    assert!(
+        logs_row.contains("<span class=\"name\">Shop &lt;checkout&gt; &amp; cart</span>"),
+        "shown by its public name, escaped: {logs_row}"
+    );
+    assert!(page.contains("<span class=\"name\">site</span>"), "a target without one by its name: {page}");
     assert!(page.contains("incident in progress"), "{page}");
     assert!(page.contains("uptime since today") && !page.contains("over 90 days"), "{page}");
     assert!(!page.contains("PHP Fatal") && !page.contains("/srv/"), "no internals: {page}");
