@@ -216,9 +216,11 @@ pub(crate) async fn incidents_round_trip_with_their_timeline<S: Store>(s: &S) {
     // 2026-11-25T14:00:00Z
     let t0 = 1_795_615_200_000;
     let opened = book.on_transition("shop", &transition(TransitionKind::Firing, "web", t0, "web@1")).unwrap();
+    assert!(s.open_incident_groups().await.unwrap().is_empty(), "none before the first");
     s.record(with_incident(opened.clone())).await.unwrap();
     let joined = book.on_transition("shop", &transition(TransitionKind::Firing, "api", t0 + 5000, "api@2")).unwrap();
     s.record(with_incident(joined)).await.unwrap();
+    assert_eq!(s.open_incident_groups().await.unwrap(), ["shop"]);
 
     let (live, seqs) = s.live_incidents().await.unwrap();
     assert_eq!(live.len(), 1);
@@ -251,6 +253,13 @@ pub(crate) async fn incidents_round_trip_with_their_timeline<S: Store>(s: &S) {
     );
     assert_eq!(s.incidents(10).await.unwrap(), vec![stored]);
     assert_eq!(s.incident("nope".into()).await.unwrap(), None);
+    assert!(s.open_incident_groups().await.unwrap().is_empty(), "a resolved incident is not open");
+    for (group, target) in [("web", "site"), ("db", "pg")] {
+        let alert = format!("{target}@3");
+        let opened = book.on_transition(group, &transition(TransitionKind::Firing, target, t0 + 90_000, &alert));
+        s.record(with_incident(opened.unwrap())).await.unwrap();
+    }
+    assert_eq!(s.open_incident_groups().await.unwrap(), ["db", "web"], "each open group once, by name");
 }
 
 pub(crate) async fn a_stale_incident_change_is_refused_with_everything_recorded_beside_it<S: Store>(s: &S) {

@@ -458,6 +458,10 @@ pub trait Store: OutboxStore {
 
     fn incident(&self, id: String) -> impl Future<Output = Result<Option<Incident>>> + Send;
 
+    /// The groups with an open incident, in name order (one incident each, by the store's constraint): what the
+    /// public status page must know however many newer incidents there are. Cheap: the open ones are indexed.
+    fn open_incident_groups(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+
     /// The incidents `lookout run` works on (open, or with an alert still firing) and the last sequence number of
     /// every (day, group), to resume after a restart or a conflict.
     #[allow(clippy::type_complexity)]

@@ -399,6 +399,12 @@ impl Store for PgStore {
         Ok(incidents::read(self, "WHERE id = $1", &[&id]).await?.pop())
     }
 
+    async fn open_incident_groups(&self) -> Result<Vec<String>> {
+        const OP: &str = "read open incidents";
+        let sql = "SELECT grp FROM incidents WHERE status = 'open' ORDER BY grp";
+        self.rows(OP, sql, &[], |r| get(OP, r, 0)).await
+    }
+
     async fn live_incidents(&self) -> Result<(Vec<Incident>, Vec<(String, String, u32)>)> {
         const OP: &str = "read live incidents";
         let live = incidents::read(self, "WHERE live ORDER BY opened_at", &[]).await?;

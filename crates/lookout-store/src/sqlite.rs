@@ -502,6 +502,15 @@ impl Store for SqliteStore {
         self.with("read incident", move |conn| Ok(incidents::read(conn, "WHERE id = ?1", [id])?.pop())).await
     }
 
+    async fn open_incident_groups(&self) -> Result<Vec<String>> {
+        self.with("read open incidents", move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT grp FROM incidents WHERE status = 'open' ORDER BY grp")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect()
+        })
+        .await
+    }
+
     async fn live_incidents(&self) -> Result<(Vec<Incident>, Vec<(String, String, u32)>)> {
         self.with("read live incidents", move |conn| {
             let live = incidents::read(conn, "WHERE live = 1 ORDER BY opened_at", [])?;

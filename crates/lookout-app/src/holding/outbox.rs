@@ -369,6 +369,10 @@ impl<S: Store> Store for HoldingStore<S> {
         self.inner.incident(id).await
     }
 
+    async fn open_incident_groups(&self) -> Result<Vec<String>> {
+        self.inner.open_incident_groups().await
+    }
+
     async fn live_incidents(&self) -> Result<(Vec<Incident>, Vec<(String, String, u32)>)> {
         self.inner.live_incidents().await
     }
