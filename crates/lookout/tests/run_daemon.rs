@@ -17,6 +17,9 @@ fn start(config: &Path, extra: &[&str]) -> Child {
         .arg("run")
         .arg("--config")
         .arg(config)
+        // What the re-exec sets (runtime::bound_malloc_arenas) is checked below: not inherited from the tests.
+        .env_remove("MALLOC_ARENA_MAX")
+        .env_remove("GLIBC_TUNABLES")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -123,7 +126,9 @@ async fn sigterm_stops_cleanly_and_logs_can_be_json() {
     // `run` re-executed itself with two malloc arenas (runtime::bound_malloc_arenas): the same process, its
     // arguments kept (the log is JSON below).
     let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
-    assert!(environ.split(|&b| b == 0).any(|v| v == b"MALLOC_ARENA_MAX=2"), "MALLOC_ARENA_MAX=2 in the environment");
+    let vars: Vec<&[u8]> = environ.split(|&b| b == 0).collect();
+    assert!(vars.contains(&&b"MALLOC_ARENA_MAX=2"[..]), "MALLOC_ARENA_MAX=2 in the environment");
+    assert!(vars.contains(&&b"GLIBC_TUNABLES=glibc.malloc.tcache_count=0"[..]), "glibc's per-thread cache off");
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
