@@ -254,12 +254,15 @@ pub(crate) async fn incidents_round_trip_with_their_timeline<S: Store>(s: &S) {
     assert_eq!(s.incidents(10).await.unwrap(), vec![stored]);
     assert_eq!(s.incident("nope".into()).await.unwrap(), None);
     assert!(s.open_incident_groups().await.unwrap().is_empty(), "a resolved incident is not open");
-    for (group, target) in [("web", "site"), ("db", "pg")] {
+    for (group, target, at) in [("web", "site", t0 + 90_000), ("db", "pg", t0 + 95_000)] {
         let alert = format!("{target}@3");
-        let opened = book.on_transition(group, &transition(TransitionKind::Firing, target, t0 + 90_000, &alert));
+        let opened = book.on_transition(group, &transition(TransitionKind::Firing, target, at, &alert));
         s.record(with_incident(opened.unwrap())).await.unwrap();
     }
     assert_eq!(s.open_incident_groups().await.unwrap(), ["db", "web"], "each open group once, by name");
+    let open: Vec<String> = s.open_incidents(10).await.unwrap().into_iter().map(|i| i.group).collect();
+    assert_eq!(open, ["db", "web"], "newest first");
+    assert_eq!(s.open_incidents(1).await.unwrap().len(), 1);
 }
 
 pub(crate) async fn a_stale_incident_change_is_refused_with_everything_recorded_beside_it<S: Store>(s: &S) {

@@ -458,6 +458,10 @@ pub trait Store: OutboxStore {
 
     fn incident(&self, id: String) -> impl Future<Output = Result<Option<Incident>>> + Send;
 
+    /// Open incidents, newest first, at most `limit`: the dashboard's list, which must not lose an old open one
+    /// behind newer resolved ones (as the newest `incidents` would).
+    fn open_incidents(&self, limit: usize) -> impl Future<Output = Result<Vec<Incident>>> + Send;
+
     /// The groups with an open incident, in name order (one incident each, by the store's constraint): what the
     /// public status page must know however many newer incidents there are. Cheap: the open ones are indexed.
     fn open_incident_groups(&self) -> impl Future<Output = Result<Vec<String>>> + Send;

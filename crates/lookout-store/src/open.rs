@@ -95,6 +95,7 @@ impl Store for AnyStore {
         fn roll_up(&self, horizons: crate::Horizons) -> crate::RollUp;
         fn incidents(&self, limit: usize) -> Vec<Incident>;
         fn incident(&self, id: String) -> Option<Incident>;
+        fn open_incidents(&self, limit: usize) -> Vec<Incident>;
         fn open_incident_groups(&self) -> Vec<String>;
         #[allow(clippy::type_complexity)]
         fn live_incidents(&self) -> (Vec<Incident>, Vec<(String, String, u32)>);

@@ -399,6 +399,11 @@ impl Store for PgStore {
         Ok(incidents::read(self, "WHERE id = $1", &[&id]).await?.pop())
     }
 
+    async fn open_incidents(&self, limit: usize) -> Result<Vec<Incident>> {
+        let sql = "WHERE status = 'open' ORDER BY opened_at DESC, id DESC LIMIT $1";
+        incidents::read(self, sql, &[&(limit as i64)]).await
+    }
+
     async fn open_incident_groups(&self) -> Result<Vec<String>> {
         const OP: &str = "read open incidents";
         let sql = "SELECT grp FROM incidents WHERE status = 'open' ORDER BY grp";

@@ -502,6 +502,13 @@ impl Store for SqliteStore {
         self.with("read incident", move |conn| Ok(incidents::read(conn, "WHERE id = ?1", [id])?.pop())).await
     }
 
+    async fn open_incidents(&self, limit: usize) -> Result<Vec<Incident>> {
+        self.with("read open incidents", move |conn| {
+            incidents::read(conn, "WHERE status = 'open' ORDER BY opened_at DESC, id DESC LIMIT ?1", [limit as i64])
+        })
+        .await
+    }
+
     async fn open_incident_groups(&self) -> Result<Vec<String>> {
         self.with("read open incidents", move |conn| {
             let mut stmt = conn.prepare_cached("SELECT grp FROM incidents WHERE status = 'open' ORDER BY grp")?;

@@ -32,6 +32,8 @@ mod auth;
 #[cfg(test)]
 mod guard_tests;
 mod locations;
+#[cfg(test)]
+mod old_incident_tests;
 mod pages;
 mod pause;
 mod server;

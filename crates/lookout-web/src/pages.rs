@@ -20,7 +20,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
-use lookout_core::{IncidentStatus, Phase, Timestamp, format_duration};
+use lookout_core::{Phase, Timestamp, format_duration};
 use lookout_store::Store;
 use minijinja::context;
 use serde::Serialize;
@@ -390,6 +390,9 @@ pub(crate) fn incident_row(i: &lookout_core::Incident, now: Timestamp) -> Incide
     }
 }
 
+/// The most open incidents the dashboard lists (one per group at most, so this many groups broken at once).
+const OPEN_SHOWN: usize = 500;
+
 pub async fn dashboard<S: Store>(
     State(state): State<WebState<S>>,
     Extension(cache): Extension<DashboardCache>,
@@ -397,14 +400,9 @@ pub async fn dashboard<S: Store>(
     let rows = cache.rows(&state).await?;
     let targets = rows.as_slice();
     let now = Timestamp::now();
-    let open: Vec<IncidentRow> = state
-        .store
-        .incidents(200)
-        .await?
-        .iter()
-        .filter(|i| i.status == IncidentStatus::Open)
-        .map(|i| incident_row(i, now))
-        .collect();
+    // Asked for apart from the newest incidents: an old open one must not hide behind newer resolved ones.
+    let open: Vec<IncidentRow> =
+        state.store.open_incidents(OPEN_SHOWN).await?.iter().map(|i| incident_row(i, now)).collect();
     let store = state.health.store();
     // Said first: what follows may be stale while lookout cannot write its store.
     let degraded = (!store.writable).then(|| {

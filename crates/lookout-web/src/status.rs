@@ -172,66 +172,6 @@ pub async fn status<S: Store>(State(state): State<WebState<S>>) -> ApiResult<Res
 mod tests {
     use super::*;
 
-    /// An open incident older than the newest 100 still keeps the headline from saying "operational".
-    #[tokio::test]
-    async fn an_open_incident_behind_a_hundred_newer_ones_still_counts() {
-        use lookout_core::{Transition, TransitionKind};
-        use lookout_store::{AnyStore, Record};
-        use tower::Service;
-
-        let text = "[[target]]\nname = \"site\"\nurl = \"http://127.0.0.1:1/\"\ngroup = \"shop\"\n";
-        let config = lookout_config::Config::parse(text, &std::env::temp_dir().join("lookout.toml"), &|_| None)
-            .expect("the test config parses");
-        let store = std::sync::Arc::new(AnyStore::in_memory().expect("an in-memory store"));
-        let mut book = lookout_engine::IncidentBook::default();
-        let t0 = Timestamp::now().as_millis() - 3_600_000;
-        let fired = |target: &str, kind, at: i64| Transition {
-            target: target.into(),
-            kind,
-            at: Timestamp(at),
-            alert_id: Some(format!("{target}@1")),
-            failing_since: Some(Timestamp(at)),
-            reasons: vec![],
-            consecutive: 1,
-            diagnosis: None,
-        };
-        let mut record = |group: &str, t: Transition| {
-            let change = book.on_transition(group, &t).expect("a change");
-            let store = store.clone();
-            async move { store.record(Record { incidents: vec![change], ..Record::default() }).await.expect("recorded") }
-        };
-        // The shop's incident opens first and stays open; 120 incidents of a group not on the page come after.
-        record("shop", fired("site", TransitionKind::Firing, t0)).await;
-        for n in 0..120 {
-            let group = format!("other-{n}");
-            record(&group, fired("x", TransitionKind::Firing, t0 + 1000 + n)).await;
-            record(&group, fired("x", TransitionKind::Resolved, t0 + 2000 + n)).await;
-        }
-        assert!(store.incidents(100).await.expect("incidents").iter().all(|i| i.group != "shop"));
-        let mut app = crate::router(WebState {
-            store,
-            config: std::sync::Arc::new(config),
-            metrics: std::sync::Arc::new(lookout_app::metrics::Metrics::new()),
-            events: None,
-            health: Default::default(),
-            reload: None,
-        });
-        let request = axum::http::Request::builder()
-            .uri("/status")
-            .header(axum::http::header::HOST, "127.0.0.1:9898")
-            .body(axum::body::Body::empty())
-            .expect("a request");
-        let answer = match app.call(request).await {
-            Ok(r) => r,
-            Err(never) => match never {},
-        };
-        assert_eq!(answer.status(), 200);
-        let page = axum::body::to_bytes(answer.into_body(), 1 << 20).await.expect("a body");
-        let page = String::from_utf8_lossy(&page);
-        assert!(!page.contains("All systems operational"), "{page}");
-        assert!(page.contains("incident in progress"), "{page}");
-    }
-
     #[test]
     fn uptime_says_over_how_long_it_was_measured() {
         let today = 20_000;

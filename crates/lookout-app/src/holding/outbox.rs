@@ -369,6 +369,10 @@ impl<S: Store> Store for HoldingStore<S> {
         self.inner.incident(id).await
     }
 
+    async fn open_incidents(&self, limit: usize) -> Result<Vec<Incident>> {
+        self.inner.open_incidents(limit).await
+    }
+
     async fn open_incident_groups(&self) -> Result<Vec<String>> {
         self.inner.open_incident_groups().await
     }
