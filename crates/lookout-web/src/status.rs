@@ -1,5 +1,6 @@
-//! The public status page: every target and log source by group (under its `public_name`) with its state, daily uptime bars and uptime
-//! over the days there is data for, and the incidents of the last 90 days — no reasons, paths or evidence.
+//! The public status page: every target and log source by group (under its `public_name`) with its state, daily
+//! uptime bars and uptime over the days there is data for, and the incidents of the last 90 days — no reasons,
+//! paths or evidence.
 //!
 //! It tells the truth: the headline says "operational" only when every shown target and log source is ok *and*
 //! no incident of a shown group is open (an incident can outlive its alert until it is resolved, and a log
